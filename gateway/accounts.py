@@ -1,0 +1,82 @@
+"""Local accounts and service tokens: what `users …` and `tokens …` do, independent of the CLI."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gateway.oauth.tokens import hash_token, new_access_token, token_id
+from gateway.passwords import MIN_PASSWORD_LENGTH, hash_password
+from gateway.routing import RouteInfo
+from gateway.store.base import Store
+from gateway.store.records import AccessTokenRecord, UserRecord
+
+USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+SERVICE_CLIENT_ID = "mcp-auth-gateway-cli"  # client_id recorded on tokens issued by `tokens issue`
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class AccountError(Exception):
+    """A one-line reason for the CLI (unknown user, weak password, bad duration…)."""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    token_id: str
+    record: AccessTokenRecord
+
+
+def parse_duration(value: str) -> int:
+    """`90s`, `15m`, `1h`, `30d` -> seconds."""
+    match = _DURATION.match(value.strip())
+    if match is None or int(match.group(1)) == 0:
+        raise AccountError(f"bad duration {value!r}: use a positive number with s, m, h or d (e.g. 1h)")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+
+
+async def add_user(store: Store, name: str, password: str, *, email: str | None, groups: tuple[str, ...],
+                   now: float) -> UserRecord:
+    if not USER_NAME.match(name):
+        raise AccountError(f"bad user name {name!r}: letters, digits and _ . @ - only")
+    if await store.load_user(name) is not None:
+        raise AccountError(f"user {name!r} already exists (use `users passwd` to change the password)")
+    check_password(password)
+    record = UserRecord(name=name, email=email, groups=groups, password_hash=hash_password(password), created_at=now)
+    await store.save_user(record)
+    return record
+
+
+async def set_password(store: Store, name: str, password: str) -> None:
+    user = await store.load_user(name)
+    if user is None:
+        raise AccountError(f"no user named {name!r}")
+    check_password(password)
+    await store.save_user(user.model_copy(update={"password_hash": hash_password(password)}))
+
+
+async def issue_service_token(store: Store, user_name: str, info: RouteInfo, scopes: tuple[str, ...], ttl: int,
+                              *, now: float) -> IssuedToken:
+    """An access token for a local user, bound to one route's resource (its audience)."""
+    user = await store.load_user(user_name)
+    if user is None:
+        raise AccountError(f"no user named {user_name!r} (create it with `users add {user_name}`)")
+    unknown = [s for s in scopes if info.route.scopes and s not in info.route.scopes]
+    if unknown:
+        raise AccountError(f"route {info.route.name!r} has no scope {' '.join(unknown)} "
+                           f"(known: {' '.join(info.route.scopes)})")
+    token = new_access_token()
+    record = AccessTokenRecord(
+        user_id=user.user_id, email=user.email, preferred_username=user.name, groups=user.groups,
+        client_id=SERVICE_CLIENT_ID, route=info.route.name, resource=info.resource,
+        scopes=scopes or tuple(info.route.scopes), issued_at=now, expires_at=now + ttl,
+    )
+    token_hash = hash_token(token)
+    await store.save_access_token(token_hash, record, now=now)
+    return IssuedToken(token=token, token_id=token_id(token_hash), record=record)

@@ -1,0 +1,57 @@
+"""Application factory: settings in, a ready aiohttp Application out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.keys import CLOCK_KEY, HTTP_KEY, METRICS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.metrics import Metrics
+from gateway.proxy.upstream import build_http_client
+from gateway.routing import RouteTable
+from gateway.store.base import Store
+from gateway.store.open import describe_store, open_store
+from gateway.web.cors import add_cors_headers
+from gateway.web.middleware import error_middleware
+from gateway.web.routes import setup_routes
+
+logger = logging.getLogger("gateway")
+
+
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.time, store: Store | None = None) -> web.Application:
+    """Build the gateway. `store` and `clock` are seams for tests; by default the store follows settings."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.proxy.max_body_bytes)
+    table = RouteTable(settings)
+    app[SETTINGS_KEY] = settings
+    app[CLOCK_KEY] = clock
+    app[ROUTES_KEY] = table
+    app[METRICS_KEY] = Metrics()
+    app.on_response_prepare.append(add_cors_headers)
+    app.cleanup_ctx.append(_store_ctx(settings, store))
+    app.cleanup_ctx.append(_http_ctx)
+    setup_routes(app, table)
+    return app
+
+
+def _store_ctx(settings: Settings, given: Store | None) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if given is not None:
+            app[STORE_KEY] = given
+            yield
+            return
+        logger.info("store: %s", describe_store(settings.store))
+        async with open_store(settings.store) as store:
+            app[STORE_KEY] = store
+            yield
+
+    return ctx
+
+
+async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[HTTP_KEY] = build_http_client(app[SETTINGS_KEY].proxy)
+    yield
+    await app[HTTP_KEY].close()

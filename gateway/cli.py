@@ -1,0 +1,261 @@
+"""`mcp-auth-gateway`: serve | check-config | users | tokens. Errors are one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timezone
+
+from gateway import __version__
+from gateway.accounts import AccountError, add_user, issue_service_token, parse_duration, set_password
+from gateway.config import ConfigError, Settings, load_settings
+from gateway.oauth.tokens import hash_token
+from gateway.routing import RouteTable
+from gateway.store.base import Store, StoreUnavailableError
+from gateway.store.open import describe_store, open_store
+
+CONFIG_ENV = "MCP_GATEWAY_CONFIG"
+
+
+class CliError(Exception):
+    """Printed as `mcp-auth-gateway: error: <message>`, exit status 1."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as exc:
+        print(f"mcp-auth-gateway: invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except (CliError, AccountError) as exc:
+        print(f"mcp-auth-gateway: error: {exc}", file=sys.stderr)
+        return 1
+    except StoreUnavailableError:
+        print("mcp-auth-gateway: error: cannot reach the store (is Redis running? see store.url)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcp-auth-gateway",
+        description="OAuth 2.1 gateway and reverse proxy for unmodified MCP servers.",
+        epilog=f"The config file may also come from ${CONFIG_ENV}; every key can be overridden by "
+               "MCP_GATEWAY_<KEY> environment variables (__ for nesting, e.g. MCP_GATEWAY_STORE__URL).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = _command(commands, "serve", "run the gateway", _serve)
+    serve.add_argument("--host", help="override listen.host")
+    serve.add_argument("--port", type=int, help="override listen.port")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    check = _command(commands, "check-config", "validate the configuration; exit 0 valid, 1 invalid", _check_config)
+    check.add_argument("--print", action="store_true", dest="print_config",
+                       help="print the effective configuration (secrets redacted)")
+
+    users = commands.add_parser("users", help="local accounts (argon2id password hashes)")
+    user_commands = users.add_subparsers(title="users commands", metavar="ACTION", required=True)
+    add = _command(user_commands, "add", "create a local account", _users_add)
+    add.add_argument("name")
+    add.add_argument("--email")
+    add.add_argument("--groups", default="", help="comma-separated group names")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    _command(user_commands, "list", "list local accounts", _users_list)
+    remove = _command(user_commands, "remove", "delete a local account", _users_remove)
+    remove.add_argument("name")
+    passwd = _command(user_commands, "passwd", "set a new password", _users_passwd)
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+
+    tokens = commands.add_parser("tokens", help="access tokens for scripts, CI and service accounts")
+    token_commands = tokens.add_subparsers(title="tokens commands", metavar="ACTION", required=True)
+    issue = _command(token_commands, "issue", "print a new access token bound to one route", _tokens_issue)
+    issue.add_argument("--user", required=True, help="local user the token acts for")
+    issue.add_argument("--route", required=True, help="route name (the token's audience)")
+    issue.add_argument("--scope", action="append", default=[], help="scope to grant (repeatable; default: the route's)")
+    issue.add_argument("--ttl", default="1h", help="lifetime: 90s, 15m, 1h, 30d (default 1h)")
+    revoke = _command(token_commands, "revoke", "revoke a token by value or by id", _tokens_revoke)
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("token", nargs="?", help="the token value ('-' reads it from standard input)")
+    which.add_argument("--id", dest="token_id", help="the 8-hex token id shown by `tokens list`")
+    listing = _command(token_commands, "list", "list a user's tokens (ids only, never values)", _tokens_list)
+    listing.add_argument("--user", required=True)
+    return parser
+
+
+def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str,
+             run: Callable[[argparse.Namespace], int | None]) -> argparse.ArgumentParser:
+    command = commands.add_parser(name, help=help_text, description=help_text)
+    command.add_argument("-c", "--config", default=os.environ.get(CONFIG_ENV),
+                         help=f"YAML configuration file (default: ${CONFIG_ENV})")
+    command.set_defaults(run=run)
+    return command
+
+
+def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    if not args.config:
+        raise CliError(f"no configuration: pass -c FILE or set {CONFIG_ENV}")
+    return load_settings(args.config, **overrides)
+
+
+def _with_store(args: argparse.Namespace, action: Callable[[Settings, Store], Awaitable[int | None]]) -> int:
+    settings = _settings(args)
+
+    async def run() -> int | None:
+        async with open_store(settings.store) as store:
+            await store.ping()
+            return await action(settings, store)
+
+    return int(asyncio.run(run()) or 0)
+
+
+# -- serve / check-config ---------------------------------------------------------------------------------
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gateway.app import create_app
+    from gateway.web.middleware import AccessLogger
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(args)
+    listen = settings.listen.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})
+    table = RouteTable(settings)
+    print(f"mcp-auth-gateway {__version__}: issuer {settings.public_url}", flush=True)
+    print(f"  store: {describe_store(settings.store)}", flush=True)
+    for info in table.routes:
+        print(f"  route {info.route.name}: {info.resource} -> {info.route.upstream}", flush=True)
+        print(f"    metadata: {info.metadata_url}", flush=True)
+    print(f"  listening on http://{listen.host}:{listen.port} (health: /healthz, /readyz, /metrics)", flush=True)
+    web.run_app(create_app(settings), host=listen.host, port=listen.port, access_log_class=AccessLogger,
+                handler_cancellation=True, print=None)
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.print_config:
+        print(json.dumps(settings.model_dump(mode="json"), indent=2))  # SecretStr dumps as '**********'
+    else:
+        print(f"configuration OK: {len(settings.routes)} route(s), store: {describe_store(settings.store)}")
+    return 0
+
+
+# -- users ------------------------------------------------------------------------------------------------
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        raise CliError("passwords do not match")
+    return first
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    password = _read_password(args.password_stdin)
+    groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
+
+    async def action(settings: Settings, store: Store) -> None:
+        user = await add_user(store, args.name, password, email=args.email, groups=groups, now=time.time())
+        print(f"created user {user.name} ({user.user_id})")
+
+    return _with_store(args, action)
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    async def action(settings: Settings, store: Store) -> None:
+        for user in await store.list_users():
+            print(f"{user.name}\t{user.email or '-'}\t{','.join(user.groups) or '-'}\t{_when(user.created_at)}")
+
+    return _with_store(args, action)
+
+
+def _users_remove(args: argparse.Namespace) -> int:
+    async def action(settings: Settings, store: Store) -> None:
+        if not await store.delete_user(args.name):
+            raise CliError(f"no user named {args.name!r}")
+        print(f"removed user {args.name} (tokens already issued stay valid until revoked or expired)")
+
+    return _with_store(args, action)
+
+
+def _users_passwd(args: argparse.Namespace) -> int:
+    password = _read_password(args.password_stdin)
+
+    async def action(settings: Settings, store: Store) -> None:
+        await set_password(store, args.name, password)
+        print(f"password changed for {args.name}")
+
+    return _with_store(args, action)
+
+
+# -- tokens -----------------------------------------------------------------------------------------------
+
+def _tokens_issue(args: argparse.Namespace) -> int:
+    ttl = parse_duration(args.ttl)
+
+    async def action(settings: Settings, store: Store) -> None:
+        table = RouteTable(settings)
+        try:
+            info = table.by_name(args.route)
+        except KeyError:
+            known = ", ".join(r.route.name for r in table.routes)
+            raise CliError(f"no route named {args.route!r} (known: {known})") from None
+        issued = await issue_service_token(store, args.user, info, tuple(dict.fromkeys(args.scope)), ttl,
+                                           now=time.time())
+        print(f"token {issued.token_id} for {issued.record.user_id} on {info.resource}, "
+              f"expires {_when(issued.record.expires_at)}", file=sys.stderr)
+        print(issued.token)
+
+    return _with_store(args, action)
+
+
+def _tokens_revoke(args: argparse.Namespace) -> int:
+    async def action(settings: Settings, store: Store) -> None:
+        if args.token_id:
+            hashes = await store.find_access_token_hashes(args.token_id.lower())
+            if len(hashes) > 1:
+                raise CliError(f"token id {args.token_id} is ambiguous ({len(hashes)} tokens); give more hex digits")
+        else:
+            value = sys.stdin.readline().strip() if args.token == "-" else args.token
+            hashes = [hash_token(value)]
+        if not hashes or not await store.revoke_access_token(hashes[0]):
+            raise CliError("no such token")
+        print(f"revoked token {hashes[0][:8]}")
+
+    return _with_store(args, action)
+
+
+def _tokens_list(args: argparse.Namespace) -> int:
+    async def action(settings: Settings, store: Store) -> None:
+        user = await store.load_user(args.user)
+        user_id = user.user_id if user else args.user if ":" in args.user else f"local:{args.user}"
+        now = time.time()
+        for token_hash, record in await store.list_access_tokens(user_id):
+            state = "revoked" if record.revoked else "expired" if not record.usable(now) else "active"
+            print(f"{token_hash[:8]}\t{record.route}\t{' '.join(record.scopes) or '-'}\t{record.client_id}\t"
+                  f"{state}\texpires {_when(record.expires_at)}")
+
+    return _with_store(args, action)
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

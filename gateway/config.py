@@ -1,0 +1,250 @@
+"""Gateway configuration: pydantic-settings models loaded from YAML, `MCP_GATEWAY_…` env overrides.
+
+Sources, highest first: init kwargs > environment (`MCP_GATEWAY_STORE__URL`) > YAML file > defaults.
+`${VAR}` inside any YAML string is replaced from the environment before validation. Every problem is
+collected and reported at once with its key path (`routes[1].upstream: …`); validators mutate nothing.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "MCP_GATEWAY_"
+DEFAULT_IDENTITY_HEADERS: dict[str, str] = {
+    "X-Forwarded-User": "user",
+    "X-Forwarded-Email": "email",
+    "X-Forwarded-Preferred-Username": "preferred_username",
+    "X-Forwarded-Groups": "groups",
+    "X-MCP-Client-Id": "client_id",
+    "X-MCP-Scopes": "scopes",
+}
+Claim = Literal["user", "email", "preferred_username", "groups", "client_id", "scopes"]
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_yaml_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("yaml_data", default={})
+
+
+class ConfigError(Exception):
+    """Raised with every configuration problem, each as `key.path: message`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Listen(_Model):
+    host: str = Field(default="0.0.0.0", description="Interface to bind.")
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port to bind.")
+
+
+class StoreSettings(_Model):
+    url: SecretStr | None = Field(
+        default=None, description="redis:// rediss:// or unix:// URL; omit for the embedded Redis under data_dir."
+    )
+    data_dir: Path = Field(default=Path("./data"), description="Where the embedded Redis keeps its files.")
+    key_prefix: str = Field(default="mcpgw", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$",
+                            description="Prefix of every Redis key.")
+    timeout: float = Field(default=2.0, gt=0, description="Seconds before a Redis call fails (then 503).")
+
+
+class Route(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Unique; used in the CLI, logs and metrics.")
+    path: str = Field(default="/mcp", description="Public MCP endpoint path; resource = origin + path.")
+    host: str | None = Field(default=None, description="Serve this route on another host name (host-based route).")
+    upstream: str = Field(description="URL of the unmodified MCP server's Streamable HTTP endpoint.")
+    scopes: list[str] = Field(default_factory=list, description="scopes_supported in this route's PRM.")
+    required_scopes: list[str] = Field(default_factory=list, description="Scopes a token needs; else 403.")
+    resource_name: str | None = Field(default=None, description="Human-readable name in the PRM.")
+    preserve_host: bool = Field(default=False, description="Forward the client's Host/Origin instead of upstream's.")
+    identity_headers: dict[str, Claim] = Field(
+        default_factory=lambda: dict(DEFAULT_IDENTITY_HEADERS), description="Header name -> claim sent upstream."
+    )
+    allowed_origins: list[str] = Field(default_factory=list, description="Extra browser origins for this route.")
+    timeout: float = Field(default=300.0, gt=0, description="Seconds to wait for the upstream's response headers.")
+
+
+class ProxySettings(_Model):
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
+    connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to connect to an upstream (else 502).")
+    pool_size: int = Field(default=100, gt=0, description="Pooled upstream connections in total.")
+
+
+class Settings(BaseSettings):
+    """The whole gateway configuration (see config/gateway.example.yaml)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True)
+
+    public_url: str = Field(description="The issuer and public origin, byte for byte; no trailing slash.")
+    listen: Listen = Field(default_factory=Listen)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
+    allowed_origins: list[str] = Field(default_factory=list, description="Browser origins allowed on MCP routes.")
+    routes: list[Route] = Field(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _collect_problems(cls, data: Any, handler: Any) -> Any:
+        problems = _cross_check(data) if isinstance(data, dict) else []
+        try:
+            settings = handler(data)
+        except ValidationError as exc:
+            raise ConfigError(_format_errors(exc) + problems) from None
+        if problems:
+            raise ConfigError(problems)
+        return settings
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlSource(settings_cls)
+
+    def route(self, name: str) -> Route:
+        """The route called `name`; KeyError names the known routes."""
+        for route in self.routes:
+            if route.name == name:
+                return route
+        raise KeyError(f"no route named {name!r} (known: {', '.join(r.name for r in self.routes) or 'none'})")
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Supplies the already-interpolated YAML mapping of the current `load_settings` call."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _yaml_data.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_yaml_data.get())
+
+
+def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
+    """Read YAML at `path` (or nothing), interpolate `${VAR}`, apply env and `overrides`, validate.
+
+    Raises:
+        ConfigError: with every problem found, each prefixed by its key path.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"{path}: not valid YAML ({exc})".replace("\n", " ")]) from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError([f"{path}: the top level must be a mapping"])
+        missing: list[str] = []
+        data = _interpolate(loaded or {}, "", missing)
+        if missing:
+            raise ConfigError(missing)
+    token = _yaml_data.set(data)
+    try:
+        return Settings(**overrides)
+    finally:
+        _yaml_data.reset(token)
+
+
+def _interpolate(value: Any, where: str, missing: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, _join(where, str(k)), missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{where}[{i}]", missing) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                missing.append(f"{where}: environment variable {name} is not set")
+                return ""
+            return os.environ[name]
+        return _VAR.sub(replace, value)
+    return value
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        where = ""
+        for part in err["loc"]:
+            where = f"{where}[{part}]" if isinstance(part, int) else _join(where, str(part))
+        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        problems.append(f"{where or '(top level)'}: {message}")
+    return problems
+
+
+def _cross_check(data: dict[str, Any]) -> list[str]:
+    """Problems pydantic's per-field checks cannot see; tolerant of malformed input (reported elsewhere)."""
+    problems: list[str] = []
+    public_url = data.get("public_url")
+    if isinstance(public_url, str):
+        problems += [f"public_url: {p}" for p in _url_problems(public_url, origin_only=True)]
+    routes = data.get("routes")
+    if not isinstance(routes, list):
+        return problems
+    names: dict[str, int] = {}
+    endpoints: dict[tuple[str, str], int] = {}
+    for i, route in enumerate(routes):
+        if not isinstance(route, dict):
+            continue
+        where = f"routes[{i}]"
+        name = route.get("name")
+        if isinstance(name, str):
+            if name in names:
+                problems.append(f"{where}.name: duplicate route name {name!r} (also routes[{names[name]}])")
+            names.setdefault(name, i)
+        path = route.get("path", "/mcp")
+        if isinstance(path, str):
+            if not path.startswith("/") or "?" in path or "#" in path or "//" in path:
+                problems.append(f"{where}.path: must be an absolute path without query or fragment")
+            elif path != "/" and path.endswith("/"):
+                problems.append(f"{where}.path: no trailing slash (both forms are served)")
+            else:
+                key = (str(route.get("host") or "").lower(), path.rstrip("/") or "/")
+                if key in endpoints:
+                    problems.append(f"{where}.path: duplicate route path {path!r} (also routes[{endpoints[key]}])")
+                endpoints.setdefault(key, i)
+        upstream = route.get("upstream")
+        if isinstance(upstream, str):
+            problems += [f"{where}.upstream: {p}" for p in _url_problems(upstream, origin_only=False)]
+        for key in ("scopes", "required_scopes"):
+            scopes = route.get(key)
+            if isinstance(scopes, list) and "offline_access" in scopes:
+                problems.append(f"{where}.{key}: offline_access is not a resource scope (MCP SEP-2207)")
+    if isinstance(routes, list) and not routes:
+        problems.append("routes: at least one route is required")
+    return problems
+
+
+def _url_problems(url: str, *, origin_only: bool) -> list[str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [f"{url!r} is not an absolute http(s) URL"]
+    if parts.username or parts.password or parts.fragment or parts.query:
+        return [f"{url!r} must not carry user info, query or fragment"]
+    if origin_only and url.endswith("/"):
+        return [f"{url!r} must not end with a slash (it is the issuer, compared byte for byte)"]
+    if origin_only and parts.path:
+        return [f"{url!r} must be an origin without a path"]
+    if origin_only and (parts.scheme != parts.scheme.lower() or parts.netloc != parts.netloc.lower()):
+        return [f"{url!r} must use a lowercase scheme and host"]
+    return []

@@ -1,0 +1,1 @@
+"""MCP-level helpers (JSON-RPC peeking and error bodies)."""

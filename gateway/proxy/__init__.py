@@ -1,0 +1,1 @@
+"""Forwarding authenticated MCP traffic to the unmodified upstream."""

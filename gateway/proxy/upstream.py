@@ -1,0 +1,91 @@
+"""Streaming forwarder (MCP Streamable HTTP): bodies and SSE events pass chunk by chunk, never buffered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlencode, urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from gateway.identity import RequestContext
+from gateway.mcp import jsonrpc
+from gateway.proxy.headers import client_response_headers, upstream_request_headers
+from gateway.routing import RouteInfo
+from gateway.web.errors import jsonrpc_error
+
+logger = logging.getLogger(__name__)
+_QUERY_DROP = frozenset({"access_token"})  # RFC 6750 §2.3 form: never accepted, never passed on
+
+
+class UpstreamFailure(Exception):
+    """The upstream could not be reached (502) or did not answer in time (504)."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def build_http_client(settings: ProxySettings) -> aiohttp.ClientSession:
+    """One pooled session for every upstream; no total timeout (SSE streams are long-lived)."""
+    timeout = aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout,
+                                    sock_connect=settings.connect_timeout, sock_read=None)
+    connector = aiohttp.TCPConnector(limit=settings.pool_size, limit_per_host=0, enable_cleanup_closed=True)
+    # auto_decompress off: bytes pass through as the upstream encoded them
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
+                                 cookie_jar=aiohttp.DummyCookieJar())
+
+
+async def open_upstream(
+    http: aiohttp.ClientSession, request: web.Request, info: RouteInfo, context: RequestContext,
+    body: bytes | None, *, public_proto: str,
+) -> aiohttp.ClientResponse:
+    """Send the request upstream and return once its status and headers arrived.
+
+    Raises:
+        UpstreamFailure: connection refused or reset (502), no response headers within the route timeout (504).
+    """
+    route = info.route
+    target = urlsplit(route.upstream)
+    query = urlencode([(k, v) for k, v in request.query.items() if k not in _QUERY_DROP])
+    headers = upstream_request_headers(
+        request.headers, route, context, client_ip=request.remote, proto=public_proto,
+        host=request.host, upstream_host=target.netloc,
+    )
+    url = route.upstream + (f"?{query}" if query else "")
+    try:
+        async with asyncio.timeout(route.timeout):
+            return await http.request(request.method, url, headers=headers, data=body, allow_redirects=False)
+    except TimeoutError:
+        raise UpstreamFailure(504, jsonrpc.UPSTREAM_TIMEOUT, "Upstream MCP server timed out") from None
+    except aiohttp.ClientError as exc:
+        logger.warning("upstream %s unreachable: %s", route.name, type(exc).__name__)
+        raise UpstreamFailure(502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream MCP server unavailable") from None
+
+
+async def relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+    """Copy status, headers and body to the client as they arrive; a client that leaves closes the upstream."""
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
+                                  headers=client_response_headers(upstream.headers))
+    completed = False
+    try:
+        await response.prepare(request)
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+        await response.write_eof()
+        completed = True
+    except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+        logger.debug("client went away; closing upstream stream")
+    except aiohttp.ClientPayloadError:
+        logger.warning("upstream stream broke off")  # status already sent: end the response
+    finally:
+        if completed:
+            upstream.release()
+        else:
+            upstream.close()  # cancels the upstream request
+    return response
+
+
+def upstream_failure_response(failure: UpstreamFailure, request_id: jsonrpc.RequestId) -> web.Response:
+    return jsonrpc_error(failure.status, failure.code, failure.message, request_id)

@@ -1,0 +1,1 @@
+"""Persistence: one Redis (remote or embedded) behind the `Store` protocol."""

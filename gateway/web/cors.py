@@ -1,0 +1,48 @@
+"""CORS and Origin checks (MCP Streamable HTTP "Security Warning"; CORS-1/2 of our spec checklist)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.routing import RouteInfo
+
+MCP_REQUEST_HEADERS = ("Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID, "
+                       "Mcp-Method, Mcp-Name, Mcp-Param-*, X-Request-Id")
+MCP_EXPOSED_HEADERS = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version, X-Request-Id"
+DISCOVERY_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version",
+    "Access-Control-Max-Age": "86400",
+}
+CORS_HEADERS_KEY = "cors_headers"  # request key: headers added to whatever response the request ends with
+
+
+def origin_allowed(settings: Settings, info: RouteInfo, origin: str) -> bool:
+    """Same origin as the gateway, or listed globally or on the route (exact string match)."""
+    return origin == settings.public_url or origin in settings.allowed_origins or origin in info.route.allowed_origins
+
+
+def mcp_cors_headers(origin: str) -> dict[str, str]:
+    """Credentials are bearer headers, not cookies: no Allow-Credentials."""
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Expose-Headers": MCP_EXPOSED_HEADERS,
+        "Vary": "Origin",
+    }
+
+
+def mcp_preflight(origin: str) -> web.Response:
+    return web.Response(status=204, headers={
+        **mcp_cors_headers(origin),
+        "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+        "Access-Control-Allow-Headers": MCP_REQUEST_HEADERS,
+        "Access-Control-Max-Age": "600",
+    })
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every response of a request that passed the Origin check carries CORS headers."""
+    for name, value in request.get(CORS_HEADERS_KEY, {}).items():
+        response.headers.setdefault(name, value)

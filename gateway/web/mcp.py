@@ -1,0 +1,110 @@
+"""The protected MCP endpoint of each route: Origin -> bearer -> body cap -> stream to the upstream."""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from gateway.keys import HTTP_KEY, METRICS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.mcp import jsonrpc
+from gateway.oauth.errors import OAuthError
+from gateway.proxy.upstream import UpstreamFailure, open_upstream, relay, upstream_failure_response
+from gateway.routing import RouteInfo
+from gateway.store.records import SessionOwnerRecord
+from gateway.web.bearer import SESSION_HEADER, SessionNotFoundError, authenticate, bearer_token
+from gateway.web.cors import CORS_HEADERS_KEY, mcp_cors_headers, mcp_preflight, origin_allowed
+from gateway.web.errors import bearer_challenge, jsonrpc_error
+
+logger = logging.getLogger(__name__)
+MCP_REQUEST_KEY = "mcp_route"  # request key: the RouteInfo of an MCP request (errors render as JSON-RPC)
+SESSION_OWNER_TTL = 24 * 3600
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+async def handle_mcp(request: web.Request) -> web.StreamResponse:
+    """POST (JSON-RPC), GET (SSE stream), DELETE (end session) and OPTIONS (CORS preflight)."""
+    settings = request.app[SETTINGS_KEY]
+    info = request.app[ROUTES_KEY].match(request.host, request.path)
+    if info is None:  # a host-based route's path on another host
+        raise web.HTTPNotFound()
+    request[MCP_REQUEST_KEY] = info
+    metrics = request.app[METRICS_KEY]
+
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        if not origin_allowed(settings, info, origin):
+            metrics.auth_failures.labels(info.route.name, "origin").inc()
+            return jsonrpc_error(403, jsonrpc.FORBIDDEN, "Origin not allowed")
+        request[CORS_HEADERS_KEY] = mcp_cors_headers(origin)
+    if request.method == "OPTIONS":
+        return mcp_preflight(origin) if origin is not None else web.Response(status=204)
+
+    try:
+        token = bearer_token(request)
+        if token is None:
+            metrics.auth_failures.labels(info.route.name, "no_token").inc()
+            return _challenge(info, None)
+        context = await authenticate(request, info, token)
+    except OAuthError as error:
+        metrics.auth_failures.labels(info.route.name, error.error).inc()
+        return _challenge(info, error)
+    except SessionNotFoundError:
+        metrics.auth_failures.labels(info.route.name, "session_owner").inc()
+        return jsonrpc_error(404, jsonrpc.NOT_FOUND, "Session not found")
+    request["token_id"] = context.token_id
+
+    try:
+        body = await _read_body(request, settings.proxy.max_body_bytes) if request.body_exists else None
+    except BodyTooLargeError:
+        return jsonrpc_error(413, jsonrpc.PAYLOAD_TOO_LARGE,
+                             f"Request body exceeds {settings.proxy.max_body_bytes} bytes")
+    request_id = jsonrpc.peek_id(body or b"")
+
+    started = time.monotonic()
+    try:
+        upstream = await open_upstream(request.app[HTTP_KEY], request, info, context, body,
+                                       public_proto=urlsplit(settings.public_url).scheme)
+    except UpstreamFailure as failure:
+        metrics.requests.labels(info.route.name, request.method, str(failure.status)).inc()
+        return upstream_failure_response(failure, request_id)
+    metrics.upstream_seconds.labels(info.route.name).observe(time.monotonic() - started)
+    metrics.requests.labels(info.route.name, request.method, str(upstream.status)).inc()
+
+    session_id = upstream.headers.get(SESSION_HEADER)
+    if session_id and (session_id != request.headers.get(SESSION_HEADER) or not request.get("session_owner_known")):
+        owner = SessionOwnerRecord(user_id=context.record.user_id, client_id=context.record.client_id,
+                                   route=info.route.name)
+        try:
+            await request.app[STORE_KEY].save_session_owner(session_id, owner, SESSION_OWNER_TTL)
+        except BaseException:
+            upstream.close()
+            raise
+    return await relay(request, upstream)
+
+
+def _challenge(info: RouteInfo, error: OAuthError | None) -> web.Response:
+    """401 (no or bad token) or 403 (insufficient scope) with the route's WWW-Authenticate challenge."""
+    scopes = info.route.required_scopes or info.route.scopes
+    status = error.status if error is not None else 401
+    message = "Authentication required" if error is None else error.description or error.error
+    return jsonrpc_error(status, jsonrpc.UNAUTHORIZED if status == 401 else jsonrpc.FORBIDDEN, message,
+                         headers={"WWW-Authenticate": bearer_challenge(info.metadata_url, scopes, error)})
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLargeError()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError()
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,73 @@
+"""The outermost layer: request ids, Redis-down -> 503, and the only catch-all in the gateway."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Handler
+
+from gateway.mcp import jsonrpc
+from gateway.oauth.errors import OAuthError
+from gateway.store.base import StoreUnavailableError
+from gateway.web.errors import NO_STORE, json_error, jsonrpc_error
+
+logger = logging.getLogger("gateway")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REQUEST_ID_KEY = "request_id"
+RETRY_AFTER_SECONDS = "5"
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    inbound = request.headers.get("X-Request-Id", "")
+    request[REQUEST_ID_KEY] = inbound if _SAFE_ID.match(inbound) else secrets.token_hex(8)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = exc
+    except StoreUnavailableError:
+        logger.error("store unavailable: answering 503 (request %s)", request[REQUEST_ID_KEY])
+        response = _unavailable(request)
+    except OAuthError as error:
+        response = json_error(error)
+    except Exception:
+        # no request details in the message: headers may carry tokens
+        logger.exception("unhandled error (request %s %s)", request.method, request.path)
+        response = _internal_error(request)
+    if not response.prepared:
+        response.headers.setdefault("X-Request-Id", request[REQUEST_ID_KEY])
+    return response
+
+
+def _is_mcp(request: web.Request) -> bool:
+    from gateway.web.mcp import MCP_REQUEST_KEY  # local: mcp imports this package's errors
+
+    return MCP_REQUEST_KEY in request
+
+
+def _unavailable(request: web.Request) -> web.Response:
+    headers = {"Retry-After": RETRY_AFTER_SECONDS}
+    if _is_mcp(request):
+        return jsonrpc_error(503, jsonrpc.STORE_UNAVAILABLE, "Gateway store unavailable; retry later", headers=headers)
+    return web.json_response({"error": "temporarily_unavailable", "error_description": "store unavailable"},
+                             status=503, headers={**NO_STORE, **headers})
+
+
+def _internal_error(request: web.Request) -> web.Response:
+    if _is_mcp(request):
+        return jsonrpc_error(500, jsonrpc.INTERNAL_ERROR, "Internal gateway error")
+    return web.json_response({"error": "server_error"}, status=500, headers=NO_STORE)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request; the path without its query string (a token there must never reach a log)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %s %.1fms id=%s token=%s', request.remote, request.method, request.path, response.status,
+            time * 1000, request.get(REQUEST_ID_KEY, "-"), request.get("token_id", "-"),
+        )
