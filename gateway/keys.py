@@ -9,7 +9,7 @@ from aiohttp import web
 
 from gateway.config import Settings
 from gateway.metrics import Metrics
-from gateway.routing import RouteTable
+from gateway.routing import RouteInfo, RouteTable
 from gateway.store.base import Store
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
@@ -18,3 +18,10 @@ HTTP_KEY = web.AppKey("http", aiohttp.ClientSession)
 CLOCK_KEY = web.AppKey("clock", Callable[[], float])
 ROUTES_KEY = web.AppKey("routes", RouteTable)
 METRICS_KEY = web.AppKey("metrics", Metrics)
+
+# Request keys: what one request carries from layer to layer.
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+ROUTE_INFO_KEY = web.RequestKey("route_info", RouteInfo)  # set on MCP requests: errors render as JSON-RPC
+TOKEN_ID_KEY = web.RequestKey("token_id", str)  # 8 hex digits of the token hash, for the access log
+CORS_HEADERS_KEY = web.RequestKey("cors_headers", dict[str, str])
+SESSION_OWNER_KNOWN_KEY = web.RequestKey("session_owner_known", bool)

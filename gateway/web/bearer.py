@@ -11,7 +11,7 @@ import re
 from aiohttp import web
 
 from gateway.identity import RequestContext
-from gateway.keys import CLOCK_KEY, STORE_KEY
+from gateway.keys import CLOCK_KEY, SESSION_OWNER_KNOWN_KEY, STORE_KEY
 from gateway.oauth.errors import InsufficientScopeError, InvalidTokenError
 from gateway.oauth.resource import same_resource
 from gateway.oauth.tokens import hash_token, token_id
@@ -61,7 +61,7 @@ async def authenticate(request: web.Request, info: RouteInfo, token: str) -> Req
     if owner is not None and not _same_owner(owner, record.user_id, record.client_id, info.route.name):
         raise SessionNotFoundError()
     context = RequestContext(token_id=token_id(token_hash), record=record)
-    request["session_owner_known"] = owner is not None
+    request[SESSION_OWNER_KNOWN_KEY] = owner is not None
     return context
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.config import Settings
+from gateway.keys import CORS_HEADERS_KEY
 from gateway.routing import RouteInfo
 
 MCP_REQUEST_HEADERS = ("Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID, "
@@ -16,7 +17,6 @@ DISCOVERY_CORS = {
     "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version",
     "Access-Control-Max-Age": "86400",
 }
-CORS_HEADERS_KEY = "cors_headers"  # request key: headers added to whatever response the request ends with
 
 
 def origin_allowed(settings: Settings, info: RouteInfo, origin: str) -> bool:

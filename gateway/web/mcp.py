@@ -8,18 +8,27 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway.keys import HTTP_KEY, METRICS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.keys import (
+    CORS_HEADERS_KEY,
+    HTTP_KEY,
+    METRICS_KEY,
+    ROUTE_INFO_KEY,
+    ROUTES_KEY,
+    SESSION_OWNER_KNOWN_KEY,
+    SETTINGS_KEY,
+    STORE_KEY,
+    TOKEN_ID_KEY,
+)
 from gateway.mcp import jsonrpc
 from gateway.oauth.errors import OAuthError
 from gateway.proxy.upstream import UpstreamFailure, open_upstream, relay, upstream_failure_response
 from gateway.routing import RouteInfo
 from gateway.store.records import SessionOwnerRecord
 from gateway.web.bearer import SESSION_HEADER, SessionNotFoundError, authenticate, bearer_token
-from gateway.web.cors import CORS_HEADERS_KEY, mcp_cors_headers, mcp_preflight, origin_allowed
+from gateway.web.cors import mcp_cors_headers, mcp_preflight, origin_allowed
 from gateway.web.errors import bearer_challenge, jsonrpc_error
 
 logger = logging.getLogger(__name__)
-MCP_REQUEST_KEY = "mcp_route"  # request key: the RouteInfo of an MCP request (errors render as JSON-RPC)
 SESSION_OWNER_TTL = 24 * 3600
 
 
@@ -33,7 +42,7 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
     info = request.app[ROUTES_KEY].match(request.host, request.path)
     if info is None:  # a host-based route's path on another host
         raise web.HTTPNotFound()
-    request[MCP_REQUEST_KEY] = info
+    request[ROUTE_INFO_KEY] = info
     metrics = request.app[METRICS_KEY]
 
     origin = request.headers.get("Origin")
@@ -57,7 +66,7 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
     except SessionNotFoundError:
         metrics.auth_failures.labels(info.route.name, "session_owner").inc()
         return jsonrpc_error(404, jsonrpc.NOT_FOUND, "Session not found")
-    request["token_id"] = context.token_id
+    request[TOKEN_ID_KEY] = context.token_id
 
     try:
         body = await _read_body(request, settings.proxy.max_body_bytes) if request.body_exists else None
@@ -77,7 +86,7 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
     metrics.requests.labels(info.route.name, request.method, str(upstream.status)).inc()
 
     session_id = upstream.headers.get(SESSION_HEADER)
-    if session_id and (session_id != request.headers.get(SESSION_HEADER) or not request.get("session_owner_known")):
+    if session_id and (session_id != request.headers.get(SESSION_HEADER) or not request.get(SESSION_OWNER_KNOWN_KEY)):
         owner = SessionOwnerRecord(user_id=context.record.user_id, client_id=context.record.client_id,
                                    route=info.route.name)
         try:

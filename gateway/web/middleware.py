@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
+from gateway.keys import REQUEST_ID_KEY, ROUTE_INFO_KEY, TOKEN_ID_KEY
 from gateway.mcp import jsonrpc
 from gateway.oauth.errors import OAuthError
 from gateway.store.base import StoreUnavailableError
@@ -17,7 +18,6 @@ from gateway.web.errors import NO_STORE, json_error, jsonrpc_error
 
 logger = logging.getLogger("gateway")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-REQUEST_ID_KEY = "request_id"
 RETRY_AFTER_SECONDS = "5"
 
 
@@ -44,9 +44,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def _is_mcp(request: web.Request) -> bool:
-    from gateway.web.mcp import MCP_REQUEST_KEY  # local: mcp imports this package's errors
-
-    return MCP_REQUEST_KEY in request
+    return ROUTE_INFO_KEY in request
 
 
 def _unavailable(request: web.Request) -> web.Response:
@@ -69,5 +67,5 @@ class AccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
             '%s "%s %s" %s %.1fms id=%s token=%s', request.remote, request.method, request.path, response.status,
-            time * 1000, request.get(REQUEST_ID_KEY, "-"), request.get("token_id", "-"),
+            time * 1000, request.get(REQUEST_ID_KEY, "-"), request.get(TOKEN_ID_KEY, "-"),
         )
