@@ -28,7 +28,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        response = exc
+        if exc.status < 400:
+            raise
+        response = _http_error(exc)
     except StoreUnavailableError:
         logger.error("store unavailable: answering 503 (request %s)", request[REQUEST_ID_KEY])
         response = _unavailable(request)
@@ -53,6 +55,13 @@ def _unavailable(request: web.Request) -> web.Response:
         return jsonrpc_error(503, jsonrpc.STORE_UNAVAILABLE, "Gateway store unavailable; retry later", headers=headers)
     return web.json_response({"error": "temporarily_unavailable", "error_description": "store unavailable"},
                              status=503, headers={**NO_STORE, **headers})
+
+
+def _http_error(exc: web.HTTPException) -> web.Response:
+    """aiohttp's 404/405/413 as JSON (keeping Allow and friends), never its HTML/text defaults."""
+    headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+    code = exc.reason.lower().replace(" ", "_")
+    return web.json_response({"error": code, "error_description": exc.reason}, status=exc.status, headers=headers)
 
 
 def _internal_error(request: web.Request) -> web.Response:
