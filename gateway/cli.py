@@ -1,4 +1,4 @@
-"""`mcp-auth-gateway`: serve | check-config | users | tokens. Errors are one line and a non-zero exit."""
+"""`mcp-auth-gateway`: serve | check-config | demo | users | tokens. Errors are one line and a non-zero exit."""
 
 from __future__ import annotations
 
@@ -69,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     check = _command(commands, "check-config", "validate the configuration; exit 0 valid, 1 invalid", _check_config)
     check.add_argument("--print", action="store_true", dest="print_config",
                        help="print the effective configuration (secrets redacted)")
+
+    demo = commands.add_parser("demo", help="run a demo upstream MCP server with the gateway in front of it",
+                               description="Start a bundled demo MCP server, the gateway in front of it on the "
+                                           "embedded store, create user 'demo', print the MCP URL and the login.")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--upstream-port", type=int, default=9001)
+    demo.add_argument("--data-dir", default="./mcp-gateway-demo", help="where the embedded Redis keeps its data")
+    demo.set_defaults(run=_demo)
 
     users = commands.add_parser("users", help="local accounts (argon2id password hashes)")
     user_commands = users.add_subparsers(title="users commands", metavar="ACTION", required=True)
@@ -147,6 +156,15 @@ def _serve(args: argparse.Namespace) -> int:
     web.run_app(create_app(settings), host=listen.host, port=listen.port, access_log_class=AccessLogger,
                 handler_cancellation=True, print=None)
     return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gateway.demo import run_demo
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_demo(args.host, args.port, args.upstream_port, Path(args.data_dir))
 
 
 def _check_config(args: argparse.Namespace) -> int:

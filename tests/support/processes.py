@@ -56,7 +56,7 @@ def start_upstream(workdir: Path, *extra_args: str) -> UpstreamProcess:
     log = workdir / f"upstream-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.upstream_mcp", "--port", str(port), *extra_args],
+            [sys.executable, "-m", "gateway.demo_upstream", "--port", str(port), *extra_args],
             cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
         )
     try:

@@ -1,6 +1,6 @@
-"""A real, unmodified MCP server for tests and the demo: the `mcp` SDK's MCPServer over Streamable HTTP.
+"""A real, unmodified MCP server for the demo and the tests: the `mcp` SDK's MCPServer over Streamable HTTP.
 
-Run as a subprocess (`python -m tests.support.upstream_mcp --port N`); the process boundary is what the
+Run as a subprocess (`python -m gateway.demo_upstream --port N`); the process boundary is what the
 gateway is for. Tools:
 - ``echo_headers`` returns the HTTP headers this server received (oauth2-proxy's echo upstream);
 - ``slow_progress`` sends progress notifications with pauses, to show streaming is unbuffered;

@@ -1,0 +1,86 @@
+"""`mcp-auth-gateway demo`: a bundled upstream MCP server, the gateway in front of it, a demo user and token."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from gateway.accounts import add_user, issue_service_token, set_password
+from gateway.config import Settings
+from gateway.routing import RouteTable
+from gateway.store.open import open_store
+
+DEMO_USER = "demo"
+
+
+def run_demo(host: str, port: int, upstream_port: int, data_dir: Path) -> int:
+    """Start everything, print how to connect, serve until Ctrl-C."""
+    try:
+        import mcp  # noqa: F401  (the demo upstream is built on the SDK)
+    except ImportError:
+        raise SystemExit("mcp-auth-gateway: error: the demo needs the MCP SDK: pip install 'mcp-auth-gateway[demo]'")
+    from aiohttp import web
+
+    from gateway.app import create_app
+    from gateway.web.middleware import AccessLogger
+
+    settings = Settings(
+        public_url=f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}",
+        listen={"host": host, "port": port},
+        store={"data_dir": str(data_dir)},
+        routes=[{"name": "demo", "path": "/demo/mcp", "upstream": f"http://127.0.0.1:{upstream_port}/mcp",
+                 "scopes": ["demo:read", "demo:write"], "resource_name": "Demo MCP server"}],
+    )
+    print(f"[1/4] starting the demo upstream MCP server on 127.0.0.1:{upstream_port} …", flush=True)
+    upstream = subprocess.Popen([sys.executable, "-m", "gateway.demo_upstream", "--port", str(upstream_port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_port(upstream_port, upstream)
+        print(f"[2/4] embedded Redis under {data_dir.resolve()}; creating user {DEMO_USER!r} …", flush=True)
+        password, token = asyncio.run(_prepare_store(settings))
+        info = RouteTable(settings).by_name("demo")
+        print("[3/4] ready:", flush=True)
+        print(f"      MCP URL:   {info.resource}", flush=True)
+        print(f"      metadata:  {info.metadata_url}", flush=True)
+        print(f"      login:     {DEMO_USER} / {password}", flush=True)
+        print(f"      token (8h, for scripts): {token}", flush=True)
+        print(f"      try: curl -s -X POST {info.resource} -H 'Authorization: Bearer {token[:14]}…' "
+              "-H 'Content-Type: application/json' …", flush=True)
+        print(f"[4/4] gateway listening on http://{host}:{port} (Ctrl-C stops both)", flush=True)
+        web.run_app(create_app(settings), host=host, port=port, access_log_class=AccessLogger,
+                    handler_cancellation=True, print=None)
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=10)
+    return 0
+
+
+async def _prepare_store(settings: Settings) -> tuple[str, str]:
+    password = secrets.token_urlsafe(12)
+    async with open_store(settings.store) as store:
+        now = time.time()
+        if await store.load_user(DEMO_USER) is None:
+            await add_user(store, DEMO_USER, password, email="demo@example.com", groups=("demo",), now=now)
+        else:
+            await set_password(store, DEMO_USER, password)  # a fresh password each run: it is printed
+        issued = await issue_service_token(store, DEMO_USER, RouteTable(settings).by_name("demo"), (), 8 * 3600,
+                                           now=now)
+    return password, issued.token
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], deadline: float = 20.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            raise SystemExit(f"mcp-auth-gateway: error: the demo upstream exited ({process.returncode})")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"mcp-auth-gateway: error: the demo upstream did not listen on port {port}")
