@@ -22,7 +22,9 @@ from gateway.web.routes import setup_routes
 logger = logging.getLogger("gateway")
 
 
-def create_app(settings: Settings, *, clock: Callable[[], float] = time.time, store: Store | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, clock: Callable[[], float] = time.time, store: Store | None = None
+) -> web.Application:
     """Build the gateway. `store` and `clock` are seams for tests; by default the store follows settings."""
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.proxy.max_body_bytes)
     table = RouteTable(settings)

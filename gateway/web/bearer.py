@@ -53,7 +53,8 @@ async def authenticate(request: web.Request, info: RouteInfo, token: str) -> Req
     token_hash = hash_token(token)
     session_id = request.headers.get(SESSION_HEADER)
     record, owner = await request.app[STORE_KEY].load_access_token_with_session(token_hash, session_id)
-    if record is None or not record.usable(request.app[CLOCK_KEY]()) or not same_resource(record.resource, info.resource):
+    now = request.app[CLOCK_KEY]()
+    if record is None or not record.usable(now) or not same_resource(record.resource, info.resource):
         raise InvalidTokenError("the access token is invalid, expired, revoked or for another resource")
     missing = [s for s in info.route.required_scopes if s not in record.scopes]
     if missing:

@@ -45,4 +45,6 @@ def mcp_preflight(origin: str) -> web.Response:
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: every response of a request that passed the Origin check carries CORS headers."""
     for name, value in request.get(CORS_HEADERS_KEY, {}).items():
-        response.headers.setdefault(name, value)
+        if name == "Vary" and "Vary" in response.headers:
+            value = f"{response.headers['Vary']}, {value}"
+        response.headers[name] = value  # the gateway's CORS decision replaces an upstream's

@@ -29,7 +29,7 @@ def bearer_challenge(metadata_url: str, scopes: tuple[str, ...] | list[str], err
 
 def json_error(error: OAuthError, headers: Mapping[str, str] | None = None) -> web.Response:
     """OAuth JSON error (RFC 6749 §5.2) for OAuth endpoints."""
-    body = {"error": error.error}
+    body: dict[str, str] = {"error": error.error}
     if error.description:
         body["error_description"] = error.description
     return web.json_response(body, status=error.status, headers={**NO_STORE, **(headers or {})})

@@ -1,4 +1,4 @@
-"""What crosses the gateway to the upstream and back (MCP RS-9, RS-13, RS-14, RS-17; style guide "Upstream failures")."""
+"""What crosses the gateway to the upstream and back (MCP RS-9, RS-13, RS-14, RS-17; style "Upstream failures")."""
 
 from __future__ import annotations
 
@@ -140,7 +140,8 @@ async def test_session_of_another_user_is_not_found(gateway, aiohttp_client, sto
     bob = await issue(store, gateway, "alpha", user="bob")
     client = await aiohttp_client(gateway)
     accept = {"Accept": "application/json, text/event-stream"}
-    init = await client.post("/alpha/mcp", json=legacy_initialize(), headers={**accept, "Authorization": f"Bearer {alice}"})
+    init = await client.post("/alpha/mcp", json=legacy_initialize(),
+                             headers={**accept, "Authorization": f"Bearer {alice}"})
     assert init.status == 200
     session_id = init.headers["Mcp-Session-Id"]
     await init.read()
