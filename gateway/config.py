@@ -199,8 +199,11 @@ def _cross_check(data: dict[str, Any]) -> list[str]:
     if isinstance(public_url, str):
         problems += [f"public_url: {p}" for p in _url_problems(public_url, origin_only=True)]
     routes = data.get("routes")
+    if routes is None or routes == []:
+        return [*problems, "routes: at least one route is required"]
     if not isinstance(routes, list):
         return problems
+    public_host = urlsplit(public_url).netloc.lower() if isinstance(public_url, str) else ""
     names: dict[str, int] = {}
     endpoints: dict[tuple[str, str], int] = {}
     for i, route in enumerate(routes):
@@ -219,7 +222,8 @@ def _cross_check(data: dict[str, Any]) -> list[str]:
             elif path != "/" and path.endswith("/"):
                 problems.append(f"{where}.path: no trailing slash (both forms are served)")
             else:
-                key = (str(route.get("host") or "").lower(), path.rstrip("/") or "/")
+                # a route whose host is public_url's host is the same endpoint as a host-less one
+                key = (str(route.get("host") or public_host).lower(), path.rstrip("/") or "/")
                 if key in endpoints:
                     problems.append(f"{where}.path: duplicate route path {path!r} (also routes[{endpoints[key]}])")
                 endpoints.setdefault(key, i)
@@ -230,8 +234,6 @@ def _cross_check(data: dict[str, Any]) -> list[str]:
             scopes = route.get(field)
             if isinstance(scopes, list) and "offline_access" in scopes:
                 problems.append(f"{where}.{field}: offline_access is not a resource scope (MCP SEP-2207)")
-    if isinstance(routes, list) and not routes:
-        problems.append("routes: at least one route is required")
     return problems
 
 

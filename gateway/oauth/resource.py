@@ -28,4 +28,4 @@ def metadata_url(resource: str) -> str:
     """RFC 9728 §3.1: insert the well-known segment between the origin and the resource's path."""
     parts = urlsplit(resource)
     path = "" if parts.path == "/" else parts.path
-    return urlunsplit((parts.scheme, parts.netloc, PRM_WELL_KNOWN + path, "", ""))
+    return urlunsplit((parts.scheme, parts.netloc, PRM_WELL_KNOWN + path, parts.query, ""))

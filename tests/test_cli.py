@@ -1,0 +1,215 @@
+"""The `mcp-auth-gateway` command line as users run it: a subprocess (docs/contract.md "Distribution and commands")."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import Settings
+from gateway.oauth.tokens import ACCESS_TOKEN_PREFIX, hash_token, token_id
+from gateway.passwords import hash_password, verify_password
+from gateway.store.records import UserRecord
+from gateway.store.redis import RedisStore
+from tests.conftest import make_settings, write_config
+from tests.support.processes import REPO, free_port
+
+ALPHA: dict[str, Any] = {"name": "alpha", "path": "/alpha/mcp", "upstream": "http://127.0.0.1:9/mcp",
+                         "scopes": ["alpha:read", "alpha:write"]}
+PASSWORD = "correct horse battery"
+
+
+def cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MCP_GATEWAY_")}
+    return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=REPO, env=clean | (env or {}),
+                          input=stdin if stdin is not None else "", capture_output=True, text=True, timeout=60)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """docs/contract.md: non-zero exit with a one-line reason on error, no traceback."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mcp-auth-gateway: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert result.stdout == ""
+
+
+@pytest.fixture
+def config(tmp_path: Path, redis_url: str, key_prefix: str) -> str:
+    """A YAML config on the test's Redis and key prefix, with one route `alpha`."""
+    return str(write_config(tmp_path / "gw.yaml", make_settings(free_port(), redis_url, key_prefix, [ALPHA])))
+
+
+async def add_user(store: RedisStore, name: str = "alice") -> UserRecord:
+    record = UserRecord(name=name, email=f"{name}@example.com", password_hash=hash_password(PASSWORD),
+                        created_at=time.time())
+    await store.save_user(record)
+    return record
+
+
+# -- users ------------------------------------------------------------------------------------------------
+
+async def test_users_add_list_passwd_remove(config: str, store: RedisStore) -> None:
+    """docs/contract.md: `users add NAME [--email E] [--groups a,b] [--password-stdin]`, `list`, `passwd`, `remove`."""
+    added = cli("users", "add", "alice", "--email", "alice@example.com", "--groups", "dev, ops",
+                "--password-stdin", "-c", config, stdin=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    assert "alice" in added.stdout and PASSWORD not in added.stdout + added.stderr
+    alice = await store.load_user("alice")
+    assert alice is not None
+    assert (alice.email, alice.groups, alice.user_id) == ("alice@example.com", ("dev", "ops"), "local:alice")
+    assert alice.password_hash.startswith("$argon2id$") and verify_password(alice.password_hash, PASSWORD)
+
+    again = cli("users", "add", "alice", "--password-stdin", "-c", config, stdin="another password\n")
+    assert_one_line_error(again, "alice", "exists")
+    assert await store.load_user("alice") == alice  # untouched
+
+    listed = cli("users", "list", "-c", config)
+    assert listed.returncode == 0, listed.stderr
+    (line,) = [row for row in listed.stdout.splitlines() if row.split("\t")[0] == "alice"]
+    assert "alice@example.com" in line and "dev,ops" in line and "$argon2" not in listed.stdout
+
+    changed = cli("users", "passwd", "alice", "--password-stdin", "-c", config, stdin="a new password\n")
+    assert changed.returncode == 0, changed.stderr
+    after = await store.load_user("alice")
+    assert after is not None
+    assert verify_password(after.password_hash, "a new password") and not verify_password(after.password_hash, PASSWORD)
+
+    removed = cli("users", "remove", "alice", "-c", config)
+    assert removed.returncode == 0, removed.stderr
+    assert await store.load_user("alice") is None
+    assert_one_line_error(cli("users", "remove", "alice", "-c", config), "alice")
+
+
+async def test_short_passwords_are_refused(config: str, store: RedisStore) -> None:
+    """Our choice: local passwords have at least 8 characters (NIST SP 800-63B §5.1.1.2)."""
+    assert_one_line_error(cli("users", "add", "bob", "--password-stdin", "-c", config, stdin="short\n"), "password")
+    assert await store.load_user("bob") is None
+    alice = await add_user(store)
+    assert_one_line_error(cli("users", "passwd", "alice", "--password-stdin", "-c", config, stdin="short\n"),
+                          "password")
+    assert await store.load_user("alice") == alice
+
+
+async def test_users_passwd_for_unknown_user_fails(config: str) -> None:
+    """docs/contract.md: one-line reason on error."""
+    assert_one_line_error(cli("users", "passwd", "nobody", "--password-stdin", "-c", config, stdin=PASSWORD + "\n"),
+                          "nobody")
+
+
+def test_users_added_to_the_embedded_store_are_seen_by_the_next_process(tmp_path: Path) -> None:
+    """docs/contract.md: no store.url -> embedded Redis persisted under data_dir, shared by CLI processes."""
+    settings = Settings(public_url="http://127.0.0.1:8080", store={"data_dir": str(tmp_path / "data")}, routes=[ALPHA])
+    config = str(write_config(tmp_path / "gw.yaml", settings))
+    added = cli("users", "add", "carol", "--email", "carol@example.com", "--password-stdin", "-c", config,
+                stdin=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    listed = cli("users", "list", "-c", config)
+    assert listed.returncode == 0, listed.stderr
+    assert [row.split("\t")[:2] for row in listed.stdout.splitlines()] == [["carol", "carol@example.com"]]
+    assert any((tmp_path / "data").iterdir())
+
+
+# -- tokens -----------------------------------------------------------------------------------------------
+
+async def test_tokens_issue_list_and_revoke(config: str, store: RedisStore) -> None:
+    """docs/contract.md: `tokens issue` prints an access token bound to the route; `tokens list`, `tokens revoke`."""
+    await add_user(store)
+    issued = cli("tokens", "issue", "--user", "alice", "--route", "alpha", "--ttl", "1h", "-c", config)
+    assert issued.returncode == 0, issued.stderr
+    token = issued.stdout.strip()
+    assert issued.stdout == token + "\n"  # only the token: scripts do TOKEN=$(mcp-auth-gateway tokens issue …)
+    assert re.fullmatch(re.escape(ACCESS_TOKEN_PREFIX) + r"[A-Za-z0-9_-]{43,}", token)
+    assert token not in issued.stderr
+    record = await store.load_access_token(hash_token(token))
+    assert record is not None and record.usable(time.time())
+    assert (record.user_id, record.route, record.scopes) == ("local:alice", "alpha", ("alpha:read", "alpha:write"))
+    assert record.resource.endswith("/alpha/mcp")
+    assert 3590 <= record.expires_at - record.issued_at <= 3600
+
+    scoped = cli("tokens", "issue", "--user", "alice", "--route", "alpha", "--scope", "alpha:read", "-c", config)
+    assert scoped.returncode == 0, scoped.stderr
+    second = scoped.stdout.strip()
+    second_record = await store.load_access_token(hash_token(second))
+    assert second_record is not None and second_record.scopes == ("alpha:read",)
+
+    listed = cli("tokens", "list", "--user", "alice", "-c", config)
+    assert listed.returncode == 0, listed.stderr
+    ids = sorted(row.split("\t")[0] for row in listed.stdout.splitlines())
+    assert ids == sorted([token_id(hash_token(token)), token_id(hash_token(second))])
+    assert all(re.fullmatch(r"[0-9a-f]{8}", i) for i in ids)
+    for value in (token, second):
+        assert value not in listed.stdout and value[len(ACCESS_TOKEN_PREFIX):] not in listed.stdout
+        assert hash_token(value) not in listed.stdout
+
+    by_id = cli("tokens", "revoke", "--id", token_id(hash_token(token)), "-c", config)
+    assert by_id.returncode == 0, by_id.stderr
+    revoked = await store.load_access_token(hash_token(token))
+    assert revoked is not None and revoked.revoked
+    still = await store.load_access_token(hash_token(second))
+    assert still is not None and not still.revoked
+
+    by_value = cli("tokens", "revoke", second, "-c", config)
+    assert by_value.returncode == 0, by_value.stderr
+    assert second not in by_value.stdout + by_value.stderr
+    revoked = await store.load_access_token(hash_token(second))
+    assert revoked is not None and revoked.revoked
+
+    states = [row.split("\t")[4] for row in cli("tokens", "list", "--user", "alice", "-c", config).stdout.splitlines()]
+    assert states == ["revoked", "revoked"]
+    assert_one_line_error(cli("tokens", "revoke", ACCESS_TOKEN_PREFIX + "never-issued", "-c", config), "no such token")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param(["--user", "alice", "--route", "nope"], "nope", id="unknown-route"),
+        pytest.param(["--user", "nobody", "--route", "alpha"], "nobody", id="unknown-user"),
+        pytest.param(["--user", "alice", "--route", "alpha", "--ttl", "1y"], "duration", id="bad-ttl"),
+        pytest.param(["--user", "alice", "--route", "alpha", "--ttl", "0h"], "duration", id="zero-ttl"),
+        pytest.param(["--user", "alice", "--route", "alpha", "--scope", "beta:admin"], "beta:admin",
+                     id="unknown-scope"),
+    ],
+)
+async def test_tokens_issue_refuses_bad_requests_with_one_line(config: str, store: RedisStore, args: list[str],
+                                                                fragment: str) -> None:
+    """docs/contract.md: non-zero exit with a one-line reason, and no token is created."""
+    await add_user(store)
+    assert_one_line_error(cli("tokens", "issue", *args, "-c", config), fragment)
+    assert await store.list_access_tokens("local:alice") == []
+    assert await store.list_access_tokens("local:nobody") == []
+
+
+# -- every command ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["serve"], ["check-config"], ["users"], ["users", "add"], ["users", "list"], ["users", "remove"],
+     ["users", "passwd"], ["tokens"], ["tokens", "issue"], ["tokens", "revoke"], ["tokens", "list"]],
+    ids=lambda command: " ".join(command) or "top",
+)
+def test_every_command_has_help(command: list[str]) -> None:
+    """docs/contract.md: every command has `--help`."""
+    result = cli(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: mcp-auth-gateway")
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["check-config"], ["tokens", "list", "--user", "alice"]],
+    ids=lambda command: " ".join(command),
+)
+def test_missing_config_is_one_line_error(command: list[str]) -> None:
+    """docs/contract.md: no -c and no MCP_GATEWAY_CONFIG -> non-zero exit, one-line reason."""
+    assert_one_line_error(cli(*command), "-c", "MCP_GATEWAY_CONFIG")
