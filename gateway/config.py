@@ -81,6 +81,50 @@ class ProxySettings(_Model):
     pool_size: int = Field(default=100, gt=0, description="Pooled upstream connections in total.")
 
 
+class IntrospectionCredential(_Model):
+    name: str = Field(min_length=1, pattern=r"^[^:]+$")
+    secret: SecretStr
+
+
+class OAuthSettings(_Model):
+    access_token_ttl: int = Field(default=3600, gt=0, description="Access token lifetime, seconds.")
+    refresh_token_ttl: int = Field(default=30 * 86400, gt=0, description="Refresh token idle lifetime, seconds.")
+    refresh_grace: int = Field(default=60, ge=0, description="Seconds a just-rotated refresh token still works.")
+    code_ttl: int = Field(default=600, gt=0, le=600, description="Authorization code lifetime (at most 10 min).")
+    consent_ttl: int = Field(default=30 * 86400, ge=0, description="How long an approval is remembered; 0: ask always.")
+    session_idle_ttl: int = Field(default=12 * 3600, gt=0, description="Login session idle expiry, seconds.")
+    session_max_age: int = Field(default=7 * 86400, gt=0, description="Login session absolute expiry, seconds.")
+    dcr_enabled: bool = Field(default=True, description="Accept RFC 7591 registrations at /register.")
+    dcr_client_idle_ttl: int = Field(default=30 * 86400, gt=0, description="Unused DCR clients expire after this.")
+    register_rate_per_minute: int = Field(default=20, gt=0, description="Registrations per client IP per minute.")
+    introspection: list[IntrospectionCredential] = Field(
+        default_factory=list, description="HTTP Basic credentials allowed to call /introspect.")
+
+
+class ClientSettings(_Model):
+    """A pre-registered OAuth client (ChatGPT "predefined client", Inspector --client-id …)."""
+
+    client_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._~@-]+$",
+                           description="Fixed id: letters, digits and ._~@- (never a URL: those are CIMD ids).")
+    client_secret: SecretStr | None = Field(default=None, description="Omit for a public client (PKCE only).")
+    token_endpoint_auth_method: Literal["none", "client_secret_post", "client_secret_basic"] | None = None
+    redirect_uris: list[str] = Field(min_length=1)
+    client_name: str | None = None
+
+
+class CimdSettings(_Model):
+    """Client ID Metadata Documents: https client_ids fetched on first use."""
+
+    enabled: bool = True
+    allow_hosts: list[str] = Field(default_factory=list,
+                                   description="Hosts exempt from the private/special-use address refusal.")
+    ca_file: Path | None = Field(default=None, description="Extra CA bundle to trust when fetching documents.")
+    timeout: float = Field(default=5.0, gt=0)
+    max_bytes: int = Field(default=5120, gt=0)
+    cache_min_seconds: int = Field(default=300, ge=0)
+    cache_max_seconds: int = Field(default=86400, ge=0)
+
+
 class Settings(BaseSettings):
     """The whole gateway configuration (see config/gateway.example.yaml)."""
 
@@ -92,6 +136,9 @@ class Settings(BaseSettings):
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     allowed_origins: list[str] = Field(default_factory=list, description="Browser origins allowed on MCP routes.")
     routes: list[Route] = Field(default_factory=list)
+    oauth: OAuthSettings = Field(default_factory=OAuthSettings)
+    clients: list[ClientSettings] = Field(default_factory=list, description="Pre-registered OAuth clients.")
+    cimd: CimdSettings = Field(default_factory=CimdSettings)
 
     @model_validator(mode="wrap")
     @classmethod

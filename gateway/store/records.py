@@ -22,7 +22,8 @@ class AccessTokenRecord(_Record):
     scopes: tuple[str, ...] = ()
     issued_at: float
     expires_at: float
-    revoked: bool = False
+    grant_id: str | None = None  # the authorization (refresh family) it came from; None for CLI tokens
+    revoked: bool = False  # filled in from the separate revocation key at load time
 
     def usable(self, now: float) -> bool:
         """One answer for unknown, expired and revoked (callers never say which)."""
@@ -49,3 +50,95 @@ class SessionOwnerRecord(_Record):
     user_id: str
     client_id: str
     route: str
+
+
+class Principal(_Record):
+    """The user as tokens and codes snapshot it (claims for identity headers and /userinfo)."""
+
+    user_id: str
+    email: str | None = None
+    preferred_username: str | None = None
+    name: str | None = None
+    groups: tuple[str, ...] = ()
+
+
+class ClientRecord(_Record):
+    """An OAuth client: registered by DCR, added by an admin, configured in YAML, or fetched by CIMD."""
+
+    client_id: str
+    kind: str  # "dcr" | "static" | "config" | "cimd"
+    client_secret_hash: str | None = None  # SHA-256 of the secret; None for public clients
+    token_endpoint_auth_method: str = "none"
+    redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
+    response_types: tuple[str, ...] = ("code",)
+    client_name: str | None = None
+    client_uri: str | None = None
+    logo_uri: str | None = None
+    scope: str | None = None
+    application_type: str | None = None
+    software_id: str | None = None
+    software_version: str | None = None
+    client_id_issued_at: int | None = None
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+
+class AuthorizationCodeRecord(_Record):
+    """What a code was issued for (OAuth 2.1 §4.1.2: bound to client, redirect, PKCE, resource, scope, user)."""
+
+    grant_id: str
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    route: str
+    resource: str
+    scopes: tuple[str, ...]
+    principal: Principal
+    issued_at: float
+    expires_at: float
+
+
+class RefreshTokenRecord(_Record):
+    """A refresh token of one grant (its family). Rotated on use; the successor is kept encrypted under the old
+    token's value for the grace window, so a racing client gets the same successor (no second branch)."""
+
+    grant_id: str
+    client_id: str
+    route: str
+    resource: str
+    scopes: tuple[str, ...]
+    principal: Principal
+    issued_at: float
+    expires_at: float  # idle expiry: every rotation starts a new window
+    rotated_at: float | None = None
+    successor_sealed: str | None = None
+
+
+class ConsentRecord(_Record):
+    scopes: tuple[str, ...]
+    granted_at: float
+
+
+class BrowserSessionRecord(_Record):
+    """The gateway's own login session (cookie value hashed into the key); anonymous until login."""
+
+    csrf: str
+    principal: Principal | None = None
+    created_at: float
+    authenticated_at: float | None = None
+
+
+class PendingAuthorizationRecord(_Record):
+    """A validated /authorize request waiting for login and consent (10 minutes)."""
+
+    client_id: str
+    redirect_uri: str
+    state: str | None = None
+    code_challenge: str
+    scopes_requested: tuple[str, ...] = ()
+    routes: tuple[str, ...]  # candidate routes: one when `resource` named it, several when the user must pick
+    session_hash: str  # the browser session that started it
+    created_at: float

@@ -17,7 +17,8 @@ from gateway.routing import RouteTable
 from gateway.store.base import StoreUnavailableError
 from gateway.store.embedded import start_embedded
 from gateway.store.records import AccessTokenRecord, SessionOwnerRecord, UserRecord
-from gateway.store.redis import GC_GRACE_SECONDS, RedisStore
+from gateway.store.redis import RedisStore
+from gateway.store.redis_base import GC_GRACE_SECONDS
 from tests.conftest import make_settings
 from tests.support.processes import free_port
 

@@ -1,0 +1,94 @@
+"""People in Redis: local users, login sessions, remembered consents, pending authorizations, MCP session owners."""
+
+from __future__ import annotations
+
+from gateway.store.records import (
+    BrowserSessionRecord,
+    ConsentRecord,
+    PendingAuthorizationRecord,
+    SessionOwnerRecord,
+    UserRecord,
+)
+from gateway.store.redis_base import RedisBase, digest, reachable
+
+
+class AccountStoreMixin(RedisBase):
+    # -- local users ----------------------------------------------------------------------------------------
+
+    async def save_user(self, record: UserRecord) -> None:
+        async with reachable(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.key("user", record.name), record.model_dump_json())
+            pipe.sadd(self.key("users", "all"), record.name)
+            await pipe.execute()
+
+    async def load_user(self, name: str) -> UserRecord | None:
+        async with reachable():
+            raw = await self._redis.get(self.key("user", name))
+        return UserRecord.model_validate_json(raw) if raw else None
+
+    async def delete_user(self, name: str) -> bool:
+        async with reachable(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.key("user", name))
+            pipe.srem(self.key("users", "all"), name)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
+
+    async def list_users(self) -> list[UserRecord]:
+        async with reachable():
+            names = sorted(str(n) for n in await self._redis.smembers(self.key("users", "all")))
+            values = await self._redis.mget([self.key("user", n) for n in names]) if names else []
+        return [UserRecord.model_validate_json(v) for v in values if v]
+
+    # -- login sessions (cookie value -> digest) --------------------------------------------------------------
+
+    async def save_browser_session(self, session_hash: str, record: BrowserSessionRecord, ttl: int) -> None:
+        async with reachable():
+            await self._redis.set(self.key("bs", session_hash), record.model_dump_json(), ex=ttl)
+
+    async def load_browser_session(self, session_hash: str, idle_ttl: int) -> BrowserSessionRecord | None:
+        """Load and slide the idle expiry in one command (GETEX)."""
+        async with reachable():
+            raw = await self._redis.getex(self.key("bs", session_hash), ex=idle_ttl)
+        return BrowserSessionRecord.model_validate_json(raw) if raw else None
+
+    async def delete_browser_session(self, session_hash: str) -> None:
+        async with reachable():
+            await self._redis.delete(self.key("bs", session_hash))
+
+    # -- consents -------------------------------------------------------------------------------------------
+
+    def _consent_key(self, user_id: str, client_id: str, route: str) -> str:
+        return self.key("consent", digest(f"{user_id}\n{client_id}\n{route}"))
+
+    async def save_consent(self, user_id: str, client_id: str, route: str, record: ConsentRecord, ttl: int) -> None:
+        async with reachable():
+            await self._redis.set(self._consent_key(user_id, client_id, route), record.model_dump_json(), ex=ttl)
+
+    async def load_consent(self, user_id: str, client_id: str, route: str) -> ConsentRecord | None:
+        async with reachable():
+            raw = await self._redis.get(self._consent_key(user_id, client_id, route))
+        return ConsentRecord.model_validate_json(raw) if raw else None
+
+    # -- pending authorization requests ------------------------------------------------------------------------
+
+    async def save_pending(self, request_id: str, record: PendingAuthorizationRecord, ttl: int) -> None:
+        async with reachable():
+            await self._redis.set(self.key("authz", digest(request_id)), record.model_dump_json(), ex=ttl)
+
+    async def load_pending(self, request_id: str) -> PendingAuthorizationRecord | None:
+        async with reachable():
+            raw = await self._redis.get(self.key("authz", digest(request_id)))
+        return PendingAuthorizationRecord.model_validate_json(raw) if raw else None
+
+    async def consume_pending(self, request_id: str) -> PendingAuthorizationRecord | None:
+        """Single use (GETDEL): a consent form cannot be submitted twice."""
+        async with reachable():
+            raw = await self._redis.getdel(self.key("authz", digest(request_id)))
+        return PendingAuthorizationRecord.model_validate_json(raw) if raw else None
+
+    # -- upstream MCP sessions ----------------------------------------------------------------------------------
+
+    async def save_session_owner(self, session_id: str, record: SessionOwnerRecord, ttl: int) -> None:
+        """First writer wins (SET NX): a session id is never re-bound to someone else."""
+        async with reachable():
+            await self._redis.set(self.key("sess", digest(session_id)), record.model_dump_json(), ex=ttl, nx=True)

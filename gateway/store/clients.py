@@ -1,0 +1,52 @@
+"""OAuth clients in Redis: DCR and admin-added clients, the CIMD document cache, and rate-limit counters."""
+
+from __future__ import annotations
+
+from gateway.store.records import ClientRecord
+from gateway.store.redis_base import RedisBase, digest, reachable
+
+
+class ClientStoreMixin(RedisBase):
+    async def save_client(self, record: ClientRecord, ttl: int | None) -> None:
+        """`ttl` is the idle expiry for DCR clients (slid on use); None keeps admin-added clients forever."""
+        async with reachable():
+            await self._redis.set(self.key("client", record.client_id), record.model_dump_json(), ex=ttl)
+
+    async def load_client(self, client_id: str, idle_ttl: int | None = None) -> ClientRecord | None:
+        key = self.key("client", client_id)
+        async with reachable():
+            raw = await (self._redis.getex(key, ex=idle_ttl) if idle_ttl else self._redis.get(key))
+        record = ClientRecord.model_validate_json(raw) if raw else None
+        if record is not None and record.kind != "dcr" and idle_ttl:
+            async with reachable():
+                await self._redis.persist(key)  # only DCR clients expire when idle
+        return record
+
+    async def delete_client(self, client_id: str) -> bool:
+        async with reachable():
+            return bool(await self._redis.delete(self.key("client", client_id)))
+
+    async def list_clients(self) -> list[ClientRecord]:
+        """Every stored client (admin listing: this SCANs)."""
+        async with reachable():
+            keys = [k async for k in self._redis.scan_iter(match=self.key("client", "*"), count=1000)]
+            values = await self._redis.mget(keys) if keys else []
+        return sorted((ClientRecord.model_validate_json(v) for v in values if v), key=lambda c: c.client_id)
+
+    async def save_cimd(self, url: str, record: ClientRecord, ttl: int) -> None:
+        async with reachable():
+            await self._redis.set(self.key("cimd", digest(url)), record.model_dump_json(), ex=max(1, ttl))
+
+    async def load_cimd(self, url: str) -> ClientRecord | None:
+        async with reachable():
+            raw = await self._redis.get(self.key("cimd", digest(url)))
+        return ClientRecord.model_validate_json(raw) if raw else None
+
+    async def hit_rate_limit(self, bucket: str, limit: int, window: int) -> bool:
+        """Count one event in a fixed window; True when this one is over `limit`."""
+        key = self.key("rl", bucket)
+        async with reachable(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, window, nx=True)
+            count, _ = await pipe.execute()
+        return int(count) > limit

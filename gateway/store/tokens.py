@@ -1,0 +1,216 @@
+"""Tokens in Redis: access tokens, authorization codes, refresh-token families (grants).
+
+Revocation is a separate key (`at-rev:`, `rt-rev:`, `grant-rev:`), never a read-modify-write of a record:
+the bearer check stays one MGET, and revoking is a blind, idempotent SET.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from redis.asyncio.client import Pipeline
+
+from gateway.oauth.sealing import seal, unseal
+from gateway.store.records import AccessTokenRecord, AuthorizationCodeRecord, RefreshTokenRecord, SessionOwnerRecord
+from gateway.store.redis_base import GC_GRACE_SECONDS, RedisBase, digest, reachable
+
+# Single use, atomically: the winner takes the code and leaves a "used" marker holding the record, so a
+# replay can name the grant whose tokens must be revoked (OAuth 2.1 §4.1.3).
+_CONSUME_CODE = """
+local v = redis.call('GET', KEYS[1])
+if v then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], v, 'EX', ARGV[1])
+  return {1, v}
+end
+local used = redis.call('GET', KEYS[2])
+if used then return {2, used} end
+return {0, false}
+"""
+
+CodeOutcome = Literal["redeemed", "replayed", "unknown"]
+RotationOutcome = Literal["rotated", "grace", "reused", "invalid"]
+
+
+@dataclass(frozen=True)
+class Rotation:
+    outcome: RotationOutcome
+    record: RefreshTokenRecord | None = None  # the presented token's record (grant, scopes, principal)
+    successor: str | None = None  # plaintext refresh token to hand out (rotated or grace)
+
+
+def _ttl(expires_at: float, now: float) -> int:
+    return max(1, math.ceil(expires_at - now)) + GC_GRACE_SECONDS
+
+
+class TokenStoreMixin(RedisBase):
+    # -- access tokens ------------------------------------------------------------------------------------
+
+    async def save_access_token(self, token_hash: str, record: AccessTokenRecord, *, now: float) -> None:
+        ttl = _ttl(record.expires_at, now)
+        async with reachable(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.key("at", token_hash), record.model_dump_json(exclude={"revoked"}), ex=ttl)
+            pipe.sadd(self.key("user-at", record.user_id), token_hash)
+            if record.grant_id:
+                self._add_to_grant(pipe, record.grant_id, f"at:{token_hash}", ttl)
+            await pipe.execute()
+
+    async def load_access_token(self, token_hash: str) -> AccessTokenRecord | None:
+        record, _ = await self.load_access_token_with_session(token_hash, None)
+        return record
+
+    async def load_access_token_with_session(
+        self, token_hash: str, session_id: str | None
+    ) -> tuple[AccessTokenRecord | None, SessionOwnerRecord | None]:
+        """One round trip for the bearer check: record, its revocation mark and the session's owner."""
+        keys = [self.key("at", token_hash), self.key("at-rev", token_hash)]
+        if session_id is not None:
+            keys.append(self.key("sess", digest(session_id)))
+        async with reachable():
+            values = await self._redis.mget(keys)
+        token = None
+        if values[0]:
+            token = AccessTokenRecord.model_validate_json(values[0])
+            if values[1]:
+                token = token.model_copy(update={"revoked": True})
+        owner = SessionOwnerRecord.model_validate_json(values[2]) if len(values) > 2 and values[2] else None
+        return token, owner
+
+    async def revoke_access_token(self, token_hash: str) -> bool:
+        """Mark revoked; the record stays until its TTL (audits can still tell it apart). Idempotent."""
+        async with reachable():
+            ttl = await self._redis.ttl(self.key("at", token_hash))
+            if ttl == -2:  # no such key
+                return False
+            await self._redis.set(self.key("at-rev", token_hash), "1", ex=max(ttl, 1))
+        return True
+
+    async def list_access_tokens(self, user_id: str) -> list[tuple[str, AccessTokenRecord]]:
+        index = self.key("user-at", user_id)
+        async with reachable():
+            hashes = sorted(str(h) for h in await self._redis.smembers(index))
+            keys = [k for h in hashes for k in (self.key("at", h), self.key("at-rev", h))]
+            values = await self._redis.mget(keys) if keys else []
+            gone = [h for i, h in enumerate(hashes) if values[2 * i] is None]
+            if gone:
+                await self._redis.srem(index, *gone)  # GC'd by TTL: drop from the index
+        found = []
+        for i, h in enumerate(hashes):
+            raw, revoked = values[2 * i], values[2 * i + 1]
+            if raw is not None:
+                found.append((h, AccessTokenRecord.model_validate_json(raw).model_copy(update={"revoked": bool(revoked)})))
+        return found
+
+    async def find_access_token_hashes(self, token_id: str) -> list[str]:
+        """Hashes starting with `token_id` (admin lookups only: this SCANs)."""
+        if not token_id or any(c not in "0123456789abcdef" for c in token_id):
+            return []
+        prefix = self.key("at", "")
+        async with reachable():
+            return [k[len(prefix):] async for k in self._redis.scan_iter(match=prefix + token_id + "*", count=1000)]
+
+    # -- authorization codes --------------------------------------------------------------------------------
+
+    async def save_code(self, code_hash: str, record: AuthorizationCodeRecord, *, now: float) -> None:
+        async with reachable():
+            await self._redis.set(self.key("code", code_hash), record.model_dump_json(),
+                                  ex=max(1, math.ceil(record.expires_at - now)))
+
+    async def consume_code(self, code_hash: str) -> tuple[CodeOutcome, AuthorizationCodeRecord | None]:
+        """Take the code exactly once. A replay returns the original record so its grant can be revoked."""
+        keys = [self.key("code", code_hash), self.key("code-used", code_hash)]
+        async with reachable():
+            status, raw = await self._redis.eval(_CONSUME_CODE, 2, *keys, 24 * 3600)
+        if status == 0:
+            return "unknown", None
+        record = AuthorizationCodeRecord.model_validate_json(raw)
+        return ("redeemed" if status == 1 else "replayed"), record
+
+    # -- refresh tokens and grants --------------------------------------------------------------------------
+
+    async def save_refresh_token(self, token_hash: str, record: RefreshTokenRecord, *, now: float) -> None:
+        ttl = _ttl(record.expires_at, now)
+        async with reachable(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.key("rt", token_hash), record.model_dump_json(), ex=ttl)
+            self._add_to_grant(pipe, record.grant_id, f"rt:{token_hash}", ttl)
+            await pipe.execute()
+
+    async def load_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        """The record when the token is live (not revoked, its grant not revoked); else None."""
+        async with reachable():
+            raw, revoked = await self._redis.mget([self.key("rt", token_hash), self.key("rt-rev", token_hash)])
+            if raw is None or revoked:
+                return None
+            record = RefreshTokenRecord.model_validate_json(raw)
+            if await self._redis.exists(self.key("grant-rev", record.grant_id)):
+                return None
+        return record
+
+    async def rotate_refresh_token(
+        self, old_token: str, successor: str, *, now: float, ttl: int, grace: float
+    ) -> Rotation:
+        """Exchange `old_token` for `successor` atomically (WATCH/MULTI: concurrent callers retry and then see
+        the rotation). Within `grace` seconds of a rotation the same successor is returned again; later use of
+        a rotated token is reuse (the caller revokes the family). The successor gets a fresh idle window `ttl`."""
+        old_key = self.key("rt", digest(old_token))
+        result: Rotation = Rotation("invalid")
+
+        async def attempt(pipe: Pipeline) -> None:
+            nonlocal result
+            raw = await pipe.get(old_key)
+            if raw is None:
+                result = Rotation("invalid")
+                return
+            record = RefreshTokenRecord.model_validate_json(raw)
+            rev_keys = [self.key("rt-rev", digest(old_token)), self.key("grant-rev", record.grant_id)]
+            await pipe.watch(*rev_keys)
+            if await pipe.exists(*rev_keys) or now >= record.expires_at:
+                result = Rotation("invalid", record)
+                return
+            if record.rotated_at is not None:
+                if now - record.rotated_at <= grace and record.successor_sealed:
+                    result = Rotation("grace", record, unseal(old_token, record.successor_sealed))
+                else:
+                    result = Rotation("reused", record)
+                return
+            fresh = record.model_copy(update={"issued_at": now, "expires_at": now + ttl})
+            rotated = record.model_copy(update={"rotated_at": now, "successor_sealed": seal(old_token, successor)})
+            ttl = _ttl(fresh.expires_at, now)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(old_key, rotated.model_dump_json(), ex=math.ceil(grace) + GC_GRACE_SECONDS)
+            pipe.set(self.key("rt", digest(successor)), fresh.model_dump_json(), ex=ttl)
+            self._add_to_grant(pipe, record.grant_id, f"rt:{digest(successor)}", ttl)
+            result = Rotation("rotated", record, successor)
+
+        async with reachable():
+            await self._redis.transaction(attempt, old_key)
+        return result
+
+    async def revoke_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        """Revoke the token and its whole grant (RFC 7009 §2.1: its access tokens too)."""
+        async with reachable():
+            raw = await self._redis.get(self.key("rt", token_hash))
+        if raw is None:
+            return None
+        record = RefreshTokenRecord.model_validate_json(raw)
+        await self.revoke_grant(record.grant_id)
+        return record
+
+    async def revoke_grant(self, grant_id: str, ttl: int = 90 * 86400) -> None:
+        """Revoke every token of one authorization (code replay, refresh reuse, refresh revocation)."""
+        grant_key = self.key("grant", grant_id)
+        async with reachable():
+            await self._redis.set(self.key("grant-rev", grant_id), "1", ex=ttl)
+            members = [str(m) for m in await self._redis.smembers(grant_key)]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for member in members:
+                    kind, token_hash = member.split(":", 1)
+                    pipe.set(self.key(f"{kind}-rev", token_hash), "1", ex=ttl)
+                await pipe.execute()
+
+    def _add_to_grant(self, pipe: Pipeline, grant_id: str, member: str, ttl: int) -> None:
+        pipe.sadd(self.key("grant", grant_id), member)
+        pipe.expire(self.key("grant", grant_id), ttl, gt=True)
+        pipe.expire(self.key("grant", grant_id), ttl, nx=True)
