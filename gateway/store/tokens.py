@@ -177,11 +177,11 @@ class TokenStoreMixin(RedisBase):
                 return
             fresh = record.model_copy(update={"issued_at": now, "expires_at": now + ttl})
             rotated = record.model_copy(update={"rotated_at": now, "successor_sealed": seal(old_token, successor)})
-            ttl = _ttl(fresh.expires_at, now)
+            keep = _ttl(fresh.expires_at, now)
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(old_key, rotated.model_dump_json(), ex=math.ceil(grace) + GC_GRACE_SECONDS)
-            pipe.set(self.key("rt", digest(successor)), fresh.model_dump_json(), ex=ttl)
-            self._add_to_grant(pipe, record.grant_id, f"rt:{digest(successor)}", ttl)
+            pipe.set(self.key("rt", digest(successor)), fresh.model_dump_json(), ex=keep)
+            self._add_to_grant(pipe, record.grant_id, f"rt:{digest(successor)}", keep)
             result = Rotation("rotated", record, successor)
 
         async with reachable():
