@@ -66,6 +66,10 @@ class RouteTable:
     def by_name(self, name: str) -> RouteInfo:
         return self._by_name[name]
 
+    def canonical_host(self, host: str) -> str:
+        """The request's host if a route answers on it, else public_url's host."""
+        return self._host(host)
+
     def _host(self, host: str) -> str:
         host = host.lower()
         known = {info.host for info in self.routes}

@@ -1,4 +1,7 @@
-"""OAuth error values (RFC 6749 §5.2, RFC 6750 §3.1). Rendering lives in gateway.web.errors."""
+"""OAuth error values (RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, RFC 7591 §3.2.2, RFC 8707 §2).
+
+Rendering lives in gateway.web.errors; here an error is only a code, a status and a description.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ from typing import ClassVar, Literal
 
 ErrorCode = Literal[
     "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
-    "invalid_scope", "invalid_target", "access_denied", "server_error", "temporarily_unavailable",
-    "invalid_token", "insufficient_scope",
+    "unsupported_response_type", "invalid_scope", "invalid_target", "access_denied", "server_error",
+    "temporarily_unavailable", "invalid_token", "insufficient_scope", "invalid_redirect_uri",
+    "invalid_client_metadata", "unsupported_token_type", "slow_down",
 ]
 _OUTSIDE_RFC6749_CHARSET = re.compile(r"[^\x20-\x21\x23-\x5B\x5D-\x7E]")  # RFC 6749 §5.2 error_description
 
@@ -28,6 +32,60 @@ class InvalidRequestError(OAuthError):
     error = "invalid_request"
 
 
+class InvalidClientError(OAuthError):
+    error = "invalid_client"
+    status = 401
+
+
+class InvalidGrantError(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClientError(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantTypeError(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseTypeError(OAuthError):
+    error = "unsupported_response_type"
+
+
+class InvalidScopeError(OAuthError):
+    error = "invalid_scope"
+
+
+class InvalidTargetError(OAuthError):
+    error = "invalid_target"
+
+
+class AccessDeniedError(OAuthError):
+    error = "access_denied"
+    status = 403
+
+
+class InvalidRedirectUriError(OAuthError):
+    error = "invalid_redirect_uri"
+
+
+class InvalidClientMetadataError(OAuthError):
+    error = "invalid_client_metadata"
+
+
+class SlowDownError(OAuthError):
+    """Rate limited; rendered with 429 and Retry-After."""
+
+    error = "slow_down"
+    status = 429
+
+
+class TemporarilyUnavailableError(OAuthError):
+    error = "temporarily_unavailable"
+    status = 503
+
+
 class InvalidTokenError(OAuthError):
     error = "invalid_token"
     status = 401
@@ -36,3 +94,11 @@ class InvalidTokenError(OAuthError):
 class InsufficientScopeError(OAuthError):
     error = "insufficient_scope"
     status = 403
+
+
+class UnsafeRedirectError(Exception):
+    """The client or redirect URI cannot be trusted: show an error page, never redirect (RFC 6749 §4.1.2.1)."""
+
+    def __init__(self, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.title, self.detail = title, detail

@@ -26,3 +26,15 @@ def token_id(token_hash: str) -> str:
 def parse_scopes(value: str | None) -> tuple[str, ...]:
     """Space-delimited scope string (RFC 6749 §3.3) -> ordered, de-duplicated tuple."""
     return tuple(dict.fromkeys((value or "").split()))
+
+
+REFRESH_TOKEN_PREFIX = "mcpgw_rt_"
+CODE_PREFIX = "mcpgw_ac_"
+
+
+def new_refresh_token() -> str:
+    return REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_code() -> str:
+    return CODE_PREFIX + secrets.token_urlsafe(32)

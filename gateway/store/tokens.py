@@ -179,7 +179,7 @@ class TokenStoreMixin(RedisBase):
             rotated = record.model_copy(update={"rotated_at": now, "successor_sealed": seal(old_token, successor)})
             keep = _ttl(fresh.expires_at, now)
             pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(old_key, rotated.model_dump_json(), ex=math.ceil(grace) + GC_GRACE_SECONDS)
+            pipe.set(old_key, rotated.model_dump_json(), ex=keep)  # kept: later reuse must still be detected
             pipe.set(self.key("rt", digest(successor)), fresh.model_dump_json(), ex=keep)
             self._add_to_grant(pipe, record.grant_id, f"rt:{digest(successor)}", keep)
             result = Rotation("rotated", record, successor)

@@ -1,0 +1,101 @@
+"""The authorization request (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1, RFC 8707 §2, MCP "Resource Parameter").
+
+`parse_client_redirect` decides whether redirecting is safe at all; everything after that is reported to
+the client by redirect (the §4.1.2.1 rule lives in gateway.web.errors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from gateway.oauth.errors import InvalidRequestError, InvalidTargetError, UnsafeRedirectError
+from gateway.oauth.errors import UnsupportedResponseTypeError
+from gateway.oauth.pkce import parse_challenge
+from gateway.oauth.redirects import redirect_matches
+from gateway.oauth.resource import normalize_resource, same_resource
+from gateway.oauth.tokens import parse_scopes
+from gateway.routing import RouteInfo
+from gateway.store.records import ClientRecord
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    client_id: str
+    redirect_uri: str
+    state: str | None
+    code_challenge: str
+    scopes: tuple[str, ...]
+    routes: tuple[str, ...]  # one bound route, or the candidates the user picks from on the consent page
+
+
+def parse_client_redirect(client: ClientRecord | None, client_id: str | None, redirect_uri: str | None) -> str:
+    """The redirect URI to answer on.
+
+    Raises:
+        UnsafeRedirectError: unknown client, or a redirect URI it did not register (never redirect then).
+    """
+    if not client_id:
+        raise UnsafeRedirectError("Missing client_id", "The request does not say which application is asking.")
+    if client is None:
+        raise UnsafeRedirectError("Unknown application", "This application is not registered with the gateway.")
+    if not redirect_uri:
+        if len(client.redirect_uris) == 1:  # RFC 6749 §3.1.2.3: optional when exactly one is registered
+            return client.redirect_uris[0]
+        raise UnsafeRedirectError("Missing redirect_uri", "The request does not say where to return.")
+    if not redirect_matches(client.redirect_uris, redirect_uri):
+        raise UnsafeRedirectError("Unregistered redirect URI",
+                                  "The application asked to return to an address it did not register.")
+    return redirect_uri
+
+
+def parse_authorization_request(
+    params: dict[str, str], resources: list[str], client: ClientRecord, redirect_uri: str,
+    routes: list[RouteInfo], host: str,
+) -> AuthorizationRequest:
+    """`host` is the request's host as the route table resolves it (unknown hosts mean public_url's)."""
+    """Validate the rest of the request once redirecting is known to be safe.
+
+    Raises:
+        UnsupportedResponseTypeError, InvalidRequestError: bad response_type or PKCE parameters.
+        InvalidTargetError: a `resource` that is not one of our routes (RFC 8707 §2).
+    """
+    if params.get("response_type") != "code":
+        raise UnsupportedResponseTypeError("response_type must be code")
+    if "code" not in client.response_types:
+        raise UnsupportedResponseTypeError("this client did not register the code response type")
+    challenge = parse_challenge(params.get("code_challenge"), params.get("code_challenge_method"))
+    candidates = resolve_routes(resources, routes, host)
+    return AuthorizationRequest(
+        client_id=client.client_id, redirect_uri=redirect_uri, state=params.get("state"), code_challenge=challenge,
+        scopes=parse_scopes(params.get("scope")), routes=tuple(info.route.name for info in candidates),
+    )
+
+
+def resolve_routes(resources: list[str], routes: list[RouteInfo], host: str) -> list[RouteInfo]:
+    """Routes the grant may bind to: the one `resource` names; for a missing or host-only resource, the only
+    route, or the routes on that host (the user picks one on the consent page).
+
+    Raises:
+        InvalidTargetError: an unknown, relative or fragment-bearing resource, or several different ones.
+    """
+    distinct = list(dict.fromkeys(normalize_resource(r) for r in resources if r))
+    if len(distinct) > 1:
+        raise InvalidTargetError("one resource per authorization request")
+    if distinct:
+        resource = resources[0]
+        parts = urlsplit(resource)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment or "#" in resource:
+            raise InvalidTargetError("resource must be an absolute URI without a fragment")
+        exact = [info for info in routes if same_resource(info.resource, resource)]
+        if exact:
+            return exact[:1]
+        if parts.path in ("", "/") and not parts.query:  # host-only resource (clients append "/")
+            host = parts.netloc.lower()
+        else:
+            raise InvalidTargetError("resource is not served by this gateway")
+    if len(routes) == 1:
+        return list(routes)
+    on_host = [info for info in routes if info.host == host.lower()]
+    if not on_host:
+        raise InvalidTargetError("resource is not served by this gateway")
+    return on_host

@@ -1,0 +1,59 @@
+"""Redirect URI rules: registration policy (MCP "Communication Security", RFC 8252 §7) and matching
+(exact string, except any port on loopback: RFC 8252 §7.3, OAuth 2.1 §4.1.1)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+DANGEROUS_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "ftp",
+                               "ws", "wss", "mailto", "tel", "sms", "intent", "chrome", "view-source"})
+
+
+def redirect_uri_problem(uri: str) -> str | None:
+    """Why `uri` may not be registered, or None when it may: https anywhere, http on loopback only,
+    private-use schemes (`cursor://…`, `com.example.app:/cb`) for native apps; no fragments."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return "not a URI"
+    scheme = parts.scheme.lower()
+    if not scheme or any(c.isspace() for c in uri):
+        return "not an absolute URI"
+    if parts.fragment or "#" in uri:
+        return "must not contain a fragment"
+    if scheme in DANGEROUS_SCHEMES:
+        return f"scheme {scheme}: is not allowed"
+    if scheme == "https":
+        return None if parts.hostname else "https URI without a host"
+    if scheme == "http":
+        return None if _is_loopback(parts.hostname) else "http is allowed only on loopback hosts"
+    return None  # private-use scheme (RFC 8252 §7.1)
+
+
+def redirect_matches(registered: tuple[str, ...] | list[str], requested: str) -> bool:
+    """Exact match, or the same loopback http URI on another port (clients pick a free port at run time)."""
+    if requested in registered:
+        return True
+    wanted = _loopback_key(requested)
+    return wanted is not None and any(_loopback_key(uri) == wanted for uri in registered)
+
+
+def is_loopback_only(uris: tuple[str, ...] | list[str]) -> bool:
+    """Every redirect goes to this machine: the consent page warns (MCP "Localhost Redirect URI Risks")."""
+    return bool(uris) and all(_is_loopback(urlsplit(u).hostname) for u in uris)
+
+
+def _loopback_key(uri: str) -> tuple[str, str, str, str] | None:
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return None
+    if parts.scheme != "http" or not _is_loopback(parts.hostname):
+        return None
+    return parts.scheme, parts.hostname or "", parts.path or "/", parts.query
+
+
+def _is_loopback(host: str | None) -> bool:
+    return (host or "").lower() in LOOPBACK_HOSTS

@@ -1,0 +1,113 @@
+"""The token endpoint's grants (RFC 6749 §4.1.3, §6; OAuth 2.1 §4.1.3, §4.3; RFC 8707 §2.2; RFC 9700 §4.14)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.config import OAuthSettings
+from gateway.oauth import pkce
+from gateway.oauth.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTargetError
+from gateway.oauth.errors import UnauthorizedClientError, UnsupportedGrantTypeError
+from gateway.oauth.resource import same_resource
+from gateway.oauth.scopes import is_narrowing
+from gateway.oauth.tokens import hash_token, new_access_token, new_refresh_token, parse_scopes
+from gateway.store.base import Store
+from gateway.store.records import AccessTokenRecord, ClientRecord, Principal, RefreshTokenRecord
+
+TokenResponse = dict[str, Any]
+
+
+async def exchange(form: Mapping[str, str], resources: list[str], client: ClientRecord, *, store: Store,
+                   oauth: OAuthSettings, now: float) -> TokenResponse:
+    """Dispatch on grant_type.
+
+    Raises:
+        UnsupportedGrantTypeError, UnauthorizedClientError, InvalidRequestError, InvalidGrantError,
+        InvalidScopeError, InvalidTargetError.
+    """
+    grant_type = form.get("grant_type")
+    if grant_type not in ("authorization_code", "refresh_token"):
+        raise UnsupportedGrantTypeError("grant_type must be authorization_code or refresh_token")
+    if grant_type not in client.grant_types:
+        raise UnauthorizedClientError(f"this client did not register the {grant_type} grant")
+    if grant_type == "authorization_code":
+        return await redeem_code(form, resources, client, store=store, oauth=oauth, now=now)
+    return await refresh(form, resources, client, store=store, oauth=oauth, now=now)
+
+
+async def redeem_code(form: Mapping[str, str], resources: list[str], client: ClientRecord, *, store: Store,
+                      oauth: OAuthSettings, now: float) -> TokenResponse:
+    code = form.get("code")
+    if not code:
+        raise InvalidRequestError("code is required")
+    outcome, record = await store.consume_code(hash_token(code))
+    if outcome == "replayed" and record is not None:
+        await store.revoke_grant(record.grant_id)  # OAuth 2.1 §4.1.3: tokens minted from a replayed code
+    if outcome != "redeemed" or record is None:
+        raise InvalidGrantError("the authorization code is invalid, expired or already used")
+    if record.client_id != client.client_id or now >= record.expires_at:
+        raise InvalidGrantError("the authorization code is invalid, expired or already used")
+    redirect_uri = form.get("redirect_uri")
+    if redirect_uri is not None and redirect_uri != record.redirect_uri:
+        raise InvalidGrantError("redirect_uri differs from the authorization request's")
+    pkce.verify(form.get("code_verifier"), record.code_challenge)
+    if any(not same_resource(r, record.resource) for r in resources):
+        raise InvalidTargetError("resource differs from the one authorized")
+    return await issue_tokens(store, record.principal, client, route=record.route, resource=record.resource,
+                              scopes=record.scopes, grant_id=record.grant_id, oauth=oauth, now=now)
+
+
+async def refresh(form: Mapping[str, str], resources: list[str], client: ClientRecord, *, store: Store,
+                  oauth: OAuthSettings, now: float) -> TokenResponse:
+    """Rotate on every use; a narrower scope or resource is allowed, a wider one refused (TOK-3)."""
+    presented = form.get("refresh_token")
+    if not presented:
+        raise InvalidRequestError("refresh_token is required")
+    record = await store.load_refresh_token(hash_token(presented))
+    if record is None or record.client_id != client.client_id:
+        raise InvalidGrantError("the refresh token is invalid, expired or revoked")
+    scopes = parse_scopes(form.get("scope")) or record.scopes
+    if not is_narrowing(scopes, record.scopes):
+        raise InvalidScopeError("a refresh cannot widen the granted scope")
+    if any(not same_resource(r, record.resource) for r in resources):
+        raise InvalidTargetError("a refresh cannot change the resource")
+    rotation = await store.rotate_refresh_token(presented, new_refresh_token(), now=now,
+                                                ttl=oauth.refresh_token_ttl, grace=oauth.refresh_grace)
+    if rotation.outcome == "reused":
+        await store.revoke_grant(record.grant_id)  # RFC 9700 §4.14.2: reuse of a rotated token
+    if rotation.outcome not in ("rotated", "grace") or rotation.successor is None:
+        raise InvalidGrantError("the refresh token is invalid, expired or revoked")
+    response = await issue_tokens(store, record.principal, client, route=record.route,
+                                  resource=record.resource, scopes=scopes, grant_id=record.grant_id, oauth=oauth,
+                                  now=now, with_refresh=False)
+    response["refresh_token"] = rotation.successor
+    return response
+
+
+async def issue_tokens(store: Store, principal: Principal, client: ClientRecord, *, route: str,
+                       resource: str, scopes: tuple[str, ...], grant_id: str, oauth: OAuthSettings, now: float,
+                       with_refresh: bool = True) -> TokenResponse:
+    """Mint an access token (and a refresh token when the client registered that grant, with or without
+    offline_access: TOK-5) bound to one resource."""
+    access = new_access_token()
+    await store.save_access_token(hash_token(access), AccessTokenRecord(
+        user_id=principal.user_id, email=principal.email, preferred_username=principal.preferred_username,
+        groups=principal.groups, client_id=client.client_id, route=route, resource=resource, scopes=scopes,
+        issued_at=now, expires_at=now + oauth.access_token_ttl, grant_id=grant_id,
+    ), now=now)
+    response: TokenResponse = {"access_token": access, "token_type": "Bearer", "expires_in": oauth.access_token_ttl,
+                               "scope": " ".join(scopes)}
+    if with_refresh and "refresh_token" in client.grant_types:
+        token = new_refresh_token()
+        await store.save_refresh_token(hash_token(token), RefreshTokenRecord(
+            grant_id=grant_id, client_id=client.client_id, route=route, resource=resource, scopes=scopes,
+            principal=principal, issued_at=now, expires_at=now + oauth.refresh_token_ttl,
+        ), now=now)
+        response["refresh_token"] = token
+    return response
+
+
+def new_grant_id() -> str:
+    return secrets.token_hex(16)
