@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 
 from gateway.oauth.tokens import hash_token, new_access_token, token_id
-from gateway.passwords import MIN_PASSWORD_LENGTH, hash_password
+from gateway.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from gateway.routing import RouteInfo
 from gateway.store.base import Store
-from gateway.store.records import AccessTokenRecord, UserRecord
+from gateway.store.records import AccessTokenRecord, Principal, UserRecord
 
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 SERVICE_CLIENT_ID = "mcp-auth-gateway-cli"  # client_id recorded on tokens issued by `tokens issue`
@@ -59,6 +59,21 @@ async def set_password(store: Store, name: str, password: str) -> None:
         raise AccountError(f"no user named {name!r}")
     check_password(password)
     await store.save_user(user.model_copy(update={"password_hash": hash_password(password)}))
+
+
+_DUMMY_HASH = hash_password("timing-equaliser-not-a-password")
+
+
+async def verify_login(store: Store, name: str, password: str) -> UserRecord | None:
+    """The user when `password` is theirs; an unknown name costs the same argon2 work (no user enumeration)."""
+    user = await store.load_user(name) if USER_NAME.match(name) else None
+    ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    return user if ok and user is not None else None
+
+
+def principal_of(user: UserRecord) -> Principal:
+    return Principal(user_id=user.user_id, email=user.email, preferred_username=user.name, name=user.name,
+                     groups=user.groups)
 
 
 async def issue_service_token(store: Store, user_name: str, info: RouteInfo, scopes: tuple[str, ...], ttl: int,

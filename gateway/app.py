@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from gateway.clients.cimd import CimdFetcher
+from gateway.clients.registry import ClientRegistry
 from gateway.config import Settings
-from gateway.keys import CLOCK_KEY, HTTP_KEY, METRICS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.keys import CLIENTS_KEY, CLOCK_KEY, HTTP_KEY, METRICS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.metrics import Metrics
 from gateway.proxy.upstream import build_http_client
 from gateway.routing import RouteTable
@@ -35,6 +37,7 @@ def create_app(
     app.on_response_prepare.append(add_cors_headers)
     app.cleanup_ctx.append(_store_ctx(settings, store))
     app.cleanup_ctx.append(_http_ctx)
+    app.cleanup_ctx.append(_clients_ctx)
     setup_routes(app, table)
     return app
 
@@ -51,6 +54,15 @@ def _store_ctx(settings: Settings, given: Store | None) -> Callable[[web.Applica
             yield
 
     return ctx
+
+
+async def _clients_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS_KEY]
+    fetcher = CimdFetcher(settings.cimd) if settings.cimd.enabled else None
+    app[CLIENTS_KEY] = ClientRegistry(settings, app[STORE_KEY], fetcher)
+    yield
+    if fetcher is not None:
+        await fetcher.close()
 
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 
+from gateway.clients.registry import ClientRegistry
 from gateway.config import Settings
 from gateway.metrics import Metrics
 from gateway.routing import RouteInfo, RouteTable
@@ -24,4 +25,5 @@ REQUEST_ID_KEY = web.RequestKey("request_id", str)
 ROUTE_INFO_KEY = web.RequestKey("route_info", RouteInfo)  # set on MCP requests: errors render as JSON-RPC
 TOKEN_ID_KEY = web.RequestKey("token_id", str)  # 8 hex digits of the token hash, for the access log
 CORS_HEADERS_KEY = web.RequestKey("cors_headers", dict[str, str])
+CLIENTS_KEY = web.AppKey("clients", ClientRegistry)
 SESSION_OWNER_KNOWN_KEY = web.RequestKey("session_owner_known", bool)

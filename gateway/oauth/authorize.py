@@ -5,17 +5,22 @@ the client by redirect (the §4.1.2.1 rule lives in gateway.web.errors)."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from gateway.oauth.errors import InvalidRequestError, InvalidTargetError, UnsafeRedirectError
-from gateway.oauth.errors import UnsupportedResponseTypeError
+from gateway.oauth.errors import (
+    InvalidTargetError,
+    UnsafeRedirectError,
+    UnsupportedResponseTypeError,
+)
 from gateway.oauth.pkce import parse_challenge
 from gateway.oauth.redirects import redirect_matches
 from gateway.oauth.resource import normalize_resource, same_resource
-from gateway.oauth.tokens import parse_scopes
+from gateway.oauth.tokens import hash_token, new_code, parse_scopes
 from gateway.routing import RouteInfo
-from gateway.store.records import ClientRecord
+from gateway.store.base import Store
+from gateway.store.records import AuthorizationCodeRecord, ClientRecord, PendingAuthorizationRecord, Principal
 
 
 @dataclass(frozen=True)
@@ -99,3 +104,15 @@ def resolve_routes(resources: list[str], routes: list[RouteInfo], host: str) -> 
     if not on_host:
         raise InvalidTargetError("resource is not served by this gateway")
     return on_host
+
+
+async def grant_code(store: Store, pending: PendingAuthorizationRecord, info: RouteInfo, principal: Principal,
+                     scopes: tuple[str, ...], *, code_ttl: int, now: float) -> str:
+    """Issue a single-use code bound to client, redirect URI, PKCE challenge, resource, scopes and user."""
+    code = new_code()
+    await store.save_code(hash_token(code), AuthorizationCodeRecord(
+        grant_id=secrets.token_hex(16), client_id=pending.client_id, redirect_uri=pending.redirect_uri,
+        code_challenge=pending.code_challenge, route=info.route.name, resource=info.resource, scopes=scopes,
+        principal=principal, issued_at=now, expires_at=now + code_ttl,
+    ), now=now)
+    return code

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 DANGEROUS_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "ftp",
@@ -29,6 +29,14 @@ def redirect_uri_problem(uri: str) -> str | None:
     if scheme == "http":
         return None if _is_loopback(parts.hostname) else "http is allowed only on loopback hosts"
     return None  # private-use scheme (RFC 8252 §7.1)
+
+
+def with_query(uri: str, params: dict[str, str | None]) -> str:
+    """`uri` with `params` appended to any query it already has (RFC 6749 §3.1.2: keep the query)."""
+    parts = urlsplit(uri)
+    extra = urlencode({k: v for k, v in params.items() if v is not None})
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
 def redirect_matches(registered: tuple[str, ...] | list[str], requested: str) -> bool:

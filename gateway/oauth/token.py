@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
 from gateway.config import OAuthSettings
 from gateway.oauth import pkce
-from gateway.oauth.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTargetError
-from gateway.oauth.errors import UnauthorizedClientError, UnsupportedGrantTypeError
+from gateway.oauth.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    InvalidTargetError,
+    UnauthorizedClientError,
+    UnsupportedGrantTypeError,
+)
 from gateway.oauth.resource import same_resource
 from gateway.oauth.scopes import is_narrowing
 from gateway.oauth.tokens import hash_token, new_access_token, new_refresh_token, parse_scopes
@@ -107,7 +112,3 @@ async def issue_tokens(store: Store, principal: Principal, client: ClientRecord,
         ), now=now)
         response["refresh_token"] = token
     return response
-
-
-def new_grant_id() -> str:
-    return secrets.token_hex(16)

@@ -16,11 +16,7 @@ class ClientStoreMixin(RedisBase):
         key = self.key("client", client_id)
         async with reachable():
             raw = await (self._redis.getex(key, ex=idle_ttl) if idle_ttl else self._redis.get(key))
-        record = ClientRecord.model_validate_json(raw) if raw else None
-        if record is not None and record.kind != "dcr" and idle_ttl:
-            async with reachable():
-                await self._redis.persist(key)  # only DCR clients expire when idle
-        return record
+        return ClientRecord.model_validate_json(raw) if raw else None
 
     async def delete_client(self, client_id: str) -> bool:
         async with reachable():

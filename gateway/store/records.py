@@ -142,3 +142,4 @@ class PendingAuthorizationRecord(_Record):
     routes: tuple[str, ...]  # candidate routes: one when `resource` named it, several when the user must pick
     session_hash: str  # the browser session that started it
     created_at: float
+    force_consent: bool = False  # prompt=consent: ask even when an approval is remembered

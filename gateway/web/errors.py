@@ -27,12 +27,26 @@ def bearer_challenge(metadata_url: str, scopes: tuple[str, ...] | list[str], err
     return "Bearer " + ", ".join(params)
 
 
+def redirect_error(redirect_uri: str, error: OAuthError, state: str | None, issuer: str) -> web.Response:
+    """RFC 6749 §4.1.2.1 with RFC 9207 `iss`: only for a client and redirect URI already verified."""
+    from gateway.oauth.redirects import with_query
+
+    location = with_query(redirect_uri, {"error": error.error, "error_description": error.description or None,
+                                         "state": state, "iss": issuer})
+    return web.Response(status=302, headers={"Location": location, **NO_STORE})
+
+
 def json_error(error: OAuthError, headers: Mapping[str, str] | None = None) -> web.Response:
     """OAuth JSON error (RFC 6749 §5.2) for OAuth endpoints."""
     body: dict[str, str] = {"error": error.error}
     if error.description:
         body["error_description"] = error.description
-    return web.json_response(body, status=error.status, headers={**NO_STORE, **(headers or {})})
+    extra: dict[str, str] = {}
+    if error.error == "invalid_client":
+        extra["WWW-Authenticate"] = 'Basic realm="mcp-auth-gateway"'  # RFC 6749 §5.2
+    if error.status == 429:
+        extra["Retry-After"] = "60"
+    return web.json_response(body, status=error.status, headers={**NO_STORE, **extra, **(headers or {})})
 
 
 def jsonrpc_error(

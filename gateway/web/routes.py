@@ -6,9 +6,18 @@ from aiohttp import web
 
 from gateway.oauth.resource import PRM_WELL_KNOWN
 from gateway.routing import RouteTable
+from gateway.web.authorize import handle_authorize, handle_consent, handle_login
 from gateway.web.health import handle_healthz, handle_metrics, handle_readyz
 from gateway.web.mcp import handle_mcp
 from gateway.web.metadata import handle_protected_resource
+from gateway.web.oauth import (
+    handle_introspect,
+    handle_metadata,
+    handle_register,
+    handle_revoke,
+    handle_token,
+    handle_userinfo,
+)
 
 MCP_METHODS = ("POST", "GET", "DELETE", "OPTIONS")
 
@@ -18,6 +27,18 @@ def setup_routes(app: web.Application, table: RouteTable) -> None:
     router.add_get("/healthz", handle_healthz)
     router.add_get("/readyz", handle_readyz)
     router.add_get("/metrics", handle_metrics)
+    for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+        router.add_route("GET", path, handle_metadata)
+        router.add_route("OPTIONS", path, handle_metadata)
+    for path, handler in (("/register", handle_register), ("/token", handle_token), ("/revoke", handle_revoke)):
+        router.add_route("POST", path, handler)
+        router.add_route("OPTIONS", path, handler)
+    router.add_route("POST", "/introspect", handle_introspect)
+    for method in ("GET", "POST", "OPTIONS"):
+        router.add_route(method, "/userinfo", handle_userinfo)
+    router.add_get("/authorize", handle_authorize)
+    router.add_post("/authorize/login", handle_login)
+    router.add_post("/authorize/consent", handle_consent)
     for path in sorted({PRM_WELL_KNOWN, PRM_WELL_KNOWN + "/"} | table.prm_paths()):
         router.add_route("GET", path, handle_protected_resource)
         router.add_route("OPTIONS", path, handle_protected_resource)

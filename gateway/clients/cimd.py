@@ -1,0 +1,171 @@
+"""Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document; MCP 2025-11-25+ "CIMD").
+
+Fetch rules: 200 only, no redirects, a size cap, JSON with `client_id` equal to the URL, no shared-secret
+auth. SSRF: hosts resolving to special-use addresses are refused and the connection goes to the address that
+was checked (the resolver below is the only source of addresses), unless the host is explicitly allowed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+import ssl
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from gateway.config import CimdSettings
+from gateway.oauth.redirects import redirect_uri_problem
+from gateway.store.records import ClientRecord
+
+_MAX_AGE = re.compile(r"max-age=(\d+)")
+
+
+class CimdError(Exception):
+    """The document could not be used; the message is safe to show."""
+
+
+def is_cimd_client_id(client_id: str) -> bool:
+    return client_id.startswith("https://")
+
+
+def check_url(url: str) -> None:
+    """CIMD "Client Identifier": https, a path, no dot segments, fragment, user info or query."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise CimdError("a URL client_id must use https")
+    if parts.path in ("", "/") or any(seg in (".", "..") for seg in parts.path.split("/")):
+        raise CimdError("a URL client_id needs a path without dot segments")
+    if parts.fragment or "#" in url or parts.username or parts.password or parts.query:
+        raise CimdError("a URL client_id must not carry a fragment, user info or query")
+
+
+def special_use(address: str) -> bool:
+    """Loopback, RFC 1918, link-local, ULA, CGNAT, multicast, reserved …: anything not globally routable."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves through the system resolver and drops special-use answers for hosts not explicitly allowed."""
+
+    def __init__(self, allow_hosts: list[str]) -> None:
+        self._inner = DefaultResolver()
+        self._allow = {h.lower() for h in allow_hosts}
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+                      ) -> list[ResolveResult]:
+        answers = await self._inner.resolve(host, port, family)
+        if host.lower() in self._allow:
+            return answers
+        safe = [a for a in answers if not special_use(a["host"])]
+        if not safe:
+            raise OSError(f"{host} resolves only to special-use addresses")
+        return safe
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class CimdFetcher:
+    def __init__(self, settings: CimdSettings) -> None:
+        self._settings = settings
+        context = ssl.create_default_context()
+        if settings.ca_file is not None:
+            context.load_verify_locations(cafile=str(settings.ca_file))
+        connector = aiohttp.TCPConnector(resolver=GuardedResolver(settings.allow_hosts), ssl=context, limit=20,
+                                         use_dns_cache=False)
+        self._http = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                           timeout=aiohttp.ClientTimeout(total=settings.timeout))
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    async def fetch(self, url: str, *, now: float) -> tuple[ClientRecord, int]:
+        """The client described at `url` and how many seconds it may be cached (0: not at all).
+
+        Raises:
+            CimdError: with a reason fit for the user and the logs.
+        """
+        check_url(url)
+        host = urlsplit(url).hostname or ""
+        literal = _ip_literal(host)
+        if literal and special_use(literal) and host.lower() not in {h.lower() for h in self._settings.allow_hosts}:
+            raise CimdError("the client_id URL points at a private or special-use address")
+        limit = self._settings.max_bytes
+        try:
+            async with self._http.get(url, allow_redirects=False, headers={"Accept": "application/json"}) as resp:
+                if resp.status != 200:
+                    raise CimdError(f"fetching the client metadata document gave HTTP {resp.status} (200 required)")
+                if resp.content_length is not None and resp.content_length > limit:
+                    raise CimdError(f"the client metadata document is larger than {limit} bytes")
+                body = await resp.content.read(limit + 1)
+                cache_control = resp.headers.get("Cache-Control", "")
+        except aiohttp.ClientError as exc:
+            raise CimdError(f"the client metadata document could not be fetched ({type(exc).__name__})") from None
+        except (OSError, TimeoutError):
+            raise CimdError("the client metadata document could not be fetched (address refused or timeout)") \
+                from None
+        if len(body) > limit:
+            raise CimdError(f"the client metadata document is larger than {limit} bytes")
+        return parse_document(url, body, now=now), self._cache_seconds(cache_control)
+
+    def _cache_seconds(self, cache_control: str) -> int:
+        lowered = cache_control.lower()
+        if "no-store" in lowered or "no-cache" in lowered:
+            return 0
+        match = _MAX_AGE.search(lowered)
+        wanted = int(match.group(1)) if match else self._settings.cache_min_seconds
+        return max(self._settings.cache_min_seconds, min(wanted, self._settings.cache_max_seconds))
+
+
+def parse_document(url: str, body: bytes, *, now: float) -> ClientRecord:
+    """Raises:
+    CimdError: not a JSON object, client_id mismatch, missing fields, or shared-secret authentication."""
+    import json
+
+    try:
+        document: Any = json.loads(body)
+    except ValueError:
+        raise CimdError("the client metadata document is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise CimdError("the client metadata document must be a JSON object")
+    if document.get("client_id") != url:  # simple string comparison (CIMD)
+        raise CimdError("client_id in the document differs from the document's URL")
+    name = document.get("client_name")
+    if not isinstance(name, str) or not name.strip():
+        raise CimdError("the client metadata document has no client_name")
+    method = document.get("token_endpoint_auth_method", "none")
+    if method != "none" or "client_secret" in document or "client_secret_expires_at" in document:
+        raise CimdError("a client metadata document cannot use a shared secret (token_endpoint_auth_method none)")
+    uris = document.get("redirect_uris")
+    if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+        raise CimdError("the client metadata document needs redirect_uris")
+    kept = tuple(u for u in uris if redirect_uri_problem(u) is None)
+    if not kept:
+        raise CimdError("the client metadata document has no acceptable redirect URI")
+    grants = document.get("grant_types", ["authorization_code"])
+    grant_types = tuple(g for g in ("authorization_code", "refresh_token") if isinstance(grants, list) and g in grants)
+    return ClientRecord(
+        client_id=url, kind="cimd", token_endpoint_auth_method="none", redirect_uris=kept,
+        grant_types=grant_types or ("authorization_code",), client_name=name.strip()[:200],
+        client_uri=_string(document.get("client_uri")), logo_uri=_string(document.get("logo_uri")),
+        application_type=_string(document.get("application_type")), client_id_issued_at=int(now),
+    )
+
+
+def _string(value: Any) -> str | None:
+    return value[:200] if isinstance(value, str) else None
+
+
+def _ip_literal(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return None

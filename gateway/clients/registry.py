@@ -1,0 +1,54 @@
+"""Resolve a client_id to a client: YAML first, then the store (DCR, `clients add`), then CIMD."""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.clients.cimd import CimdError, CimdFetcher, is_cimd_client_id
+from gateway.config import ClientSettings, Settings
+from gateway.oauth.tokens import hash_token
+from gateway.store.base import Store
+from gateway.store.records import ClientRecord
+
+logger = logging.getLogger(__name__)
+DCR_PREFIX = "mcpgw_c_"
+
+
+def config_client(entry: ClientSettings) -> ClientRecord:
+    secret = entry.client_secret.get_secret_value() if entry.client_secret else None
+    method = entry.token_endpoint_auth_method or ("client_secret_basic" if secret else "none")
+    return ClientRecord(
+        client_id=entry.client_id, kind="config", client_secret_hash=hash_token(secret) if secret else None,
+        token_endpoint_auth_method=method, redirect_uris=tuple(entry.redirect_uris), client_name=entry.client_name,
+    )
+
+
+class ClientRegistry:
+    def __init__(self, settings: Settings, store: Store, fetcher: CimdFetcher | None) -> None:
+        self._configured = {c.client_id: config_client(c) for c in settings.clients}
+        self._store = store
+        self._fetcher = fetcher
+        self._idle_ttl = settings.oauth.dcr_client_idle_ttl
+
+    async def resolve(self, client_id: str, *, now: float) -> ClientRecord | None:
+        """The client, or None when unknown.
+
+        Raises:
+            CimdError: a URL client_id whose document could not be used (errors are never cached).
+            StoreUnavailableError: Redis is down.
+        """
+        if client_id in self._configured:
+            return self._configured[client_id]
+        if is_cimd_client_id(client_id):
+            if self._fetcher is None:
+                raise CimdError("this gateway does not accept URL client_ids (cimd.enabled is false)")
+            cached = await self._store.load_cimd(client_id)
+            if cached is not None:
+                return cached
+            record, ttl = await self._fetcher.fetch(client_id, now=now)
+            if ttl > 0:
+                await self._store.save_cimd(client_id, record, ttl)
+            logger.info("CIMD client %s fetched (cached %ss)", client_id, ttl)
+            return record
+        # DCR clients expire when idle: each use slides the expiry (GETEX); admin-added ones never do
+        return await self._store.load_client(client_id, self._idle_ttl if client_id.startswith(DCR_PREFIX) else None)

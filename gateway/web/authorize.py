@@ -1,0 +1,191 @@
+"""`/authorize`: validate, sign in, ask consent, redirect with a code (RFC 6749 §4.1, RFC 9207, MCP AUTHZ-*).
+
+GET /authorize validates and parks the request in Redis (10 min), bound to the browser's session; the login
+and consent forms POST back with that id and the session's CSRF token. No CORS here: top-level navigation.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from gateway.accounts import principal_of, verify_login
+from gateway.clients.cimd import CimdError
+from gateway.keys import CLIENTS_KEY, CLOCK_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.oauth.authorize import grant_code, parse_authorization_request, parse_client_redirect
+from gateway.oauth.errors import AccessDeniedError, OAuthError, UnsafeRedirectError
+from gateway.oauth.redirects import is_loopback_only, with_query
+from gateway.oauth.scopes import grant_scopes
+from gateway.store.records import ClientRecord, ConsentRecord, PendingAuthorizationRecord, Principal
+from gateway.web.errors import NO_STORE, redirect_error
+from gateway.web.render import html_error, render
+from gateway.web.session import BrowserSession, csrf_ok, load_session, start_session
+
+logger = logging.getLogger(__name__)
+PENDING_TTL = 600
+LOGIN_ATTEMPTS_PER_MINUTE = 10
+
+
+async def handle_authorize(request: web.Request) -> web.StreamResponse:
+    settings, now = request.app[SETTINGS_KEY], request.app[CLOCK_KEY]()
+    params = {k: v for k, v in request.query.items()}
+    client_id = params.get("client_id")
+    try:
+        client = await request.app[CLIENTS_KEY].resolve(client_id, now=now) if client_id else None
+        redirect_uri = parse_client_redirect(client, client_id, params.get("redirect_uri"))
+    except CimdError as exc:
+        return html_error("Application metadata unavailable", str(exc))
+    except UnsafeRedirectError as exc:
+        return html_error(exc.title, exc.detail)
+    assert client is not None  # parse_client_redirect refuses unknown clients
+    table = request.app[ROUTES_KEY]
+    try:
+        parsed = parse_authorization_request(params, request.query.getall("resource", []), client, redirect_uri,
+                                             table.routes, table.canonical_host(request.host))
+    except OAuthError as error:
+        return redirect_error(redirect_uri, error, params.get("state"), settings.public_url)
+
+    response = web.Response()  # carries a new session cookie, if one is set, onto the final page
+    session = await load_session(request) or await start_session(request, response, None)
+    request_id = secrets.token_urlsafe(24)
+    pending = PendingAuthorizationRecord(
+        client_id=client.client_id, redirect_uri=redirect_uri, state=parsed.state,
+        code_challenge=parsed.code_challenge, scopes_requested=parsed.scopes, routes=parsed.routes,
+        session_hash=session.session_hash, created_at=now,
+        force_consent="consent" in params.get("prompt", "").split() or "login" in params.get("prompt", "").split(),
+    )
+    await request.app[STORE_KEY].save_pending(request_id, pending, PENDING_TTL)
+    if session.record.principal is None or "login" in params.get("prompt", "").split():
+        page = _login_page(session, request_id, client)
+    else:
+        page = await _consent_or_approve(request, session, request_id, pending, client, session.record.principal)
+    return _with_cookies(page, response)
+
+
+async def handle_login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    session = await load_session(request)
+    if not csrf_ok(session, _field(form, "csrf_token")):
+        return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
+    assert session is not None
+    request_id = _field(form, "request_id") or ""
+    pending = await request.app[STORE_KEY].load_pending(request_id)
+    if pending is None or pending.session_hash != session.session_hash:
+        return html_error("Request expired", "This sign-in request expired. Start again from the application.")
+    now = request.app[CLOCK_KEY]()
+    client = await _client(request, pending.client_id, now)
+    if client is None:
+        return html_error("Unknown application", "This application is no longer registered.")
+    username = (_field(form, "username") or "").strip()
+    store = request.app[STORE_KEY]
+    if await store.hit_rate_limit(f"login:{request.remote}", LOGIN_ATTEMPTS_PER_MINUTE, 60):
+        return _login_page(session, request_id, client, username, "Too many attempts. Wait a minute.", status=429)
+    user = await verify_login(store, username, _field(form, "password") or "")
+    if user is None:
+        logger.info("failed login for %r from %s", username[:64], request.remote)
+        return _login_page(session, request_id, client, username, "Wrong username or password.", status=401)
+
+    response = web.Response()
+    principal = principal_of(user)
+    fresh = await start_session(request, response, principal, replacing=session)  # no session fixation
+    await store.consume_pending(request_id)
+    request_id = secrets.token_urlsafe(24)
+    pending = pending.model_copy(update={"session_hash": fresh.session_hash})
+    await store.save_pending(request_id, pending, PENDING_TTL)
+    page = await _consent_or_approve(request, fresh, request_id, pending, client, principal)
+    return _with_cookies(page, response)
+
+
+async def handle_consent(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    session = await load_session(request)
+    if not csrf_ok(session, _field(form, "csrf_token")) or session is None or session.record.principal is None:
+        return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
+    store, settings, now = request.app[STORE_KEY], request.app[SETTINGS_KEY], request.app[CLOCK_KEY]()
+    pending = await store.consume_pending(_field(form, "request_id") or "")  # single use
+    if pending is None or pending.session_hash != session.session_hash:
+        return html_error("Request expired", "This authorization request expired. Start again from the application.")
+    if _field(form, "decision") != "approve":
+        return redirect_error(pending.redirect_uri, AccessDeniedError("the user denied access"), pending.state,
+                              settings.public_url)
+    table = request.app[ROUTES_KEY]
+    candidates = [table.by_name(name) for name in pending.routes]
+    chosen = [info for info in candidates if len(candidates) == 1 or info.resource == _field(form, "resource")]
+    if not chosen:
+        return html_error("No MCP server chosen", "Pick one of the listed MCP servers.")
+    return await _approve(request, pending, chosen[0].route.name, session.record.principal, remember=True)
+
+
+async def _consent_or_approve(request: web.Request, session: BrowserSession, request_id: str,
+                              pending: PendingAuthorizationRecord, client: ClientRecord,
+                              principal: Principal) -> web.Response:
+    """Skip the page when this user already approved this client for this route and these scopes."""
+    store, settings = request.app[STORE_KEY], request.app[SETTINGS_KEY]
+    table = request.app[ROUTES_KEY]
+    if len(pending.routes) == 1 and not pending.force_consent and settings.oauth.consent_ttl > 0:
+        info = table.by_name(pending.routes[0])
+        remembered = await store.load_consent(principal.user_id, client.client_id, info.route.name)
+        wanted = grant_scopes(pending.scopes_requested, info.route.scopes)
+        if remembered is not None and set(wanted) <= set(remembered.scopes):
+            await store.consume_pending(request_id)
+            return await _approve(request, pending, info.route.name, principal, remember=False)
+    routes = [table.by_name(name) for name in pending.routes]
+    scopes = grant_scopes(pending.scopes_requested, routes[0].route.scopes) if len(routes) == 1 else \
+        pending.scopes_requested
+    return render("consent.html", {
+        "client_name": client.client_name or client.client_id, "client_host": _host(client.client_id),
+        "redirect_host": _host(pending.redirect_uri) or pending.redirect_uri,
+        "loopback_only": is_loopback_only(client.redirect_uris), "user": principal.preferred_username or
+        principal.user_id, "routes": [{"name": r.route.name, "resource": r.resource} for r in routes],
+        "scopes": scopes, "csrf_token": session.record.csrf, "request_id": request_id,
+    })
+
+
+async def _approve(request: web.Request, pending: PendingAuthorizationRecord, route: str, principal: Principal,
+                   *, remember: bool) -> web.Response:
+    store, settings, now = request.app[STORE_KEY], request.app[SETTINGS_KEY], request.app[CLOCK_KEY]()
+    info = request.app[ROUTES_KEY].by_name(route)
+    scopes = grant_scopes(pending.scopes_requested, info.route.scopes)
+    if remember and settings.oauth.consent_ttl > 0:
+        await store.save_consent(principal.user_id, pending.client_id, route,
+                                 ConsentRecord(scopes=scopes, granted_at=now), settings.oauth.consent_ttl)
+    code = await grant_code(store, pending, info, principal, scopes, code_ttl=settings.oauth.code_ttl, now=now)
+    location = with_query(pending.redirect_uri, {"code": code, "state": pending.state, "iss": settings.public_url})
+    return web.Response(status=302, headers={"Location": location, **NO_STORE})
+
+
+def _login_page(session: BrowserSession, request_id: str, client: ClientRecord, username: str = "",
+                error: str | None = None, *, status: int = 200) -> web.Response:
+    return render("login.html", {"client_name": client.client_name or _host(client.client_id) or client.client_id,
+                                 "csrf_token": session.record.csrf, "request_id": request_id, "username": username,
+                                 "error": error}, status=status)
+
+
+async def _client(request: web.Request, client_id: str, now: float) -> ClientRecord | None:
+    try:
+        return await request.app[CLIENTS_KEY].resolve(client_id, now=now)
+    except CimdError:
+        return None
+
+
+def _with_cookies(page: web.Response, carrier: web.Response) -> web.Response:
+    for morsel in carrier.cookies.values():
+        page.cookies[morsel.key] = morsel
+    return page
+
+
+def _field(form: object, name: str) -> str | None:
+    value = form.get(name) if hasattr(form, "get") else None
+    return value if isinstance(value, str) else None
+
+
+def _host(uri: str) -> str | None:
+    try:
+        return urlsplit(uri).hostname
+    except ValueError:
+        return None
+
+

@@ -1,0 +1,65 @@
+"""Client authentication at /token and /revoke (RFC 6749 §2.3.1: Basic or form; public clients send only id)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections.abc import Mapping
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from gateway.clients.cimd import CimdError
+from gateway.keys import CLIENTS_KEY, CLOCK_KEY
+from gateway.oauth.errors import InvalidClientError, InvalidRequestError
+from gateway.oauth.tokens import hash_token
+from gateway.store.records import ClientRecord
+
+
+def basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    """(id, secret) from `Authorization: Basic`, form-urldecoded as RFC 6749 §2.3.1 requires.
+
+    Raises:
+        InvalidClientError: a Basic header that does not decode.
+    """
+    header = request.headers.get("Authorization", "")
+    if not header[:6].lower() == "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidClientError("malformed Basic credentials") from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise InvalidClientError("malformed Basic credentials")
+    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+
+
+async def authenticate_client(request: web.Request, form: Mapping[str, str]) -> ClientRecord:
+    """The calling client, authenticated by its registered method (public clients: id only, PKCE protects).
+
+    Raises:
+        InvalidClientError: unknown client, missing or wrong secret (one answer for all).
+        InvalidRequestError: no client identification at all, or two conflicting ones.
+    """
+    basic = basic_credentials(request)
+    form_id, form_secret = form.get("client_id"), form.get("client_secret")
+    if basic is not None and form_secret is not None:
+        raise InvalidRequestError("use one client authentication method")  # RFC 6749 §2.3
+    client_id, secret = basic if basic is not None else (form_id, form_secret)
+    if basic is not None and form_id is not None and form_id != basic[0]:
+        raise InvalidRequestError("client_id differs from the authenticated client")
+    if not client_id:
+        raise InvalidRequestError("client_id is required")
+    try:
+        client = await request.app[CLIENTS_KEY].resolve(client_id, now=request.app[CLOCK_KEY]())
+    except CimdError:
+        client = None
+    if client is None:
+        raise InvalidClientError("client authentication failed")
+    if client.client_secret_hash is None:
+        return client  # public client: the secret, if any, is ignored (PKCE binds the code)
+    if secret is None or not secrets.compare_digest(hash_token(secret), client.client_secret_hash):
+        raise InvalidClientError("client authentication failed")
+    return client

@@ -1,0 +1,153 @@
+"""The JSON endpoints of the authorization server: metadata, /register, /token, /revoke, /introspect, /userinfo.
+
+Each handler parses, calls one protocol function, and renders; OAuthError propagates to the middleware,
+which answers RFC 6749 §5.2 JSON. All of these answer CORS with `*` (browser clients; no cookies involved).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from gateway.keys import CLOCK_KEY, CORS_HEADERS_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.oauth import token
+from gateway.oauth.errors import InvalidClientMetadataError, InvalidRequestError, SlowDownError
+from gateway.oauth.metadata import build_authorization_server_metadata
+from gateway.oauth.registration import build_registration_response, parse_registration
+from gateway.oauth.tokens import hash_token
+from gateway.store.records import AccessTokenRecord, RefreshTokenRecord
+from gateway.web.bearer import bearer_token
+from gateway.web.client_auth import authenticate_client, basic_credentials
+from gateway.web.cors import DISCOVERY_CORS
+from gateway.web.errors import NO_STORE
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC_CORS = {**DISCOVERY_CORS, "Access-Control-Allow-Methods": "GET, POST, OPTIONS"}
+
+
+def public_cors(handler: Handler) -> Handler:
+    """CORS `*` on the answer, errors included, and on the OPTIONS preflight (CORS-1)."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        if request.method == "OPTIONS":
+            return web.Response(status=204, headers=PUBLIC_CORS)
+        request[CORS_HEADERS_KEY] = {"Access-Control-Allow-Origin": "*"}
+        return await handler(request)
+
+    return wrapped
+
+
+@public_cors
+async def handle_metadata(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS_KEY]
+    scopes = [s for route in settings.routes for s in route.scopes]
+    body = build_authorization_server_metadata(settings.public_url, scopes, dcr_enabled=settings.oauth.dcr_enabled,
+                                               cimd_enabled=settings.cimd.enabled)
+    return web.json_response(body, headers={"Cache-Control": "public, max-age=300"})
+
+
+@public_cors
+async def handle_register(request: web.Request) -> web.Response:
+    settings, store, now = request.app[SETTINGS_KEY], request.app[STORE_KEY], request.app[CLOCK_KEY]()
+    if not settings.oauth.dcr_enabled:
+        raise web.HTTPNotFound()
+    if await store.hit_rate_limit(f"register:{request.remote}", settings.oauth.register_rate_per_minute, 60):
+        raise SlowDownError("too many registrations from this address; retry in a minute")
+    try:
+        body: Any = json.loads(await request.read())
+    except ValueError:
+        raise InvalidClientMetadataError("the body must be a JSON object") from None
+    registration = parse_registration(body, now=now)
+    await store.save_client(registration.record, settings.oauth.dcr_client_idle_ttl)
+    return web.json_response(build_registration_response(registration), status=201, headers=NO_STORE)
+
+
+@public_cors
+async def handle_token(request: web.Request) -> web.Response:
+    """Token endpoint (RFC 6749 §3.2): form in, JSON out, never cached, never HTML."""
+    form, resources = await _form(request)
+    client = await authenticate_client(request, form)
+    settings = request.app[SETTINGS_KEY]
+    issued = await token.exchange(form, resources, client, store=request.app[STORE_KEY],
+                                  oauth=settings.oauth, now=request.app[CLOCK_KEY]())
+    return web.json_response(issued, headers=NO_STORE)
+
+
+@public_cors
+async def handle_revoke(request: web.Request) -> web.Response:
+    """RFC 7009: 200 whether or not the token existed; only the owning client's tokens are revoked."""
+    form, _ = await _form(request)
+    client = await authenticate_client(request, form)
+    presented = form.get("token")
+    if not presented:
+        raise InvalidRequestError("token is required")
+    store, token_hash = request.app[STORE_KEY], hash_token(presented)
+    refresh = await store.load_refresh_token(token_hash)
+    if refresh is not None and refresh.client_id == client.client_id:
+        await store.revoke_refresh_token(token_hash)  # and every token of its grant (RFC 7009 §2.1)
+    access = await store.load_access_token(token_hash)
+    if access is not None and access.client_id == client.client_id:
+        await store.revoke_access_token(token_hash)
+    return web.Response(status=200, headers=NO_STORE)
+
+
+async def handle_introspect(request: web.Request) -> web.Response:
+    """RFC 7662 for upstreams that want it, behind HTTP Basic credentials from `oauth.introspection`."""
+    credentials = basic_credentials(request) if request.headers.get("Authorization") else None
+    allowed = {c.name: c.secret.get_secret_value() for c in request.app[SETTINGS_KEY].oauth.introspection}
+    if credentials is None or not secrets.compare_digest(allowed.get(credentials[0], "\0" * 32), credentials[1]):
+        return web.json_response({"error": "invalid_client"}, status=401,
+                                 headers={**NO_STORE, "WWW-Authenticate": 'Basic realm="introspection"'})
+    form, _ = await _form(request)
+    presented = form.get("token")
+    if not presented:
+        raise InvalidRequestError("token is required")
+    store, now, token_hash = request.app[STORE_KEY], request.app[CLOCK_KEY](), hash_token(presented)
+    access = await store.load_access_token(token_hash)
+    if access is not None and access.usable(now):
+        return web.json_response(_introspection(access, "access_token"), headers=NO_STORE)
+    refresh = await store.load_refresh_token(token_hash)
+    if refresh is not None and refresh.rotated_at is None and now < refresh.expires_at:
+        return web.json_response(_introspection(refresh, "refresh_token"), headers=NO_STORE)
+    return web.json_response({"active": False}, headers=NO_STORE)
+
+
+@public_cors
+async def handle_userinfo(request: web.Request) -> web.Response:
+    """OIDC-style claims of the user behind a valid access token (any route's)."""
+    presented = bearer_token(request)
+    record = await request.app[STORE_KEY].load_access_token(hash_token(presented)) if presented else None
+    if record is None or not record.usable(request.app[CLOCK_KEY]()):
+        error = 'Bearer error="invalid_token"' if presented else "Bearer"
+        return web.json_response({"error": "invalid_token"}, status=401,
+                                 headers={**NO_STORE, "WWW-Authenticate": error})
+    body: dict[str, Any] = {"sub": record.user_id, "preferred_username": record.preferred_username,
+                            "email": record.email, "groups": list(record.groups)}
+    return web.json_response({k: v for k, v in body.items() if v is not None}, headers=NO_STORE)
+
+
+def _introspection(record: AccessTokenRecord | RefreshTokenRecord, kind: str) -> dict[str, Any]:
+    user_id = record.user_id if isinstance(record, AccessTokenRecord) else record.principal.user_id
+    return {"active": True, "token_type": "Bearer" if kind == "access_token" else "refresh_token",
+            "scope": " ".join(record.scopes), "client_id": record.client_id, "sub": user_id, "aud": record.resource,
+            "iat": int(record.issued_at), "exp": int(record.expires_at)}
+
+
+async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
+    """Form fields and the (repeatable, RFC 8707) `resource` values; a repeated other field, or a body that is
+    not a form, is invalid_request (RFC 6749 §3.2), never a 500."""
+    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise InvalidRequestError("the body must be application/x-www-form-urlencoded")
+    form = await request.post()
+    fields: dict[str, str] = {}
+    for name, value in form.items():
+        if not isinstance(value, str):
+            raise InvalidRequestError(f"{name} must be a plain field")
+        if name in fields and name != "resource":
+            raise InvalidRequestError(f"{name} appears more than once")
+        fields.setdefault(name, value)
+    return fields, [v for v in form.getall("resource", []) if isinstance(v, str)]

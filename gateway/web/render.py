@@ -1,0 +1,32 @@
+"""HTML pages: Jinja2 templates (autoescaped), with headers that keep them out of frames and caches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    # no form-action: browsers apply it to the redirect back to the client after the consent POST
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+_environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
+                                  undefined=jinja2.StrictUndefined)
+
+
+def render(template: str, context: dict[str, Any], *, status: int = 200) -> web.Response:
+    body = _environment.get_template(template).render(**context)
+    return web.Response(text=body, status=status, content_type="text/html", headers=PAGE_HEADERS)
+
+
+def html_error(title: str, detail: str, *, status: int = 400) -> web.Response:
+    """An error shown to the person in the browser, used where redirecting would be unsafe."""
+    return render("error.html", {"title": title, "detail": detail}, status=status)
