@@ -41,7 +41,7 @@ def check_password(password: str) -> None:
         raise AccountError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
 
 
-async def add_user(store: Store, name: str, password: str, *, email: str | None, groups: tuple[str, ...],
+async def add_user(store: Store, name: str, password: str, *, email: str | None = None, groups: tuple[str, ...] = (),
                    now: float) -> UserRecord:
     if not USER_NAME.match(name):
         raise AccountError(f"bad user name {name!r}: letters, digits and _ . @ - only")
