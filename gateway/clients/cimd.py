@@ -52,6 +52,10 @@ def special_use(address: str) -> bool:
     return not ip.is_global
 
 
+class SpecialUseAddressError(OSError):
+    """Every address of the host is special-use (raised by the resolver, surfaced by aiohttp as a DNS error)."""
+
+
 class GuardedResolver(AbstractResolver):
     """Resolves through the system resolver and drops special-use answers for hosts not explicitly allowed."""
 
@@ -66,7 +70,7 @@ class GuardedResolver(AbstractResolver):
             return answers
         safe = [a for a in answers if not special_use(a["host"])]
         if not safe:
-            raise OSError(f"{host} resolves only to special-use addresses")
+            raise SpecialUseAddressError(f"{host} resolves only to special-use addresses")
         return safe
 
     async def close(self) -> None:
@@ -107,6 +111,10 @@ class CimdFetcher:
                     raise CimdError(f"the client metadata document is larger than {limit} bytes")
                 body = await resp.content.read(limit + 1)
                 cache_control = resp.headers.get("Cache-Control", "")
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, SpecialUseAddressError):
+                raise CimdError("the client_id URL points at a private or special-use address") from None
+            raise CimdError(f"the client metadata document could not be fetched ({type(exc).__name__})") from None
         except aiohttp.ClientError as exc:
             raise CimdError(f"the client metadata document could not be fetched ({type(exc).__name__})") from None
         except (OSError, TimeoutError):

@@ -100,7 +100,8 @@ class TokenStoreMixin(RedisBase):
         for i, h in enumerate(hashes):
             raw, revoked = values[2 * i], values[2 * i + 1]
             if raw is not None:
-                found.append((h, AccessTokenRecord.model_validate_json(raw).model_copy(update={"revoked": bool(revoked)})))
+                record = AccessTokenRecord.model_validate_json(raw)
+                found.append((h, record.model_copy(update={"revoked": bool(revoked)})))
         return found
 
     async def find_access_token_hashes(self, token_id: str) -> list[str]:

@@ -104,7 +104,7 @@ async def handle_consent(request: web.Request) -> web.StreamResponse:
     session = await load_session(request)
     if not csrf_ok(session, _field(form, "csrf_token")) or session is None or session.record.principal is None:
         return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
-    store, settings, now = request.app[STORE_KEY], request.app[SETTINGS_KEY], request.app[CLOCK_KEY]()
+    store, settings = request.app[STORE_KEY], request.app[SETTINGS_KEY]
     pending = await store.consume_pending(_field(form, "request_id") or "")  # single use
     if pending is None or pending.session_hash != session.session_hash:
         return html_error("Request expired", "This authorization request expired. Start again from the application.")
