@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 
+from gateway.oauth.redirects import redirect_uri_problem
 from gateway.oauth.tokens import hash_token, new_access_token, token_id
 from gateway.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from gateway.routing import RouteInfo
 from gateway.store.base import Store
-from gateway.store.records import AccessTokenRecord, Principal, UserRecord
+from gateway.store.records import AccessTokenRecord, ClientRecord, Principal, UserRecord
 
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+CLIENT_ID = re.compile(r"^[A-Za-z0-9._~@-]{1,200}$")
 SERVICE_CLIENT_ID = "mcp-auth-gateway-cli"  # client_id recorded on tokens issued by `tokens issue`
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -95,3 +98,28 @@ async def issue_service_token(store: Store, user_name: str, info: RouteInfo, sco
     token_hash = hash_token(token)
     await store.save_access_token(token_hash, record, now=now)
     return IssuedToken(token=token, token_id=token_id(token_hash), record=record)
+
+
+async def add_static_client(store: Store, *, client_id: str | None, redirect_uris: list[str], auth_method: str,
+                            name: str | None, secret: str | None, now: float) -> tuple[ClientRecord, str | None]:
+    """A pre-registered client (PRE-1): fixed id and redirects; a secret for confidential methods."""
+    client_id = client_id or "mcpgw_s_" + secrets.token_urlsafe(12)
+    if not CLIENT_ID.match(client_id):
+        raise AccountError(f"bad client id {client_id!r}: letters, digits and ._~@- only (URLs are CIMD ids)")
+    if await store.load_client(client_id) is not None:
+        raise AccountError(f"client {client_id!r} already exists")
+    if not redirect_uris:
+        raise AccountError("at least one --redirect-uri is required")
+    for uri in redirect_uris:
+        problem = redirect_uri_problem(uri)
+        if problem:
+            raise AccountError(f"redirect URI {uri!r}: {problem}")
+    if auth_method == "none":
+        secret = None
+    else:
+        secret = secret or "mcpgw_cs_" + secrets.token_urlsafe(32)
+    record = ClientRecord(client_id=client_id, kind="static", client_secret_hash=hash_token(secret) if secret else None,
+                          token_endpoint_auth_method=auth_method, redirect_uris=tuple(redirect_uris),
+                          client_name=name, client_id_issued_at=int(now))
+    await store.save_client(record, None)
+    return record, secret

@@ -1,4 +1,4 @@
-"""`mcp-auth-gateway`: serve | check-config | demo | users | tokens. Errors are one line and a non-zero exit."""
+"""`mcp-auth-gateway`: serve | check-config | demo | users | clients | tokens. One-line errors, non-zero exit."""
 
 from __future__ import annotations
 
@@ -14,7 +14,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from gateway import __version__
-from gateway.accounts import AccountError, add_user, issue_service_token, parse_duration, set_password
+from gateway.accounts import (
+    AccountError,
+    add_static_client,
+    add_user,
+    issue_service_token,
+    parse_duration,
+    set_password,
+)
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.oauth.tokens import hash_token
 from gateway.routing import RouteTable
@@ -92,6 +99,20 @@ def _parser() -> argparse.ArgumentParser:
     passwd = _command(user_commands, "passwd", "set a new password", _users_passwd)
     passwd.add_argument("name")
     passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+
+    clients = commands.add_parser("clients", help="pre-registered OAuth clients (PRE-1)")
+    client_commands = clients.add_subparsers(title="clients commands", metavar="ACTION", required=True)
+    _command(client_commands, "list", "list YAML, admin-added and registered clients", _clients_list)
+    cadd = _command(client_commands, "add", "pre-register a client with fixed id and redirect URIs", _clients_add)
+    cadd.add_argument("--client-id", help="fixed id (default: generated)")
+    cadd.add_argument("--redirect-uri", action="append", default=[], required=True, help="repeatable")
+    cadd.add_argument("--name", help="shown on the consent page")
+    cadd.add_argument("--auth-method", default="none",
+                      choices=["none", "client_secret_post", "client_secret_basic"],
+                      help="none: public client with PKCE (default); otherwise a secret is printed once")
+    cadd.add_argument("--secret-stdin", action="store_true", help="read a fixed secret from standard input")
+    cremove = _command(client_commands, "remove", "delete an admin-added or registered client", _clients_remove)
+    cremove.add_argument("client_id")
 
     tokens = commands.add_parser("tokens", help="access tokens for scripts, CI and service accounts")
     token_commands = tokens.add_subparsers(title="tokens commands", metavar="ACTION", required=True)
@@ -221,6 +242,48 @@ def _users_passwd(args: argparse.Namespace) -> int:
     async def action(settings: Settings, store: Store) -> None:
         await set_password(store, args.name, password)
         print(f"password changed for {args.name}")
+
+    return _with_store(args, action)
+
+
+# -- clients ----------------------------------------------------------------------------------------------
+
+def _clients_add(args: argparse.Namespace) -> int:
+    secret = sys.stdin.readline().strip() if args.secret_stdin else None
+    if args.secret_stdin and (not secret or len(secret) < 16):
+        raise CliError("a client secret needs at least 16 characters")
+
+    async def action(settings: Settings, store: Store) -> None:
+        if args.client_id and any(c.client_id == args.client_id for c in settings.clients):
+            raise CliError(f"client {args.client_id!r} is defined in the YAML configuration")
+        record, issued = await add_static_client(store, client_id=args.client_id, redirect_uris=args.redirect_uri,
+                                                 auth_method=args.auth_method, name=args.name, secret=secret,
+                                                 now=time.time())
+        print(f"client_id: {record.client_id}")
+        if issued is not None and not args.secret_stdin:
+            print(f"client_secret: {issued}   (shown once; only its hash is stored)")
+        print(f"token_endpoint_auth_method: {record.token_endpoint_auth_method}", file=sys.stderr)
+
+    return _with_store(args, action)
+
+
+def _clients_list(args: argparse.Namespace) -> int:
+    async def action(settings: Settings, store: Store) -> None:
+        for entry in settings.clients:
+            print(f"{entry.client_id}\tconfig\t{entry.client_name or '-'}\t{' '.join(entry.redirect_uris)}")
+        for client in await store.list_clients():
+            print(f"{client.client_id}\t{client.kind}\t{client.client_name or '-'}\t{' '.join(client.redirect_uris)}")
+
+    return _with_store(args, action)
+
+
+def _clients_remove(args: argparse.Namespace) -> int:
+    async def action(settings: Settings, store: Store) -> None:
+        if any(c.client_id == args.client_id for c in settings.clients):
+            raise CliError(f"client {args.client_id!r} is defined in the YAML configuration; remove it there")
+        if not await store.delete_client(args.client_id):
+            raise CliError(f"no client {args.client_id!r}")
+        print(f"removed client {args.client_id} (its tokens stay valid until they expire or are revoked)")
 
     return _with_store(args, action)
 
