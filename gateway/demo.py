@@ -16,6 +16,7 @@ from gateway.routing import RouteTable
 from gateway.store.open import open_store
 
 DEMO_USER = "demo"
+INSPECTOR_ORIGINS = ["http://localhost:6274", "http://127.0.0.1:6274"]  # MCP Inspector runs in the browser
 
 
 def run_demo(host: str, port: int, upstream_port: int, data_dir: Path) -> int:
@@ -34,6 +35,7 @@ def run_demo(host: str, port: int, upstream_port: int, data_dir: Path) -> int:
         public_url=f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}",
         listen=Listen(host=host, port=port),
         store=StoreSettings(data_dir=data_dir),
+        allowed_origins=INSPECTOR_ORIGINS,
         routes=[Route(name="demo", path="/demo/mcp", upstream=f"http://127.0.0.1:{upstream_port}/mcp",
                       scopes=["demo:read", "demo:write"], resource_name="Demo MCP server")],
     )
@@ -48,10 +50,11 @@ def run_demo(host: str, port: int, upstream_port: int, data_dir: Path) -> int:
         print("[3/4] ready:", flush=True)
         print(f"      MCP URL:   {info.resource}", flush=True)
         print(f"      metadata:  {info.metadata_url}", flush=True)
-        print(f"      login:     {DEMO_USER} / {password}", flush=True)
+        print(f"      login:     {DEMO_USER} / {password}   (asked by the gateway when a client connects)",
+              flush=True)
         print(f"      token (8h, for scripts): {token}", flush=True)
-        print(f"      try: curl -s -X POST {info.resource} -H 'Authorization: Bearer {token[:14]}…' "
-              "-H 'Content-Type: application/json' …", flush=True)
+        print(f"      connect:   npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL {info.resource}",
+              flush=True)
         print(f"[4/4] gateway listening on http://{host}:{port} (Ctrl-C stops both)", flush=True)
         web.run_app(create_app(settings), host=host, port=port, access_log_class=AccessLogger,
                     handler_cancellation=True, print=None)

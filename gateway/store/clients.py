@@ -42,7 +42,7 @@ class ClientStoreMixin(RedisBase):
         """Count one event in a fixed window; True when this one is over `limit`."""
         key = self.key("rl", bucket)
         async with reachable(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=window, nx=True)  # SET NX EX, not EXPIRE NX: the embedded Redis is 6.2
             pipe.incr(key)
-            pipe.expire(key, window, nx=True)
-            count, _ = await pipe.execute()
+            _, count = await pipe.execute()
         return int(count) > limit

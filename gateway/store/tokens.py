@@ -30,6 +30,7 @@ if used then return {2, used} end
 return {0, false}
 """
 
+GRANT_INDEX_TTL = 90 * 86400
 CodeOutcome = Literal["redeemed", "replayed", "unknown"]
 RotationOutcome = Literal["rotated", "grace", "reused", "invalid"]
 
@@ -212,6 +213,7 @@ class TokenStoreMixin(RedisBase):
                 await pipe.execute()
 
     def _add_to_grant(self, pipe: Pipeline, grant_id: str, member: str, ttl: int) -> None:
+        # EXPIRE GT/NX need Redis 7 and the embedded server is 6.2: every write slides the index to a floor
+        # that outlives access tokens; refresh-token revocation also has the grant-rev flag to fall back on.
         pipe.sadd(self.key("grant", grant_id), member)
-        pipe.expire(self.key("grant", grant_id), ttl, gt=True)
-        pipe.expire(self.key("grant", grant_id), ttl, nx=True)
+        pipe.expire(self.key("grant", grant_id), max(ttl, GRANT_INDEX_TTL))
