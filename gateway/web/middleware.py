@@ -15,6 +15,7 @@ from gateway.mcp import jsonrpc
 from gateway.oauth.errors import OAuthError
 from gateway.store.base import StoreUnavailableError
 from gateway.web.errors import NO_STORE, json_error, jsonrpc_error
+from gateway.web.render import html_error
 
 logger = logging.getLogger("gateway")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -49,8 +50,18 @@ def _is_mcp(request: web.Request) -> bool:
     return ROUTE_INFO_KEY in request
 
 
+def _is_page(request: web.Request) -> bool:
+    """Browser pages (sign-in and consent) get HTML errors; everything else is an API."""
+    return request.path == "/authorize" or request.path.startswith("/authorize/")
+
+
 def _unavailable(request: web.Request) -> web.Response:
     headers = {"Retry-After": RETRY_AFTER_SECONDS}
+    if _is_page(request):
+        page = html_error("Temporarily unavailable", "The gateway cannot reach its store. Try again shortly.",
+                          status=503)
+        page.headers.update(headers)
+        return page
     if _is_mcp(request):
         return jsonrpc_error(503, jsonrpc.STORE_UNAVAILABLE, "Gateway store unavailable; retry later", headers=headers)
     return web.json_response({"error": "temporarily_unavailable", "error_description": "store unavailable"},
@@ -65,6 +76,8 @@ def _http_error(exc: web.HTTPException) -> web.Response:
 
 
 def _internal_error(request: web.Request) -> web.Response:
+    if _is_page(request):
+        return html_error("Something went wrong", "The gateway could not complete this step.", status=500)
     if _is_mcp(request):
         return jsonrpc_error(500, jsonrpc.INTERNAL_ERROR, "Internal gateway error")
     return web.json_response({"error": "server_error"}, status=500, headers=NO_STORE)

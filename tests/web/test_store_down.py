@@ -42,11 +42,16 @@ async def test_stopped_redis_gives_503_and_failing_readiness(start_gateway, upst
             response = await client.post("/alpha/mcp", json=body, headers=headers)
             ready = await client.get("/readyz")
             alive = await client.get("/healthz")
+            page = await client.get("/authorize?client_id=some-client&response_type=code")
+            token = await client.post("/token", data={"grant_type": "authorization_code", "client_id": "c",
+                                                      "code": "x"})
         assert response.status == 503
         assert response.headers["Retry-After"] == "5"
         assert (await response.json())["error"]["code"] == -32006
         assert ready.status == 503
         assert alive.status == 200
+        assert page.status == 503 and page.content_type == "text/html"  # a person is looking at it
+        assert token.status == 503 and (await token.json())["error"] == "temporarily_unavailable"
     finally:
         redis_server.kill()
         redis_server.wait()
