@@ -97,11 +97,13 @@ async def issue_tokens(store: Store, principal: Principal, client: ClientRecord,
     """Mint an access token (and a refresh token when the client registered that grant, with or without
     offline_access: TOK-5) bound to one resource."""
     access = new_access_token()
-    await store.save_access_token(hash_token(access), AccessTokenRecord(
+    live = await store.save_access_token(hash_token(access), AccessTokenRecord(
         user_id=principal.user_id, email=principal.email, preferred_username=principal.preferred_username,
         groups=principal.groups, client_id=client.client_id, route=route, resource=resource, scopes=scopes,
         issued_at=now, expires_at=now + oauth.access_token_ttl, grant_id=grant_id,
     ), now=now)
+    if not live:  # the grant was revoked while we were issuing (code replay, refresh reuse)
+        raise InvalidGrantError("the authorization was revoked")
     response: TokenResponse = {"access_token": access, "token_type": "Bearer", "expires_in": oauth.access_token_ttl,
                                "scope": " ".join(scopes)}
     if with_refresh and "refresh_token" in client.grant_types:

@@ -49,14 +49,23 @@ def _ttl(expires_at: float, now: float) -> int:
 class TokenStoreMixin(RedisBase):
     # -- access tokens ------------------------------------------------------------------------------------
 
-    async def save_access_token(self, token_hash: str, record: AccessTokenRecord, *, now: float) -> None:
+    async def save_access_token(self, token_hash: str, record: AccessTokenRecord, *, now: float) -> bool:
+        """Store the token; False (and the token marked revoked) when its grant was revoked meanwhile.
+
+        The grant's flag is read in the same MULTI that indexes the token: a concurrent `revoke_grant` either
+        sees the token in the index or set its flag before this read (closing the code-replay race)."""
         ttl = _ttl(record.expires_at, now)
         async with reachable(), self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self.key("at", token_hash), record.model_dump_json(exclude={"revoked"}), ex=ttl)
             pipe.sadd(self.key("user-at", record.user_id), token_hash)
             if record.grant_id:
                 self._add_to_grant(pipe, record.grant_id, f"at:{token_hash}", ttl)
-            await pipe.execute()
+                pipe.exists(self.key("grant-rev", record.grant_id))
+            results = await pipe.execute()
+        if record.grant_id and results[-1]:
+            await self.revoke_access_token(token_hash)
+            return False
+        return True
 
     async def load_access_token(self, token_hash: str) -> AccessTokenRecord | None:
         record, _ = await self.load_access_token_with_session(token_hash, None)

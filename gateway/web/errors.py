@@ -44,6 +44,8 @@ def json_error(error: OAuthError, headers: Mapping[str, str] | None = None) -> w
     extra: dict[str, str] = {}
     if error.error == "invalid_client":
         extra["WWW-Authenticate"] = 'Basic realm="mcp-auth-gateway"'  # RFC 6749 §5.2
+    elif error.error == "invalid_token":
+        extra["WWW-Authenticate"] = 'Bearer error="invalid_token"'  # RFC 6750 §3: every 401 carries one
     if error.status == 429:
         extra["Retry-After"] = "60"
     return web.json_response(body, status=error.status, headers={**NO_STORE, **extra, **(headers or {})})
