@@ -57,7 +57,8 @@ def main() -> int:
     config.write_text(
         f"public_url: {issuer}\nlisten: {{host: 127.0.0.1, port: {gw_port}}}\n"
         f"store: {{data_dir: {work / 'data'}}}\n"
-        f"routes:\n  - {{name: demo, path: /demo/mcp, upstream: 'http://127.0.0.1:{up_port}/mcp', scopes: [demo:read]}}\n"
+        f"routes:\n  - {{name: demo, path: /demo/mcp, upstream: 'http://127.0.0.1:{up_port}/mcp',"
+        f" scopes: [demo:read]}}\n"
         f"clients:\n  - {{client_id: {CLIENT_ID}, redirect_uris: ['http://127.0.0.1:{cb_port}/callback'],"
         f" client_name: MCP conformance suite}}\n")
     password = "conformance-password"
