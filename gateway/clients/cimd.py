@@ -12,7 +12,7 @@ import re
 import socket
 import ssl
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -38,9 +38,9 @@ def check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise CimdError("a URL client_id must use https")
-    if parts.path in ("", "/") or any(seg in (".", "..") for seg in parts.path.split("/")):
-        raise CimdError("a URL client_id needs a path without dot segments")
-    if parts.fragment or "#" in url or parts.username or parts.password or parts.query:
+    if parts.path in ("", "/") or any(unquote(seg) in (".", "..") for seg in parts.path.split("/")):
+        raise CimdError("a URL client_id needs a path without dot segments")  # %2e%2e is a dot segment too
+    if parts.fragment or "#" in url or "?" in url or parts.username is not None or parts.password is not None:
         raise CimdError("a URL client_id must not carry a fragment, user info or query")
 
 
@@ -49,7 +49,7 @@ def special_use(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return not ip.is_global
+    return not ip.is_global or ip.is_multicast  # Python counts some multicast ranges as global
 
 
 class SpecialUseAddressError(OSError):

@@ -94,10 +94,14 @@ def resolve_routes(resources: list[str], routes: list[RouteInfo], host: str) -> 
         exact = [info for info in routes if same_resource(info.resource, resource)]
         if exact:
             return exact[:1]
-        if parts.path in ("", "/") and not parts.query:  # host-only resource (clients append "/")
-            host = parts.netloc.lower()
-        else:
+        if parts.path not in ("", "/") or parts.query:
             raise InvalidTargetError("resource is not served by this gateway")
+        # host-only resource (clients append "/"): the routes on exactly that origin
+        origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+        on_origin = [info for info in routes if info.resource.lower().startswith(origin + "/")]
+        if not on_origin:
+            raise InvalidTargetError("resource is not served by this gateway")
+        return on_origin
     if len(routes) == 1:
         return list(routes)
     on_host = [info for info in routes if info.host == host.lower()]

@@ -20,7 +20,7 @@ def parse_challenge(challenge: str | None, method: str | None) -> str:
         raise InvalidRequestError("code_challenge is required (PKCE S256)")
     if method != "S256":
         raise InvalidRequestError("code_challenge_method must be S256")
-    if not _CHALLENGE.match(challenge):
+    if not _CHALLENGE.fullmatch(challenge):
         raise InvalidRequestError("code_challenge is not a base64url SHA-256 value")
     return challenge
 
@@ -32,7 +32,7 @@ def s256(verifier: str) -> str:
 def verify(verifier: str | None, challenge: str) -> None:
     """Raises:
     InvalidGrantError: missing or malformed verifier, or one that does not hash to the challenge."""
-    if not verifier or not _VERIFIER.match(verifier):
+    if not verifier or not _VERIFIER.fullmatch(verifier):
         raise InvalidGrantError("code_verifier missing or malformed")
     if not secrets.compare_digest(s256(verifier), challenge):
         raise InvalidGrantError("code_verifier does not match the code_challenge")

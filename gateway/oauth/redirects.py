@@ -22,6 +22,8 @@ def redirect_uri_problem(uri: str) -> str | None:
         return "not an absolute URI"
     if parts.fragment or "#" in uri:
         return "must not contain a fragment"
+    if parts.username is not None or parts.password is not None:
+        return "must not contain user info"
     if scheme in DANGEROUS_SCHEMES:
         return f"scheme {scheme}: is not allowed"
     if scheme == "https":

@@ -36,8 +36,10 @@ def parse_registration(body: Any, *, now: float) -> Registration:
     if not isinstance(body, dict):
         raise InvalidClientMetadataError("the registration request must be a JSON object")
     uris = body.get("redirect_uris")
-    if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
-        raise InvalidRedirectUriError("redirect_uris must be a non-empty array of strings")
+    if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
+        raise InvalidClientMetadataError("redirect_uris must be an array of strings")
+    if not uris:
+        raise InvalidRedirectUriError("at least one redirect URI is required")
     kept = tuple(dict.fromkeys(u for u in uris if redirect_uri_problem(u) is None))
     dropped = tuple(u for u in uris if u not in kept)
     if not kept:

@@ -1,0 +1,196 @@
+"""`POST /register`: Dynamic Client Registration over HTTP (RFC 7591 §3; MCP DCR-1..5, CORS-1, AUTHZ-3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis.asyncio as redis
+
+from tests.conftest import route
+from tests.support.oauth_client import authorize_url, new_verifier, relative
+
+CALLBACK = "http://127.0.0.1:33418/callback"
+CURSOR_URIS = [
+    "cursor://anysphere.cursor-mcp/oauth/callback",
+    "https://www.cursor.com/agents/mcp/oauth/callback",
+    "http://localhost:8787/callback",
+]
+
+
+def payload(**extra: Any) -> dict[str, Any]:
+    return {"redirect_uris": [CALLBACK], "client_name": "registration test", "application_type": "native",
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"], **extra}
+
+
+@pytest.mark.parametrize(
+    ("method", "confidential"),
+    [("none", False), ("client_secret_post", True), ("client_secret_basic", True)],
+)
+async def test_registration_is_201_no_store_and_echoes_the_requested_metadata(gateway, aiohttp_client, method,
+                                                                              confidential):
+    """MCP DCR-1/DCR-2 (RFC 7591 §3.2.1): 201 JSON with client_id, client_id_issued_at and the metadata as
+    registered, echoing token_endpoint_auth_method (ChatGPT requires it); a secret only for confidential
+    methods; Cache-Control no-store because credentials are in the body."""
+    client = await aiohttp_client(gateway)
+    response = await client.post("/register", json=payload(token_endpoint_auth_method=method))
+    assert response.status == 201, await response.text()
+    assert response.content_type == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    body = await response.json()
+    assert body["token_endpoint_auth_method"] == method
+    assert body["redirect_uris"] == [CALLBACK]
+    assert body["grant_types"] == ["authorization_code", "refresh_token"]
+    assert body["response_types"] == ["code"]
+    assert body["client_name"] == "registration test"
+    assert body["application_type"] == "native"
+    assert isinstance(body["client_id_issued_at"], int)
+    assert body["client_id"] and not body["client_id"].startswith("https://")  # CIMD-7
+    if confidential:
+        assert body["client_secret"]
+        assert body["client_secret_expires_at"] == 0
+    else:
+        assert "client_secret" not in body
+        assert "client_secret_expires_at" not in body
+
+
+async def test_cursor_registration_keeps_all_three_redirect_uris(gateway, aiohttp_client):
+    """MCP DCR-4: Cursor registers cursor://, https and loopback URIs in one request; refusing breaks it."""
+    client = await aiohttp_client(gateway)
+    response = await client.post("/register", json={"redirect_uris": CURSOR_URIS, "client_name": "Cursor",
+                                                     "token_endpoint_auth_method": "none"})
+    assert response.status == 201
+    assert (await response.json())["redirect_uris"] == CURSOR_URIS
+
+
+@pytest.mark.parametrize(
+    ("name", "callback", "method"),
+    [
+        pytest.param("claude", "https://claude.ai/api/mcp/auth_callback", "client_secret_post", id="claude"),
+        pytest.param("chatgpt", "https://chatgpt.com/connector_platform_oauth_redirect", "none", id="chatgpt"),
+    ],
+)
+async def test_hosted_connector_callbacks_are_accepted(gateway, aiohttp_client, name, callback, method):
+    """MCP DCR-2/DCR-4: claude.ai (now client_secret_post, claude-ai-mcp issue 1043) and ChatGPT register
+    their https callbacks; both are kept and the method echoed."""
+    client = await aiohttp_client(gateway)
+    response = await client.post("/register", json={"redirect_uris": [callback], "client_name": name,
+                                                     "token_endpoint_auth_method": method})
+    assert response.status == 201
+    body = await response.json()
+    assert body["redirect_uris"] == [callback]
+    assert body["token_endpoint_auth_method"] == method
+
+
+async def test_registration_with_only_bad_redirect_uris_is_invalid_redirect_uri(gateway, aiohttp_client):
+    """RFC 7591 §3.2.2 / MCP DCR-1: 400 JSON {"error": "invalid_redirect_uri"}, not cached."""
+    client = await aiohttp_client(gateway)
+    response = await client.post("/register", json={"redirect_uris": ["javascript:alert(1)", "http://evil.example/cb",
+                                                                      "https://client.example.com/cb#frag"]})
+    assert response.status == 400
+    assert response.content_type == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    body = await response.json()
+    assert body["error"] == "invalid_redirect_uri"
+    assert body["error_description"]
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        pytest.param(b"redirect_uris=https://client.example.com/cb", "application/x-www-form-urlencoded", id="form"),
+        pytest.param(b"{not json", "application/json", id="broken-json"),
+        pytest.param(b"", "application/json", id="empty"),
+        pytest.param(b"\xff\xfe", "application/json", id="not-utf8"),
+        pytest.param(b'["https://client.example.com/cb"]', "application/json", id="json-array"),
+        pytest.param(b"null", "application/json", id="json-null"),
+        pytest.param(b'{"redirect_uris": ["https://client.example.com/cb"], "token_endpoint_auth_method": "bogus"}',
+                     "application/json", id="bad-auth-method"),
+    ],
+)
+async def test_malformed_registration_is_invalid_client_metadata_never_500(gateway, aiohttp_client, data,
+                                                                           content_type):
+    """RFC 7591 §3.2.2: 400 {"error": "invalid_client_metadata"} for a body that is not a JSON object or has a
+    bad field; a parse failure never becomes a 500."""
+    client = await aiohttp_client(gateway)
+    response = await client.post("/register", data=data, headers={"Content-Type": content_type})
+    assert response.status == 400
+    assert response.content_type == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert (await response.json())["error"] == "invalid_client_metadata"
+
+
+async def test_registrations_beyond_the_per_minute_limit_get_429_with_retry_after(start_gateway, upstream,
+                                                                                  aiohttp_client):
+    """MCP DCR-5: Claude registers a new client on every fresh connection, so /register is rate-limited per
+    address (`oauth.register_rate_per_minute`); the refusal says when to retry and keeps CORS."""
+    server = await start_gateway([route("alpha", upstream.url)], oauth={"register_rate_per_minute": 3})
+    client = await aiohttp_client(server)
+    for _ in range(3):
+        assert (await client.post("/register", json=payload(token_endpoint_auth_method="none"))).status == 201
+    refused = await client.post("/register", json=payload(token_endpoint_auth_method="none"))
+    assert refused.status == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert refused.content_type == "application/json"
+    assert (await refused.json())["error"]
+    assert refused.headers["Access-Control-Allow-Origin"] == "*"
+
+
+async def test_registration_answers_cors_star_on_the_201_and_the_preflight(gateway, aiohttp_client):
+    """MCP DCR-1 / CORS-1: Inspector registers from a browser; `*` with no credentials, Content-Type allowed."""
+    client = await aiohttp_client(gateway)
+    preflight = await client.options("/register", headers={
+        "Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, mcp-protocol-version"})
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    allowed = {h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"content-type", "mcp-protocol-version", "authorization"} <= allowed
+    assert "Access-Control-Allow-Credentials" not in preflight.headers
+
+    created = await client.post("/register", json=payload(token_endpoint_auth_method="none"),
+                                headers={"Origin": "http://localhost:6274"})
+    assert created.status == 201
+    assert created.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Credentials" not in created.headers
+
+
+async def test_registered_client_can_start_an_authorization(gateway, aiohttp_client):
+    """MCP DCR-1 → AUTHZ-1: the new client_id and its redirect URI are accepted at /authorize, which shows
+    the sign-in page naming the client (no redirect: nobody is signed in yet)."""
+    client = await aiohttp_client(gateway)
+    registered = await (await client.post("/register", json=payload(token_endpoint_auth_method="none"))).json()
+    page = await client.get(relative(authorize_url(gateway, registered["client_id"], verifier=new_verifier(),
+                                                   redirect_uri=CALLBACK)), allow_redirects=False)
+    assert page.status == 200
+    assert page.content_type == "text/html"
+    html = await page.text()
+    assert 'action="/authorize/login"' in html
+    assert "registration test" in html
+
+
+async def test_dcr_client_expires_when_idle_and_each_use_slides_the_expiry(start_gateway, upstream, aiohttp_client,
+                                                                         redis_url, key_prefix):
+    """MCP DCR-5: DCR clients live in Redis with an idle TTL (`oauth.dcr_client_idle_ttl`), and using the
+    client at /authorize renews it. Sliding is observed without sleeping: shorten the TTL in Redis, use the
+    client, and see the full idle TTL again."""
+    idle_ttl = 3600
+    server = await start_gateway([route("alpha", upstream.url)], oauth={"dcr_client_idle_ttl": idle_ttl})
+    client = await aiohttp_client(server)
+    registered = await (await client.post("/register", json=payload(token_endpoint_auth_method="none"))).json()
+    key = f"{key_prefix}:client:{registered['client_id']}"
+    raw = redis.Redis.from_url(redis_url)
+    try:
+        first = await raw.ttl(key)
+        assert 0 < first <= idle_ttl
+        await raw.expire(key, 100)  # as if the client had been idle for almost an hour
+
+        page = await client.get(relative(authorize_url(server, registered["client_id"], verifier=new_verifier(),
+                                                       redirect_uri=CALLBACK)), allow_redirects=False)
+        assert page.status == 200
+        slid = await raw.ttl(key)
+        assert 100 < slid <= idle_ttl
+        assert slid >= first - 5  # back to (about) the full idle TTL, never shorter than at registration
+    finally:
+        await raw.aclose()
