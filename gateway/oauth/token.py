@@ -25,7 +25,7 @@ TokenResponse = dict[str, Any]
 
 
 async def exchange(form: Mapping[str, str], resources: list[str], client: ClientRecord, *, store: Store,
-                   oauth: OAuthSettings, now: float) -> TokenResponse:
+                   oauth: OAuthSettings, known_scopes: frozenset[str], now: float) -> TokenResponse:
     """Dispatch on grant_type.
 
     Raises:
@@ -39,7 +39,7 @@ async def exchange(form: Mapping[str, str], resources: list[str], client: Client
         raise UnauthorizedClientError(f"this client did not register the {grant_type} grant")
     if grant_type == "authorization_code":
         return await redeem_code(form, resources, client, store=store, oauth=oauth, now=now)
-    return await refresh(form, resources, client, store=store, oauth=oauth, now=now)
+    return await refresh(form, resources, client, store=store, oauth=oauth, known_scopes=known_scopes, now=now)
 
 
 async def redeem_code(form: Mapping[str, str], resources: list[str], client: ClientRecord, *, store: Store,
@@ -65,15 +65,16 @@ async def redeem_code(form: Mapping[str, str], resources: list[str], client: Cli
 
 
 async def refresh(form: Mapping[str, str], resources: list[str], client: ClientRecord, *, store: Store,
-                  oauth: OAuthSettings, now: float) -> TokenResponse:
-    """Rotate on every use; a narrower scope or resource is allowed, a wider one refused (TOK-3)."""
+                  oauth: OAuthSettings, known_scopes: frozenset[str], now: float) -> TokenResponse:
+    """Rotate on every use; a narrower scope or resource is allowed, a wider one refused (TOK-3). Scopes no
+    route knows (offline_access, claude.ai's `claudeai`) are ignored here as at /authorize (SCP-4)."""
     presented = form.get("refresh_token")
     if not presented:
         raise InvalidRequestError("refresh_token is required")
     record = await store.load_refresh_token(hash_token(presented))
     if record is None or record.client_id != client.client_id:
         raise InvalidGrantError("the refresh token is invalid, expired or revoked")
-    scopes = parse_scopes(form.get("scope")) or record.scopes
+    scopes = tuple(s for s in parse_scopes(form.get("scope")) if s in known_scopes) or record.scopes
     if not is_narrowing(scopes, record.scopes):
         raise InvalidScopeError("a refresh cannot widen the granted scope")
     if any(not same_resource(r, record.resource) for r in resources):

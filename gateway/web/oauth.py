@@ -72,8 +72,9 @@ async def handle_token(request: web.Request) -> web.Response:
     form, resources = await _form(request)
     client = await authenticate_client(request, form)
     settings = request.app[SETTINGS_KEY]
-    issued = await token.exchange(form, resources, client, store=request.app[STORE_KEY],
-                                  oauth=settings.oauth, now=request.app[CLOCK_KEY]())
+    known = frozenset(s for route in settings.routes for s in route.scopes)
+    issued = await token.exchange(form, resources, client, store=request.app[STORE_KEY], oauth=settings.oauth,
+                                  known_scopes=known, now=request.app[CLOCK_KEY]())
     return web.json_response(issued, headers=NO_STORE)
 
 

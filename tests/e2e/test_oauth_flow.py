@@ -48,3 +48,32 @@ async def test_second_connection_reuses_the_login_session(gateway, store, clock)
     await call_echo(url, oauth_provider(url, browser, storage), mode="legacy")
     assert len(browser.pages) == 3
     assert 'name="decision"' in browser.pages[2] and 'name="password"' not in browser.pages[2]
+
+
+async def test_sdk_client_refreshes_an_expired_token_and_reauthorizes_after_revocation(gateway, store, clock):
+    """TOK-3 / REV-1 with the real client: an access token past its expiry is refreshed by the SDK (the
+    gateway rotates the refresh token); after the user's grant is revoked, the next connection signs in again."""
+    await add_user(store, "alice", "correct-horse-battery", now=clock.now)
+    url = str(gateway.make_url("/alpha/mcp"))
+    browser, storage = Browser("alice", "correct-horse-battery"), MemoryStorage()
+    provider = oauth_provider(url, browser, storage)
+    await call_echo(url, provider)
+    first = storage.tokens
+    assert first is not None and first.refresh_token
+
+    clock.now += 3601  # the gateway now sees the access token as expired …
+    provider.context.token_expiry_time = 1.0  # … and so does the client (its own wall clock): it refreshes
+    await call_echo(url, provider)
+    second = storage.tokens
+    assert second is not None and second.access_token != first.access_token
+    assert second.refresh_token and second.refresh_token != first.refresh_token  # rotated
+    assert len(browser.pages) == 2  # no new sign-in: the refresh did it
+
+    async with httpx2.AsyncClient() as http:
+        revoked = await http.post(str(gateway.make_url("/revoke")), data={
+            "token": second.refresh_token, "client_id": storage.client_info.client_id})
+    assert revoked.status_code == 200
+    seen = await call_echo(url, oauth_provider(url, browser, storage))  # 401 -> refresh fails -> sign in again
+    assert seen["x-forwarded-user"] == "local:alice"
+    assert storage.tokens.access_token not in (first.access_token, second.access_token)
+    assert len(browser.pages) > 2

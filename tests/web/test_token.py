@@ -315,6 +315,17 @@ async def test_refresh_may_not_widen_the_scope(scoped, aiohttp_client, alice):
     assert_tokens(await refresh(client, registered["client_id"], tokens["refresh_token"]), scope="alpha:read")
 
 
+async def test_refresh_ignores_offline_access_and_scopes_no_route_knows(scoped, aiohttp_client, alice):
+    """SCP-4 / SEP-2207 (our choice): `offline_access` and unknown scopes (claude.ai's `claudeai`) repeated on a
+    refresh are ignored, as at /authorize; only a known scope beyond the grant counts as wider."""
+    client = await aiohttp_client(scoped)
+    registered = await register(client)
+    tokens = await obtain_tokens(client, scoped, registered["client_id"], scope="alpha:read")
+    lenient = await refresh(client, registered["client_id"], tokens["refresh_token"],
+                            scope="alpha:read offline_access claudeai")
+    assert_tokens(lenient, scope="alpha:read")
+
+
 async def test_refresh_for_another_route_is_invalid_target(gateway, aiohttp_client, alice):
     """RFC 8707 §2.2 (TOK-3): a refresh keeps the grant's resource; another route is invalid_target."""
     client = await aiohttp_client(gateway)
