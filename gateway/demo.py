@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from gateway.accounts import add_user, issue_service_token, set_password
 from gateway.config import Listen, Route, Settings, StoreSettings
+from gateway.ports import wait_for_port
 from gateway.routing import RouteTable
 from gateway.store.open import open_store
 
@@ -43,7 +43,10 @@ def run_demo(host: str, port: int, upstream_port: int, data_dir: Path) -> int:
     upstream = subprocess.Popen([sys.executable, "-m", "gateway.demo_upstream", "--port", str(upstream_port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_port(upstream_port, upstream)
+        try:
+            wait_for_port(upstream_port, upstream, deadline=20)
+        except (RuntimeError, TimeoutError) as exc:
+            raise SystemExit(f"mcp-auth-gateway: error: the demo upstream did not start ({exc})") from None
         print(f"[2/4] embedded Redis under {data_dir.resolve()}; creating user {DEMO_USER!r} …", flush=True)
         password, token = asyncio.run(_prepare_store(settings))
         info = RouteTable(settings).by_name("demo")
@@ -75,16 +78,3 @@ async def _prepare_store(settings: Settings) -> tuple[str, str]:
         issued = await issue_service_token(store, DEMO_USER, RouteTable(settings).by_name("demo"), (), 8 * 3600,
                                            now=now)
     return password, issued.token
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], deadline: float = 20.0) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            raise SystemExit(f"mcp-auth-gateway: error: the demo upstream exited ({process.returncode})")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"mcp-auth-gateway: error: the demo upstream did not listen on port {port}")

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.ports import free_port, wait_for_port
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes] | None = None, deadline: float = 15.0) -> None:
-    """Poll until something accepts on 127.0.0.1:port; fail (never skip) when the deadline passes."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {deadline}s")
+__all__ = ["UpstreamProcess", "free_port", "start_upstream", "wait_for_port"]
 
 
 @dataclass
