@@ -74,9 +74,9 @@ async def verify_login(store: Store, name: str, password: str) -> UserRecord | N
     return user if ok and user is not None else None
 
 
-def principal_of(user: UserRecord) -> Principal:
+def principal_of(user: UserRecord, *, now: float | None = None) -> Principal:
     return Principal(user_id=user.user_id, email=user.email, preferred_username=user.name, name=user.name,
-                     groups=user.groups)
+                     groups=user.groups, authenticated_at=now)
 
 
 async def issue_service_token(store: Store, user_name: str, info: RouteInfo, scopes: tuple[str, ...], ttl: int,

@@ -11,7 +11,17 @@ from aiohttp import web
 from gateway.clients.cimd import CimdFetcher
 from gateway.clients.registry import ClientRegistry
 from gateway.config import Settings
-from gateway.keys import CLIENTS_KEY, CLOCK_KEY, HTTP_KEY, METRICS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.idp.registry import build_providers
+from gateway.keys import (
+    CLIENTS_KEY,
+    CLOCK_KEY,
+    HTTP_KEY,
+    METRICS_KEY,
+    PROVIDERS_KEY,
+    ROUTES_KEY,
+    SETTINGS_KEY,
+    STORE_KEY,
+)
 from gateway.metrics import Metrics
 from gateway.proxy.upstream import build_http_client
 from gateway.routing import RouteTable
@@ -60,9 +70,12 @@ async def _clients_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
     fetcher = CimdFetcher(settings.cimd) if settings.cimd.enabled else None
     app[CLIENTS_KEY] = ClientRegistry(settings, app[STORE_KEY], fetcher)
+    app[PROVIDERS_KEY] = build_providers(settings.login.providers)
     yield
     if fetcher is not None:
         await fetcher.close()
+    for provider in app[PROVIDERS_KEY].values():
+        await provider.close()
 
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:

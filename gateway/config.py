@@ -59,6 +59,20 @@ class StoreSettings(_Model):
     timeout: float = Field(default=2.0, gt=0, description="Seconds before a Redis call fails (then 503).")
 
 
+class AllowRules(_Model):
+    """Who may use a route. Empty: everyone who can sign in. Any rule set: deny unless one matches."""
+
+    users: list[str] = Field(default_factory=list, description="Stable user ids: local:alice, corp:<subject>.")
+    emails: list[str] = Field(default_factory=list, description="Verified email addresses.")
+    email_domains: list[str] = Field(default_factory=list, description="Domains of verified email addresses.")
+    groups: list[str] = Field(default_factory=list, description="Groups (IdP claim; GitHub: org, org/team).")
+    providers: list[str] = Field(default_factory=list, description="Sign-in methods: local, or provider names.")
+
+    @property
+    def any(self) -> bool:
+        return bool(self.users or self.emails or self.email_domains or self.groups or self.providers)
+
+
 class Route(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Unique; used in the CLI, logs and metrics.")
     path: str = Field(default="/mcp", description="Public MCP endpoint path; resource = origin + path.")
@@ -73,6 +87,7 @@ class Route(_Model):
     )
     allowed_origins: list[str] = Field(default_factory=list, description="Extra browser origins for this route.")
     timeout: float = Field(default=300.0, gt=0, description="Seconds to wait for the upstream's response headers.")
+    allow: AllowRules | None = Field(default=None, description="Access rules; default: the global `allow`.")
 
 
 class ProxySettings(_Model):
@@ -125,6 +140,41 @@ class CimdSettings(_Model):
     cache_max_seconds: int = Field(default=86400, ge=0)
 
 
+ProviderType = Literal["oidc", "google", "entra", "keycloak", "okta", "auth0", "github"]
+
+
+class ProviderSettings(_Model):
+    """An upstream identity provider; its callback is {public_url}/login/{name}/callback."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="Used in user ids (name:subject).")
+    type: ProviderType = "oidc"
+    label: str | None = Field(default=None, description="Button text on the login page.")
+    issuer: str | None = Field(default=None, description="OIDC issuer (discovery base); presets fill it.")
+    tenant: str | None = Field(default=None, description="Entra ID tenant id or domain (type entra).")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    scopes: list[str] | None = Field(default=None, description="Default: openid email profile (GitHub: "
+                                                                "read:user user:email read:org).")
+    groups_claim: str | None = Field(default=None, description="id_token/userinfo claim holding groups.")
+    use_userinfo: bool = Field(default=True, description="Also read the userinfo endpoint (OIDC).")
+    github_url: str = Field(default="https://github.com", description="GitHub (Enterprise) web URL.")
+    github_api_url: str = Field(default="https://api.github.com", description="GitHub (Enterprise) API URL.")
+    ca_file: Path | None = Field(default=None, description="Extra CA bundle to reach this provider.")
+
+
+class SignupSettings(_Model):
+    enabled: bool = Field(default=False, description="Let people create local accounts themselves.")
+    email_domains: list[str] = Field(default_factory=list, description="Only these email domains may sign up.")
+
+
+class LoginSettings(_Model):
+    local: bool = Field(default=True, description="Offer local accounts (`users add`).")
+    providers: list[ProviderSettings] = Field(default_factory=list)
+    signup: SignupSettings = Field(default_factory=SignupSettings)
+    identity_max_age: int = Field(default=86400, gt=0, description="Seconds after a sign-in when refreshes stop "
+                                  "and the user signs in again (fresh groups from the provider).")
+
+
 class Settings(BaseSettings):
     """The whole gateway configuration (see config/gateway.example.yaml)."""
 
@@ -139,6 +189,8 @@ class Settings(BaseSettings):
     oauth: OAuthSettings = Field(default_factory=OAuthSettings)
     clients: list[ClientSettings] = Field(default_factory=list, description="Pre-registered OAuth clients.")
     cimd: CimdSettings = Field(default_factory=CimdSettings)
+    login: LoginSettings = Field(default_factory=LoginSettings)
+    allow: AllowRules = Field(default_factory=AllowRules, description="Default access rules for every route.")
 
     @model_validator(mode="wrap")
     @classmethod

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway.clients.registry import ClientRegistry
 from gateway.config import Settings
+from gateway.idp.base import IdentityProvider
 from gateway.metrics import Metrics
 from gateway.routing import RouteInfo, RouteTable
 from gateway.store.base import Store
@@ -26,4 +27,5 @@ ROUTE_INFO_KEY = web.RequestKey("route_info", RouteInfo)  # set on MCP requests:
 TOKEN_ID_KEY = web.RequestKey("token_id", str)  # 8 hex digits of the token hash, for the access log
 CORS_HEADERS_KEY = web.RequestKey("cors_headers", dict[str, str])
 CLIENTS_KEY = web.AppKey("clients", ClientRegistry)
+PROVIDERS_KEY = web.AppKey("providers", dict[str, IdentityProvider])
 SESSION_OWNER_KNOWN_KEY = web.RequestKey("session_owner_known", bool)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.access import AccessPolicy
 from gateway.config import OAuthSettings
 from gateway.oauth import pkce
 from gateway.oauth.errors import (
@@ -25,7 +26,8 @@ TokenResponse = dict[str, Any]
 
 
 async def exchange(form: Mapping[str, str], resources: list[str], client: ClientRecord, *, store: Store,
-                   oauth: OAuthSettings, known_scopes: frozenset[str], now: float) -> TokenResponse:
+                   oauth: OAuthSettings, known_scopes: frozenset[str], policy: AccessPolicy,
+                   now: float) -> TokenResponse:
     """Dispatch on grant_type.
 
     Raises:
@@ -39,7 +41,8 @@ async def exchange(form: Mapping[str, str], resources: list[str], client: Client
         raise UnauthorizedClientError(f"this client did not register the {grant_type} grant")
     if grant_type == "authorization_code":
         return await redeem_code(form, resources, client, store=store, oauth=oauth, now=now)
-    return await refresh(form, resources, client, store=store, oauth=oauth, known_scopes=known_scopes, now=now)
+    return await refresh(form, resources, client, store=store, oauth=oauth, known_scopes=known_scopes,
+                         policy=policy, now=now)
 
 
 async def redeem_code(form: Mapping[str, str], resources: list[str], client: ClientRecord, *, store: Store,
@@ -65,7 +68,8 @@ async def redeem_code(form: Mapping[str, str], resources: list[str], client: Cli
 
 
 async def refresh(form: Mapping[str, str], resources: list[str], client: ClientRecord, *, store: Store,
-                  oauth: OAuthSettings, known_scopes: frozenset[str], now: float) -> TokenResponse:
+                  oauth: OAuthSettings, known_scopes: frozenset[str], policy: AccessPolicy,
+                  now: float) -> TokenResponse:
     """Rotate on every use; a narrower scope or resource is allowed, a wider one refused (TOK-3). Scopes no
     route knows (offline_access, claude.ai's `claudeai`) are ignored here as at /authorize (SCP-4)."""
     presented = form.get("refresh_token")
@@ -79,13 +83,14 @@ async def refresh(form: Mapping[str, str], resources: list[str], client: ClientR
         raise InvalidScopeError("a refresh cannot widen the granted scope")
     if any(not same_resource(r, record.resource) for r in resources):
         raise InvalidTargetError("a refresh cannot change the resource")
+    principal = await policy.current(record.principal, record.route, now=now)  # before rotating: nothing burnt
     rotation = await store.rotate_refresh_token(presented, new_refresh_token(), now=now,
                                                 ttl=oauth.refresh_token_ttl, grace=oauth.refresh_grace)
     if rotation.outcome == "reused":
         await store.revoke_grant(record.grant_id)  # RFC 9700 §4.14.2: reuse of a rotated token
     if rotation.outcome not in ("rotated", "grace") or rotation.successor is None:
         raise InvalidGrantError("the refresh token is invalid, expired or revoked")
-    response = await issue_tokens(store, record.principal, client, route=record.route,
+    response = await issue_tokens(store, principal, client, route=record.route,
                                   resource=record.resource, scopes=scopes, grant_id=record.grant_id, oauth=oauth,
                                   now=now, with_refresh=False)
     response["refresh_token"] = rotation.successor

@@ -5,6 +5,7 @@ from __future__ import annotations
 from gateway.store.records import (
     BrowserSessionRecord,
     ConsentRecord,
+    IdpStateRecord,
     PendingAuthorizationRecord,
     SessionOwnerRecord,
     UserRecord,
@@ -85,6 +86,18 @@ class AccountStoreMixin(RedisBase):
         async with reachable():
             raw = await self._redis.getdel(self.key("authz", digest(request_id)))
         return PendingAuthorizationRecord.model_validate_json(raw) if raw else None
+
+    # -- upstream identity-provider sign-ins in flight --------------------------------------------------------
+
+    async def save_idp_state(self, state: str, record: IdpStateRecord, ttl: int) -> None:
+        async with reachable():
+            await self._redis.set(self.key("idp", digest(state)), record.model_dump_json(), ex=ttl)
+
+    async def consume_idp_state(self, state: str) -> IdpStateRecord | None:
+        """Single use (GETDEL): a replayed callback finds nothing (AUTHZ-7)."""
+        async with reachable():
+            raw = await self._redis.getdel(self.key("idp", digest(state)))
+        return IdpStateRecord.model_validate_json(raw) if raw else None
 
     # -- upstream MCP sessions ----------------------------------------------------------------------------------
 

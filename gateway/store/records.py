@@ -60,6 +60,12 @@ class Principal(_Record):
     preferred_username: str | None = None
     name: str | None = None
     groups: tuple[str, ...] = ()
+    authenticated_at: float | None = None  # when the person last signed in (bounds how stale groups may be)
+
+    @property
+    def provider(self) -> str:
+        """`local` or the provider name: the part of the user id before the first colon."""
+        return self.user_id.split(":", 1)[0]
 
 
 class ClientRecord(_Record):
@@ -143,3 +149,14 @@ class PendingAuthorizationRecord(_Record):
     session_hash: str  # the browser session that started it
     created_at: float
     force_consent: bool = False  # prompt=consent: ask even when an approval is remembered
+
+
+class IdpStateRecord(_Record):
+    """An upstream sign-in in flight, keyed by its `state` (stored only after consent, single use, 10 min)."""
+
+    provider: str
+    nonce: str
+    code_verifier: str
+    route: str
+    pending: PendingAuthorizationRecord
+    created_at: float

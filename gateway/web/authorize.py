@@ -12,15 +12,17 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from gateway.access import AccessPolicy
 from gateway.accounts import principal_of, verify_login
 from gateway.clients.cimd import CimdError
-from gateway.keys import CLIENTS_KEY, CLOCK_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.keys import CLIENTS_KEY, CLOCK_KEY, PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.authorize import grant_code, parse_authorization_request, parse_client_redirect
 from gateway.oauth.errors import AccessDeniedError, OAuthError, UnsafeRedirectError
 from gateway.oauth.redirects import is_loopback_only, with_query
 from gateway.oauth.scopes import grant_scopes
 from gateway.store.records import ClientRecord, ConsentRecord, PendingAuthorizationRecord, Principal
 from gateway.web.errors import NO_STORE, redirect_error
+from gateway.web.federation import redirect_to_provider
 from gateway.web.render import html_error, render
 from gateway.web.session import BrowserSession, csrf_ok, load_session, start_session
 
@@ -58,8 +60,12 @@ async def handle_authorize(request: web.Request) -> web.StreamResponse:
         force_consent="consent" in params.get("prompt", "").split() or "login" in params.get("prompt", "").split(),
     )
     await request.app[STORE_KEY].save_pending(request_id, pending, PENDING_TTL)
+    providers = request.app[PROVIDERS_KEY]
     if session.record.principal is None or "login" in params.get("prompt", "").split():
-        page = _login_page(session, request_id, client)
+        if not settings.login.local and len(providers) == 1:  # straight to consent, then to the provider
+            page = _consent_page(request, session, request_id, pending, client, None, next(iter(providers)))
+        else:
+            page = _login_page(request, session, request_id, client)
     else:
         page = await _consent_or_approve(request, session, request_id, pending, client, session.record.principal)
     return _with_cookies(page, response)
@@ -82,14 +88,18 @@ async def handle_login(request: web.Request) -> web.StreamResponse:
     username = (_field(form, "username") or "").strip()
     store = request.app[STORE_KEY]
     if await store.hit_rate_limit(f"login:{request.remote}", LOGIN_ATTEMPTS_PER_MINUTE, 60):
-        return _login_page(session, request_id, client, username, "Too many attempts. Wait a minute.", status=429)
+        return _login_page(request, session, request_id, client, username, "Too many attempts. Wait a minute.",
+                           status=429)
+    if not request.app[SETTINGS_KEY].login.local:
+        return html_error("Local accounts are off", "Sign in with one of the offered providers.", status=403)
     user = await verify_login(store, username, _field(form, "password") or "")
     if user is None:
         logger.info("failed login for %r from %s", username[:64], request.remote)
-        return _login_page(session, request_id, client, username, "Wrong username or password.", status=401)
+        return _login_page(request, session, request_id, client, username, "Wrong username or password.",
+                           status=401)
 
     response = web.Response()
-    principal = principal_of(user)
+    principal = principal_of(user, now=now)
     fresh = await start_session(request, response, principal, replacing=session)  # no session fixation
     await store.consume_pending(request_id)
     request_id = secrets.token_urlsafe(24)
@@ -102,7 +112,9 @@ async def handle_login(request: web.Request) -> web.StreamResponse:
 async def handle_consent(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     session = await load_session(request)
-    if not csrf_ok(session, _field(form, "csrf_token")) or session is None or session.record.principal is None:
+    provider = _field(form, "provider")
+    if not csrf_ok(session, _field(form, "csrf_token")) or session is None or \
+            (session.record.principal is None and not provider):
         return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
     store, settings = request.app[STORE_KEY], request.app[SETTINGS_KEY]
     pending = await store.consume_pending(_field(form, "request_id") or "")  # single use
@@ -116,6 +128,8 @@ async def handle_consent(request: web.Request) -> web.StreamResponse:
     chosen = [info for info in candidates if len(candidates) == 1 or info.resource == _field(form, "resource")]
     if not chosen:
         return html_error("No MCP server chosen", "Pick one of the listed MCP servers.")
+    if session.record.principal is None:  # consent given before the upstream sign-in (AUTHZ-6)
+        return await redirect_to_provider(request, pending, chosen[0].route.name, provider or "")
     return await _approve(request, pending, chosen[0].route.name, session.record.principal, remember=True)
 
 
@@ -132,22 +146,76 @@ async def _consent_or_approve(request: web.Request, session: BrowserSession, req
         if remembered is not None and set(wanted) <= set(remembered.scopes):
             await store.consume_pending(request_id)
             return await _approve(request, pending, info.route.name, principal, remember=False)
+    return _consent_page(request, session, request_id, pending, client, principal, None)
+
+
+def _consent_page(request: web.Request, session: BrowserSession, request_id: str, pending: PendingAuthorizationRecord,
+                  client: ClientRecord, principal: Principal | None, provider: str | None) -> web.Response:
+    """Who asks, where it returns, which server and scopes; before a provider sign-in `principal` is None."""
+    table, settings = request.app[ROUTES_KEY], request.app[SETTINGS_KEY]
     routes = [table.by_name(name) for name in pending.routes]
+    if principal is not None:  # offer only what this person may use
+        routes = [r for r in routes if AccessPolicy(settings, request.app[STORE_KEY]).permits(
+            r.route, user_id=principal.user_id, email=principal.email, groups=principal.groups)]
+        if not routes:
+            return _denied_page(session, principal, table.by_name(pending.routes[0]).route.name)
     scopes = grant_scopes(pending.scopes_requested, routes[0].route.scopes) if len(routes) == 1 else \
         pending.scopes_requested
+    label = request.app[PROVIDERS_KEY][provider].label if provider else None
     return render("consent.html", {
         "client_name": client.client_name or client.client_id, "client_host": _host(client.client_id),
         "redirect_host": _host(pending.redirect_uri) or pending.redirect_uri,
-        "loopback_only": is_loopback_only(client.redirect_uris), "user": principal.preferred_username or
-        principal.user_id, "routes": [{"name": r.route.name, "resource": r.resource} for r in routes],
+        "loopback_only": is_loopback_only(client.redirect_uris),
+        "user": (principal.preferred_username or principal.user_id) if principal else None,
+        "provider": provider, "provider_label": label,
+        "routes": [{"name": r.route.name, "resource": r.resource} for r in routes],
         "scopes": scopes, "csrf_token": session.record.csrf, "request_id": request_id,
     })
 
 
+def _denied_page(session: BrowserSession, principal: Principal, route: str) -> web.Response:
+    """No code is issued; say which account was used and how to switch."""
+    return render("denied.html", {"user": principal.preferred_username or principal.user_id,
+                                  "email": principal.email, "user_id": principal.user_id,
+                                  "provider": principal.provider, "route": route,
+                                  "csrf_token": session.record.csrf}, status=403)
+
+
+async def handle_provider_choice(request: web.Request) -> web.StreamResponse:
+    """POST /authorize/provider (the login page's provider buttons): consent first, then the provider."""
+    form = await request.post()
+    session = await load_session(request)
+    if not csrf_ok(session, _field(form, "csrf_token")) or session is None:
+        return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
+    request_id = _field(form, "request_id") or ""
+    pending = await request.app[STORE_KEY].load_pending(request_id)
+    if pending is None or pending.session_hash != session.session_hash:
+        return html_error("Request expired", "This sign-in request expired. Start again from the application.")
+    provider = _field(form, "provider") or ""
+    if provider not in request.app[PROVIDERS_KEY]:
+        return html_error("Unknown sign-in method", "That sign-in method is not configured.")
+    client = await _client(request, pending.client_id, request.app[CLOCK_KEY]())
+    if client is None:
+        return html_error("Unknown application", "This application is no longer registered.")
+    return _consent_page(request, session, request_id, pending, client, None, provider)
+
+
+async def approve_after_sign_in(request: web.Request, session: BrowserSession, pending: PendingAuthorizationRecord,
+                                route: str) -> web.Response:
+    """The provider confirmed who this is; consent was given before the redirect."""
+    assert session.record.principal is not None
+    return await _approve(request, pending, route, session.record.principal, remember=True, session=session)
+
+
 async def _approve(request: web.Request, pending: PendingAuthorizationRecord, route: str, principal: Principal,
-                   *, remember: bool) -> web.Response:
+                   *, remember: bool, session: BrowserSession | None = None) -> web.Response:
     store, settings, now = request.app[STORE_KEY], request.app[SETTINGS_KEY], request.app[CLOCK_KEY]()
     info = request.app[ROUTES_KEY].by_name(route)
+    if not AccessPolicy(settings, store).permits(info.route, user_id=principal.user_id, email=principal.email,
+                                                 groups=principal.groups):
+        session = session or await load_session(request)
+        assert session is not None
+        return _denied_page(session, principal, route)
     scopes = grant_scopes(pending.scopes_requested, info.route.scopes)
     if remember and settings.oauth.consent_ttl > 0:
         await store.save_consent(principal.user_id, pending.client_id, route,
@@ -157,11 +225,13 @@ async def _approve(request: web.Request, pending: PendingAuthorizationRecord, ro
     return web.Response(status=302, headers={"Location": location, **NO_STORE})
 
 
-def _login_page(session: BrowserSession, request_id: str, client: ClientRecord, username: str = "",
-                error: str | None = None, *, status: int = 200) -> web.Response:
+def _login_page(request: web.Request, session: BrowserSession, request_id: str, client: ClientRecord,
+                username: str = "", error: str | None = None, *, status: int = 200) -> web.Response:
+    providers = [{"name": name, "label": p.label} for name, p in request.app[PROVIDERS_KEY].items()]
     return render("login.html", {"client_name": client.client_name or _host(client.client_id) or client.client_id,
                                  "csrf_token": session.record.csrf, "request_id": request_id, "username": username,
-                                 "error": error}, status=status)
+                                 "error": error, "providers": providers,
+                                 "local": request.app[SETTINGS_KEY].login.local}, status=status)
 
 
 async def _client(request: web.Request, client_id: str, now: float) -> ClientRecord | None:

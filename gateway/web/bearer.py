@@ -10,8 +10,9 @@ import re
 
 from aiohttp import web
 
+from gateway.access import allowed, rules_for
 from gateway.identity import RequestContext
-from gateway.keys import CLOCK_KEY, SESSION_OWNER_KNOWN_KEY, STORE_KEY
+from gateway.keys import CLOCK_KEY, SESSION_OWNER_KNOWN_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.errors import InsufficientScopeError, InvalidTokenError
 from gateway.oauth.resource import same_resource
 from gateway.oauth.tokens import hash_token, token_id
@@ -20,6 +21,10 @@ from gateway.store.records import SessionOwnerRecord
 
 _BEARER = re.compile(r"^Bearer +([A-Za-z0-9\-._~+/]+=*) *$", re.IGNORECASE)  # RFC 6750 §2.1 b64token
 SESSION_HEADER = "Mcp-Session-Id"
+
+
+class PolicyDeniedError(Exception):
+    """The route's access rules do not admit this principal (answered 403)."""
 
 
 class SessionNotFoundError(Exception):
@@ -47,6 +52,7 @@ async def authenticate(request: web.Request, info: RouteInfo, token: str) -> Req
     Raises:
         InvalidTokenError: unknown, expired, revoked, or issued for another resource (one answer for all).
         InsufficientScopeError: valid, but lacking a scope the route requires.
+        PolicyDeniedError: the route's access rules do not admit this user.
         SessionNotFoundError: the Mcp-Session-Id belongs to someone else.
         StoreUnavailableError: Redis is unreachable (fail closed).
     """
@@ -56,6 +62,9 @@ async def authenticate(request: web.Request, info: RouteInfo, token: str) -> Req
     now = request.app[CLOCK_KEY]()
     if record is None or not record.usable(now) or not same_resource(record.resource, info.resource):
         raise InvalidTokenError("the access token is invalid, expired, revoked or for another resource")
+    if not allowed(rules_for(request.app[SETTINGS_KEY], info.route), user_id=record.user_id, email=record.email,
+                   groups=record.groups):
+        raise PolicyDeniedError()  # rules changed since the token was issued: effective on the next request
     missing = [s for s in info.route.required_scopes if s not in record.scopes]
     if missing:
         raise InsufficientScopeError(f"this resource needs scope {' '.join(info.route.required_scopes)}")

@@ -24,7 +24,13 @@ from gateway.oauth.errors import OAuthError
 from gateway.proxy.upstream import UpstreamFailure, open_upstream, relay, upstream_failure_response
 from gateway.routing import RouteInfo
 from gateway.store.records import SessionOwnerRecord
-from gateway.web.bearer import SESSION_HEADER, SessionNotFoundError, authenticate, bearer_token
+from gateway.web.bearer import (
+    SESSION_HEADER,
+    PolicyDeniedError,
+    SessionNotFoundError,
+    authenticate,
+    bearer_token,
+)
 from gateway.web.cors import mcp_cors_headers, mcp_preflight, origin_allowed
 from gateway.web.errors import bearer_challenge, jsonrpc_error
 
@@ -63,6 +69,9 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
     except OAuthError as error:
         metrics.auth_failures.labels(info.route.name, error.error).inc()
         return _challenge(info, error)
+    except PolicyDeniedError:
+        metrics.auth_failures.labels(info.route.name, "policy").inc()
+        return jsonrpc_error(403, jsonrpc.FORBIDDEN, "Access to this MCP server is not allowed for this user")
     except SessionNotFoundError:
         metrics.auth_failures.labels(info.route.name, "session_owner").inc()
         return jsonrpc_error(404, jsonrpc.NOT_FOUND, "Session not found")

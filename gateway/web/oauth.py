@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.access import AccessPolicy
 from gateway.keys import CLOCK_KEY, CORS_HEADERS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth import token
 from gateway.oauth.errors import InvalidClientMetadataError, InvalidRequestError, SlowDownError
@@ -73,8 +74,9 @@ async def handle_token(request: web.Request) -> web.Response:
     client = await authenticate_client(request, form)
     settings = request.app[SETTINGS_KEY]
     known = frozenset(s for route in settings.routes for s in route.scopes)
-    issued = await token.exchange(form, resources, client, store=request.app[STORE_KEY], oauth=settings.oauth,
-                                  known_scopes=known, now=request.app[CLOCK_KEY]())
+    store = request.app[STORE_KEY]
+    issued = await token.exchange(form, resources, client, store=store, oauth=settings.oauth, known_scopes=known,
+                                  policy=AccessPolicy(settings, store), now=request.app[CLOCK_KEY]())
     return web.json_response(issued, headers=NO_STORE)
 
 

@@ -6,8 +6,10 @@ from aiohttp import web
 
 from gateway.oauth.resource import PRM_WELL_KNOWN
 from gateway.routing import RouteTable
-from gateway.web.authorize import handle_authorize, handle_consent, handle_login
+from gateway.web.authorize import handle_authorize, handle_consent, handle_login, handle_provider_choice
+from gateway.web.federation import handle_callback
 from gateway.web.health import handle_healthz, handle_metrics, handle_readyz
+from gateway.web.logout import handle_logout
 from gateway.web.mcp import handle_mcp
 from gateway.web.metadata import handle_protected_resource
 from gateway.web.oauth import (
@@ -39,6 +41,10 @@ def setup_routes(app: web.Application, table: RouteTable) -> None:
     router.add_get("/authorize", handle_authorize)
     router.add_post("/authorize/login", handle_login)
     router.add_post("/authorize/consent", handle_consent)
+    router.add_post("/authorize/provider", handle_provider_choice)
+    router.add_get("/login/{provider}/callback", handle_callback)
+    router.add_route("GET", "/logout", handle_logout)
+    router.add_route("POST", "/logout", handle_logout)
     for path in sorted({PRM_WELL_KNOWN, PRM_WELL_KNOWN + "/"} | table.prm_paths()):
         router.add_route("GET", path, handle_protected_resource)
         router.add_route("OPTIONS", path, handle_protected_resource)
