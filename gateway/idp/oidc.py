@@ -11,7 +11,7 @@ import json
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import aiohttp
 from joserfc.jwk import KeySet
@@ -73,12 +73,14 @@ class OidcProvider:
                 "code_verifier": code_verifier}
         methods = meta.get("token_endpoint_auth_methods_supported", ["client_secret_basic"])
         secret = settings.client_secret.get_secret_value()
-        auth = None
-        if "client_secret_basic" in methods:
-            auth = aiohttp.BasicAuth(settings.client_id, secret)
+        headers = {"Accept": "application/json"}
+        if "client_secret_basic" in methods:  # RFC 6749 §2.3.1: form-urlencode each part, then base64
+            pair = f"{quote_plus(settings.client_id)}:{quote_plus(secret)}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         else:
             form.update(client_id=settings.client_id, client_secret=secret)
-        tokens = await fetch_json(self._session(), "POST", meta["token_endpoint"], "token", data=form, auth=auth)
+        tokens = await fetch_json(self._session(), "POST", meta["token_endpoint"], "token", data=form,
+                                  headers=headers)
         id_token = tokens.get("id_token") if isinstance(tokens, dict) else None
         if not isinstance(id_token, str):
             raise ProviderError("the identity provider returned no id_token")

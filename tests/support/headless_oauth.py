@@ -60,6 +60,9 @@ class Browser:
     pages: list[str] = field(default_factory=list)
     result: dict[str, str] | None = None
     last_location: str | None = None
+    provider: str | None = None  # click this provider's button instead of the password form
+    idp_subject: str | None = None  # who to be at the identity provider's (mock) sign-in form
+    provider_callbacks: list[str] = field(default_factory=list)  # every gateway callback URL the IdP sent
 
     async def redirect_handler(self, authorization_url: str) -> None:
         self.result = await self.authorize(authorization_url)
@@ -70,20 +73,36 @@ class Browser:
                                        iss=self.result.get("iss"))
 
     async def authorize(self, url: str) -> dict[str, str]:
-        """Walk login and consent; return the redirect's query parameters (code/state/iss or error)."""
+        """Walk login, consent and (when `provider` is set) the provider's sign-in; return the query parameters
+        of the redirect back to the client (code/state/iss or error). A non-200 page ends the walk: its
+        status and body are in `self.pages` / the returned {"status": …} dict."""
+        gateway = "{0.scheme}://{0.netloc}".format(urlsplit(url))
         async with aiohttp.ClientSession(cookie_jar=self.jar) as http:
             response = await http.get(url, allow_redirects=False)
-            for _ in range(4):
+            for _ in range(8):
                 if response.status in (302, 303):
-                    self.last_location = response.headers["Location"]
-                    query = parse_qs(urlsplit(self.last_location).query)
+                    location = urljoin(str(response.url), response.headers["Location"])
+                    if location.startswith(gateway + "/"):  # the gateway's own redirects
+                        response = await http.get(location, allow_redirects=False)
+                        continue
+                    if self.provider is not None and not location.startswith(gateway) and \
+                            "code=" not in location and "error=" not in location:
+                        response = await self._provider_sign_in(http, location)
+                        continue
+                    self.last_location = location
+                    query = parse_qs(urlsplit(location).query)
                     return {k: v[0] for k, v in query.items()}
                 html = await response.text()
                 self.pages.append(html)
-                assert response.status == 200, f"{response.status}: {html[:500]}"
-                form = parse_forms(html)[0]
+                if response.status != 200:
+                    return {"status": str(response.status)}
+                forms = parse_forms(html)
+                form = next((f for f in forms if self.provider is not None and f["action"] == "/authorize/provider"),
+                            forms[0])
                 data = dict(form["fields"])
-                if "password" in data:
+                if form["action"] == "/authorize/provider":
+                    data["provider"] = self.provider or ""
+                elif "password" in data:
                     data.update(username=self.username, password=self.password)
                 else:
                     data["decision"] = self.decision
@@ -93,6 +112,18 @@ class Browser:
                 response = await http.post(urljoin(str(response.url), form["action"]), data=data,
                                            allow_redirects=False)
             raise AssertionError("too many pages")
+
+    async def _provider_sign_in(self, http: aiohttp.ClientSession, url: str) -> aiohttp.ClientResponse:
+        """At the provider: its sign-in form takes a subject (oidc-provider-mock and our GitHub stand-in)."""
+        page = await http.get(url, allow_redirects=False)
+        if page.status in (302, 303):
+            return page
+        assert page.status == 200, await page.text()
+        answer = await http.post(url, data={"sub": self.idp_subject or self.username}, allow_redirects=False)
+        assert answer.status in (302, 303), await answer.text()
+        location = answer.headers["Location"]
+        self.provider_callbacks.append(location)
+        return await http.get(location, allow_redirects=False)
 
 
 class MemoryStorage(TokenStorage):
