@@ -297,6 +297,7 @@ def _cross_check(data: dict[str, Any]) -> list[str]:
     public_url = data.get("public_url")
     if isinstance(public_url, str):
         problems += [f"public_url: {p}" for p in _url_problems(public_url, origin_only=True)]
+    problems += _login_problems(data)
     routes = data.get("routes")
     if routes is None or routes == []:
         return [*problems, "routes: at least one route is required"]
@@ -333,6 +334,40 @@ def _cross_check(data: dict[str, Any]) -> list[str]:
             scopes = route.get(field)
             if isinstance(scopes, list) and "offline_access" in scopes:
                 problems.append(f"{where}.{field}: offline_access is not a resource scope (MCP SEP-2207)")
+    return problems
+
+
+def _login_problems(data: dict[str, Any]) -> list[str]:
+    """Providers: unique names, what each type needs; allow rules may only name known sign-in methods."""
+    problems: list[str] = []
+    login = data.get("login")
+    providers = login.get("providers") if isinstance(login, dict) else None
+    names: list[str] = []
+    for i, entry in enumerate(providers if isinstance(providers, list) else []):
+        if not isinstance(entry, dict):
+            continue
+        where, kind, name = f"login.providers[{i}]", entry.get("type", "oidc"), entry.get("name")
+        if isinstance(name, str):
+            if name in names or name == "local":
+                problems.append(f"{where}.name: {name!r} is taken (names must be unique and not 'local')")
+            names.append(name)
+        if kind in ("oidc", "keycloak", "okta", "auth0") and not entry.get("issuer"):
+            problems.append(f"{where}.issuer: required for type {kind}")
+        if kind == "entra" and not entry.get("tenant"):
+            problems.append(f"{where}.tenant: required for type entra (tenant id or domain)")
+        issuer = entry.get("issuer")
+        if isinstance(issuer, str):
+            problems += [f"{where}.issuer: {p}" for p in _url_problems(issuer, origin_only=False)]
+    known = {"local", *names}
+    rule_sets = [("allow", data.get("allow"))] + [
+        (f"routes[{i}].allow", r.get("allow")) for i, r in enumerate(data.get("routes") or [])
+        if isinstance(r, dict)] if isinstance(data.get("routes") or [], list) else []
+    for where, rules in rule_sets:
+        wanted = rules.get("providers") if isinstance(rules, dict) else None
+        for provider in wanted if isinstance(wanted, list) else []:
+            if provider not in known:
+                problems.append(f"{where}.providers: unknown sign-in method {provider!r} "
+                                f"(known: {', '.join(sorted(known))})")
     return problems
 
 

@@ -24,7 +24,7 @@ from gateway.oauth.pkce import s256
 from gateway.store.records import Principal
 
 DISCOVERY_TTL = 3600
-JWKS_MIN_REFRESH = 30  # seconds between forced JWKS refetches (an attacker cannot make us hammer the IdP)
+JWKS_MIN_REFRESH = 30  # seconds between forced JWKS refetches (forged kids cannot make us hammer the IdP)
 PRESET_ISSUERS = {"google": "https://accounts.google.com"}
 PRESET_LABELS = {"google": "Google", "entra": "Microsoft", "keycloak": "Keycloak", "okta": "Okta",
                  "auth0": "Auth0", "oidc": "single sign-on"}
@@ -52,7 +52,7 @@ class OidcProvider:
         self._discovery: dict[str, Any] | None = None
         self._discovered_at = 0.0
         self._keys: KeySet | None = None
-        self._keys_at = 0.0
+        self._forced_at = -JWKS_MIN_REFRESH  # the first unknown kid may always refetch
 
     async def close(self) -> None:
         if self._http is not None:
@@ -113,14 +113,15 @@ class OidcProvider:
         return self._discovery
 
     async def _jwks(self, *, force: bool = False) -> KeySet:
-        stale = force and time.monotonic() - self._keys_at > JWKS_MIN_REFRESH
-        if self._keys is None or stale:
+        refetch = force and time.monotonic() - self._forced_at > JWKS_MIN_REFRESH
+        if refetch:
+            self._forced_at = time.monotonic()
+        if self._keys is None or refetch:
             document = await fetch_json(self._session(), "GET", (await self._metadata())["jwks_uri"], "JWKS")
             try:
                 self._keys = KeySet.import_key_set(document)
             except (ValueError, TypeError, KeyError) as exc:
                 raise ProviderError(f"the identity provider's JWKS is unusable ({type(exc).__name__})") from None
-            self._keys_at = time.monotonic()
         return self._keys
 
     async def _verify(self, id_token: str, nonce: str, now: float) -> dict[str, Any]:
