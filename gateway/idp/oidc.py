@@ -52,7 +52,7 @@ class OidcProvider:
         self._discovery: dict[str, Any] | None = None
         self._discovered_at = 0.0
         self._keys: KeySet | None = None
-        self._forced_at = -JWKS_MIN_REFRESH  # the first unknown kid may always refetch
+        self._forced_at = float(-JWKS_MIN_REFRESH)  # the first unknown kid may always refetch
 
     async def close(self) -> None:
         if self._http is not None:
