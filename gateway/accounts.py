@@ -45,15 +45,25 @@ def check_password(password: str) -> None:
 
 
 async def add_user(store: Store, name: str, password: str, *, email: str | None = None, groups: tuple[str, ...] = (),
-                   now: float) -> UserRecord:
+                   now: float, email_verified: bool = True) -> UserRecord:
     if not USER_NAME.match(name):
         raise AccountError(f"bad user name {name!r}: letters, digits and _ . @ - only")
     if await store.load_user(name) is not None:
         raise AccountError(f"user {name!r} already exists (use `users passwd` to change the password)")
     check_password(password)
-    record = UserRecord(name=name, email=email, groups=groups, password_hash=hash_password(password), created_at=now)
+    record = UserRecord(name=name, email=email, groups=groups, password_hash=hash_password(password), created_at=now,
+                        email_verified=email_verified)
     await store.save_user(record)
     return record
+
+
+def signup_problem(email: str, allowed_domains: list[str]) -> str | None:
+    """Why this address may not sign up, or None (self sign-up is limited to configured domains)."""
+    if email.count("@") != 1 or not email.split("@")[0] or "." not in email.split("@")[1]:
+        return "Enter a valid email address."
+    if email.split("@")[1].lower() not in {d.lower().lstrip("@") for d in allowed_domains}:
+        return "Sign-up is not open for this email domain."
+    return None
 
 
 async def set_password(store: Store, name: str, password: str) -> None:
@@ -75,8 +85,9 @@ async def verify_login(store: Store, name: str, password: str) -> UserRecord | N
 
 
 def principal_of(user: UserRecord, *, now: float | None = None) -> Principal:
-    return Principal(user_id=user.user_id, email=user.email, preferred_username=user.name, name=user.name,
-                     groups=user.groups, authenticated_at=now)
+    """Only a verified email reaches tokens, headers and email rules."""
+    return Principal(user_id=user.user_id, email=user.email if user.email_verified else None,
+                     preferred_username=user.name, name=user.name, groups=user.groups, authenticated_at=now)
 
 
 async def issue_service_token(store: Store, user_name: str, info: RouteInfo, scopes: tuple[str, ...], ttl: int,

@@ -358,6 +358,9 @@ def _login_problems(data: dict[str, Any]) -> list[str]:
         issuer = entry.get("issuer")
         if isinstance(issuer, str):
             problems += [f"{where}.issuer: {p}" for p in _url_problems(issuer, origin_only=False)]
+    signup = login.get("signup") if isinstance(login, dict) else None
+    if isinstance(signup, dict) and signup.get("enabled") and not signup.get("email_domains"):
+        problems.append("login.signup.email_domains: required when sign-up is enabled (who may sign up)")
     known = {"local", *names}
     rule_sets = [("allow", data.get("allow"))] + [
         (f"routes[{i}].allow", r.get("allow")) for i, r in enumerate(data.get("routes") or [])

@@ -38,6 +38,7 @@ class UserRecord(_Record):
     groups: tuple[str, ...] = ()
     password_hash: str
     created_at: float
+    email_verified: bool = True  # admin-created: vouched for; self sign-up: never (no mail is sent)
 
     @property
     def user_id(self) -> str:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from gateway.access import AccessPolicy
-from gateway.accounts import principal_of, verify_login
+from gateway.accounts import AccountError, add_user, principal_of, signup_problem, verify_login
 from gateway.clients.cimd import CimdError
 from gateway.keys import CLIENTS_KEY, CLOCK_KEY, PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.authorize import grant_code, parse_authorization_request, parse_client_redirect
@@ -107,6 +107,44 @@ async def handle_login(request: web.Request) -> web.StreamResponse:
     await store.save_pending(request_id, pending, PENDING_TTL)
     page = await _consent_or_approve(request, fresh, request_id, pending, client, principal)
     return _with_cookies(page, response)
+
+
+async def handle_signup(request: web.Request) -> web.StreamResponse:
+    """POST /authorize/signup: self sign-up (login.signup.enabled), limited to the configured email domains."""
+    settings = request.app[SETTINGS_KEY]
+    form = await request.post()
+    session = await load_session(request)
+    if not settings.login.local or not settings.login.signup.enabled:
+        return html_error("Sign-up is closed", "Ask an administrator for an account.", status=403)
+    if not csrf_ok(session, _field(form, "csrf_token")) or session is None:
+        return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
+    request_id = _field(form, "request_id") or ""
+    store, now = request.app[STORE_KEY], request.app[CLOCK_KEY]()
+    pending = await store.load_pending(request_id)
+    client = await _client(request, pending.client_id, now) if pending is not None else None
+    if pending is None or client is None or pending.session_hash != session.session_hash:
+        return html_error("Request expired", "This sign-in request expired. Start again from the application.")
+    if await store.hit_rate_limit(f"login:{request.remote}", LOGIN_ATTEMPTS_PER_MINUTE, 60):
+        return _login_page(request, session, request_id, client, error="Too many attempts. Wait a minute.",
+                           status=429)
+    username, email = (_field(form, "username") or "").strip(), (_field(form, "email") or "").strip()
+    problem = signup_problem(email, settings.login.signup.email_domains)
+    if problem is None:
+        try:
+            user = await add_user(store, username, _field(form, "password") or "", email=email, now=now,
+                                  email_verified=False)  # nobody confirmed the address
+        except AccountError as exc:
+            problem = str(exc)
+    if problem is not None:
+        return _login_page(request, session, request_id, client, username, problem, status=400)
+    response = web.Response()
+    principal = principal_of(user, now=now)
+    fresh = await start_session(request, response, principal, replacing=session)
+    await store.consume_pending(request_id)
+    request_id = secrets.token_urlsafe(24)
+    pending = pending.model_copy(update={"session_hash": fresh.session_hash})
+    await store.save_pending(request_id, pending, PENDING_TTL)
+    return _with_cookies(await _consent_or_approve(request, fresh, request_id, pending, client, principal), response)
 
 
 async def handle_consent(request: web.Request) -> web.StreamResponse:
@@ -231,7 +269,8 @@ def _login_page(request: web.Request, session: BrowserSession, request_id: str, 
     return render("login.html", {"client_name": client.client_name or _host(client.client_id) or client.client_id,
                                  "csrf_token": session.record.csrf, "request_id": request_id, "username": username,
                                  "error": error, "providers": providers,
-                                 "local": request.app[SETTINGS_KEY].login.local}, status=status)
+                                 "local": request.app[SETTINGS_KEY].login.local,
+                                 "signup": request.app[SETTINGS_KEY].login.signup.enabled}, status=status)
 
 
 async def _client(request: web.Request, client_id: str, now: float) -> ClientRecord | None:

@@ -6,7 +6,13 @@ from aiohttp import web
 
 from gateway.oauth.resource import PRM_WELL_KNOWN
 from gateway.routing import RouteTable
-from gateway.web.authorize import handle_authorize, handle_consent, handle_login, handle_provider_choice
+from gateway.web.authorize import (
+    handle_authorize,
+    handle_consent,
+    handle_login,
+    handle_provider_choice,
+    handle_signup,
+)
 from gateway.web.federation import handle_callback
 from gateway.web.health import handle_healthz, handle_metrics, handle_readyz
 from gateway.web.logout import handle_logout
@@ -42,6 +48,7 @@ def setup_routes(app: web.Application, table: RouteTable) -> None:
     router.add_post("/authorize/login", handle_login)
     router.add_post("/authorize/consent", handle_consent)
     router.add_post("/authorize/provider", handle_provider_choice)
+    router.add_post("/authorize/signup", handle_signup)
     router.add_get("/login/{provider}/callback", handle_callback)
     router.add_route("GET", "/logout", handle_logout)
     router.add_route("POST", "/logout", handle_logout)
