@@ -73,6 +73,24 @@ class AllowRules(_Model):
         return bool(self.users or self.emails or self.email_domains or self.groups or self.providers)
 
 
+class NameRule(_Model):
+    """One policy rule for tools, prompts (by name) or resources (by URI); the first matching rule decides."""
+
+    match: str = Field(min_length=1, description="Exact name/URI or a glob (fnmatch: *, ?, [..]).")
+    deny: bool = Field(default=False, description="Nobody may use it (hidden from lists).")
+    scopes: list[str] = Field(default_factory=list, description="Token scopes needed (403 asks the client to step up).")
+    groups: list[str] = Field(default_factory=list, description="The user needs one of these groups.")
+
+
+class PolicySettings(_Model):
+    """MCP-aware policy: who may call which tool, read which resource, get which prompt."""
+
+    tools: list[NameRule] = Field(default_factory=list)
+    resources: list[NameRule] = Field(default_factory=list)
+    prompts: list[NameRule] = Field(default_factory=list)
+    default: Literal["allow", "deny"] = Field(default="allow", description="When no rule matches.")
+
+
 class Route(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Unique; used in the CLI, logs and metrics.")
     path: str = Field(default="/mcp", description="Public MCP endpoint path; resource = origin + path.")
@@ -88,6 +106,7 @@ class Route(_Model):
     allowed_origins: list[str] = Field(default_factory=list, description="Extra browser origins for this route.")
     timeout: float = Field(default=300.0, gt=0, description="Seconds to wait for the upstream's response headers.")
     allow: AllowRules | None = Field(default=None, description="Access rules; default: the global `allow`.")
+    policy: PolicySettings = Field(default_factory=PolicySettings, description="Per-tool/resource/prompt rules.")
 
 
 class ProxySettings(_Model):

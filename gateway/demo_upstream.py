@@ -47,9 +47,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9001)
     parser.add_argument("--path", default="/mcp")
     parser.add_argument("--stateless", action="store_true", help="no Mcp-Session-Id (stateless HTTP)")
+    parser.add_argument("--json-response", action="store_true", help="answer POSTs with JSON instead of SSE")
     args = parser.parse_args()
     server.run("streamable-http", host=args.host, port=args.port, streamable_http_path=args.path,
-               stateless_http=args.stateless)
+               stateless_http=args.stateless, json_response=args.json_response)
 
 
 if __name__ == "__main__":

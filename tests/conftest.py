@@ -71,6 +71,14 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamProce
     process.stop()
 
 
+@pytest.fixture(scope="session")
+def json_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpstreamProcess]:
+    """The same server answering POSTs with plain JSON bodies instead of SSE streams."""
+    process = start_upstream(tmp_path_factory.mktemp("json-upstream"), "--json-response")
+    yield process
+    process.stop()
+
+
 class Clock:
     """An injected clock: expiry is tested by moving time, never by sleeping."""
 

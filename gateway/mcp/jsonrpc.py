@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 # Implementation-defined server errors live in -32000..-32099 (JSON-RPC 2.0 §5.1).
@@ -35,3 +36,64 @@ def error_body(code: int, message: str, request_id: RequestId = None, data: Any 
     if data is not None:
         error["data"] = data
     return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+INVALID_REQUEST = -32600
+HEADER_MISMATCH = -32009
+RATE_LIMITED = -32029
+
+# What each method touches: tools/call -> ("tools", name); the list methods whose results are filtered.
+TARGETS = {"tools/call": ("tools", "name"), "prompts/get": ("prompts", "name"),
+           "resources/read": ("resources", "uri"), "resources/subscribe": ("resources", "uri"),
+           "resources/unsubscribe": ("resources", "uri")}
+LISTS = {"tools/list": ("tools", "tools", "name"), "prompts/list": ("prompts", "prompts", "name"),
+         "resources/list": ("resources", "resources", "uri"),
+         "resources/templates/list": ("resources", "resourceTemplates", "uriTemplate")}
+
+
+@dataclass(frozen=True)
+class Message:
+    """One JSON-RPC request or notification from a POST body, reduced to what policy needs."""
+
+    id: RequestId
+    method: str
+    target: tuple[str, str] | None  # (kind, name or URI) for calls that touch one named thing
+    arguments: Any = None
+
+
+def parse_messages(body: bytes) -> list[Message] | None:
+    """The requests in a single or batch body; None when the body is not JSON-RPC (left to the upstream)."""
+    try:
+        decoded = json.loads(body) if body else None
+    except ValueError:
+        return None
+    items = decoded if isinstance(decoded, list) else [decoded]
+    messages = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("method"), str):
+            continue  # responses (to server requests) and junk pass through untouched
+        method = item["method"]
+        params: dict[str, Any] = item["params"] if isinstance(item.get("params"), dict) else {}
+        target = None
+        if method in TARGETS:
+            kind, field = TARGETS[method]
+            value = params.get(field)
+            target = (kind, value if isinstance(value, str) else "")
+        request_id = item.get("id")
+        messages.append(Message(request_id if isinstance(request_id, (str, int)) else None, method, target,
+                                params.get("arguments")))
+    return messages
+
+
+def header_mismatch(messages: list[Message], method_header: str | None, name_header: str | None) -> str | None:
+    """Why the 2026-07-28 mirrored headers disagree with the body, or None (MCP RS-14)."""
+    if method_header is None and name_header is None:
+        return None
+    if len(messages) != 1:
+        return "Mcp-Method/Mcp-Name headers need a single JSON-RPC message"
+    message = messages[0]
+    if method_header is not None and method_header != message.method:
+        return "Mcp-Method header does not match the body's method"
+    if name_header is not None and (message.target is None or name_header != message.target[1]):
+        return "Mcp-Name header does not match the body"
+    return None

@@ -12,6 +12,7 @@ from aiohttp import web
 from gateway.config import ProxySettings
 from gateway.identity import RequestContext
 from gateway.mcp import jsonrpc
+from gateway.mcp.filtering import ListFilter, SseRewriter
 from gateway.proxy.headers import client_response_headers, upstream_request_headers
 from gateway.routing import RouteInfo
 from gateway.web.errors import jsonrpc_error
@@ -40,7 +41,7 @@ def build_http_client(settings: ProxySettings) -> aiohttp.ClientSession:
 
 async def open_upstream(
     http: aiohttp.ClientSession, request: web.Request, info: RouteInfo, context: RequestContext,
-    body: bytes | None, *, public_proto: str,
+    body: bytes | None, *, public_proto: str, plain: bool = False,
 ) -> aiohttp.ClientResponse:
     """Send the request upstream and return once its status and headers arrived.
 
@@ -54,6 +55,8 @@ async def open_upstream(
         request.headers, route, context, client_ip=request.remote, proto=public_proto,
         host=request.host, upstream_host=target.netloc,
     )
+    if plain:  # the gateway must read this response (list filtering): ask for it uncompressed
+        headers["Accept-Encoding"] = "identity"
     url = route.upstream + (f"?{query}" if query else "")
     try:
         async with asyncio.timeout(route.timeout):
@@ -65,15 +68,29 @@ async def open_upstream(
         raise UpstreamFailure(502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream MCP server unavailable") from None
 
 
-async def relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
-    """Copy status, headers and body to the client as they arrive; a client that leaves closes the upstream."""
-    response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
-                                  headers=client_response_headers(upstream.headers))
+async def relay(request: web.Request, upstream: aiohttp.ClientResponse,
+                list_filter: ListFilter | None = None) -> web.StreamResponse:
+    """Copy status, headers and body to the client as they arrive; a client that leaves closes the upstream.
+    With `list_filter`, list results are rewritten: a JSON body whole, an SSE stream event by event."""
+    headers = client_response_headers(upstream.headers)
+    sse = SseRewriter(list_filter) if list_filter and upstream.content_type == "text/event-stream" else None
+    whole = list_filter.json_body if list_filter and upstream.content_type == "application/json" else None
+    if sse is not None or whole is not None:
+        headers.popall("Content-Length", None)  # the length changes
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     completed = False
     try:
-        await response.prepare(request)
-        async for chunk in upstream.content.iter_any():
-            await response.write(chunk)
+        if whole is not None:
+            body = whole(await upstream.read())
+            response.content_length = len(body)
+            await response.prepare(request)
+            await response.write(body)
+        else:
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await response.write(sse.feed(chunk) if sse is not None else chunk)
+            if sse is not None:
+                await response.write(sse.flush())
         await response.write_eof()
         completed = True
     except (ConnectionResetError, aiohttp.ClientConnectionResetError):

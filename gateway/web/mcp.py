@@ -33,6 +33,7 @@ from gateway.web.bearer import (
 )
 from gateway.web.cors import mcp_cors_headers, mcp_preflight, origin_allowed
 from gateway.web.errors import bearer_challenge, jsonrpc_error
+from gateway.web.mcp_policy import Inspection, inspect
 
 logger = logging.getLogger(__name__)
 SESSION_OWNER_TTL = 24 * 3600
@@ -83,11 +84,16 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
         return jsonrpc_error(413, jsonrpc.PAYLOAD_TOO_LARGE,
                              f"Request body exceeds {settings.proxy.max_body_bytes} bytes")
     request_id = jsonrpc.peek_id(body or b"")
+    inspection = inspect(request, info, context, body) if body is not None else Inspection([], None)
+    if isinstance(inspection, web.Response):
+        metrics.auth_failures.labels(info.route.name, "mcp_policy").inc()
+        return inspection
 
     started = time.monotonic()
     try:
         upstream = await open_upstream(request.app[HTTP_KEY], request, info, context, body,
-                                       public_proto=urlsplit(settings.public_url).scheme)
+                                       public_proto=urlsplit(settings.public_url).scheme,
+                                       plain=inspection.list_filter is not None)
     except UpstreamFailure as failure:
         metrics.requests.labels(info.route.name, request.method, str(failure.status)).inc()
         return upstream_failure_response(failure, request_id)
@@ -103,7 +109,7 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
         except BaseException:
             upstream.close()
             raise
-    return await relay(request, upstream)
+    return await relay(request, upstream, inspection.list_filter)
 
 
 def _challenge(info: RouteInfo, error: OAuthError | None) -> web.Response:

@@ -1,0 +1,59 @@
+"""Apply the route's MCP policy to one POST body: header/body consistency (RS-14), per-tool/resource/prompt
+decisions (step-up 403 or a JSON-RPC error), and which list responses to filter. The upstream never sees a
+refused call. Policy denials answer HTTP 403 with a JSON-RPC error echoing the id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.identity import RequestContext
+from gateway.mcp import jsonrpc
+from gateway.mcp.filtering import ListFilter
+from gateway.mcp.policy import Decision, active, decide
+from gateway.oauth.errors import InsufficientScopeError
+from gateway.routing import RouteInfo
+from gateway.web.errors import bearer_challenge, jsonrpc_error
+
+
+@dataclass(frozen=True)
+class Inspection:
+    messages: list[jsonrpc.Message]
+    list_filter: ListFilter | None
+
+
+def inspect(request: web.Request, info: RouteInfo, context: RequestContext, body: bytes
+            ) -> Inspection | web.Response:
+    """The parsed messages and the list filter to apply, or the response that ends the request here."""
+    method_header, name_header = request.headers.get("Mcp-Method"), request.headers.get("Mcp-Name")
+    policy = info.route.policy
+    if not active(policy) and method_header is None and name_header is None:
+        return Inspection([], None)
+    messages = jsonrpc.parse_messages(body) or []
+    mismatch = jsonrpc.header_mismatch(messages, method_header, name_header)
+    if mismatch:
+        return jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, mismatch, jsonrpc.peek_id(body))
+    if not active(policy):
+        return Inspection(messages, None)
+    record = context.record
+
+    def decision(kind: str, name: str) -> Decision:
+        return decide(policy, kind, name, scopes=record.scopes, groups=record.groups)  # type: ignore[arg-type]
+
+    for message in messages:
+        if message.target is None:
+            continue
+        verdict = decision(*message.target)
+        if verdict.outcome == "step_up":
+            needed = tuple(dict.fromkeys((*record.scopes, *info.route.required_scopes, *verdict.needed_scopes)))
+            error = InsufficientScopeError(verdict.reason)
+            return jsonrpc_error(403, jsonrpc.FORBIDDEN, f"Insufficient scope: {verdict.reason}", message.id,
+                                 headers={"WWW-Authenticate": bearer_challenge(info.metadata_url, needed, error)})
+        if verdict.outcome == "forbid":
+            return jsonrpc_error(403, jsonrpc.FORBIDDEN, f"Not allowed: {message.target[1]} ({verdict.reason})",
+                                 message.id)
+    lists: dict[str | int, str] = {m.id: m.method for m in messages if m.method in jsonrpc.LISTS and m.id is not None}
+    if not lists:
+        return Inspection(messages, None)
+    return Inspection(messages, ListFilter(lists, lambda kind, name: decision(kind, name).outcome == "allow"))
