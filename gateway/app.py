@@ -29,6 +29,7 @@ from gateway.store.base import Store
 from gateway.store.open import describe_store, open_store
 from gateway.web.cors import add_cors_headers
 from gateway.web.middleware import error_middleware
+from gateway.web.ratelimit import oauth_rate_limit
 from gateway.web.routes import setup_routes
 
 logger = logging.getLogger("gateway")
@@ -38,7 +39,8 @@ def create_app(
     settings: Settings, *, clock: Callable[[], float] = time.time, store: Store | None = None
 ) -> web.Application:
     """Build the gateway. `store` and `clock` are seams for tests; by default the store follows settings."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.proxy.max_body_bytes)
+    app = web.Application(middlewares=[error_middleware, oauth_rate_limit],
+                          client_max_size=settings.proxy.max_body_bytes)
     table = RouteTable(settings)
     app[SETTINGS_KEY] = settings
     app[CLOCK_KEY] = clock

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import os
 import re
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -91,6 +92,27 @@ class PolicySettings(_Model):
     default: Literal["allow", "deny"] = Field(default="allow", description="When no rule matches.")
 
 
+class RateLimit(_Model):
+    limit: int = Field(gt=0, description="Requests allowed per period (also the burst).")
+    period: float = Field(default=60.0, gt=0, description="Seconds.")
+
+
+class RouteRateLimits(_Model):
+    mcp_per_user: RateLimit | None = Field(default=None, description="Override: MCP requests per user.")
+    tool_calls_per_user: RateLimit | None = Field(default=None, description="Override: tools/call per user per tool.")
+
+
+class RateLimitSettings(_Model):
+    """GCRA limits kept in Redis (atomic, shared by every gateway instance); null disables one."""
+
+    oauth_per_ip: RateLimit | None = Field(default_factory=lambda: RateLimit(limit=120),
+                                           description="Per client IP on /register, /authorize, /token, /revoke.")
+    mcp_per_user: RateLimit | None = Field(default_factory=lambda: RateLimit(limit=600),
+                                           description="Per user per route on MCP requests.")
+    tool_calls_per_user: RateLimit | None = Field(default_factory=lambda: RateLimit(limit=300),
+                                                  description="Per user per tool on tools/call.")
+
+
 class Route(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Unique; used in the CLI, logs and metrics.")
     path: str = Field(default="/mcp", description="Public MCP endpoint path; resource = origin + path.")
@@ -107,6 +129,7 @@ class Route(_Model):
     timeout: float = Field(default=300.0, gt=0, description="Seconds to wait for the upstream's response headers.")
     allow: AllowRules | None = Field(default=None, description="Access rules; default: the global `allow`.")
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Per-tool/resource/prompt rules.")
+    rate_limits: RouteRateLimits = Field(default_factory=RouteRateLimits, description="Per-route overrides.")
 
 
 class ProxySettings(_Model):
@@ -210,6 +233,9 @@ class Settings(BaseSettings):
     cimd: CimdSettings = Field(default_factory=CimdSettings)
     login: LoginSettings = Field(default_factory=LoginSettings)
     allow: AllowRules = Field(default_factory=AllowRules, description="Default access rules for every route.")
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list, description="Proxies whose X-Forwarded-For is believed (CIDRs); else the socket.")
 
     @model_validator(mode="wrap")
     @classmethod

@@ -5,6 +5,32 @@ from __future__ import annotations
 from gateway.store.records import ClientRecord
 from gateway.store.redis_base import RedisBase, digest, reachable
 
+# GCRA (generic cell rate algorithm): per key a "theoretical arrival time"; `limit` requests may arrive at once,
+# then one per period/limit. Server time (TIME) so every gateway instance agrees. All keys checked first, then
+# all charged: atomic for the whole request. Returns 0 or the milliseconds to wait.
+_GCRA = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local wait = 0
+local tats = {}
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 * i - 1])
+  local period = tonumber(ARGV[2 * i])
+  local interval = period / limit
+  local tat = tonumber(redis.call('GET', key)) or now
+  if tat < now then tat = now end
+  local allow_at = tat + interval - period
+  if now < allow_at and allow_at - now > wait then wait = allow_at - now end
+  tats[i] = tat + interval
+end
+if wait > 0 then return math.ceil(wait) end
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, string.format('%.3f', tats[i]), 'PX', math.ceil(tats[i] - now) + 1000)
+end
+return 0
+"""
+
 
 class ClientStoreMixin(RedisBase):
     async def save_client(self, record: ClientRecord, ttl: int | None) -> None:
@@ -38,11 +64,17 @@ class ClientStoreMixin(RedisBase):
             raw = await self._redis.get(self.key("cimd", digest(url)))
         return ClientRecord.model_validate_json(raw) if raw else None
 
+    async def take(self, buckets: list[tuple[str, int, float]]) -> float:
+        """One request against several GCRA limits `(bucket, limit, period seconds)`, atomically and in one
+        round trip: 0 when all admit it (each is charged), else the seconds to wait (none is charged)."""
+        if not buckets:
+            return 0.0
+        keys = [self.key("rl", bucket) for bucket, _, _ in buckets]
+        args = [str(v) for _, limit, period in buckets for v in (limit, int(period * 1000))]
+        async with reachable():
+            wait_ms = await self._redis.eval(_GCRA, len(keys), *keys, *args)
+        return int(wait_ms) / 1000
+
     async def hit_rate_limit(self, bucket: str, limit: int, window: int) -> bool:
-        """Count one event in a fixed window; True when this one is over `limit`."""
-        key = self.key("rl", bucket)
-        async with reachable(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, 0, ex=window, nx=True)  # SET NX EX, not EXPIRE NX: the embedded Redis is 6.2
-            pipe.incr(key)
-            _, count = await pipe.execute()
-        return int(count) > limit
+        """True when this event is over `limit` per `window` seconds (GCRA, burst = limit)."""
+        return await self.take([(bucket, limit, window)]) > 0

@@ -47,7 +47,7 @@ def json_error(error: OAuthError, headers: Mapping[str, str] | None = None) -> w
     elif error.error == "invalid_token":
         extra["WWW-Authenticate"] = 'Bearer error="invalid_token"'  # RFC 6750 §3: every 401 carries one
     if error.status == 429:
-        extra["Retry-After"] = "60"
+        extra["Retry-After"] = "60"  # callers that know better pass their own in `headers`
     return web.json_response(body, status=error.status, headers={**NO_STORE, **extra, **(headers or {})})
 
 

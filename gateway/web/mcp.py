@@ -31,9 +31,10 @@ from gateway.web.bearer import (
     authenticate,
     bearer_token,
 )
+from gateway.web.client_ip import client_ip
 from gateway.web.cors import mcp_cors_headers, mcp_preflight, origin_allowed
 from gateway.web.errors import bearer_challenge, jsonrpc_error
-from gateway.web.mcp_policy import Inspection, inspect
+from gateway.web.mcp_policy import Inspection, inspect, rate_limited
 
 logger = logging.getLogger(__name__)
 SESSION_OWNER_TTL = 24 * 3600
@@ -88,12 +89,16 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
     if isinstance(inspection, web.Response):
         metrics.auth_failures.labels(info.route.name, "mcp_policy").inc()
         return inspection
+    limited = await rate_limited(request, info, context, inspection.messages, request_id)
+    if limited is not None:
+        metrics.auth_failures.labels(info.route.name, "rate_limit").inc()
+        return limited
 
     started = time.monotonic()
     try:
         upstream = await open_upstream(request.app[HTTP_KEY], request, info, context, body,
                                        public_proto=urlsplit(settings.public_url).scheme,
-                                       plain=inspection.list_filter is not None)
+                                       client_address=client_ip(request), plain=inspection.list_filter is not None)
     except UpstreamFailure as failure:
         metrics.requests.labels(info.route.name, request.method, str(failure.status)).inc()
         return upstream_failure_response(failure, request_id)

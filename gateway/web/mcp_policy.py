@@ -4,11 +4,14 @@ refused call. Policy denials answer HTTP 403 with a JSON-RPC error echoing the i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.config import RateLimit
 from gateway.identity import RequestContext
+from gateway.keys import SETTINGS_KEY, STORE_KEY
 from gateway.mcp import jsonrpc
 from gateway.mcp.filtering import ListFilter
 from gateway.mcp.policy import Decision, active, decide
@@ -23,12 +26,38 @@ class Inspection:
     list_filter: ListFilter | None
 
 
+def tool_limit(request: web.Request, info: RouteInfo) -> RateLimit | None:
+    return info.route.rate_limits.tool_calls_per_user or request.app[SETTINGS_KEY].rate_limits.tool_calls_per_user
+
+
+def user_limit(request: web.Request, info: RouteInfo) -> RateLimit | None:
+    return info.route.rate_limits.mcp_per_user or request.app[SETTINGS_KEY].rate_limits.mcp_per_user
+
+
+async def rate_limited(request: web.Request, info: RouteInfo, context: RequestContext,
+                       messages: list[jsonrpc.Message], request_id: jsonrpc.RequestId) -> web.Response | None:
+    """Per user per route, and per user per tool for each tools/call: one atomic check for all of them."""
+    user = context.record.user_id
+    buckets: list[tuple[str, int, float]] = []
+    if (limit := user_limit(request, info)) is not None:
+        buckets.append((f"mcp:{info.route.name}:{user}", limit.limit, limit.period))
+    if (limit := tool_limit(request, info)) is not None:
+        for message in messages:
+            if message.method == "tools/call" and message.target is not None:
+                buckets.append((f"tool:{info.route.name}:{user}:{message.target[1]}", limit.limit, limit.period))
+    wait = await request.app[STORE_KEY].take(buckets)
+    if wait <= 0:
+        return None
+    return jsonrpc_error(429, jsonrpc.RATE_LIMITED, "Rate limit exceeded; retry later", request_id,
+                         headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+
 def inspect(request: web.Request, info: RouteInfo, context: RequestContext, body: bytes
             ) -> Inspection | web.Response:
     """The parsed messages and the list filter to apply, or the response that ends the request here."""
     method_header, name_header = request.headers.get("Mcp-Method"), request.headers.get("Mcp-Name")
     policy = info.route.policy
-    if not active(policy) and method_header is None and name_header is None:
+    if not active(policy) and method_header is None and name_header is None and not tool_limit(request, info):
         return Inspection([], None)
     messages = jsonrpc.parse_messages(body) or []
     mismatch = jsonrpc.header_mismatch(messages, method_header, name_header)

@@ -23,6 +23,7 @@ from gateway.oauth.tokens import hash_token
 from gateway.store.records import AccessTokenRecord, RefreshTokenRecord
 from gateway.web.bearer import bearer_token
 from gateway.web.client_auth import authenticate_client, basic_credentials
+from gateway.web.client_ip import client_ip
 from gateway.web.cors import DISCOVERY_CORS
 from gateway.web.errors import NO_STORE
 
@@ -56,7 +57,7 @@ async def handle_register(request: web.Request) -> web.Response:
     settings, store, now = request.app[SETTINGS_KEY], request.app[STORE_KEY], request.app[CLOCK_KEY]()
     if not settings.oauth.dcr_enabled:
         raise web.HTTPNotFound()
-    if await store.hit_rate_limit(f"register:{request.remote}", settings.oauth.register_rate_per_minute, 60):
+    if await store.hit_rate_limit(f"register:{client_ip(request)}", settings.oauth.register_rate_per_minute, 60):
         raise SlowDownError("too many registrations from this address; retry in a minute")
     try:
         body: Any = json.loads(await request.read())

@@ -1,0 +1,34 @@
+"""Per-client-IP limits on the OAuth endpoints (our choice: one shared bucket per IP for /register,
+/authorize, /token and /revoke). 429 with Retry-After: OAuth JSON for APIs, an HTML page for the browser."""
+
+from __future__ import annotations
+
+import math
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.keys import SETTINGS_KEY, STORE_KEY
+from gateway.oauth.errors import SlowDownError
+from gateway.web.client_ip import client_ip
+from gateway.web.errors import json_error
+from gateway.web.render import html_error
+
+LIMITED_PATHS = ("/register", "/authorize", "/token", "/revoke")
+
+
+@web.middleware
+async def oauth_rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    limit = request.app[SETTINGS_KEY].rate_limits.oauth_per_ip
+    path = request.path
+    if limit is None or request.method == "OPTIONS" or not path.startswith(LIMITED_PATHS):
+        return await handler(request)
+    wait = await request.app[STORE_KEY].take([(f"ip:{client_ip(request)}", limit.limit, limit.period)])
+    if wait <= 0:
+        return await handler(request)
+    retry = {"Retry-After": str(max(1, math.ceil(wait)))}
+    if path.startswith("/authorize"):
+        page = html_error("Too many requests", "Wait a moment and try again.", status=429)
+        page.headers.update(retry)
+        return page
+    return json_error(SlowDownError("too many requests from this address"), headers=retry)
