@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from gateway.audit import AuditLog
 from gateway.clients.cimd import CimdFetcher
 from gateway.clients.registry import ClientRegistry
 from gateway.config import Settings
 from gateway.idp.registry import build_providers
 from gateway.keys import (
+    AUDIT_KEY,
     CLIENTS_KEY,
     CLOCK_KEY,
     HTTP_KEY,
@@ -46,6 +48,7 @@ def create_app(
     app[CLOCK_KEY] = clock
     app[ROUTES_KEY] = table
     app[METRICS_KEY] = Metrics()
+    app.cleanup_ctx.append(_audit_ctx)
     app.on_response_prepare.append(add_cors_headers)
     app.cleanup_ctx.append(_store_ctx(settings, store))
     app.cleanup_ctx.append(_http_ctx)
@@ -66,6 +69,12 @@ def _store_ctx(settings: Settings, given: Store | None) -> Callable[[web.Applica
             yield
 
     return ctx
+
+
+async def _audit_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[AUDIT_KEY] = AuditLog(app[SETTINGS_KEY].audit)
+    yield
+    app[AUDIT_KEY].close()
 
 
 async def _clients_ctx(app: web.Application) -> AsyncIterator[None]:

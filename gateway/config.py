@@ -130,6 +130,7 @@ class Route(_Model):
     allow: AllowRules | None = Field(default=None, description="Access rules; default: the global `allow`.")
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Per-tool/resource/prompt rules.")
     rate_limits: RouteRateLimits = Field(default_factory=RouteRateLimits, description="Per-route overrides.")
+    audit_arguments: bool = Field(default=False, description="Log tools/call arguments (else only a digest).")
 
 
 class ProxySettings(_Model):
@@ -217,6 +218,12 @@ class LoginSettings(_Model):
                                   "and the user signs in again (fresh groups from the provider).")
 
 
+class AuditSettings(_Model):
+    enabled: bool = Field(default=True, description="One JSON line per MCP request and per OAuth event.")
+    path: str = Field(default="-", description="'-' for standard output, else a file (appended; reopened if "
+                                               "rotated away).")
+
+
 class Settings(BaseSettings):
     """The whole gateway configuration (see config/gateway.example.yaml)."""
 
@@ -234,6 +241,7 @@ class Settings(BaseSettings):
     login: LoginSettings = Field(default_factory=LoginSettings)
     allow: AllowRules = Field(default_factory=AllowRules, description="Default access rules for every route.")
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     trusted_proxies: list[IPv4Network | IPv6Network] = Field(
         default_factory=list, description="Proxies whose X-Forwarded-For is believed (CIDRs); else the socket.")
 

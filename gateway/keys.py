@@ -7,6 +7,7 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 
+from gateway.audit import AuditLog
 from gateway.clients.registry import ClientRegistry
 from gateway.config import Settings
 from gateway.idp.base import IdentityProvider
@@ -28,4 +29,5 @@ TOKEN_ID_KEY = web.RequestKey("token_id", str)  # 8 hex digits of the token hash
 CORS_HEADERS_KEY = web.RequestKey("cors_headers", dict[str, str])
 CLIENTS_KEY = web.AppKey("clients", ClientRegistry)
 PROVIDERS_KEY = web.AppKey("providers", dict[str, IdentityProvider])
+AUDIT_KEY = web.AppKey("audit", AuditLog)
 SESSION_OWNER_KNOWN_KEY = web.RequestKey("session_owner_known", bool)

@@ -21,6 +21,7 @@ from gateway.oauth.errors import AccessDeniedError, OAuthError, UnsafeRedirectEr
 from gateway.oauth.redirects import is_loopback_only, with_query
 from gateway.oauth.scopes import grant_scopes
 from gateway.store.records import ClientRecord, ConsentRecord, PendingAuthorizationRecord, Principal
+from gateway.web.auditing import audit
 from gateway.web.client_ip import client_ip
 from gateway.web.errors import NO_STORE, redirect_error
 from gateway.web.federation import redirect_to_provider
@@ -95,10 +96,11 @@ async def handle_login(request: web.Request) -> web.StreamResponse:
         return html_error("Local accounts are off", "Sign in with one of the offered providers.", status=403)
     user = await verify_login(store, username, _field(form, "password") or "")
     if user is None:
-        logger.info("failed login for %r from %s", username[:64], request.remote)
+        audit(request, "oauth.login", method="local", username=username[:64], outcome="failed")
         return _login_page(request, session, request_id, client, username, "Wrong username or password.",
                            status=401)
 
+    audit(request, "oauth.login", method="local", user=user.user_id, outcome="ok")
     response = web.Response()
     principal = principal_of(user, now=now)
     fresh = await start_session(request, response, principal, replacing=session)  # no session fixation
@@ -160,6 +162,8 @@ async def handle_consent(request: web.Request) -> web.StreamResponse:
     if pending is None or pending.session_hash != session.session_hash:
         return html_error("Request expired", "This authorization request expired. Start again from the application.")
     if _field(form, "decision") != "approve":
+        audit(request, "oauth.authorize", client=pending.client_id, outcome="access_denied",
+              user=session.record.principal.user_id if session.record.principal else None)
         return redirect_error(pending.redirect_uri, AccessDeniedError("the user denied access"), pending.state,
                               settings.public_url)
     table = request.app[ROUTES_KEY]
@@ -254,12 +258,16 @@ async def _approve(request: web.Request, pending: PendingAuthorizationRecord, ro
                                                  groups=principal.groups):
         session = session or await load_session(request)
         assert session is not None
+        audit(request, "oauth.authorize", client=pending.client_id, user=principal.user_id, route=route,
+              outcome="denied_by_rules")
         return _denied_page(session, principal, route)
     scopes = grant_scopes(pending.scopes_requested, info.route.scopes)
     if remember and settings.oauth.consent_ttl > 0:
         await store.save_consent(principal.user_id, pending.client_id, route,
                                  ConsentRecord(scopes=scopes, granted_at=now), settings.oauth.consent_ttl)
     code = await grant_code(store, pending, info, principal, scopes, code_ttl=settings.oauth.code_ttl, now=now)
+    audit(request, "oauth.authorize", client=pending.client_id, user=principal.user_id, route=route,
+          scope=" ".join(scopes), outcome="code")
     location = with_query(pending.redirect_uri, {"code": code, "state": pending.state, "iss": settings.public_url})
     return web.Response(status=302, headers={"Location": location, **NO_STORE})
 

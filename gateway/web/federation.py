@@ -12,6 +12,7 @@ from gateway.idp.base import ProviderError
 from gateway.keys import CLOCK_KEY, PROVIDERS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.errors import AccessDeniedError
 from gateway.store.records import IdpStateRecord, PendingAuthorizationRecord
+from gateway.web.auditing import audit
 from gateway.web.errors import redirect_error
 from gateway.web.render import html_error
 from gateway.web.session import load_session, start_session
@@ -64,7 +65,9 @@ async def handle_callback(request: web.Request) -> web.StreamResponse:
             request.query["code"], flight.nonce, flight.code_verifier, callback_url(request, name), now=now)
     except ProviderError as exc:
         logger.warning("sign-in through %s failed: %s", name, exc)
+        audit(request, "oauth.login", method=name, outcome="failed", reason=str(exc)[:200])
         return html_error("Sign-in failed", str(exc))
+    audit(request, "oauth.login", method=name, user=principal.user_id, outcome="ok")
     response = web.Response()
     fresh = await start_session(request, response, principal, replacing=session)
     page = await approve_after_sign_in(request, fresh, pending, flight.route)

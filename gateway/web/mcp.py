@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from gateway.audit import argument_digest
 from gateway.keys import (
+    AUDIT_KEY,
     CORS_HEADERS_KEY,
     HTTP_KEY,
     METRICS_KEY,
+    REQUEST_ID_KEY,
     ROUTE_INFO_KEY,
     ROUTES_KEY,
     SESSION_OWNER_KNOWN_KEY,
@@ -45,7 +49,23 @@ class BodyTooLargeError(Exception):
 
 
 async def handle_mcp(request: web.Request) -> web.StreamResponse:
-    """POST (JSON-RPC), GET (SSE stream), DELETE (end session) and OPTIONS (CORS preflight)."""
+    """POST (JSON-RPC), GET (SSE stream), DELETE (end session) and OPTIONS (CORS preflight); audited."""
+    fields: dict[str, Any] = {}
+    response: web.StreamResponse | None = None
+    try:
+        response = await _serve(request, fields)
+        return response
+    finally:
+        info = request.get(ROUTE_INFO_KEY)
+        if info is not None and request.method != "OPTIONS":
+            request.app[AUDIT_KEY].emit(
+                "mcp.request", request_id=request.get(REQUEST_ID_KEY), route=info.route.name,
+                http_method=request.method, client_ip=client_ip(request),
+                status=response.status if response is not None else None,
+                bytes=response.body_length if response is not None and response.prepared else None, **fields)
+
+
+async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResponse:
     settings = request.app[SETTINGS_KEY]
     info = request.app[ROUTES_KEY].match(request.host, request.path)
     if info is None:  # a host-based route's path on another host
@@ -78,6 +98,7 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
         metrics.auth_failures.labels(info.route.name, "session_owner").inc()
         return jsonrpc_error(404, jsonrpc.NOT_FOUND, "Session not found")
     request[TOKEN_ID_KEY] = context.token_id
+    fields.update(user=context.record.user_id, client=context.record.client_id, token_id=context.token_id)
 
     try:
         body = await _read_body(request, settings.proxy.max_body_bytes) if request.body_exists else None
@@ -86,7 +107,10 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
                              f"Request body exceeds {settings.proxy.max_body_bytes} bytes")
     request_id = jsonrpc.peek_id(body or b"")
     inspection = inspect(request, info, context, body) if body is not None else Inspection([], None)
+    if not isinstance(inspection, web.Response):
+        fields.update(_describe(inspection.messages, info.route.audit_arguments))
     if isinstance(inspection, web.Response):
+        fields.update(_describe(jsonrpc.parse_messages(body or b"") or [], info.route.audit_arguments))
         metrics.auth_failures.labels(info.route.name, "mcp_policy").inc()
         return inspection
     limited = await rate_limited(request, info, context, inspection.messages, request_id)
@@ -103,6 +127,7 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
         metrics.requests.labels(info.route.name, request.method, str(failure.status)).inc()
         return upstream_failure_response(failure, request_id)
     metrics.upstream_seconds.labels(info.route.name).observe(time.monotonic() - started)
+    fields["upstream_ms"] = round((time.monotonic() - started) * 1000, 1)
     metrics.requests.labels(info.route.name, request.method, str(upstream.status)).inc()
 
     session_id = upstream.headers.get(SESSION_HEADER)
@@ -115,6 +140,18 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
             upstream.close()
             raise
     return await relay(request, upstream, inspection.list_filter)
+
+
+def _describe(messages: list[jsonrpc.Message], with_arguments: bool) -> dict[str, Any]:
+    """What the audit line says about the JSON-RPC body: methods, tools, and argument digests (or arguments)."""
+    calls = [m for m in messages if m.method == "tools/call" and m.target is not None]
+    described: dict[str, Any] = {"methods": [m.method for m in messages] or None,
+                                 "tools": [m.target[1] for m in calls if m.target] or None}
+    if calls:
+        described["argument_digests"] = [argument_digest(m.arguments) for m in calls]
+        if with_arguments:
+            described["arguments"] = [m.arguments for m in calls]
+    return described
 
 
 def _challenge(info: RouteInfo, error: OAuthError | None) -> web.Response:

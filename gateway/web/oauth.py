@@ -16,11 +16,12 @@ from aiohttp import web
 from gateway.access import AccessPolicy
 from gateway.keys import CLOCK_KEY, CORS_HEADERS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth import token
-from gateway.oauth.errors import InvalidClientMetadataError, InvalidRequestError, SlowDownError
+from gateway.oauth.errors import InvalidClientMetadataError, InvalidRequestError, OAuthError, SlowDownError
 from gateway.oauth.metadata import build_authorization_server_metadata
 from gateway.oauth.registration import build_registration_response, parse_registration
 from gateway.oauth.tokens import hash_token
 from gateway.store.records import AccessTokenRecord, RefreshTokenRecord
+from gateway.web.auditing import audit
 from gateway.web.bearer import bearer_token
 from gateway.web.client_auth import authenticate_client, basic_credentials
 from gateway.web.client_ip import client_ip
@@ -65,6 +66,9 @@ async def handle_register(request: web.Request) -> web.Response:
         raise InvalidClientMetadataError("the body must be a JSON object") from None
     registration = parse_registration(body, now=now)
     await store.save_client(registration.record, settings.oauth.dcr_client_idle_ttl)
+    audit(request, "oauth.register", client=registration.record.client_id,
+          client_name=registration.record.client_name, redirect_uris=list(registration.record.redirect_uris),
+          auth_method=registration.record.token_endpoint_auth_method)
     return web.json_response(build_registration_response(registration), status=201, headers=NO_STORE)
 
 
@@ -72,12 +76,24 @@ async def handle_register(request: web.Request) -> web.Response:
 async def handle_token(request: web.Request) -> web.Response:
     """Token endpoint (RFC 6749 §3.2): form in, JSON out, never cached, never HTML."""
     form, resources = await _form(request)
-    client = await authenticate_client(request, form)
+    grant_type = form.get("grant_type")
+    try:
+        client = await authenticate_client(request, form)
+    except OAuthError as error:
+        audit(request, "oauth.token", grant_type=grant_type, client=form.get("client_id"), outcome=error.error)
+        raise
     settings = request.app[SETTINGS_KEY]
     known = frozenset(s for route in settings.routes for s in route.scopes)
     store = request.app[STORE_KEY]
-    issued = await token.exchange(form, resources, client, store=store, oauth=settings.oauth, known_scopes=known,
-                                  policy=AccessPolicy(settings, store), now=request.app[CLOCK_KEY]())
+    try:
+        issued = await token.exchange(form, resources, client, store=store, oauth=settings.oauth,
+                                      known_scopes=known, policy=AccessPolicy(settings, store),
+                                      now=request.app[CLOCK_KEY]())
+    except OAuthError as error:
+        audit(request, "oauth.token", grant_type=grant_type, client=client.client_id, outcome=error.error)
+        raise
+    audit(request, "oauth.token", grant_type=grant_type, client=client.client_id, outcome="issued",
+          scope=issued.get("scope"), refresh_token=("refresh_token" in issued))
     return web.json_response(issued, headers=NO_STORE)
 
 
@@ -96,6 +112,9 @@ async def handle_revoke(request: web.Request) -> web.Response:
     access = await store.load_access_token(token_hash)
     if access is not None and access.client_id == client.client_id:
         await store.revoke_access_token(token_hash)
+    kind = "refresh_token" if refresh is not None and refresh.client_id == client.client_id else \
+        "access_token" if access is not None and access.client_id == client.client_id else "unknown"
+    audit(request, "oauth.revoke", client=client.client_id, token_type=kind)
     return web.Response(status=200, headers=NO_STORE)
 
 

@@ -1,0 +1,15 @@
+"""Audit events from request handlers: adds the request id and client IP to every line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.keys import AUDIT_KEY, REQUEST_ID_KEY
+from gateway.web.client_ip import client_ip
+
+
+def audit(request: web.Request, event: str, **fields: Any) -> None:
+    request.app[AUDIT_KEY].emit(event, request_id=request.get(REQUEST_ID_KEY), client_ip=client_ip(request),
+                                **fields)

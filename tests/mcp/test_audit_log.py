@@ -1,0 +1,78 @@
+"""The audit log (issue #5 item 4): one JSON line per MCP request and per OAuth event, never a token."""
+
+from __future__ import annotations
+
+import json
+
+from gateway.accounts import add_user
+from tests.conftest import route
+from tests.mcp.test_tool_policy import POLICY
+from tests.support.mcp_wire import modern_call
+from tests.support.oauth_client import register
+from tests.support.token_flow import PASSWORD, obtain_tokens
+from tests.support.tokens import issue
+
+
+def lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+async def test_each_mcp_request_leaves_one_line_with_its_outcome(start_gateway, upstream, store, aiohttp_client,
+                                                                tmp_path):
+    log = tmp_path / "audit.jsonl"
+    server = await start_gateway([route("alpha", upstream.url, scopes=["alpha:read", "alpha:write"], policy=POLICY,
+                                        audit_arguments=False)],
+                                 audit={"path": str(log)}, rate_limits={"tool_calls_per_user": {"limit": 1}})
+    client = await aiohttp_client(server)
+    token = await issue(store, server, "alpha", scopes=("alpha:read", "alpha:write"))
+    auth = {"Authorization": f"Bearer {token}"}
+    headers, call = modern_call(7, "add", {"a": 2, "b": 3})
+    assert (await client.post("/alpha/mcp", json=call, headers={**headers, **auth})).status == 200  # allowed
+    assert (await client.post("/alpha/mcp", json=call, headers={**headers, **auth})).status == 429  # limited
+    headers, denied = modern_call(8, "slow_progress", {"steps": 1, "delay": 0})
+    assert (await client.post("/alpha/mcp", json=denied, headers={**headers, **auth})).status == 403
+    assert (await client.post("/alpha/mcp", json=call, headers=headers)).status == 401  # no token
+
+    records = [r for r in lines(log) if r["event"] == "mcp.request"]
+    assert [r["status"] for r in records] == [200, 429, 403, 401]
+    ok = records[0]
+    assert ok["user"] == "local:alice" and ok["client"] == "mcp-auth-gateway-cli" and ok["route"] == "alpha"
+    assert ok["methods"] == ["tools/call"] and ok["tools"] == ["add"]
+    assert ok["argument_digests"][0].startswith("sha256:") and "arguments" not in ok
+    assert ok["upstream_ms"] >= 0 and ok["bytes"] > 0 and ok["request_id"] and ok["time"].endswith("Z")
+    assert records[2]["tools"] == ["slow_progress"]
+    assert "user" not in records[3]
+    assert token not in log.read_text() and token[9:] not in log.read_text()
+
+
+async def test_routes_may_opt_in_to_logging_arguments(start_gateway, upstream, store, aiohttp_client, tmp_path):
+    log = tmp_path / "audit.jsonl"
+    server = await start_gateway([route("alpha", upstream.url, audit_arguments=True)], audit={"path": str(log)})
+    client = await aiohttp_client(server)
+    token = await issue(store, server, "alpha")
+    headers, call = modern_call(1, "add", {"a": 2, "b": 3})
+    await (await client.post("/alpha/mcp", json=call, headers={**headers, "Authorization": f"Bearer {token}"})).read()
+    assert lines(log)[-1]["arguments"] == [{"a": 2, "b": 3}]
+
+
+async def test_oauth_events_are_logged_without_secrets(start_gateway, upstream, store, aiohttp_client, tmp_path,
+                                                       clock):
+    """Registration, sign-in, code, token and a failed token request; no token, code or secret in the file."""
+    log = tmp_path / "audit.jsonl"
+    await add_user(store, "alice", PASSWORD, now=clock.now)
+    server = await start_gateway([route("alpha", upstream.url)], audit={"path": str(log)})
+    client = await aiohttp_client(server)
+    registered = await register(client)
+    tokens = await obtain_tokens(client, server, registered["client_id"])
+    failed = await client.post("/token", data={"grant_type": "authorization_code", "code": "nope",
+                                               "client_id": registered["client_id"], "code_verifier": "x" * 43})
+    assert failed.status == 400
+    records = lines(log)
+    assert [r["event"] for r in records] == ["oauth.register", "oauth.login", "oauth.authorize", "oauth.token",
+                                             "oauth.token"]
+    assert records[1]["user"] == "local:alice" and records[1]["outcome"] == "ok"
+    assert records[2]["outcome"] == "code" and records[2]["route"] == "alpha"
+    assert records[3]["outcome"] == "issued" and records[4]["outcome"] == "invalid_grant"
+    text = log.read_text()
+    for secret in (tokens["access_token"], tokens["refresh_token"], PASSWORD):
+        assert secret not in text
