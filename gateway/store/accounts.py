@@ -105,3 +105,7 @@ class AccountStoreMixin(RedisBase):
         """First writer wins (SET NX): a session id is never re-bound to someone else."""
         async with reachable():
             await self._redis.set(self.key("sess", digest(session_id)), record.model_dump_json(), ex=ttl, nx=True)
+
+    async def delete_session_owner(self, session_id: str) -> None:
+        async with reachable():
+            await self._redis.delete(self.key("sess", digest(session_id)))

@@ -31,6 +31,7 @@ return {0, false}
 """
 
 GRANT_INDEX_TTL = 90 * 86400
+SESSION_OWNER_TTL = 24 * 3600  # idle: an upstream session unused this long is forgotten (clients re-initialize)
 CodeOutcome = Literal["redeemed", "replayed", "unknown"]
 RotationOutcome = Literal["rotated", "grace", "reused", "invalid"]
 
@@ -74,12 +75,17 @@ class TokenStoreMixin(RedisBase):
     async def load_access_token_with_session(
         self, token_hash: str, session_id: str | None
     ) -> tuple[AccessTokenRecord | None, SessionOwnerRecord | None]:
-        """One round trip for the bearer check: record, its revocation mark and the session's owner."""
+        """One round trip for the bearer check: record, its revocation mark and the session's owner (whose idle
+        expiry slides with each use)."""
         keys = [self.key("at", token_hash), self.key("at-rev", token_hash)]
-        if session_id is not None:
-            keys.append(self.key("sess", digest(session_id)))
-        async with reachable():
-            values = await self._redis.mget(keys)
+        async with reachable(), self._redis.pipeline(transaction=False) as pipe:
+            if session_id is not None:
+                keys.append(self.key("sess", digest(session_id)))
+                pipe.mget(keys)
+                pipe.expire(keys[-1], SESSION_OWNER_TTL)
+                values, _ = await pipe.execute()
+            else:
+                values = await self._redis.mget(keys)
         token = None
         if values[0]:
             token = AccessTokenRecord.model_validate_json(values[0])

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.access import allowed, rules_for
 from gateway.identity import RequestContext
-from gateway.keys import CLOCK_KEY, SESSION_OWNER_KNOWN_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.errors import InsufficientScopeError, InvalidTokenError
 from gateway.oauth.resource import same_resource
 from gateway.oauth.tokens import hash_token, token_id
@@ -68,10 +68,10 @@ async def authenticate(request: web.Request, info: RouteInfo, token: str) -> Req
     missing = [s for s in info.route.required_scopes if s not in record.scopes]
     if missing:
         raise InsufficientScopeError(f"this resource needs scope {' '.join(info.route.required_scopes)}")
-    if owner is not None and not _same_owner(owner, record.user_id, record.client_id, info.route.name):
-        raise SessionNotFoundError()
+    if session_id is not None and (owner is None or
+                                   not _same_owner(owner, record.user_id, record.client_id, info.route.name)):
+        raise SessionNotFoundError()  # another principal's session, or one the gateway never saw created
     context = RequestContext(token_id=token_id(token_hash), record=record)
-    request[SESSION_OWNER_KNOWN_KEY] = owner is not None
     return context
 
 

@@ -18,7 +18,6 @@ from gateway.keys import (
     REQUEST_ID_KEY,
     ROUTE_INFO_KEY,
     ROUTES_KEY,
-    SESSION_OWNER_KNOWN_KEY,
     SETTINGS_KEY,
     STORE_KEY,
     TOKEN_ID_KEY,
@@ -28,6 +27,7 @@ from gateway.oauth.errors import OAuthError
 from gateway.proxy.upstream import UpstreamFailure, open_upstream, relay, upstream_failure_response
 from gateway.routing import RouteInfo
 from gateway.store.records import SessionOwnerRecord
+from gateway.store.tokens import SESSION_OWNER_TTL
 from gateway.web.bearer import (
     SESSION_HEADER,
     PolicyDeniedError,
@@ -41,7 +41,6 @@ from gateway.web.errors import bearer_challenge, jsonrpc_error
 from gateway.web.mcp_policy import Inspection, inspect, rate_limited
 
 logger = logging.getLogger(__name__)
-SESSION_OWNER_TTL = 24 * 3600
 
 
 class BodyTooLargeError(Exception):
@@ -130,15 +129,17 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     fields["upstream_ms"] = round((time.monotonic() - started) * 1000, 1)
     metrics.requests.labels(info.route.name, request.method, str(upstream.status)).inc()
 
-    session_id = upstream.headers.get(SESSION_HEADER)
-    if session_id and (session_id != request.headers.get(SESSION_HEADER) or not request.get(SESSION_OWNER_KNOWN_KEY)):
-        owner = SessionOwnerRecord(user_id=context.record.user_id, client_id=context.record.client_id,
-                                   route=info.route.name)
-        try:
-            await request.app[STORE_KEY].save_session_owner(session_id, owner, SESSION_OWNER_TTL)
-        except BaseException:
-            upstream.close()
-            raise
+    minted, presented = upstream.headers.get(SESSION_HEADER), request.headers.get(SESSION_HEADER)
+    try:
+        if minted and minted != presented:  # a new upstream session (initialize): bind it to this principal
+            owner = SessionOwnerRecord(user_id=context.record.user_id, client_id=context.record.client_id,
+                                       route=info.route.name)
+            await request.app[STORE_KEY].save_session_owner(minted, owner, SESSION_OWNER_TTL)
+        elif presented and request.method == "DELETE" and upstream.status < 300:
+            await request.app[STORE_KEY].delete_session_owner(presented)  # the session ended
+    except BaseException:
+        upstream.close()
+        raise
     return await relay(request, upstream, inspection.list_filter)
 
 

@@ -1,0 +1,53 @@
+"""Session binding (issue #5 item 2; MCP RS-13, best practices "Session Hijacking")."""
+
+from __future__ import annotations
+
+from gateway.accounts import add_user
+from tests.support.mcp_wire import legacy_initialize
+from tests.support.oauth_client import register
+from tests.support.token_flow import PASSWORD, obtain_tokens, refresh
+from tests.support.tokens import issue
+
+ACCEPT = {"Accept": "application/json, text/event-stream"}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+
+async def start_session(client, token: str) -> str:
+    response = await client.post("/alpha/mcp", json=legacy_initialize(), headers={**ACCEPT,
+                                                                                    "Authorization": f"Bearer {token}"})
+    assert response.status == 200
+    await response.read()
+    return response.headers["Mcp-Session-Id"]
+
+
+async def notify(client, token: str, session_id: str) -> int:
+    response = await client.post("/alpha/mcp", json=INITIALIZED, headers={
+        **ACCEPT, "Authorization": f"Bearer {token}", "Mcp-Session-Id": session_id,
+        "MCP-Protocol-Version": "2025-11-25"})
+    await response.read()
+    return response.status
+
+
+async def test_session_id_the_gateway_never_saw_created_is_not_found(gateway, aiohttp_client, store):
+    """Our choice: only sessions minted through the gateway are usable (no first-come binding of unknown ids)."""
+    client = await aiohttp_client(gateway)
+    token = await issue(store, gateway, "alpha")
+    assert await notify(client, token, "0123456789abcdef0123456789abcdef") == 404
+
+
+async def test_session_survives_refresh_and_ends_with_delete(gateway, aiohttp_client, store, clock):
+    """Same user and client after a refresh keep the session; after DELETE the id is gone for everyone."""
+    await add_user(store, "alice", PASSWORD, now=clock.now)
+    client = await aiohttp_client(gateway)
+    registered = await register(client)
+    tokens = await obtain_tokens(client, gateway, registered["client_id"])
+    session_id = await start_session(client, tokens["access_token"])
+    refreshed = await refresh(client, registered["client_id"], tokens["refresh_token"])
+    assert await notify(client, refreshed.body["access_token"], session_id) == 202
+    other_client = await register(client)  # same user, another client: not the session's owner
+    theirs = await obtain_tokens(client, gateway, other_client["client_id"])
+    assert await notify(client, theirs["access_token"], session_id) == 404
+    ended = await client.delete("/alpha/mcp", headers={"Authorization": f"Bearer {refreshed.body['access_token']}",
+                                                       "Mcp-Session-Id": session_id})
+    assert ended.status == 200
+    assert await notify(client, refreshed.body["access_token"], session_id) == 404
