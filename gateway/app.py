@@ -22,11 +22,13 @@ from gateway.keys import (
     PROVIDERS_KEY,
     ROUTES_KEY,
     SETTINGS_KEY,
+    SIGNER_KEY,
     STORE_KEY,
 )
 from gateway.metrics import Metrics
 from gateway.proxy.upstream import build_http_client
 from gateway.routing import RouteTable
+from gateway.signing import IdentitySigner
 from gateway.store.base import Store
 from gateway.store.open import describe_store, open_store
 from gateway.web.cors import add_cors_headers
@@ -82,6 +84,7 @@ async def _clients_ctx(app: web.Application) -> AsyncIterator[None]:
     fetcher = CimdFetcher(settings.cimd) if settings.cimd.enabled else None
     app[CLIENTS_KEY] = ClientRegistry(settings, app[STORE_KEY], fetcher)
     app[PROVIDERS_KEY] = build_providers(settings.login.providers)
+    app[SIGNER_KEY] = IdentitySigner(settings.identity_jwt, app[STORE_KEY], settings.public_url)
     yield
     if fetcher is not None:
         await fetcher.close()

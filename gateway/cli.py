@@ -1,4 +1,4 @@
-"""`mcp-auth-gateway`: serve | check-config | demo | users | clients | tokens. One-line errors, non-zero exit."""
+"""`mcp-auth-gateway`: serve | check-config | demo | users | clients | keys | tokens. One-line errors, exit 1."""
 
 from __future__ import annotations
 
@@ -113,6 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     cadd.add_argument("--secret-stdin", action="store_true", help="read a fixed secret from standard input")
     cremove = _command(client_commands, "remove", "delete an admin-added or registered client", _clients_remove)
     cremove.add_argument("client_id")
+
+    keys = commands.add_parser("keys", help="keys that sign the identity JWTs sent upstream")
+    key_commands = keys.add_subparsers(title="keys commands", metavar="ACTION", required=True)
+    _command(key_commands, "rotate", "add a new signing key (older ones stay published)", _keys_rotate)
 
     tokens = commands.add_parser("tokens", help="access tokens for scripts, CI and service accounts")
     token_commands = tokens.add_subparsers(title="tokens commands", metavar="ACTION", required=True)
@@ -284,6 +288,18 @@ def _clients_remove(args: argparse.Namespace) -> int:
         if not await store.delete_client(args.client_id):
             raise CliError(f"no client {args.client_id!r}")
         print(f"removed client {args.client_id} (its tokens stay valid until they expire or are revoked)")
+
+    return _with_store(args, action)
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    from gateway.signing import rotate
+
+    async def action(settings: Settings, store: Store) -> None:
+        if settings.identity_jwt.key_file is not None:
+            raise CliError("identity_jwt.key_file is set: rotate by deploying a new key file")
+        kid = await rotate(store)
+        print(f"new signing key {kid}; gateways pick it up within 30 s, older keys stay in /.well-known/jwks.json")
 
     return _with_store(args, action)
 

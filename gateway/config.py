@@ -131,6 +131,8 @@ class Route(_Model):
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Per-tool/resource/prompt rules.")
     rate_limits: RouteRateLimits = Field(default_factory=RouteRateLimits, description="Per-route overrides.")
     audit_arguments: bool = Field(default=False, description="Log tools/call arguments (else only a digest).")
+    identity_jwt_header: str | None = Field(default=None, description="Also send a gateway-signed JWT of the "
+                                            "identity in this header (e.g. X-MCP-Identity).")
 
 
 class ProxySettings(_Model):
@@ -218,6 +220,12 @@ class LoginSettings(_Model):
                                   "and the user signs in again (fresh groups from the provider).")
 
 
+class IdentityJwtSettings(_Model):
+    lifetime: int = Field(default=60, gt=0, le=3600, description="Seconds an identity JWT is valid.")
+    key_file: Path | None = Field(default=None, description="Private JWK set (JSON) to sign with; first key signs. "
+                                  "Default: keys kept in the store, made on first use, `keys rotate` adds one.")
+
+
 class AuditSettings(_Model):
     enabled: bool = Field(default=True, description="One JSON line per MCP request and per OAuth event.")
     path: str = Field(default="-", description="'-' for standard output, else a file (appended; reopened if "
@@ -242,6 +250,7 @@ class Settings(BaseSettings):
     allow: AllowRules = Field(default_factory=AllowRules, description="Default access rules for every route.")
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    identity_jwt: IdentityJwtSettings = Field(default_factory=IdentityJwtSettings)
     trusted_proxies: list[IPv4Network | IPv6Network] = Field(
         default_factory=list, description="Proxies whose X-Forwarded-For is believed (CIDRs); else the socket.")
 

@@ -13,6 +13,7 @@ from gateway.config import Settings
 from gateway.idp.base import IdentityProvider
 from gateway.metrics import Metrics
 from gateway.routing import RouteInfo, RouteTable
+from gateway.signing import IdentitySigner
 from gateway.store.base import Store
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
@@ -30,3 +31,4 @@ CORS_HEADERS_KEY = web.RequestKey("cors_headers", dict[str, str])
 CLIENTS_KEY = web.AppKey("clients", ClientRegistry)
 PROVIDERS_KEY = web.AppKey("providers", dict[str, IdentityProvider])
 AUDIT_KEY = web.AppKey("audit", AuditLog)
+SIGNER_KEY = web.AppKey("signer", IdentitySigner)

@@ -22,10 +22,12 @@ _DEFAULT_IDENTITY = frozenset(h.lower() for h in DEFAULT_IDENTITY_HEADERS)
 
 def upstream_request_headers(
     inbound: CIMultiDictProxy[str], route: Route, context: RequestContext, *, client_ip: str | None,
-    proto: str, host: str, upstream_host: str,
+    proto: str, host: str, upstream_host: str, identity_jwt: str | None = None,
 ) -> CIMultiDict[str]:
     """Inbound headers minus hop-by-hop, credentials and spoofable identity; plus our identity and X-Forwarded-*."""
     strip = HOP_BY_HOP | REQUEST_DROP | _DEFAULT_IDENTITY | {h.lower() for h in route.identity_headers}
+    if route.identity_jwt_header:
+        strip |= {route.identity_jwt_header.lower()}  # only the gateway may sign identities
     strip |= _connection_tokens(inbound)
     if not route.preserve_host:
         strip |= {"origin"}  # the gateway validated it; the upstream would judge it against its own host
@@ -38,6 +40,8 @@ def upstream_request_headers(
         out["X-Forwarded-For"] = client_ip
     out["X-Forwarded-Proto"] = proto
     out["X-Forwarded-Host"] = host
+    if route.identity_jwt_header and identity_jwt is not None:
+        out[route.identity_jwt_header] = identity_jwt
     for name, claim in route.identity_headers.items():
         value = context.claim(claim)
         if value is not None:

@@ -42,6 +42,7 @@ def build_http_client(settings: ProxySettings) -> aiohttp.ClientSession:
 async def open_upstream(
     http: aiohttp.ClientSession, request: web.Request, info: RouteInfo, context: RequestContext,
     body: bytes | None, *, public_proto: str, client_address: str, plain: bool = False,
+    identity_jwt: str | None = None,
 ) -> aiohttp.ClientResponse:
     """Send the request upstream and return once its status and headers arrived.
 
@@ -53,7 +54,7 @@ async def open_upstream(
     query = urlencode([(k, v) for k, v in request.query.items() if k not in _QUERY_DROP])
     headers = upstream_request_headers(
         request.headers, route, context, client_ip=client_address, proto=public_proto,
-        host=request.host, upstream_host=target.netloc,
+        host=request.host, upstream_host=target.netloc, identity_jwt=identity_jwt,
     )
     if plain:  # the gateway must read this response (list filtering): ask for it uncompressed
         headers["Accept-Encoding"] = "identity"

@@ -55,6 +55,16 @@ class ClientStoreMixin(RedisBase):
             values = await self._redis.mget(keys) if keys else []
         return sorted((ClientRecord.model_validate_json(v) for v in values if v), key=lambda c: c.client_id)
 
+    async def load_signing_keys(self) -> str | None:
+        async with reachable():
+            value = await self._redis.get(self.key("signing", "keys"))
+        return str(value) if value is not None else None
+
+    async def save_signing_keys(self, value: str, *, only_if_absent: bool) -> bool:
+        """Store the private key set; with `only_if_absent` the first gateway instance to generate one wins."""
+        async with reachable():
+            return bool(await self._redis.set(self.key("signing", "keys"), value, nx=only_if_absent))
+
     async def save_cimd(self, url: str, record: ClientRecord, ttl: int) -> None:
         async with reachable():
             await self._redis.set(self.key("cimd", digest(url)), record.model_dump_json(), ex=max(1, ttl))

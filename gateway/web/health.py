@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.keys import METRICS_KEY, STORE_KEY
+from gateway.keys import METRICS_KEY, SIGNER_KEY, STORE_KEY
 from gateway.store.base import StoreUnavailableError
 
 
@@ -25,3 +25,9 @@ async def handle_readyz(request: web.Request) -> web.Response:
 async def handle_metrics(request: web.Request) -> web.Response:
     body = generate_latest(request.app[METRICS_KEY].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def handle_jwks(request: web.Request) -> web.Response:
+    """Public keys that verify the identity JWTs the gateway sends upstream."""
+    return web.json_response(await request.app[SIGNER_KEY].jwks(),
+                             headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})

@@ -19,6 +19,7 @@ from gateway.keys import (
     ROUTE_INFO_KEY,
     ROUTES_KEY,
     SETTINGS_KEY,
+    SIGNER_KEY,
     STORE_KEY,
     TOKEN_ID_KEY,
 )
@@ -117,11 +118,13 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
         metrics.auth_failures.labels(info.route.name, "rate_limit").inc()
         return limited
 
+    signed = await request.app[SIGNER_KEY].sign(context, info.resource) if info.route.identity_jwt_header else None
     started = time.monotonic()
     try:
         upstream = await open_upstream(request.app[HTTP_KEY], request, info, context, body,
                                        public_proto=urlsplit(settings.public_url).scheme,
-                                       client_address=client_ip(request), plain=inspection.list_filter is not None)
+                                       client_address=client_ip(request), plain=inspection.list_filter is not None,
+                                       identity_jwt=signed)
     except UpstreamFailure as failure:
         metrics.requests.labels(info.route.name, request.method, str(failure.status)).inc()
         return upstream_failure_response(failure, request_id)

@@ -14,7 +14,7 @@ from gateway.web.authorize import (
     handle_signup,
 )
 from gateway.web.federation import handle_callback
-from gateway.web.health import handle_healthz, handle_metrics, handle_readyz
+from gateway.web.health import handle_healthz, handle_jwks, handle_metrics, handle_readyz
 from gateway.web.logout import handle_logout
 from gateway.web.mcp import handle_mcp
 from gateway.web.metadata import handle_protected_resource
@@ -35,6 +35,7 @@ def setup_routes(app: web.Application, table: RouteTable) -> None:
     router.add_get("/healthz", handle_healthz)
     router.add_get("/readyz", handle_readyz)
     router.add_get("/metrics", handle_metrics)
+    router.add_get("/.well-known/jwks.json", handle_jwks)
     for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
         router.add_route("GET", path, handle_metadata)
         router.add_route("OPTIONS", path, handle_metadata)
