@@ -73,6 +73,9 @@ def main() -> None:
     config = work / "gateway.yaml"
     config.write_text(f"public_url: http://127.0.0.1:{gw_port}\nlisten: {{host: 127.0.0.1, port: {gw_port}}}\n"
                       f"store:\n{store}  key_prefix: bench-{os.getpid()}\n"
+                      # the limiter still runs on every request, with budgets the benchmark cannot exhaust
+                      "rate_limits: {mcp_per_user: {limit: 100000000}, tool_calls_per_user: {limit: 100000000}}\n"
+                      "audit: {path: '-'}\n"
                       f"routes:\n  - name: bench\n    path: /bench/mcp\n    upstream: http://127.0.0.1:{up_port}/mcp\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "cwd": REPO}
