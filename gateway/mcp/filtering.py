@@ -17,13 +17,16 @@ _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 class ListFilter:
     """Knows which request ids asked for which list, and rewrites their results."""
 
-    def __init__(self, lists: dict[str | int, str], allowed: Allowed) -> None:
+    def __init__(self, lists: dict[str | int | float, str], allowed: Allowed) -> None:
         self._lists = lists  # request id -> list method
         self._allowed = allowed
 
     def message(self, message: Any) -> Any:
-        if not isinstance(message, dict) or message.get("id") not in self._lists or \
-                not isinstance(message.get("result"), dict):
+        if not isinstance(message, dict) or not isinstance(message.get("result"), dict):
+            return message
+        request_id = message.get("id")
+        if not isinstance(request_id, (str, int, float)) or isinstance(request_id, bool) or \
+                request_id not in self._lists:  # 1 and 1.0 are the same key, as in JSON
             return message
         kind, field, key = LISTS[self._lists[message["id"]]]
         items = message["result"].get(field)
@@ -36,10 +39,13 @@ class ListFilter:
     def json_body(self, body: bytes) -> bytes:
         try:
             decoded = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return body
-        result = [self.message(m) for m in decoded] if isinstance(decoded, list) else self.message(decoded)
-        return json.dumps(result, separators=(",", ":")).encode()
+        return json.dumps(self.messages(decoded), separators=(",", ":")).encode()
+
+    def messages(self, decoded: Any) -> Any:
+        """A single message or a batch array."""
+        return [self.message(m) for m in decoded] if isinstance(decoded, list) else self.message(decoded)
 
 
 class SseRewriter:
@@ -69,10 +75,10 @@ class SseRewriter:
             return event
         try:
             message = json.loads(b"\n".join(data))
-        except ValueError:
+        except (ValueError, RecursionError):
             return event
-        rewritten = self._filter.message(message)
-        if rewritten is message:
+        rewritten = self._filter.messages(message)
+        if rewritten == message:
             return event
         other = [line for line in lines if not line.startswith(b"data:")]
         payload = json.dumps(rewritten, separators=(",", ":")).encode()

@@ -16,7 +16,7 @@ UPSTREAM_TIMEOUT = -32005
 STORE_UNAVAILABLE = -32006
 INTERNAL_ERROR = -32603
 
-RequestId = str | int | None
+RequestId = str | int | float | None  # JSON-RPC ids are strings or Numbers (1.0 included)
 
 
 def peek_id(body: bytes) -> RequestId:
@@ -25,10 +25,13 @@ def peek_id(body: bytes) -> RequestId:
         return None
     try:
         message = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: pathologically nested input
         return None
-    value = message.get("id") if isinstance(message, dict) else None
-    return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    return _id(message.get("id")) if isinstance(message, dict) else None
+
+
+def _id(value: Any) -> RequestId:
+    return value if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
 
 
 def error_body(code: int, message: str, request_id: RequestId = None, data: Any = None) -> dict[str, Any]:
@@ -65,7 +68,9 @@ def parse_messages(body: bytes) -> list[Message] | None:
     """The requests in a single or batch body; None when the body is not JSON-RPC (left to the upstream)."""
     try:
         decoded = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(decoded, (dict, list)):
         return None
     items = decoded if isinstance(decoded, list) else [decoded]
     messages = []
@@ -79,9 +84,7 @@ def parse_messages(body: bytes) -> list[Message] | None:
             kind, field = TARGETS[method]
             value = params.get(field)
             target = (kind, value if isinstance(value, str) else "")
-        request_id = item.get("id")
-        messages.append(Message(request_id if isinstance(request_id, (str, int)) else None, method, target,
-                                params.get("arguments")))
+        messages.append(Message(_id(item.get("id")), method, target, params.get("arguments")))
     return messages
 
 

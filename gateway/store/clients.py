@@ -14,19 +14,24 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local wait = 0
 local tats = {}
+local order = {}
 for i, key in ipairs(KEYS) do
   local limit = tonumber(ARGV[2 * i - 1])
   local period = tonumber(ARGV[2 * i])
   local interval = period / limit
-  local tat = tonumber(redis.call('GET', key)) or now
+  local tat = tats[key]  -- a key named twice (a batch calling one tool twice) is charged twice
+  if tat == nil then
+    tat = tonumber(redis.call('GET', key)) or now
+    table.insert(order, key)
+  end
   if tat < now then tat = now end
   local allow_at = tat + interval - period
   if now < allow_at and allow_at - now > wait then wait = allow_at - now end
-  tats[i] = tat + interval
+  tats[key] = tat + interval
 end
 if wait > 0 then return math.ceil(wait) end
-for i, key in ipairs(KEYS) do
-  redis.call('SET', key, string.format('%.3f', tats[i]), 'PX', math.ceil(tats[i] - now) + 1000)
+for _, key in ipairs(order) do
+  redis.call('SET', key, string.format('%.3f', tats[key]), 'PX', math.ceil(tats[key] - now) + 1000)
 end
 return 0
 """

@@ -18,10 +18,28 @@ def client_ip(request: web.Request) -> str:
     if not trusted or not _within(peer, trusted):
         return peer
     hops = [h.strip() for v in request.headers.getall("X-Forwarded-For", []) for h in v.split(",") if h.strip()]
+    last = peer
     for hop in reversed(hops):
-        if not _within(hop, trusted):
-            return hop
-    return hops[0] if hops else peer
+        address = _address(hop)
+        if address is None:
+            return last  # junk ("unknown", a hostname): stop at the last address read, as nginx does
+        if not _within(address, trusted):
+            return address
+        last = address
+    return last
+
+
+def _address(hop: str) -> str | None:
+    """The IP in an X-Forwarded-For hop, without a port some proxies append (1.2.3.4:80, [2001:db8::1]:80)."""
+    candidate = hop
+    if candidate.startswith("[") and "]" in candidate:
+        candidate = candidate[1:candidate.index("]")]
+    elif candidate.count(":") == 1:
+        candidate = candidate.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return None
 
 
 def _within(address: str, networks: list[Network]) -> bool:

@@ -82,7 +82,8 @@ def inspect(request: web.Request, info: RouteInfo, context: RequestContext, body
         if verdict.outcome == "forbid":
             return jsonrpc_error(403, jsonrpc.FORBIDDEN, f"Not allowed: {message.target[1]} ({verdict.reason})",
                                  message.id)
-    lists: dict[str | int, str] = {m.id: m.method for m in messages if m.method in jsonrpc.LISTS and m.id is not None}
+    lists: dict[str | int | float, str] = {m.id: m.method for m in messages
+                                           if m.method in jsonrpc.LISTS and m.id is not None}
     if not lists:
         return Inspection(messages, None)
     return Inspection(messages, ListFilter(lists, lambda kind, name: decision(kind, name).outcome == "allow"))

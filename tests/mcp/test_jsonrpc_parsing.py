@@ -1,0 +1,224 @@
+"""JSON-RPC peeking for MCP routes, `gateway.mcp.jsonrpc` (JSON-RPC 2.0 §4, §6; MCP RS-14 mirrored headers)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gateway.mcp.jsonrpc import LISTS, TARGETS, Message, header_mismatch, parse_messages, peek_id
+
+
+def body(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def request(request_id: Any, method: str, params: Any = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
+
+
+# -- parse_messages -------------------------------------------------------------------------------------------
+
+def test_a_single_request_parses_to_one_message() -> None:
+    """JSON-RPC 2.0 §4: a request object; a method that touches nothing by name has no target."""
+    assert parse_messages(body(request(7, "tools/list"))) == [Message(7, "tools/list", None)]
+
+
+def test_a_string_id_is_kept_as_a_string() -> None:
+    """JSON-RPC 2.0 §4: id is a String or Number; "7" and 7 are different ids."""
+    assert parse_messages(body(request("7", "ping"))) == [Message("7", "ping", None)]
+
+
+def test_a_batch_parses_to_one_message_per_request_in_order() -> None:
+    """JSON-RPC 2.0 §6: an array of requests; order is kept."""
+    messages = parse_messages(body([request(1, "tools/list"), request("b", "tools/call", {"name": "add"})]))
+    assert messages == [Message(1, "tools/list", None), Message("b", "tools/call", ("tools", "add"))]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        pytest.param({"jsonrpc": "2.0", "method": "notifications/initialized"}, id="no-id"),
+        pytest.param({"jsonrpc": "2.0", "id": None, "method": "notifications/cancelled"}, id="null-id"),
+    ],
+)
+def test_a_notification_parses_with_id_none(message: dict[str, Any]) -> None:
+    """JSON-RPC 2.0 §4.1: a request without an id is a notification (null id: no id we could echo either)."""
+    assert [m.id for m in parse_messages(body(message)) or []] == [None]
+
+
+def test_a_number_id_written_with_a_fraction_part_is_still_an_id() -> None:
+    """JSON-RPC 2.0 §4: the id is a String, Number or Null, and `1.0` is a Number. Pinned gap: treating it as
+    "no id" means mcp_policy.inspect tracks no tools/list request, so an upstream that echoes the id (any server
+    whose JSON numbers are doubles, e.g. the TypeScript SDK) gets its tools/list result relayed unfiltered."""
+    messages = parse_messages(body(request(1.0, "tools/list")))
+    assert messages is not None and len(messages) == 1
+    assert messages[0].id == 1
+
+
+def test_responses_and_junk_in_a_batch_are_skipped() -> None:
+    """Responses (to server-initiated requests) and non-request items pass through untouched: not policy's."""
+    batch = [
+        {"jsonrpc": "2.0", "id": 9, "result": {}},
+        {"jsonrpc": "2.0", "id": 10, "error": {"code": -1, "message": "no"}},
+        42, "tools/call", None, [request(1, "tools/call", {"name": "nested"})],
+        {"jsonrpc": "2.0", "id": 3, "method": 5},
+        request(4, "tools/call", {"name": "kept"}),
+    ]
+    assert parse_messages(body(batch)) == [Message(4, "tools/call", ("tools", "kept"))]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"not json", id="text"),
+        pytest.param(b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list"', id="truncated"),
+        pytest.param(b"\xff\xfe{}", id="not-utf8"),
+        pytest.param(b"", id="empty"),
+    ],
+)
+def test_a_body_that_is_not_json_parses_to_none(raw: bytes) -> None:
+    """parse_messages docstring: None when the body is not JSON-RPC (left to the upstream)."""
+    assert parse_messages(raw) is None
+
+
+def test_a_pathologically_deep_body_is_left_to_the_upstream_rather_than_raising() -> None:
+    """parse_messages docstring: a body we cannot read is the upstream's to refuse. Pinned gap: 100k nested
+    arrays (well under the 4 MiB body limit) make json.loads raise RecursionError, which is not a ValueError."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert parse_messages(deep) in (None, [])
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "target"),
+    [
+        pytest.param("tools/call", {"name": "add", "arguments": {"a": 1}}, ("tools", "add"), id="tools-call"),
+        pytest.param("resources/read", {"uri": "file:///secret/a.txt"}, ("resources", "file:///secret/a.txt"),
+                     id="resources-read"),
+        pytest.param("resources/subscribe", {"uri": "file:///x"}, ("resources", "file:///x"), id="subscribe"),
+        pytest.param("resources/unsubscribe", {"uri": "file:///x"}, ("resources", "file:///x"), id="unsubscribe"),
+        pytest.param("prompts/get", {"name": "greeting"}, ("prompts", "greeting"), id="prompts-get"),
+        pytest.param("tools/call", {"name": 5}, ("tools", ""), id="name-not-a-string"),
+        pytest.param("tools/call", {}, ("tools", ""), id="name-missing"),
+        pytest.param("tools/call", ["add"], ("tools", ""), id="params-not-an-object"),
+        pytest.param("resources/read", {"name": "file:///x"}, ("resources", ""), id="uri-is-the-field"),
+        pytest.param("tools/list", {"cursor": "c"}, None, id="list-has-no-target"),
+        pytest.param("initialize", {"name": "x"}, None, id="other-method"),
+    ],
+)
+def test_the_target_is_the_kind_and_the_name_or_uri_a_call_touches(method: str, params: Any,
+                                                                    target: tuple[str, str] | None) -> None:
+    """TARGETS: tools/call and prompts/get by name, resources/* by URI; a malformed one targets "" (policy then
+    decides on the empty name, so default deny still refuses it)."""
+    messages = parse_messages(body(request(1, method, params)))
+    assert messages is not None
+    assert messages[0].target == target
+
+
+def test_tools_call_arguments_are_carried_along() -> None:
+    """Message.arguments: the audit log's digest of tools/call arguments needs them."""
+    messages = parse_messages(body(request(1, "tools/call", {"name": "add", "arguments": {"a": 1, "b": 2}})))
+    assert messages is not None
+    assert messages[0].arguments == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize(
+    ("method", "kind", "field", "key"),
+    [
+        ("tools/list", "tools", "tools", "name"),
+        ("prompts/list", "prompts", "prompts", "name"),
+        ("resources/list", "resources", "resources", "uri"),
+        ("resources/templates/list", "resources", "resourceTemplates", "uriTemplate"),
+    ],
+)
+def test_each_list_method_names_its_kind_result_field_and_item_key(method: str, kind: str, field: str,
+                                                                   key: str) -> None:
+    """MCP schema: ListToolsResult.tools[].name, ListPromptsResult.prompts[].name, ListResourcesResult.resources[].uri,
+    ListResourceTemplatesResult.resourceTemplates[].uriTemplate."""
+    assert LISTS[method] == (kind, field, key)
+
+
+def test_every_targeted_kind_has_a_list_that_is_filtered_by_the_same_policy() -> None:
+    """Whatever policy refuses to call must also be hidden from some list: the kinds line up."""
+    assert {kind for kind, _ in TARGETS.values()} == {kind for kind, _, _ in LISTS.values()}
+
+
+# -- header_mismatch (MCP RS-14) ------------------------------------------------------------------------------
+
+CALL = [Message(1, "tools/call", ("tools", "add"))]
+
+
+@pytest.mark.parametrize(
+    ("messages", "method_header", "name_header"),
+    [
+        pytest.param(CALL, None, None, id="no-headers"),
+        pytest.param([], None, None, id="no-headers-no-messages"),
+        pytest.param(CALL * 2, None, None, id="no-headers-batch"),
+        pytest.param(CALL, "tools/call", "add", id="both-match"),
+        pytest.param(CALL, "tools/call", None, id="method-only"),
+        pytest.param(CALL, None, "add", id="name-only"),
+        pytest.param([Message(1, "resources/read", ("resources", "file:///a"))], "resources/read", "file:///a",
+                     id="resource-uri"),
+        pytest.param([Message(1, "tools/list", None)], "tools/list", None, id="list-method"),
+    ],
+)
+def test_absent_or_matching_mirrored_headers_are_no_mismatch(messages: list[Message], method_header: str | None,
+                                                             name_header: str | None) -> None:
+    """MCP RS-14: the Mcp-Method / Mcp-Name headers, when sent, must equal the body's method and name."""
+    assert header_mismatch(messages, method_header, name_header) is None
+
+
+@pytest.mark.parametrize(
+    ("messages", "method_header", "name_header"),
+    [
+        pytest.param(CALL, "tools/list", None, id="wrong-method"),
+        pytest.param(CALL, "tools/call", "delete", id="wrong-name"),
+        pytest.param(CALL, "Tools/Call", "add", id="method-is-case-sensitive"),
+        pytest.param(CALL, None, "ADD", id="name-is-case-sensitive"),
+        pytest.param([Message(1, "tools/list", None)], "tools/list", "add", id="name-for-untargeted-method"),
+        pytest.param(CALL * 2, "tools/call", "add", id="batch-with-both"),
+        pytest.param(CALL * 2, "tools/call", None, id="batch-with-method"),
+        pytest.param([], "tools/call", None, id="no-messages"),
+    ],
+)
+def test_mirrored_headers_that_disagree_with_the_body_give_a_reason(messages: list[Message], method_header: str | None,
+                                                                    name_header: str | None) -> None:
+    """MCP RS-14: a mismatch (or headers on a batch, which has no single method) is refused with a reason."""
+    reason = header_mismatch(messages, method_header, name_header)
+    assert isinstance(reason, str) and reason
+
+
+# -- peek_id --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(b'{"jsonrpc": "2.0", "id": "abc", "method": "ping"}', "abc", id="string"),
+        pytest.param(b'{"jsonrpc": "2.0", "id": 42, "method": "ping"}', 42, id="int"),
+        pytest.param(b'{"jsonrpc": "2.0", "id": 0, "method": "ping"}', 0, id="zero"),
+        pytest.param(b'  \n{"id": -3}', -3, id="leading-whitespace"),
+        pytest.param(b'{"jsonrpc": "2.0", "id": true, "method": "ping"}', None, id="bool"),
+        pytest.param(b'{"jsonrpc": "2.0", "id": null, "method": "ping"}', None, id="null"),
+        pytest.param(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}', None, id="notification"),
+        pytest.param(b'{"id": {"nested": 1}}', None, id="object"),
+        pytest.param(b'{"id": [1]}', None, id="array"),
+        pytest.param(b'[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]', None, id="batch"),
+        pytest.param(b'{"id": 1', None, id="truncated"),
+        pytest.param(b"not json", None, id="not-json"),
+        pytest.param(b"", None, id="empty"),
+    ],
+)
+def test_peek_id_reads_the_id_of_a_single_request_only(raw: bytes, expected: Any) -> None:
+    """JSON-RPC 2.0 §5: an error response echoes the request's id when it can be read, else null."""
+    assert peek_id(raw) == expected
+    assert type(peek_id(raw)) is type(expected)
+
+
+def test_peek_id_of_a_pathologically_deep_body_is_none_rather_than_raising() -> None:
+    """peek_id docstring: None when unreadable. Pinned gap: deep nesting raises RecursionError, not ValueError."""
+    deep = b'{"id": 1, "params": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert peek_id(deep) is None
