@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from aiohttp import web
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+# The repository's templates/ (source checkouts, editable installs); images set MCP_GATEWAY_TEMPLATES_DIR.
+TEMPLATES_DIR = Path(os.environ.get("MCP_GATEWAY_TEMPLATES_DIR") or Path(__file__).resolve().parents[2] / "templates")
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
