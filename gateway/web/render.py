@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from aiohttp import web
 
-# The repository's templates/ (source checkouts, editable installs); images set MCP_GATEWAY_TEMPLATES_DIR.
-TEMPLATES_DIR = Path(os.environ.get("MCP_GATEWAY_TEMPLATES_DIR") or Path(__file__).resolve().parents[2] / "templates")
+def _templates_dir() -> Path:
+    """MCP_GATEWAY_TEMPLATES_DIR, else the repository's templates/ (source checkouts, editable installs), else
+    the copy a wheel installs under {prefix}/share/mcp-auth-gateway/templates."""
+    configured = os.environ.get("MCP_GATEWAY_TEMPLATES_DIR")
+    if configured:
+        return Path(configured)
+    source = Path(__file__).resolve().parents[2] / "templates"
+    return source if source.is_dir() else Path(sys.prefix) / "share" / "mcp-auth-gateway" / "templates"
+
+
+TEMPLATES_DIR = _templates_dir()
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
