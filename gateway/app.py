@@ -32,7 +32,7 @@ from gateway.signing import IdentitySigner
 from gateway.store.base import Store
 from gateway.store.open import describe_store, open_store
 from gateway.web.cors import add_cors_headers
-from gateway.web.middleware import error_middleware
+from gateway.web.middleware import add_request_id, error_middleware
 from gateway.web.ratelimit import oauth_rate_limit
 from gateway.web.routes import setup_routes
 
@@ -52,6 +52,7 @@ def create_app(
     app[METRICS_KEY] = Metrics()
     app.cleanup_ctx.append(_audit_ctx)
     app.on_response_prepare.append(add_cors_headers)
+    app.on_response_prepare.append(add_request_id)
     app.cleanup_ctx.append(_store_ctx(settings, store))
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_clients_ctx)

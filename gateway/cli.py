@@ -23,6 +23,7 @@ from gateway.accounts import (
     set_password,
 )
 from gateway.config import ConfigError, Settings, load_settings
+from gateway.logs import configure as configure_logging
 from gateway.oauth.tokens import hash_token
 from gateway.routing import RouteTable
 from gateway.store.base import Store, StoreUnavailableError
@@ -72,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="override listen.host")
     serve.add_argument("--port", type=int, help="override listen.port")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", default="text", choices=["text", "json"],
+                       help="json: one JSON object per line, with request ids (for log shippers)")
 
     check = _command(commands, "check-config", "validate the configuration; exit 0 valid, 1 invalid", _check_config)
     check.add_argument("--print", action="store_true", dest="print_config",
@@ -168,7 +171,7 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
     from gateway.web.middleware import AccessLogger
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level, args.log_format)
     settings = _settings(args)
     listen = settings.listen.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})
     table = RouteTable(settings)

@@ -14,7 +14,7 @@ HOP_BY_HOP = frozenset({
 # Never forwarded upstream: credentials, framing we recompute, and client claims about the connection.
 REQUEST_DROP = frozenset({
     "authorization", "host", "content-length", "forwarded", "x-forwarded-for", "x-forwarded-proto",
-    "x-forwarded-host", "x-forwarded-port", "x-real-ip", "cookie",
+    "x-forwarded-host", "x-forwarded-port", "x-real-ip", "cookie", "x-request-id",
 })
 GATEWAY_COOKIE_PREFIXES = ("mcpgw", "__Host-mcpgw", "__Secure-mcpgw")
 _DEFAULT_IDENTITY = frozenset(h.lower() for h in DEFAULT_IDENTITY_HEADERS)
@@ -22,7 +22,7 @@ _DEFAULT_IDENTITY = frozenset(h.lower() for h in DEFAULT_IDENTITY_HEADERS)
 
 def upstream_request_headers(
     inbound: CIMultiDictProxy[str], route: Route, context: RequestContext, *, client_ip: str | None,
-    proto: str, host: str, upstream_host: str, identity_jwt: str | None = None,
+    proto: str, host: str, upstream_host: str, identity_jwt: str | None = None, request_id: str | None = None,
 ) -> CIMultiDict[str]:
     """Inbound headers minus hop-by-hop, credentials and spoofable identity; plus our identity and X-Forwarded-*."""
     strip = HOP_BY_HOP | REQUEST_DROP | _DEFAULT_IDENTITY | {h.lower() for h in route.identity_headers}
@@ -40,6 +40,8 @@ def upstream_request_headers(
         out["X-Forwarded-For"] = client_ip
     out["X-Forwarded-Proto"] = proto
     out["X-Forwarded-Host"] = host
+    if request_id is not None:
+        out["X-Request-Id"] = request_id  # the same id as the gateway's logs and audit line
     if route.identity_jwt_header and identity_jwt is not None:
         out[route.identity_jwt_header] = identity_jwt
     for name, claim in route.identity_headers.items():

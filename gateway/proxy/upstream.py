@@ -11,6 +11,7 @@ from aiohttp import web
 
 from gateway.config import ProxySettings
 from gateway.identity import RequestContext
+from gateway.keys import REQUEST_ID_KEY
 from gateway.mcp import jsonrpc
 from gateway.mcp.filtering import ListFilter, SseRewriter
 from gateway.proxy.headers import client_response_headers, upstream_request_headers
@@ -55,6 +56,7 @@ async def open_upstream(
     headers = upstream_request_headers(
         request.headers, route, context, client_ip=client_address, proto=public_proto,
         host=request.host, upstream_host=target.netloc, identity_jwt=identity_jwt,
+        request_id=request.get(REQUEST_ID_KEY),
     )
     if plain:  # the gateway must read this response (list filtering): ask for it uncompressed
         headers["Accept-Encoding"] = "identity"

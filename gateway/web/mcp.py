@@ -82,6 +82,7 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     if request.method == "OPTIONS":
         return mcp_preflight(origin) if origin is not None else web.Response(status=204)
 
+    handling_started = time.monotonic()
     try:
         token = bearer_token(request)
         if token is None:
@@ -90,14 +91,18 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
         context = await authenticate(request, info, token)
     except OAuthError as error:
         metrics.auth_failures.labels(info.route.name, error.error).inc()
+        metrics.token_validations.labels(error.error).inc()
         return _challenge(info, error)
     except PolicyDeniedError:
         metrics.auth_failures.labels(info.route.name, "policy").inc()
+        metrics.token_validations.labels("access_rules").inc()
         return jsonrpc_error(403, jsonrpc.FORBIDDEN, "Access to this MCP server is not allowed for this user")
     except SessionNotFoundError:
         metrics.auth_failures.labels(info.route.name, "session_owner").inc()
+        metrics.token_validations.labels("session_owner").inc()
         return jsonrpc_error(404, jsonrpc.NOT_FOUND, "Session not found")
     request[TOKEN_ID_KEY] = context.token_id
+    metrics.token_validations.labels("valid").inc()
     fields.update(user=context.record.user_id, client=context.record.client_id, token_id=context.token_id)
 
     try:
@@ -115,11 +120,12 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
         return inspection
     limited = await rate_limited(request, info, context, inspection.messages, request_id)
     if limited is not None:
-        metrics.auth_failures.labels(info.route.name, "rate_limit").inc()
+        metrics.rate_limited.labels("mcp").inc()
         return limited
 
     signed = await request.app[SIGNER_KEY].sign(context, info.resource) if info.route.identity_jwt_header else None
     started = time.monotonic()
+    metrics.overhead_seconds.labels(info.route.name).observe(started - handling_started)
     try:
         upstream = await open_upstream(request.app[HTTP_KEY], request, info, context, body,
                                        public_proto=urlsplit(settings.public_url).scheme,
@@ -143,7 +149,14 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     except BaseException:
         upstream.close()
         raise
-    return await relay(request, upstream, inspection.list_filter)
+    if upstream.content_type != "text/event-stream":
+        return await relay(request, upstream, inspection.list_filter)
+    streams = metrics.sse_streams.labels(info.route.name)
+    streams.inc()
+    try:
+        return await relay(request, upstream, inspection.list_filter)
+    finally:
+        streams.dec()
 
 
 def _describe(messages: list[jsonrpc.Message], with_arguments: bool) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
-from gateway.keys import REQUEST_ID_KEY, ROUTE_INFO_KEY, TOKEN_ID_KEY
+from gateway.keys import METRICS_KEY, REQUEST_ID_KEY, ROUTE_INFO_KEY, TOKEN_ID_KEY
 from gateway.mcp import jsonrpc
 from gateway.oauth.errors import OAuthError
 from gateway.store.base import StoreUnavailableError
@@ -34,6 +34,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = _http_error(exc)
     except StoreUnavailableError:
         logger.error("store unavailable: answering 503 (request %s)", request[REQUEST_ID_KEY])
+        request.app[METRICS_KEY].store_errors.inc()
         response = _unavailable(request)
     except OAuthError as error:
         response = json_error(error)
@@ -41,9 +42,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # no request details in the message: headers may carry tokens
         logger.exception("unhandled error (request %s %s)", request.method, request.path)
         response = _internal_error(request)
-    if not response.prepared:
-        response.headers.setdefault("X-Request-Id", request[REQUEST_ID_KEY])
     return response
+
+
+async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every response, streamed ones included, names its request id."""
+    if REQUEST_ID_KEY in request:
+        response.headers["X-Request-Id"] = request[REQUEST_ID_KEY]
 
 
 def _is_mcp(request: web.Request) -> bool:
@@ -87,7 +92,8 @@ class AccessLogger(AbstractAccessLogger):
     """One line per request; the path without its query string (a token there must never reach a log)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info(
-            '%s "%s %s" %s %.1fms id=%s token=%s', request.remote, request.method, request.path, response.status,
-            time * 1000, request.get(REQUEST_ID_KEY, "-"), request.get(TOKEN_ID_KEY, "-"),
-        )
+        fields = {"remote": request.remote, "method": request.method, "path": request.path,
+                  "status": response.status, "ms": round(time * 1000, 1),
+                  "request_id": request.get(REQUEST_ID_KEY, "-"), "token_id": request.get(TOKEN_ID_KEY, "-")}
+        self.logger.info('%s "%s %s" %s %.1fms id=%s token=%s', fields["remote"], fields["method"], fields["path"],
+                         fields["status"], fields["ms"], fields["request_id"], fields["token_id"], extra=fields)

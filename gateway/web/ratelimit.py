@@ -8,7 +8,7 @@ import math
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.keys import SETTINGS_KEY, STORE_KEY
+from gateway.keys import METRICS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.errors import SlowDownError
 from gateway.web.client_ip import client_ip
 from gateway.web.errors import json_error
@@ -26,6 +26,7 @@ async def oauth_rate_limit(request: web.Request, handler: Handler) -> web.Stream
     wait = await request.app[STORE_KEY].take([(f"ip:{client_ip(request)}", limit.limit, limit.period)])
     if wait <= 0:
         return await handler(request)
+    request.app[METRICS_KEY].rate_limited.labels("oauth_ip").inc()
     retry = {"Retry-After": str(max(1, math.ceil(wait)))}
     if path.startswith("/authorize"):
         page = html_error("Too many requests", "Wait a moment and try again.", status=429)

@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+
 def _templates_dir() -> Path:
     """MCP_GATEWAY_TEMPLATES_DIR, else the repository's templates/ (source checkouts, editable installs), else
     the copy a wheel installs under {prefix}/share/mcp-auth-gateway/templates."""

@@ -1,0 +1,86 @@
+"""Metrics, request ids and structured logs (issue #6 item 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import aiohttp
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from gateway.ports import free_port, wait_for_port
+from tests.conftest import route
+from tests.support.mcp_wire import modern_call
+from tests.support.tokens import issue
+
+
+def sample(text: str, name: str) -> float:
+    """The value of one Prometheus sample `name{labels} value` (0 when absent)."""
+    for line in text.splitlines():
+        key, _, value = line.rpartition(" ")
+        if key == name:
+            return float(value)
+    return 0.0
+
+
+async def test_metrics_cover_validations_overhead_streams_limits_and_oauth(start_gateway, upstream, store,
+                                                                          aiohttp_client):
+    server = await start_gateway([route("alpha", upstream.url)],
+                                 rate_limits={"tool_calls_per_user": {"limit": 1, "period": 3600}})
+    client = await aiohttp_client(server)
+    token = await issue(store, server, "alpha")
+    headers, call = modern_call(1, "add", {"a": 1, "b": 2})
+    headers["Authorization"] = f"Bearer {token}"
+    for _ in range(2):  # the second is rate limited
+        await (await client.post("/alpha/mcp", json=call, headers=headers)).read()
+    await (await client.post("/alpha/mcp", json=call)).read()  # no token
+    await (await client.post("/token", data={"grant_type": "refresh_token", "client_id": "x",
+                                             "refresh_token": "y"})).read()
+    text = await (await client.get("/metrics")).text()
+    assert sample(text, 'mcpgw_token_validations_total{outcome="valid"}') == 2
+    assert sample(text, 'mcpgw_rate_limited_total{limit="mcp"}') == 1
+    assert sample(text, 'mcpgw_gateway_overhead_seconds_count{route="alpha"}') == 1
+    assert sample(text, 'mcpgw_upstream_response_seconds_count{route="alpha"}') == 1
+    assert sample(text, 'mcpgw_sse_streams_open{route="alpha"}') == 0  # the SSE answer was relayed and closed
+    assert sample(text, 'mcpgw_oauth_events_total{event="oauth.token",outcome="invalid_client"}') == 1
+    assert sample(text, 'mcpgw_auth_failures_total{reason="no_token",route="alpha"}') == 1
+
+
+async def test_the_request_id_reaches_the_upstream_and_the_client(gateway, store):
+    token = await issue(store, gateway, "alpha")
+    seen: dict[str, str] = {}
+
+    async def remember(response: httpx2.Response) -> None:
+        seen.setdefault("returned", response.headers.get("x-request-id", ""))
+
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}", "X-Request-Id": "trace-42"},
+                              event_hooks={"response": [remember]}, timeout=30)
+    async with http, Client(streamable_http_client(str(gateway.make_url("/alpha/mcp")), http_client=http)) as c:
+        echoed = json.loads((await c.call_tool("echo_headers", {})).content[0].text)
+    assert echoed["x-request-id"] == "trace-42" and seen["returned"] == "trace-42"
+
+
+async def test_serve_writes_json_logs_with_request_ids(upstream, tmp_path):
+    port = free_port()
+    config = tmp_path / "gateway.yaml"
+    config.write_text(f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}}}\n"
+                      f"store: {{data_dir: {tmp_path / 'data'}}}\naudit: {{enabled: false}}\n"
+                      f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}'}}\n")
+    log = (tmp_path / "serve.log").open("w")
+    serve = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "-c", str(config), "--log-format", "json"],
+                             stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        wait_for_port(port, serve, deadline=30)
+        async with aiohttp.ClientSession() as http:
+            await (await http.post(f"http://127.0.0.1:{port}/alpha/mcp", json={},
+                                   headers={"X-Request-Id": "abc-123"})).read()
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+        log.close()
+    entries = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.startswith("{")]
+    access = [e for e in entries if e.get("path") == "/alpha/mcp"]
+    assert access and access[0]["request_id"] == "abc-123" and access[0]["status"] == 401
