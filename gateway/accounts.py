@@ -101,8 +101,9 @@ async def issue_service_token(store: Store, user_name: str, info: RouteInfo, sco
         raise AccountError(f"route {info.route.name!r} has no scope {' '.join(unknown)} "
                            f"(known: {' '.join(info.route.scopes)})")
     token = new_access_token()
+    principal = principal_of(user)  # only a verified email reaches the token
     record = AccessTokenRecord(
-        user_id=user.user_id, email=user.email, preferred_username=user.name, groups=user.groups,
+        user_id=principal.user_id, email=principal.email, preferred_username=user.name, groups=user.groups,
         client_id=SERVICE_CLIENT_ID, route=info.route.name, resource=info.resource,
         scopes=scopes or tuple(info.route.scopes), issued_at=now, expires_at=now + ttl,
     )

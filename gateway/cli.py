@@ -39,6 +39,7 @@ class CliError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else None
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
@@ -73,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="override listen.host")
     serve.add_argument("--port", type=int, help="override listen.port")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes sharing the port (SO_REUSEPORT); state is shared through Redis")
     serve.add_argument("--log-format", default="text", choices=["text", "json"],
                        help="json: one JSON object per line, with request ids (for log shippers)")
 
@@ -166,13 +169,14 @@ def _with_store(args: argparse.Namespace, action: Callable[[Settings, Store], Aw
 # -- serve / check-config ---------------------------------------------------------------------------------
 
 def _serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
+    from pathlib import Path
 
-    from gateway.app import create_app
-    from gateway.web.middleware import AccessLogger
+    from gateway.server import serve
 
     configure_logging(args.log_level, args.log_format)
     settings = _settings(args)
+    if args.workers < 1:
+        raise CliError("--workers must be at least 1")
     listen = settings.listen.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})
     table = RouteTable(settings)
     print(f"mcp-auth-gateway {__version__}: issuer {settings.public_url}", flush=True)
@@ -180,10 +184,27 @@ def _serve(args: argparse.Namespace) -> int:
     for info in table.routes:
         print(f"  route {info.route.name}: {info.resource} -> {info.route.upstream}", flush=True)
         print(f"    metadata: {info.metadata_url}", flush=True)
-    print(f"  listening on http://{listen.host}:{listen.port} (health: /healthz, /readyz, /metrics)", flush=True)
-    web.run_app(create_app(settings), host=listen.host, port=listen.port, access_log_class=AccessLogger,
-                handler_cancellation=True, print=None)
+    print(f"  listening on http://{listen.host}:{listen.port} (health: /healthz, /readyz, /metrics)"
+          + (f" with {args.workers} workers" if args.workers > 1 else ""), flush=True)
+    if args.workers > 1:
+        return _serve_workers(args, settings)
+    asyncio.run(serve(Path(args.config), settings, listen.host, listen.port))
     return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """The parent keeps the embedded store up (if any) so workers join one server, then supervises them."""
+    import sys
+
+    from gateway.server import run_workers
+    from gateway.store.embedded import start_embedded
+
+    embedded = start_embedded(settings.store.data_dir) if settings.store.url is None else None
+    try:
+        return run_workers(sys.argv[1:] if args.argv is None else args.argv, args.workers)
+    finally:
+        if embedded is not None:
+            embedded.stop()
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -48,6 +48,8 @@ class _Model(BaseModel):
 class Listen(_Model):
     host: str = Field(default="0.0.0.0", description="Interface to bind.")
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port to bind.")
+    shutdown_grace: float = Field(default=30.0, ge=0, description="On SIGTERM or reload: seconds in-flight "
+                                  "requests and open streams may take to finish before they are cut.")
 
 
 class StoreSettings(_Model):

@@ -23,6 +23,7 @@ from gateway.oauth.redirects import redirect_uri_problem
 from gateway.store.records import ClientRecord
 
 _MAX_AGE = re.compile(r"max-age=(\d+)")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class CimdError(Exception):
@@ -35,7 +36,11 @@ def is_cimd_client_id(client_id: str) -> bool:
 
 def check_url(url: str) -> None:
     """CIMD "Client Identifier": https, a path, no dot segments, fragment, user info or query."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise CimdError("the client_id is not a valid URL") from None
     if parts.scheme != "https" or not parts.hostname:
         raise CimdError("a URL client_id must use https")
     if parts.path in ("", "/") or any(unquote(seg) in (".", "..") for seg in parts.path.split("/")):
@@ -47,8 +52,11 @@ def check_url(url: str) -> None:
 def special_use(address: str) -> bool:
     """Loopback, RFC 1918, link-local, ULA, CGNAT, multicast, reserved …: anything not globally routable."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+                                                      if ip in NAT64 else None)
+        if embedded is not None:  # judge the IPv4 address it carries (mapped, 6to4, NAT64)
+            ip = embedded
     return not ip.is_global or ip.is_multicast  # Python counts some multicast ranges as global
 
 
@@ -109,7 +117,9 @@ class CimdFetcher:
                     raise CimdError(f"fetching the client metadata document gave HTTP {resp.status} (200 required)")
                 if resp.content_length is not None and resp.content_length > limit:
                     raise CimdError(f"the client metadata document is larger than {limit} bytes")
-                body = await resp.content.read(limit + 1)
+                body = b""
+                while len(body) <= limit and (chunk := await resp.content.readany()):
+                    body += chunk
                 cache_control = resp.headers.get("Cache-Control", "")
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, SpecialUseAddressError):

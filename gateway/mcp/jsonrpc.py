@@ -42,6 +42,7 @@ def error_body(code: int, message: str, request_id: RequestId = None, data: Any 
 
 
 INVALID_REQUEST = -32600
+PARSE_ERROR = -32700
 HEADER_MISMATCH = -32009
 RATE_LIMITED = -32029
 

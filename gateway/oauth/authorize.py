@@ -15,7 +15,7 @@ from gateway.oauth.errors import (
     UnsupportedResponseTypeError,
 )
 from gateway.oauth.pkce import parse_challenge
-from gateway.oauth.redirects import redirect_matches
+from gateway.oauth.redirects import redirect_matches, redirect_uri_problem
 from gateway.oauth.resource import normalize_resource, same_resource
 from gateway.oauth.tokens import hash_token, new_code, parse_scopes
 from gateway.routing import RouteInfo
@@ -47,7 +47,7 @@ def parse_client_redirect(client: ClientRecord | None, client_id: str | None, re
         if len(client.redirect_uris) == 1:  # RFC 6749 §3.1.2.3: optional when exactly one is registered
             return client.redirect_uris[0]
         raise UnsafeRedirectError("Missing redirect_uri", "The request does not say where to return.")
-    if not redirect_matches(client.redirect_uris, redirect_uri):
+    if redirect_uri_problem(redirect_uri) is not None or not redirect_matches(client.redirect_uris, redirect_uri):
         raise UnsafeRedirectError("Unregistered redirect URI",
                                   "The application asked to return to an address it did not register.")
     return redirect_uri
@@ -83,12 +83,17 @@ def resolve_routes(resources: list[str], routes: list[RouteInfo], host: str) -> 
     Raises:
         InvalidTargetError: an unknown, relative or fragment-bearing resource, or several different ones.
     """
-    distinct = list(dict.fromkeys(normalize_resource(r) for r in resources if r))
+    try:
+        distinct = list(dict.fromkeys(normalize_resource(r) for r in resources if r))
+        parsed = urlsplit(resources[0]) if distinct else None
+    except ValueError:
+        raise InvalidTargetError("resource is not a valid URI") from None
     if len(distinct) > 1:
         raise InvalidTargetError("one resource per authorization request")
     if distinct:
         resource = resources[0]
-        parts = urlsplit(resource)
+        assert parsed is not None
+        parts = parsed
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment or "#" in resource:
             raise InvalidTargetError("resource must be an absolute URI without a fragment")
         exact = [info for info in routes if same_resource(info.resource, resource)]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
@@ -18,8 +19,8 @@ def redirect_uri_problem(uri: str) -> str | None:
     except ValueError:
         return "not a URI"
     scheme = parts.scheme.lower()
-    if not scheme or any(c.isspace() for c in uri):
-        return "not an absolute URI"
+    if not scheme or any(c.isspace() or c == "\\" or ord(c) < 0x20 or ord(c) == 0x7f for c in uri):
+        return "not an absolute URI (or contains whitespace, control characters or a backslash)"
     if parts.fragment or "#" in uri:
         return "must not contain a fragment"
     if parts.username is not None or parts.password is not None:
@@ -42,7 +43,10 @@ def with_query(uri: str, params: dict[str, str | None]) -> str:
 
 
 def redirect_matches(registered: tuple[str, ...] | list[str], requested: str) -> bool:
-    """Exact match, or the same loopback http URI on another port (clients pick a free port at run time)."""
+    """Exact match, or the same loopback http URI on another port (clients pick a free port at run time).
+
+    The loopback rule only applies to URIs whose authority is *exactly* a loopback host and port: parsers
+    disagree about `http://evil.example\\@127.0.0.1:1/cb` (Python: host 127.0.0.1; browsers: evil.example)."""
     if requested in registered:
         return True
     wanted = _loopback_key(requested)
@@ -54,15 +58,21 @@ def is_loopback_only(uris: tuple[str, ...] | list[str]) -> bool:
     return bool(uris) and all(_is_loopback(urlsplit(u).hostname) for u in uris)
 
 
+_LOOPBACK_AUTHORITY = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$", re.IGNORECASE)
+_UNSAFE_CHARACTERS = re.compile(r"[\\\s\x00-\x1f\x7f]")
+
+
 def _loopback_key(uri: str) -> tuple[str, str, str, str] | None:
+    if _UNSAFE_CHARACTERS.search(uri):
+        return None
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         return None
-    if parts.scheme != "http" or not _is_loopback(parts.hostname):
+    if parts.scheme != "http" or not _LOOPBACK_AUTHORITY.match(parts.netloc):  # no user info, nothing odd
         return None
-    return parts.scheme, parts.hostname or "", parts.path or "/", parts.query
+    return parts.scheme, (parts.hostname or "").lower(), parts.path or "/", parts.query
 
 
 def _is_loopback(host: str | None) -> bool:

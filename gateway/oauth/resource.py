@@ -20,8 +20,12 @@ def normalize_resource(url: str) -> str:
 
 
 def same_resource(a: str, b: str) -> bool:
-    """Audience comparison: scheme and host case-insensitive, everything else exact (MCP RS-8)."""
-    return normalize_resource(a) == normalize_resource(b)
+    """Audience comparison: scheme and host case-insensitive, everything else exact (MCP RS-8).
+    A string that does not parse as a URL is the same as nothing."""
+    try:
+        return normalize_resource(a) == normalize_resource(b)
+    except ValueError:
+        return False
 
 
 def metadata_url(resource: str) -> str:

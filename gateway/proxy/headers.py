@@ -13,9 +13,12 @@ HOP_BY_HOP = frozenset({
 })
 # Never forwarded upstream: credentials, framing we recompute, and client claims about the connection.
 REQUEST_DROP = frozenset({
-    "authorization", "host", "content-length", "forwarded", "x-forwarded-for", "x-forwarded-proto",
-    "x-forwarded-host", "x-forwarded-port", "x-real-ip", "cookie", "x-request-id",
+    "authorization", "host", "content-length", "content-encoding", "forwarded", "x-real-ip", "cookie",
+    "x-request-id", "true-client-ip", "cf-connecting-ip", "x-client-ip",
+    # identity headers other proxies and frameworks trust
+    "remote-user", "x-remote-user", "x-user", "x-email", "x-auth-user",
 })
+DROPPED_PREFIXES = ("x-forwarded-", "x-auth-request-")  # every forwarding claim comes from the gateway
 GATEWAY_COOKIE_PREFIXES = ("mcpgw", "__Host-mcpgw", "__Secure-mcpgw")
 _DEFAULT_IDENTITY = frozenset(h.lower() for h in DEFAULT_IDENTITY_HEADERS)
 
@@ -23,15 +26,20 @@ _DEFAULT_IDENTITY = frozenset(h.lower() for h in DEFAULT_IDENTITY_HEADERS)
 def upstream_request_headers(
     inbound: CIMultiDictProxy[str], route: Route, context: RequestContext, *, client_ip: str | None,
     proto: str, host: str, upstream_host: str, identity_jwt: str | None = None, request_id: str | None = None,
+    public_host: str | None = None,
 ) -> CIMultiDict[str]:
-    """Inbound headers minus hop-by-hop, credentials and spoofable identity; plus our identity and X-Forwarded-*."""
-    strip = HOP_BY_HOP | REQUEST_DROP | _DEFAULT_IDENTITY | {h.lower() for h in route.identity_headers}
+    """Inbound headers minus hop-by-hop, credentials and spoofable identity; plus our identity and X-Forwarded-*.
+    `public_host` is the route's configured host (X-Forwarded-Host), never the client's Host header."""
+    public_host = public_host or host
+    strip = HOP_BY_HOP | REQUEST_DROP | _DEFAULT_IDENTITY | {_canonical(h) for h in route.identity_headers}
     if route.identity_jwt_header:
-        strip |= {route.identity_jwt_header.lower()}  # only the gateway may sign identities
+        strip |= {_canonical(route.identity_jwt_header)}  # only the gateway may sign identities
     strip |= _connection_tokens(inbound)
     if not route.preserve_host:
         strip |= {"origin"}  # the gateway validated it; the upstream would judge it against its own host
-    out = CIMultiDict((k, v) for k, v in inbound.items() if k.lower() not in strip)
+    # compare canonical names: X_Forwarded_User is X-Forwarded-User to CGI, PHP and some nginx setups
+    out = CIMultiDict((k, v) for k, v in inbound.items()
+                      if _canonical(k) not in strip and not _canonical(k).startswith(DROPPED_PREFIXES))
     cookies = _foreign_cookies(inbound.getall("Cookie", []))
     if cookies:
         out["Cookie"] = cookies
@@ -39,7 +47,7 @@ def upstream_request_headers(
     if client_ip:
         out["X-Forwarded-For"] = client_ip
     out["X-Forwarded-Proto"] = proto
-    out["X-Forwarded-Host"] = host
+    out["X-Forwarded-Host"] = public_host
     if request_id is not None:
         out["X-Request-Id"] = request_id  # the same id as the gateway's logs and audit line
     if route.identity_jwt_header and identity_jwt is not None:
@@ -49,6 +57,10 @@ def upstream_request_headers(
         if value is not None:
             out[name] = value
     return out
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-")
 
 
 def client_response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:

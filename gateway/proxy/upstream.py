@@ -56,7 +56,7 @@ async def open_upstream(
     headers = upstream_request_headers(
         request.headers, route, context, client_ip=client_address, proto=public_proto,
         host=request.host, upstream_host=target.netloc, identity_jwt=identity_jwt,
-        request_id=request.get(REQUEST_ID_KEY),
+        request_id=request.get(REQUEST_ID_KEY), public_host=info.host,
     )
     if plain:  # the gateway must read this response (list filtering): ask for it uncompressed
         headers["Accept-Encoding"] = "identity"

@@ -31,8 +31,13 @@ class AccountStoreMixin(RedisBase):
         async with reachable(), self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.key("user", name))
             pipe.srem(self.key("users", "all"), name)
-            deleted, _ = await pipe.execute()
+            pipe.set(self.key("user-removed", name), "1")  # the id local:<name> is never handed to a stranger
+            deleted, _, _ = await pipe.execute()
         return bool(deleted)
+
+    async def user_was_removed(self, name: str) -> bool:
+        async with reachable():
+            return bool(await self._redis.exists(self.key("user-removed", name)))
 
     async def list_users(self) -> list[UserRecord]:
         async with reachable():

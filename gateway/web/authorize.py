@@ -25,6 +25,7 @@ from gateway.web.auditing import audit
 from gateway.web.client_ip import client_ip
 from gateway.web.errors import NO_STORE, redirect_error
 from gateway.web.federation import redirect_to_provider
+from gateway.web.forms import read_form
 from gateway.web.render import html_error, render
 from gateway.web.session import BrowserSession, csrf_ok, load_session, start_session
 
@@ -74,7 +75,9 @@ async def handle_authorize(request: web.Request) -> web.StreamResponse:
 
 
 async def handle_login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
+    if form is None:
+        return html_error("Unreadable form", "The form could not be read. Start again from the application.")
     session = await load_session(request)
     if not csrf_ok(session, _field(form, "csrf_token")):
         return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
@@ -115,7 +118,9 @@ async def handle_login(request: web.Request) -> web.StreamResponse:
 async def handle_signup(request: web.Request) -> web.StreamResponse:
     """POST /authorize/signup: self sign-up (login.signup.enabled), limited to the configured email domains."""
     settings = request.app[SETTINGS_KEY]
-    form = await request.post()
+    form = await read_form(request)
+    if form is None:
+        return html_error("Unreadable form", "The form could not be read. Start again from the application.")
     session = await load_session(request)
     if not settings.login.local or not settings.login.signup.enabled:
         return html_error("Sign-up is closed", "Ask an administrator for an account.", status=403)
@@ -132,6 +137,8 @@ async def handle_signup(request: web.Request) -> web.StreamResponse:
                            status=429)
     username, email = (_field(form, "username") or "").strip(), (_field(form, "email") or "").strip()
     problem = signup_problem(email, settings.login.signup.email_domains)
+    if problem is None and await store.user_was_removed(username):
+        problem = f"The name {username!r} is not available."  # a removed account's id stays retired
     if problem is None:
         try:
             user = await add_user(store, username, _field(form, "password") or "", email=email, now=now,
@@ -151,7 +158,9 @@ async def handle_signup(request: web.Request) -> web.StreamResponse:
 
 
 async def handle_consent(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
+    if form is None:
+        return html_error("Unreadable form", "The form could not be read. Start again from the application.")
     session = await load_session(request)
     provider = _field(form, "provider")
     if not csrf_ok(session, _field(form, "csrf_token")) or session is None or \
@@ -207,11 +216,12 @@ def _consent_page(request: web.Request, session: BrowserSession, request_id: str
     label = request.app[PROVIDERS_KEY][provider].label if provider else None
     return render("consent.html", {
         "client_name": client.client_name or client.client_id, "client_host": _host(client.client_id),
-        "redirect_host": _host(pending.redirect_uri) or pending.redirect_uri,
+        "redirect_host": _host(pending.redirect_uri) or pending.redirect_uri, "redirect_uri": pending.redirect_uri,
         "loopback_only": is_loopback_only(client.redirect_uris),
         "user": (principal.preferred_username or principal.user_id) if principal else None,
         "provider": provider, "provider_label": label,
-        "routes": [{"name": r.route.name, "resource": r.resource} for r in routes],
+        "routes": [{"name": r.route.name, "resource": r.resource,
+                    "scopes": grant_scopes(pending.scopes_requested, r.route.scopes)} for r in routes],
         "scopes": scopes, "csrf_token": session.record.csrf, "request_id": request_id,
     })
 
@@ -226,7 +236,9 @@ def _denied_page(session: BrowserSession, principal: Principal, route: str) -> w
 
 async def handle_provider_choice(request: web.Request) -> web.StreamResponse:
     """POST /authorize/provider (the login page's provider buttons): consent first, then the provider."""
-    form = await request.post()
+    form = await read_form(request)
+    if form is None:
+        return html_error("Unreadable form", "The form could not be read. Start again from the application.")
     session = await load_session(request)
     if not csrf_ok(session, _field(form, "csrf_token")) or session is None:
         return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)

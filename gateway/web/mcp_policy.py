@@ -59,7 +59,11 @@ def inspect(request: web.Request, info: RouteInfo, context: RequestContext, body
     policy = info.route.policy
     if not active(policy) and method_header is None and name_header is None and not tool_limit(request, info):
         return Inspection([], None)
-    messages = jsonrpc.parse_messages(body) or []
+    parsed = jsonrpc.parse_messages(body)
+    if parsed is None and body.strip():
+        # fail closed: what the gateway cannot read it cannot authorize (another parser might read it differently)
+        return jsonrpc_error(400, jsonrpc.PARSE_ERROR, "Parse error: the body must be UTF-8 JSON-RPC", None)
+    messages = parsed or []
     mismatch = jsonrpc.header_mismatch(messages, method_header, name_header)
     if mismatch:
         return jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, mismatch, jsonrpc.peek_id(body))

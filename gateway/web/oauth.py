@@ -27,6 +27,7 @@ from gateway.web.client_auth import authenticate_client, basic_credentials
 from gateway.web.client_ip import client_ip
 from gateway.web.cors import DISCOVERY_CORS
 from gateway.web.errors import NO_STORE
+from gateway.web.forms import read_form
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_CORS = {**DISCOVERY_CORS, "Access-Control-Allow-Methods": "GET, POST, OPTIONS"}
@@ -62,7 +63,7 @@ async def handle_register(request: web.Request) -> web.Response:
         raise SlowDownError("too many registrations from this address; retry in a minute")
     try:
         body: Any = json.loads(await request.read())
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidClientMetadataError("the body must be a JSON object") from None
     registration = parse_registration(body, now=now)
     await store.save_client(registration.record, settings.oauth.dcr_client_idle_ttl)
@@ -122,7 +123,8 @@ async def handle_introspect(request: web.Request) -> web.Response:
     """RFC 7662 for upstreams that want it, behind HTTP Basic credentials from `oauth.introspection`."""
     credentials = basic_credentials(request) if request.headers.get("Authorization") else None
     allowed = {c.name: c.secret.get_secret_value() for c in request.app[SETTINGS_KEY].oauth.introspection}
-    if credentials is None or not secrets.compare_digest(allowed.get(credentials[0], "\0" * 32), credentials[1]):
+    if credentials is None or not secrets.compare_digest(allowed.get(credentials[0], "\0" * 32).encode(),
+                                                         credentials[1].encode()):
         return web.json_response({"error": "invalid_client"}, status=401,
                                  headers={**NO_STORE, "WWW-Authenticate": 'Basic realm="introspection"'})
     form, _ = await _form(request)
@@ -163,9 +165,9 @@ def _introspection(record: AccessTokenRecord | RefreshTokenRecord, kind: str) ->
 async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
     """Form fields and the (repeatable, RFC 8707) `resource` values; a repeated other field, or a body that is
     not a form, is invalid_request (RFC 6749 §3.2), never a 500."""
-    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        raise InvalidRequestError("the body must be application/x-www-form-urlencoded")
-    form = await request.post()
+    form = await read_form(request)
+    if form is None:
+        raise InvalidRequestError("the body must be a well-formed application/x-www-form-urlencoded form")
     fields: dict[str, str] = {}
     for name, value in form.items():
         if not isinstance(value, str):

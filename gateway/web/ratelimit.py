@@ -14,7 +14,7 @@ from gateway.web.client_ip import client_ip
 from gateway.web.errors import json_error
 from gateway.web.render import html_error
 
-LIMITED_PATHS = ("/register", "/authorize", "/token", "/revoke")
+LIMITED_PATHS = ("/register", "/authorize", "/token", "/revoke", "/introspect")
 
 
 @web.middleware

@@ -58,7 +58,8 @@ async def start_session(request: web.Request, response: web.StreamResponse, prin
 
 
 def csrf_ok(session: BrowserSession | None, submitted: str | None) -> bool:
-    return session is not None and bool(submitted) and secrets.compare_digest(session.record.csrf, submitted or "")
+    return session is not None and bool(submitted) and \
+        secrets.compare_digest(session.record.csrf.encode(), (submitted or "").encode())  # bytes: any input
 
 
 def _secure(request: web.Request) -> bool:
