@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
 import redis.asyncio as redis
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -12,24 +16,49 @@ from gateway.store.redis_base import reachable
 from gateway.store.tokens import TokenStoreMixin
 
 
+def _sentinel_master(url: str, options: dict[str, Any], timeout: float) -> tuple[redis.Redis, Sentinel]:
+    """The current master of a Sentinel-monitored service; failovers are followed by the connection pool."""
+    parts = urlsplit(url)
+    hosts = parts.netloc.rsplit("@", 1)[-1]
+    sentinels = []
+    for entry in hosts.split(","):
+        host, _, port = entry.rpartition(":")
+        sentinels.append((host.strip("[]") or "127.0.0.1", int(port or 26379)))
+    segments = [p for p in parts.path.split("/") if p]
+    if not segments:
+        raise ValueError("redis+sentinel:// needs the monitored service name as its path")
+    password = unquote(parts.password) if parts.password else None
+    sentinel = Sentinel(sentinels, socket_timeout=timeout, socket_connect_timeout=timeout)  # type: ignore[no-untyped-call]
+    master: redis.Redis = sentinel.master_for(segments[0], db=int(segments[1]) if len(segments) > 1 else 0,
+                                              password=password, **options)
+    return master, sentinel
+
+
 class RedisStore(TokenStoreMixin, AccountStoreMixin, ClientStoreMixin):
     """All gateway state in one Redis; every failure to reach it becomes `StoreUnavailableError`."""
 
     @classmethod
     def from_url(cls, url: str, key_prefix: str, timeout: float) -> RedisStore:
-        client = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), retries=1),
-            health_check_interval=30,
-        )
-        return cls(client, key_prefix)
+        """redis://, rediss://, unix:// or redis+sentinel://[:password@]host:port[,host:port…]/service[/db]."""
+        options: dict[str, Any] = {
+            "decode_responses": True, "socket_timeout": timeout, "socket_connect_timeout": timeout,
+            "retry": Retry(ExponentialBackoff(cap=0.1, base=0.02), retries=1), "health_check_interval": 30,
+        }
+        if url.startswith("redis+sentinel://"):
+            master, sentinel = _sentinel_master(url, options, timeout)
+            store = cls(master, key_prefix)
+            store._sentinel = sentinel
+            return store
+        return cls(redis.Redis.from_url(url, **options), key_prefix)
 
     async def ping(self) -> None:
         async with reachable():
             await self._redis.ping()
 
+    _sentinel: Sentinel | None = None
+
     async def close(self) -> None:
         await self._redis.aclose()
+        if self._sentinel is not None:
+            for client in self._sentinel.sentinels:
+                await client.aclose()

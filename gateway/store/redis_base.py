@@ -38,6 +38,7 @@ async def reachable() -> AsyncIterator[None]:
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         raise StoreUnavailableError(type(exc).__name__) from exc
     except RedisError as exc:
-        if "LOADING" in str(exc) or "MASTERDOWN" in str(exc):
+        if any(state in str(exc) for state in ("LOADING", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN")) \
+                or type(exc).__name__ == "ReadOnlyError":  # mid-failover: a 503, not a 500
             raise StoreUnavailableError(type(exc).__name__) from exc
         raise
