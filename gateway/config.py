@@ -60,6 +60,10 @@ class StoreSettings(_Model):
     key_prefix: str = Field(default="mcpgw", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$",
                             description="Prefix of every Redis key.")
     timeout: float = Field(default=2.0, gt=0, description="Seconds before a Redis call fails (then 503).")
+    pool_size: int = Field(default=256, gt=0, description="Redis connections per process; a burst beyond it waits "
+                           "up to `timeout` for a free one.")
+    token_cache_seconds: float = Field(default=30.0, ge=0, description="Keep validated access tokens in memory "
+                                       "this long (0: off); revocations reach every instance at once (pub/sub).")
 
 
 class AllowRules(_Model):

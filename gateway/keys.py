@@ -15,6 +15,7 @@ from gateway.metrics import Metrics
 from gateway.routing import RouteInfo, RouteTable
 from gateway.signing import IdentitySigner
 from gateway.store.base import Store
+from gateway.token_cache import TokenCache
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 STORE_KEY = web.AppKey("store", Store)
@@ -32,3 +33,4 @@ CLIENTS_KEY = web.AppKey("clients", ClientRegistry)
 PROVIDERS_KEY = web.AppKey("providers", dict[str, IdentityProvider])
 AUDIT_KEY = web.AppKey("audit", AuditLog)
 SIGNER_KEY = web.AppKey("signer", IdentitySigner)
+TOKEN_CACHE_KEY = web.AppKey("token_cache", TokenCache)

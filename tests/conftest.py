@@ -101,8 +101,11 @@ def route(name: str, upstream_url: str, **extra: Any) -> dict[str, Any]:
 
 
 def make_settings(port: int, redis_url: str, key_prefix: str, routes: list[dict[str, Any]], **extra: Any) -> Settings:
+    # the in-memory token cache is off by default here (tests revoke through other store objects and expect the
+    # next request to see it); tests/mcp/test_token_cache.py and the e2e tests exercise it
     values: dict[str, Any] = {"public_url": f"http://127.0.0.1:{port}", "routes": routes,
-                              "store": {"url": redis_url, "key_prefix": key_prefix, "timeout": 2.0}}
+                              "store": {"url": redis_url, "key_prefix": key_prefix, "timeout": 2.0,
+                                        "token_cache_seconds": 0}}
     return Settings(**{**values, **extra})
 
 

@@ -33,7 +33,7 @@ async def open_store(settings: StoreSettings) -> AsyncIterator[RedisStore]:
         url = embedded.url
     else:
         url = settings.url.get_secret_value()
-    store = RedisStore.from_url(url, settings.key_prefix, settings.timeout)
+    store = RedisStore.from_url(url, settings.key_prefix, settings.timeout, settings.pool_size)
     try:
         yield store
     finally:

@@ -38,18 +38,20 @@ class RedisStore(TokenStoreMixin, AccountStoreMixin, ClientStoreMixin):
     """All gateway state in one Redis; every failure to reach it becomes `StoreUnavailableError`."""
 
     @classmethod
-    def from_url(cls, url: str, key_prefix: str, timeout: float) -> RedisStore:
+    def from_url(cls, url: str, key_prefix: str, timeout: float, pool_size: int = 256) -> RedisStore:
         """redis://, rediss://, unix:// or redis+sentinel://[:password@]host:port[,host:port…]/service[/db]."""
         options: dict[str, Any] = {
             "decode_responses": True, "socket_timeout": timeout, "socket_connect_timeout": timeout,
             "retry": Retry(ExponentialBackoff(cap=0.1, base=0.02), retries=1), "health_check_interval": 30,
         }
         if url.startswith("redis+sentinel://"):
-            master, sentinel = _sentinel_master(url, options, timeout)
+            master, sentinel = _sentinel_master(url, {**options, "max_connections": pool_size}, timeout)
             store = cls(master, key_prefix)
             store._sentinel = sentinel
             return store
-        return cls(redis.Redis.from_url(url, **options), key_prefix)
+        pool = redis.BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=timeout, **{
+            k: v for k, v in options.items() if k != "retry"})
+        return cls(redis.Redis(connection_pool=pool, retry=options["retry"]), key_prefix)
 
     async def ping(self) -> None:
         async with reachable():
@@ -58,7 +60,7 @@ class RedisStore(TokenStoreMixin, AccountStoreMixin, ClientStoreMixin):
     _sentinel: Sentinel | None = None
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)
         if self._sentinel is not None:
             for client in self._sentinel.sentinels:
                 await client.aclose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import redis.asyncio as redis
@@ -20,6 +20,13 @@ class RedisBase:
     def __init__(self, client: redis.Redis, key_prefix: str) -> None:
         self._redis = client
         self._prefix = key_prefix
+        # told synchronously of revocations made through this store (other processes learn them by pub/sub)
+        self.revocation_listeners: list[Callable[[str], None]] = []
+
+    @property
+    def revocation_channel(self) -> str:
+        """Pub/sub channel carrying the hash of every revoked access token (cache eviction)."""
+        return f"{self._prefix}:revocations"
 
     def key(self, kind: str, ident: str) -> str:
         """`{prefix}:{kind}:{ident}`; secrets appear here only as SHA-256 digests."""

@@ -6,10 +6,14 @@ the bearer check stays one MGET, and revoking is a blind, idempotent SET.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 
 from gateway.oauth.sealing import seal, unseal
@@ -63,7 +67,7 @@ class TokenStoreMixin(RedisBase):
                 self._add_to_grant(pipe, record.grant_id, f"at:{token_hash}", ttl)
                 pipe.exists(self.key("grant-rev", record.grant_id))
             results = await pipe.execute()
-        if record.grant_id and results[-1]:
+        if record.grant_id and results[-1]:  # (revoke_access_token also publishes the eviction)
             await self.revoke_access_token(token_hash)
             return False
         return True
@@ -101,7 +105,32 @@ class TokenStoreMixin(RedisBase):
             if ttl == -2:  # no such key
                 return False
             await self._redis.set(self.key("at-rev", token_hash), "1", ex=max(ttl, 1))
+            await self._redis.publish(self.revocation_channel, token_hash)  # evict from every instance's cache
+        self._revoked_locally([token_hash])
         return True
+
+    async def revocations(self, on_subscribed: Callable[[], None], stop: asyncio.Event) -> AsyncIterator[str]:
+        """Hashes of access tokens as they are revoked anywhere (pub/sub); `on_subscribed` once listening.
+        Ends when `stop` is set (checked between short polls: cancelling redis-py's pubsub mid-read can hang)."""
+        # a dedicated connection outside the request pool: a long-lived subscriber must not hold a pooled slot
+        kwargs = dict(self._redis.connection_pool.connection_kwargs)
+        listener = redis.Redis(connection_pool=redis.ConnectionPool(
+            connection_class=self._redis.connection_pool.connection_class, max_connections=1, **kwargs))
+        pubsub = listener.pubsub()
+        try:
+            async with reachable():
+                await pubsub.subscribe(self.revocation_channel)
+            on_subscribed()
+            while not stop.is_set():
+                async with reachable():  # short polls: the connection's socket timeout must not fire
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
+                if message is not None and message.get("type") == "message":
+                    yield str(message["data"])
+        finally:
+            # bounded: cancelled mid-subscribe, redis-py's pubsub close can wait on a connection that never comes
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await listener.aclose(close_connection_pool=True)
 
     async def list_access_tokens(self, user_id: str) -> list[tuple[str, AccessTokenRecord]]:
         index = self.key("user-at", user_id)
@@ -225,7 +254,15 @@ class TokenStoreMixin(RedisBase):
                 for member in members:
                     kind, token_hash = member.split(":", 1)
                     pipe.set(self.key(f"{kind}-rev", token_hash), "1", ex=ttl)
+                    if kind == "at":
+                        pipe.publish(self.revocation_channel, token_hash)
                 await pipe.execute()
+        self._revoked_locally([m.split(":", 1)[1] for m in members if m.startswith("at:")])
+
+    def _revoked_locally(self, token_hashes: list[str]) -> None:
+        for listener in self.revocation_listeners:
+            for token_hash in token_hashes:
+                listener(token_hash)
 
     def _add_to_grant(self, pipe: Pipeline, grant_id: str, member: str, ttl: int) -> None:
         # EXPIRE GT/NX need Redis 7 and the embedded server is 6.2: every write slides the index to a floor

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.access import allowed, rules_for
 from gateway.identity import RequestContext
-from gateway.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY, TOKEN_CACHE_KEY
 from gateway.oauth.errors import InsufficientScopeError, InvalidTokenError
 from gateway.oauth.resource import same_resource
 from gateway.oauth.tokens import hash_token, token_id
@@ -58,8 +58,13 @@ async def authenticate(request: web.Request, info: RouteInfo, token: str) -> Req
     """
     token_hash = hash_token(token)
     session_id = request.headers.get(SESSION_HEADER)
-    record, owner = await request.app[STORE_KEY].load_access_token_with_session(token_hash, session_id)
     now = request.app[CLOCK_KEY]()
+    cache = request.app[TOKEN_CACHE_KEY]
+    record, owner = (cache.get(token_hash), None) if session_id is None else (None, None)
+    if record is None:  # not cached (or a session to check): one Redis round trip
+        record, owner = await request.app[STORE_KEY].load_access_token_with_session(token_hash, session_id)
+        if record is not None and record.usable(now):
+            cache.put(token_hash, record)
     if record is None or not record.usable(now) or not same_resource(record.resource, info.resource):
         raise InvalidTokenError("the access token is invalid, expired, revoked or for another resource")
     if not allowed(rules_for(request.app[SETTINGS_KEY], info.route), user_id=record.user_id, email=record.email,

@@ -32,8 +32,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         response = _http_error(exc)
-    except StoreUnavailableError:
-        logger.error("store unavailable: answering 503 (request %s)", request[REQUEST_ID_KEY])
+    except StoreUnavailableError as exc:
+        logger.error("store unavailable (%s): answering 503 (request %s)", exc, request[REQUEST_ID_KEY])
         request.app[METRICS_KEY].store_errors.inc()
         response = _unavailable(request)
     except OAuthError as error:
