@@ -1,0 +1,173 @@
+"""Gateway vs nginx vs direct, one run, one load generator (wrk); plus open SSE streams' memory.
+
+    python bench/compare.py [--duration 10] [--connections 32] [--streams 1000] [--redis-url URL]
+
+Starts bench/fast_upstream.py, nginx (`proxy_pass`, keepalive upstream) and `mcp-auth-gateway serve` in front
+of it, issues a service token, and drives the same authenticated MCP POST at each with wrk, at saturation
+(--connections) and with one connection (added latency per request). Then opens --streams SSE streams through
+the gateway and reports its RSS growth per stream. Needs nginx and wrk (Debian: apt-get install nginx wrk).
+Numbers are for the machine it runs on; compare the ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from gateway.ports import free_port, wait_for_port  # noqa: E402
+
+BODY = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+    "name": "add", "arguments": {"a": 1, "b": 2}, "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}}}}
+
+
+def wrk(url: str, token: str, connections: int, duration: int, work: Path) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) for the MCP POST."""
+    script = work / "post.lua"
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+               "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "add",
+               "Authorization": f"Bearer {token}"}
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(BODY))}"]
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--latency",
+                          "-s", str(script), url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx:
+        raise SystemExit(f"{url}: {non2xx.group(1)} non-2xx answers; fix the setup before comparing")
+    return rps, _ms(out, "50%"), _ms(out, "99%")
+
+
+def _ms(out: str, pct: str) -> float:
+    value, unit = re.search(rf"{pct}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def open_streams(url: str, token: str, count: int) -> tuple[float, float]:
+    """Open `count` SSE streams; (seconds to open them all, mean first-event delay in ms)."""
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+    responses, delays = [], []
+    started = time.monotonic()
+
+    async def one() -> None:
+        t = time.monotonic()
+        response = await session.get(url, headers={"Authorization": f"Bearer {token}",
+                                                   "Accept": "text/event-stream"})
+        await response.content.readline()
+        delays.append((time.monotonic() - t) * 1000)
+        responses.append(response)
+
+    for batch in range(0, count, 200):
+        await asyncio.gather(*(one() for _ in range(min(200, count - batch))))
+    opened = time.monotonic() - started
+    open_streams.hold = (session, responses)  # type: ignore[attr-defined]
+    return opened, sum(delays) / len(delays)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--redis-url", default=None, help="default: the embedded store")
+    parser.add_argument("--no-limits", action="store_true", help="rate limits off (no Redis round trip per request)")
+    args = parser.parse_args()
+    for tool in ("nginx", "wrk"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (Debian: apt-get install nginx wrk)")
+
+    work = Path(tempfile.mkdtemp(prefix="mcpgw-compare-"))
+    up, ngx, gw = free_port(), free_port(), free_port()
+    (work / "logs").mkdir()
+    (work / "nginx.conf").write_text(
+        f"worker_processes 1;\nerror_log {work}/logs/error.log;\npid {work}/nginx.pid;\n"
+        "events { worker_connections 4096; }\n"
+        f"http {{ access_log off; upstream u {{ server 127.0.0.1:{up}; keepalive 64; }}\n"
+        f"  server {{ listen 127.0.0.1:{ngx}; location / {{ proxy_pass http://u; proxy_http_version 1.1;\n"
+        '    proxy_set_header Connection ""; proxy_buffering off; } } }\n')
+    store = f"url: {args.redis_url}" if args.redis_url else f"data_dir: {work / 'data'}"
+    config = work / "gateway.yaml"
+    config.write_text(
+        f"public_url: http://127.0.0.1:{gw}\nlisten: {{host: 127.0.0.1, port: {gw}}}\n"
+        f"store: {{{store}, key_prefix: compare-{os.getpid()}}}\naudit: {{path: '-'}}\n"
+        + ("rate_limits: {mcp_per_user: null, tool_calls_per_user: null}\n" if args.no_limits else
+           "rate_limits: {mcp_per_user: {limit: 100000000}, tool_calls_per_user: {limit: 100000000}}\n")
+        + f"routes:\n  - {{name: bench, path: /mcp, upstream: 'http://127.0.0.1:{up}/mcp'}}\n")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    cli = [sys.executable, "-m", "gateway"]
+    processes = [
+        subprocess.Popen([sys.executable, str(REPO / "bench" / "fast_upstream.py"), str(up)], **quiet),
+        subprocess.Popen(["nginx", "-p", str(work), "-c", str(work / "nginx.conf"), "-g", "daemon off;"], **quiet),
+        subprocess.Popen([*cli, "serve", "-c", str(config), "--log-level", "warning"], cwd=REPO, **quiet),
+    ]
+    try:
+        for port, process in zip((up, ngx, gw), processes, strict=True):
+            wait_for_port(port, process)
+        subprocess.run([*cli, "users", "add", "bench", "--password-stdin", "-c", str(config)],
+                       input=b"bench-password\n", check=True, capture_output=True, cwd=REPO)
+        token = subprocess.run([*cli, "tokens", "issue", "--user", "bench", "--route", "bench", "--ttl", "1h",
+                                "-c", str(config)], check=True, capture_output=True, text=True, cwd=REPO).stdout.strip()
+        targets = {"direct": f"http://127.0.0.1:{up}/mcp", "nginx": f"http://127.0.0.1:{ngx}/mcp",
+                   "gateway": f"http://127.0.0.1:{gw}/mcp"}
+        print(f"MCP POST, wrk {args.duration}s per run; store: {args.redis_url or 'embedded'}; rate limits "
+              f"{'off' if args.no_limits else 'on'}", flush=True)
+        rows = {}
+        for name, url in targets.items():
+            wrk(url, token, 4, 2, work)  # warm-up
+            rows[name] = (wrk(url, token, args.connections, args.duration, work), wrk(url, token, 1, args.duration,
+                                                                                     work))
+            print(f"  measured {name}", flush=True)
+        print(f"\n{'path':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'1-conn p50':>10} {'1-conn p99':>10}")
+        for name, ((rps, p50, p99), (_, s50, s99)) in rows.items():
+            print(f"{name:<8} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f}   {s50:>10.3f} {s99:>10.3f}")
+        (g, gs), (n, ns), (d, ds) = rows["gateway"], rows["nginx"], rows["direct"]
+        print(f"\ngateway throughput: {g[0] / d[0]:.2f}x direct, {g[0] / n[0]:.2f}x nginx")
+        print(f"added latency, one connection: gateway p50 +{gs[1] - ds[1]:.3f} ms, p99 +{gs[2] - ds[2]:.3f} ms; "
+              f"nginx p50 +{ns[1] - ds[1]:.3f} ms, p99 +{ns[2] - ds[2]:.3f} ms")
+
+        before = rss_kib(processes[2].pid)
+        opened, first_event = asyncio.run(_streams(targets["gateway"], token, args.streams))
+        after = rss_kib(processes[2].pid)
+        print(f"\nSSE: {args.streams} open streams through the gateway in {opened:.1f}s; "
+              f"RSS +{(after - before) / 1024:.1f} MiB ({(after - before) / args.streams:.1f} KiB per stream); "
+              f"mean time to first event {first_event:.1f} ms")
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+async def _streams(url: str, token: str, count: int) -> tuple[float, float]:
+    opened, first = await open_streams(url, token, count)
+    session, responses = open_streams.hold  # type: ignore[attr-defined]
+    for response in responses:
+        response.close()
+    await session.close()
+    return opened, first
+
+
+if __name__ == "__main__":
+    main()
