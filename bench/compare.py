@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--redis-url", default=None, help="default: the embedded store")
     parser.add_argument("--no-limits", action="store_true", help="rate limits off (no Redis round trip per request)")
+    parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     args = parser.parse_args()
     for tool in ("nginx", "wrk"):
         if shutil.which(tool) is None:
@@ -121,7 +122,8 @@ def main() -> None:
     processes = [
         subprocess.Popen([sys.executable, str(REPO / "bench" / "fast_upstream.py"), str(up)], **quiet),
         subprocess.Popen(["nginx", "-p", str(work), "-c", str(work / "nginx.conf"), "-g", "daemon off;"], **quiet),
-        subprocess.Popen([*cli, "serve", "-c", str(config), "--log-level", "warning"], cwd=REPO, **quiet),
+        subprocess.Popen([*cli, "serve", "-c", str(config), "--log-level", "warning", "--workers", str(args.workers)],
+                         cwd=REPO, **quiet),
     ]
     try:
         for port, process in zip((up, ngx, gw), processes, strict=True):

@@ -85,8 +85,8 @@ def main() -> None:
     try:
         wait_for_port(up_port, upstream)
         wait_for_port(gw_port, gateway)
-        subprocess.run([*cli, "users", "add", "bench", "--password-stdin", "-c", str(config)], input=b"bench-password\n",
-                       check=True, env=env, capture_output=True)
+        subprocess.run([*cli, "users", "add", "bench", "--password-stdin", "-c", str(config)],
+                       input=b"bench-password\n", check=True, env=env, capture_output=True)
         token = subprocess.run([*cli, "tokens", "issue", "--user", "bench", "--route", "bench", "-c", str(config)],
                                check=True, env=env, capture_output=True, text=True).stdout.strip()
         print(f"store: {args.redis_url or 'embedded'}; {args.requests} tools/call requests, "
