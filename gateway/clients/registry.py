@@ -6,12 +6,12 @@ import logging
 
 from gateway.clients.cimd import CimdError, CimdFetcher, is_cimd_client_id
 from gateway.config import ClientSettings, Settings
+from gateway.oauth.registration import DCR_PREFIX
 from gateway.oauth.tokens import hash_token
 from gateway.store.base import Store
 from gateway.store.records import ClientRecord
 
 logger = logging.getLogger(__name__)
-DCR_PREFIX = "mcpgw_c_"
 
 
 def config_client(entry: ClientSettings) -> ClientRecord:

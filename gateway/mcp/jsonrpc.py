@@ -41,7 +41,6 @@ def error_body(code: int, message: str, request_id: RequestId = None, data: Any 
     return {"jsonrpc": "2.0", "id": request_id, "error": error}
 
 
-INVALID_REQUEST = -32600
 PARSE_ERROR = -32700
 HEADER_MISMATCH = -32009
 RATE_LIMITED = -32029

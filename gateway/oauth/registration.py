@@ -13,6 +13,7 @@ from gateway.oauth.tokens import hash_token
 from gateway.store.records import ClientRecord
 
 SUPPORTED_GRANTS = ("authorization_code", "refresh_token")
+DCR_PREFIX = "mcpgw_c_"  # registered clients' ids: their idle expiry slides on use (never https://, CIMD-7)
 _OPTIONAL_STRINGS = ("client_name", "client_uri", "logo_uri", "scope", "software_id", "software_version")
 
 
@@ -70,7 +71,7 @@ def parse_registration(body: Any, *, now: float) -> Registration:
 
     secret = None if method == "none" else "mcpgw_cs_" + secrets.token_urlsafe(32)
     record = ClientRecord(
-        client_id="mcpgw_c_" + secrets.token_urlsafe(16),  # never https:// (CIMD-7)
+        client_id=DCR_PREFIX + secrets.token_urlsafe(16),
         kind="dcr",
         client_secret_hash=None if secret is None else hash_token(secret),
         token_endpoint_auth_method=method,

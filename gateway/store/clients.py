@@ -87,7 +87,7 @@ class ClientStoreMixin(RedisBase):
         keys = [self.key("rl", bucket) for bucket, _, _ in buckets]
         args = [str(v) for _, limit, period in buckets for v in (limit, int(period * 1000))]
         async with reachable():
-            wait_ms = await self._redis.eval(_GCRA, len(keys), *keys, *args)
+            wait_ms = await self.script(_GCRA)(keys=keys, args=args)
         return int(wait_ms) / 1000
 
     async def hit_rate_limit(self, bucket: str, limit: int, window: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,6 +23,13 @@ class RedisBase:
         self._prefix = key_prefix
         # told synchronously of revocations made through this store (other processes learn them by pub/sub)
         self.revocation_listeners: list[Callable[[str], None]] = []
+        self._scripts: dict[str, Any] = {}
+
+    def script(self, source: str) -> Any:
+        """A registered Lua script: sent once, then called by SHA (EVALSHA, reloaded if Redis forgot it)."""
+        if source not in self._scripts:
+            self._scripts[source] = self._redis.register_script(source)
+        return self._scripts[source]
 
     @property
     def revocation_channel(self) -> str:

@@ -168,7 +168,7 @@ class TokenStoreMixin(RedisBase):
         """Take the code exactly once. A replay returns the original record so its grant can be revoked."""
         keys = [self.key("code", code_hash), self.key("code-used", code_hash)]
         async with reachable():
-            status, raw = await self._redis.eval(_CONSUME_CODE, 2, *keys, 24 * 3600)
+            status, raw = await self.script(_CONSUME_CODE)(keys=keys, args=[24 * 3600])
         if status == 0:
             return "unknown", None
         record = AuthorizationCodeRecord.model_validate_json(raw)

@@ -165,3 +165,21 @@ async def test_json_response_bodies_pass_through_intact(gateway, aiohttp_client,
     headers, body = modern_call(11, "add", {"a": 20, "b": 22})
     response = await client.post("/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"})
     assert await tool_result_text(response) == "42"
+
+
+async def test_token_expiring_mid_stream_does_not_cut_the_stream(gateway, aiohttp_client, store, clock):
+    """MCP RS-17: auth is checked once, at request start; the stream inherits it and the next request gets 401."""
+    token = await issue(store, gateway, "alpha", ttl=60, now=clock.now)
+    client = await aiohttp_client(gateway)
+    headers, body = modern_call(4, "slow_progress", {"steps": 2, "delay": 0.2}, progress_token="p-4")
+    headers["Authorization"] = f"Bearer {token}"
+    stream = await client.post("/alpha/mcp", json=body, headers=headers)
+    assert (await read_sse_event(stream))["method"] == "notifications/progress"
+    clock.now += 61  # the token expires while the stream is open
+    async with asyncio.timeout(5):
+        while "result" not in (event := await read_sse_event(stream)):
+            pass
+    assert event["result"]["content"][0]["text"] == "done"
+    stream.release()
+    again = await client.post("/alpha/mcp", json=body, headers=headers)
+    assert again.status == 401
