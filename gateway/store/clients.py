@@ -57,7 +57,7 @@ class ClientStoreMixin(RedisBase):
         """Every stored client (admin listing: this SCANs)."""
         async with reachable():
             keys = [k async for k in self._redis.scan_iter(match=self.key("client", "*"), count=1000)]
-            values = await self._redis.mget(keys) if keys else []
+            values = await self.mget_any(keys)
         return sorted((ClientRecord.model_validate_json(v) for v in values if v), key=lambda c: c.client_id)
 
     async def load_signing_keys(self) -> str | None:
@@ -79,17 +79,18 @@ class ClientStoreMixin(RedisBase):
             raw = await self._redis.get(self.key("cimd", digest(url)))
         return ClientRecord.model_validate_json(raw) if raw else None
 
-    async def take(self, buckets: list[tuple[str, int, float]]) -> float:
-        """One request against several GCRA limits `(bucket, limit, period seconds)`, atomically and in one
-        round trip: 0 when all admit it (each is charged), else the seconds to wait (none is charged)."""
+    async def take(self, subject: str, buckets: list[tuple[str, int, float]]) -> float:
+        """One request of `subject` (a user, an address) against several of its GCRA limits `(bucket, limit, period
+        seconds)`, atomically and in one round trip: 0 when all admit it (each is charged), else the seconds to
+        wait (none is charged). The subject is the hash tag: all of its buckets share a cluster slot."""
         if not buckets:
             return 0.0
-        keys = [self.key("rl", bucket) for bucket, _, _ in buckets]
+        keys = [self.key("rl", subject, bucket) for bucket, _, _ in buckets]
         args = [str(v) for _, limit, period in buckets for v in (limit, int(period * 1000))]
         async with reachable():
             wait_ms = await self.script(_GCRA)(keys=keys, args=args)
         return int(wait_ms) / 1000
 
-    async def hit_rate_limit(self, bucket: str, limit: int, window: int) -> bool:
-        """True when this event is over `limit` per `window` seconds (GCRA, burst = limit)."""
-        return await self.take([(bucket, limit, window)]) > 0
+    async def hit_rate_limit(self, subject: str, bucket: str, limit: int, window: int) -> bool:
+        """True when this event of `subject` is over `limit` per `window` seconds (GCRA, burst = limit)."""
+        return await self.take(subject, [(bucket, limit, window)]) > 0

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from gateway.config import StoreSettings
+from gateway.store.base import StoreUnavailableError
 from gateway.store.embedded import start_embedded
 from gateway.store.redis import RedisStore
 
@@ -21,7 +22,7 @@ def describe_store(settings: StoreSettings) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(settings.url.get_secret_value())
-    where = parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}{parts.path}"
+    where = parts.path if parts.scheme == "unix" else parts.netloc.rsplit("@", 1)[-1] + parts.path  # (host lists)
     return f"Redis at {parts.scheme}://{where} (prefix {settings.key_prefix})"
 
 
@@ -34,6 +35,10 @@ async def open_store(settings: StoreSettings) -> AsyncIterator[RedisStore]:
     else:
         url = settings.url.get_secret_value()
     store = RedisStore.from_url(url, settings.key_prefix, settings.timeout, settings.pool_size)
+    try:
+        await store.connect()
+    except StoreUnavailableError as exc:  # the gateway still starts (503s, /readyz not ready) until Redis is back
+        logger.warning("store not reachable at startup (%s); requests get 503 until it is", exc)
     try:
         yield store
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -17,6 +18,7 @@ import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 
 from gateway.oauth.sealing import seal, unseal
+from gateway.store.base import StoreUnavailableError
 from gateway.store.records import AccessTokenRecord, AuthorizationCodeRecord, RefreshTokenRecord, SessionOwnerRecord
 from gateway.store.redis_base import GC_GRACE_SECONDS, RedisBase, digest, reachable
 
@@ -32,6 +34,13 @@ end
 local used = redis.call('GET', KEYS[2])
 if used then return {2, used} end
 return {0, false}
+"""
+
+# Compare-and-set of a refresh token's record (KEYS: record, revocation mark; ARGV: expected, new, ttl).
+_SWAP_REFRESH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
 """
 
 GRANT_INDEX_TTL = 90 * 86400
@@ -57,17 +66,19 @@ class TokenStoreMixin(RedisBase):
     async def save_access_token(self, token_hash: str, record: AccessTokenRecord, *, now: float) -> bool:
         """Store the token; False (and the token marked revoked) when its grant was revoked meanwhile.
 
-        The grant's flag is read in the same MULTI that indexes the token: a concurrent `revoke_grant` either
-        sees the token in the index or set its flag before this read (closing the code-replay race)."""
+        The token is indexed under its grant *before* the grant's flag is read, and `revoke_grant` sets the flag
+        before reading the index: whichever runs second sees the other (closing the code-replay race) without a
+        transaction spanning hash slots."""
         ttl = _ttl(record.expires_at, now)
-        async with reachable(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.key("at", token_hash), record.model_dump_json(exclude={"revoked"}), ex=ttl)
-            pipe.sadd(self.key("user-at", record.user_id), token_hash)
-            if record.grant_id:
-                self._add_to_grant(pipe, record.grant_id, f"at:{token_hash}", ttl)
-                pipe.exists(self.key("grant-rev", record.grant_id))
-            results = await pipe.execute()
-        if record.grant_id and results[-1]:  # (revoke_access_token also publishes the eviction)
+        async with reachable():
+            async with self.batch() as pipe:
+                pipe.set(self.key("at", token_hash), record.model_dump_json(exclude={"revoked"}), ex=ttl)
+                pipe.sadd(self.key("user-at", record.user_id), token_hash)
+                if record.grant_id:
+                    self._add_to_grant(pipe, record.grant_id, f"at:{token_hash}", ttl)
+                await pipe.execute()
+            revoked = record.grant_id is not None and await self._grant_revoked(record.grant_id)
+        if revoked:  # (revoke_access_token also publishes the eviction)
             await self.revoke_access_token(token_hash)
             return False
         return True
@@ -81,15 +92,21 @@ class TokenStoreMixin(RedisBase):
     ) -> tuple[AccessTokenRecord | None, SessionOwnerRecord | None]:
         """One round trip for the bearer check: record, its revocation mark and the session's owner (whose idle
         expiry slides with each use)."""
-        keys = [self.key("at", token_hash), self.key("at-rev", token_hash)]
-        async with reachable(), self._redis.pipeline(transaction=False) as pipe:
-            if session_id is not None:
-                keys.append(self.key("sess", digest(session_id)))
-                pipe.mget(keys)
-                pipe.expire(keys[-1], SESSION_OWNER_TTL)
-                values, _ = await pipe.execute()
-            else:
+        keys = [self.key("at", token_hash), self.key("at-rev", token_hash)]  # one hash slot: one MGET
+        async with reachable():
+            if session_id is None:
                 values = await self._redis.mget(keys)
+            elif self.cluster:  # another slot, likely another node: both at once (cluster pipelines refuse MGET)
+                owner_key = self.key("sess", digest(session_id))
+                values, owner_raw = await asyncio.gather(self._redis.mget(keys),
+                                                         self._redis.getex(owner_key, ex=SESSION_OWNER_TTL))
+                values = [*values, owner_raw]
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.mget(keys)
+                    pipe.getex(self.key("sess", digest(session_id)), ex=SESSION_OWNER_TTL)
+                    values, owner_raw = await pipe.execute()
+                values = [*values, owner_raw]
         token = None
         if values[0]:
             token = AccessTokenRecord.model_validate_json(values[0])
@@ -112,10 +129,7 @@ class TokenStoreMixin(RedisBase):
     async def revocations(self, on_subscribed: Callable[[], None], stop: asyncio.Event) -> AsyncIterator[str]:
         """Hashes of access tokens as they are revoked anywhere (pub/sub); `on_subscribed` once listening.
         Ends when `stop` is set (checked between short polls: cancelling redis-py's pubsub mid-read can hang)."""
-        # a dedicated connection outside the request pool: a long-lived subscriber must not hold a pooled slot
-        kwargs = dict(self._redis.connection_pool.connection_kwargs)
-        listener = redis.Redis(connection_pool=redis.ConnectionPool(
-            connection_class=self._redis.connection_pool.connection_class, max_connections=1, **kwargs))
+        listener = self._subscriber_client()
         pubsub = listener.pubsub()
         try:
             async with reachable():
@@ -125,19 +139,33 @@ class TokenStoreMixin(RedisBase):
                 async with reachable():  # short polls: the connection's socket timeout must not fire
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
                 if message is not None and message.get("type") == "message":
-                    yield str(message["data"])
+                    for token_hash in str(message["data"]).split():  # one message per revoked grant
+                        yield token_hash
         finally:
             # bounded: cancelled mid-subscribe, redis-py's pubsub close can wait on a connection that never comes
             with contextlib.suppress(Exception):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
                 await listener.aclose(close_connection_pool=True)
 
+    def _subscriber_client(self) -> redis.Redis:
+        """A dedicated connection outside the request pool (a long-lived subscriber must not hold a pooled slot).
+        On a cluster any node will do: PUBLISH reaches subscribers on every node."""
+        if self.cluster:
+            node = random.choice(self._redis.get_nodes())
+            kwargs, connection_class = dict(node.connection_kwargs), node.connection_class
+            kwargs.update(host=node.host, port=node.port)
+        else:
+            kwargs, connection_class = dict(self._redis.connection_pool.connection_kwargs), \
+                self._redis.connection_pool.connection_class
+        return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=connection_class, max_connections=1,
+                                                                **kwargs))
+
     async def list_access_tokens(self, user_id: str) -> list[tuple[str, AccessTokenRecord]]:
         index = self.key("user-at", user_id)
         async with reachable():
             hashes = sorted(str(h) for h in await self._redis.smembers(index))
             keys = [k for h in hashes for k in (self.key("at", h), self.key("at-rev", h))]
-            values = await self._redis.mget(keys) if keys else []
+            values = await self.mget_any(keys)
             gone = [h for i, h in enumerate(hashes) if values[2 * i] is None]
             if gone:
                 await self._redis.srem(index, *gone)  # GC'd by TTL: drop from the index
@@ -153,9 +181,10 @@ class TokenStoreMixin(RedisBase):
         """Hashes starting with `token_id` (admin lookups only: this SCANs)."""
         if not token_id or any(c not in "0123456789abcdef" for c in token_id):
             return []
-        prefix = self.key("at", "")
+        prefix = self.key("at", "")[:-1]  # "…:at:{"
         async with reachable():
-            return [k[len(prefix):] async for k in self._redis.scan_iter(match=prefix + token_id + "*", count=1000)]
+            keys = [k async for k in self._redis.scan_iter(match=prefix + token_id + "*", count=1000)]
+        return [k[len(prefix):-1] for k in keys if k.endswith("}")]
 
     # -- authorization codes --------------------------------------------------------------------------------
 
@@ -178,7 +207,7 @@ class TokenStoreMixin(RedisBase):
 
     async def save_refresh_token(self, token_hash: str, record: RefreshTokenRecord, *, now: float) -> None:
         ttl = _ttl(record.expires_at, now)
-        async with reachable(), self._redis.pipeline(transaction=True) as pipe:
+        async with reachable(), self.batch() as pipe:
             pipe.set(self.key("rt", token_hash), record.model_dump_json(), ex=ttl)
             self._add_to_grant(pipe, record.grant_id, f"rt:{token_hash}", ttl)
             await pipe.execute()
@@ -190,49 +219,55 @@ class TokenStoreMixin(RedisBase):
             if raw is None or revoked:
                 return None
             record = RefreshTokenRecord.model_validate_json(raw)
-            if await self._redis.exists(self.key("grant-rev", record.grant_id)):
+            if await self._grant_revoked(record.grant_id):
                 return None
         return record
 
     async def rotate_refresh_token(
         self, old_token: str, successor: str, *, now: float, ttl: int, grace: float
     ) -> Rotation:
-        """Exchange `old_token` for `successor` atomically (WATCH/MULTI: concurrent callers retry and then see
-        the rotation). Within `grace` seconds of a rotation the same successor is returned again; later use of
-        a rotated token is reuse (the caller revokes the family). The successor gets a fresh idle window `ttl`."""
-        old_key = self.key("rt", digest(old_token))
-        result: Rotation = Rotation("invalid")
+        """Exchange `old_token` for `successor` atomically. Within `grace` seconds of a rotation the same successor is
+        returned again; later use of a rotated token is reuse (the caller revokes the family). The successor gets a
+        fresh idle window `ttl`.
 
-        async def attempt(pipe: Pipeline) -> None:
-            nonlocal result
-            raw = await pipe.get(old_key)
-            if raw is None:
-                result = Rotation("invalid")
-                return
-            record = RefreshTokenRecord.model_validate_json(raw)
-            rev_keys = [self.key("rt-rev", digest(old_token)), self.key("grant-rev", record.grant_id)]
-            await pipe.watch(*rev_keys)
-            if await pipe.exists(*rev_keys) or now >= record.expires_at:
-                result = Rotation("invalid", record)
-                return
+        The successor is written first (unusable until handed out), then the old record is swapped for its rotated
+        form by a compare-and-set script on the old token's slot: of concurrent callers exactly one wins, the others
+        re-read and see the rotation. No transaction spans hash slots, so this also runs on a cluster."""
+        old_hash, new_hash = digest(old_token), digest(successor)
+        old_keys = [self.key("rt", old_hash), self.key("rt-rev", old_hash)]
+        for _ in range(5):  # a lost swap means the record changed (rotated): the next pass answers from it
+            async with reachable():
+                raw, revoked = await self._redis.mget(old_keys)
+                if raw is None:
+                    return Rotation("invalid")
+                record = RefreshTokenRecord.model_validate_json(raw)
+                if revoked or now >= record.expires_at or await self._grant_revoked(record.grant_id):
+                    return Rotation("invalid", record)
             if record.rotated_at is not None:
                 if now - record.rotated_at <= grace and record.successor_sealed:
-                    result = Rotation("grace", record, unseal(old_token, record.successor_sealed))
-                else:
-                    result = Rotation("reused", record)
-                return
+                    return Rotation("grace", record, unseal(old_token, record.successor_sealed))
+                return Rotation("reused", record)
             fresh = record.model_copy(update={"issued_at": now, "expires_at": now + ttl})
             rotated = record.model_copy(update={"rotated_at": now, "successor_sealed": seal(old_token, successor)})
             keep = _ttl(fresh.expires_at, now)
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(old_key, rotated.model_dump_json(), ex=keep)  # kept: later reuse must still be detected
-            pipe.set(self.key("rt", digest(successor)), fresh.model_dump_json(), ex=keep)
-            self._add_to_grant(pipe, record.grant_id, f"rt:{digest(successor)}", keep)
-            result = Rotation("rotated", record, successor)
+            async with reachable():
+                async with self.batch() as pipe:
+                    pipe.set(self.key("rt", new_hash), fresh.model_dump_json(), ex=keep)
+                    self._add_to_grant(pipe, record.grant_id, f"rt:{new_hash}", keep)
+                    await pipe.execute()
+                # kept past the successor's life: later reuse of the old token must still be detected
+                swapped = await self.script(_SWAP_REFRESH)(keys=old_keys, args=[raw, rotated.model_dump_json(), keep])
+                if not swapped:
+                    await self._redis.delete(self.key("rt", new_hash))
+                    continue
+                if await self._grant_revoked(record.grant_id):  # revoked meanwhile (see save_access_token)
+                    await self._redis.set(self.key("rt-rev", new_hash), "1", ex=keep)
+                    return Rotation("invalid", record)
+            return Rotation("rotated", record, successor)
+        raise StoreUnavailableError("refresh token kept changing")
 
-        async with reachable():
-            await self._redis.transaction(attempt, old_key)
-        return result
+    async def _grant_revoked(self, grant_id: str) -> bool:
+        return bool(await self._redis.exists(self.key("grant-rev", grant_id)))
 
     async def revoke_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
         """Revoke the token and its whole grant (RFC 7009 §2.1: its access tokens too)."""
@@ -254,10 +289,11 @@ class TokenStoreMixin(RedisBase):
                 for member in members:
                     kind, token_hash = member.split(":", 1)
                     pipe.set(self.key(f"{kind}-rev", token_hash), "1", ex=ttl)
-                    if kind == "at":
-                        pipe.publish(self.revocation_channel, token_hash)
                 await pipe.execute()
-        self._revoked_locally([m.split(":", 1)[1] for m in members if m.startswith("at:")])
+            access = [m.split(":", 1)[1] for m in members if m.startswith("at:")]
+            if access:
+                await self._redis.publish(self.revocation_channel, " ".join(access))
+        self._revoked_locally(access)
 
     def _revoked_locally(self, token_hashes: list[str]) -> None:
         for listener in self.revocation_listeners:

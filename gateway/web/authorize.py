@@ -92,7 +92,7 @@ async def handle_login(request: web.Request) -> web.StreamResponse:
         return html_error("Unknown application", "This application is no longer registered.")
     username = (_field(form, "username") or "").strip()
     store = request.app[STORE_KEY]
-    if await store.hit_rate_limit(f"login:{client_ip(request)}", LOGIN_ATTEMPTS_PER_MINUTE, 60):
+    if await store.hit_rate_limit(client_ip(request), "login", LOGIN_ATTEMPTS_PER_MINUTE, 60):
         return _login_page(request, session, request_id, client, username, "Too many attempts. Wait a minute.",
                            status=429)
     if not request.app[SETTINGS_KEY].login.local:
@@ -132,7 +132,7 @@ async def handle_signup(request: web.Request) -> web.StreamResponse:
     client = await _client(request, pending.client_id, now) if pending is not None else None
     if pending is None or client is None or pending.session_hash != session.session_hash:
         return html_error("Request expired", "This sign-in request expired. Start again from the application.")
-    if await store.hit_rate_limit(f"login:{client_ip(request)}", LOGIN_ATTEMPTS_PER_MINUTE, 60):
+    if await store.hit_rate_limit(client_ip(request), "login", LOGIN_ATTEMPTS_PER_MINUTE, 60):
         return _login_page(request, session, request_id, client, error="Too many attempts. Wait a minute.",
                            status=429)
     username, email = (_field(form, "username") or "").strip(), (_field(form, "email") or "").strip()

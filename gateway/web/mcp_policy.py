@@ -40,12 +40,12 @@ async def rate_limited(request: web.Request, info: RouteInfo, context: RequestCo
     user = context.record.user_id
     buckets: list[tuple[str, int, float]] = []
     if (limit := user_limit(request, info)) is not None:
-        buckets.append((f"mcp:{info.route.name}:{user}", limit.limit, limit.period))
+        buckets.append((f"mcp:{info.route.name}", limit.limit, limit.period))
     if (limit := tool_limit(request, info)) is not None:
         for message in messages:
             if message.method == "tools/call" and message.target is not None:
-                buckets.append((f"tool:{info.route.name}:{user}:{message.target[1]}", limit.limit, limit.period))
-    wait = await request.app[STORE_KEY].take(buckets)
+                buckets.append((f"tool:{info.route.name}:{message.target[1]}", limit.limit, limit.period))
+    wait = await request.app[STORE_KEY].take(user, buckets)
     if wait <= 0:
         return None
     return jsonrpc_error(429, jsonrpc.RATE_LIMITED, "Rate limit exceeded; retry later", request_id,

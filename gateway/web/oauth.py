@@ -59,7 +59,7 @@ async def handle_register(request: web.Request) -> web.Response:
     settings, store, now = request.app[SETTINGS_KEY], request.app[STORE_KEY], request.app[CLOCK_KEY]()
     if not settings.oauth.dcr_enabled:
         raise web.HTTPNotFound()
-    if await store.hit_rate_limit(f"register:{client_ip(request)}", settings.oauth.register_rate_per_minute, 60):
+    if await store.hit_rate_limit(client_ip(request), "register", settings.oauth.register_rate_per_minute, 60):
         raise SlowDownError("too many registrations from this address; retry in a minute")
     try:
         body: Any = json.loads(await request.read())

@@ -23,7 +23,7 @@ async def oauth_rate_limit(request: web.Request, handler: Handler) -> web.Stream
     path = request.path
     if limit is None or request.method == "OPTIONS" or not path.startswith(LIMITED_PATHS):
         return await handler(request)
-    wait = await request.app[STORE_KEY].take([(f"ip:{client_ip(request)}", limit.limit, limit.period)])
+    wait = await request.app[STORE_KEY].take(client_ip(request), [("ip", limit.limit, limit.period)])
     if wait <= 0:
         return await handler(request)
     request.app[METRICS_KEY].rate_limited.labels("oauth_ip").inc()

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as redis
 
 from gateway.accounts import issue_service_token
 from gateway.oauth.tokens import hash_token, new_access_token, token_id
@@ -21,6 +20,7 @@ from gateway.store.redis import RedisStore
 from gateway.store.redis_base import GC_GRACE_SECONDS
 from tests.conftest import make_settings
 from tests.support.processes import free_port
+from tests.support.redis_cluster import raw_client as cluster_aware_client
 
 NOW = 1_800_000_000.0
 
@@ -38,8 +38,8 @@ def user(name: str, **extra: Any) -> UserRecord:
     return UserRecord(**({"name": name, "password_hash": "$argon2id$placeholder", "created_at": NOW} | extra))
 
 
-async def raw_client(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url, decode_responses=True)
+async def raw_client(redis_url: str) -> Any:
+    return cluster_aware_client(redis_url)
 
 
 # -- access tokens ------------------------------------------------------------------------------------------

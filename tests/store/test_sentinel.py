@@ -60,7 +60,7 @@ async def test_store_on_sentinel_survives_a_failover(sentinel_setup):
         async with asyncio.timeout(20):
             while True:
                 probe = subprocess.run([SERVER.replace("redis-server", "redis-cli"), "-p", str(replica), "GET",
-                                        "sentinel-test:user:alice"], capture_output=True, text=True)
+                                        "sentinel-test:user:{alice}"], capture_output=True, text=True)
                 if probe.returncode == 0 and "alice" in probe.stdout:
                     break
                 await asyncio.sleep(0.1)

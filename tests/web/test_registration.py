@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import redis.asyncio as redis
 
 from tests.conftest import route
 from tests.support.oauth_client import authorize_url, new_verifier, relative
+from tests.support.redis_cluster import raw_client
 
 CALLBACK = "http://127.0.0.1:33418/callback"
 CURSOR_URIS = [
@@ -179,8 +179,8 @@ async def test_dcr_client_expires_when_idle_and_each_use_slides_the_expiry(start
     server = await start_gateway([route("alpha", upstream.url)], oauth={"dcr_client_idle_ttl": idle_ttl})
     client = await aiohttp_client(server)
     registered = await (await client.post("/register", json=payload(token_endpoint_auth_method="none"))).json()
-    key = f"{key_prefix}:client:{registered['client_id']}"
-    raw = redis.Redis.from_url(redis_url)
+    key = f"{key_prefix}:client:{{{registered['client_id']}}}"
+    raw = raw_client(redis_url)
     try:
         first = await raw.ttl(key)
         assert 0 < first <= idle_ttl
