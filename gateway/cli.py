@@ -78,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="worker processes sharing the port (SO_REUSEPORT); state is shared through Redis")
     serve.add_argument("--log-format", default="text", choices=["text", "json"],
                        help="json: one JSON object per line, with request ids (for log shippers)")
+    serve.add_argument("--watch-config", action="store_true",
+                       help="also reload when the config file changes (checked every second), as on SIGHUP")
 
     check = _command(commands, "check-config", "validate the configuration; exit 0 valid, 1 invalid", _check_config)
     check.add_argument("--print", action="store_true", dest="print_config",
@@ -184,11 +186,16 @@ def _serve(args: argparse.Namespace) -> int:
     for info in table.routes:
         print(f"  route {info.route.name}: {info.resource} -> {info.route.upstream}", flush=True)
         print(f"    metadata: {info.metadata_url}", flush=True)
-    print(f"  listening on http://{listen.host}:{listen.port} (health: /healthz, /readyz, /metrics)"
+    metrics = "/metrics" if listen.metrics_port is None else \
+        f"metrics on http://{listen.metrics_host or listen.host}:{listen.metrics_port}/metrics" + (
+            " (worker i: port + i)" if args.workers > 1 else "")
+    print(f"  listening on http://{listen.host}:{listen.port} (health: /healthz, /readyz; {metrics})"
           + (f" with {args.workers} workers" if args.workers > 1 else ""), flush=True)
+    if args.watch_config:
+        print(f"  reloading when {args.config} changes (or on SIGHUP)", flush=True)
     if args.workers > 1:
         return _serve_workers(args, settings)
-    asyncio.run(serve(Path(args.config), settings, listen.host, listen.port))
+    asyncio.run(serve(Path(args.config), settings, listen.host, listen.port, args.watch_config))
     return 0
 
 

@@ -50,11 +50,21 @@ class Listen(_Model):
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port to bind.")
     shutdown_grace: float = Field(default=30.0, ge=0, description="On SIGTERM or reload: seconds in-flight "
                                   "requests and open streams may take to finish before they are cut.")
+    metrics_port: int | None = Field(default=None, ge=1, le=65535, description="Serve /metrics on this port only "
+                                     "(not on the public one); with --workers N, worker i listens on metrics_port + i.")
+    metrics_host: str | None = Field(default=None, description="Interface for metrics_port; default: listen.host.")
+
+    @model_validator(mode="after")
+    def _metrics_port_differs(self) -> Listen:
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("metrics_port must differ from port")
+        return self
 
 
 class StoreSettings(_Model):
     url: SecretStr | None = Field(
-        default=None, description="redis:// rediss:// or unix:// URL; omit for the embedded Redis under data_dir."
+        default=None, description="redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL; omit "
+        "for the embedded Redis under data_dir."
     )
     data_dir: Path = Field(default=Path("./data"), description="Where the embedded Redis keeps its files.")
     key_prefix: str = Field(default="mcpgw", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$",

@@ -283,3 +283,8 @@ def test_check_config_print_shows_the_effective_config_without_secrets(tmp_path:
     assert printed["public_url"] == PUBLIC_URL
     assert printed["store"]["key_prefix"] == "p1"
     assert [r["name"] for r in printed["routes"]] == ["alpha"]
+
+
+def test_metrics_port_must_differ_from_the_public_port(tmp_path: Path) -> None:
+    found = problems(write(tmp_path / "gw.yaml", config(listen={"port": 8080, "metrics_port": 8080})))
+    assert len(found) == 1 and matching(found, "listen", "metrics_port must differ"), found

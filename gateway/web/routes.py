@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.keys import SETTINGS_KEY
 from gateway.oauth.resource import PRM_WELL_KNOWN
 from gateway.routing import RouteTable
 from gateway.web.authorize import (
@@ -34,7 +35,8 @@ def setup_routes(app: web.Application, table: RouteTable) -> None:
     router = app.router
     router.add_get("/healthz", handle_healthz)
     router.add_get("/readyz", handle_readyz)
-    router.add_get("/metrics", handle_metrics)
+    if app[SETTINGS_KEY].listen.metrics_port is None:  # else only on the metrics port (gateway.server)
+        router.add_get("/metrics", handle_metrics)
     router.add_get("/.well-known/jwks.json", handle_jwks)
     for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
         router.add_route("GET", path, handle_metadata)

@@ -19,11 +19,11 @@ CLI = [sys.executable, "-m", "gateway"]
 
 
 def write_config(path: Path, port: int, upstream_url: str, routes: tuple[str, ...] = ("alpha",),
-                 extra: str = "") -> None:
+                 extra: str = "", listen_extra: str = "") -> None:
     lines = "\n".join(f"  - {{name: {r}, path: /{r}/mcp, upstream: '{upstream_url}'}}" for r in routes)
     path.write_text(f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, "
-                    f"shutdown_grace: 20}}\nstore: {{data_dir: {path.parent / 'data'}}}\naudit: {{enabled: false}}\n"
-                    f"{extra}routes:\n{lines}\n")
+                    f"shutdown_grace: 20{listen_extra}}}\nstore: {{data_dir: {path.parent / 'data'}}}\n"
+                    f"audit: {{enabled: false}}\n{extra}routes:\n{lines}\n")
 
 
 def service_token(config: Path) -> str:
@@ -45,10 +45,10 @@ def gateway_process(tmp_path, upstream):
     processes: list[subprocess.Popen[bytes]] = []
     logs = []
 
-    def start(*args: str) -> tuple[int, Path, subprocess.Popen[bytes]]:
+    def start(*args: str, listen_extra: str = "") -> tuple[int, Path, subprocess.Popen[bytes]]:
         port = free_port()
         config = tmp_path / "gateway.yaml"
-        write_config(config, port, upstream.url)
+        write_config(config, port, upstream.url, listen_extra=listen_extra)
         log = (tmp_path / "serve.log").open("wb")
         logs.append(log)
         process = subprocess.Popen([*CLI, "serve", "-c", str(config), *args], stdout=log, stderr=subprocess.STDOUT)
@@ -92,23 +92,76 @@ async def test_sigterm_stops_accepting_lets_open_streams_finish_and_exits_0(gate
     assert await asyncio.to_thread(process.wait, 30) == 0
 
 
-async def test_sighup_reloads_routes_and_refuses_an_invalid_config(gateway_process, upstream, tmp_path):
-    port, config, process = gateway_process()
-    base = f"http://127.0.0.1:{port}"
+@pytest.mark.parametrize("trigger", ["sighup", "watch-config"])
+async def test_reload_picks_up_new_routes_and_refuses_an_invalid_config(gateway_process, upstream, tmp_path, trigger):
+    """SIGHUP, or with --watch-config an edit of the file alone (no signal), reloads; an invalid config is refused
+    and the running one kept."""
+    port, config, process = gateway_process(*(["--watch-config"] if trigger == "watch-config" else []))
+    prm = f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/beta/mcp"
+
+    def changed() -> None:
+        if trigger == "sighup":
+            process.send_signal(signal.SIGHUP)
+
     async with aiohttp.ClientSession() as http:
-        async def status(path: str) -> int:
-            async with http.get(base + path) as response:
+        async def status() -> int:
+            async with http.get(prm) as response:
                 return response.status
 
-        assert await status("/.well-known/oauth-protected-resource/beta/mcp") == 404
-        write_config(config, port, upstream.url, routes=("alpha", "beta"))
-        process.send_signal(signal.SIGHUP)
-        await poll(lambda: _is(status("/.well-known/oauth-protected-resource/beta/mcp"), 200))
+        assert await status() == 404
+        replacement = config.with_name("next.yaml")  # replaced by rename, as editors and ConfigMaps do
+        write_config(replacement, port, upstream.url, routes=("alpha", "beta"))
+        replacement.replace(config)
+        changed()
+        await poll(lambda: _is(status(), 200))
 
-        config.write_text(config.read_text().replace("public_url:", "publik_url:"))  # invalid
-        process.send_signal(signal.SIGHUP)
+        config.write_text(config.read_text().replace("public_url:", "publik_url:"))  # invalid, edited in place
+        changed()
         await poll(lambda: _contains(tmp_path / "serve.log", "reload refused"))
-        assert await status("/.well-known/oauth-protected-resource/beta/mcp") == 200  # old config kept
+        assert await status() == 200  # old config kept
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(process.wait, 30) == 0
+
+
+def _port_pair() -> int:
+    """A port whose successor is free too (worker i serves metrics on metrics_port + i)."""
+    import socket
+
+    while True:
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+async def test_metrics_on_their_own_port_per_worker_and_not_on_the_public_one(gateway_process):
+    metrics_port = _port_pair()
+    port, config, process = gateway_process("--workers", "2", listen_extra=f", metrics_port: {metrics_port}")
+    for worker in range(2):
+        wait_for_port(metrics_port + worker, deadline=30)
+    token = service_token(config)
+    headers, body = modern_call(1, "add", {"a": 2, "b": 2})
+    async with aiohttp.ClientSession() as http:
+        for _ in range(6):
+            async with http.post(f"http://127.0.0.1:{port}/alpha/mcp", json=body,
+                                 headers={**headers, "Authorization": f"Bearer {token}"}) as response:
+                assert response.status == 200
+                await response.read()
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+            assert response.status == 404  # not on the public port
+        served = 0.0
+        for worker in range(2):
+            async with http.get(f"http://127.0.0.1:{metrics_port + worker}/metrics") as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"].startswith("text/plain")
+                text = await response.text()
+            for line in text.splitlines():
+                if line.startswith('mcpgw_mcp_requests_total{') and 'status="200"' in line:
+                    served += float(line.rsplit(" ", 1)[1])
+        assert served == 6  # every request counted once, by the worker that served it
     process.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(process.wait, 30) == 0
 
