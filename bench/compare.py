@@ -27,6 +27,7 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench import oauth_rates  # noqa: E402
 from gateway.ports import free_port, wait_for_port  # noqa: E402
 
 BODY = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
@@ -36,14 +37,18 @@ BODY = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
         "io.modelcontextprotocol/clientCapabilities": {}}}}
 
 
-def wrk(url: str, token: str, connections: int, duration: int, work: Path) -> tuple[float, float, float]:
-    """(requests/s, p50 ms, p99 ms) for the MCP POST."""
+def wrk(url: str, token: str, connections: int, duration: int, work: Path, rate: int | None = None
+        ) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) for the MCP POST; with `rate`, each connection paces itself (wrk's delay()
+    hook) so that all of them together send about `rate` requests per second (wrk2 is not packaged in Debian)."""
     script = work / "post.lua"
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
                "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "add",
                "Authorization": f"Bearer {token}"}
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(BODY))}"]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    if rate is not None:
+        lines.append(f"function delay() return {1000 * connections / rate:.3f} end")
     script.write_text("\n".join(lines) + "\n")
     out = subprocess.run(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--latency",
                           "-s", str(script), url], capture_output=True, text=True, check=True).stdout
@@ -76,6 +81,8 @@ async def open_streams(url: str, token: str, count: int) -> tuple[float, float]:
         t = time.monotonic()
         response = await session.get(url, headers={"Authorization": f"Bearer {token}",
                                                    "Accept": "text/event-stream"})
+        if response.status != 200:  # (a refused stream must not pass for an open one)
+            raise SystemExit(f"stream refused: {response.status} {await response.text()}")
         await response.content.readline()
         delays.append((time.monotonic() - t) * 1000)
         responses.append(response)
@@ -95,6 +102,8 @@ def main() -> None:
     parser.add_argument("--redis-url", default=None, help="default: the embedded store")
     parser.add_argument("--no-limits", action="store_true", help="rate limits off (no Redis round trip per request)")
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
+    parser.add_argument("--rate", type=int, default=500, help="requests/s of the fixed-rate latency run")
+    parser.add_argument("--skip-oauth", action="store_true", help="skip the OAuth flows/refreshes measurement")
     args = parser.parse_args()
     for tool in ("nginx", "wrk"):
         if shutil.which(tool) is None:
@@ -114,8 +123,9 @@ def main() -> None:
     config.write_text(
         f"public_url: http://127.0.0.1:{gw}\nlisten: {{host: 127.0.0.1, port: {gw}}}\n"
         f"store: {{{store}, key_prefix: compare-{os.getpid()}}}\naudit: {{path: '-'}}\n"
-        + ("rate_limits: {mcp_per_user: null, tool_calls_per_user: null}\n" if args.no_limits else
-           "rate_limits: {mcp_per_user: {limit: 100000000}, tool_calls_per_user: {limit: 100000000}}\n")
+        + ("rate_limits: {oauth_per_ip: null, mcp_per_user: null, tool_calls_per_user: null}\n" if args.no_limits
+           else "rate_limits: {oauth_per_ip: null, mcp_per_user: {limit: 100000000}, "
+                "tool_calls_per_user: {limit: 100000000}}\n")
         + f"routes:\n  - {{name: bench, path: /mcp, upstream: 'http://127.0.0.1:{up}/mcp'}}\n")
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     cli = [sys.executable, "-m", "gateway"]
@@ -139,16 +149,25 @@ def main() -> None:
         rows = {}
         for name, url in targets.items():
             wrk(url, token, 4, 2, work)  # warm-up
-            rows[name] = (wrk(url, token, args.connections, args.duration, work), wrk(url, token, 1, args.duration,
-                                                                                     work))
+            rows[name] = (wrk(url, token, args.connections, args.duration, work),
+                          wrk(url, token, 1, args.duration, work),
+                          wrk(url, token, 10, args.duration, work, rate=args.rate))
             print(f"  measured {name}", flush=True)
-        print(f"\n{'path':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'1-conn p50':>10} {'1-conn p99':>10}")
-        for name, ((rps, p50, p99), (_, s50, s99)) in rows.items():
-            print(f"{name:<8} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f}   {s50:>10.3f} {s99:>10.3f}")
-        (g, gs), (n, ns), (d, ds) = rows["gateway"], rows["nginx"], rows["direct"]
+        print(f"\n{'path':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}   {'1-conn p50':>10} {'1-conn p99':>10}   "
+              f"{'paced req/s':>11} {'p50 ms':>7} {'p99 ms':>7}")
+        for name, ((rps, p50, p99), (_, s50, s99), (prps, f50, f99)) in rows.items():
+            print(f"{name:<8} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f}   {s50:>10.3f} {s99:>10.3f}   "
+                  f"{prps:>11.0f} {f50:>7.3f} {f99:>7.3f}")
+        (g, gs, gf), (n, ns, nf), (d, ds, df) = rows["gateway"], rows["nginx"], rows["direct"]
         print(f"\ngateway throughput: {g[0] / d[0]:.2f}x direct, {g[0] / n[0]:.2f}x nginx")
         print(f"added latency, one connection: gateway p50 +{gs[1] - ds[1]:.3f} ms, p99 +{gs[2] - ds[2]:.3f} ms; "
               f"nginx p50 +{ns[1] - ds[1]:.3f} ms, p99 +{ns[2] - ds[2]:.3f} ms")
+        print(f"added latency at ~{args.rate} req/s (10 paced connections): gateway p50 +{gf[1] - df[1]:.3f} ms, "
+              f"p99 +{gf[2] - df[2]:.3f} ms; nginx p50 +{nf[1] - df[1]:.3f} ms, p99 +{nf[2] - df[2]:.3f} ms")
+        if not args.skip_oauth:
+            rates = asyncio.run(oauth_rates.measure(targets["gateway"].removesuffix("/mcp"), targets["gateway"],
+                                                    "bench", "bench-password", args.duration))
+            print("\n" + oauth_rates.report(rates, 16), flush=True)
 
         before = rss_kib(processes[2].pid)
         opened, first_event = asyncio.run(_streams(targets["gateway"], token, args.streams))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import aiohttp
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -78,6 +79,46 @@ async def test_progress_event_arrives_while_the_upstream_is_still_working(gatewa
     assert event["method"] == "notifications/progress"
     assert event["params"]["progressToken"] == "p-9"
     response.close()
+
+
+async def open_progress_streams(http: aiohttp.ClientSession, url: str, token: str, count: int) -> list:
+    headers, body = modern_call(9, "slow_progress", {"steps": 2, "delay": 30}, progress_token="p")
+    return list(await asyncio.gather(*(http.post(url, json=body, headers={
+        **headers, "Authorization": f"Bearer {token}"}) for _ in range(count))))
+
+
+async def test_many_open_streams_are_not_capped_by_a_connection_pool(gateway, store):
+    """Each open SSE stream holds an upstream connection: by default nothing caps them (a pool of 100 once
+    turned stream 101 into a 504 after connect_timeout)."""
+    token = await issue(store, gateway, "alpha")
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))  # (a test client stops at 100)
+    streams = await open_progress_streams(http, str(gateway.make_url("/alpha/mcp")), token, 120)
+    try:
+        assert [r.status for r in streams] == [200] * 120
+        async with asyncio.timeout(20):
+            events = await asyncio.gather(*(read_sse_event(r) for r in streams))
+        assert all(e["method"] == "notifications/progress" for e in events)
+    finally:
+        for response in streams:
+            response.close()
+        await http.close()
+
+
+async def test_proxy_pool_size_caps_upstream_connections_then_504(start_gateway, upstream, store):
+    server = await start_gateway([route("alpha", upstream.url)], proxy={"pool_size": 2, "connect_timeout": 0.5})
+    token = await issue(store, server, "alpha")
+    http = aiohttp.ClientSession()
+    url = str(server.make_url("/alpha/mcp"))
+    held = await open_progress_streams(http, url, token, 2)
+    try:
+        assert [r.status for r in held] == [200, 200]
+        [extra] = await open_progress_streams(http, url, token, 1)
+        assert extra.status == 504  # waited connect_timeout for a free connection
+        assert (await extra.json())["id"] == 9
+    finally:
+        for response in held:
+            response.close()
+        await http.close()
 
 
 async def test_upstream_down_gives_502_json_rpc_error_echoing_the_id(start_gateway, aiohttp_client, store):
