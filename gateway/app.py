@@ -19,6 +19,7 @@ from gateway.keys import (
     CLIENTS_KEY,
     CLOCK_KEY,
     HTTP_KEY,
+    LIMITER_KEY,
     METRICS_KEY,
     PROVIDERS_KEY,
     ROUTES_KEY,
@@ -27,6 +28,7 @@ from gateway.keys import (
     STORE_KEY,
     TOKEN_CACHE_KEY,
 )
+from gateway.limiter import LeasedLimiter
 from gateway.metrics import Metrics
 from gateway.proxy.upstream import build_http_client
 from gateway.routing import RouteTable
@@ -67,12 +69,16 @@ def _store_ctx(settings: Settings, given: Store | None) -> Callable[[web.Applica
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if given is not None:
             app[STORE_KEY] = given
+            app[LIMITER_KEY] = LeasedLimiter(given)
             yield
+            await app[LIMITER_KEY].close()
             return
         logger.info("store: %s", describe_store(settings.store))
         async with open_store(settings.store) as store:
             app[STORE_KEY] = store
+            app[LIMITER_KEY] = LeasedLimiter(store)
             yield
+            await app[LIMITER_KEY].close()
 
     return ctx
 

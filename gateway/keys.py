@@ -11,6 +11,7 @@ from gateway.audit import AuditLog
 from gateway.clients.registry import ClientRegistry
 from gateway.config import Settings
 from gateway.idp.base import IdentityProvider
+from gateway.limiter import LeasedLimiter
 from gateway.metrics import Metrics
 from gateway.routing import RouteInfo, RouteTable
 from gateway.signing import IdentitySigner
@@ -19,6 +20,7 @@ from gateway.token_cache import TokenCache
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 STORE_KEY = web.AppKey("store", Store)
+LIMITER_KEY = web.AppKey("limiter", LeasedLimiter)  # per-user MCP limits (cells reserved ahead)
 HTTP_KEY = web.AppKey("http", aiohttp.ClientSession)
 CLOCK_KEY: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 ROUTES_KEY = web.AppKey("routes", RouteTable)

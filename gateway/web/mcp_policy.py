@@ -11,7 +11,7 @@ from aiohttp import web
 
 from gateway.config import RateLimit
 from gateway.identity import RequestContext
-from gateway.keys import SETTINGS_KEY, STORE_KEY
+from gateway.keys import LIMITER_KEY, SETTINGS_KEY
 from gateway.mcp import jsonrpc
 from gateway.mcp.filtering import ListFilter
 from gateway.mcp.policy import Decision, active, decide
@@ -45,7 +45,7 @@ async def rate_limited(request: web.Request, info: RouteInfo, context: RequestCo
         for message in messages:
             if message.method == "tools/call" and message.target is not None:
                 buckets.append((f"tool:{info.route.name}:{message.target[1]}", limit.limit, limit.period))
-    wait = await request.app[STORE_KEY].take(user, buckets)
+    wait = await request.app[LIMITER_KEY].take(user, buckets)
     if wait <= 0:
         return None
     return jsonrpc_error(429, jsonrpc.RATE_LIMITED, "Rate limit exceeded; retry later", request_id,

@@ -1,0 +1,105 @@
+"""gateway.limiter: per-user limits that reserve cells ahead for busy users, on a real Redis (every store kind).
+
+The store is the real RedisStore; a subclass only counts how often the limiter asked Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+
+from gateway.limiter import LEASE_SECONDS, LeasedLimiter
+from gateway.store.redis import RedisStore
+
+
+class CountingStore(RedisStore):
+    calls = 0
+
+    async def take_cells(self, subject, entries):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return await super().take_cells(subject, entries)
+
+
+def counting(store: RedisStore) -> CountingStore:
+    spy = CountingStore(store._redis, store._prefix)  # noqa: SLF001 (same client and keys)
+    return spy
+
+
+async def steady(limiter: LeasedLimiter, subject: str, bucket: str, limit: int, seconds: float,
+                 per_second: int, period: float = 3600.0) -> tuple[int, int]:
+    """Requests at about `per_second` for `seconds`: (admitted, refused)."""
+    admitted = refused = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for _ in range(per_second // 20):
+            if await limiter.take(subject, [(bucket, limit, period)]) == 0:
+                admitted += 1
+            else:
+                refused += 1
+        await asyncio.sleep(0.05)
+    return admitted, refused
+
+
+async def test_a_busy_user_mostly_spends_reserved_cells_without_asking_redis(store: RedisStore) -> None:
+    spy = counting(store)
+    limiter = LeasedLimiter(spy)
+    subject = f"local:{secrets.token_hex(4)}"
+    await steady(limiter, subject, "mcp:alpha", 1_000_000, 1.1, 400)  # the first second asks every time
+    spy.calls = 0
+    admitted, refused = await steady(limiter, subject, "mcp:alpha", 1_000_000, 1.0, 400)
+    await limiter.close()
+    assert refused == 0 and admitted > 200
+    assert spy.calls < admitted / 10, (spy.calls, admitted)
+
+
+async def test_first_requests_ask_redis_every_time(store: RedisStore) -> None:
+    """No rate known yet (a new user, a burst): exact, one Redis call per request, as without reservations."""
+    spy = counting(store)
+    limiter = LeasedLimiter(spy)
+    subject = f"local:{secrets.token_hex(4)}"
+    for _ in range(10):
+        assert await limiter.take(subject, [("mcp:alpha", 1000, 3600.0)]) == 0
+    assert spy.calls == 10
+    await limiter.close()
+
+
+async def test_two_instances_never_admit_more_than_the_limit_and_unused_cells_come_back(store: RedisStore) -> None:
+    """Two processes' limiters on one Redis, both busy, limit 120 per hour: together they admit at most 120.
+    After they hand back their reserved cells (close), exactly the unused budget is left in Redis."""
+    subject, limit = f"local:{secrets.token_hex(4)}", 120
+    first, second = LeasedLimiter(store), LeasedLimiter(store)
+    results = await asyncio.gather(steady(first, subject, "mcp:alpha", limit, 1.6, 200),
+                                    steady(second, subject, "mcp:alpha", limit, 1.6, 200))
+    admitted = sum(a for a, _ in results)
+    assert 0 < admitted <= limit
+    await first.close()
+    await second.close()
+    left = 0
+    while await store.take(subject, [("mcp:alpha", limit, 3600.0)]) == 0:
+        left += 1
+    assert admitted + left == limit  # reserved but unused cells were all handed back
+
+
+async def test_reservations_expire_and_are_handed_back(store: RedisStore) -> None:
+    subject, limit, period = f"local:{secrets.token_hex(4)}", 10_000, 864_000.0  # (no refill while it runs)
+    limiter = LeasedLimiter(store)
+    admitted, _ = await steady(limiter, subject, "mcp:alpha", limit, 1.3, 400, period)
+    await asyncio.sleep(LEASE_SECONDS + 1.0)  # expired; the next call sweeps and refunds
+    assert await limiter.take(subject, [("other", limit, period)]) == 0
+    await asyncio.sleep(0.2)  # the refund runs in the background
+    _, cells = await store.take_cells(subject, [("mcp:alpha", limit, period, limit)])
+    assert cells == [limit - admitted]  # everything not spent is back in Redis
+    await limiter.close()
+
+
+async def test_a_refused_request_keeps_its_local_cells(store: RedisStore) -> None:
+    """Two buckets: one has reserved cells, the other is exhausted; the refusal must not spend the first's."""
+    subject = f"local:{secrets.token_hex(4)}"
+    limiter = LeasedLimiter(store)
+    await steady(limiter, subject, "mcp:alpha", 1_000_000, 1.3, 400)  # reserves cells for mcp:alpha
+    assert await limiter.take(subject, [("tool:alpha:add", 1, 3600.0)]) == 0
+    before = limiter._leases[(subject, "mcp:alpha")].cells  # noqa: SLF001
+    wait = await limiter.take(subject, [("mcp:alpha", 1_000_000, 3600.0), ("tool:alpha:add", 1, 3600.0)])
+    assert wait > 0
+    assert limiter._leases[(subject, "mcp:alpha")].cells == before  # noqa: SLF001
+    await limiter.close()
