@@ -1,44 +1,91 @@
 """The audit log: one JSON object per line, per MCP request and per OAuth event. Never a token or secret;
-tool arguments only as a SHA-256 digest unless the route opts in (`audit_arguments`)."""
+tool arguments only as a SHA-256 digest unless the route opts in (`audit_arguments`).
+
+Lines are written in batches: an event appends to a buffer and the buffer is written once per event-loop
+iteration (under load, one write for many requests; when idle, at once). A file that logrotate moved away is
+noticed within a second and reopened (as logging's WatchedFileHandler does, without a stat per line)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
-import logging.handlers
+import os
 import sys
 import time
-from typing import Any
+from typing import IO, Any
 
 from gateway.config import AuditSettings
+
+logger = logging.getLogger(__name__)
+REOPEN_CHECK_SECONDS = 1.0
 
 
 class AuditLog:
     def __init__(self, settings: AuditSettings) -> None:
         self.enabled = settings.enabled
-        self._logger = logging.getLogger(f"gateway.audit.{id(self)}")  # one per app: tests build several
-        self._logger.propagate = False
-        self._logger.setLevel(logging.INFO)
-        handler: logging.Handler
-        if settings.path == "-":
-            handler = logging.StreamHandler(sys.stdout)
-        else:
-            handler = logging.handlers.WatchedFileHandler(settings.path, encoding="utf-8")  # logrotate-friendly
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        self._handler = handler
+        self._path = None if settings.path == "-" else settings.path
+        self._stream: IO[str] | None = None
+        self._identity: tuple[int, int] | None = None
+        self._checked = 0.0
+        self._pending: list[str] = []
+        self._encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
         if self.enabled:
-            self._logger.addHandler(handler)
+            self._open()
 
     def emit(self, event: str, **fields: Any) -> None:
         if not self.enabled:
             return
         record = {"time": _now(), "event": event, **{k: v for k, v in fields.items() if v is not None}}
-        self._logger.info(json.dumps(record, separators=(",", ":"), default=str))
+        self._pending.append(self._encode(record) + "\n")
+        if len(self._pending) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop (CLI): write now
+                self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        lines, self._pending = "".join(self._pending), []
+        try:
+            self._reopen_if_moved()
+            stream = self._stream if self._stream is not None else sys.stdout
+            stream.write(lines)
+            stream.flush()
+        except (OSError, ValueError) as exc:  # a full disk must not take requests down; say so in the log
+            logger.error("audit log write failed (%s); %d bytes of audit lines lost", exc, len(lines))
 
     def close(self) -> None:
-        self._logger.removeHandler(self._handler)
-        self._handler.close()
+        self.flush()
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def _open(self) -> None:
+        if self._path is None:
+            return
+        self._stream = open(self._path, "a", encoding="utf-8")  # noqa: SIM115 (kept open; closed in close())
+        info = os.fstat(self._stream.fileno())
+        self._identity = (info.st_dev, info.st_ino)
+
+    def _reopen_if_moved(self) -> None:
+        if self._path is None:
+            return
+        now = time.monotonic()
+        if now - self._checked < REOPEN_CHECK_SECONDS:
+            return
+        self._checked = now
+        try:
+            info = os.stat(self._path)
+            moved = (info.st_dev, info.st_ino) != self._identity
+        except FileNotFoundError:
+            moved = True
+        if moved:
+            if self._stream is not None:
+                self._stream.close()
+            self._open()
 
 
 def argument_digest(arguments: Any) -> str:
@@ -47,5 +94,14 @@ def argument_digest(arguments: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_second: tuple[int, str] = (0, "")
+
+
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+    """UTC with milliseconds; the formatted second is reused while it lasts."""
+    global _second
+    now = time.time()
+    whole = int(now)
+    if whole != _second[0]:
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{int(now * 1000) % 1000:03d}Z"

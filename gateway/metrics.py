@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 FAST_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -29,3 +33,21 @@ class Metrics:
                                     registry=r)
         self.rate_limited = Counter("mcpgw_rate_limited", "Requests refused by a rate limit, by limit.", ["limit"],
                                     registry=r)
+        for metric in (self.requests, self.upstream_seconds, self.overhead_seconds, self.token_validations,
+                       self.sse_streams):
+            _memoize_labels(metric)
+
+
+def _memoize_labels(metric: MetricWrapperBase) -> None:
+    """`labels(...)` validates and locks on every call; on the request path the same few children come back, so
+    keep them (label values here are route names, methods, statuses and outcomes: a small, bounded set)."""
+    children: dict[tuple[str, ...], Any] = {}
+    make: Callable[..., Any] = metric.labels
+
+    def labels(*values: str) -> Any:
+        child = children.get(values)
+        if child is None:
+            child = children[values] = make(*values)
+        return child
+
+    metric.labels = labels  # type: ignore[method-assign,assignment]

@@ -76,3 +76,23 @@ async def test_oauth_events_are_logged_without_secrets(start_gateway, upstream, 
     text = log.read_text()
     for secret in (tokens["access_token"], tokens["refresh_token"], PASSWORD):
         assert secret not in text
+
+
+def test_a_rotated_file_is_reopened_and_nothing_is_lost(tmp_path):
+    """logrotate moves the file away: within a second new lines go to a new file at the configured path."""
+    import time
+
+    from gateway.audit import REOPEN_CHECK_SECONDS, AuditLog
+    from gateway.config import AuditSettings
+
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog(AuditSettings(path=str(path)))
+    try:
+        audit.emit("before", n=1)  # (no event loop here: written at once)
+        path.rename(tmp_path / "audit.jsonl.1")
+        time.sleep(REOPEN_CHECK_SECONDS + 0.1)
+        audit.emit("after", n=2)
+    finally:
+        audit.close()
+    assert [r["event"] for r in lines(tmp_path / "audit.jsonl.1")] == ["before"]
+    assert [r["event"] for r in lines(path)] == ["after"]
