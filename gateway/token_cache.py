@@ -2,7 +2,9 @@
 
 Safety: entries live at most `token_cache_seconds`; every revocation is published on a Redis channel and
 evicted here at once (all instances subscribe); if the subscription breaks, the whole cache is dropped and it is
-re-established. Requests naming an upstream session still read Redis (the session owner is checked there)."""
+re-established. Upstream sessions' owners are kept the same way: a binding never changes once made (first
+writer wins), so a cached owner can only be stale by still naming a session the upstream has ended, and the
+upstream answers that one itself (404)."""
 
 from __future__ import annotations
 
@@ -11,45 +13,64 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from typing import TypeVar
 
 from gateway.store.base import Store
-from gateway.store.records import AccessTokenRecord
+from gateway.store.records import AccessTokenRecord, SessionOwnerRecord
 
 logger = logging.getLogger(__name__)
 MAX_ENTRIES = 50_000
+T = TypeVar("T")
 
 
 class TokenCache:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self._entries: OrderedDict[str, tuple[AccessTokenRecord, float]] = OrderedDict()
+        self._owners: OrderedDict[str, tuple[SessionOwnerRecord, float]] = OrderedDict()
         self.connected = False  # only trusted while the revocation subscription is live
 
     def get(self, token_hash: str) -> AccessTokenRecord | None:
-        if not self.connected or self.seconds <= 0:
-            return None
-        entry = self._entries.get(token_hash)
-        if entry is None:
-            return None
-        record, stored_at = entry
-        if time.monotonic() - stored_at > self.seconds:
-            self._entries.pop(token_hash, None)
-            return None
-        return record
+        return self._get(self._entries, token_hash)
 
     def put(self, token_hash: str, record: AccessTokenRecord) -> None:
-        if not self.connected or self.seconds <= 0:
-            return
-        self._entries[token_hash] = (record, time.monotonic())
-        self._entries.move_to_end(token_hash)
-        while len(self._entries) > MAX_ENTRIES:
-            self._entries.popitem(last=False)
+        self._put(self._entries, token_hash, record)
+
+    def get_owner(self, session_id: str) -> SessionOwnerRecord | None:
+        return self._get(self._owners, session_id)
+
+    def put_owner(self, session_id: str, owner: SessionOwnerRecord) -> None:
+        self._put(self._owners, session_id, owner)
 
     def evict(self, token_hash: str) -> None:
         self._entries.pop(token_hash, None)
 
+    def evict_owner(self, session_id: str) -> None:
+        self._owners.pop(session_id, None)
+
     def clear(self) -> None:
         self._entries.clear()
+        self._owners.clear()
+
+    def _get(self, entries: OrderedDict[str, tuple[T, float]], key: str) -> T | None:
+        if not self.connected or self.seconds <= 0:
+            return None
+        entry = entries.get(key)
+        if entry is None:
+            return None
+        value, stored_at = entry
+        if time.monotonic() - stored_at > self.seconds:
+            entries.pop(key, None)
+            return None
+        return value
+
+    def _put(self, entries: OrderedDict[str, tuple[T, float]], key: str, value: T) -> None:
+        if not self.connected or self.seconds <= 0:
+            return
+        entries[key] = (value, time.monotonic())
+        entries.move_to_end(key)
+        while len(entries) > MAX_ENTRIES:
+            entries.popitem(last=False)
 
     async def follow(self, store: Store, stop: asyncio.Event) -> None:
         """Follow the revocation feed and evict until `stop` is set; on any break drop everything and retry."""

@@ -1,7 +1,8 @@
 """Bearer token check for MCP routes (RFC 6750 §2.1, MCP authorization "Token Handling").
 
-Header only (a token in the query string is never read); every request is checked against Redis:
-existence, revocation, expiry, audience == this route's canonical resource, and required scopes.
+Header only (a token in the query string is never read); every request is checked: existence, revocation,
+expiry, audience == this route's canonical resource, required scopes and the session's owner. Records come from
+Redis or, for `store.token_cache_seconds`, from the per-process cache that revocations evict (token_cache).
 """
 
 from __future__ import annotations
@@ -60,11 +61,14 @@ async def authenticate(request: web.Request, info: RouteInfo, token: str) -> Req
     session_id = request.headers.get(SESSION_HEADER)
     now = request.app[CLOCK_KEY]()
     cache = request.app[TOKEN_CACHE_KEY]
-    record, owner = (cache.get(token_hash), None) if session_id is None else (None, None)
-    if record is None:  # not cached (or a session to check): one Redis round trip
+    record = cache.get(token_hash)
+    owner = cache.get_owner(session_id) if session_id is not None else None
+    if record is None or (session_id is not None and owner is None):  # not cached: one Redis round trip
         record, owner = await request.app[STORE_KEY].load_access_token_with_session(token_hash, session_id)
         if record is not None and record.usable(now):
             cache.put(token_hash, record)
+        if owner is not None and session_id is not None:
+            cache.put_owner(session_id, owner)
     if record is None or not record.usable(now) or not same_resource(record.resource, info.resource):
         raise InvalidTokenError("the access token is invalid, expired, revoked or for another resource")
     if not allowed(rules_for(request.app[SETTINGS_KEY], info.route), user_id=record.user_id, email=record.email,

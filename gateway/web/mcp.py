@@ -21,6 +21,7 @@ from gateway.keys import (
     SETTINGS_KEY,
     SIGNER_KEY,
     STORE_KEY,
+    TOKEN_CACHE_KEY,
     TOKEN_ID_KEY,
 )
 from gateway.mcp import jsonrpc
@@ -146,6 +147,7 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
             await request.app[STORE_KEY].save_session_owner(minted, owner, SESSION_OWNER_TTL)
         elif presented and request.method == "DELETE" and upstream.status < 300:
             await request.app[STORE_KEY].delete_session_owner(presented)  # the session ended
+            request.app[TOKEN_CACHE_KEY].evict_owner(presented)
     except BaseException:
         upstream.close()
         raise

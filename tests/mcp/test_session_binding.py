@@ -51,3 +51,31 @@ async def test_session_survives_refresh_and_ends_with_delete(gateway, aiohttp_cl
                                                        "Mcp-Session-Id": session_id})
     assert ended.status == 200
     assert await notify(client, refreshed.body["access_token"], session_id) == 404
+
+
+async def test_with_the_token_cache_on_a_session_stays_bound_to_its_owner(start_gateway, upstream, aiohttp_client,
+                                                                          store, redis_url, key_prefix):
+    """The per-process cache also keeps session owners (a binding never changes): the owner's next requests
+    read no Redis, someone else's token still gets 404, and DELETE ends the session here at once."""
+    import asyncio
+
+    from gateway.keys import TOKEN_CACHE_KEY
+    from tests.conftest import route
+
+    server = await start_gateway([route("alpha", upstream.url)],
+                                 store={"url": redis_url, "key_prefix": key_prefix, "token_cache_seconds": 30})
+    cache = server.app[TOKEN_CACHE_KEY]
+    async with asyncio.timeout(5):
+        while not cache.connected:
+            await asyncio.sleep(0.01)
+    client = await aiohttp_client(server)
+    mine, theirs = await issue(store, server, "alpha"), await issue(store, server, "alpha", user="mallory")
+    session_id = await start_session(client, mine)
+    assert await notify(client, mine, session_id) == 202
+    assert cache.get_owner(session_id) is not None  # the next request is answered from memory
+    assert await notify(client, mine, session_id) == 202
+    assert await notify(client, theirs, session_id) == 404
+    ended = await client.delete("/alpha/mcp", headers={"Authorization": f"Bearer {mine}", "Mcp-Session-Id": session_id})
+    assert ended.status == 200
+    assert cache.get_owner(session_id) is None
+    assert await notify(client, mine, session_id) == 404
