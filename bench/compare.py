@@ -1,12 +1,16 @@
-"""Gateway vs nginx vs direct, one run, one load generator (wrk); plus open SSE streams' memory.
+"""Gateway vs nginx vs direct, one run, one load generator (wrk); plus SSE streams and OAuth rates.
 
-    python bench/compare.py [--duration 10] [--connections 32] [--streams 1000] [--redis-url URL]
+    python bench/compare.py [--duration 10] [--connections 32] [--rate 500] [--streams 2000] [--redis-url URL]
+                            [--no-limits] [--workers N] [--skip-oauth]
 
-Starts bench/fast_upstream.py, nginx (`proxy_pass`, keepalive upstream) and `mcp-auth-gateway serve` in front
-of it, issues a service token, and drives the same authenticated MCP POST at each with wrk, at saturation
-(--connections) and with one connection (added latency per request). Then opens --streams SSE streams through
-the gateway and reports its RSS growth per stream. Needs nginx and wrk (Debian: apt-get install nginx wrk).
-Numbers are for the machine it runs on; compare the ratios within one run.
+Starts bench/fast_upstream.py, nginx (`proxy_pass`, keepalive upstream), `mcp-auth-gateway serve` in front of
+it, and bench/bare_proxy.py (aiohttp relaying and nothing else: the floor of the gateway's stack), issues a
+service token, and drives the same authenticated MCP POST at each with wrk: at saturation (--connections), with
+one connection (added latency per request), and paced at about --rate requests/s (wrk's delay() hook; wrk2 is
+not packaged). Then the OAuth rates (bench/oauth_rates.py: sign-in flow latency, returning-user flows/s,
+refreshes/s). Then opens --streams SSE streams directly and through the gateway: the gateway's RSS growth per
+stream, and the delay of each event from the upstream's send time with all streams open.
+Needs nginx and wrk (Debian: apt-get install nginx wrk). Compare the ratios within one run.
 """
 
 from __future__ import annotations
@@ -65,40 +69,69 @@ def _ms(out: str, pct: str) -> float:
 
 
 def rss_kib(pid: int) -> int:
+    """Resident memory of `pid` and its children (the workers of `serve --workers N`), KiB."""
+    total = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+            total += int(line.split()[1])
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += rss_kib(int(child))
+    return total
 
 
-async def open_streams(url: str, token: str, count: int) -> tuple[float, float]:
-    """Open `count` SSE streams; (seconds to open them all, mean first-event delay in ms)."""
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-    responses, delays = [], []
-    started = time.monotonic()
+async def sse_probe(url: str, token: str, count: int, pid: int | None, listen: float = 4.0
+                    ) -> tuple[float, int, list[float]]:
+    """Open `count` SSE streams (200 at a time, each must answer 200), then listen to all of them for `listen`
+    seconds: (seconds to open them, RSS growth of `pid` in KiB, delays in ms from the upstream's send time to
+    arrival, one per event)."""
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                    timeout=aiohttp.ClientTimeout(total=None, sock_read=None))
+    responses: list[aiohttp.ClientResponse] = []
+    delays: list[float] = []
+    before = rss_kib(pid) if pid else 0
 
     async def one() -> None:
-        t = time.monotonic()
         response = await session.get(url, headers={"Authorization": f"Bearer {token}",
                                                    "Accept": "text/event-stream"})
         if response.status != 200:  # (a refused stream must not pass for an open one)
             raise SystemExit(f"stream refused: {response.status} {await response.text()}")
-        await response.content.readline()
-        delays.append((time.monotonic() - t) * 1000)
         responses.append(response)
 
-    for batch in range(0, count, 200):
-        await asyncio.gather(*(one() for _ in range(min(200, count - batch))))
-    opened = time.monotonic() - started
-    open_streams.hold = (session, responses)  # type: ignore[attr-defined]
-    return opened, sum(delays) / len(delays)
+    async def listen_to(response: aiohttp.ClientResponse) -> None:
+        async for line in response.content:
+            if line.startswith(b"data:"):
+                delays.append((time.time() - json.loads(line[5:])["params"]["t"]) * 1000)
+
+    try:
+        started = time.monotonic()
+        for batch in range(0, count, 200):
+            await asyncio.gather(*(one() for _ in range(min(200, count - batch))))
+        opened = time.monotonic() - started
+        grown = (rss_kib(pid) - before) if pid else 0
+        readers = [asyncio.ensure_future(listen_to(r)) for r in responses]
+        await asyncio.sleep(1.5)  # skip the first event of each (sent at connect time, queued while opening)
+        delays.clear()
+        await asyncio.sleep(listen)
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        return opened, grown, sorted(delays)
+    finally:
+        for response in responses:
+            response.close()
+        await session.close()
+
+
+def _pct(values: list[float], pct: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * pct))] if values else float("nan")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--streams", type=int, default=2000)
     parser.add_argument("--redis-url", default=None, help="default: the embedded store")
     parser.add_argument("--no-limits", action="store_true", help="rate limits off (no Redis round trip per request)")
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
@@ -110,7 +143,7 @@ def main() -> None:
             raise SystemExit(f"{tool} is not installed (Debian: apt-get install nginx wrk)")
 
     work = Path(tempfile.mkdtemp(prefix="mcpgw-compare-"))
-    up, ngx, gw = free_port(), free_port(), free_port()
+    up, ngx, gw, bare = free_port(), free_port(), free_port(), free_port()
     (work / "logs").mkdir()
     (work / "nginx.conf").write_text(
         f"worker_processes 1;\nerror_log {work}/logs/error.log;\npid {work}/nginx.pid;\n"
@@ -134,16 +167,18 @@ def main() -> None:
         subprocess.Popen(["nginx", "-p", str(work), "-c", str(work / "nginx.conf"), "-g", "daemon off;"], **quiet),
         subprocess.Popen([*cli, "serve", "-c", str(config), "--log-level", "warning", "--workers", str(args.workers)],
                          cwd=REPO, **quiet),
+        subprocess.Popen([sys.executable, str(REPO / "bench" / "bare_proxy.py"), str(bare),
+                          f"http://127.0.0.1:{up}/mcp"], **quiet),
     ]
     try:
-        for port, process in zip((up, ngx, gw), processes, strict=True):
+        for port, process in zip((up, ngx, gw, bare), processes, strict=True):
             wait_for_port(port, process)
         subprocess.run([*cli, "users", "add", "bench", "--password-stdin", "-c", str(config)],
                        input=b"bench-password\n", check=True, capture_output=True, cwd=REPO)
         token = subprocess.run([*cli, "tokens", "issue", "--user", "bench", "--route", "bench", "--ttl", "1h",
                                 "-c", str(config)], check=True, capture_output=True, text=True, cwd=REPO).stdout.strip()
         targets = {"direct": f"http://127.0.0.1:{up}/mcp", "nginx": f"http://127.0.0.1:{ngx}/mcp",
-                   "gateway": f"http://127.0.0.1:{gw}/mcp"}
+                   "gateway": f"http://127.0.0.1:{gw}/mcp", "bare": f"http://127.0.0.1:{bare}/mcp"}
         print(f"MCP POST, wrk {args.duration}s per run; store: {args.redis_url or 'embedded'}; rate limits "
               f"{'off' if args.no_limits else 'on'}", flush=True)
         rows = {}
@@ -159,7 +194,10 @@ def main() -> None:
             print(f"{name:<8} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f}   {s50:>10.3f} {s99:>10.3f}   "
                   f"{prps:>11.0f} {f50:>7.3f} {f99:>7.3f}")
         (g, gs, gf), (n, ns, nf), (d, ds, df) = rows["gateway"], rows["nginx"], rows["direct"]
-        print(f"\ngateway throughput: {g[0] / d[0]:.2f}x direct, {g[0] / n[0]:.2f}x nginx")
+        b = rows["bare"][0]
+        print(f"\ngateway throughput: {g[0] / d[0]:.2f}x direct, {g[0] / n[0]:.2f}x nginx; the bare aiohttp proxy "
+              f"(bench/bare_proxy.py: no auth, no policy, the stack's floor) {b[0] / n[0]:.2f}x nginx, the gateway "
+              f"{g[0] / b[0]:.2f}x of it")
         print(f"added latency, one connection: gateway p50 +{gs[1] - ds[1]:.3f} ms, p99 +{gs[2] - ds[2]:.3f} ms; "
               f"nginx p50 +{ns[1] - ds[1]:.3f} ms, p99 +{ns[2] - ds[2]:.3f} ms")
         print(f"added latency at ~{args.rate} req/s (10 paced connections): gateway p50 +{gf[1] - df[1]:.3f} ms, "
@@ -169,25 +207,20 @@ def main() -> None:
                                                     "bench", "bench-password", args.duration))
             print("\n" + oauth_rates.report(rates, 16), flush=True)
 
-        before = rss_kib(processes[2].pid)
-        opened, first_event = asyncio.run(_streams(targets["gateway"], token, args.streams))
-        after = rss_kib(processes[2].pid)
-        print(f"\nSSE: {args.streams} open streams through the gateway in {opened:.1f}s; "
-              f"RSS +{(after - before) / 1024:.1f} MiB ({(after - before) / args.streams:.1f} KiB per stream); "
-              f"mean time to first event {first_event:.1f} ms")
+        direct_sse = asyncio.run(sse_probe(targets["direct"], token, args.streams, None))
+        gateway_sse = asyncio.run(sse_probe(targets["gateway"], token, args.streams, processes[2].pid))
+        opened, grown, delays = gateway_sse
+        added50 = _pct(delays, 0.5) - _pct(direct_sse[2], 0.5)
+        added99 = _pct(delays, 0.99) - _pct(direct_sse[2], 0.99)
+        print(f"\nSSE: {args.streams} streams opened through the gateway in {opened:.1f}s (direct: "
+              f"{direct_sse[0]:.1f}s); gateway RSS +{grown / 1024:.1f} MiB, {grown / args.streams:.1f} KiB per "
+              f"stream (10,000 streams: ~{grown * 10_000 / args.streams / 1024:.0f} MiB); event delay with all "
+              f"streams open: p50 {_pct(delays, 0.5):.2f} ms, p99 {_pct(delays, 0.99):.2f} ms ({len(delays)} "
+              f"events), added over direct p50 {added50:+.2f} ms, p99 {added99:+.2f} ms")
     finally:
         for process in processes:
             process.terminate()
             process.wait(timeout=10)
-
-
-async def _streams(url: str, token: str, count: int) -> tuple[float, float]:
-    opened, first = await open_streams(url, token, count)
-    session, responses = open_streams.hold  # type: ignore[attr-defined]
-    for response in responses:
-        response.close()
-    await session.close()
-    return opened, first
 
 
 if __name__ == "__main__":

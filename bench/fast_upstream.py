@@ -1,10 +1,11 @@
 """A trivial, fast upstream for benchmarks: POST answers a fixed JSON-RPC result; GET holds an SSE stream open
-and sends one event per second (for the open-streams memory probe)."""
+and sends one event per second carrying its send time (for the open-streams memory and event-delay probe)."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 from aiohttp import web
 
@@ -20,7 +21,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
     while True:
-        await response.write(b'data: {"jsonrpc":"2.0","method":"notifications/ping"}\n\n')
+        await response.write(b'data: {"jsonrpc":"2.0","method":"notifications/ping","params":{"t":%.6f}}\n\n'
+                             % time.time())
         await asyncio.sleep(1)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gateway.cli import _parser
 from gateway.config import load_settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -78,6 +79,9 @@ def test_kubernetes_manifests_reference_real_cli_ports_probes_and_valid_config(m
     assert gateway["args"][0] in SUBCOMMANDS and gateway["args"][1:3] == ["-c", "/etc/mcp-auth-gateway/gateway.yaml"]
     port = int(gateway["args"][gateway["args"].index("--port") + 1])
     assert port == settings.listen.port == gateway["ports"][0]["containerPort"]
+    _parser().parse_args(gateway["args"])  # every flag is one the CLI has (argparse exits otherwise)
+    if settings.listen.metrics_port is not None:
+        assert settings.listen.metrics_port in [p["containerPort"] for p in gateway["ports"]]
     assert gateway["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
     service = next(d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] in
