@@ -43,16 +43,18 @@ BODY = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
 
 def wrk(url: str, token: str, connections: int, duration: int, work: Path, rate: int | None = None
         ) -> tuple[float, float, float]:
-    """(requests/s, p50 ms, p99 ms) for the MCP POST; with `rate`, each connection paces itself (wrk's delay()
-    hook) so that all of them together send about `rate` requests per second (wrk2 is not packaged in Debian)."""
+    """(requests/s, p50 ms, p99 ms) for the MCP POST; with `rate`, each connection waits an exponentially
+    distributed pause after each answer (wrk's delay() hook) so that all of them together send about `rate`
+    requests per second, like independent clients (wrk2 is not packaged in Debian)."""
     script = work / "post.lua"
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
                "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "add",
                "Authorization": f"Bearer {token}"}
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(BODY))}"]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
-    if rate is not None:
-        lines.append(f"function delay() return {1000 * connections / rate:.3f} end")
+    if rate is not None:  # each connection pauses an exponential time: independent clients, not lockstep
+        mean = 1000 * connections / rate
+        lines.append(f"function delay() return math.floor(-math.log(1 - math.random()) * {mean:.3f}) end")
     script.write_text("\n".join(lines) + "\n")
     out = subprocess.run(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--latency",
                           "-s", str(script), url], capture_output=True, text=True, check=True).stdout

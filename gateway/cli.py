@@ -173,7 +173,7 @@ def _with_store(args: argparse.Namespace, action: Callable[[Settings, Store], Aw
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gateway.server import serve
+    from gateway.server import event_loop_factory, serve
 
     configure_logging(args.log_level, args.log_format)
     settings = _settings(args)
@@ -195,7 +195,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"  reloading when {args.config} changes (or on SIGHUP)", flush=True)
     if args.workers > 1:
         return _serve_workers(args, settings)
-    asyncio.run(serve(Path(args.config), settings, listen.host, listen.port, args.watch_config))
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(serve(Path(args.config), settings, listen.host, listen.port, args.watch_config))
     return 0
 
 

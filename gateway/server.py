@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -28,6 +29,16 @@ from gateway.web.middleware import AccessLogger
 logger = logging.getLogger("gateway")
 WORKER_INDEX_ENV = "MCP_GATEWAY_WORKER_INDEX"  # set by run_workers: 0..N-1
 WATCH_INTERVAL = 1.0  # seconds between looks at the configuration file (--watch-config)
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (a dependency on Linux and macOS): the same asyncio API with the
+    loop and socket transports in C, where the proxy's per-request reads and writes spend much of their time."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _start(settings: Settings, host: str, port: int) -> web.AppRunner:
