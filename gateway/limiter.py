@@ -74,7 +74,9 @@ class LeasedLimiter:
         leases: dict[str, _Lease] = {}
         for bucket, limit, period in buckets:
             lease = self._leases.get((subject, bucket))
-            if lease is None or lease.limit != limit or lease.period != period:
+            if lease is None or lease.limit != limit or lease.period != period:  # new, or the limit changed
+                if lease is not None and lease.cells:
+                    self._refund(subject, bucket, lease)
                 lease = self._leases[(subject, bucket)] = _Lease(limit, period)
             leases[bucket] = lease
         for bucket, lease in leases.items():
