@@ -10,7 +10,7 @@ one connection (added latency per request), and paced at about --rate requests/s
 not packaged). Then the OAuth rates (bench/oauth_rates.py: sign-in flow latency, returning-user flows/s,
 refreshes/s). Then opens --streams SSE streams directly and through the gateway: the gateway's RSS growth per
 stream, and the delay of each event from the upstream's send time with all streams open.
-Needs nginx and wrk (Debian: apt-get install nginx wrk). Compare the ratios within one run.
+Needs nginx and wrk: installed from Debian's packages when missing (as root). Compare ratios within one run.
 """
 
 from __future__ import annotations
@@ -68,6 +68,19 @@ def wrk(url: str, token: str, connections: int, duration: int, work: Path, rate:
 def _ms(out: str, pct: str) -> float:
     value, unit = re.search(rf"{pct}\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def ensure_tools(tools: tuple[str, ...]) -> None:
+    """Install what is missing from Debian's packages (as root, with apt-get), saying so; else explain."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise SystemExit(f"{' '.join(missing)} not installed; on Debian: sudo apt-get install {' '.join(missing)}")
+    print(f"installing {' '.join(missing)} from Debian's packages (apt-get)...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True, env=env, stdout=subprocess.DEVNULL)
 
 
 def rss_kib(pid: int) -> int:
@@ -140,9 +153,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500, help="requests/s of the fixed-rate latency run")
     parser.add_argument("--skip-oauth", action="store_true", help="skip the OAuth flows/refreshes measurement")
     args = parser.parse_args()
-    for tool in ("nginx", "wrk"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is not installed (Debian: apt-get install nginx wrk)")
+    ensure_tools(("nginx", "wrk"))
 
     work = Path(tempfile.mkdtemp(prefix="mcpgw-compare-"))
     up, ngx, gw, bare = free_port(), free_port(), free_port(), free_port()
@@ -205,10 +216,12 @@ def main() -> None:
         print(f"added latency at ~{args.rate} req/s (10 paced connections): gateway p50 +{gf[1] - df[1]:.3f} ms, "
               f"p99 +{gf[2] - df[2]:.3f} ms; nginx p50 +{nf[1] - df[1]:.3f} ms, p99 +{nf[2] - df[2]:.3f} ms")
         if not args.skip_oauth:
+            print("\nOAuth: sign-in flows, then returning-user flows and refreshes...", flush=True)
             rates = asyncio.run(oauth_rates.measure(targets["gateway"].removesuffix("/mcp"), targets["gateway"],
                                                     "bench", "bench-password", args.duration))
             print("\n" + oauth_rates.report(rates, 16), flush=True)
 
+        print(f"\nSSE: opening {args.streams} streams directly, then through the gateway...", flush=True)
         direct_sse = asyncio.run(sse_probe(targets["direct"], token, args.streams, None))
         gateway_sse = asyncio.run(sse_probe(targets["gateway"], token, args.streams, processes[2].pid))
         opened, grown, delays = gateway_sse
