@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config import DEFAULT_IDENTITY_HEADERS, Route
@@ -31,15 +33,16 @@ def upstream_request_headers(
     """Inbound headers minus hop-by-hop, credentials and spoofable identity; plus our identity and X-Forwarded-*.
     `public_host` is the route's configured host (X-Forwarded-Host), never the client's Host header."""
     public_host = public_host or host
-    strip = HOP_BY_HOP | REQUEST_DROP | _DEFAULT_IDENTITY | {_canonical(h) for h in route.identity_headers}
-    if route.identity_jwt_header:
-        strip |= {_canonical(route.identity_jwt_header)}  # only the gateway may sign identities
-    strip |= _connection_tokens(inbound)
-    if not route.preserve_host:
-        strip |= {"origin"}  # the gateway validated it; the upstream would judge it against its own host
-    # compare canonical names: X_Forwarded_User is X-Forwarded-User to CGI, PHP and some nginx setups
-    out = CIMultiDict((k, v) for k, v in inbound.items()
-                      if _canonical(k) not in strip and not _canonical(k).startswith(DROPPED_PREFIXES))
+    strip = _route_strip(tuple(route.identity_headers), route.identity_jwt_header, route.preserve_host)
+    named = _connection_tokens(inbound)
+    if named:
+        strip = strip | named
+    out: CIMultiDict[str] = CIMultiDict()
+    for key, given in inbound.items():
+        # compare canonical names: X_Forwarded_User is X-Forwarded-User to CGI, PHP and some nginx setups
+        name = _canonical(key)
+        if name not in strip and not name.startswith(DROPPED_PREFIXES):
+            out.add(key, given)
     cookies = _foreign_cookies(inbound.getall("Cookie", []))
     if cookies:
         out["Cookie"] = cookies
@@ -52,11 +55,23 @@ def upstream_request_headers(
         out["X-Request-Id"] = request_id  # the same id as the gateway's logs and audit line
     if route.identity_jwt_header and identity_jwt is not None:
         out[route.identity_jwt_header] = identity_jwt
-    for name, claim in route.identity_headers.items():
+    for header, claim in route.identity_headers.items():
         value = context.claim(claim)
         if value is not None:
-            out[name] = value
+            out[header] = value
     return out
+
+
+@lru_cache(maxsize=1024)
+def _route_strip(identity_headers: tuple[str, ...], identity_jwt_header: str | None, preserve_host: bool
+                 ) -> frozenset[str]:
+    """What a route never forwards upstream, whatever the request (computed once per route configuration)."""
+    strip = HOP_BY_HOP | REQUEST_DROP | _DEFAULT_IDENTITY | {_canonical(h) for h in identity_headers}
+    if identity_jwt_header:
+        strip |= {_canonical(identity_jwt_header)}  # only the gateway may sign identities
+    if not preserve_host:
+        strip |= {"origin"}  # the gateway validated it; the upstream would judge it against its own host
+    return frozenset(strip)
 
 
 def _canonical(name: str) -> str:
@@ -65,7 +80,8 @@ def _canonical(name: str) -> str:
 
 def client_response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """Upstream response headers minus hop-by-hop ones (framing is the gateway's own)."""
-    strip = HOP_BY_HOP | _connection_tokens(upstream)
+    named = _connection_tokens(upstream)
+    strip = HOP_BY_HOP | named if named else HOP_BY_HOP
     return CIMultiDict((k, v) for k, v in upstream.items() if k.lower() not in strip)
 
 

@@ -111,15 +111,16 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     except BodyTooLargeError:
         return jsonrpc_error(413, jsonrpc.PAYLOAD_TOO_LARGE,
                              f"Request body exceeds {settings.proxy.max_body_bytes} bytes")
-    request_id = jsonrpc.peek_id(body or b"")
     inspection = inspect(request, info, context, body) if body is not None else Inspection([], None)
-    if not isinstance(inspection, web.Response):
+    audited = request.app[AUDIT_KEY].enabled
+    if audited and not isinstance(inspection, web.Response):
         fields.update(_describe(inspection.messages, info.route.audit_arguments))
     if isinstance(inspection, web.Response):
-        fields.update(_describe(jsonrpc.parse_messages(body or b"") or [], info.route.audit_arguments))
+        if audited:
+            fields.update(_describe(jsonrpc.parse_messages(body or b"") or [], info.route.audit_arguments))
         metrics.auth_failures.labels(info.route.name, "mcp_policy").inc()
         return inspection
-    limited = await rate_limited(request, info, context, inspection.messages, request_id)
+    limited = await rate_limited(request, info, context, inspection.messages, body or b"")
     if limited is not None:
         metrics.rate_limited.labels("mcp").inc()
         return limited
@@ -134,7 +135,7 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
                                        identity_jwt=signed)
     except UpstreamFailure as failure:
         metrics.requests.labels(info.route.name, request.method, str(failure.status)).inc()
-        return upstream_failure_response(failure, request_id)
+        return upstream_failure_response(failure, jsonrpc.peek_id(body or b""))  # (parsed only on failure)
     metrics.upstream_seconds.labels(info.route.name).observe(time.monotonic() - started)
     fields["upstream_ms"] = round((time.monotonic() - started) * 1000, 1)
     metrics.requests.labels(info.route.name, request.method, str(upstream.status)).inc()

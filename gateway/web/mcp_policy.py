@@ -35,7 +35,7 @@ def user_limit(request: web.Request, info: RouteInfo) -> RateLimit | None:
 
 
 async def rate_limited(request: web.Request, info: RouteInfo, context: RequestContext,
-                       messages: list[jsonrpc.Message], request_id: jsonrpc.RequestId) -> web.Response | None:
+                       messages: list[jsonrpc.Message], body: bytes) -> web.Response | None:
     """Per user per route, and per user per tool for each tools/call: one atomic check for all of them."""
     user = context.record.user_id
     buckets: list[tuple[str, int, float]] = []
@@ -48,7 +48,7 @@ async def rate_limited(request: web.Request, info: RouteInfo, context: RequestCo
     wait = await request.app[LIMITER_KEY].take(user, buckets)
     if wait <= 0:
         return None
-    return jsonrpc_error(429, jsonrpc.RATE_LIMITED, "Rate limit exceeded; retry later", request_id,
+    return jsonrpc_error(429, jsonrpc.RATE_LIMITED, "Rate limit exceeded; retry later", jsonrpc.peek_id(body),
                          headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
