@@ -1,7 +1,7 @@
 """Gateway vs nginx vs direct, one run, one load generator (wrk); plus SSE streams and OAuth rates.
 
     python bench/compare.py [--duration 10] [--connections 32] [--rate 500] [--streams 2000] [--redis-url URL]
-                            [--no-limits] [--workers N] [--skip-oauth]
+                            [--no-limits] [--workers N] [--skip-oauth] [--pin]
 
 Starts bench/fast_upstream.py, nginx (`proxy_pass`, keepalive upstream), `mcp-auth-gateway serve` in front of
 it, and bench/bare_proxy.py (aiohttp relaying and nothing else: the floor of the gateway's stack), issues a
@@ -41,6 +41,22 @@ BODY = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
         "io.modelcontextprotocol/clientCapabilities": {}}}}
 
 
+LOAD: list[str] = []  # command prefix pinning the load side (wrk) to its CPUs (--pin)
+TESTED: list[str] = []  # command prefix pinning the proxies under test to theirs
+
+
+def pin(enabled: bool) -> str:
+    """Split the CPUs: the proxies under test (nginx, gateway, bare proxy) on the last one, the load generator,
+    the upstream and this script on the others, so load and subject do not steal each other's time slices."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not enabled or len(cpus) < 2 or shutil.which("taskset") is None:
+        return "not pinned"
+    tested, load = str(cpus[-1]), ",".join(map(str, cpus[:-1]))
+    LOAD[:], TESTED[:] = ["taskset", "-c", load], ["taskset", "-c", tested]
+    os.sched_setaffinity(0, set(cpus[:-1]))  # this script (SSE and OAuth clients) and the upstream it starts
+    return f"proxies on CPU {tested}, load generator and upstream on CPU {load}"
+
+
 def wrk(url: str, token: str, connections: int, duration: int, work: Path, rate: int | None = None
         ) -> tuple[float, float, float]:
     """(requests/s, p50 ms, p99 ms) for the MCP POST; with `rate`, each connection waits an exponentially
@@ -56,7 +72,7 @@ def wrk(url: str, token: str, connections: int, duration: int, work: Path, rate:
         mean = 1000 * connections / rate
         lines.append(f"function delay() return math.floor(-math.log(1 - math.random()) * {mean:.3f}) end")
     script.write_text("\n".join(lines) + "\n")
-    out = subprocess.run(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--latency",
+    out = subprocess.run([*LOAD, "wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--latency",
                           "-s", str(script), url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -152,8 +168,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument("--rate", type=int, default=500, help="requests/s of the fixed-rate latency run")
     parser.add_argument("--skip-oauth", action="store_true", help="skip the OAuth flows/refreshes measurement")
+    parser.add_argument("--pin", action="store_true", help="proxies under test on the last CPU, everything else on "
+                        "the others (taskset): less noise on a small machine")
     args = parser.parse_args()
     ensure_tools(("nginx", "wrk"))
+    placement = pin(args.pin)
 
     work = Path(tempfile.mkdtemp(prefix="mcpgw-compare-"))
     up, ngx, gw, bare = free_port(), free_port(), free_port(), free_port()
@@ -177,10 +196,11 @@ def main() -> None:
     cli = [sys.executable, "-m", "gateway"]
     processes = [
         subprocess.Popen([sys.executable, str(REPO / "bench" / "fast_upstream.py"), str(up)], **quiet),
-        subprocess.Popen(["nginx", "-p", str(work), "-c", str(work / "nginx.conf"), "-g", "daemon off;"], **quiet),
-        subprocess.Popen([*cli, "serve", "-c", str(config), "--log-level", "warning", "--workers", str(args.workers)],
-                         cwd=REPO, **quiet),
-        subprocess.Popen([sys.executable, str(REPO / "bench" / "bare_proxy.py"), str(bare),
+        subprocess.Popen([*TESTED, "nginx", "-p", str(work), "-c", str(work / "nginx.conf"), "-g", "daemon off;"],
+                         **quiet),
+        subprocess.Popen([*TESTED, *cli, "serve", "-c", str(config), "--log-level", "warning", "--workers",
+                          str(args.workers)], cwd=REPO, **quiet),
+        subprocess.Popen([*TESTED, sys.executable, str(REPO / "bench" / "bare_proxy.py"), str(bare),
                           f"http://127.0.0.1:{up}/mcp"], **quiet),
     ]
     try:
@@ -193,7 +213,7 @@ def main() -> None:
         targets = {"direct": f"http://127.0.0.1:{up}/mcp", "nginx": f"http://127.0.0.1:{ngx}/mcp",
                    "gateway": f"http://127.0.0.1:{gw}/mcp", "bare": f"http://127.0.0.1:{bare}/mcp"}
         print(f"MCP POST, wrk {args.duration}s per run; store: {args.redis_url or 'embedded'}; rate limits "
-              f"{'off' if args.no_limits else 'on'}", flush=True)
+              f"{'off' if args.no_limits else 'on'}; {placement}", flush=True)
         rows = {}
         for name, url in targets.items():
             wrk(url, token, 4, 2, work)  # warm-up
