@@ -50,6 +50,8 @@ class AuditLog:
             return
         lines, self._pending = "".join(self._pending), []
         try:
+            if self._path is not None and self._stream is None:  # (a line after close(): reopen, never stdout)
+                self._open()
             self._reopen_if_moved()
             stream = self._stream if self._stream is not None else sys.stdout
             stream.write(lines)
