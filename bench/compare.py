@@ -112,10 +112,10 @@ def rss_kib(pid: int) -> int:
 
 
 async def sse_probe(url: str, token: str, count: int, pid: int | None, listen: float = 4.0
-                    ) -> tuple[float, int, list[float]]:
+                    ) -> tuple[float, int, list[float], int]:
     """Open `count` SSE streams (200 at a time, each must answer 200), then listen to all of them for `listen`
     seconds: (seconds to open them, RSS growth of `pid` in KiB, delays in ms from the upstream's send time to
-    arrival, one per event)."""
+    arrival, one per event, RSS of `pid` with all streams open in KiB)."""
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                     timeout=aiohttp.ClientTimeout(total=None, sock_read=None))
     responses: list[aiohttp.ClientResponse] = []
@@ -139,7 +139,8 @@ async def sse_probe(url: str, token: str, count: int, pid: int | None, listen: f
         for batch in range(0, count, 200):
             await asyncio.gather(*(one() for _ in range(min(200, count - batch))))
         opened = time.monotonic() - started
-        grown = (rss_kib(pid) - before) if pid else 0
+        total = rss_kib(pid) if pid else 0
+        grown = total - before if pid else 0
         readers = [asyncio.ensure_future(listen_to(r)) for r in responses]
         await asyncio.sleep(1.5)  # skip the first event of each (sent at connect time, queued while opening)
         delays.clear()
@@ -147,7 +148,7 @@ async def sse_probe(url: str, token: str, count: int, pid: int | None, listen: f
         for reader in readers:
             reader.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-        return opened, grown, sorted(delays)
+        return opened, grown, sorted(delays), total
     finally:
         for response in responses:
             response.close()
@@ -244,11 +245,12 @@ def main() -> None:
         print(f"\nSSE: opening {args.streams} streams directly, then through the gateway...", flush=True)
         direct_sse = asyncio.run(sse_probe(targets["direct"], token, args.streams, None))
         gateway_sse = asyncio.run(sse_probe(targets["gateway"], token, args.streams, processes[2].pid))
-        opened, grown, delays = gateway_sse
+        opened, grown, delays, total = gateway_sse
         added50 = _pct(delays, 0.5) - _pct(direct_sse[2], 0.5)
         added99 = _pct(delays, 0.99) - _pct(direct_sse[2], 0.99)
         print(f"\nSSE: {args.streams} streams opened through the gateway in {opened:.1f}s (direct: "
-              f"{direct_sse[0]:.1f}s); gateway RSS +{grown / 1024:.1f} MiB, {grown / args.streams:.1f} KiB per "
+              f"{direct_sse[0]:.1f}s); gateway RSS {total / 1024:.0f} MiB in all, +{grown / 1024:.1f} MiB, "
+              f"{grown / args.streams:.1f} KiB per "
               f"stream (10,000 streams: ~{grown * 10_000 / args.streams / 1024:.0f} MiB); event delay with all "
               f"streams open: p50 {_pct(delays, 0.5):.2f} ms, p99 {_pct(delays, 0.99):.2f} ms ({len(delays)} "
               f"events), added over direct p50 {added50:+.2f} ms, p99 {added99:+.2f} ms")
