@@ -32,6 +32,7 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench import oauth_rates  # noqa: E402
+from bench.fixed_rate import fixed_rate  # noqa: E402
 from gateway.ports import free_port, wait_for_port  # noqa: E402
 
 BODY = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
@@ -57,15 +58,19 @@ def pin(enabled: bool) -> str:
     return f"proxies on CPU {tested}, load generator and upstream on CPU {load}"
 
 
+def mcp_headers(token: str) -> dict[str, str]:
+    return {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "add",
+            "Authorization": f"Bearer {token}"}
+
+
 def wrk(url: str, token: str, connections: int, duration: int, work: Path, rate: int | None = None
         ) -> tuple[float, float, float]:
     """(requests/s, p50 ms, p99 ms) for the MCP POST; with `rate`, each connection waits an exponentially
     distributed pause after each answer (wrk's delay() hook) so that all of them together send about `rate`
     requests per second, like independent clients (wrk2 is not packaged in Debian)."""
     script = work / "post.lua"
-    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-               "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "add",
-               "Authorization": f"Bearer {token}"}
+    headers = mcp_headers(token)
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(BODY))}"]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     if rate is not None:  # each connection pauses an exponential time: independent clients, not lockstep
@@ -236,6 +241,16 @@ def main() -> None:
               f"nginx p50 +{ns[1] - ds[1]:.3f} ms, p99 +{ns[2] - ds[2]:.3f} ms")
         print(f"added latency at ~{args.rate} req/s (10 paced connections): gateway p50 +{gf[1] - df[1]:.3f} ms, "
               f"p99 +{gf[2] - df[2]:.3f} ms; nginx p50 +{nf[1] - df[1]:.3f} ms, p99 +{nf[2] - df[2]:.3f} ms")
+        print(f"\nopen loop at {args.rate} req/s for {args.duration}s each (bench/fixed_rate.py: latency from "
+              "each request's scheduled start)...", flush=True)
+        fixed = {name: asyncio.run(fixed_rate(url, mcp_headers(token), json.dumps(BODY).encode(), args.rate,
+                                              args.duration)) for name, url in targets.items()}
+        print(f"{'path':<8} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'failed':>6}")
+        for name, (achieved, p50, p99, failed) in fixed.items():
+            print(f"{name:<8} {achieved:>7.0f} {p50:>7.3f} {p99:>7.3f} {failed:>6}")
+        print(f"added at {args.rate} req/s, open loop: gateway p50 {fixed['gateway'][1] - fixed['direct'][1]:+.3f} ms, "
+              f"p99 {fixed['gateway'][2] - fixed['direct'][2]:+.3f} ms; nginx p50 "
+              f"{fixed['nginx'][1] - fixed['direct'][1]:+.3f} ms, p99 {fixed['nginx'][2] - fixed['direct'][2]:+.3f} ms")
         if not args.skip_oauth:
             print("\nOAuth: sign-in flows, then returning-user flows and refreshes...", flush=True)
             rates = asyncio.run(oauth_rates.measure(targets["gateway"].removesuffix("/mcp"), targets["gateway"],
