@@ -41,6 +41,8 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+REVOCATIONS_KEPT_SECONDS = 90 * 86400  # revocation marks of refresh-token families outlive every refresh token
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -166,7 +168,8 @@ class IntrospectionCredential(_Model):
 
 class OAuthSettings(_Model):
     access_token_ttl: int = Field(default=3600, gt=0, description="Access token lifetime, seconds.")
-    refresh_token_ttl: int = Field(default=30 * 86400, gt=0, description="Refresh token idle lifetime, seconds.")
+    refresh_token_ttl: int = Field(default=30 * 86400, gt=0, le=REVOCATIONS_KEPT_SECONDS, description="Refresh "
+                                   "token idle lifetime, seconds; at most 90 days, as long as revocations are kept.")
     refresh_grace: int = Field(default=60, ge=0, description="Seconds a just-rotated refresh token still works.")
     code_ttl: int = Field(default=600, gt=0, le=600, description="Authorization code lifetime (at most 10 min).")
     consent_ttl: int = Field(default=30 * 86400, ge=0, description="How long an approval is remembered; 0: ask always.")

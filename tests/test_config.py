@@ -288,3 +288,10 @@ def test_check_config_print_shows_the_effective_config_without_secrets(tmp_path:
 def test_metrics_port_must_differ_from_the_public_port(tmp_path: Path) -> None:
     found = problems(write(tmp_path / "gw.yaml", config(listen={"port": 8080, "metrics_port": 8080})))
     assert len(found) == 1 and matching(found, "listen", "metrics_port must differ"), found
+
+
+def test_refresh_tokens_may_not_outlive_their_revocation_marks(tmp_path: Path) -> None:
+    """Revoking a refresh-token family leaves marks for 90 days; a longer idle lifetime would let a revoked
+    family rotate again once they expire."""
+    found = problems(write(tmp_path / "gw.yaml", config(oauth={"refresh_token_ttl": 91 * 86400})))
+    assert len(found) == 1 and matching(found, "oauth.refresh_token_ttl", "7776000"), found

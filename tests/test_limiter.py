@@ -87,7 +87,7 @@ async def test_reservations_expire_and_are_handed_back(store: RedisStore) -> Non
     await asyncio.sleep(LEASE_SECONDS + 1.0)  # expired; the next call sweeps and refunds
     assert await limiter.take(subject, [("other", limit, period)]) == 0
     await asyncio.sleep(0.2)  # the refund runs in the background
-    _, cells = await store.take_cells(subject, [("mcp:alpha", limit, period, limit)])
+    _, cells, _ = await store.take_cells(subject, [("mcp:alpha", limit, period, limit)])
     assert cells == [limit - admitted]  # everything not spent is back in Redis
     await limiter.close()
 
@@ -102,4 +102,38 @@ async def test_a_refused_request_keeps_its_local_cells(store: RedisStore) -> Non
     wait = await limiter.take(subject, [("mcp:alpha", 1_000_000, 3600.0), ("tool:alpha:add", 1, 3600.0)])
     assert wait > 0
     assert limiter._leases[(subject, "mcp:alpha")].cells == before  # noqa: SLF001
+    await limiter.close()
+
+
+async def test_reserving_never_refuses_a_request_that_fits(store: RedisStore) -> None:
+    """A batch calling one tool twice, with two cells left: admitted, whatever the first entry would like to
+    reserve (the reservation only takes what is left after every entry got its cell)."""
+    subject, period = f"local:{secrets.token_hex(4)}", 864_000.0
+    for _ in range(98):
+        assert await store.take(subject, [("tool:alpha:add", 100, period)]) == 0
+    wait, cells, _ = await store.take_cells(subject, [("tool:alpha:add", 100, period, 6),
+                                                      ("tool:alpha:add", 100, period, 1)])
+    assert wait == 0 and cells == [1, 1]
+    assert await store.take(subject, [("tool:alpha:add", 100, period)]) > 0  # and now it is full
+
+
+async def test_a_late_refund_gives_back_nothing_the_clock_already_gave_back(store: RedisStore) -> None:
+    """Cells reserved and left unused until their time has passed were refilled by GCRA itself; refunding them
+    afterwards would admit more than the limit."""
+    subject, limit, period = f"local:{secrets.token_hex(4)}", 1000, 100.0  # one cell per 100 ms
+    _, cells, untils = await store.take_cells(subject, [("mcp:alpha", limit, period, 11)])
+    assert cells == [11]  # 1 spent, 10 reserved: their time runs out within about a second
+    await asyncio.sleep(1.2)
+    await store.take_cells(subject, [("mcp:alpha", limit, period, limit)])  # another instance takes everything
+    await store.refund_cells(subject, "mcp:alpha", limit, period, 10, untils[0])  # too late: owes nothing
+    assert await store.take(subject, [("mcp:alpha", limit, period)]) > 0  # still full: no second credit
+
+
+async def test_an_idle_instance_hands_back_its_reservation_without_another_request(store: RedisStore) -> None:
+    subject, limit, period = f"local:{secrets.token_hex(4)}", 10_000, 864_000.0
+    limiter = LeasedLimiter(store)
+    admitted, _ = await steady(limiter, subject, "mcp:alpha", limit, 1.3, 400, period)
+    await asyncio.sleep(LEASE_SECONDS + 0.3)  # no request: the reservation's own timer hands it back
+    _, cells, _ = await store.take_cells(subject, [("mcp:alpha", limit, period, limit)])
+    assert cells == [limit - admitted]
     await limiter.close()

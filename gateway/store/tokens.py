@@ -17,6 +17,7 @@ from typing import Literal
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 
+from gateway.config import REVOCATIONS_KEPT_SECONDS
 from gateway.oauth.sealing import seal, unseal
 from gateway.store.base import StoreUnavailableError
 from gateway.store.records import AccessTokenRecord, AuthorizationCodeRecord, RefreshTokenRecord, SessionOwnerRecord
@@ -43,7 +44,7 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 """
 
-GRANT_INDEX_TTL = 90 * 86400
+GRANT_INDEX_TTL = REVOCATIONS_KEPT_SECONDS
 SESSION_OWNER_TTL = 24 * 3600  # idle: an upstream session unused this long is forgotten (clients re-initialize)
 CodeOutcome = Literal["redeemed", "replayed", "unknown"]
 RotationOutcome = Literal["rotated", "grace", "reused", "invalid"]
@@ -279,7 +280,7 @@ class TokenStoreMixin(RedisBase):
         await self.revoke_grant(record.grant_id)
         return record
 
-    async def revoke_grant(self, grant_id: str, ttl: int = 90 * 86400) -> None:
+    async def revoke_grant(self, grant_id: str, ttl: int = REVOCATIONS_KEPT_SECONDS) -> None:
         """Revoke every token of one authorization (code replay, refresh reuse, refresh revocation)."""
         grant_key = self.key("grant", grant_id)
         async with reachable():
