@@ -250,3 +250,19 @@ async def test_embedded_store_persists_across_a_restart(tmp_path: Path) -> None:
             await store.close()
     finally:
         await asyncio.to_thread(embedded.stop)
+
+
+async def test_a_code_raced_a_hundred_times_is_redeemed_exactly_once(store: RedisStore) -> None:
+    """OAuth 2.1 §4.1.3, atomically in one script: one "redeemed", the rest "replayed" with the record (so the
+    caller can revoke its grant); every store kind, the cluster included."""
+    from gateway.store.records import AuthorizationCodeRecord, Principal
+
+    code_hash = hash_token(new_access_token())
+    record = AuthorizationCodeRecord(grant_id="g-race", client_id="c", redirect_uri="http://127.0.0.1/cb",
+                                     code_challenge="x" * 43, route="alpha", resource="http://gw/alpha/mcp",
+                                     scopes=("alpha:read",), principal=Principal(user_id="local:alice"),
+                                     issued_at=NOW, expires_at=NOW + 600)
+    await store.save_code(code_hash, record, now=NOW)
+    outcomes = await asyncio.gather(*(store.consume_code(code_hash) for _ in range(100)))
+    assert sorted(o for o, _ in outcomes) == ["redeemed"] + ["replayed"] * 99
+    assert all(r == record for _, r in outcomes)

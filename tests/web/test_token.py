@@ -358,23 +358,28 @@ async def test_expired_refresh_token_is_invalid_grant(gateway, aiohttp_client, a
 # -- concurrency (real Redis) ------------------------------------------------------------------------------------
 
 
-async def test_concurrent_redemptions_of_one_code_yield_exactly_one_token_response(gateway, aiohttp_client, alice):
-    """OAuth 2.1 §4.1.3 (single use, atomically): of 100 racing redemptions one wins, 99 get invalid_grant; those
-    99 are replays, so the winner's tokens end up revoked too (intended: a replayed code means a stolen code)."""
+async def test_concurrent_redemptions_of_one_code_yield_at_most_one_token_response_and_no_working_token(
+        gateway, aiohttp_client, alice):
+    """OAuth 2.1 §4.1.3 (single use, atomically): of 100 racing redemptions at most one gets tokens, the others
+    invalid_grant. Those are replays, so the grant is revoked: a winner's tokens end up revoked too, and when the
+    revocation lands before the winner has stored its tokens, the winner is refused as well (intended: a replayed
+    code means a stolen code). Which of the two happens is timing; exactly one redemption is pinned in
+    tests/store (consume_code)."""
     client = await aiohttp_client(gateway)
     registered = await register(client)
     code = await obtain_code(gateway, registered["client_id"])
     async with asyncio.timeout(30):
         replies = await asyncio.gather(*(redeem(client, code) for _ in range(100)))
     winners = [r for r in replies if r.status == 200]
-    assert len(winners) == 1, [r.body for r in replies if r.status != 400]
-    assert_tokens(winners[0], scope="alpha:read")
+    assert len(winners) <= 1, [r.body for r in winners]
     losers = [r for r in replies if r.status != 200]
-    assert len(losers) == 99
+    assert len(losers) == 100 - len(winners)
     for reply in losers:
         assert_error(reply, 400, "invalid_grant")
-    assert await mcp_status(client, "/alpha/mcp", winners[0].body["access_token"]) == 401
-    assert_error(await refresh(client, code.client_id, winners[0].body["refresh_token"]), 400, "invalid_grant")
+    for winner in winners:
+        assert_tokens(winner, scope="alpha:read")
+        assert await mcp_status(client, "/alpha/mcp", winner.body["access_token"]) == 401
+        assert_error(await refresh(client, code.client_id, winner.body["refresh_token"]), 400, "invalid_grant")
 
 
 async def test_concurrent_refreshes_of_one_token_rotate_once_and_share_the_successor(gateway, aiohttp_client, alice):
