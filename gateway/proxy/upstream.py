@@ -11,7 +11,7 @@ from aiohttp import web
 
 from gateway.config import ProxySettings
 from gateway.identity import RequestContext
-from gateway.keys import REQUEST_ID_KEY
+from gateway.keys import REQUEST_ID_KEY, ROUTE_INFO_KEY
 from gateway.mcp import jsonrpc
 from gateway.mcp.filtering import ListFilter, SseRewriter
 from gateway.proxy.headers import client_response_headers, upstream_request_headers
@@ -75,7 +75,7 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse,
                 list_filter: ListFilter | None = None) -> web.StreamResponse:
     """Copy status, headers and body to the client as they arrive; a client that leaves closes the upstream.
     With `list_filter`, list results are rewritten: a JSON body whole, an SSE stream event by event."""
-    headers = client_response_headers(upstream.headers)
+    headers = client_response_headers(upstream.headers, request[ROUTE_INFO_KEY].route)
     sse = SseRewriter(list_filter) if list_filter and upstream.content_type == "text/event-stream" else None
     whole = list_filter.json_body if list_filter and upstream.content_type == "application/json" else None
     if sse is not None or whole is not None:

@@ -26,6 +26,7 @@ from gateway.keys import (
 )
 from gateway.mcp import jsonrpc
 from gateway.oauth.errors import OAuthError
+from gateway.proxy.headers import request_header_problem
 from gateway.proxy.upstream import UpstreamFailure, open_upstream, relay, upstream_failure_response
 from gateway.routing import RouteInfo
 from gateway.store.records import SessionOwnerRecord
@@ -105,6 +106,9 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     request[TOKEN_ID_KEY] = context.token_id
     metrics.token_validations.labels("valid").inc()
     fields.update(user=context.record.user_id, client=context.record.client_id, token_id=context.token_id)
+    problem = request_header_problem(request.headers)
+    if problem is not None:  # (before the body is read: no id to echo)
+        return jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, problem)
 
     try:
         body = await _read_body(request, settings.proxy.max_body_bytes) if request.body_exists else None
