@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import os
 import re
+from collections.abc import Callable
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
@@ -439,7 +440,7 @@ def _forwarding_problems(route: dict[str, Any], where: str) -> list[str]:
     own = {*DEFAULT_IDENTITY_HEADERS, *(identity if isinstance(identity, dict) else {}),
            *([route["identity_jwt_header"]] if isinstance(route.get("identity_jwt_header"), str) else [])}
     own_names = {names.canonical(str(h)) for h in own}
-    checks = {
+    checks: dict[str, Callable[[str], bool]] = {
         "forward_headers": lambda n: (names.canonical(n) in own_names | names.HOP_BY_HOP | names.GATEWAY_REQUEST
                                       or names.canonical(n).startswith(names.GATEWAY_REQUEST_PREFIXES)),
         "forward_cookies": names.gateway_cookie,
