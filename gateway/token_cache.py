@@ -6,7 +6,9 @@ re-established. Eviction wins over a lookup in flight: a lookup takes a `ticket`
 `put` is refused when anything was evicted since (else a record read just before a revocation, stored just after
 its eviction, would be served for `token_cache_seconds`). Upstream sessions' owners are kept the same way: a binding
 never changes once made (first writer wins), so a cached owner can only be stale by still naming a session the
-upstream has ended, and the upstream answers that one itself (404)."""
+upstream has ended, and the upstream answers that one itself (404).
+
+The same feed also ends the open streams of revoked tokens (open_streams), so it runs even with the cache off."""
 
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TypeVar
 
+from gateway.open_streams import OpenStreams
 from gateway.store.base import Store
 from gateway.store.records import AccessTokenRecord, SessionOwnerRecord
 
@@ -83,19 +87,32 @@ class TokenCache:
             entries.popitem(last=False)
 
 
-    async def follow(self, store: Store, stop: asyncio.Event) -> None:
-        """Follow the revocation feed and evict until `stop` is set; on any break drop everything and retry."""
+async def follow_revocations(store: Store, stop: asyncio.Event, cache: TokenCache, streams: OpenStreams,
+                             clock: Callable[[], float]) -> None:
+    """Follow the revocation feed until `stop` is set: evict each revoked token and end its open streams. On any
+    break drop the cache and retry; on each (re)subscription re-check the open streams' tokens (missed messages)."""
+    rechecks: set[asyncio.Future[None]] = set()
+
+    def subscribed() -> None:
+        cache.connected = True
+        if len(streams):
+            recheck = asyncio.ensure_future(streams.recheck(store, clock))
+            rechecks.add(recheck)
+            recheck.add_done_callback(rechecks.discard)
+
+    try:
         while not stop.is_set():
             try:
-                async for token_hash in store.revocations(on_subscribed=self._subscribed, stop=stop):
-                    self.evict(token_hash)
+                async for token_hash in store.revocations(on_subscribed=subscribed, stop=stop):
+                    cache.evict(token_hash)
+                    streams.revoked(token_hash)
             except Exception as exc:  # noqa: BLE001 - any break in the feed: stop trusting the cache
                 logger.warning("revocation feed interrupted (%s); token cache dropped", type(exc).__name__)
             finally:
-                self.connected = False
-                self.clear()
+                cache.connected = False
+                cache.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1)
-
-    def _subscribed(self) -> None:
-        self.connected = True
+    finally:
+        for recheck in list(rechecks):
+            recheck.cancel()
