@@ -89,7 +89,9 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
             return jsonrpc_error(403, jsonrpc.FORBIDDEN, "Origin not allowed")
         request[CORS_HEADERS_KEY] = mcp_cors_headers(origin)
     if request.method == "OPTIONS":
-        return mcp_preflight(origin) if origin is not None else web.Response(status=204)
+        if origin is None:
+            return web.Response(status=204)
+        return mcp_preflight(origin, info.route, request.headers.get("Access-Control-Request-Headers"))
 
     handling_started = time.monotonic()
     try:
