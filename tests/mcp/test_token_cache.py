@@ -11,7 +11,7 @@ from gateway.keys import TOKEN_CACHE_KEY
 from gateway.oauth.tokens import hash_token
 from gateway.ports import free_port
 from tests.conftest import make_settings, route
-from tests.support.paused_store import PausingStore
+from tests.support.paused_store import open_pausing_store
 from tests.support.token_flow import mcp_status
 from tests.support.tokens import issue
 
@@ -46,7 +46,7 @@ async def test_a_lookup_answered_before_a_revocation_never_caches_the_revoked_to
     port = free_port()
     settings = make_settings(port, redis_url, key_prefix, [route("alpha", upstream.url)],
                              store={"url": redis_url, "key_prefix": key_prefix, "token_cache_seconds": 30})
-    own = PausingStore.from_url(redis_url, key_prefix, timeout=2.0)
+    own = await open_pausing_store(redis_url, key_prefix)
     try:
         server = await aiohttp_server(create_app(settings, clock=clock, store=own), port=port)
         cache = server.app[TOKEN_CACHE_KEY]

@@ -18,7 +18,7 @@ from gateway.ports import free_port
 from tests.conftest import make_settings, route
 from tests.support.mcp_wire import legacy_initialize, modern_call, read_sse_event, tool_result_text
 from tests.support.oauth_client import register
-from tests.support.paused_store import PausingStore
+from tests.support.paused_store import open_pausing_store
 from tests.support.token_flow import PASSWORD, mcp_status, obtain_tokens, post_form
 from tests.support.tokens import issue
 
@@ -94,7 +94,7 @@ async def test_a_revocation_while_the_token_lookup_is_in_flight_still_ends_the_s
     """The request is watched from before its store lookup: a revocation landing between Redis's answer (valid)
     and the stream's start is not missed."""
     port = free_port()
-    own = PausingStore.from_url(redis_url, key_prefix, timeout=2.0)
+    own = await open_pausing_store(redis_url, key_prefix)
     try:
         server = await aiohttp_server(create_app(make_settings(port, redis_url, key_prefix,
                                                                [route("alpha", upstream.url)]), clock=clock, store=own),

@@ -33,3 +33,10 @@ class PausingStore(RedisStore):
             self.answered.set()
             await self.resume.wait()
         return answer
+
+
+async def open_pausing_store(url: str, key_prefix: str) -> PausingStore:
+    """Connected as the gateway's own store is (a cluster client learns its nodes first)."""
+    store = PausingStore.from_url(url, key_prefix, timeout=2.0)
+    await store.connect()
+    return store
