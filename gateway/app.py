@@ -26,16 +26,18 @@ from gateway.keys import (
     SETTINGS_KEY,
     SIGNER_KEY,
     STORE_KEY,
+    STREAMS_KEY,
     TOKEN_CACHE_KEY,
 )
 from gateway.limiter import LeasedLimiter
 from gateway.metrics import Metrics
+from gateway.open_streams import OpenStreams
 from gateway.proxy.upstream import build_http_client
 from gateway.routing import RouteTable
 from gateway.signing import IdentitySigner
 from gateway.store.base import Store
 from gateway.store.open import describe_store, open_store
-from gateway.token_cache import TokenCache
+from gateway.token_cache import TokenCache, follow_revocations
 from gateway.web.cors import add_cors_headers
 from gateway.web.middleware import add_request_id, error_middleware
 from gateway.web.ratelimit import oauth_rate_limit
@@ -96,16 +98,17 @@ async def _clients_ctx(app: web.Application) -> AsyncIterator[None]:
     app[PROVIDERS_KEY] = build_providers(settings.login.providers)
     app[SIGNER_KEY] = IdentitySigner(settings.identity_jwt, app[STORE_KEY], settings.public_url)
     cache = app[TOKEN_CACHE_KEY] = TokenCache(settings.store.token_cache_seconds)
-    app[STORE_KEY].revocation_listeners.append(cache.evict)
+    streams = app[STREAMS_KEY] = OpenStreams()
+    app[STORE_KEY].revocation_listeners.extend([cache.evict, streams.revoked])
     stop = asyncio.Event()
-    follower = asyncio.ensure_future(cache.follow(app[STORE_KEY], stop)) if cache.seconds > 0 else None
+    # always on, cache or not: revocations elsewhere must also end this process's open streams
+    follower = asyncio.ensure_future(follow_revocations(app[STORE_KEY], stop, cache, streams, app[CLOCK_KEY]))
     yield
     stop.set()
-    if follower is not None:
-        try:
-            await asyncio.wait_for(asyncio.shield(follower), timeout=2)  # ends at its next poll (≤ 0.2 s)
-        except TimeoutError:
-            follower.cancel()
+    try:
+        await asyncio.wait_for(asyncio.shield(follower), timeout=2)  # ends at its next poll (≤ 0.2 s)
+    except TimeoutError:
+        follower.cancel()
     if fetcher is not None:
         await fetcher.close()
     for provider in app[PROVIDERS_KEY].values():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import os
 import re
+from collections.abc import Callable
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.proxy import header_names as names
 
 ENV_PREFIX = "MCP_GATEWAY_"
 Claim = Literal["user", "email", "preferred_username", "groups", "client_id", "scopes"]
@@ -151,6 +154,14 @@ class Route(_Model):
     audit_arguments: bool = Field(default=False, description="Log tools/call arguments (else only a digest).")
     identity_jwt_header: str | None = Field(default=None, description="Also send a gateway-signed JWT of the "
                                             "identity in this header (e.g. X-MCP-Identity).")
+    forward_headers: list[str] = Field(default_factory=list, description="More request headers sent upstream, by "
+                                       "name, beyond the built-in allow-list (never Authorization, Cookie, Host, "
+                                       "hop-by-hop, X-Forwarded-* or identity headers).")
+    forward_cookies: list[str] = Field(default_factory=list, description="Cookies sent upstream, by name (default "
+                                       "none); the upstream's Set-Cookie passes for these names only. Never mcpgw*.")
+    forward_response_headers: list[str] = Field(default_factory=list, description="More upstream response headers "
+                                                "passed to clients, by name (never Set-Cookie, Access-Control-*, "
+                                                "Clear-Site-Data, Strict-Transport-Security, Location, …).")
 
 
 class ProxySettings(_Model):
@@ -417,6 +428,34 @@ def _cross_check(data: dict[str, Any]) -> list[str]:
             scopes = route.get(field)
             if isinstance(scopes, list) and "offline_access" in scopes:
                 problems.append(f"{where}.{field}: offline_access is not a resource scope (MCP SEP-2207)")
+        problems += _forwarding_problems(route, where)
+    return problems
+
+
+def _forwarding_problems(route: dict[str, Any], where: str) -> list[str]:
+    """forward_headers / forward_cookies / forward_response_headers name valid tokens the gateway may let through:
+    never a credential, a header the gateway sets (identity included, in any spelling) or a hop-by-hop header."""
+    problems: list[str] = []
+    identity = route.get("identity_headers", DEFAULT_IDENTITY_HEADERS)
+    own = {*DEFAULT_IDENTITY_HEADERS, *(identity if isinstance(identity, dict) else {}),
+           *([route["identity_jwt_header"]] if isinstance(route.get("identity_jwt_header"), str) else [])}
+    own_names = {names.canonical(str(h)) for h in own}
+    checks: dict[str, Callable[[str], bool]] = {
+        "forward_headers": lambda n: (names.canonical(n) in own_names | names.HOP_BY_HOP | names.GATEWAY_REQUEST
+                                      or names.canonical(n).startswith(names.GATEWAY_REQUEST_PREFIXES)),
+        "forward_cookies": names.gateway_cookie,
+        "forward_response_headers": lambda n: (n.lower() in names.NEVER_FROM_UPSTREAM | names.HOP_BY_HOP
+                                               or n.lower().startswith(names.NEVER_FROM_UPSTREAM_PREFIXES)),
+    }
+    for field, refused in checks.items():
+        values = route.get(field)
+        for value in values if isinstance(values, list) else []:
+            if not isinstance(value, str):
+                continue  # (pydantic reports the type)
+            if not names.TOKEN.match(value):
+                problems.append(f"{where}.{field}: {value!r} is not a valid name")
+            elif refused(value):
+                problems.append(f"{where}.{field}: {value!r} can never be forwarded (the gateway sets or guards it)")
     return problems
 
 

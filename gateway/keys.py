@@ -13,6 +13,7 @@ from gateway.config import Settings
 from gateway.idp.base import IdentityProvider
 from gateway.limiter import LeasedLimiter
 from gateway.metrics import Metrics
+from gateway.open_streams import OpenStreams, StreamWatch
 from gateway.routing import RouteInfo, RouteTable
 from gateway.signing import IdentitySigner
 from gateway.store.base import Store
@@ -31,8 +32,10 @@ REQUEST_ID_KEY = web.RequestKey("request_id", str)
 ROUTE_INFO_KEY = web.RequestKey("route_info", RouteInfo)  # set on MCP requests: errors render as JSON-RPC
 TOKEN_ID_KEY = web.RequestKey("token_id", str)  # 8 hex digits of the token hash, for the access log
 CORS_HEADERS_KEY = web.RequestKey("cors_headers", dict[str, str])
+STREAM_WATCH_KEY = web.RequestKey("stream_watch", StreamWatch)  # MCP requests: ended when the token is revoked
 CLIENTS_KEY = web.AppKey("clients", ClientRegistry)
 PROVIDERS_KEY = web.AppKey("providers", dict[str, IdentityProvider])
 AUDIT_KEY = web.AppKey("audit", AuditLog)
 SIGNER_KEY = web.AppKey("signer", IdentitySigner)
 TOKEN_CACHE_KEY = web.AppKey("token_cache", TokenCache)
+STREAMS_KEY = web.AppKey("streams", OpenStreams)  # requests in flight by token (revocation and expiry end them)

@@ -2,9 +2,13 @@
 
 Safety: entries live at most `token_cache_seconds`; every revocation is published on a Redis channel and
 evicted here at once (all instances subscribe); if the subscription breaks, the whole cache is dropped and it is
-re-established. Upstream sessions' owners are kept the same way: a binding never changes once made (first
-writer wins), so a cached owner can only be stale by still naming a session the upstream has ended, and the
-upstream answers that one itself (404)."""
+re-established. Eviction wins over a lookup in flight: a lookup takes a `ticket` before it reads Redis, and its
+`put` is refused when anything was evicted since (else a record read just before a revocation, stored just after
+its eviction, would be served for `token_cache_seconds`). Upstream sessions' owners are kept the same way: a binding
+never changes once made (first writer wins), so a cached owner can only be stale by still naming a session the
+upstream has ended, and the upstream answers that one itself (404).
+
+The same feed also ends the open streams of revoked tokens (open_streams), so it runs even with the cache off."""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TypeVar
 
+from gateway.open_streams import OpenStreams
 from gateway.store.base import Store
 from gateway.store.records import AccessTokenRecord, SessionOwnerRecord
 
@@ -28,27 +34,35 @@ class TokenCache:
         self.seconds = seconds
         self._entries: OrderedDict[str, tuple[AccessTokenRecord, float]] = OrderedDict()
         self._owners: OrderedDict[str, tuple[SessionOwnerRecord, float]] = OrderedDict()
+        self._generation = 0  # bumped by every eviction: a put holding an older ticket is refused
         self.connected = False  # only trusted while the revocation subscription is live
+
+    def ticket(self) -> int:
+        """Take before reading Redis; hand to `put`/`put_owner` with what was read."""
+        return self._generation
 
     def get(self, token_hash: str) -> AccessTokenRecord | None:
         return self._get(self._entries, token_hash)
 
-    def put(self, token_hash: str, record: AccessTokenRecord) -> None:
-        self._put(self._entries, token_hash, record)
+    def put(self, token_hash: str, record: AccessTokenRecord, ticket: int) -> None:
+        self._put(self._entries, token_hash, record, ticket)
 
     def get_owner(self, session_id: str) -> SessionOwnerRecord | None:
         return self._get(self._owners, session_id)
 
-    def put_owner(self, session_id: str, owner: SessionOwnerRecord) -> None:
-        self._put(self._owners, session_id, owner)
+    def put_owner(self, session_id: str, owner: SessionOwnerRecord, ticket: int) -> None:
+        self._put(self._owners, session_id, owner, ticket)
 
     def evict(self, token_hash: str) -> None:
+        self._generation += 1
         self._entries.pop(token_hash, None)
 
     def evict_owner(self, session_id: str) -> None:
+        self._generation += 1
         self._owners.pop(session_id, None)
 
     def clear(self) -> None:
+        self._generation += 1
         self._entries.clear()
         self._owners.clear()
 
@@ -64,27 +78,41 @@ class TokenCache:
             return None
         return value
 
-    def _put(self, entries: OrderedDict[str, tuple[T, float]], key: str, value: T) -> None:
-        if not self.connected or self.seconds <= 0:
-            return
+    def _put(self, entries: OrderedDict[str, tuple[T, float]], key: str, value: T, ticket: int) -> None:
+        if not self.connected or self.seconds <= 0 or ticket != self._generation:
+            return  # (an eviction since the read: what was read may be what was just revoked)
         entries[key] = (value, time.monotonic())
         entries.move_to_end(key)
         while len(entries) > MAX_ENTRIES:
             entries.popitem(last=False)
 
-    async def follow(self, store: Store, stop: asyncio.Event) -> None:
-        """Follow the revocation feed and evict until `stop` is set; on any break drop everything and retry."""
+
+async def follow_revocations(store: Store, stop: asyncio.Event, cache: TokenCache, streams: OpenStreams,
+                             clock: Callable[[], float]) -> None:
+    """Follow the revocation feed until `stop` is set: evict each revoked token and end its open streams. On any
+    break drop the cache and retry; on each (re)subscription re-check the open streams' tokens (missed messages)."""
+    rechecks: set[asyncio.Future[None]] = set()
+
+    def subscribed() -> None:
+        cache.connected = True
+        if len(streams):
+            recheck = asyncio.ensure_future(streams.recheck(store, clock))
+            rechecks.add(recheck)
+            recheck.add_done_callback(rechecks.discard)
+
+    try:
         while not stop.is_set():
             try:
-                async for token_hash in store.revocations(on_subscribed=self._subscribed, stop=stop):
-                    self.evict(token_hash)
+                async for token_hash in store.revocations(on_subscribed=subscribed, stop=stop):
+                    cache.evict(token_hash)
+                    streams.revoked(token_hash)
             except Exception as exc:  # noqa: BLE001 - any break in the feed: stop trusting the cache
                 logger.warning("revocation feed interrupted (%s); token cache dropped", type(exc).__name__)
             finally:
-                self.connected = False
-                self.clear()
+                cache.connected = False
+                cache.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1)
-
-    def _subscribed(self) -> None:
-        self.connected = True
+    finally:
+        for recheck in list(rechecks):
+            recheck.cancel()

@@ -1,4 +1,13 @@
-"""Which headers cross the gateway, in each direction (RFC 9110 §7.6.1; MCP "Token Passthrough")."""
+"""Which headers cross the gateway, in each direction: allow-lists, never deny-lists (RFC 9110 §7.6.1; MCP
+Streamable HTTP "Request Metadata"; MCP "Token Passthrough").
+
+To the upstream go the MCP transport headers, content negotiation, User-Agent, W3C trace context and the route's
+`forward_headers`; then the gateway's own: Host, X-Forwarded-For/Proto/Host, X-Request-Id and the identity headers.
+Everything else a client sends (its token, `Cf-Access-Authenticated-User-Email`, `X-Goog-Authenticated-User-Email`
+and whatever other proxies' identity headers an upstream might trust) stays here. Cookies go only when the route
+names them (`forward_cookies`). Back to the client go content and caching headers, the MCP session and version
+headers and the route's `forward_response_headers`; nothing that would speak for the gateway's whole origin.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +15,35 @@ from functools import lru_cache
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.config import DEFAULT_IDENTITY_HEADERS, Route
+from gateway.config import Route
 from gateway.identity import RequestContext
+from gateway.proxy.header_names import (
+    FORWARDED_REQUEST,
+    FORWARDED_RESPONSE,
+    HOP_BY_HOP,
+    MCP_PARAM_PREFIX,
+    NEVER_FROM_UPSTREAM,
+    NEVER_FROM_UPSTREAM_PREFIXES,
+    canonical,
+    gateway_cookie,
+)
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
-    "trailer", "transfer-encoding", "upgrade",
-})
-# Never forwarded upstream: credentials, framing we recompute, and client claims about the connection.
-REQUEST_DROP = frozenset({
-    "authorization", "host", "content-length", "content-encoding", "forwarded", "x-real-ip", "cookie",
-    "x-request-id", "true-client-ip", "cf-connecting-ip", "x-client-ip",
-    # identity headers other proxies and frameworks trust
-    "remote-user", "x-remote-user", "x-user", "x-email", "x-auth-user",
-})
-DROPPED_PREFIXES = ("x-forwarded-", "x-auth-request-")  # every forwarding claim comes from the gateway
-GATEWAY_COOKIE_PREFIXES = ("mcpgw", "__Host-mcpgw", "__Secure-mcpgw")
-_DEFAULT_IDENTITY = frozenset(h.lower() for h in DEFAULT_IDENTITY_HEADERS)
+
+def request_header_problem(inbound: CIMultiDictProxy[str]) -> str | None:
+    """Why the request's MCP headers are ambiguous, or None: a duplicate (`Mcp-Name` twice, or as `Mcp-Name` and
+    `Mcp_Name`) or an underscore spelling (`Mcp_Method`), which the gateway and an upstream could read differently."""
+    seen: set[str] = set()
+    for key, _ in inbound.items():  # (keys() folds repeated names)
+        name = canonical(key)
+        if not (name.startswith("mcp-") or name == "last-event-id"):  # the MCP transport's: one line each
+            continue
+        fixed = key[:len(MCP_PARAM_PREFIX)] if name.startswith(MCP_PARAM_PREFIX) else key  # (a param's own name
+        if "_" in fixed:  # may hold underscores: x-mcp-header values are tokens)
+            return f"header {key!r}: MCP headers are spelled with hyphens"
+        if name in seen:
+            return f"header {key!r} appears more than once"
+        seen.add(name)
+    return None
 
 
 def upstream_request_headers(
@@ -30,20 +51,17 @@ def upstream_request_headers(
     proto: str, host: str, upstream_host: str, identity_jwt: str | None = None, request_id: str | None = None,
     public_host: str | None = None,
 ) -> CIMultiDict[str]:
-    """Inbound headers minus hop-by-hop, credentials and spoofable identity; plus our identity and X-Forwarded-*.
+    """The allow-listed inbound headers, then the gateway's: Host, X-Forwarded-*, X-Request-Id, identity.
     `public_host` is the route's configured host (X-Forwarded-Host), never the client's Host header."""
     public_host = public_host or host
-    strip = _route_strip(tuple(route.identity_headers), route.identity_jwt_header, route.preserve_host)
+    allowed = _request_allowed(tuple(route.forward_headers), route.preserve_host)
     named = _connection_tokens(inbound)
-    if named:
-        strip = strip | named
     out: CIMultiDict[str] = CIMultiDict()
     for key, given in inbound.items():
-        # compare canonical names: X_Forwarded_User is X-Forwarded-User to CGI, PHP and some nginx setups
-        name = _canonical(key)
-        if name not in strip and not name.startswith(DROPPED_PREFIXES):
+        name = key.lower()  # literal spelling: X_Tenant is not X-Tenant (underscore forms never pass)
+        if (name in allowed or name.startswith(MCP_PARAM_PREFIX)) and name not in named:
             out.add(key, given)
-    cookies = _foreign_cookies(inbound.getall("Cookie", []))
+    cookies = _named_cookies(inbound.getall("Cookie", []), frozenset(route.forward_cookies))
     if cookies:
         out["Cookie"] = cookies
     out["Host"] = host if route.preserve_host else upstream_host
@@ -63,39 +81,57 @@ def upstream_request_headers(
 
 
 @lru_cache(maxsize=1024)
-def _route_strip(identity_headers: tuple[str, ...], identity_jwt_header: str | None, preserve_host: bool
-                 ) -> frozenset[str]:
-    """What a route never forwards upstream, whatever the request (computed once per route configuration)."""
-    strip = HOP_BY_HOP | REQUEST_DROP | _DEFAULT_IDENTITY | {_canonical(h) for h in identity_headers}
-    if identity_jwt_header:
-        strip |= {_canonical(identity_jwt_header)}  # only the gateway may sign identities
-    if not preserve_host:
-        strip |= {"origin"}  # the gateway validated it; the upstream would judge it against its own host
-    return frozenset(strip)
+def _request_allowed(extra: tuple[str, ...], preserve_host: bool) -> frozenset[str]:
+    """What a route forwards (computed once per route configuration; config validation keeps the extras clean)."""
+    allowed = FORWARDED_REQUEST | {h.lower() for h in extra}
+    if preserve_host:
+        allowed |= {"origin"}  # else the gateway validated it; the upstream would judge it against its own host
+    return frozenset(allowed)
 
 
-def _canonical(name: str) -> str:
-    return name.lower().replace("_", "-")
-
-
-def client_response_headers(upstream: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    """Upstream response headers minus hop-by-hop ones (framing is the gateway's own)."""
+def client_response_headers(upstream: CIMultiDictProxy[str], route: Route) -> CIMultiDict[str]:
+    """The allow-listed upstream response headers, plus the route's extras and the Set-Cookie of its cookies."""
+    allowed = _response_allowed(tuple(route.forward_response_headers))
+    cookies = frozenset(route.forward_cookies)
     named = _connection_tokens(upstream)
-    strip = HOP_BY_HOP | named if named else HOP_BY_HOP
-    return CIMultiDict((k, v) for k, v in upstream.items() if k.lower() not in strip)
+    out: CIMultiDict[str] = CIMultiDict()
+    for key, value in upstream.items():
+        name = key.lower()
+        if name in named:
+            continue
+        if name in allowed or (name == "set-cookie" and _settable(value, cookies)):
+            out.add(key, value)
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _response_allowed(extra: tuple[str, ...]) -> frozenset[str]:
+    extras = {h.lower() for h in extra}
+    allowed = (FORWARDED_RESPONSE | extras) - NEVER_FROM_UPSTREAM - HOP_BY_HOP  # (config refuses such extras too)
+    return frozenset(h for h in allowed if not h.startswith(NEVER_FROM_UPSTREAM_PREFIXES))
+
+
+def _settable(set_cookie: str, names: frozenset[str]) -> bool:
+    """A Set-Cookie passes for a cookie the route forwards, never for one of the gateway's own."""
+    pair = set_cookie.split(";", 1)[0]
+    name = pair.split("=", 1)[0].strip()
+    return "=" in pair and name in names and not gateway_cookie(name)
 
 
 def _connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
     """Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1)."""
-    return {t.strip().lower() for v in headers.getall("Connection", []) for t in v.split(",") if t.strip()}
+    tokens = {t.strip().lower() for v in headers.getall("Connection", []) for t in v.split(",") if t.strip()}
+    return tokens | HOP_BY_HOP
 
 
-def _foreign_cookies(values: list[str]) -> str:
-    """The Cookie header without the gateway's own cookies (its session must never reach an upstream)."""
+def _named_cookies(values: list[str], names: frozenset[str]) -> str:
+    """The Cookie header with only the route's cookies (default none); the gateway's own never reach an upstream."""
+    if not names:
+        return ""
     kept = []
     for value in values:
         for pair in value.split(";"):
             name = pair.split("=", 1)[0].strip()
-            if name and not name.startswith(GATEWAY_COOKIE_PREFIXES):
+            if name in names and not gateway_cookie(name):
                 kept.append(pair.strip())
     return "; ".join(kept)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
@@ -11,7 +14,7 @@ from aiohttp import web
 
 from gateway.config import ProxySettings
 from gateway.identity import RequestContext
-from gateway.keys import REQUEST_ID_KEY
+from gateway.keys import REQUEST_ID_KEY, ROUTE_INFO_KEY
 from gateway.mcp import jsonrpc
 from gateway.mcp.filtering import ListFilter, SseRewriter
 from gateway.proxy.headers import client_response_headers, upstream_request_headers
@@ -72,10 +75,12 @@ async def open_upstream(
 
 
 async def relay(request: web.Request, upstream: aiohttp.ClientResponse,
-                list_filter: ListFilter | None = None) -> web.StreamResponse:
+                list_filter: ListFilter | None = None, *, ended: asyncio.Event | None = None) -> web.StreamResponse:
     """Copy status, headers and body to the client as they arrive; a client that leaves closes the upstream.
-    With `list_filter`, list results are rewritten: a JSON body whole, an SSE stream event by event."""
-    headers = client_response_headers(upstream.headers)
+    With `list_filter`, list results are rewritten: a JSON body whole, an SSE stream event by event. Once `ended`
+    is set (the token was revoked or expired) a streamed body stops: the client sees a clean end of the response
+    (it reconnects with a fresh token) and the upstream request is closed (MCP: closing a stream cancels it)."""
+    headers = client_response_headers(upstream.headers, request[ROUTE_INFO_KEY].route)
     sse = SseRewriter(list_filter) if list_filter and upstream.content_type == "text/event-stream" else None
     whole = list_filter.json_body if list_filter and upstream.content_type == "application/json" else None
     if sse is not None or whole is not None:
@@ -88,14 +93,11 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse,
             response.content_length = len(body)
             await response.prepare(request)
             await response.write(body)
+            completed = True
         else:
             await response.prepare(request)
-            async for chunk in upstream.content.iter_any():
-                await response.write(sse.feed(chunk) if sse is not None else chunk)
-            if sse is not None:
-                await response.write(sse.flush())
+            completed = await _unless_ended(_copy_body(upstream, response, sse), ended)
         await response.write_eof()
-        completed = True
     except (ConnectionResetError, aiohttp.ClientConnectionResetError):
         logger.debug("client went away; closing upstream stream")
     except aiohttp.ClientPayloadError:
@@ -106,6 +108,33 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse,
         else:
             upstream.close()  # cancels the upstream request
     return response
+
+
+async def _copy_body(upstream: aiohttp.ClientResponse, response: web.StreamResponse, sse: SseRewriter | None) -> None:
+    async for chunk in upstream.content.iter_any():
+        await response.write(sse.feed(chunk) if sse is not None else chunk)
+    if sse is not None:
+        await response.write(sse.flush())
+
+
+async def _unless_ended(copy: Coroutine[Any, Any, None], ended: asyncio.Event | None) -> bool:
+    """Run `copy` to its end (True), or until `ended` is set (then cancel it: False)."""
+    if ended is None:
+        await copy
+        return True
+    work, stop = asyncio.ensure_future(copy), asyncio.ensure_future(ended.wait())
+    try:
+        await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+    if work.cancelled():
+        return False
+    work.result()  # (re-raises what the copy raised)
+    return True
 
 
 def upstream_failure_response(failure: UpstreamFailure, request_id: jsonrpc.RequestId) -> web.Response:

@@ -64,11 +64,12 @@ async def authenticate(request: web.Request, info: RouteInfo, token: str) -> Req
     record = cache.get(token_hash)
     owner = cache.get_owner(session_id) if session_id is not None else None
     if record is None or (session_id is not None and owner is None):  # not cached: one Redis round trip
+        ticket = cache.ticket()  # an eviction while the read is in flight wins over its put
         record, owner = await request.app[STORE_KEY].load_access_token_with_session(token_hash, session_id)
         if record is not None and record.usable(now):
-            cache.put(token_hash, record)
+            cache.put(token_hash, record, ticket)
         if owner is not None and session_id is not None:
-            cache.put_owner(session_id, owner)
+            cache.put_owner(session_id, owner, ticket)
     if record is None or not record.usable(now) or not same_resource(record.resource, info.resource):
         raise InvalidTokenError("the access token is invalid, expired, revoked or for another resource")
     if not allowed(rules_for(request.app[SETTINGS_KEY], info.route), user_id=record.user_id, email=record.email,

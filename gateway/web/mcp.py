@@ -12,6 +12,7 @@ from aiohttp import web
 from gateway.audit import argument_digest
 from gateway.keys import (
     AUDIT_KEY,
+    CLOCK_KEY,
     CORS_HEADERS_KEY,
     HTTP_KEY,
     METRICS_KEY,
@@ -21,11 +22,15 @@ from gateway.keys import (
     SETTINGS_KEY,
     SIGNER_KEY,
     STORE_KEY,
+    STREAM_WATCH_KEY,
+    STREAMS_KEY,
     TOKEN_CACHE_KEY,
     TOKEN_ID_KEY,
 )
 from gateway.mcp import jsonrpc
 from gateway.oauth.errors import OAuthError
+from gateway.oauth.tokens import hash_token
+from gateway.proxy.headers import request_header_problem
 from gateway.proxy.upstream import UpstreamFailure, open_upstream, relay, upstream_failure_response
 from gateway.routing import RouteInfo
 from gateway.store.records import SessionOwnerRecord
@@ -57,6 +62,9 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
         response = await _serve(request, fields)
         return response
     finally:
+        watch = request.get(STREAM_WATCH_KEY)
+        if watch is not None:
+            watch.release()
         info = request.get(ROUTE_INFO_KEY)
         if info is not None and request.method != "OPTIONS":
             request.app[AUDIT_KEY].emit(
@@ -81,7 +89,9 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
             return jsonrpc_error(403, jsonrpc.FORBIDDEN, "Origin not allowed")
         request[CORS_HEADERS_KEY] = mcp_cors_headers(origin)
     if request.method == "OPTIONS":
-        return mcp_preflight(origin) if origin is not None else web.Response(status=204)
+        if origin is None:
+            return web.Response(status=204)
+        return mcp_preflight(origin, info.route, request.headers.get("Access-Control-Request-Headers"))
 
     handling_started = time.monotonic()
     try:
@@ -89,6 +99,8 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
         if token is None:
             metrics.auth_failures.labels(info.route.name, "no_token").inc()
             return _challenge(info, None)
+        # watched from before the lookup: a revocation landing while it is in flight still ends this request's stream
+        request[STREAM_WATCH_KEY] = request.app[STREAMS_KEY].watch(hash_token(token))
         context = await authenticate(request, info, token)
     except OAuthError as error:
         metrics.auth_failures.labels(info.route.name, error.error).inc()
@@ -105,6 +117,9 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     request[TOKEN_ID_KEY] = context.token_id
     metrics.token_validations.labels("valid").inc()
     fields.update(user=context.record.user_id, client=context.record.client_id, token_id=context.token_id)
+    problem = request_header_problem(request.headers)
+    if problem is not None:  # (before the body is read: no id to echo)
+        return jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, problem)
 
     try:
         body = await _read_body(request, settings.proxy.max_body_bytes) if request.body_exists else None
@@ -154,12 +169,17 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
         raise
     if upstream.content_type != "text/event-stream":
         return await relay(request, upstream, inspection.list_filter)
+    watch = request[STREAM_WATCH_KEY]  # SSE (a POST's response stream or a GET stream): ends with its token
+    watch.expire_in(context.record.expires_at - request.app[CLOCK_KEY]())
     streams = metrics.sse_streams.labels(info.route.name)
     streams.inc()
     try:
-        return await relay(request, upstream, inspection.list_filter)
+        return await relay(request, upstream, inspection.list_filter, ended=watch.ended)
     finally:
         streams.dec()
+        if watch.reason is not None:
+            logger.info("stream of token %s on %s ended: token %s", context.token_id, info.route.name, watch.reason)
+            fields["stream_ended"] = f"token {watch.reason}"
 
 
 def _describe(messages: list[jsonrpc.Message], with_arguments: bool) -> dict[str, Any]:

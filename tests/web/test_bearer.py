@@ -143,3 +143,20 @@ async def test_allowed_origin_gets_cors_exposing_challenge_and_session_headers(s
     assert challenge.headers["Access-Control-Allow-Origin"] == "http://localhost:6274"
     exposed = challenge.headers["Access-Control-Expose-Headers"]
     assert "WWW-Authenticate" in exposed and "Mcp-Session-Id" in exposed
+
+
+async def test_preflight_allows_the_requested_mcp_param_headers_and_the_routes_extras(start_gateway, upstream,
+                                                                                       aiohttp_client):
+    """CORS-2 with the header allow-list (issue 10 #9): `Mcp-Param-*` is no wildcard in Access-Control-Allow-Headers
+    (only a lone `*` is), so a browser could not send `Mcp-Param-Region`; the requested names the gateway forwards
+    (Mcp-Param-…, routes[].forward_headers) are echoed, and nothing the upstream would never see."""
+    server = await start_gateway([route("alpha", upstream.url, forward_headers=["X-Tenant"])],
+                                 allowed_origins=["http://localhost:6274"])
+    client = await aiohttp_client(server)
+    preflight = await client.options("/alpha/mcp", headers={
+        "Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "mcp-param-region, x-tenant, x-goog-authenticated-user-email"})
+    assert preflight.status == 204
+    allowed = {h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "mcp-protocol-version", "mcp-param-region", "x-tenant"} <= allowed
+    assert "x-goog-authenticated-user-email" not in allowed and "mcp-param-*" not in allowed
