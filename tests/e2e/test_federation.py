@@ -35,7 +35,7 @@ async def federated(start_gateway, upstream, idp):
     await idp.add_user("eve", email="eve@example.com", email_verified=False, groups=[])
     return await start_gateway(
         [route("notes", upstream.url, allow={"email_domains": ["example.com"]}),
-         route("deploy", upstream.url, allow={"groups": ["platform"]})],
+         route("deploy", upstream.url, allow={"groups": ["corp:platform"]})],
         login={"local": False, "providers": [corp(idp)]})
 
 
@@ -112,7 +112,7 @@ async def test_rules_are_applied_on_every_request(federated, upstream, idp, aioh
     tokens = await redeem(client, Code(result["code"], verifier, registered["client_id"]))
     assert await mcp_status(client, "/notes/mcp", tokens.body["access_token"]) == 200
     settings = make_settings(federated.port, redis_url, key_prefix,
-                             [route("notes", upstream.url, allow={"groups": ["platform"]})],
+                             [route("notes", upstream.url, allow={"groups": ["corp:platform"]})],
                              login={"local": False, "providers": [corp(idp)]})
     stricter = await aiohttp_server(create_app(settings, clock=clock), port=free_port())
     strict_client = await aiohttp_client(stricter)
@@ -129,7 +129,7 @@ async def test_github_sign_in_maps_id_verified_email_and_team_groups(start_gatew
         github.users["mallory"] = GitHubUser(666, "mallory", "Mallory", [
             {"email": "mallory@acme.example", "primary": True, "verified": False}], orgs=["acme"])
         server = await start_gateway(
-            [route("deploy", upstream.url, allow={"groups": ["acme/platform"]})],
+            [route("deploy", upstream.url, allow={"groups": ["gh:acme/platform"]})],
             login={"providers": [{"name": "gh", "type": "github", "client_id": "gh-client",
                                   "client_secret": "gh-secret", "github_url": github.url,
                                   "github_api_url": github.url + "/api"}]})

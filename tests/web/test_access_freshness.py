@@ -14,7 +14,7 @@ from tests.support.token_flow import PASSWORD, mcp_status, obtain_tokens, refres
 @pytest.fixture
 async def ops_only(start_gateway, upstream, store, clock):
     await add_user(store, "alice", PASSWORD, email="alice@example.com", groups=("ops",), now=clock.now)
-    return await start_gateway([route("alpha", upstream.url, allow={"groups": ["ops"]})],
+    return await start_gateway([route("alpha", upstream.url, allow={"groups": ["local:ops"]})],
                                login={"identity_max_age": 3600})
 
 
