@@ -204,7 +204,7 @@ async def handle_consent(request: web.Request) -> web.StreamResponse:
         return html_error("No MCP server chosen", "Pick one of the listed MCP servers.")
     if principal is None:  # consent given before the upstream sign-in (AUTHZ-6)
         return await redirect_to_provider(request, pending, chosen[0].route.name, provider or "")
-    return await _approve(request, pending, chosen[0].route.name, principal, remember=True)
+    return await _approve(request, pending, chosen[0].route.name, principal, remember=True, session=session)
 
 
 async def _consent_or_approve(request: web.Request, session: BrowserSession, request_id: str,
@@ -220,7 +220,7 @@ async def _consent_or_approve(request: web.Request, session: BrowserSession, req
         wanted = grant_scopes(pending.scopes_requested, info.route.scopes)
         if may_skip_consent(remembered, wanted, client, pending.redirect_uri):
             await store.consume_pending(request_id)
-            return await _approve(request, pending, info.route.name, principal, remember=False)
+            return await _approve(request, pending, info.route.name, principal, remember=False, session=session)
     return consent_page(request, session, request_id, pending, client, principal, None)
 
 
@@ -253,7 +253,7 @@ async def approve_after_sign_in(request: web.Request, session: BrowserSession, p
 
 
 async def _approve(request: web.Request, pending: PendingAuthorizationRecord, route: str, principal: Principal,
-                   *, remember: bool, session: BrowserSession | None = None) -> web.Response:
+                   *, remember: bool, session: BrowserSession) -> web.Response:
     """Issue the code, for the person as they stand now (every path to a code comes here): the account is re-read,
     a sign-in older than login.identity_max_age is refused, and the route's rules are applied again."""
     store, settings, now = request.app[STORE_KEY], request.app[SETTINGS_KEY], request.app[CLOCK_KEY]()
@@ -261,16 +261,12 @@ async def _approve(request: web.Request, pending: PendingAuthorizationRecord, ro
     policy = AccessPolicy(settings, store)
     current = await policy.refreshed(principal, now=now)
     if current is None:
-        session = session or await load_session(request)
-        if session is not None:
-            await store.delete_browser_session(session.session_hash)  # signed out: the next attempt signs in
+        await store.delete_browser_session(session.session_hash)  # signed out: the next attempt signs in
         audit(request, "oauth.authorize", client=pending.client_id, user=principal.user_id, route=route,
               outcome="sign_in_required")
         return html_error("Sign in again", "Your sign-in has expired or your account has changed. Start again "
                           "from the application.", status=403)
     if not policy.permits(info.route, user_id=current.user_id, email=current.email, groups=current.groups):
-        session = session or await load_session(request)
-        assert session is not None
         audit(request, "oauth.authorize", client=pending.client_id, user=current.user_id, route=route,
               outcome="denied_by_rules")
         return denied_page(session, current, route)
