@@ -77,7 +77,8 @@ def test_a_route_with_an_empty_allow_of_its_own_is_reported_at_that_route() -> N
 
 def test_any_signed_in_beside_other_rules_is_reported() -> None:
     found = problems(allow={"any_signed_in": True, "emails": ["a@example.com"]})
-    assert len(found) == 1 and found[0].startswith("allow.any_signed_in:"), found
+    assert len(found) == 1 and found[0].startswith("allow.any_signed_in: admits everyone"), found
+    assert "no effect" in found[0]
 
 
 @pytest.mark.parametrize(("config", "where"), [

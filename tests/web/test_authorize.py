@@ -127,9 +127,11 @@ async def test_bad_parameters_of_a_cimd_client_get_an_error_page_not_a_redirect(
 @pytest.mark.parametrize("params", [
     pytest.param({"state": "s" * 2049}, id="long-state"),
     pytest.param({"scope": " ".join(f"s{i}" for i in range(33))}, id="too-many-scopes"),
-    pytest.param({"redirect_uri": "http://127.0.0.1:33418/" + "a" * 2048}, id="long-redirect-uri"),
+    pytest.param({"resource": "http://127.0.0.1/alpha/mcp?" + "a" * 2048}, id="long-resource"),
+    pytest.param({"nonce": "n" * 2049}, id="long-extension-parameter"),
     pytest.param([("resource", "http://127.0.0.1/alpha/mcp")] * 9, id="too-many-resources"),
-    pytest.param([("client_id", "one"), ("client_id", "two")], id="repeated-client-id"),
+    pytest.param([("client_id", "desktop-app")], id="repeated-client-id"),
+    pytest.param([("redirect_uri", REDIRECT)], id="repeated-redirect-uri"),
     pytest.param([("state", "one"), ("state", "two")], id="repeated-state"),
     pytest.param([(f"x{i}", "1") for i in range(40)], id="too-many-parameters"),
 ])
