@@ -13,6 +13,12 @@ from gateway.store.records import (
 from gateway.store.redis_base import RedisBase, digest, reachable
 
 MAX_SESSIONS_PER_USER = 64  # login sessions kept per user (browsers, devices); a new sign-in ends the oldest
+# Read and drop a user's session index at once: a sign-in indexed meanwhile is either taken here or kept.
+_TAKE_INDEX = """
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return members
+"""
 
 
 def _identity(user: UserRecord) -> tuple[object, ...]:
@@ -94,10 +100,8 @@ class AccountStoreMixin(RedisBase):
 
     async def end_user_sessions(self, user_id: str) -> int:
         """End every login session of this user (removed or changed account); how many there were."""
-        index = self.key("user-bs", user_id)
         async with reachable():
-            hashes = [str(h) for h in await self._redis.zrange(index, 0, -1)]
-            await self._redis.delete(index)
+            hashes = [str(h) for h in await self.script(_TAKE_INDEX)(keys=[self.key("user-bs", user_id)])]
             return await self._delete_sessions(hashes)
 
     async def _delete_sessions(self, session_hashes: list[str]) -> int:
