@@ -54,13 +54,14 @@ class AccessPolicy:
     async def refreshed(self, principal: Principal, *, now: float) -> Principal | None:
         """The principal as it stands now, or None when the person must sign in again: a sign-in older than
         `login.identity_max_age` (the only way to learn a provider's current groups), or a local account that
-        no longer exists. Local accounts are re-read (current groups and email)."""
+        no longer exists or was removed and created anew under the same name (another person, perhaps). Local
+        accounts are re-read (current groups and email)."""
         if principal.authenticated_at is not None and \
                 now - principal.authenticated_at > self._settings.login.identity_max_age:
             return None
         if principal.provider == "local":
             user = await self._store.load_user(principal.user_id.split(":", 1)[1])
-            if user is None:
+            if user is None or principal.account_created_at not in (None, user.created_at):
                 return None
             return principal_of(user, now=principal.authenticated_at)
         return principal

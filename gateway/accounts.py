@@ -114,7 +114,8 @@ async def verify_login(store: Store, name: str, password: str) -> UserRecord | N
 def principal_of(user: UserRecord, *, now: float | None = None) -> Principal:
     """Only a verified email reaches tokens, headers and email rules."""
     return Principal(user_id=user.user_id, email=user.email if user.email_verified else None,
-                     preferred_username=user.name, name=user.name, groups=user.groups, authenticated_at=now)
+                     preferred_username=user.name, name=user.name, groups=user.groups, authenticated_at=now,
+                     account_created_at=user.created_at)
 
 
 async def issue_service_token(store: Store, user_name: str, info: RouteInfo, scopes: tuple[str, ...], ttl: int,

@@ -62,6 +62,7 @@ class Principal(_Record):
     name: str | None = None
     groups: tuple[str, ...] = ()
     authenticated_at: float | None = None  # when the person last signed in (bounds how stale groups may be)
+    account_created_at: float | None = None  # local accounts: which account of that name (a re-created one differs)
 
     @property
     def provider(self) -> str:

@@ -101,6 +101,24 @@ async def test_a_group_change_ends_the_browser_session_and_the_new_groups_decide
     assert 'name="password"' in browser.pages[-2] and "may not use alpha" in browser.pages[-1]
 
 
+@pytest.mark.parametrize("grant", ["refresh", "code"])
+async def test_an_account_removed_and_created_anew_under_the_same_name_inherits_nothing(ops_only, aiohttp_client,
+                                                                                        store, clock, grant):
+    """A refresh token or code of the removed `alice` does not work for a new account that happens to be called
+    `alice` too (here removed at the store, so nothing was revoked: the account's creation time tells them apart)."""
+    client = await aiohttp_client(ops_only)
+    registered = await register(client)
+    if grant == "refresh":
+        tokens = await obtain_tokens(client, ops_only, registered["client_id"])
+    else:
+        code = await obtain_code(ops_only, registered["client_id"])
+    await store.delete_user("alice")
+    await add_user(store, "alice", "another-password-1", groups=("ops",), now=clock.now + 1)
+    reply = await (refresh(client, registered["client_id"], tokens["refresh_token"]) if grant == "refresh"
+                   else redeem(client, code))
+    assert reply.status == 400 and reply.error == "invalid_grant"
+
+
 async def test_approving_on_a_consent_page_left_open_past_identity_max_age_issues_no_code(ops_only, aiohttp_client,
                                                                                          clock):
     """The consent POST, the last step before a code, checks the sign-in again."""
