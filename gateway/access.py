@@ -1,4 +1,8 @@
-"""Per-route access rules (oauth2-proxy/Pomerium style allow lists): deny by default once any rule is set."""
+"""Per-route access rules (oauth2-proxy/Pomerium style allow lists): deny by default once any rule is set.
+
+Group names are qualified by the provider they come from (`corp:platform`, `github:acme/platform`,
+`local:eng`): a GitHub organisation called like a Keycloak group is another group. Principals and tokens keep
+the raw names (headers upstream are unchanged); qualification happens here, when matching."""
 
 from __future__ import annotations
 
@@ -14,9 +18,16 @@ def rules_for(settings: Settings, route: Route) -> AllowRules:
     return route.allow if route.allow is not None else settings.allow
 
 
+def qualified_groups(user_id: str, groups: tuple[str, ...] | list[str]) -> frozenset[str]:
+    """`groups` as rules name them: prefixed by the user's provider (the part of the user id before ':')."""
+    provider = user_id.split(":", 1)[0]
+    return frozenset(f"{provider}:{group}" for group in groups)
+
+
 def allowed(rules: AllowRules, *, user_id: str, email: str | None, groups: tuple[str, ...]) -> bool:
-    """True when no rule is set or any rule matches. `email` must be a verified address (or None)."""
-    if not rules.any:
+    """True when no rule is set, `any_signed_in` is, or any rule matches. `email` must be a verified address
+    (or None); `groups` are the raw names the provider sent (qualified here)."""
+    if not rules.any or rules.any_signed_in:
         return True
     provider = user_id.split(":", 1)[0]
     domain = email.rsplit("@", 1)[1].lower() if email and "@" in email else None
@@ -24,13 +35,14 @@ def allowed(rules: AllowRules, *, user_id: str, email: str | None, groups: tuple
         user_id in rules.users
         or (email is not None and email.lower() in {e.lower() for e in rules.emails})
         or (domain is not None and domain in {d.lower().lstrip("@") for d in rules.email_domains})
-        or bool(set(groups) & set(rules.groups))
+        or bool(qualified_groups(user_id, groups) & set(rules.groups))
         or provider in rules.providers
     )
 
 
 class AccessPolicy:
-    """Rules plus freshness: what `allowed` decides, applied at authorize, refresh and on every MCP request."""
+    """Rules plus freshness: what `allowed` decides, applied at authorize, at code redemption, at refresh and
+    on every MCP request."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self._settings = settings
@@ -39,24 +51,31 @@ class AccessPolicy:
     def permits(self, route: Route, *, user_id: str, email: str | None, groups: tuple[str, ...]) -> bool:
         return allowed(rules_for(self._settings, route), user_id=user_id, email=email, groups=groups)
 
+    async def refreshed(self, principal: Principal, *, now: float) -> Principal | None:
+        """The principal as it stands now, or None when the person must sign in again: a sign-in older than
+        `login.identity_max_age` (the only way to learn a provider's current groups), or a local account that
+        no longer exists or was removed and created anew under the same name (another person, perhaps). Local
+        accounts are re-read (current groups and email)."""
+        if principal.authenticated_at is not None and \
+                now - principal.authenticated_at > self._settings.login.identity_max_age:
+            return None
+        if principal.provider == "local":
+            user = await self._store.load_user(principal.user_id.split(":", 1)[1])
+            if user is None or principal.account_created_at not in (None, user.created_at):
+                return None
+            return principal_of(user, now=principal.authenticated_at)
+        return principal
+
     async def current(self, principal: Principal, route_name: str, *, now: float) -> Principal:
-        """The principal as it stands now, for a refresh: local accounts are re-read (removed or regrouped
-        users take effect), provider identities older than `login.identity_max_age` must sign in again (the
-        only way to learn new groups), and the route's rules are applied again.
+        """`refreshed`, then the route's rules: for code redemption and refresh.
 
         Raises:
             InvalidGrantError: the grant may no longer be used.
         """
-        if principal.authenticated_at is not None and \
-                now - principal.authenticated_at > self._settings.login.identity_max_age:
-            raise InvalidGrantError("the sign-in is too old; sign in again")
-        if principal.provider == "local":
-            user = await self._store.load_user(principal.user_id.split(":", 1)[1])
-            if user is None:
-                raise InvalidGrantError("the account no longer exists")
-            principal = principal_of(user, now=principal.authenticated_at)
-        route = self._settings.route(route_name) if any(r.name == route_name for r in self._settings.routes) else None
-        if route is None or not self.permits(route, user_id=principal.user_id, email=principal.email,
-                                             groups=principal.groups):
+        fresh = await self.refreshed(principal, now=now)
+        if fresh is None:
+            raise InvalidGrantError("the sign-in is too old or the account no longer exists; sign in again")
+        route = next((r for r in self._settings.routes if r.name == route_name), None)
+        if route is None or not self.permits(route, user_id=fresh.user_id, email=fresh.email, groups=fresh.groups):
             raise InvalidGrantError("access to this MCP server is no longer allowed")
-        return principal
+        return fresh

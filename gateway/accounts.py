@@ -66,7 +66,34 @@ def signup_problem(email: str, allowed_domains: list[str]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Removal:
+    sessions: int  # login sessions ended
+    tokens: int  # access tokens revoked (with the refresh tokens of their grants)
+
+
+async def remove_user(store: Store, name: str, *, now: float) -> Removal:
+    """Delete a local account and end its access at once: its login sessions (no new codes), its access tokens
+    and their grants (no refresh); codes already issued are refused at redemption (the account is re-read)."""
+    user = await store.load_user(name)
+    if user is None:
+        raise AccountError(f"no user named {name!r}")
+    sessions = await store.end_user_sessions(user.user_id)
+    await store.delete_user(name)  # (ends any session started meanwhile)
+    tokens = 0
+    for token_hash, record in await store.list_access_tokens(user.user_id):
+        if not record.usable(now):
+            continue
+        if record.grant_id is not None:
+            await store.revoke_grant(record.grant_id)
+        else:
+            await store.revoke_access_token(token_hash)
+        tokens += 1
+    return Removal(sessions=sessions, tokens=tokens)
+
+
 async def set_password(store: Store, name: str, password: str) -> None:
+    """A new password; the user's login sessions end (the store does it for every change of the account)."""
     user = await store.load_user(name)
     if user is None:
         raise AccountError(f"no user named {name!r}")
@@ -87,7 +114,8 @@ async def verify_login(store: Store, name: str, password: str) -> UserRecord | N
 def principal_of(user: UserRecord, *, now: float | None = None) -> Principal:
     """Only a verified email reaches tokens, headers and email rules."""
     return Principal(user_id=user.user_id, email=user.email if user.email_verified else None,
-                     preferred_username=user.name, name=user.name, groups=user.groups, authenticated_at=now)
+                     preferred_username=user.name, name=user.name, groups=user.groups, authenticated_at=now,
+                     account_created_at=user.created_at)
 
 
 async def issue_service_token(store: Store, user_name: str, info: RouteInfo, scopes: tuple[str, ...], ttl: int,

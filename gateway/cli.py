@@ -20,6 +20,7 @@ from gateway.accounts import (
     add_user,
     issue_service_token,
     parse_duration,
+    remove_user,
     set_password,
 )
 from gateway.config import ConfigError, Settings, load_settings
@@ -265,9 +266,9 @@ def _users_list(args: argparse.Namespace) -> int:
 
 def _users_remove(args: argparse.Namespace) -> int:
     async def action(settings: Settings, store: Store) -> None:
-        if not await store.delete_user(args.name):
-            raise CliError(f"no user named {args.name!r}")
-        print(f"removed user {args.name} (tokens already issued stay valid until revoked or expired)")
+        removal = await remove_user(store, args.name, now=time.time())
+        print(f"removed user {args.name}: {removal.sessions} login session(s) ended, {removal.tokens} token(s) "
+              "revoked (with their refresh tokens)")
 
     return _with_store(args, action)
 
@@ -277,7 +278,8 @@ def _users_passwd(args: argparse.Namespace) -> int:
 
     async def action(settings: Settings, store: Store) -> None:
         await set_password(store, args.name, password)
-        print(f"password changed for {args.name}")
+        print(f"password changed for {args.name}; their login sessions ended (tokens already issued stay valid: "
+              "`tokens list`, `tokens revoke`)")
 
     return _with_store(args, action)
 

@@ -90,6 +90,24 @@ async def test_users_add_list_passwd_remove(config: str, store: RedisStore) -> N
     assert_one_line_error(cli("users", "remove", "alice", "-c", config), "alice")
 
 
+async def test_users_passwd_ends_login_sessions_and_users_remove_revokes_tokens(config: str, store: RedisStore) -> None:
+    """Issue 10 #3: a changed password signs the user out of the gateway everywhere; a removed user's tokens stop
+    working at once (not an hour later), service tokens included."""
+    from gateway.store.records import BrowserSessionRecord, Principal
+
+    await add_user(store)
+    session = BrowserSessionRecord(csrf="c", principal=Principal(user_id="local:alice"), created_at=time.time())
+    await store.save_browser_session("s1", session, 3600, max_age=86400)
+    changed = cli("users", "passwd", "alice", "--password-stdin", "-c", config, stdin="a new password\n")
+    assert changed.returncode == 0 and "login sessions ended" in changed.stdout, changed.stderr
+    assert await store.load_browser_session("s1", 3600) is None
+    token = cli("tokens", "issue", "--user", "alice", "--route", "alpha", "-c", config).stdout.strip()
+    removed = cli("users", "remove", "alice", "-c", config)
+    assert removed.returncode == 0 and "1 token(s) revoked" in removed.stdout, removed.stderr
+    record = await store.load_access_token(hash_token(token))
+    assert record is not None and record.revoked
+
+
 async def test_short_passwords_are_refused(config: str, store: RedisStore) -> None:
     """Our choice: local passwords have at least 8 characters (NIST SP 800-63B §5.1.1.2)."""
     assert_one_line_error(cli("users", "add", "bob", "--password-stdin", "-c", config, stdin="short\n"), "password")

@@ -1,7 +1,8 @@
 """The authorization request (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1, RFC 8707 §2, MCP "Resource Parameter").
 
-`parse_client_redirect` decides whether redirecting is safe at all; everything after that is reported to
-the client by redirect (the §4.1.2.1 rule lives in gateway.web.errors)."""
+`parse_query` bounds what the client sends; `parse_client_redirect` decides whether redirecting is safe at all;
+errors after that go back by redirect only to pre-registered clients (`errors_may_redirect`, RFC 9700 §4.11.2),
+to an error page otherwise."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ from gateway.routing import RouteInfo
 from gateway.store.base import Store
 from gateway.store.records import AuthorizationCodeRecord, ClientRecord, PendingAuthorizationRecord, Principal
 
+MAX_PARAMETERS = 32  # distinct names: the request's own (RFC 6749, 7636, 8707, OIDC) plus extensions
+MAX_PARAMETER_LENGTH = 2048  # any one value (CIMD client ids, redirect URIs, resource URIs, state)
+MAX_RESOURCES = 8  # RFC 8707 values (one distinct resource is allowed; repeats of it are tolerated)
+MAX_SCOPES = 32
+PRE_REGISTERED_KINDS = frozenset({"config", "static"})  # redirect URIs an administrator configured
+
 
 @dataclass(frozen=True)
 class AuthorizationRequest:
@@ -31,6 +38,38 @@ class AuthorizationRequest:
     code_challenge: str
     scopes: tuple[str, ...]
     routes: tuple[str, ...]  # one bound route, or the candidates the user picks from on the consent page
+
+
+def parse_query(items: list[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """The request's parameters (each at most once, RFC 6749 §3.1) and its `resource` values, all bounded.
+
+    Raises:
+        UnsafeRedirectError: too many or too long parameters, or a repeated one (answered with a page: nothing
+            about such a request, its client_id and redirect_uri included, is trusted enough to redirect to).
+    """
+    params: dict[str, str] = {}
+    resources: list[str] = []
+    for name, value in items:
+        if len(name) > 64 or len(value) > MAX_PARAMETER_LENGTH:
+            raise UnsafeRedirectError("Invalid request", f"The parameter {name[:64]!r} is too long.")
+        if name == "resource":
+            resources.append(value)
+        elif name in params:
+            raise UnsafeRedirectError("Invalid request", f"The parameter {name!r} appears more than once.")
+        else:
+            params[name] = value
+    if len(params) > MAX_PARAMETERS or len(resources) > MAX_RESOURCES:
+        raise UnsafeRedirectError("Invalid request", "The request carries too many parameters.")
+    if len((params.get("scope") or "").split()) > MAX_SCOPES:
+        raise UnsafeRedirectError("Invalid request", f"The request asks for more than {MAX_SCOPES} scopes.")
+    return params, resources
+
+
+def errors_may_redirect(client: ClientRecord) -> bool:
+    """Whether request errors go back to the client by redirect (RFC 6749 §4.1.2.1) or to an error page: a
+    redirect URI anyone registered (DCR) or published (CIMD) would make /authorize an open redirector
+    (RFC 9700 §4.11.2), so only pre-registered clients get the redirect."""
+    return client.kind in PRE_REGISTERED_KINDS
 
 
 def parse_client_redirect(client: ClientRecord | None, client_id: str | None, redirect_uri: str | None) -> str:
@@ -57,8 +96,8 @@ def parse_authorization_request(
     params: dict[str, str], resources: list[str], client: ClientRecord, redirect_uri: str,
     routes: list[RouteInfo], host: str,
 ) -> AuthorizationRequest:
-    """`host` is the request's host as the route table resolves it (unknown hosts mean public_url's)."""
-    """Validate the rest of the request once redirecting is known to be safe.
+    """Validate the rest of the request once redirecting is known to be safe; `host` is the request's host as
+    the route table resolves it (unknown hosts mean public_url's).
 
     Raises:
         UnsupportedResponseTypeError, InvalidRequestError: bad response_type or PKCE parameters.
@@ -121,7 +160,8 @@ async def grant_code(store: Store, pending: PendingAuthorizationRecord, info: Ro
     code = new_code()
     await store.save_code(hash_token(code), AuthorizationCodeRecord(
         grant_id=secrets.token_hex(16), client_id=pending.client_id, redirect_uri=pending.redirect_uri,
-        code_challenge=pending.code_challenge, route=info.route.name, resource=info.resource, scopes=scopes,
+        redirect_uri_given=pending.redirect_uri_given, code_challenge=pending.code_challenge, route=info.route.name,
+        resource=info.resource, scopes=scopes,
         principal=principal, issued_at=now, expires_at=now + code_ttl,
     ), now=now)
     return code

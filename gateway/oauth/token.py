@@ -40,13 +40,15 @@ async def exchange(form: Mapping[str, str], resources: list[str], client: Client
     if grant_type not in client.grant_types:
         raise UnauthorizedClientError(f"this client did not register the {grant_type} grant")
     if grant_type == "authorization_code":
-        return await redeem_code(form, resources, client, store=store, oauth=oauth, now=now)
+        return await redeem_code(form, resources, client, store=store, oauth=oauth, policy=policy, now=now)
     return await refresh(form, resources, client, store=store, oauth=oauth, known_scopes=known_scopes,
                          policy=policy, now=now)
 
 
 async def redeem_code(form: Mapping[str, str], resources: list[str], client: ClientRecord, *, store: Store,
-                      oauth: OAuthSettings, now: float) -> TokenResponse:
+                      oauth: OAuthSettings, policy: AccessPolicy, now: float) -> TokenResponse:
+    """Exchange a code for tokens, for the person as they stand now: a code issued before the account was removed
+    or changed, or before the rules changed, is refused like a refresh would be."""
     code = form.get("code")
     if not code:
         raise InvalidRequestError("code is required")
@@ -58,12 +60,15 @@ async def redeem_code(form: Mapping[str, str], resources: list[str], client: Cli
     if record.client_id != client.client_id or now >= record.expires_at:
         raise InvalidGrantError("the authorization code is invalid, expired or already used")
     redirect_uri = form.get("redirect_uri")
+    if redirect_uri is None and record.redirect_uri_given:  # RFC 6749 §4.1.3: required when /authorize had it
+        raise InvalidGrantError("redirect_uri is required: the authorization request carried one")
     if redirect_uri is not None and redirect_uri != record.redirect_uri:
         raise InvalidGrantError("redirect_uri differs from the authorization request's")
     pkce.verify(form.get("code_verifier"), record.code_challenge)
     if any(not same_resource(r, record.resource) for r in resources):
         raise InvalidTargetError("resource differs from the one authorized")
-    return await issue_tokens(store, record.principal, client, route=record.route, resource=record.resource,
+    principal = await policy.current(record.principal, record.route, now=now)
+    return await issue_tokens(store, principal, client, route=record.route, resource=record.resource,
                               scopes=record.scopes, grant_id=record.grant_id, oauth=oauth, now=now)
 
 

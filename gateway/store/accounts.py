@@ -12,15 +12,35 @@ from gateway.store.records import (
 )
 from gateway.store.redis_base import RedisBase, digest, reachable
 
+MAX_SESSIONS_PER_USER = 64  # login sessions kept per user (browsers, devices); a new sign-in ends the oldest
+# Read and drop a user's session index at once: a sign-in indexed meanwhile is either taken here or kept.
+_TAKE_INDEX = """
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return members
+"""
+
+
+def _identity(user: UserRecord) -> tuple[object, ...]:
+    """What a login session vouches for: changing any of it ends the sessions."""
+    return user.password_hash, user.email, user.email_verified, user.groups
+
 
 class AccountStoreMixin(RedisBase):
     # -- local users ----------------------------------------------------------------------------------------
 
     async def save_user(self, record: UserRecord) -> None:
-        async with reachable(), self.batch() as pipe:
-            pipe.set(self.key("user", record.name), record.model_dump_json())
-            pipe.sadd(self.key("users", "all"), record.name)
-            await pipe.execute()
+        """Create or replace; replacing it with another password, email or groups ends the user's login sessions
+        (a session is for the account as it was when the person signed in)."""
+        async with reachable():
+            async with self.batch() as pipe:
+                pipe.get(self.key("user", record.name))
+                pipe.set(self.key("user", record.name), record.model_dump_json())
+                pipe.sadd(self.key("users", "all"), record.name)
+                previous_raw, _, _ = await pipe.execute()
+        previous = UserRecord.model_validate_json(previous_raw) if previous_raw else None
+        if previous is not None and _identity(previous) != _identity(record):
+            await self.end_user_sessions(record.user_id)
 
     async def load_user(self, name: str) -> UserRecord | None:
         async with reachable():
@@ -33,6 +53,7 @@ class AccountStoreMixin(RedisBase):
             pipe.srem(self.key("users", "all"), name)
             pipe.set(self.key("user-removed", name), "1")  # the id local:<name> is never handed to a stranger
             deleted, _, _ = await pipe.execute()
+        await self.end_user_sessions(f"local:{name}")
         return bool(deleted)
 
     async def user_was_removed(self, name: str) -> bool:
@@ -47,9 +68,25 @@ class AccountStoreMixin(RedisBase):
 
     # -- login sessions (cookie value -> digest) --------------------------------------------------------------
 
-    async def save_browser_session(self, session_hash: str, record: BrowserSessionRecord, ttl: int) -> None:
+    async def save_browser_session(self, session_hash: str, record: BrowserSessionRecord, ttl: int, *,
+                                   max_age: int) -> None:
+        """Store the session; a signed-in one is also indexed under its user (so that removing or changing the
+        user ends it). The index keeps the sessions of the last `max_age` seconds, at most
+        MAX_SESSIONS_PER_USER of them: signing in once more ends the oldest."""
         async with reachable():
             await self._redis.set(self.key("bs", session_hash), record.model_dump_json(), ex=ttl)
+            if record.principal is None:
+                return
+            index = self.key("user-bs", record.principal.user_id)
+            async with self.batch() as pipe:
+                pipe.zremrangebyscore(index, "-inf", f"({record.created_at - max_age}")
+                pipe.zadd(index, {session_hash: record.created_at})
+                pipe.expire(index, max_age)
+                pipe.zrange(index, 0, -(MAX_SESSIONS_PER_USER + 1))
+                *_, evicted = await pipe.execute()
+            if evicted:
+                await self._redis.zrem(index, *evicted)
+                await self._delete_sessions([str(h) for h in evicted])
 
     async def load_browser_session(self, session_hash: str, idle_ttl: int) -> BrowserSessionRecord | None:
         """Load and slide the idle expiry in one command (GETEX)."""
@@ -59,7 +96,21 @@ class AccountStoreMixin(RedisBase):
 
     async def delete_browser_session(self, session_hash: str) -> None:
         async with reachable():
-            await self._redis.delete(self.key("bs", session_hash))
+            await self._redis.delete(self.key("bs", session_hash))  # (its index entry ages out or is a no-op)
+
+    async def end_user_sessions(self, user_id: str) -> int:
+        """End every login session of this user (removed or changed account); how many there were."""
+        async with reachable():
+            hashes = [str(h) for h in await self.script(_TAKE_INDEX)(keys=[self.key("user-bs", user_id)])]
+            return await self._delete_sessions(hashes)
+
+    async def _delete_sessions(self, session_hashes: list[str]) -> int:
+        if not session_hashes:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:  # one key per hash slot: no transaction
+            for session_hash in session_hashes:
+                pipe.delete(self.key("bs", session_hash))
+            return sum(int(n) for n in await pipe.execute())
 
     # -- consents -------------------------------------------------------------------------------------------
 

@@ -62,6 +62,7 @@ class Principal(_Record):
     name: str | None = None
     groups: tuple[str, ...] = ()
     authenticated_at: float | None = None  # when the person last signed in (bounds how stale groups may be)
+    account_created_at: float | None = None  # local accounts: which account of that name (a re-created one differs)
 
     @property
     def provider(self) -> str:
@@ -99,6 +100,7 @@ class AuthorizationCodeRecord(_Record):
     grant_id: str
     client_id: str
     redirect_uri: str
+    redirect_uri_given: bool = True  # the authorization request carried it: /token must too (RFC 6749 §4.1.3)
     code_challenge: str
     route: str
     resource: str
@@ -125,8 +127,12 @@ class RefreshTokenRecord(_Record):
 
 
 class ConsentRecord(_Record):
+    """An approval remembered per (user, client, route). `redirect_uris`: the exact redirect URIs (port included)
+    it was given for, most recent last, bounded; a public native client gets no page only for one of them."""
+
     scopes: tuple[str, ...]
     granted_at: float
+    redirect_uris: tuple[str, ...] = ()
 
 
 class BrowserSessionRecord(_Record):
@@ -143,6 +149,7 @@ class PendingAuthorizationRecord(_Record):
 
     client_id: str
     redirect_uri: str
+    redirect_uri_given: bool = True  # False: omitted (the client's only registered URI was used)
     state: str | None = None
     code_challenge: str
     scopes_requested: tuple[str, ...] = ()

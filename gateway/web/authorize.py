@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -16,17 +15,25 @@ from gateway.access import AccessPolicy
 from gateway.accounts import AccountError, add_user, principal_of, signup_problem, verify_login
 from gateway.clients.cimd import CimdError
 from gateway.keys import CLIENTS_KEY, CLOCK_KEY, PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
-from gateway.oauth.authorize import grant_code, parse_authorization_request, parse_client_redirect
+from gateway.oauth.authorize import (
+    errors_may_redirect,
+    grant_code,
+    parse_authorization_request,
+    parse_client_redirect,
+    parse_query,
+)
+from gateway.oauth.consent import build_consent, may_skip_consent
 from gateway.oauth.errors import AccessDeniedError, OAuthError, UnsafeRedirectError
-from gateway.oauth.redirects import is_loopback_only, with_query
+from gateway.oauth.redirects import with_query
 from gateway.oauth.scopes import grant_scopes
-from gateway.store.records import ClientRecord, ConsentRecord, PendingAuthorizationRecord, Principal
+from gateway.store.records import ClientRecord, PendingAuthorizationRecord, Principal
 from gateway.web.auditing import audit
+from gateway.web.authorize_pages import consent_page, denied_page, login_page
 from gateway.web.client_ip import client_ip
 from gateway.web.errors import NO_STORE, redirect_error
 from gateway.web.federation import redirect_to_provider
 from gateway.web.forms import read_form
-from gateway.web.render import html_error, render
+from gateway.web.render import html_error
 from gateway.web.session import BrowserSession, csrf_ok, load_session, start_session
 
 logger = logging.getLogger(__name__)
@@ -36,7 +43,10 @@ LOGIN_ATTEMPTS_PER_MINUTE = 10
 
 async def handle_authorize(request: web.Request) -> web.StreamResponse:
     settings, now = request.app[SETTINGS_KEY], request.app[CLOCK_KEY]()
-    params = {k: v for k, v in request.query.items()}
+    try:
+        params, resources = parse_query(list(request.query.items()))
+    except UnsafeRedirectError as exc:
+        return html_error(exc.title, exc.detail)
     client_id = params.get("client_id")
     try:
         client = await request.app[CLIENTS_KEY].resolve(client_id, now=now) if client_id else None
@@ -48,30 +58,42 @@ async def handle_authorize(request: web.Request) -> web.StreamResponse:
     assert client is not None  # parse_client_redirect refuses unknown clients
     table = request.app[ROUTES_KEY]
     try:
-        parsed = parse_authorization_request(params, request.query.getall("resource", []), client, redirect_uri,
-                                             table.routes, table.canonical_host(request.host))
+        parsed = parse_authorization_request(params, resources, client, redirect_uri, table.routes,
+                                             table.canonical_host(request.host))
     except OAuthError as error:
-        return redirect_error(redirect_uri, error, params.get("state"), settings.public_url)
+        if errors_may_redirect(client):
+            return redirect_error(redirect_uri, error, params.get("state"), settings.public_url)
+        return html_error("Invalid authorization request", f"{error.description or error.error} ({error.error}).")
 
     response = web.Response()  # carries a new session cookie, if one is set, onto the final page
     session = await load_session(request) or await start_session(request, response, None)
     request_id = secrets.token_urlsafe(24)
+    prompt = params.get("prompt", "").split()
     pending = PendingAuthorizationRecord(
-        client_id=client.client_id, redirect_uri=redirect_uri, state=parsed.state,
-        code_challenge=parsed.code_challenge, scopes_requested=parsed.scopes, routes=parsed.routes,
-        session_hash=session.session_hash, created_at=now,
-        force_consent="consent" in params.get("prompt", "").split() or "login" in params.get("prompt", "").split(),
+        client_id=client.client_id, redirect_uri=redirect_uri, redirect_uri_given=bool(params.get("redirect_uri")),
+        state=parsed.state, code_challenge=parsed.code_challenge, scopes_requested=parsed.scopes, routes=parsed.routes,
+        session_hash=session.session_hash, created_at=now, force_consent="consent" in prompt or "login" in prompt,
     )
     await request.app[STORE_KEY].save_pending(request_id, pending, PENDING_TTL)
     providers = request.app[PROVIDERS_KEY]
-    if session.record.principal is None or "login" in params.get("prompt", "").split():
+    principal = await _signed_in(request, session)
+    if principal is None or "login" in prompt:
         if not settings.login.local and len(providers) == 1:  # straight to consent, then to the provider
-            page = _consent_page(request, session, request_id, pending, client, None, next(iter(providers)))
+            page = consent_page(request, session, request_id, pending, client, None, next(iter(providers)))
         else:
-            page = _login_page(request, session, request_id, client)
+            page = login_page(request, session, request_id, client)
     else:
-        page = await _consent_or_approve(request, session, request_id, pending, client, session.record.principal)
+        page = await _consent_or_approve(request, session, request_id, pending, client, principal)
     return _with_cookies(page, response)
+
+
+async def _signed_in(request: web.Request, session: BrowserSession) -> Principal | None:
+    """Who this session is, as they stand now; None when nobody signed in, or the sign-in must be renewed (older
+    than login.identity_max_age, or the local account is gone): the session then counts as signed out."""
+    if session.record.principal is None:
+        return None
+    policy = AccessPolicy(request.app[SETTINGS_KEY], request.app[STORE_KEY])
+    return await policy.refreshed(session.record.principal, now=request.app[CLOCK_KEY]())
 
 
 async def handle_login(request: web.Request) -> web.StreamResponse:
@@ -93,14 +115,14 @@ async def handle_login(request: web.Request) -> web.StreamResponse:
     username = (_field(form, "username") or "").strip()
     store = request.app[STORE_KEY]
     if await store.hit_rate_limit(client_ip(request), "login", LOGIN_ATTEMPTS_PER_MINUTE, 60):
-        return _login_page(request, session, request_id, client, username, "Too many attempts. Wait a minute.",
+        return login_page(request, session, request_id, client, username, "Too many attempts. Wait a minute.",
                            status=429)
     if not request.app[SETTINGS_KEY].login.local:
         return html_error("Local accounts are off", "Sign in with one of the offered providers.", status=403)
     user = await verify_login(store, username, _field(form, "password") or "")
     if user is None:
         audit(request, "oauth.login", method="local", username=username[:64], outcome="failed")
-        return _login_page(request, session, request_id, client, username, "Wrong username or password.",
+        return login_page(request, session, request_id, client, username, "Wrong username or password.",
                            status=401)
 
     audit(request, "oauth.login", method="local", user=user.user_id, outcome="ok")
@@ -133,7 +155,7 @@ async def handle_signup(request: web.Request) -> web.StreamResponse:
     if pending is None or client is None or pending.session_hash != session.session_hash:
         return html_error("Request expired", "This sign-in request expired. Start again from the application.")
     if await store.hit_rate_limit(client_ip(request), "login", LOGIN_ATTEMPTS_PER_MINUTE, 60):
-        return _login_page(request, session, request_id, client, error="Too many attempts. Wait a minute.",
+        return login_page(request, session, request_id, client, error="Too many attempts. Wait a minute.",
                            status=429)
     username, email = (_field(form, "username") or "").strip(), (_field(form, "email") or "").strip()
     problem = signup_problem(email, settings.login.signup.email_domains)
@@ -146,7 +168,7 @@ async def handle_signup(request: web.Request) -> web.StreamResponse:
         except AccountError as exc:
             problem = str(exc)
     if problem is not None:
-        return _login_page(request, session, request_id, client, username, problem, status=400)
+        return login_page(request, session, request_id, client, username, problem, status=400)
     response = web.Response()
     principal = principal_of(user, now=now)
     fresh = await start_session(request, response, principal, replacing=session)
@@ -163,8 +185,8 @@ async def handle_consent(request: web.Request) -> web.StreamResponse:
         return html_error("Unreadable form", "The form could not be read. Start again from the application.")
     session = await load_session(request)
     provider = _field(form, "provider")
-    if not csrf_ok(session, _field(form, "csrf_token")) or session is None or \
-            (session.record.principal is None and not provider):
+    principal = await _signed_in(request, session) if session is not None else None
+    if not csrf_ok(session, _field(form, "csrf_token")) or session is None or (principal is None and not provider):
         return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
     store, settings = request.app[STORE_KEY], request.app[SETTINGS_KEY]
     pending = await store.consume_pending(_field(form, "request_id") or "")  # single use
@@ -172,7 +194,7 @@ async def handle_consent(request: web.Request) -> web.StreamResponse:
         return html_error("Request expired", "This authorization request expired. Start again from the application.")
     if _field(form, "decision") != "approve":
         audit(request, "oauth.authorize", client=pending.client_id, outcome="access_denied",
-              user=session.record.principal.user_id if session.record.principal else None)
+              user=principal.user_id if principal else None)
         return redirect_error(pending.redirect_uri, AccessDeniedError("the user denied access"), pending.state,
                               settings.public_url)
     table = request.app[ROUTES_KEY]
@@ -180,58 +202,26 @@ async def handle_consent(request: web.Request) -> web.StreamResponse:
     chosen = [info for info in candidates if len(candidates) == 1 or info.resource == _field(form, "resource")]
     if not chosen:
         return html_error("No MCP server chosen", "Pick one of the listed MCP servers.")
-    if session.record.principal is None:  # consent given before the upstream sign-in (AUTHZ-6)
+    if principal is None:  # consent given before the upstream sign-in (AUTHZ-6)
         return await redirect_to_provider(request, pending, chosen[0].route.name, provider or "")
-    return await _approve(request, pending, chosen[0].route.name, session.record.principal, remember=True)
+    return await _approve(request, pending, chosen[0].route.name, principal, remember=True, session=session)
 
 
 async def _consent_or_approve(request: web.Request, session: BrowserSession, request_id: str,
                               pending: PendingAuthorizationRecord, client: ClientRecord,
                               principal: Principal) -> web.Response:
-    """Skip the page when this user already approved this client for this route and these scopes."""
+    """Skip the page when this user already approved this client for this route and these scopes (and, for a
+    public native client, this exact redirect URI: gateway.oauth.consent)."""
     store, settings = request.app[STORE_KEY], request.app[SETTINGS_KEY]
     table = request.app[ROUTES_KEY]
     if len(pending.routes) == 1 and not pending.force_consent and settings.oauth.consent_ttl > 0:
         info = table.by_name(pending.routes[0])
         remembered = await store.load_consent(principal.user_id, client.client_id, info.route.name)
         wanted = grant_scopes(pending.scopes_requested, info.route.scopes)
-        if remembered is not None and set(wanted) <= set(remembered.scopes):
+        if may_skip_consent(remembered, wanted, client, pending.redirect_uri):
             await store.consume_pending(request_id)
-            return await _approve(request, pending, info.route.name, principal, remember=False)
-    return _consent_page(request, session, request_id, pending, client, principal, None)
-
-
-def _consent_page(request: web.Request, session: BrowserSession, request_id: str, pending: PendingAuthorizationRecord,
-                  client: ClientRecord, principal: Principal | None, provider: str | None) -> web.Response:
-    """Who asks, where it returns, which server and scopes; before a provider sign-in `principal` is None."""
-    table, settings = request.app[ROUTES_KEY], request.app[SETTINGS_KEY]
-    routes = [table.by_name(name) for name in pending.routes]
-    if principal is not None:  # offer only what this person may use
-        routes = [r for r in routes if AccessPolicy(settings, request.app[STORE_KEY]).permits(
-            r.route, user_id=principal.user_id, email=principal.email, groups=principal.groups)]
-        if not routes:
-            return _denied_page(session, principal, table.by_name(pending.routes[0]).route.name)
-    scopes = grant_scopes(pending.scopes_requested, routes[0].route.scopes) if len(routes) == 1 else \
-        pending.scopes_requested
-    label = request.app[PROVIDERS_KEY][provider].label if provider else None
-    return render("consent.html", {
-        "client_name": client.client_name or client.client_id, "client_host": _host(client.client_id),
-        "redirect_host": _host(pending.redirect_uri) or pending.redirect_uri, "redirect_uri": pending.redirect_uri,
-        "loopback_only": is_loopback_only(client.redirect_uris),
-        "user": (principal.preferred_username or principal.user_id) if principal else None,
-        "provider": provider, "provider_label": label,
-        "routes": [{"name": r.route.name, "resource": r.resource,
-                    "scopes": grant_scopes(pending.scopes_requested, r.route.scopes)} for r in routes],
-        "scopes": scopes, "csrf_token": session.record.csrf, "request_id": request_id,
-    })
-
-
-def _denied_page(session: BrowserSession, principal: Principal, route: str) -> web.Response:
-    """No code is issued; say which account was used and how to switch."""
-    return render("denied.html", {"user": principal.preferred_username or principal.user_id,
-                                  "email": principal.email, "user_id": principal.user_id,
-                                  "provider": principal.provider, "route": route,
-                                  "csrf_token": session.record.csrf}, status=403)
+            return await _approve(request, pending, info.route.name, principal, remember=False, session=session)
+    return consent_page(request, session, request_id, pending, client, principal, None)
 
 
 async def handle_provider_choice(request: web.Request) -> web.StreamResponse:
@@ -252,7 +242,7 @@ async def handle_provider_choice(request: web.Request) -> web.StreamResponse:
     client = await _client(request, pending.client_id, request.app[CLOCK_KEY]())
     if client is None:
         return html_error("Unknown application", "This application is no longer registered.")
-    return _consent_page(request, session, request_id, pending, client, None, provider)
+    return consent_page(request, session, request_id, pending, client, None, provider)
 
 
 async def approve_after_sign_in(request: web.Request, session: BrowserSession, pending: PendingAuthorizationRecord,
@@ -263,35 +253,33 @@ async def approve_after_sign_in(request: web.Request, session: BrowserSession, p
 
 
 async def _approve(request: web.Request, pending: PendingAuthorizationRecord, route: str, principal: Principal,
-                   *, remember: bool, session: BrowserSession | None = None) -> web.Response:
+                   *, remember: bool, session: BrowserSession) -> web.Response:
+    """Issue the code, for the person as they stand now (every path to a code comes here): the account is re-read,
+    a sign-in older than login.identity_max_age is refused, and the route's rules are applied again."""
     store, settings, now = request.app[STORE_KEY], request.app[SETTINGS_KEY], request.app[CLOCK_KEY]()
     info = request.app[ROUTES_KEY].by_name(route)
-    if not AccessPolicy(settings, store).permits(info.route, user_id=principal.user_id, email=principal.email,
-                                                 groups=principal.groups):
-        session = session or await load_session(request)
-        assert session is not None
+    policy = AccessPolicy(settings, store)
+    current = await policy.refreshed(principal, now=now)
+    if current is None:
+        await store.delete_browser_session(session.session_hash)  # signed out: the next attempt signs in
         audit(request, "oauth.authorize", client=pending.client_id, user=principal.user_id, route=route,
+              outcome="sign_in_required")
+        return html_error("Sign in again", "Your sign-in has expired or your account has changed. Start again "
+                          "from the application.", status=403)
+    if not policy.permits(info.route, user_id=current.user_id, email=current.email, groups=current.groups):
+        audit(request, "oauth.authorize", client=pending.client_id, user=current.user_id, route=route,
               outcome="denied_by_rules")
-        return _denied_page(session, principal, route)
+        return denied_page(session, current, route)
     scopes = grant_scopes(pending.scopes_requested, info.route.scopes)
     if remember and settings.oauth.consent_ttl > 0:
-        await store.save_consent(principal.user_id, pending.client_id, route,
-                                 ConsentRecord(scopes=scopes, granted_at=now), settings.oauth.consent_ttl)
-    code = await grant_code(store, pending, info, principal, scopes, code_ttl=settings.oauth.code_ttl, now=now)
-    audit(request, "oauth.authorize", client=pending.client_id, user=principal.user_id, route=route,
+        previous = await store.load_consent(current.user_id, pending.client_id, route)
+        approval = build_consent(previous, scopes, pending.redirect_uri, now=now)
+        await store.save_consent(current.user_id, pending.client_id, route, approval, settings.oauth.consent_ttl)
+    code = await grant_code(store, pending, info, current, scopes, code_ttl=settings.oauth.code_ttl, now=now)
+    audit(request, "oauth.authorize", client=pending.client_id, user=current.user_id, route=route,
           scope=" ".join(scopes), outcome="code")
     location = with_query(pending.redirect_uri, {"code": code, "state": pending.state, "iss": settings.public_url})
     return web.Response(status=302, headers={"Location": location, **NO_STORE})
-
-
-def _login_page(request: web.Request, session: BrowserSession, request_id: str, client: ClientRecord,
-                username: str = "", error: str | None = None, *, status: int = 200) -> web.Response:
-    providers = [{"name": name, "label": p.label} for name, p in request.app[PROVIDERS_KEY].items()]
-    return render("login.html", {"client_name": client.client_name or _host(client.client_id) or client.client_id,
-                                 "csrf_token": session.record.csrf, "request_id": request_id, "username": username,
-                                 "error": error, "providers": providers,
-                                 "local": request.app[SETTINGS_KEY].login.local,
-                                 "signup": request.app[SETTINGS_KEY].login.signup.enabled}, status=status)
 
 
 async def _client(request: web.Request, client_id: str, now: float) -> ClientRecord | None:
@@ -312,10 +300,5 @@ def _field(form: object, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _host(uri: str) -> str | None:
-    try:
-        return urlsplit(uri).hostname
-    except ValueError:
-        return None
 
 

@@ -51,7 +51,8 @@ async def start_session(request: web.Request, response: web.StreamResponse, prin
     session = BrowserSession(secrets.token_urlsafe(32), BrowserSessionRecord(
         csrf=secrets.token_urlsafe(32), principal=principal, created_at=now,
         authenticated_at=now if principal else None))
-    await store.save_browser_session(session.session_hash, session.record, oauth.session_idle_ttl)
+    await store.save_browser_session(session.session_hash, session.record, oauth.session_idle_ttl,
+                                     max_age=oauth.session_max_age)
     response.set_cookie(cookie_name(request), session.session_id, max_age=oauth.session_max_age, path="/",
                         secure=_secure(request), httponly=True, samesite="Lax")
     return session

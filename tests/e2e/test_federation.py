@@ -35,7 +35,7 @@ async def federated(start_gateway, upstream, idp):
     await idp.add_user("eve", email="eve@example.com", email_verified=False, groups=[])
     return await start_gateway(
         [route("notes", upstream.url, allow={"email_domains": ["example.com"]}),
-         route("deploy", upstream.url, allow={"groups": ["platform"]})],
+         route("deploy", upstream.url, allow={"groups": ["corp:platform"]})],
         login={"local": False, "providers": [corp(idp)]})
 
 
@@ -112,7 +112,7 @@ async def test_rules_are_applied_on_every_request(federated, upstream, idp, aioh
     tokens = await redeem(client, Code(result["code"], verifier, registered["client_id"]))
     assert await mcp_status(client, "/notes/mcp", tokens.body["access_token"]) == 200
     settings = make_settings(federated.port, redis_url, key_prefix,
-                             [route("notes", upstream.url, allow={"groups": ["platform"]})],
+                             [route("notes", upstream.url, allow={"groups": ["corp:platform"]})],
                              login={"local": False, "providers": [corp(idp)]})
     stricter = await aiohttp_server(create_app(settings, clock=clock), port=free_port())
     strict_client = await aiohttp_client(stricter)
@@ -129,7 +129,7 @@ async def test_github_sign_in_maps_id_verified_email_and_team_groups(start_gatew
         github.users["mallory"] = GitHubUser(666, "mallory", "Mallory", [
             {"email": "mallory@acme.example", "primary": True, "verified": False}], orgs=["acme"])
         server = await start_gateway(
-            [route("deploy", upstream.url, allow={"groups": ["acme/platform"]})],
+            [route("deploy", upstream.url, allow={"groups": ["gh:acme/platform"]})],
             login={"providers": [{"name": "gh", "type": "github", "client_id": "gh-client",
                                   "client_secret": "gh-secret", "github_url": github.url,
                                   "github_api_url": github.url + "/api"}]})
@@ -165,3 +165,26 @@ async def test_login_page_offers_each_provider_and_local_accounts(start_gateway,
     assert forms[0]["action"] == "/authorize/provider" and "password" not in forms[0]["fields"]
     assert forms[0]["buttons"] == [("provider", "corp"), ("provider", "other")]
     assert "password" in forms[1]["fields"]
+
+
+async def test_a_provider_sign_in_older_than_identity_max_age_is_renewed_at_authorize(start_gateway, upstream, idp,
+                                                                                      aiohttp_client, clock):
+    """Issue 10 #3: groups and email come from the provider at sign-in only, so a browser session whose sign-in is
+    older than login.identity_max_age counts as signed out at /authorize: the person goes through the provider
+    again (fresh groups) instead of getting a code from the remembered consent with the old ones."""
+    await idp.add_user("alice", email="alice@example.com", email_verified=True, name="Alice", groups=["platform"])
+    server = await start_gateway([route("deploy", upstream.url, allow={"groups": ["corp:platform"]})],
+                                 login={"local": False, "providers": [corp(idp)], "identity_max_age": 60})
+    client = await aiohttp_client(server)
+    registered = await register(client)
+    browser = Browser("alice", "", provider="corp", idp_subject="alice")
+
+    async def authorize() -> dict[str, str]:
+        return await browser.authorize(authorize_url(server, registered["client_id"], verifier=new_verifier(),
+                                                     route="deploy"))
+
+    assert "code" in await authorize() and len(browser.provider_callbacks) == 1
+    assert "code" in await authorize() and len(browser.provider_callbacks) == 1  # remembered: no page, no provider
+    clock.now += 61
+    assert "code" in await authorize()
+    assert len(browser.provider_callbacks) == 2  # signed in at the provider again

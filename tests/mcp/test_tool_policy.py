@@ -16,7 +16,7 @@ from tests.support.tokens import issue
 
 POLICY = {"tools": [{"match": "add", "scopes": ["alpha:write"]},
                     {"match": "slow_*", "deny": True},
-                    {"match": "echo_headers", "groups": ["ops"]}]}
+                    {"match": "echo_headers", "groups": ["local:ops"]}]}
 
 
 def policed(upstream_url: str, **extra):

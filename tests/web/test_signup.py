@@ -23,7 +23,7 @@ async def test_sign_up_is_off_by_default(gateway, aiohttp_client):
 
 async def test_sign_up_in_an_allowed_domain_creates_an_unverified_account(start_gateway, upstream, aiohttp_client,
                                                                         store):
-    server = await start_gateway([route("alpha", upstream.url)],
+    server = await start_gateway([route("alpha", upstream.url)], allow={"providers": ["local"]},
                                  login={"signup": {"enabled": True, "email_domains": ["example.com"]}})
     client = await aiohttp_client(server)
     form = (await signup_form(server, client))[0]
