@@ -79,7 +79,7 @@ def greeting(name: str) -> str:
     return f"Say hello to {name}."
 
 
-@server.completion()
+@server.completion()  # type: ignore[no-untyped-call, untyped-decorator]
 async def complete(ref: Any, argument: Any, context: Any) -> Completion | None:
     if isinstance(ref, PromptReference) and ref.name == "greeting":
         return Completion(values=[n for n in ("alice", "bob") if n.startswith(argument.value)])

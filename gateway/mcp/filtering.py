@@ -64,7 +64,7 @@ class ListFilter:
         if not isinstance(message, dict) or not isinstance(message.get("result"), dict):
             return message
         result = message["result"]
-        changed = {}
+        changed: dict[str, list[Any]] = {}
         for field, (kind, key) in LIST_FIELDS.items():
             if field not in result:
                 continue

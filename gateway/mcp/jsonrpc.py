@@ -179,7 +179,7 @@ def _targets(method: str, params: dict[str, Any], request_id: RequestId
         return (kind, text(params.get(field), f"params.{field}")), ()
     if method == "completion/complete":  # MCP server/utilities/completion: the prompt or template it completes
         ref = params.get("ref")
-        kind_field = _COMPLETION_REFS.get(ref.get("type")) if isinstance(ref, dict) else None
+        kind_field = _COMPLETION_REFS.get(str(ref.get("type"))) if isinstance(ref, dict) else None
         if kind_field is None:
             raise BodyError(INVALID_PARAMS, "Invalid params: ref must be a ref/prompt or ref/resource", request_id)
         assert isinstance(ref, dict)
