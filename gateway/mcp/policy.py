@@ -33,11 +33,13 @@ class Decision:
 
 def decide(policy: PolicySettings, kind: Kind, name: str, *, scopes: tuple[str, ...],
            groups: tuple[str, ...]) -> Decision:
+    rules: list[NameRule] = getattr(policy, kind)
+    if not rules:  # every reading gets the default: nothing to dodge, nothing to refuse
+        return _judge(policy, None, scopes, groups)
     reader: _Reader = uris if kind == "resources" else names
     problem = reader.refusal(name)
     if problem is not None:
         return Decision("invalid", reason=problem)
-    rules: list[NameRule] = getattr(policy, kind)
     decisions = [_judge(policy, _first(rules, form, value, reader), scopes, groups)
                  for form, value in reader.readings(name)]
     first = decisions[0]

@@ -336,3 +336,12 @@ def test_a_rule_pattern_no_uri_could_match_reliably_is_a_configuration_error(kin
             {"name": "a", "path": "/a/mcp", "upstream": "http://127.0.0.1:9/mcp",
              "policy": {kind: [{"match": "ok"}, {"match": pattern, "deny": True}]}}])
     assert any(p.startswith(f"routes[0].policy.{kind}[1]") for p in raised.value.problems), raised.value.problems
+
+
+def test_a_kind_without_rules_gets_the_default_for_any_value() -> None:
+    """Refusing odd spellings protects rules; a route that only rules tools leaves resources alone (and default
+    deny still refuses every one)."""
+    settings = policy(tools=[{"match": "admin_*", "deny": True}])
+    assert outcome(settings, "resources", "file:///a/../b") == "allow"
+    assert outcome(policy(default="deny"), "resources", "file:///a/../b") == "forbid"
+    assert outcome(policy(resources=[{"match": "file:///x"}]), "resources", "file:///a/../b") == "invalid"
