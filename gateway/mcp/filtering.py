@@ -1,8 +1,8 @@
 """Filter list results so a caller sees only what policy lets them use, in JSON bodies and SSE streams
 (WHATWG HTML §9.2.6 "Interpreting an event stream"; MCP Streamable HTTP).
 
-By shape, not by request: every JSON-RPC result whose `tools`, `prompts`, `resources` or `resourceTemplates`
-member is present is filtered by that member's kind, whatever id it answers and on whichever stream it comes
+By shape, not by request: every JSON-RPC result whose `tools`, `prompts`, `resources`, `resourceTemplates` or
+`contents` member is present is filtered by that member's kind, whatever id it answers and on whichever stream it comes
 (a POST's answer, a GET stream, a replay after `Last-Event-ID`). What cannot be read the way a client would read
 it fails closed (`FilterError`): a body or event that is not strict JSON (duplicate keys, NaN), an SSE event
 larger than MAX_EVENT_BYTES. Other bytes pass unchanged, event by event."""
@@ -16,8 +16,10 @@ from typing import Any
 
 Allowed = Callable[[str, str], bool]  # (kind, name or URI) -> may the caller use it
 MAX_EVENT_BYTES = 4 * 1024 * 1024  # one SSE event or one JSON body the gateway holds to filter
+# result member -> (policy kind, item key); `contents` is resources/read's (a directory read MAY answer with the
+# contents of several resources, MCP server/resources "Reading Resources")
 LIST_FIELDS = {"tools": ("tools", "name"), "prompts": ("prompts", "name"), "resources": ("resources", "uri"),
-               "resourceTemplates": ("resources", "uriTemplate")}  # result member -> (policy kind, item key)
+               "resourceTemplates": ("resources", "uriTemplate"), "contents": ("resources", "uri")}
 _LINE_END = re.compile(rb"[\r\n]")
 _BOM = b"\xef\xbb\xbf"
 

@@ -54,6 +54,8 @@ PROMPTS_FILTERED = {"prompts": [{"name": "greeting"}]}
                      id="resource-templates-by-uri-template"),
         pytest.param({"tools": [{"name": "secret_tool"}], "prompts": [{"name": "secret_prompt"}]},
                      {"tools": [], "prompts": []}, id="several-lists-in-one-result"),
+        pytest.param({"contents": [{"uri": "file:///b", "text": "b"}, {"uri": "file:///secret/a.txt", "text": "s"}]},
+                     {"contents": [{"uri": "file:///b", "text": "b"}]}, id="read-contents-of-a-directory"),
     ],
 )
 @pytest.mark.parametrize("request_id", [1, "p", 7.0, None, "no-such-request"])
