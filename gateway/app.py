@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from gateway.audit import AuditLog
+from gateway.audit import ArgumentDigester, AuditLog
 from gateway.clients.cimd import CimdFetcher
 from gateway.clients.registry import ClientRegistry
 from gateway.config import Settings
@@ -18,6 +18,7 @@ from gateway.keys import (
     AUDIT_KEY,
     CLIENTS_KEY,
     CLOCK_KEY,
+    DIGESTER_KEY,
     HTTP_KEY,
     LIMITER_KEY,
     METRICS_KEY,
@@ -97,6 +98,7 @@ async def _clients_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CLIENTS_KEY] = ClientRegistry(settings, app[STORE_KEY], fetcher)
     app[PROVIDERS_KEY] = build_providers(settings.login.providers)
     app[SIGNER_KEY] = IdentitySigner(settings.identity_jwt, app[STORE_KEY], settings.public_url)
+    app[DIGESTER_KEY] = ArgumentDigester(app[STORE_KEY])
     cache = app[TOKEN_CACHE_KEY] = TokenCache(settings.store.token_cache_seconds)
     streams = app[STREAMS_KEY] = OpenStreams()
     app[STORE_KEY].revocation_listeners.extend([cache.evict, streams.revoked])

@@ -1,5 +1,5 @@
 """The audit log: one JSON object per line, per MCP request and per OAuth event. Never a token or secret;
-tool arguments only as a SHA-256 digest unless the route opts in (`audit_arguments`).
+tool arguments only as a keyed digest (HMAC-SHA256) unless the route opts in (`audit_arguments`).
 
 Lines are written in batches: an event appends to a buffer and the buffer is written once per event-loop
 iteration (under load, one write for many requests; when idle, at once). A file that logrotate moved away is
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import time
 from typing import IO, Any
 
 from gateway.config import AuditSettings
+from gateway.store.base import Store
 
 logger = logging.getLogger(__name__)
 REOPEN_CHECK_SECONDS = 1.0
@@ -90,10 +92,30 @@ class AuditLog:
             self._open()
 
 
-def argument_digest(arguments: Any) -> str:
-    """sha256 of the canonical JSON of the arguments: equal calls are recognisable, contents are not logged."""
+DIGEST_SECRET = "audit-digest"  # the store's name for the deployment secret that keys argument digests
+
+
+def argument_digest(arguments: Any, key: bytes) -> str:
+    """HMAC-SHA256 (RFC 2104) of the canonical JSON of the arguments under the deployment's secret: equal calls
+    are recognisable across instances, while contents cannot be confirmed by hashing guesses (a bare hash of a
+    short argument, a PIN, an account number, is reversed by trying every value)."""
     canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    return "hmac-sha256:" + hmac.new(key, canonical.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+
+class ArgumentDigester:
+    """Keyed argument digests; the key is a secret kept in the store (created by the first instance that needs
+    it, like the identity-JWT keys) and held in memory once loaded."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._key: bytes | None = None
+
+    async def digest(self, arguments: Any) -> str:
+        """Raises StoreUnavailableError while the key was never loaded and the store is down (then 503)."""
+        if self._key is None:
+            self._key = bytes.fromhex(await self._store.load_or_create_secret(DIGEST_SECRET))
+        return argument_digest(arguments, self._key)
 
 
 _second: tuple[int, str] = (0, "")

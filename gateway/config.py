@@ -17,10 +17,12 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from gateway.proxy import header_names as names
+from gateway.mcp import names as mcp_names  # (pure: they import nothing of the gateway)
+from gateway.mcp import uris
+from gateway.proxy import header_names
 
 ENV_PREFIX = "MCP_GATEWAY_"
 Claim = Literal["user", "email", "preferred_username", "groups", "client_id", "scopes"]
@@ -101,20 +103,37 @@ class AllowRules(_Model):
 
 
 class NameRule(_Model):
-    """One policy rule for tools, prompts (by name) or resources (by URI); the first matching rule decides."""
+    """One policy rule for tools, prompts (by name) or resources (by URI); the first matching rule decides.
 
-    match: str = Field(min_length=1, description="Exact name/URI or a glob (fnmatch: *, ?, [..]).")
+    Matching (README "MCP-aware policy"): names as sent and NFKC case-folded; URIs as sent, RFC 3986-normalized,
+    percent-decoded (once and twice) and each of these case-folded. The rule must decide alike for every reading,
+    else the call is refused as ambiguous."""
+
+    match: str = Field(min_length=1, description="Exact name/URI or a glob (fnmatch: *, ?, [..]; * also crosses "
+                       "'/'); URIs are compared in RFC 3986 normal form, so write the plain spelling.")
     deny: bool = Field(default=False, description="Nobody may use it (hidden from lists).")
     scopes: list[str] = Field(default_factory=list, description="Token scopes needed (403 asks the client to step up).")
     groups: list[str] = Field(default_factory=list, description="The user needs one of these groups.")
 
 
+def _name_pattern(rule: NameRule) -> NameRule:
+    if (problem := mcp_names.pattern_problem(rule.match)) is not None:
+        raise ValueError(f"match {rule.match!r}: {problem}")
+    return rule
+
+
+def _uri_pattern(rule: NameRule) -> NameRule:
+    if (problem := uris.pattern_problem(rule.match)) is not None:
+        raise ValueError(f"match {rule.match!r}: {problem}")
+    return rule
+
+
 class PolicySettings(_Model):
     """MCP-aware policy: who may call which tool, read which resource, get which prompt."""
 
-    tools: list[NameRule] = Field(default_factory=list)
-    resources: list[NameRule] = Field(default_factory=list)
-    prompts: list[NameRule] = Field(default_factory=list)
+    tools: list[Annotated[NameRule, AfterValidator(_name_pattern)]] = Field(default_factory=list)
+    resources: list[Annotated[NameRule, AfterValidator(_uri_pattern)]] = Field(default_factory=list)
+    prompts: list[Annotated[NameRule, AfterValidator(_name_pattern)]] = Field(default_factory=list)
     default: Literal["allow", "deny"] = Field(default="allow", description="When no rule matches.")
 
 
@@ -447,20 +466,21 @@ def _forwarding_problems(route: dict[str, Any], where: str) -> list[str]:
     identity = route.get("identity_headers", DEFAULT_IDENTITY_HEADERS)
     own = {*DEFAULT_IDENTITY_HEADERS, *(identity if isinstance(identity, dict) else {}),
            *([route["identity_jwt_header"]] if isinstance(route.get("identity_jwt_header"), str) else [])}
-    own_names = {names.canonical(str(h)) for h in own}
+    own_names = {header_names.canonical(str(h)) for h in own}
+    h = header_names
     checks: dict[str, Callable[[str], bool]] = {
-        "forward_headers": lambda n: (names.canonical(n) in own_names | names.HOP_BY_HOP | names.GATEWAY_REQUEST
-                                      or names.canonical(n).startswith(names.GATEWAY_REQUEST_PREFIXES)),
-        "forward_cookies": names.gateway_cookie,
-        "forward_response_headers": lambda n: (n.lower() in names.NEVER_FROM_UPSTREAM | names.HOP_BY_HOP
-                                               or n.lower().startswith(names.NEVER_FROM_UPSTREAM_PREFIXES)),
+        "forward_headers": lambda n: (h.canonical(n) in own_names | h.HOP_BY_HOP | h.GATEWAY_REQUEST
+                                      or h.canonical(n).startswith(h.GATEWAY_REQUEST_PREFIXES)),
+        "forward_cookies": h.gateway_cookie,
+        "forward_response_headers": lambda n: (n.lower() in h.NEVER_FROM_UPSTREAM | h.HOP_BY_HOP
+                                               or n.lower().startswith(h.NEVER_FROM_UPSTREAM_PREFIXES)),
     }
     for field, refused in checks.items():
         values = route.get(field)
         for value in values if isinstance(values, list) else []:
             if not isinstance(value, str):
                 continue  # (pydantic reports the type)
-            if not names.TOKEN.match(value):
+            if not header_names.TOKEN.match(value):
                 problems.append(f"{where}.{field}: {value!r} is not a valid name")
             elif refused(value):
                 problems.append(f"{where}.{field}: {value!r} can never be forwarded (the gateway sets or guards it)")

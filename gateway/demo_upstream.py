@@ -5,17 +5,30 @@ gateway is for. Tools:
 - ``echo_headers`` returns the HTTP headers this server received (oauth2-proxy's echo upstream);
 - ``slow_progress`` sends progress notifications with pauses, to show streaming is unbuffered;
 - ``add`` adds two integers.
+
+Resources: ``file:///public/readme.md`` and ``file:///secret/keys.txt`` (listed), and the template
+``file:///{+path}``, which reads any path the way a file server does: the SDK percent-decodes the variable, the
+path is normalized (``public/../secret`` is ``secret``) and looked up case-insensitively (as on macOS or Windows).
+A ``greeting`` prompt with completion of its ``name`` argument. ``--event-store`` keeps every SSE event in
+memory, so a client can resume a stream with ``Last-Event-ID`` (MCP 2025-11-25 resumability).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
+import posixpath
+from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
+from mcp.types import Completion, PromptReference
 
 server = MCPServer(name="upstream-echo", version="1.0")
+FILES = {"public/readme.md": "# Public readme\nAnyone may read this.", "secret/keys.txt": "top-secret-key-material"}
 
 
 @server.tool()
@@ -41,6 +54,61 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+@server.resource("file:///public/readme.md", name="readme", mime_type="text/markdown")
+def readme() -> str:
+    return FILES["public/readme.md"]
+
+
+@server.resource("file:///secret/keys.txt", name="keys")
+def keys() -> str:
+    return FILES["secret/keys.txt"]
+
+
+@server.resource("file:///{+path}", name="files")
+def files(path: str) -> str:
+    """Any file by path, read as a forgiving file server would."""
+    found = {name.casefold(): text for name, text in FILES.items()}.get(posixpath.normpath(path).casefold())
+    if found is None:
+        raise ResourceError(f"no such file: {path}")
+    return found
+
+
+@server.prompt()
+def greeting(name: str) -> str:
+    """Greet someone by name."""
+    return f"Say hello to {name}."
+
+
+@server.completion()  # type: ignore[no-untyped-call, untyped-decorator]
+async def complete(ref: Any, argument: Any, context: Any) -> Completion | None:
+    if isinstance(ref, PromptReference) and ref.name == "greeting":
+        return Completion(values=[n for n in ("alice", "bob") if n.startswith(argument.value)])
+    return None
+
+
+class MemoryEventStore(EventStore):
+    """Every event of every stream, in memory (tests and demos only)."""
+
+    def __init__(self) -> None:
+        self._events: list[tuple[str, str, Any]] = []  # (event id, stream id, message or None for priming)
+        self._ids = itertools.count(1)
+
+    async def store_event(self, stream_id: str, message: Any) -> str:
+        event_id = str(next(self._ids))
+        self._events.append((event_id, stream_id, message))
+        return event_id
+
+    async def replay_events_after(self, last_event_id: str, send_callback: EventCallback) -> str | None:
+        position = next((i for i, (event_id, _, _) in enumerate(self._events) if event_id == last_event_id), None)
+        if position is None:
+            return None
+        stream_id = self._events[position][1]
+        for event_id, stream, message in self._events[position + 1:]:
+            if stream == stream_id and message is not None:
+                await send_callback(EventMessage(message, event_id))
+        return stream_id
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Demo upstream MCP server (Streamable HTTP).")
     parser.add_argument("--host", default="127.0.0.1")
@@ -48,9 +116,12 @@ def main() -> None:
     parser.add_argument("--path", default="/mcp")
     parser.add_argument("--stateless", action="store_true", help="no Mcp-Session-Id (stateless HTTP)")
     parser.add_argument("--json-response", action="store_true", help="answer POSTs with JSON instead of SSE")
+    parser.add_argument("--event-store", action="store_true", help="keep SSE events: streams resume on GET with "
+                        "Last-Event-ID")
     args = parser.parse_args()
     server.run("streamable-http", host=args.host, port=args.port, streamable_http_path=args.path,
-               stateless_http=args.stateless, json_response=args.json_response)
+               stateless_http=args.stateless, json_response=args.json_response,
+               event_store=MemoryEventStore() if args.event_store else None)
 
 
 if __name__ == "__main__":

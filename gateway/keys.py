@@ -7,7 +7,7 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 
-from gateway.audit import AuditLog
+from gateway.audit import ArgumentDigester, AuditLog
 from gateway.clients.registry import ClientRegistry
 from gateway.config import Settings
 from gateway.idp.base import IdentityProvider
@@ -37,5 +37,6 @@ CLIENTS_KEY = web.AppKey("clients", ClientRegistry)
 PROVIDERS_KEY = web.AppKey("providers", dict[str, IdentityProvider])
 AUDIT_KEY = web.AppKey("audit", AuditLog)
 SIGNER_KEY = web.AppKey("signer", IdentitySigner)
+DIGESTER_KEY = web.AppKey("digester", ArgumentDigester)  # keyed digests of tools/call arguments (audit log)
 TOKEN_CACHE_KEY = web.AppKey("token_cache", TokenCache)
 STREAMS_KEY = web.AppKey("streams", OpenStreams)  # requests in flight by token (revocation and expiry end them)

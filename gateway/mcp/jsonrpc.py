@@ -1,10 +1,14 @@
-"""JSON-RPC 2.0 peeking and error bodies for MCP routes (JSON-RPC 2.0 §5.1)."""
+"""JSON-RPC 2.0 peeking, strict reading and error bodies for MCP routes (JSON-RPC 2.0 §4-§6)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from gateway.mcp.names import lenient
 
 # Implementation-defined server errors live in -32000..-32099 (JSON-RPC 2.0 §5.1).
 UNAUTHORIZED = -32001
@@ -15,6 +19,12 @@ UPSTREAM_UNAVAILABLE = -32002
 UPSTREAM_TIMEOUT = -32005
 STORE_UNAVAILABLE = -32006
 INTERNAL_ERROR = -32603
+INVALID_REQUEST = -32600
+INVALID_PARAMS = -32602
+
+MAX_BATCH_MESSAGES = 100  # messages per POST (the TypeScript SDK's cap)
+MAX_DISTINCT_TOOLS = 10  # distinct tools one POST may call: each is a rate-limit bucket in Redis
+MAX_SUBSCRIPTIONS = 100  # resource URIs one subscriptions/listen may name
 
 RequestId = str | int | float | None  # JSON-RPC ids are strings or Numbers (1.0 included)
 
@@ -52,6 +62,9 @@ TARGETS = {"tools/call": ("tools", "name"), "prompts/get": ("prompts", "name"),
 LISTS = {"tools/list": ("tools", "tools", "name"), "prompts/list": ("prompts", "prompts", "name"),
          "resources/list": ("resources", "resources", "uri"),
          "resources/templates/list": ("resources", "resourceTemplates", "uriTemplate")}
+_COMPLETION_REFS = {"ref/prompt": ("prompts", "name"), "ref/resource": ("resources", "uri")}
+# methods whose targets policy judges; a different spelling of one (case, spaces) is refused, not passed on
+_JUDGED = {*TARGETS, "completion/complete", "subscriptions/listen"}
 
 
 @dataclass(frozen=True)
@@ -62,10 +75,24 @@ class Message:
     method: str
     target: tuple[str, str] | None  # (kind, name or URI) for calls that touch one named thing
     arguments: Any = None
+    more_targets: tuple[tuple[str, str], ...] = ()  # subscriptions/listen: every resource it subscribes to
+
+    @property
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        return ((self.target,) if self.target is not None else ()) + self.more_targets
+
+
+class BodyError(Exception):
+    """A POST body the gateway refuses to judge (HTTP 400 with this JSON-RPC error); nothing is forwarded."""
+
+    def __init__(self, code: int, message: str, request_id: RequestId = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.request_id = code, message, request_id
 
 
 def parse_messages(body: bytes) -> list[Message] | None:
-    """The requests in a single or batch body; None when the body is not JSON-RPC (left to the upstream)."""
+    """The requests in a single or batch body, leniently (for the audit line of a refused body); None when the
+    body is not JSON. Use `read_messages` to decide anything."""
     try:
         decoded = json.loads(body) if body else None
     except (ValueError, RecursionError):
@@ -74,22 +101,113 @@ def parse_messages(body: bytes) -> list[Message] | None:
         return None
     items = decoded if isinstance(decoded, list) else [decoded]
     messages = []
-    for item in items:
+    for item in items[:MAX_BATCH_MESSAGES]:
         if not isinstance(item, dict) or not isinstance(item.get("method"), str):
-            continue  # responses (to server requests) and junk pass through untouched
-        method = item["method"]
+            continue  # responses (to server requests) and junk
         params: dict[str, Any] = item["params"] if isinstance(item.get("params"), dict) else {}
         target = None
-        if method in TARGETS:
-            kind, field = TARGETS[method]
+        if item["method"] in TARGETS:
+            kind, field = TARGETS[item["method"]]
             value = params.get(field)
             target = (kind, value if isinstance(value, str) else "")
-        messages.append(Message(_id(item.get("id")), method, target, params.get("arguments")))
+        messages.append(Message(_id(item.get("id")), item["method"], target, params.get("arguments")))
     return messages
 
 
+def read_messages(body: bytes) -> list[Message]:
+    """The requests of a POST body, read so that every JSON parser reads them the same: strict UTF-8, no
+    duplicate object keys (parsers disagree on which one wins), no NaN/Infinity; at most MAX_BATCH_MESSAGES
+    messages, unique request ids, a string name or URI wherever policy needs one. An empty body is no message.
+
+    Raises:
+        BodyError: PARSE_ERROR, INVALID_REQUEST or INVALID_PARAMS; the upstream must not see this body.
+    """
+    if not body.strip():
+        return []
+    try:
+        decoded = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+        raise BodyError(PARSE_ERROR, "Parse error: the body must be UTF-8 JSON without duplicate keys") from None
+    if isinstance(decoded, dict):
+        items = [decoded]
+    elif isinstance(decoded, list) and 0 < len(decoded) <= MAX_BATCH_MESSAGES:
+        items = decoded
+    elif isinstance(decoded, list):
+        raise BodyError(INVALID_REQUEST, f"Invalid request: a batch holds 1 to {MAX_BATCH_MESSAGES} messages")
+    else:
+        raise BodyError(INVALID_REQUEST, "Invalid request: not a JSON-RPC message")
+    messages = [message for item in items if (message := _read_item(item)) is not None]
+    ids = [m.id for m in messages if m.id is not None]
+    if len(set(ids)) != len(ids):  # (1 and 1.0 are one id, as in JSON)
+        raise BodyError(INVALID_REQUEST, "Invalid request: request ids in a batch must be unique")
+    tools = {m.target for m in messages if m.method == "tools/call"}
+    if len(tools) > MAX_DISTINCT_TOOLS:
+        raise BodyError(INVALID_REQUEST, f"Invalid request: one batch may call at most {MAX_DISTINCT_TOOLS} "
+                                         "distinct tools")
+    return messages
+
+
+def _read_item(item: Any) -> Message | None:
+    if not isinstance(item, dict):
+        raise BodyError(INVALID_REQUEST, "Invalid request: a batch holds JSON-RPC objects only")
+    method = item.get("method")
+    if method is None and "id" in item and ("result" in item or "error" in item):
+        return None  # a response to a server request: not policy's
+    request_id = item.get("id")
+    if not isinstance(method, str) or (request_id is not None and _id(request_id) is None):
+        raise BodyError(INVALID_REQUEST, "Invalid request: each message needs a string method and a string or "
+                                         "number id")
+    if method not in _JUDGED and lenient(method.strip()) in _JUDGED:
+        raise BodyError(INVALID_REQUEST, f"Invalid request: unknown method {method[:64]!r}", _id(request_id))
+    params = item.get("params", {})
+    if method in _JUDGED and not isinstance(params, dict):
+        raise BodyError(INVALID_PARAMS, "Invalid params: params must be an object", _id(request_id))
+    params = params if isinstance(params, dict) else {}
+    target, more = _targets(method, params, _id(request_id))
+    return Message(_id(request_id), method, target, params.get("arguments"), more)
+
+
+def _targets(method: str, params: dict[str, Any], request_id: RequestId
+             ) -> tuple[tuple[str, str] | None, tuple[tuple[str, str], ...]]:
+    def text(value: Any, what: str) -> str:
+        if not isinstance(value, str):
+            raise BodyError(INVALID_PARAMS, f"Invalid params: {what} must be a string", request_id)
+        return value
+
+    if method in TARGETS:
+        kind, field = TARGETS[method]
+        return (kind, text(params.get(field), f"params.{field}")), ()
+    if method == "completion/complete":  # MCP server/utilities/completion: the prompt or template it completes
+        ref = params.get("ref")
+        kind_field = _COMPLETION_REFS.get(str(ref.get("type"))) if isinstance(ref, dict) else None
+        if kind_field is None:
+            raise BodyError(INVALID_PARAMS, "Invalid params: ref must be a ref/prompt or ref/resource", request_id)
+        assert isinstance(ref, dict)
+        return (kind_field[0], text(ref.get(kind_field[1]), f"params.ref.{kind_field[1]}")), ()
+    if method == "subscriptions/listen":  # MCP 2026-07-28 basic/patterns/subscriptions
+        notifications = params.get("notifications", {})
+        wanted = notifications.get("resourceSubscriptions", []) if isinstance(notifications, dict) else None
+        if not isinstance(wanted, list) or len(wanted) > MAX_SUBSCRIPTIONS:
+            raise BodyError(INVALID_PARAMS, "Invalid params: resourceSubscriptions must be a list of at most "
+                                            f"{MAX_SUBSCRIPTIONS} URIs", request_id)
+        return None, tuple(("resources", text(uri, "each resource subscription")) for uri in wanted)
+    return None, ()
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate key")
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def header_mismatch(messages: list[Message], method_header: str | None, name_header: str | None) -> str | None:
-    """Why the 2026-07-28 mirrored headers disagree with the body, or None (MCP RS-14)."""
+    """Why the 2026-07-28 mirrored headers disagree with the body, or None (MCP RS-14; Streamable HTTP "Value
+    Encoding": a `=?base64?…?=` Mcp-Name is decoded before it is compared)."""
     if method_header is None and name_header is None:
         return None
     if len(messages) != 1:
@@ -97,6 +215,15 @@ def header_mismatch(messages: list[Message], method_header: str | None, name_hea
     message = messages[0]
     if method_header is not None and method_header != message.method:
         return "Mcp-Method header does not match the body's method"
-    if name_header is not None and (message.target is None or name_header != message.target[1]):
+    if name_header is not None and (message.target is None or _header_value(name_header) != message.target[1]):
         return "Mcp-Name header does not match the body"
     return None
+
+
+def _header_value(value: str) -> str | None:
+    if not (value.startswith("=?base64?") and value.endswith("?=") and len(value) >= 11):
+        return value
+    try:
+        return base64.b64decode(value[9:-2], validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None  # matches no body value

@@ -1,18 +1,27 @@
 """MCP-aware authorization: which tools, resources and prompts a caller may use (our policy; MCP RS-10 step-up).
 
 Pure: the caller's scopes and groups in, a decision out. The first rule whose `match` fits decides; no rule
-means the route's `policy.default`."""
+means the route's `policy.default`. A name or URI is judged in every form a server may read it in
+(gateway.mcp.names, gateway.mcp.uris): the decision stands only when every reading gets the same one; otherwise,
+or when the value is malformed, the outcome is `invalid` (the caller's request is refused as ambiguous)."""
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from gateway.config import NameRule, PolicySettings
+from gateway.mcp import names, uris
 
 Kind = Literal["tools", "resources", "prompts"]
-Outcome = Literal["allow", "step_up", "forbid"]
+Outcome = Literal["allow", "step_up", "forbid", "invalid"]
+
+
+class _Reader(Protocol):  # gateway.mcp.names and gateway.mcp.uris
+    def refusal(self, value: str, /) -> str | None: ...
+    def readings(self, value: str, /) -> list[tuple[tuple[str, bool], str]]: ...
+    def pattern_forms(self, pattern: str, /) -> dict[tuple[str, bool], str]: ...
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,23 @@ class Decision:
 
 def decide(policy: PolicySettings, kind: Kind, name: str, *, scopes: tuple[str, ...],
            groups: tuple[str, ...]) -> Decision:
-    rule = _first(getattr(policy, kind), name)
+    rules: list[NameRule] = getattr(policy, kind)
+    if not rules:  # every reading gets the default: nothing to dodge, nothing to refuse
+        return _judge(policy, None, scopes, groups)
+    reader: _Reader = uris if kind == "resources" else names
+    problem = reader.refusal(name)
+    if problem is not None:
+        return Decision("invalid", reason=problem)
+    decisions = [_judge(policy, _first(rules, form, value, reader), scopes, groups)
+                 for form, value in reader.readings(name)]
+    first = decisions[0]
+    if any((d.outcome, d.needed_scopes) != (first.outcome, first.needed_scopes) for d in decisions[1:]):
+        return Decision("invalid", reason="ambiguous: spellings of it that servers read alike are ruled differently")
+    return first
+
+
+def _judge(policy: PolicySettings, rule: NameRule | None, scopes: tuple[str, ...],
+           groups: tuple[str, ...]) -> Decision:
     if rule is None:
         return Decision("allow") if policy.default == "allow" else Decision("forbid", reason="not allowed")
     if rule.deny:
@@ -42,8 +67,9 @@ def active(policy: PolicySettings) -> bool:
     return bool(policy.tools or policy.resources or policy.prompts) or policy.default == "deny"
 
 
-def _first(rules: list[NameRule], name: str) -> NameRule | None:
+def _first(rules: list[NameRule], form: tuple[str, bool], value: str, reader: _Reader) -> NameRule | None:
     for rule in rules:
-        if rule.match == name or fnmatch.fnmatchcase(name, rule.match):
+        pattern = reader.pattern_forms(rule.match)[form]
+        if pattern == value or fnmatch.fnmatchcase(value, pattern):
             return rule
     return None

@@ -16,7 +16,7 @@ from gateway.config import ProxySettings
 from gateway.identity import RequestContext
 from gateway.keys import REQUEST_ID_KEY, ROUTE_INFO_KEY
 from gateway.mcp import jsonrpc
-from gateway.mcp.filtering import ListFilter, SseRewriter
+from gateway.mcp.filtering import MAX_EVENT_BYTES, FilterError, ListFilter, SseRewriter
 from gateway.proxy.headers import client_response_headers, upstream_request_headers
 from gateway.routing import RouteInfo
 from gateway.web.errors import jsonrpc_error
@@ -77,24 +77,37 @@ async def open_upstream(
 async def relay(request: web.Request, upstream: aiohttp.ClientResponse,
                 list_filter: ListFilter | None = None, *, ended: asyncio.Event | None = None) -> web.StreamResponse:
     """Copy status, headers and body to the client as they arrive; a client that leaves closes the upstream.
-    With `list_filter`, list results are rewritten: a JSON body whole, an SSE stream event by event. Once `ended`
-    is set (the token was revoked or expired) a streamed body stops: the client sees a clean end of the response
-    (it reconnects with a fresh token) and the upstream request is closed (MCP: closing a stream cancels it)."""
+    With `list_filter` (the route's policy is active) every response is filtered: an SSE stream event by event,
+    anything else as one body of at most MAX_EVENT_BYTES. What the gateway cannot read fails closed: a JSON body
+    becomes a 502, an SSE stream ends before the event (gateway.mcp.filtering). Once `ended` is set (the token
+    was revoked or expired) a streamed body stops: the client sees a clean end of the response (it reconnects
+    with a fresh token) and the upstream request is closed (MCP: closing a stream cancels it)."""
     headers = client_response_headers(upstream.headers, request[ROUTE_INFO_KEY].route)
-    sse = SseRewriter(list_filter) if list_filter and upstream.content_type == "text/event-stream" else None
-    whole = list_filter.json_body if list_filter and upstream.content_type == "application/json" else None
-    if sse is not None or whole is not None:
+    mode = _filter_mode(upstream) if list_filter is not None else "none"
+    if mode == "refuse":
+        upstream.close()
+        return _unfilterable()
+    if mode != "none":
         headers.popall("Content-Length", None)  # the length changes
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     completed = False
     try:
-        if whole is not None:
-            body = whole(await upstream.read())
+        if mode in ("json", "other"):
+            assert list_filter is not None
+            try:
+                body = await _read_bounded(upstream)
+                body = list_filter.json_body(body)
+            except FilterError as exc:
+                if mode == "json" or len(body) > MAX_EVENT_BYTES:
+                    logger.warning("upstream response refused on a filtered route: %s", exc)
+                    return _unfilterable()
+                # not JSON and not labelled JSON: no client reads it as JSON-RPC (an error page): pass it on
             response.content_length = len(body)
             await response.prepare(request)
             await response.write(body)
             completed = True
         else:
+            sse = SseRewriter(list_filter) if mode == "sse" and list_filter is not None else None
             await response.prepare(request)
             completed = await _unless_ended(_copy_body(upstream, response, sse), ended)
         await response.write_eof()
@@ -111,10 +124,14 @@ async def relay(request: web.Request, upstream: aiohttp.ClientResponse,
 
 
 async def _copy_body(upstream: aiohttp.ClientResponse, response: web.StreamResponse, sse: SseRewriter | None) -> None:
-    async for chunk in upstream.content.iter_any():
-        await response.write(sse.feed(chunk) if sse is not None else chunk)
-    if sse is not None:
-        await response.write(sse.flush())
+    try:
+        async for chunk in upstream.content.iter_any():
+            await response.write(sse.feed(chunk) if sse is not None else chunk)
+        if sse is not None:
+            await response.write(sse.flush())
+    except FilterError as exc:  # ends the stream here: nothing after an unreadable event is trusted
+        logger.warning("SSE stream ended on a filtered route: %s", exc)
+        await response.write(exc.passed)
 
 
 async def _unless_ended(copy: Coroutine[Any, Any, None], ended: asyncio.Event | None) -> bool:
@@ -135,6 +152,34 @@ async def _unless_ended(copy: Coroutine[Any, Any, None], ended: asyncio.Event | 
         return False
     work.result()  # (re-raises what the copy raised)
     return True
+
+
+def _filter_mode(upstream: aiohttp.ClientResponse) -> str:
+    """How a response on a filtered route is read: "sse", "json", "other" (filtered if it parses as JSON, else
+    passed on), or "refuse" when clients could read it in a way the gateway does not (an encoded body; a
+    Content-Type naming both JSON and SSE: the TypeScript SDK looks for text/event-stream anywhere in it first,
+    the Python SDK for a leading application/json)."""
+    encodings = {v.strip().lower() for v in upstream.headers.getall("Content-Encoding", [])} - {"", "identity"}
+    content_type = ",".join(upstream.headers.getall("Content-Type", [])).lower()
+    if encodings or ("event-stream" in content_type and "json" in content_type):
+        return "refuse"
+    return "sse" if "event-stream" in content_type else "json" if "json" in content_type else "other"
+
+
+async def _read_bounded(upstream: aiohttp.ClientResponse) -> bytes:
+    """The whole body; one byte more than MAX_EVENT_BYTES when it is larger (the caller refuses it)."""
+    chunks, size = [], 0
+    async for chunk in upstream.content.iter_any():
+        size += len(chunk)
+        chunks.append(chunk)
+        if size > MAX_EVENT_BYTES:
+            return b"".join(chunks)[:MAX_EVENT_BYTES + 1]
+    return b"".join(chunks)
+
+
+def _unfilterable() -> web.Response:
+    return jsonrpc_error(502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream response could not be checked against the "
+                                                           "route's policy")
 
 
 def upstream_failure_response(failure: UpstreamFailure, request_id: jsonrpc.RequestId) -> web.Response:

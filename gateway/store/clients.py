@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from gateway.store.records import ClientRecord
 from gateway.store.redis_base import RedisBase, digest, reachable
 
@@ -100,6 +102,15 @@ class ClientStoreMixin(RedisBase):
         """Store the private key set; with `only_if_absent` the first gateway instance to generate one wins."""
         async with reachable():
             return bool(await self._redis.set(self.key("signing", "keys"), value, nx=only_if_absent))
+
+    async def load_or_create_secret(self, name: str) -> str:
+        """A deployment secret (64 hex digits) shared by every gateway instance on this store: the first instance
+        that asks creates it, every later call returns the same one (never rotated by the gateway)."""
+        key = self.key("secret", name)
+        async with reachable():
+            await self._redis.set(key, secrets.token_hex(32), nx=True)
+            value = await self._redis.get(key)
+        return str(value)
 
     async def save_cimd(self, url: str, record: ClientRecord, ttl: int) -> None:
         async with reachable():

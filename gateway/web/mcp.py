@@ -9,11 +9,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway.audit import argument_digest
 from gateway.keys import (
     AUDIT_KEY,
     CLOCK_KEY,
     CORS_HEADERS_KEY,
+    DIGESTER_KEY,
     HTTP_KEY,
     METRICS_KEY,
     REQUEST_ID_KEY,
@@ -48,6 +48,7 @@ from gateway.web.errors import bearer_challenge, jsonrpc_error
 from gateway.web.mcp_policy import Inspection, inspect, rate_limited
 
 logger = logging.getLogger(__name__)
+AUDIT_NAME_LENGTH = 200
 
 
 class BodyTooLargeError(Exception):
@@ -126,13 +127,11 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     except BodyTooLargeError:
         return jsonrpc_error(413, jsonrpc.PAYLOAD_TOO_LARGE,
                              f"Request body exceeds {settings.proxy.max_body_bytes} bytes")
-    inspection = inspect(request, info, context, body) if body is not None else Inspection([], None)
-    audited = request.app[AUDIT_KEY].enabled
-    if audited and not isinstance(inspection, web.Response):
-        fields.update(_describe(inspection.messages, info.route.audit_arguments))
+    inspection = inspect(request, info, context, body)  # (GET and DELETE too: their responses are filtered)
+    if request.app[AUDIT_KEY].enabled:
+        described = inspection.messages if isinstance(inspection, Inspection) else jsonrpc.parse_messages(body or b"")
+        fields.update(await _describe(request, described or [], info.route.audit_arguments))
     if isinstance(inspection, web.Response):
-        if audited:
-            fields.update(_describe(jsonrpc.parse_messages(body or b"") or [], info.route.audit_arguments))
         metrics.auth_failures.labels(info.route.name, "mcp_policy").inc()
         return inspection
     limited = await rate_limited(request, info, context, inspection.messages, body or b"")
@@ -182,13 +181,17 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
             fields["stream_ended"] = f"token {watch.reason}"
 
 
-def _describe(messages: list[jsonrpc.Message], with_arguments: bool) -> dict[str, Any]:
-    """What the audit line says about the JSON-RPC body: methods, tools, and argument digests (or arguments)."""
+async def _describe(request: web.Request, messages: list[jsonrpc.Message], with_arguments: bool) -> dict[str, Any]:
+    """What the audit line says about the JSON-RPC body: methods, tools, and keyed argument digests (or arguments).
+    Bounded whatever the body: at most MAX_BATCH_MESSAGES entries (a refused body is described leniently and in
+    part), each name cut to AUDIT_NAME_LENGTH characters."""
+    messages = messages[:jsonrpc.MAX_BATCH_MESSAGES]
     calls = [m for m in messages if m.method == "tools/call" and m.target is not None]
-    described: dict[str, Any] = {"methods": [m.method for m in messages] or None,
-                                 "tools": [m.target[1] for m in calls if m.target] or None}
+    described: dict[str, Any] = {"methods": [m.method[:AUDIT_NAME_LENGTH] for m in messages] or None,
+                                 "tools": [m.target[1][:AUDIT_NAME_LENGTH] for m in calls if m.target] or None}
     if calls:
-        described["argument_digests"] = [argument_digest(m.arguments) for m in calls]
+        digester = request.app[DIGESTER_KEY]
+        described["argument_digests"] = [await digester.digest(m.arguments) for m in calls]
         if with_arguments:
             described["arguments"] = [m.arguments for m in calls]
     return described

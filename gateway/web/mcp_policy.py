@@ -1,9 +1,11 @@
-"""Apply the route's MCP policy to one POST body: header/body consistency (RS-14), per-tool/resource/prompt
-decisions (step-up 403 or a JSON-RPC error), and which list responses to filter. The upstream never sees a
-refused call. Policy denials answer HTTP 403 with a JSON-RPC error echoing the id."""
+"""Apply the route's MCP policy to one request: the body read strictly (gateway.mcp.jsonrpc), header/body
+consistency (RS-14), per-tool/resource/prompt decisions (step-up 403 or a JSON-RPC error; a name or URI read
+differently by different servers is a 400), and the list filter every response then passes through. The upstream
+never sees a refused call. Policy denials answer HTTP 403 with a JSON-RPC error echoing the id."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -36,7 +38,8 @@ def user_limit(request: web.Request, info: RouteInfo) -> RateLimit | None:
 
 async def rate_limited(request: web.Request, info: RouteInfo, context: RequestContext,
                        messages: list[jsonrpc.Message], body: bytes) -> web.Response | None:
-    """Per user per route, and per user per tool for each tools/call: one atomic check for all of them."""
+    """Per user per route, and per user per tool for each tools/call: one atomic check for all of them (at most
+    1 + MAX_DISTINCT_TOOLS buckets, each key of bounded length: jsonrpc.read_messages)."""
     user = context.record.user_id
     buckets: list[tuple[str, int, float]] = []
     if (limit := user_limit(request, info)) is not None:
@@ -44,7 +47,8 @@ async def rate_limited(request: web.Request, info: RouteInfo, context: RequestCo
     if (limit := tool_limit(request, info)) is not None:
         for message in messages:
             if message.method == "tools/call" and message.target is not None:
-                buckets.append((f"tool:{info.route.name}:{message.target[1]}", limit.limit, limit.period))
+                buckets.append((f"tool:{info.route.name}:{_bucket_name(message.target[1])}", limit.limit,
+                                limit.period))
     wait = await request.app[LIMITER_KEY].take(user, buckets)
     if wait <= 0:
         return None
@@ -52,42 +56,55 @@ async def rate_limited(request: web.Request, info: RouteInfo, context: RequestCo
                          headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-def inspect(request: web.Request, info: RouteInfo, context: RequestContext, body: bytes
+def _bucket_name(tool: str) -> str:
+    """The tool's name in its Redis key; a long one by digest (a key is never larger than a short name)."""
+    return tool if len(tool) <= 128 else "sha256:" + hashlib.sha256(tool.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def inspect(request: web.Request, info: RouteInfo, context: RequestContext, body: bytes | None
             ) -> Inspection | web.Response:
-    """The parsed messages and the list filter to apply, or the response that ends the request here."""
+    """The parsed messages and the list filter to apply, or the response that ends the request here. Whenever the
+    route's policy is active every response is filtered (POST, GET and DELETE alike: a GET stream may replay
+    earlier answers after `Last-Event-ID`)."""
     method_header, name_header = request.headers.get("Mcp-Method"), request.headers.get("Mcp-Name")
     policy = info.route.policy
-    if not active(policy) and method_header is None and name_header is None and not tool_limit(request, info):
-        return Inspection([], None)
-    parsed = jsonrpc.parse_messages(body)
-    if parsed is None and body.strip():
-        # fail closed: what the gateway cannot read it cannot authorize (another parser might read it differently)
-        return jsonrpc_error(400, jsonrpc.PARSE_ERROR, "Parse error: the body must be UTF-8 JSON-RPC", None)
-    messages = parsed or []
-    mismatch = jsonrpc.header_mismatch(messages, method_header, name_header)
-    if mismatch:
-        return jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, mismatch, jsonrpc.peek_id(body))
-    if not active(policy):
-        return Inspection(messages, None)
     record = context.record
 
     def decision(kind: str, name: str) -> Decision:
         return decide(policy, kind, name, scopes=record.scopes, groups=record.groups)  # type: ignore[arg-type]
 
-    for message in messages:
-        if message.target is None:
-            continue
-        verdict = decision(*message.target)
-        if verdict.outcome == "step_up":
-            needed = tuple(dict.fromkeys((*record.scopes, *info.route.required_scopes, *verdict.needed_scopes)))
-            error = InsufficientScopeError(verdict.reason)
-            return jsonrpc_error(403, jsonrpc.FORBIDDEN, f"Insufficient scope: {verdict.reason}", message.id,
-                                 headers={"WWW-Authenticate": bearer_challenge(info.metadata_url, needed, error)})
-        if verdict.outcome == "forbid":
-            return jsonrpc_error(403, jsonrpc.FORBIDDEN, f"Not allowed: {message.target[1]} ({verdict.reason})",
-                                 message.id)
-    lists: dict[str | int | float, str] = {m.id: m.method for m in messages
-                                           if m.method in jsonrpc.LISTS and m.id is not None}
-    if not lists:
+    list_filter = ListFilter(lambda kind, name: decision(kind, name).outcome == "allow") if active(policy) else None
+    body = body or b""
+    if (not active(policy) and method_header is None and name_header is None and not tool_limit(request, info)
+            and body.lstrip()[:1] != b"["):  # (a batch is always read: at most MAX_BATCH_MESSAGES per POST)
+        return Inspection([], None)
+    try:
+        messages = jsonrpc.read_messages(body)
+    except jsonrpc.BodyError as error:
+        # fail closed: what the gateway cannot read it cannot authorize (another parser might read it differently)
+        return jsonrpc_error(400, error.code, error.message, error.request_id)
+    mismatch = jsonrpc.header_mismatch(messages, method_header, name_header)
+    if mismatch:
+        return jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, mismatch, jsonrpc.peek_id(body))
+    if not active(policy):
         return Inspection(messages, None)
-    return Inspection(messages, ListFilter(lists, lambda kind, name: decision(kind, name).outcome == "allow"))
+    for message in messages:
+        for kind, name in message.targets:
+            if (refused := _refusal(info, record.scopes, message, name, decision(kind, name))) is not None:
+                return refused
+    return Inspection(messages, list_filter)
+
+
+def _refusal(info: RouteInfo, scopes: tuple[str, ...], message: jsonrpc.Message, name: str,
+             verdict: Decision) -> web.Response | None:
+    if verdict.outcome == "invalid":
+        return jsonrpc_error(400, jsonrpc.INVALID_PARAMS, f"Invalid params: {name[:200]!r} is refused "
+                                                          f"({verdict.reason})", message.id)
+    if verdict.outcome == "step_up":
+        needed = tuple(dict.fromkeys((*scopes, *info.route.required_scopes, *verdict.needed_scopes)))
+        error = InsufficientScopeError(verdict.reason)
+        return jsonrpc_error(403, jsonrpc.FORBIDDEN, f"Insufficient scope: {verdict.reason}", message.id,
+                             headers={"WWW-Authenticate": bearer_challenge(info.metadata_url, needed, error)})
+    if verdict.outcome == "forbid":
+        return jsonrpc_error(403, jsonrpc.FORBIDDEN, f"Not allowed: {name[:200]} ({verdict.reason})", message.id)
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 from gateway.accounts import add_user
@@ -38,7 +39,7 @@ async def test_each_mcp_request_leaves_one_line_with_its_outcome(start_gateway, 
     ok = records[0]
     assert ok["user"] == "local:alice" and ok["client"] == "mcp-auth-gateway-cli" and ok["route"] == "alpha"
     assert ok["methods"] == ["tools/call"] and ok["tools"] == ["add"]
-    assert ok["argument_digests"][0].startswith("sha256:") and "arguments" not in ok
+    assert ok["argument_digests"][0].startswith("hmac-sha256:") and "arguments" not in ok
     assert ok["upstream_ms"] >= 0 and ok["bytes"] > 0 and ok["request_id"] and ok["time"].endswith("Z")
     assert records[2]["tools"] == ["slow_progress"]
     assert "user" not in records[3]
@@ -96,3 +97,74 @@ def test_a_rotated_file_is_reopened_and_nothing_is_lost(tmp_path):
         audit.close()
     assert [r["event"] for r in lines(tmp_path / "audit.jsonl.1")] == ["before"]
     assert [r["event"] for r in lines(path)] == ["after"]
+
+
+async def test_argument_digests_are_keyed_and_equal_calls_digest_alike_on_every_instance(
+        aiohttp_server, aiohttp_client, upstream, redis_url, key_prefix, clock, store, tmp_path):
+    """Finding 20: HMAC-SHA256 under a deployment secret kept in the store (created by the first instance), not a
+    bare SHA-256 anyone can confirm a guessed argument against; two instances on one store agree."""
+    import hashlib
+
+    from gateway.app import create_app
+    from gateway.audit import DIGEST_SECRET, argument_digest
+    from gateway.ports import free_port
+    from tests.conftest import make_settings
+
+    logs = [tmp_path / "one.jsonl", tmp_path / "two.jsonl"]
+    port = free_port()
+    servers = []
+    for i, log in enumerate(logs):
+        settings = make_settings(port, redis_url, key_prefix, [route("alpha", upstream.url)], audit={"path": str(log)})
+        servers.append(await aiohttp_server(create_app(settings, clock=clock), port=port if i == 0 else free_port()))
+    token = await issue(store, servers[0], "alpha")
+    for server in servers:
+        client = await aiohttp_client(server)
+        for arguments in ({"a": 2, "b": 3}, {"b": 3, "a": 2}, {"a": 4, "b": 3}):
+            headers, call = modern_call(1, "add", arguments)
+            reply = await client.post("/alpha/mcp", json=call, headers={**headers, "Authorization": f"Bearer {token}"})
+            assert reply.status == 200
+            await reply.read()
+    digests = [[r["argument_digests"][0] for r in lines(log) if r["event"] == "mcp.request"] for log in logs]
+    assert digests[0] == digests[1]  # same deployment secret on both instances
+    assert digests[0][0] == digests[0][1] != digests[0][2]  # equal calls alike (key order does not matter)
+    secret = bytes.fromhex(await store.load_or_create_secret(DIGEST_SECRET))
+    assert digests[0][0] == argument_digest({"a": 2, "b": 3}, secret)
+    bare = hashlib.sha256(b'{"a":2,"b":3}').hexdigest()
+    assert bare not in digests[0][0]
+
+
+async def test_the_deployment_secret_is_created_once_for_every_store_client(redis_url, key_prefix):
+    """Store contract: concurrent first calls from several instances end with one secret."""
+    import asyncio
+
+    from gateway.store.redis import RedisStore
+
+    stores = [RedisStore.from_url(redis_url, key_prefix, timeout=2.0) for _ in range(4)]
+    try:
+        values = await asyncio.gather(*(s.load_or_create_secret("audit-digest") for s in stores for _ in range(3)))
+        assert len(set(values)) == 1 and len(values[0]) == 64
+        assert await stores[0].load_or_create_secret("another") != values[0]
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_a_refused_huge_batch_leaves_a_bounded_audit_line(start_gateway, upstream, store, aiohttp_client,
+                                                                tmp_path):
+    """Finding 5: a 50,000-message batch wrote a 5 MB audit line; now it is refused and described in part."""
+    log = tmp_path / "audit.jsonl"
+    server = await start_gateway([route("alpha", upstream.url)], audit={"path": str(log)})
+    client = await aiohttp_client(server)
+    token = await issue(store, server, "alpha")
+    batch = [{"jsonrpc": "2.0", "id": i, "method": "tools/call",
+              "params": {"name": f"t{i}" + "x" * (300 if i < 200 else 0)}} for i in range(50_000)]
+    raw = json.dumps(batch, separators=(",", ":")).encode()
+    assert len(raw) < 4 * 1024 * 1024  # under the body limit: the batch itself is what is refused
+    reply = await client.post("/alpha/mcp", data=io.BytesIO(raw), headers={
+        "Accept": "application/json, text/event-stream", "Content-Type": "application/json",
+        "Authorization": f"Bearer {token}"})
+    assert reply.status == 400 and (await reply.json())["error"]["code"] == -32600
+    record = [r for r in lines(log) if r["event"] == "mcp.request"][-1]
+    assert len(record["methods"]) == 100 and len(record["tools"]) == 100
+    assert all(len(name) <= 200 for name in record["tools"])
+    assert len(log.read_text()) < 64 * 1024

@@ -7,7 +7,22 @@ from typing import Any
 
 import pytest
 
-from gateway.mcp.jsonrpc import LISTS, TARGETS, Message, header_mismatch, parse_messages, peek_id
+from gateway.mcp.jsonrpc import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    LISTS,
+    MAX_BATCH_MESSAGES,
+    MAX_DISTINCT_TOOLS,
+    MAX_SUBSCRIPTIONS,
+    PARSE_ERROR,
+    TARGETS,
+    BodyError,
+    Message,
+    header_mismatch,
+    parse_messages,
+    peek_id,
+    read_messages,
+)
 
 
 def body(value: Any) -> bytes:
@@ -222,3 +237,131 @@ def test_peek_id_of_a_pathologically_deep_body_is_none_rather_than_raising() -> 
     """peek_id docstring: None when unreadable. Pinned gap: deep nesting raises RecursionError, not ValueError."""
     deep = b'{"id": 1, "params": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     assert peek_id(deep) is None
+
+
+# -- read_messages: strict, bounded (findings 5 and 7) --------------------------------------------------------
+
+def call(request_id: Any, name: str = "add") -> dict[str, Any]:
+    return request(request_id, "tools/call", {"name": name, "arguments": {}})
+
+
+def refused(raw: bytes) -> BodyError:
+    with pytest.raises(BodyError) as raised:
+        read_messages(raw)
+    return raised.value
+
+
+def test_a_batch_of_up_to_max_batch_messages_is_read() -> None:
+    """MAX_BATCH_MESSAGES = 100 per POST, the TypeScript SDK's cap."""
+    assert MAX_BATCH_MESSAGES == 100
+    assert len(read_messages(body([call(i) for i in range(MAX_BATCH_MESSAGES)]))) == MAX_BATCH_MESSAGES
+
+
+@pytest.mark.parametrize("size", [MAX_BATCH_MESSAGES + 1, 50_000])
+def test_a_larger_batch_is_an_invalid_request(size: int) -> None:
+    """Finding 5: 50,000 tools/call in one POST made one rate-limit bucket each in one Lua script."""
+    assert refused(body([call(i, f"tool{i}") for i in range(size)])).code == INVALID_REQUEST
+
+
+def test_an_empty_batch_is_an_invalid_request() -> None:
+    """JSON-RPC 2.0 §6: an empty array is an invalid request."""
+    assert refused(b"[]").code == INVALID_REQUEST
+
+
+def test_a_batch_may_call_at_most_max_distinct_tools_distinct_tools() -> None:
+    """Finding 5: a bounded number of distinct rate-limit buckets per request; calling one tool often is fine."""
+    assert len(read_messages(body([call(i, f"t{i}") for i in range(MAX_DISTINCT_TOOLS)]))) == MAX_DISTINCT_TOOLS
+    assert len(read_messages(body([call(i, "same") for i in range(50)]))) == 50
+    assert refused(body([call(i, f"t{i}") for i in range(MAX_DISTINCT_TOOLS + 1)])).code == INVALID_REQUEST
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [pytest.param([7, 7], id="same-number"), pytest.param([1, 1.0], id="one-and-one-point-zero"),
+     pytest.param(["a", "b", "a"], id="same-string")],
+)
+def test_a_batch_reusing_a_request_id_is_an_invalid_request(ids: list[Any]) -> None:
+    """Finding 7: [{"id":7,"method":"tools/list"},{"id":7,"method":"prompts/list"}] made the old filter mix up
+    which answer was which."""
+    methods = ["tools/list", "prompts/list", "resources/list"]
+    assert refused(body([request(i, m) for i, m in zip(ids, methods, strict=False)])).code == INVALID_REQUEST
+
+
+def test_distinct_ids_notifications_and_responses_may_share_a_batch() -> None:
+    """"1" and 1 are different ids; notifications have none; a response's id is the server's, not ours."""
+    batch = [request(1, "tools/list"), request("1", "prompts/list"), {"jsonrpc": "2.0", "method": "notifications/x"},
+             {"jsonrpc": "2.0", "method": "notifications/y"}, {"jsonrpc": "2.0", "id": 1, "result": {}}]
+    assert [m.id for m in read_messages(body(batch))] == [1, "1", None, None]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_delete","name":"add"}}',
+                     id="duplicate-key"),
+        pytest.param(b'{"jsonrpc":"2.0","id":NaN,"method":"ping"}', id="nan"),
+        pytest.param(json.dumps(request(1, "ping")).encode("utf-16"), id="utf-16"),
+        pytest.param(b"\xef\xbb\xbf" + json.dumps(request(1, "ping")).encode(), id="bom"),
+        pytest.param(b"\xff" + json.dumps(request(1, "ping")).encode(), id="not-utf8"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="pathologically-deep"),
+        pytest.param(b'{"jsonrpc": "2.0", "id": 1', id="truncated"),
+    ],
+)
+def test_a_body_parsers_could_read_differently_is_a_parse_error(raw: bytes) -> None:
+    """What the gateway authorizes must be what the upstream runs: with two `name` keys Python reads the last,
+    other parsers the first; json.loads(bytes) would also accept UTF-16."""
+    assert refused(raw).code == PARSE_ERROR
+
+
+@pytest.mark.parametrize(
+    ("item", "code"),
+    [
+        pytest.param(42, INVALID_REQUEST, id="not-an-object"),
+        pytest.param({"jsonrpc": "2.0", "id": 1}, INVALID_REQUEST, id="no-method"),
+        pytest.param({"jsonrpc": "2.0", "id": True, "method": "ping"}, INVALID_REQUEST, id="bool-id"),
+        pytest.param(request(1, "Tools/Call", {"name": "x"}), INVALID_REQUEST, id="method-in-another-case"),
+        pytest.param(request(1, "tools/call ", {"name": "x"}), INVALID_REQUEST, id="method-with-a-space"),
+        pytest.param(request(1, "tools/call", {"name": 5}), INVALID_PARAMS, id="name-not-a-string"),
+        pytest.param(request(1, "tools/call", {}), INVALID_PARAMS, id="name-missing"),
+        pytest.param(request(1, "tools/call", ["add"]), INVALID_PARAMS, id="params-not-an-object"),
+        pytest.param(request(1, "resources/read", {"uri": ["file:///x"]}), INVALID_PARAMS, id="uri-not-a-string"),
+        pytest.param(request(1, "completion/complete", {"ref": {"type": "ref/other"}}), INVALID_PARAMS,
+                     id="unknown-completion-ref"),
+        pytest.param(request(1, "subscriptions/listen", {"notifications": {"resourceSubscriptions": "file:///x"}}),
+                     INVALID_PARAMS, id="subscriptions-not-a-list"),
+        pytest.param(request(1, "subscriptions/listen", {"notifications": {
+            "resourceSubscriptions": [f"file:///{i}" for i in range(MAX_SUBSCRIPTIONS + 1)]}}), INVALID_PARAMS,
+            id="too-many-subscriptions"),
+    ],
+)
+def test_a_message_policy_cannot_judge_is_refused(item: Any, code: int) -> None:
+    """Fail closed: a call whose target the gateway cannot name is not forwarded for the upstream to guess at."""
+    assert refused(body(item)).code == code
+
+
+@pytest.mark.parametrize(
+    ("params", "targets"),
+    [
+        pytest.param({"ref": {"type": "ref/prompt", "name": "code_review"}, "argument": {"name": "a", "value": ""}},
+                     (("prompts", "code_review"),), id="completion-of-a-prompt"),
+        pytest.param({"ref": {"type": "ref/resource", "uri": "file:///{path}"}, "argument": {"name": "p", "value": ""}},
+                     (("resources", "file:///{path}"),), id="completion-of-a-template"),
+    ],
+)
+def test_completion_targets_the_prompt_or_template_it_completes(params: dict[str, Any], targets: tuple) -> None:
+    """MCP server/utilities/completion: completing an argument of something is subject to its policy."""
+    assert read_messages(body(request(1, "completion/complete", params)))[0].targets == targets
+
+
+def test_subscriptions_listen_targets_every_resource_it_subscribes_to() -> None:
+    """MCP 2026-07-28 basic/patterns/subscriptions: resourceSubscriptions replaces resources/subscribe."""
+    message = read_messages(body(request(1, "subscriptions/listen", {"notifications": {
+        "toolsListChanged": True, "resourceSubscriptions": ["file:///a", "file:///b"]}})))[0]
+    assert message.targets == (("resources", "file:///a"), ("resources", "file:///b"))
+
+
+def test_an_mcp_name_header_in_base64_sentinel_form_is_decoded_before_comparing() -> None:
+    """MCP 2026-07-28 Streamable HTTP "Value Encoding": `=?base64?…?=` carries a non-ASCII name."""
+    messages = [Message(1, "tools/call", ("tools", "天気"))]
+    assert header_mismatch(messages, "tools/call", "=?base64?5aSp5rCX?=") is None
+    assert header_mismatch(messages, "tools/call", "=?base64?not base64?=") is not None

@@ -35,13 +35,14 @@ TOOLS = policy(tools=[{"match": "delete_repo", "deny": True},
         pytest.param("write_ab", "allow", id="question-mark-is-one-character"),
         pytest.param("report7", "forbid", id="bracket-glob"),
         pytest.param("reportX", "allow", id="bracket-glob-miss"),
-        pytest.param("Delete_Repo", "allow", id="case-sensitive"),
+        pytest.param("Delete_Repo", "invalid", id="another-case-is-refused-as-ambiguous"),
         pytest.param("delete_repo_now", "allow", id="exact-is-not-a-prefix"),
         pytest.param("xdelete_repo", "allow", id="exact-is-not-a-suffix"),
     ],
 )
 def test_a_rule_matches_by_exact_name_or_case_sensitive_glob(name: str, expected: str) -> None:
-    """NameRule.match: exact name or fnmatch glob (*, ?, [..]), case-sensitive (fnmatchcase); default allow."""
+    """NameRule.match: exact name or fnmatch glob (*, ?, [..]), case-sensitive (fnmatchcase); default allow. A name
+    that matches a rule only when case-folded is read differently by an exact and a folding server: refused."""
     assert outcome(TOOLS, "tools", name) == expected
 
 
@@ -171,7 +172,7 @@ def test_rules_of_one_kind_do_not_apply_to_another() -> None:
     settings = policy(tools=[{"match": "summarize", "deny": True}])
     assert outcome(settings, "tools", "summarize") == "forbid"
     assert outcome(settings, "prompts", "summarize") == "allow"
-    assert outcome(settings, "resources", "summarize") == "allow"
+    assert outcome(settings, "resources", "file:///summarize") == "allow"
 
 
 @pytest.mark.parametrize(
@@ -187,3 +188,160 @@ def test_rules_of_one_kind_do_not_apply_to_another() -> None:
 def test_policy_is_active_unless_it_is_empty_with_default_allow(settings: PolicySettings, expected: bool) -> None:
     """active(): no rules and default allow means bodies need no inspection (pure pass-through)."""
     assert active(settings) is expected
+
+
+# -- names: every plausible reading (finding 2, names) ----------------------------------------------------------
+
+ADMIN = policy(tools=[{"match": "admin_*", "deny": True}, {"match": "echo"}])
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        pytest.param("admin_delete", "forbid", id="as-written"),
+        pytest.param("ADMIN_delete", "invalid", id="upper-case"),
+        pytest.param("Admin_Delete", "invalid", id="mixed-case"),
+        pytest.param("admin\uff3fdelete", "invalid", id="fullwidth-low-line"),
+        pytest.param("\uff41\uff44\uff4d\uff49\uff4e_delete", "invalid", id="fullwidth-letters"),
+        pytest.param("\u212aelvin", "allow", id="kelvin-sign-matches-no-rule"),
+        pytest.param("admin_delete\u200b", "invalid", id="zero-width-space"),
+        pytest.param("admin_del\u202eete", "invalid", id="bidi-override"),
+        pytest.param("admin_delete\x00", "invalid", id="nul"),
+        pytest.param(" admin_delete", "invalid", id="leading-space"),
+        pytest.param("", "invalid", id="empty"),
+        pytest.param("x" * 1025, "invalid", id="too-long"),
+        pytest.param("echo", "allow", id="allowed"),
+        pytest.param("\u5929\u6c17", "allow", id="non-ascii-name-in-nfkc-form"),
+    ],
+)
+def test_tool_names_are_judged_as_sent_and_as_a_folding_server_reads_them(name: str, expected: str) -> None:
+    """MCP server/tools "Tool Names" are case-sensitive, but an upstream may fold case or Unicode compatibility
+    forms: a deny rule must not be dodged by `ADMIN_delete` or a fullwidth `admin＿delete`. Readers disagree on
+    invisible and control characters: refused outright."""
+    assert outcome(ADMIN, "tools", name) == expected
+
+
+def test_an_allow_list_entry_does_not_admit_other_spellings_under_default_deny() -> None:
+    """Both readings must allow: `ECHO` is not the allowed `echo` to an exact server, so it is refused."""
+    settings = policy(default="deny", tools=[{"match": "echo"}])
+    assert outcome(settings, "tools", "echo") == "allow"
+    assert outcome(settings, "tools", "ECHO") == "invalid"
+    assert outcome(settings, "tools", "ｅｃｈｏ") == "invalid"
+
+
+def test_folded_spellings_that_every_reading_allows_are_allowed() -> None:
+    """Only where it matters: with no rule for either spelling, `Add` is allowed (no reading is ruled differently)."""
+    assert outcome(policy(tools=[{"match": "admin_*", "deny": True}]), "tools", "Add") == "allow"
+
+
+def test_prompt_names_follow_the_same_rules() -> None:
+    settings = policy(prompts=[{"match": "internal_*", "groups": ["staff"]}])
+    assert outcome(settings, "prompts", "INTERNAL_summary") == "invalid"
+    assert outcome(settings, "prompts", "INTERNAL_summary", groups=("staff",)) == "allow"
+
+
+# -- resources: every plausible reading (finding 2) ------------------------------------------------------------
+
+README_EXAMPLE = policy(resources=[{"match": "file:///secret/*", "groups": ["security"]}])
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        pytest.param("file:///secret/keys.txt", "forbid", id="plain"),
+        pytest.param("file:///%73ecret/keys.txt", "invalid", id="percent-encoded-unreserved"),
+        pytest.param("file:///secret%2Fkeys.txt", "invalid", id="encoded-slash"),
+        pytest.param("file:///secret%2fkeys.txt", "invalid", id="encoded-slash-lowercase-hex"),
+        pytest.param("file:///public/../secret/keys.txt", "invalid", id="dot-segments"),
+        pytest.param("file:///public/%2e%2e/secret/keys.txt", "invalid", id="encoded-dot-segments"),
+        pytest.param("file:///public/%252e%252e/secret/keys.txt", "invalid", id="double-encoded-dot-segments"),
+        pytest.param("file:///./secret/keys.txt", "invalid", id="single-dot"),
+        pytest.param("file:///public/..;/secret/keys.txt", "invalid", id="dot-dot-semicolon"),
+        pytest.param("file:///secret%252Fkeys.txt", "invalid", id="double-encoded-slash"),
+        pytest.param("file:///SECRET/keys.txt", "invalid", id="case-insensitive-file-system"),
+        pytest.param("file:///secret./keys.txt", "invalid", id="windows-trailing-dot"),
+        pytest.param("file:///%EF%BD%93ecret/keys.txt", "invalid", id="fullwidth-letter-encoded"),
+        pytest.param("FILE:///secret/keys.txt", "invalid", id="scheme-case"),
+        pytest.param("file://localhost/secret/keys.txt", "invalid", id="file-localhost"),
+        pytest.param("file://LOCALHOST/secret/keys.txt", "invalid", id="file-localhost-upper"),
+        pytest.param("file:/secret/keys.txt", "invalid", id="file-without-authority"),
+        pytest.param("file:///secret\\keys.txt", "invalid", id="backslash"),
+        pytest.param("file:///secret%5Ckeys.txt", "invalid", id="encoded-backslash"),
+        pytest.param("file:///secret/keys.txt%00.md", "invalid", id="encoded-nul"),
+        pytest.param("file:///secret/keys.txt\n", "invalid", id="newline"),
+        pytest.param("file:///secret/keys.txt%20", "invalid", id="encoded-trailing-space"),
+        pytest.param("file:///%zzsecret/keys.txt", "invalid", id="malformed-escape"),
+        pytest.param("file:///%FFsecret/keys.txt", "invalid", id="not-utf8"),
+        pytest.param("/secret/keys.txt", "invalid", id="relative-reference"),
+        pytest.param("file:///public/readme.md", "allow", id="other-resource"),
+        pytest.param("file:///public/hello%20world.md", "allow", id="ordinary-escape"),
+        pytest.param("file:///secretive.txt", "allow", id="prefix-without-slash"),
+    ],
+)
+def test_every_alternate_spelling_of_a_protected_uri_is_refused(uri: str, expected: str) -> None:
+    """Finding 2: the README's rule `file:///secret/*` (group security) must hold for every spelling a server
+    reads as /secret/...: forbid for the plain one, invalid (400) wherever readings disagree or a construct is
+    one readers disagree on. The old matcher allowed %73ecret, secret%2F and public/../secret."""
+    assert outcome(README_EXAMPLE, "resources", uri) == expected
+
+
+@pytest.mark.parametrize("uri", ["file:///secret/keys.txt", "file:///%73ecret/keys.txt", "FILE:///secret/keys.txt",
+                                 "file://localhost/secret/keys.txt"])
+def test_a_member_of_the_group_may_read_any_equivalent_spelling(uri: str) -> None:
+    """Where every reading allows, nothing is refused: equivalent spellings are served to whoever may read them."""
+    assert outcome(README_EXAMPLE, "resources", uri, groups=("security",)) == "allow"
+
+
+def test_a_resource_allow_list_admits_equivalent_spellings_and_nothing_else() -> None:
+    settings = policy(default="deny", resources=[{"match": "file:///public/*"}])
+    assert outcome(settings, "resources", "file:///public/readme.md") == "allow"
+    assert outcome(settings, "resources", "file:///public/a%2Fb.md") == "allow"  # every reading is under /public
+    assert outcome(settings, "resources", "file:///public%2F..%2Fsecret/keys.txt") == "invalid"
+    assert outcome(settings, "resources", "file:///secret/keys.txt") == "forbid"
+
+
+def test_rule_patterns_are_compared_in_normal_form() -> None:
+    """A rule written in another spelling means the same resource: canonicalized like the URI."""
+    settings = policy(resources=[{"match": "FILE://LocalHost/%73ecret/*", "deny": True}])
+    assert outcome(settings, "resources", "file:///secret/keys.txt") == "forbid"
+
+
+def test_a_step_up_rule_applies_to_the_uri_as_sent_and_refuses_spellings_an_exact_server_reads_otherwise() -> None:
+    """`DB://PROD/users` is the same URI by RFC 3986, but a server looking the string up exactly finds no rule's
+    resource: the readings disagree, so it is refused rather than stepped up."""
+    settings = policy(resources=[{"match": "db://prod/*", "scopes": ["db:read"]}])
+    assert outcome(settings, "resources", "db://prod/users") == "step_up"
+    assert outcome(settings, "resources", "db://prod/users", scopes=("db:read",)) == "allow"
+    assert outcome(settings, "resources", "DB://PROD/users") == "invalid"
+    assert outcome(settings, "resources", "DB://PROD/users", scopes=("db:read",)) == "allow"
+
+
+@pytest.mark.parametrize(
+    ("kind", "pattern"),
+    [
+        pytest.param("resources", "file:///public/../secret/*", id="dot-segment"),
+        pytest.param("resources", "file:///a%zz", id="malformed-escape"),
+        pytest.param("resources", "file:///a\\b", id="backslash"),
+        pytest.param("tools", "admin\u200b*", id="invisible-character"),
+        pytest.param("prompts", " greeting", id="surrounding-space"),
+    ],
+)
+def test_a_rule_pattern_no_uri_could_match_reliably_is_a_configuration_error(kind: str, pattern: str) -> None:
+    """Checked at load, with the rule's key path (check-config shows it)."""
+    from gateway.config import ConfigError
+    from tests.conftest import make_settings
+
+    with pytest.raises(ConfigError) as raised:
+        make_settings(8080, "redis://127.0.0.1:6379/0", "x", [
+            {"name": "a", "path": "/a/mcp", "upstream": "http://127.0.0.1:9/mcp",
+             "policy": {kind: [{"match": "ok"}, {"match": pattern, "deny": True}]}}])
+    assert any(p.startswith(f"routes[0].policy.{kind}[1]") for p in raised.value.problems), raised.value.problems
+
+
+def test_a_kind_without_rules_gets_the_default_for_any_value() -> None:
+    """Refusing odd spellings protects rules; a route that only rules tools leaves resources alone (and default
+    deny still refuses every one)."""
+    settings = policy(tools=[{"match": "admin_*", "deny": True}])
+    assert outcome(settings, "resources", "file:///a/../b") == "allow"
+    assert outcome(policy(default="deny"), "resources", "file:///a/../b") == "forbid"
+    assert outcome(policy(resources=[{"match": "file:///x"}]), "resources", "file:///a/../b") == "invalid"

@@ -1,11 +1,72 @@
-"""A semi-trusted upstream that answers MCP POSTs correctly but sets response headers meant for the whole origin
-(cookies named like the gateway's, CORS, HSTS, Clear-Site-Data, a redirect, its own sign-in challenge)."""
+"""Semi-trusted upstreams, run in-process (`aiohttp_server(...)`): the kind of answers a real SDK server never
+gives. `hostile_app(reply)` answers every request with the raw bytes and headers a test picks (the list
+filter's fail-closed paths); `hostile_upstream()` answers MCP POSTs correctly but sets response headers meant
+for the whole origin (cookies named like the gateway's, CORS, HSTS, Clear-Site-Data, a redirect, its own
+sign-in challenge). The real upstream subprocess covers everything an honest server does."""
 
 from __future__ import annotations
 
+import gzip
 import json
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
+
+HIDDEN_TOOL = "slow_progress"  # denied by tests.mcp.test_tool_policy.POLICY
+TOOLS = {"tools": [{"name": "add", "inputSchema": {"type": "object"}},
+                   {"name": HIDDEN_TOOL, "inputSchema": {"type": "object"}}]}
+
+
+def tools_list(request_id: Any = 1) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": TOOLS}).encode()
+
+
+@dataclass
+class Reply:
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    chunks: list[bytes] = field(default_factory=list)  # streamed one by one when set
+
+
+REPLIES = {
+    "gzip-json": Reply(gzip.compress(tools_list()), [("Content-Type", "application/json"),
+                                                    ("Content-Encoding", "gzip")]),
+    "json-naming-sse-too": Reply(b"data: " + tools_list() + b"\n\n",
+                                 [("Content-Type", "application/json; profile=text/event-stream")]),
+    "duplicate-key-json": Reply(tools_list()[:-1] + b',"result":{"tools":[]}}', [("Content-Type", "application/json")]),
+    "json-with-parameters": Reply(tools_list(), [("Content-Type", "Application/JSON; charset=utf-8")]),
+    "two-content-types": Reply(tools_list(), [("Content-Type", "text/plain"), ("Content-Type", "application/json")]),
+    "unlabelled-json": Reply(tools_list(), [("Content-Type", "text/plain")]),
+    "sse-mixed-line-ends": Reply(chunks=[b"id: 1\r\ndata: " + tools_list(), b"\n\r", b"\n"],
+                                 headers=[("Content-Type", "text/event-stream")]),
+    "sse-unparseable-then-list": Reply(chunks=[b"data: " + tools_list(7) + b"\n\n", b"data: {oops\n\n",
+                                               b"data: " + tools_list(8) + b"\n\n"],
+                                       headers=[("Content-Type", "text/event-stream")]),
+    "sse-endless-event": Reply(chunks=[b"data: [" + b"0," * 1024 * 1024] * 3,
+                               headers=[("Content-Type", "text/event-stream")]),
+}
+
+
+def hostile_app(which: dict[str, str]) -> web.Application:
+    """`which["reply"]` names the REPLIES entry served next (tests change it between requests)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        reply = REPLIES[which["reply"]]
+        response = web.StreamResponse(status=200)
+        for name, value in reply.headers:
+            response.headers.add(name, value)
+        await response.prepare(request)
+        for chunk in reply.chunks or [reply.body]:
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/mcp", handle)
+    return app
+
 
 HOSTILE_HEADERS = [
     ("Set-Cookie", "mcpgw_session=planted; Path=/; HttpOnly"),
