@@ -37,8 +37,8 @@ def nested(depth: int) -> Any:
     [
         pytest.param({"client_name": "n" * 4_000_000}, id="one-huge-string"),
         pytest.param({"redirect_uris": [f"https://c.example/{i}" for i in range(140_000)]}, id="140000-uris"),
-        pytest.param({"tools": [f"tool_{i}" for i in range(50_000)], "argument_digests": ["sha256:" + "0" * 64] * 50_000},
-                     id="50000-call-batch"),
+        pytest.param({"tools": [f"tool_{i}" for i in range(50_000)],
+                      "argument_digests": ["sha256:" + "0" * 64] * 50_000}, id="50000-call-batch"),
         pytest.param({"arguments": [{"k" * 1000: "v" * 100_000} for _ in range(1000)]}, id="wide-arguments"),
         pytest.param({"arguments": nested(500)}, id="deep-arguments"),
         pytest.param({"arguments": {f"key{i}": i for i in range(100_000)}}, id="many-members"),

@@ -200,8 +200,8 @@ def test_unusable_documents_raise_cimd_error(body: bytes) -> None:
         pytest.param(json.dumps(document(client_name="\ud800"), ensure_ascii=True).encode(), id="lone-surrogate"),
         pytest.param(json.dumps(document(contacts=["\udfff"])).encode(), id="lone-surrogate-in-unknown-member"),
         pytest.param(json.dumps(document(redirect_uris=["ms-msdt:-id%20x"])).encode(), id="ms-msdt-scheme"),
-        pytest.param(('{"client_id": "%s", "client_id": "%s", "client_name": "x", "redirect_uris": ["%s"]}'
-                      % (VSCODE, VSCODE, VSCODE_REDIRECTS[0])).encode(), id="duplicate-member"),
+        pytest.param(f'{{"client_id": "{VSCODE}", "client_id": "{VSCODE}", "client_name": "x", '
+                     f'"redirect_uris": ["{VSCODE_REDIRECTS[0]}"]}}'.encode(), id="duplicate-member"),
         pytest.param(json.dumps(document()).encode("utf-16"), id="utf-16"),
     ],
 )

@@ -16,8 +16,8 @@ CALLBACK = "https://client.example.com/callback"
 @pytest.mark.parametrize(
     "body",
     [
-        pytest.param(b'{"redirect_uris": ["https://c.example/cb"], "client_name": "\\ud800"}', id="lone-high-surrogate"),
-        pytest.param(b'{"redirect_uris": ["https://c.example/cb"], "client_name": "a\\udfffb"}', id="lone-low-surrogate"),
+        pytest.param(b'{"redirect_uris": ["https://c.example/cb"], "client_name": "\\ud800"}', id="high-surrogate"),
+        pytest.param(b'{"redirect_uris": ["https://c.example/cb"], "client_name": "a\\udfffb"}', id="low-surrogate"),
         pytest.param(b'{"redirect_uris": ["https://c.example/\\ud83d"]}', id="in-a-redirect-uri"),
         pytest.param(b'{"redirect_uris": ["https://c.example/cb"], "contacts": [["\\ud800"]]}', id="nested-unknown"),
         pytest.param(b'{"redirect_uris": ["https://c.example/cb"], "\\udc00": 1}', id="in-a-member-name"),

@@ -84,7 +84,7 @@ def test_an_operator_may_allow_another_scheme_for_yaml_clients() -> None:
 def test_cimd_documents_follow_the_scheme_policy(uri: str) -> None:
     """A CIMD document is client metadata like a DCR body: the same schemes are refused."""
     url = "https://client.example.com/meta"
-    body = ('{"client_id": "%s", "client_name": "x", "redirect_uris": ["%s"]}' % (url, uri)).encode()
+    body = f'{{"client_id": "{url}", "client_name": "x", "redirect_uris": ["{uri}"]}}'.encode()
     with pytest.raises(CimdError):
         parse_document(url, body, now=NOW)
 

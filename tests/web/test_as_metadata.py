@@ -73,8 +73,8 @@ async def test_metadata_announces_no_oidc_fields_and_no_closed_endpoint(gateway,
     (finding 4: the endpoint is closed)."""
     client = await aiohttp_client(gateway)
     body = await (await client.get(AS_METADATA_PATHS[0])).json()
-    for absent in ("userinfo_endpoint", "subject_types_supported", "introspection_endpoint",
-                   "introspection_endpoint_auth_methods_supported", "jwks_uri", "id_token_signing_alg_values_supported"):
+    for absent in ("userinfo_endpoint", "subject_types_supported", "introspection_endpoint", "jwks_uri",
+                   "introspection_endpoint_auth_methods_supported", "id_token_signing_alg_values_supported"):
         assert absent not in body, absent
 
 
