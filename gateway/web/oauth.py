@@ -97,7 +97,7 @@ async def handle_register(request: web.Request) -> web.Response:
     record = registration.record
     audit(request, "oauth.register", client=record.client_id, client_name=record.client_name,
           redirect_uris=list(record.redirect_uris), dropped_redirect_uris=len(registration.dropped_redirect_uris),
-          auth_method=record.token_endpoint_auth_method, outcome="registered")
+          auth_method=record.token_endpoint_auth_method)
     return web.json_response(build_registration_response(registration), status=201, headers=NO_STORE)
 
 
