@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from gateway.oauth.redirects import redirect_uri_problem
+from gateway.oauth.client_metadata import MAX_NAME_LENGTH, MAX_REDIRECT_URIS
+from gateway.oauth.redirects import DEFAULT_PRIVATE_USE_SCHEMES, redirect_uri_problem
 from gateway.oauth.tokens import hash_token, new_access_token, token_id
 from gateway.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from gateway.routing import RouteInfo
@@ -141,8 +143,11 @@ async def issue_service_token(store: Store, user_name: str, info: RouteInfo, sco
 
 
 async def add_static_client(store: Store, *, client_id: str | None, redirect_uris: list[str], auth_method: str,
-                            name: str | None, secret: str | None, now: float) -> tuple[ClientRecord, str | None]:
-    """A pre-registered client (PRE-1): fixed id and redirects; a secret for confidential methods."""
+                            name: str | None, secret: str | None, now: float,
+                            private_use_schemes: Collection[str] = DEFAULT_PRIVATE_USE_SCHEMES,
+                            ) -> tuple[ClientRecord, str | None]:
+    """A pre-registered client (PRE-1): fixed id and redirects (DCR's rules and bounds); a secret for confidential
+    methods."""
     client_id = client_id or "mcpgw_s_" + secrets.token_urlsafe(12)
     if not CLIENT_ID.match(client_id):
         raise AccountError(f"bad client id {client_id!r}: letters, digits and ._~@- only (URLs are CIMD ids)")
@@ -150,8 +155,12 @@ async def add_static_client(store: Store, *, client_id: str | None, redirect_uri
         raise AccountError(f"client {client_id!r} already exists")
     if not redirect_uris:
         raise AccountError("at least one --redirect-uri is required")
+    if len(redirect_uris) > MAX_REDIRECT_URIS:
+        raise AccountError(f"at most {MAX_REDIRECT_URIS} redirect URIs")
+    if name is not None and len(name) > MAX_NAME_LENGTH:
+        raise AccountError(f"a client name has at most {MAX_NAME_LENGTH} characters")
     for uri in redirect_uris:
-        problem = redirect_uri_problem(uri)
+        problem = redirect_uri_problem(uri, private_use_schemes=private_use_schemes)
         if problem:
             raise AccountError(f"redirect URI {uri!r}: {problem}")
     if auth_method == "none":

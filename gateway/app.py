@@ -94,7 +94,7 @@ async def _audit_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _clients_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS_KEY]
-    fetcher = CimdFetcher(settings.cimd) if settings.cimd.enabled else None
+    fetcher = CimdFetcher(settings.cimd, settings.oauth.private_use_schemes) if settings.cimd.enabled else None
     app[CLIENTS_KEY] = ClientRegistry(settings, app[STORE_KEY], fetcher)
     app[PROVIDERS_KEY] = build_providers(settings.login.providers)
     app[SIGNER_KEY] = IdentitySigner(settings.identity_jwt, app[STORE_KEY], settings.public_url)

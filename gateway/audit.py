@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -22,6 +23,13 @@ from gateway.store.base import Store
 
 logger = logging.getLogger(__name__)
 REOPEN_CHECK_SECONDS = 1.0
+# Every line is bounded whatever a caller passes (client names, redirect URIs, tool names of a 100-message batch,
+# arguments when a route logs them): longer strings and arrays are cut, deeper values summarised, and the line's
+# values share one budget. What was cut is marked: "…(+N)" after a string or as an array's last item.
+MAX_STRING_CHARS = 512
+MAX_ITEMS = 32
+MAX_DEPTH = 4
+MAX_LINE_CHARS = 16 * 1024  # the budget of all values of a line (the markers add a little)
 
 
 class AuditLog:
@@ -39,7 +47,9 @@ class AuditLog:
     def emit(self, event: str, **fields: Any) -> None:
         if not self.enabled:
             return
-        record = {"time": _now(), "event": event, **{k: v for k, v in fields.items() if v is not None}}
+        budget = _Budget(MAX_LINE_CHARS)
+        record = {"time": _now(), "event": event,
+                  **{k: bounded(v, budget) for k, v in fields.items() if v is not None}}
         self._pending.append(self._encode(record) + "\n")
         if len(self._pending) == 1:
             try:
@@ -90,6 +100,51 @@ class AuditLog:
             if self._stream is not None:
                 self._stream.close()
             self._open()
+
+
+class _Budget:
+    """Characters still allowed on this line."""
+
+    def __init__(self, chars: int) -> None:
+        self.left = chars
+
+
+def bounded(value: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
+    """`value` as JSON-ready data no larger than the limits above; what was cut is marked."""
+    budget = budget if budget is not None else _Budget(MAX_LINE_CHARS)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        budget.left -= 20
+        return value if -(10**18) < value < 10**18 else f"({value.bit_length()}-bit integer)"
+    if isinstance(value, float):
+        budget.left -= 24
+        return value if math.isfinite(value) else str(value)  # NaN/Infinity are not JSON
+    if isinstance(value, str):
+        keep = max(0, min(MAX_STRING_CHARS, budget.left))
+        budget.left -= min(len(value), keep) + 2
+        return value if len(value) <= keep else f"{value[:keep]}…(+{len(value) - keep})"
+    if isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            return {"truncated": f"object of {len(value)} members"}
+        out: dict[str, Any] = {}
+        for i, (key, item) in enumerate(value.items()):
+            if i >= MAX_ITEMS or budget.left <= 0:
+                out["…"] = f"+{len(value) - i} members"
+                break
+            out[bounded(str(key), budget, depth + 1)] = bounded(item, budget, depth + 1)
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        if depth >= MAX_DEPTH:
+            return {"truncated": f"array of {len(value)} items"}
+        items: list[Any] = []
+        for i, item in enumerate(value):
+            if i >= MAX_ITEMS or budget.left <= 0:
+                items.append(f"…(+{len(value) - i})")
+                break
+            items.append(bounded(item, budget, depth + 1))
+        return items
+    return bounded(str(value), budget, depth)  # anything else as text (the encoder's default=str did the same)
 
 
 DIGEST_SECRET = "audit-digest"  # the store's name for the deployment secret that keys argument digests

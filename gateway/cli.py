@@ -296,7 +296,8 @@ def _clients_add(args: argparse.Namespace) -> int:
             raise CliError(f"client {args.client_id!r} is defined in the YAML configuration")
         record, issued = await add_static_client(store, client_id=args.client_id, redirect_uris=args.redirect_uri,
                                                  auth_method=args.auth_method, name=args.name, secret=secret,
-                                                 now=time.time())
+                                                 now=time.time(),
+                                                 private_use_schemes=settings.oauth.private_use_schemes)
         print(f"client_id: {record.client_id}")
         if issued is not None and not args.secret_stdin:
             print(f"client_secret: {issued}   (shown once; only its hash is stored)")

@@ -17,11 +17,21 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.mcp import names as mcp_names  # (pure: they import nothing of the gateway)
 from gateway.mcp import uris
+from gateway.oauth.redirects import DEFAULT_PRIVATE_USE_SCHEMES, private_use_scheme_problem, redirect_uri_problem
 from gateway.proxy import header_names
 
 ENV_PREFIX = "MCP_GATEWAY_"
@@ -216,7 +226,19 @@ class OAuthSettings(_Model):
     dcr_client_idle_ttl: int = Field(default=30 * 86400, gt=0, description="Unused DCR clients expire after this.")
     register_rate_per_minute: int = Field(default=20, gt=0, description="Registrations per client IP per minute.")
     introspection: list[IntrospectionCredential] = Field(
-        default_factory=list, description="HTTP Basic credentials allowed to call /introspect.")
+        default_factory=list, description="HTTP Basic credentials allowed to call /introspect; empty: no /introspect.")
+    private_use_schemes: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PRIVATE_USE_SCHEMES),
+        description="Private-use redirect URI schemes without a period that clients may register (RFC 8252 §7.1 "
+                    "asks for reverse-DNS schemes such as com.example.app, which are always accepted).")
+
+    @field_validator("private_use_schemes")
+    @classmethod
+    def _schemes(cls, schemes: list[str]) -> list[str]:
+        problems = [p for p in map(private_use_scheme_problem, schemes) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return schemes
 
 
 class ClientSettings(_Model):
@@ -419,6 +441,7 @@ def _cross_check(data: dict[str, Any]) -> list[str]:
         problems += [f"public_url: {p}" for p in _url_problems(public_url, origin_only=True)]
     problems += _login_problems(data)
     problems += _access_problems(data)
+    problems += _client_problems(data)
     routes = data.get("routes")
     if routes is None or routes == []:
         return [*problems, "routes: at least one route is required"]
@@ -484,6 +507,31 @@ def _forwarding_problems(route: dict[str, Any], where: str) -> list[str]:
                 problems.append(f"{where}.{field}: {value!r} is not a valid name")
             elif refused(value):
                 problems.append(f"{where}.{field}: {value!r} can never be forwarded (the gateway sets or guards it)")
+    return problems
+
+
+def _client_problems(data: dict[str, Any]) -> list[str]:
+    """Pre-registered clients: redirect URIs under the same rules as DCR's, and an auth method that matches the
+    presence of a secret (a client_secret_* method without a secret would authenticate with nothing)."""
+    problems: list[str] = []
+    oauth = data.get("oauth")
+    schemes = oauth.get("private_use_schemes") if isinstance(oauth, dict) else None
+    schemes = schemes if isinstance(schemes, list) else list(DEFAULT_PRIVATE_USE_SCHEMES)
+    clients = data.get("clients")
+    for i, entry in enumerate(clients if isinstance(clients, list) else []):
+        if not isinstance(entry, dict):
+            continue
+        where = f"clients[{i}]"
+        uris = entry.get("redirect_uris")
+        for j, uri in enumerate(uris if isinstance(uris, list) else []):
+            problem = redirect_uri_problem(uri, private_use_schemes=schemes) if isinstance(uri, str) else None
+            if problem:
+                problems.append(f"{where}.redirect_uris[{j}]: {problem}")
+        method, secret = entry.get("token_endpoint_auth_method"), entry.get("client_secret")
+        if method in ("client_secret_basic", "client_secret_post") and not secret:
+            problems.append(f"{where}.client_secret: required for token_endpoint_auth_method {method}")
+        if method == "none" and secret:
+            problems.append(f"{where}.token_endpoint_auth_method: none (a public client) cannot have a client_secret")
     return problems
 
 

@@ -11,7 +11,7 @@ import ipaddress
 import re
 import socket
 import ssl
-from typing import Any
+from collections.abc import Collection
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
@@ -19,7 +19,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from gateway.config import CimdSettings
-from gateway.oauth.redirects import redirect_uri_problem
+from gateway.oauth.client_metadata import optional_string, parse_metadata_json, parse_redirect_uris, string_array
+from gateway.oauth.errors import OAuthError
+from gateway.oauth.redirects import DEFAULT_PRIVATE_USE_SCHEMES
 from gateway.store.records import ClientRecord
 
 _MAX_AGE = re.compile(r"max-age=(\d+)")
@@ -86,8 +88,10 @@ class GuardedResolver(AbstractResolver):
 
 
 class CimdFetcher:
-    def __init__(self, settings: CimdSettings) -> None:
+    def __init__(self, settings: CimdSettings,
+                 private_use_schemes: Collection[str] = DEFAULT_PRIVATE_USE_SCHEMES) -> None:
         self._settings = settings
+        self._private_use_schemes = tuple(private_use_schemes)
         context = ssl.create_default_context()
         if settings.ca_file is not None:
             context.load_verify_locations(cafile=str(settings.ca_file))
@@ -132,7 +136,8 @@ class CimdFetcher:
                 from None
         if len(body) > limit:
             raise CimdError(f"the client metadata document is larger than {limit} bytes")
-        return parse_document(url, body, now=now), self._cache_seconds(cache_control)
+        record = parse_document(url, body, now=now, private_use_schemes=self._private_use_schemes)
+        return record, self._cache_seconds(cache_control)
 
     def _cache_seconds(self, cache_control: str) -> int:
         lowered = cache_control.lower()
@@ -143,43 +148,39 @@ class CimdFetcher:
         return max(self._settings.cache_min_seconds, min(wanted, self._settings.cache_max_seconds))
 
 
-def parse_document(url: str, body: bytes, *, now: float) -> ClientRecord:
-    """Raises:
-    CimdError: not a JSON object, client_id mismatch, missing fields, or shared-secret authentication."""
-    import json
+def parse_document(url: str, body: bytes, *, now: float,
+                   private_use_schemes: Collection[str] = DEFAULT_PRIVATE_USE_SCHEMES) -> ClientRecord:
+    """The client a metadata document describes, under the same reader and bounds as a DCR body
+    (`gateway.oauth.client_metadata`): strict UTF-8 JSON, valid Unicode, bounded strings and redirect URIs.
 
+    Raises:
+        CimdError: not a JSON object, client_id mismatch, missing or oversized fields, or shared-secret
+            authentication.
+    """
     try:
-        document: Any = json.loads(body)
-    except ValueError:
-        raise CimdError("the client metadata document is not valid JSON") from None
-    if not isinstance(document, dict):
-        raise CimdError("the client metadata document must be a JSON object")
-    if document.get("client_id") != url:  # simple string comparison (CIMD)
-        raise CimdError("client_id in the document differs from the document's URL")
-    name = document.get("client_name")
-    if not isinstance(name, str) or not name.strip():
-        raise CimdError("the client metadata document has no client_name")
-    method = document.get("token_endpoint_auth_method", "none")
-    if method != "none" or "client_secret" in document or "client_secret_expires_at" in document:
-        raise CimdError("a client metadata document cannot use a shared secret (token_endpoint_auth_method none)")
-    uris = document.get("redirect_uris")
-    if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
-        raise CimdError("the client metadata document needs redirect_uris")
-    kept = tuple(u for u in uris if redirect_uri_problem(u) is None)
-    if not kept:
-        raise CimdError("the client metadata document has no acceptable redirect URI")
-    grants = document.get("grant_types", ["authorization_code"])
-    grant_types = tuple(g for g in ("authorization_code", "refresh_token") if isinstance(grants, list) and g in grants)
+        document = parse_metadata_json(body)
+        if document.get("client_id") != url:  # simple string comparison (CIMD)
+            raise CimdError("client_id in the document differs from the document's URL")
+        name = optional_string(document, "client_name")
+        if name is None or not name.strip():
+            raise CimdError("the client metadata document has no client_name")
+        method = document.get("token_endpoint_auth_method", "none")
+        if method != "none" or "client_secret" in document or "client_secret_expires_at" in document:
+            raise CimdError("a client metadata document cannot use a shared secret (token_endpoint_auth_method none)")
+        kept, _ = parse_redirect_uris(document.get("redirect_uris"), private_use_schemes=private_use_schemes)
+        grants = string_array(document, "grant_types", ["authorization_code"])
+        application_type = optional_string(document, "application_type")
+        if application_type is not None and application_type not in ("native", "web"):
+            raise CimdError("application_type must be native or web")
+        client_uri, logo_uri = optional_string(document, "client_uri"), optional_string(document, "logo_uri")
+    except OAuthError as error:
+        raise CimdError(f"the client metadata document is unusable: {error.description}") from None
+    grant_types = tuple(g for g in ("authorization_code", "refresh_token") if g in grants)
     return ClientRecord(
         client_id=url, kind="cimd", token_endpoint_auth_method="none", redirect_uris=kept,
-        grant_types=grant_types or ("authorization_code",), client_name=name.strip()[:200],
-        client_uri=_string(document.get("client_uri")), logo_uri=_string(document.get("logo_uri")),
-        application_type=_string(document.get("application_type")), client_id_issued_at=int(now),
+        grant_types=grant_types or ("authorization_code",), client_name=name.strip(),
+        client_uri=client_uri, logo_uri=logo_uri, application_type=application_type, client_id_issued_at=int(now),
     )
-
-
-def _string(value: Any) -> str | None:
-    return value[:200] if isinstance(value, str) else None
 
 
 def _ip_literal(host: str) -> str | None:

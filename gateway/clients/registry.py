@@ -6,6 +6,8 @@ import logging
 
 from gateway.clients.cimd import CimdError, CimdFetcher, is_cimd_client_id
 from gateway.config import ClientSettings, Settings
+from gateway.oauth.client_metadata import MAX_REDIRECT_URIS
+from gateway.oauth.redirects import redirect_uri_problem
 from gateway.oauth.registration import DCR_PREFIX
 from gateway.oauth.tokens import hash_token
 from gateway.store.base import Store
@@ -29,6 +31,7 @@ class ClientRegistry:
         self._store = store
         self._fetcher = fetcher
         self._idle_ttl = settings.oauth.dcr_client_idle_ttl
+        self._private_use_schemes = tuple(settings.oauth.private_use_schemes)
 
     async def resolve(self, client_id: str, *, now: float) -> ClientRecord | None:
         """The client, or None when unknown.
@@ -44,11 +47,21 @@ class ClientRegistry:
                 raise CimdError("this gateway does not accept URL client_ids (cimd.enabled is false)")
             cached = await self._store.load_cimd(client_id)
             if cached is not None:
-                return cached
+                return self._current_policy(cached)
             record, ttl = await self._fetcher.fetch(client_id, now=now)
             if ttl > 0:
                 await self._store.save_cimd(client_id, record, ttl)
             logger.info("CIMD client %s fetched (cached %ss)", client_id, ttl)
             return record
         # DCR clients expire when idle: each use slides the expiry (GETEX); admin-added ones never do
-        return await self._store.load_client(client_id, self._idle_ttl if client_id.startswith(DCR_PREFIX) else None)
+        stored = await self._store.load_client(client_id, self._idle_ttl if client_id.startswith(DCR_PREFIX) else None)
+        return None if stored is None else self._current_policy(stored)
+
+    def _current_policy(self, record: ClientRecord) -> ClientRecord | None:
+        """A stored client under today's redirect rules: a record saved before they tightened (an `ms-msdt:`
+        redirect, 140,000 URIs) keeps only what would be accepted now; an oversized one is unknown."""
+        if len(record.redirect_uris) > MAX_REDIRECT_URIS:
+            return None
+        kept = tuple(u for u in record.redirect_uris
+                     if redirect_uri_problem(u, private_use_schemes=self._private_use_schemes) is None)
+        return record if kept == record.redirect_uris else record.model_copy(update={"redirect_uris": kept})

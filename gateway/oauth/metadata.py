@@ -1,4 +1,11 @@
-"""Authorization server metadata (RFC 8414 §2; served at both RFC 8414 and OIDC discovery URLs)."""
+"""Authorization server metadata (RFC 8414 §2), served at the RFC 8414 URL only.
+
+We are an OAuth 2.0 authorization server, not an OpenID Provider: no ID tokens, so no OIDC Discovery document
+(OIDC Discovery 1.0 §3 requires `jwks_uri` and `id_token_signing_alg_values_supported` with RS256, which would
+announce ID tokens we never issue). MCP 2025-11-25+ asks for RFC 8414 *or* OIDC Discovery; the SDK clients, the
+conformance suite and the SDKs' own servers use RFC 8414. `userinfo_endpoint` (OIDC) is not advertised: every
+token we issue is bound to one MCP route (RFC 8707), and none of them is for /userinfo.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +17,27 @@ AUTH_METHODS = ["none", "client_secret_post", "client_secret_basic"]
 
 
 def build_authorization_server_metadata(issuer: str, route_scopes: list[str], *, dcr_enabled: bool,
-                                        cimd_enabled: bool) -> dict[str, Any]:
-    """Every endpoint at the origin root (MCP AS-6); `issuer` byte-identical to public_url (AS-3)."""
+                                        cimd_enabled: bool, introspection_enabled: bool) -> dict[str, Any]:
+    """Every endpoint at the origin root (MCP AS-6); `issuer` byte-identical to public_url (AS-3). Endpoints that
+    are closed (DCR off, no introspection credentials) are not announced."""
     metadata: dict[str, Any] = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
         "revocation_endpoint": f"{issuer}/revoke",
-        "introspection_endpoint": f"{issuer}/introspect",
-        "userinfo_endpoint": f"{issuer}/userinfo",
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "scopes_supported": [*dict.fromkeys(route_scopes), OFFLINE_ACCESS],  # offline_access: AS level only
         "authorization_response_iss_parameter_supported": True,  # RFC 9207; we always send iss
         "client_id_metadata_document_supported": cimd_enabled,
-        "subject_types_supported": ["public"],
     }
+    if introspection_enabled:
+        metadata["introspection_endpoint"] = f"{issuer}/introspect"
+        metadata["introspection_endpoint_auth_methods_supported"] = ["client_secret_basic"]
     if dcr_enabled:
         metadata["registration_endpoint"] = f"{issuer}/register"
     return metadata

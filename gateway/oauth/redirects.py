@@ -4,16 +4,30 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 DANGEROUS_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "ftp",
                                "ws", "wss", "mailto", "tel", "sms", "intent", "chrome", "view-source"})
+MAX_REDIRECT_URI_LENGTH = 2000  # characters; real callbacks are < 200 (and browsers cap URLs near 2 KB anyway)
+# Private-use schemes without a period that well-known MCP clients register (RFC 8252 §7.1 asks for reverse-DNS
+# names; these predate that habit): `oauth.private_use_schemes` replaces the list.
+DEFAULT_PRIVATE_USE_SCHEMES = ("cursor", "vscode", "vscode-insiders", "windsurf")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")  # RFC 3986 §3.1, lowercased
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
-def redirect_uri_problem(uri: str) -> str | None:
+def redirect_uri_problem(uri: str, *, private_use_schemes: Collection[str] | None = None) -> str | None:
     """Why `uri` may not be registered, or None when it may: https anywhere, http on loopback only,
-    private-use schemes (`cursor://…`, `com.example.app:/cb`) for native apps; no fragments."""
+    private-use schemes for native apps; no fragments, no user info, at most MAX_REDIRECT_URI_LENGTH characters.
+
+    `private_use_schemes` is the registration policy for private-use schemes (RFC 8252 §7.1): a reverse-DNS
+    scheme (`com.example.app:/cb`, a period in it) or one of these (`cursor://…`). Every place that *accepts* a
+    redirect URI passes it (DCR, CIMD, `clients add`, YAML clients, clients loaded from the store). None checks
+    the URI's form only: for a URI being matched against ones registered under the policy (/authorize)."""
+    if len(uri) > MAX_REDIRECT_URI_LENGTH:
+        return f"longer than {MAX_REDIRECT_URI_LENGTH} characters"
     try:
         parts = urlsplit(uri)
     except ValueError:
@@ -31,7 +45,25 @@ def redirect_uri_problem(uri: str) -> str | None:
         return None if parts.hostname else "https URI without a host"
     if scheme == "http":
         return None if _is_loopback(parts.hostname) else "http is allowed only on loopback hosts"
-    return None  # private-use scheme (RFC 8252 §7.1)
+    if private_use_schemes is None or is_reverse_dns_scheme(scheme) or scheme in private_use_schemes:
+        return None  # private-use scheme (RFC 8252 §7.1)
+    return (f"private-use scheme {scheme}: must be a reverse domain name such as com.example.app "
+            "(RFC 8252 §7.1) or listed in oauth.private_use_schemes")
+
+
+def is_reverse_dns_scheme(scheme: str) -> bool:
+    """`com.example.app`: two or more DNS labels joined by periods (RFC 8252 §7.1, RFC 7595 §3.8)."""
+    labels = scheme.lower().split(".")
+    return len(labels) >= 2 and all(_DNS_LABEL.match(label) for label in labels)
+
+
+def private_use_scheme_problem(scheme: str) -> str | None:
+    """Why `scheme` may not be allowed as a private-use redirect scheme (configuration check), or None."""
+    if not _SCHEME.match(scheme):
+        return f"{scheme!r} is not a lowercase URI scheme name (RFC 3986 §3.1: a letter, then letters, digits, +-.)"
+    if scheme in ("http", "https") or scheme in DANGEROUS_SCHEMES:
+        return f"{scheme!r} is not a private-use scheme"
+    return None
 
 
 def with_query(uri: str, params: dict[str, str | None]) -> str:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.oauth.errors import InvalidClientMetadataError, InvalidRedirectUriError
+from gateway.oauth.client_metadata import optional_string, parse_redirect_uris, string_array
+from gateway.oauth.errors import InvalidClientMetadataError
 from gateway.oauth.metadata import AUTH_METHODS
-from gateway.oauth.redirects import redirect_uri_problem
+from gateway.oauth.redirects import DEFAULT_PRIVATE_USE_SCHEMES
 from gateway.oauth.tokens import hash_token
 from gateway.store.records import ClientRecord
 
 SUPPORTED_GRANTS = ("authorization_code", "refresh_token")
 DCR_PREFIX = "mcpgw_c_"  # registered clients' ids: their idle expiry slides on use (never https://, CIMD-7)
+# a registration body: real ones are < 1 KiB; 32 KiB holds the largest one the bounds allow (10 redirect URIs
+# of 2000 characters and the other fields gateway.oauth.client_metadata bounds). Its own cap, not proxy.max_body_bytes.
+MAX_REGISTRATION_BYTES = 32 * 1024
 _OPTIONAL_STRINGS = ("client_name", "client_uri", "logo_uri", "scope", "software_id", "software_version")
 
 
@@ -24,50 +29,38 @@ class Registration:
     dropped_redirect_uris: tuple[str, ...]
 
 
-def parse_registration(body: Any, *, now: float) -> Registration:
-    """Validate a registration request and build the client.
+def parse_registration(body: Any, *, now: float,
+                       private_use_schemes: Collection[str] = DEFAULT_PRIVATE_USE_SCHEMES) -> Registration:
+    """Validate a registration request (parsed by `client_metadata.parse_metadata_json`) and build the client.
 
     Disallowed redirect URIs are dropped and the rest kept (Cursor registers three at once; RFC 7591 §3.2.1
-    lets the server replace requested metadata). Unsupported grant types are dropped likewise.
+    lets the server replace requested metadata). Unsupported grant types are dropped likewise. Every collection
+    and string is bounded (`gateway.oauth.client_metadata`); a value over its bound is refused, never cut.
 
     Raises:
-        InvalidClientMetadataError: not an object, wrong types, unsupported auth method or response type.
-        InvalidRedirectUriError: no usable redirect URI remains.
+        InvalidClientMetadataError: not an object, wrong types, values over their bounds, unsupported auth method
+            or response type.
+        InvalidRedirectUriError: no usable redirect URI remains, or too many were sent.
     """
     if not isinstance(body, dict):
         raise InvalidClientMetadataError("the registration request must be a JSON object")
-    uris = body.get("redirect_uris")
-    if not isinstance(uris, list) or not all(isinstance(u, str) for u in uris):
-        raise InvalidClientMetadataError("redirect_uris must be an array of strings")
-    if not uris:
-        raise InvalidRedirectUriError("at least one redirect URI is required")
-    kept = tuple(dict.fromkeys(u for u in uris if redirect_uri_problem(u) is None))
-    dropped = tuple(u for u in uris if u not in kept)
-    if not kept:
-        reasons = "; ".join(f"{u}: {redirect_uri_problem(u)}" for u in uris[:3])
-        raise InvalidRedirectUriError(f"no acceptable redirect URI ({reasons})")
+    kept, dropped = parse_redirect_uris(body.get("redirect_uris"), private_use_schemes=private_use_schemes)
 
-    method = body.get("token_endpoint_auth_method", "client_secret_basic")  # RFC 7591 §2 default
+    method = optional_string(body, "token_endpoint_auth_method")
+    method = "client_secret_basic" if method is None else method  # RFC 7591 §2 default
     if method not in AUTH_METHODS:
         raise InvalidClientMetadataError(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
-    grants = body.get("grant_types", ["authorization_code"])
-    responses = body.get("response_types", ["code"])
-    if not _strings(grants) or not _strings(responses):
-        raise InvalidClientMetadataError("grant_types and response_types must be arrays of strings")
+    grants = string_array(body, "grant_types", ["authorization_code"])
+    responses = string_array(body, "response_types", ["code"])
     if "code" not in responses:
         raise InvalidClientMetadataError("response_types must include code")
     grant_types = tuple(g for g in dict.fromkeys(grants) if g in SUPPORTED_GRANTS) or ("authorization_code",)
     if "authorization_code" not in grant_types:
         grant_types = ("authorization_code", *grant_types)
-    application_type = body.get("application_type")
+    application_type = optional_string(body, "application_type")
     if application_type is not None and application_type not in ("native", "web"):
         raise InvalidClientMetadataError("application_type must be native or web")
-    optional = {}
-    for name in _OPTIONAL_STRINGS:
-        value = body.get(name)
-        if value is not None and not isinstance(value, str):
-            raise InvalidClientMetadataError(f"{name} must be a string")
-        optional[name] = value[:200] if isinstance(value, str) else None
+    optional = {name: optional_string(body, name) for name in _OPTIONAL_STRINGS}
 
     secret = None if method == "none" else "mcpgw_cs_" + secrets.token_urlsafe(32)
     record = ClientRecord(
@@ -104,8 +97,4 @@ def build_registration_response(registration: Registration) -> dict[str, Any]:
         if value is not None:
             response[name] = value
     return response
-
-
-def _strings(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 

@@ -37,19 +37,22 @@ def basic_credentials(request: web.Request) -> tuple[str, str] | None:
 
 
 async def authenticate_client(request: web.Request, form: Mapping[str, str]) -> ClientRecord:
-    """The calling client, authenticated by its registered method (public clients: id only, PKCE protects).
+    """The calling client, authenticated by the method it registered (RFC 7591 §2 `token_endpoint_auth_method`):
+    `client_secret_basic` with HTTP Basic only, `client_secret_post` with the form's secret only, `none` (public:
+    PKCE protects) with its client_id and no secret. Public clients may also send Basic with an empty secret.
 
     Raises:
-        InvalidClientError: unknown client, missing or wrong secret (one answer for all).
+        InvalidClientError: unknown client, missing or wrong secret, or another method than registered (one answer
+            for all, 401).
         InvalidRequestError: no client identification at all, or two conflicting ones.
     """
     basic = basic_credentials(request)
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
     if basic is not None and form_secret is not None:
         raise InvalidRequestError("use one client authentication method")  # RFC 6749 §2.3
-    client_id, secret = basic if basic is not None else (form_id, form_secret)
     if basic is not None and form_id is not None and form_id != basic[0]:
         raise InvalidRequestError("client_id differs from the authenticated client")
+    client_id = basic[0] if basic is not None else form_id
     if not client_id:
         raise InvalidRequestError("client_id is required")
     try:
@@ -58,8 +61,22 @@ async def authenticate_client(request: web.Request, form: Mapping[str, str]) -> 
         client = None
     if client is None:
         raise InvalidClientError("client authentication failed")
-    if client.client_secret_hash is None:
-        return client  # public client: the secret, if any, is ignored (PKCE binds the code)
-    if secret is None or not secrets.compare_digest(hash_token(secret), client.client_secret_hash):
+    secret = basic[1] if basic is not None else form_secret
+    presented = presented_method(basic_header=basic is not None, secret=secret)
+    if presented != client.token_endpoint_auth_method:  # the same answer as a wrong secret: no hint about the client
+        raise InvalidClientError("client authentication failed")
+    if presented == "none":
+        if client.client_secret_hash is not None:  # a record that says public but holds a secret: fail closed
+            raise InvalidClientError("client authentication failed")
+        return client
+    if client.client_secret_hash is None or secret is None or \
+            not secrets.compare_digest(hash_token(secret), client.client_secret_hash):
         raise InvalidClientError("client authentication failed")
     return client
+
+
+def presented_method(*, basic_header: bool, secret: str | None) -> str:
+    """The RFC 7591 method a request used: a secret in Basic or in the form, or none (no or an empty secret)."""
+    if not secret:
+        return "none"
+    return "client_secret_basic" if basic_header else "client_secret_post"

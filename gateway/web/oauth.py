@@ -6,7 +6,7 @@ which answers RFC 6749 §5.2 JSON. All of these answer CORS with `*` (browser cl
 
 from __future__ import annotations
 
-import json
+import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,11 +14,19 @@ from typing import Any
 from aiohttp import web
 
 from gateway.access import AccessPolicy
+from gateway.config import IntrospectionCredential
 from gateway.keys import CLOCK_KEY, CORS_HEADERS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth import token
-from gateway.oauth.errors import InvalidClientMetadataError, InvalidRequestError, OAuthError, SlowDownError
+from gateway.oauth.client_metadata import parse_metadata_json
+from gateway.oauth.errors import (
+    FormTooLargeError,
+    InvalidRequestError,
+    OAuthError,
+    RegistrationTooLargeError,
+    SlowDownError,
+)
 from gateway.oauth.metadata import build_authorization_server_metadata
-from gateway.oauth.registration import build_registration_response, parse_registration
+from gateway.oauth.registration import MAX_REGISTRATION_BYTES, build_registration_response, parse_registration
 from gateway.oauth.tokens import hash_token
 from gateway.store.records import AccessTokenRecord, RefreshTokenRecord
 from gateway.web.auditing import audit
@@ -27,10 +35,12 @@ from gateway.web.client_auth import authenticate_client, basic_credentials
 from gateway.web.client_ip import client_ip
 from gateway.web.cors import DISCOVERY_CORS
 from gateway.web.errors import NO_STORE
-from gateway.web.forms import read_form
+from gateway.web.forms import BodyTooLargeError, FormError, parse_form, read_body
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_CORS = {**DISCOVERY_CORS, "Access-Control-Allow-Methods": "GET, POST, OPTIONS"}
+MAX_FIELD_LENGTH = 4096  # characters of one form name or value (tokens ~50, verifiers <= 128, URLs <= 2000)
+MAX_RESOURCES = 10  # repeated `resource` parameters (RFC 8707 §2 allows several; a token gets one)
 
 
 def public_cors(handler: Handler) -> Handler:
@@ -50,26 +60,44 @@ async def handle_metadata(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS_KEY]
     scopes = [s for route in settings.routes for s in route.scopes]
     body = build_authorization_server_metadata(settings.public_url, scopes, dcr_enabled=settings.oauth.dcr_enabled,
-                                               cimd_enabled=settings.cimd.enabled)
+                                               cimd_enabled=settings.cimd.enabled,
+                                               introspection_enabled=bool(settings.oauth.introspection))
     return web.json_response(body, headers={"Cache-Control": "public, max-age=300"})
 
 
 @public_cors
+async def handle_openid_configuration(request: web.Request) -> web.Response:
+    """No OIDC Discovery document: we issue no ID tokens (see gateway.oauth.metadata). A 404 with CORS, so browser
+    clients (Inspector) read it and use the RFC 8414 document, as every MCP SDK client does first anyway."""
+    return web.json_response({"error": "not_found", "error_description": "this authorization server is not an "
+                              "OpenID Provider; its metadata is at /.well-known/oauth-authorization-server"},
+                             status=404, headers={"Cache-Control": "public, max-age=300"})
+
+
+@public_cors
 async def handle_register(request: web.Request) -> web.Response:
+    """RFC 7591 §3: a JSON body under its own small cap (read no further than the cap), every value bounded."""
     settings, store, now = request.app[SETTINGS_KEY], request.app[STORE_KEY], request.app[CLOCK_KEY]()
     if not settings.oauth.dcr_enabled:
         raise web.HTTPNotFound()
     if await store.hit_rate_limit(client_ip(request), "register", settings.oauth.register_rate_per_minute, 60):
         raise SlowDownError("too many registrations from this address; retry in a minute")
     try:
-        body: Any = json.loads(await request.read())
-    except (ValueError, RecursionError):
-        raise InvalidClientMetadataError("the body must be a JSON object") from None
-    registration = parse_registration(body, now=now)
+        raw = await read_body(request, MAX_REGISTRATION_BYTES)
+        registration = parse_registration(parse_metadata_json(raw), now=now,
+                                          private_use_schemes=settings.oauth.private_use_schemes)
+    except BodyTooLargeError:
+        audit(request, "oauth.register", outcome="too_large")
+        raise RegistrationTooLargeError(f"a registration request has at most {MAX_REGISTRATION_BYTES} bytes") \
+            from None
+    except OAuthError as error:
+        audit(request, "oauth.register", outcome=error.error)
+        raise
     await store.save_client(registration.record, settings.oauth.dcr_client_idle_ttl)
-    audit(request, "oauth.register", client=registration.record.client_id,
-          client_name=registration.record.client_name, redirect_uris=list(registration.record.redirect_uris),
-          auth_method=registration.record.token_endpoint_auth_method)
+    record = registration.record
+    audit(request, "oauth.register", client=record.client_id, client_name=record.client_name,
+          redirect_uris=list(record.redirect_uris), dropped_redirect_uris=len(registration.dropped_redirect_uris),
+          auth_method=record.token_endpoint_auth_method)
     return web.json_response(build_registration_response(registration), status=201, headers=NO_STORE)
 
 
@@ -120,11 +148,13 @@ async def handle_revoke(request: web.Request) -> web.Response:
 
 
 async def handle_introspect(request: web.Request) -> web.Response:
-    """RFC 7662 for upstreams that want it, behind HTTP Basic credentials from `oauth.introspection`."""
-    credentials = basic_credentials(request) if request.headers.get("Authorization") else None
-    allowed = {c.name: c.secret.get_secret_value() for c in request.app[SETTINGS_KEY].oauth.introspection}
-    if credentials is None or not secrets.compare_digest(allowed.get(credentials[0], "\0" * 32).encode(),
-                                                         credentials[1].encode()):
+    """RFC 7662 for upstreams that want it, behind HTTP Basic credentials from `oauth.introspection`; without any
+    configured, the endpoint does not exist (404) and the metadata does not announce it."""
+    callers = request.app[SETTINGS_KEY].oauth.introspection
+    if not callers:
+        raise web.HTTPNotFound()
+    credentials = basic_credentials(request)
+    if credentials is None or not _introspection_caller(credentials, callers):
         return web.json_response({"error": "invalid_client"}, status=401,
                                  headers={**NO_STORE, "WWW-Authenticate": 'Basic realm="introspection"'})
     form, _ = await _form(request)
@@ -143,16 +173,34 @@ async def handle_introspect(request: web.Request) -> web.Response:
 
 @public_cors
 async def handle_userinfo(request: web.Request) -> web.Response:
-    """OIDC-style claims of the user behind a valid access token (any route's)."""
+    """Claims of the user behind an access token whose audience is this endpoint (`{public_url}/userinfo`).
+
+    Audience is checked as on every MCP route (RFC 8707): a token bound to one MCP route is a token for that
+    route only, so route tokens are refused here with invalid_token, like a token of another route."""
     presented = bearer_token(request)
     record = await request.app[STORE_KEY].load_access_token(hash_token(presented)) if presented else None
     if record is None or not record.usable(request.app[CLOCK_KEY]()):
         error = 'Bearer error="invalid_token"' if presented else "Bearer"
         return web.json_response({"error": "invalid_token"}, status=401,
                                  headers={**NO_STORE, "WWW-Authenticate": error})
+    if record.resource != request.app[SETTINGS_KEY].public_url + "/userinfo":
+        description = "this access token is bound to another resource (RFC 8707), not to /userinfo"
+        return web.json_response({"error": "invalid_token", "error_description": description}, status=401,
+                                 headers={**NO_STORE, "WWW-Authenticate":
+                                          f'Bearer error="invalid_token", error_description="{description}"'})
     body: dict[str, Any] = {"sub": record.user_id, "preferred_username": record.preferred_username,
                             "email": record.email, "groups": list(record.groups)}
     return web.json_response({k: v for k, v in body.items() if v is not None}, headers=NO_STORE)
+
+
+def _introspection_caller(credentials: tuple[str, str], callers: list[IntrospectionCredential]) -> bool:
+    """A configured name with its secret. Unknown names fail (never a comparison with a stand-in value); digests
+    are compared so the time taken says nothing about the secret's length."""
+    name, secret = credentials
+    expected = next((c.secret.get_secret_value() for c in callers if c.name == name), None)
+    presented = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+    wanted = hashlib.sha256((expected or "").encode()).digest()
+    return secrets.compare_digest(presented, wanted) and expected is not None
 
 
 def _introspection(record: AccessTokenRecord | RefreshTokenRecord, kind: str) -> dict[str, Any]:
@@ -163,16 +211,23 @@ def _introspection(record: AccessTokenRecord | RefreshTokenRecord, kind: str) ->
 
 
 async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
-    """Form fields and the (repeatable, RFC 8707) `resource` values; a repeated other field, or a body that is
-    not a form, is invalid_request (RFC 6749 §3.2), never a 500."""
-    form = await read_form(request)
-    if form is None:
-        raise InvalidRequestError("the body must be a well-formed application/x-www-form-urlencoded form")
+    """Form fields and the (repeatable, RFC 8707) `resource` values, every one bounded; a repeated other field, a
+    body that is not a form (multipart included), or one over a bound is invalid_request (RFC 6749 §3.2), never a
+    500. A body over the cap is 413."""
+    try:
+        form = await parse_form(request)
+    except BodyTooLargeError as exc:
+        raise FormTooLargeError(str(exc)) from None
+    except FormError as exc:
+        raise InvalidRequestError(f"{exc} (RFC 6749 §3.2: application/x-www-form-urlencoded)") from None
     fields: dict[str, str] = {}
     for name, value in form.items():
-        if not isinstance(value, str):
-            raise InvalidRequestError(f"{name} must be a plain field")
+        if len(name) > MAX_FIELD_LENGTH or len(value) > MAX_FIELD_LENGTH:
+            raise InvalidRequestError(f"a form field has at most {MAX_FIELD_LENGTH} characters")
         if name in fields and name != "resource":
-            raise InvalidRequestError(f"{name} appears more than once")
+            raise InvalidRequestError(f"{name[:64]} appears more than once")
         fields.setdefault(name, value)
-    return fields, [v for v in form.getall("resource", []) if isinstance(v, str)]
+    resources = form.getall("resource", [])
+    if len(resources) > MAX_RESOURCES:
+        raise InvalidRequestError(f"at most {MAX_RESOURCES} resource parameters")
+    return fields, resources

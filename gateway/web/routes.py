@@ -22,6 +22,7 @@ from gateway.web.metadata import handle_protected_resource
 from gateway.web.oauth import (
     handle_introspect,
     handle_metadata,
+    handle_openid_configuration,
     handle_register,
     handle_revoke,
     handle_token,
@@ -38,9 +39,10 @@ def setup_routes(app: web.Application, table: RouteTable) -> None:
     if app[SETTINGS_KEY].listen.metrics_port is None:  # else only on the metrics port (gateway.server)
         router.add_get("/metrics", handle_metrics)
     router.add_get("/.well-known/jwks.json", handle_jwks)
-    for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
-        router.add_route("GET", path, handle_metadata)
-        router.add_route("OPTIONS", path, handle_metadata)
+    for path, metadata in (("/.well-known/oauth-authorization-server", handle_metadata),
+                           ("/.well-known/openid-configuration", handle_openid_configuration)):  # 404: not an OP
+        router.add_route("GET", path, metadata)
+        router.add_route("OPTIONS", path, metadata)
     for path, handler in (("/register", handle_register), ("/token", handle_token), ("/revoke", handle_revoke)):
         router.add_route("POST", path, handler)
         router.add_route("OPTIONS", path, handler)

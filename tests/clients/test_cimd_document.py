@@ -182,3 +182,33 @@ def test_unusable_documents_raise_cimd_error(body: bytes) -> None:
     with pytest.raises(CimdError) as caught:
         parse_document(VSCODE, body, now=NOW)
     assert str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(json.dumps(document(redirect_uris=[f"https://c.example/{i}" for i in range(11)])).encode(),
+                     id="eleven-redirect-uris"),
+        pytest.param(json.dumps(document(redirect_uris=["https://c.example/" + "a" * 2000])).encode(),
+                     id="redirect-uri-over-2000"),
+        pytest.param(json.dumps(document(client_name="n" * 201)).encode(), id="client-name-over-200"),
+        pytest.param(json.dumps(document(client_uri="https://c.example/" + "a" * 2000)).encode(), id="client-uri-long"),
+        pytest.param(json.dumps(document(logo_uri="https://c.example/" + "a" * 2000)).encode(), id="logo-uri-long"),
+        pytest.param(json.dumps(document(grant_types=["authorization_code"] * 11)).encode(), id="eleven-grant-types"),
+        pytest.param(json.dumps(document(application_type="x" * 300)).encode(), id="application-type-long"),
+        pytest.param(json.dumps(document(application_type="browser")).encode(), id="application-type-unknown"),
+        pytest.param(json.dumps(document(client_name="\ud800"), ensure_ascii=True).encode(), id="lone-surrogate"),
+        pytest.param(json.dumps(document(contacts=["\udfff"])).encode(), id="lone-surrogate-in-unknown-member"),
+        pytest.param(json.dumps(document(redirect_uris=["ms-msdt:-id%20x"])).encode(), id="ms-msdt-scheme"),
+        pytest.param(f'{{"client_id": "{VSCODE}", "client_id": "{VSCODE}", "client_name": "x", '
+                     f'"redirect_uris": ["{VSCODE_REDIRECTS[0]}"]}}'.encode(), id="duplicate-member"),
+        pytest.param(json.dumps(document()).encode("utf-16"), id="utf-16"),
+    ],
+)
+def test_documents_are_held_to_the_same_bounds_as_registrations(body: bytes) -> None:
+    """Issue 10 finding 1 ("same review for CIMD documents"): the DCR reader and bounds apply to documents (10
+    redirect URIs of <= 2000 characters, 200-character names, valid Unicode, no duplicate members, UTF-8), and
+    the private-use scheme rule (finding 18). Before, long names were cut, a surrogate was stored."""
+    with pytest.raises(CimdError) as caught:
+        parse_document(VSCODE, body, now=NOW)
+    assert str(caught.value)

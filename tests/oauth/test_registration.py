@@ -176,3 +176,100 @@ def test_public_client_response_has_no_secret_fields() -> None:
     assert "client_secret_expires_at" not in response
     assert "client_secret_hash" not in response
     assert response["client_id_issued_at"] == int(NOW)
+
+
+# -- bounds (issue 10, finding 1) and private-use schemes (finding 18) ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        pytest.param({"redirect_uris": [f"https://client.example.com/cb/{i}" for i in range(11)]},
+                     "invalid_redirect_uri", id="eleven-redirect-uris"),
+        pytest.param({"redirect_uris": [CALLBACK, "https://client.example.com/" + "a" * 2000]},
+                     "invalid_redirect_uri", id="uri-over-2000-characters"),
+        pytest.param({"redirect_uris": [CALLBACK], "client_name": "n" * 201}, "invalid_client_metadata",
+                     id="client-name-over-200"),
+        pytest.param({"redirect_uris": [CALLBACK], "client_uri": "https://c.example/" + "a" * 2000},
+                     "invalid_client_metadata", id="client-uri-over-2000"),
+        pytest.param({"redirect_uris": [CALLBACK], "logo_uri": "https://c.example/" + "a" * 2000},
+                     "invalid_client_metadata", id="logo-uri-over-2000"),
+        pytest.param({"redirect_uris": [CALLBACK], "scope": "s " * 501}, "invalid_client_metadata",
+                     id="scope-over-1000"),
+        pytest.param({"redirect_uris": [CALLBACK], "software_id": "x" * 201}, "invalid_client_metadata",
+                     id="software-id-over-200"),
+        pytest.param({"redirect_uris": [CALLBACK], "software_version": "1" * 201}, "invalid_client_metadata",
+                     id="software-version-over-200"),
+        pytest.param({"redirect_uris": [CALLBACK], "grant_types": ["authorization_code"] * 11},
+                     "invalid_client_metadata", id="eleven-grant-types"),
+        pytest.param({"redirect_uris": [CALLBACK], "response_types": ["code"] * 11}, "invalid_client_metadata",
+                     id="eleven-response-types"),
+        pytest.param({"redirect_uris": [CALLBACK], "grant_types": ["g" * 201]}, "invalid_client_metadata",
+                     id="grant-type-over-200"),
+        pytest.param({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "x" * 10_000},
+                     "invalid_client_metadata", id="auth-method-huge"),
+    ],
+)
+def test_values_over_their_bounds_are_refused_not_cut(body: dict[str, Any], error: str) -> None:
+    """Issue 10 finding 1 / RFC 7591 §3.2.2: one registration held the loop for two minutes with 140,000 URIs and
+    stored 4 MiB. Every collection and string has a bound (10 redirect URIs of at most 2000 characters, names of
+    200, scope of 1000, 10 grant/response types); over it the request is refused (before: cut or stored)."""
+    with pytest.raises((InvalidClientMetadataError, InvalidRedirectUriError)) as caught:
+        parse_registration(body, now=NOW)
+    assert caught.value.error == error
+    assert caught.value.status == 400
+
+
+def test_ten_redirect_uris_of_2000_characters_are_accepted() -> None:
+    """The bounds are inclusive: the most a client may register is still a valid registration."""
+    uris = [f"https://client.example.com/{i}/" + "a" * (2000 - 29) for i in range(10)]
+    assert all(len(u) == 2000 for u in uris)
+    registration = parse_registration({"redirect_uris": uris, "client_name": "n" * 200}, now=NOW)
+    assert registration.record.redirect_uris == tuple(uris)
+    assert registration.record.client_name == "n" * 200
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        pytest.param("ms-msdt:-id%20PCWDiagnostic%20/skip%20force", id="ms-msdt"),
+        pytest.param("search-ms:query=invoice&crumb=location:%5C%5Cevil.example", id="search-ms"),
+        pytest.param("ms-officecmd:{}", id="ms-officecmd"),
+        pytest.param("steam://run/1", id="steam"),
+        pytest.param("localhost:8080/cb", id="host-parsed-as-scheme"),
+        pytest.param("com..example:/cb", id="empty-label"),
+        pytest.param("com.-example:/cb", id="label-starting-with-hyphen"),
+    ],
+)
+def test_private_use_schemes_must_be_reverse_dns_or_allowed(uri: str) -> None:
+    """Issue 10 finding 18 / RFC 8252 §7.1 (apps MUST use a reverse-domain scheme): OS handler schemes without a
+    period (`ms-msdt:`, `search-ms:`) are refused unless `oauth.private_use_schemes` lists them."""
+    with pytest.raises(InvalidRedirectUriError) as caught:
+        parse_registration({"redirect_uris": [uri]}, now=NOW)
+    assert "private-use scheme" in caught.value.description
+
+
+@pytest.mark.parametrize(
+    ("uri", "schemes"),
+    [
+        pytest.param("com.example.app:/oauth2redirect", (), id="reverse-dns-always"),
+        pytest.param("com.example.app://callback", (), id="reverse-dns-with-authority"),
+        pytest.param("cursor://anysphere.cursor-mcp/oauth/callback", ("cursor",), id="cursor-listed"),
+        pytest.param("vscode://vscode.github-authentication/did-authenticate", ("vscode",), id="vscode-listed"),
+        pytest.param("Cursor://anysphere.cursor-mcp/oauth/callback", ("cursor",), id="scheme-case-insensitive"),
+        pytest.param("myapp:/cb", ("myapp",), id="operator-listed"),
+    ],
+)
+def test_reverse_dns_and_listed_private_use_schemes_are_accepted(uri: str, schemes: tuple[str, ...]) -> None:
+    """RFC 8252 §7.1 reverse-DNS schemes always; others only when configured (default: Cursor, VS Code,
+    Windsurf, which register schemes without a period)."""
+    registration = parse_registration({"redirect_uris": [uri]}, now=NOW, private_use_schemes=schemes)
+    assert registration.record.redirect_uris == (uri,)
+
+
+def test_an_empty_scheme_list_refuses_cursor() -> None:
+    """`oauth.private_use_schemes: []` leaves reverse-DNS schemes only."""
+    with pytest.raises(InvalidRedirectUriError):
+        parse_registration({"redirect_uris": [CURSOR_URIS[0]]}, now=NOW, private_use_schemes=())
+    kept = parse_registration({"redirect_uris": CURSOR_URIS}, now=NOW, private_use_schemes=())
+    assert kept.record.redirect_uris == tuple(CURSOR_URIS[1:])

@@ -1,11 +1,14 @@
-"""Authorization server metadata at both discovery URLs (RFC 8414 §2-3, OIDC Discovery; MCP AS-1..6,
-CIMD "Authorization Server Metadata", RFC 9207, SEP-2207 / RS-6, CORS-1)."""
+"""Authorization server metadata (RFC 8414 §2-3; MCP AS-1..6, CIMD "Authorization Server Metadata", RFC 9207,
+SEP-2207 / RS-6, CORS-1); no OIDC Discovery document (we are not an OpenID Provider)."""
 
 from __future__ import annotations
 
 import pytest
 
-AS_METADATA_PATHS = ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]
+from tests.conftest import route
+
+AS_METADATA_PATHS = ["/.well-known/oauth-authorization-server"]
+OIDC_DISCOVERY = "/.well-known/openid-configuration"
 
 
 @pytest.mark.parametrize("path", AS_METADATA_PATHS)
@@ -45,11 +48,45 @@ async def test_metadata_publishes_every_field_mcp_clients_check(gateway, aiohttp
     assert body["authorization_response_iss_parameter_supported"] is True
 
 
-async def test_both_discovery_urls_serve_the_same_document(gateway, aiohttp_client):
-    """MCP AS-1/AS-2: clients probe the RFC 8414 URL and then OIDC Discovery; some probe only the latter."""
+async def test_openid_configuration_is_not_served_and_says_where_the_metadata_is(gateway, aiohttp_client):
+    """Our choice (issue 10, finding 20): we issue no ID tokens, and OIDC Discovery 1.0 §3 REQUIRES jwks_uri and
+    id_token_signing_alg_values_supported (with RS256) of an OpenID Provider, so serving it would announce ID
+    tokens. MCP 2025-11-25+ asks for RFC 8414 *or* OIDC Discovery; the TS/PY SDK clients and the conformance suite
+    try RFC 8414 first, and the SDKs' own servers serve only it. A 404 JSON with CORS, so browsers read it too."""
     client = await aiohttp_client(gateway)
-    documents = [await (await client.get(path)).json() for path in AS_METADATA_PATHS]
-    assert documents[0] == documents[1]
+    response = await client.get(OIDC_DISCOVERY, headers={"Origin": "http://localhost:6274"})
+    assert response.status == 404
+    assert response.content_type == "application/json"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    body = await response.json()
+    assert body["error"] == "not_found"
+    assert "/.well-known/oauth-authorization-server" in body["error_description"]
+    assert "issuer" not in body
+    preflight = await client.options(OIDC_DISCOVERY, headers={"Origin": "http://localhost:6274",
+                                                               "Access-Control-Request-Method": "GET"})
+    assert preflight.status == 204
+
+
+async def test_metadata_announces_no_oidc_fields_and_no_closed_endpoint(gateway, aiohttp_client):
+    """RFC 8414 §2 fields only: no userinfo_endpoint (every token is bound to one MCP route, none to /userinfo;
+    finding 20) and no OIDC subject_types_supported; with `oauth.introspection` empty, no introspection endpoint
+    (finding 4: the endpoint is closed)."""
+    client = await aiohttp_client(gateway)
+    body = await (await client.get(AS_METADATA_PATHS[0])).json()
+    for absent in ("userinfo_endpoint", "subject_types_supported", "introspection_endpoint", "jwks_uri",
+                   "introspection_endpoint_auth_methods_supported", "id_token_signing_alg_values_supported"):
+        assert absent not in body, absent
+
+
+async def test_metadata_announces_introspection_only_with_credentials_configured(start_gateway, upstream,
+                                                                                 aiohttp_client):
+    """RFC 8414 §2 / RFC 7662: introspection_endpoint (Basic only) once `oauth.introspection` names a caller."""
+    server = await start_gateway([route("alpha", upstream.url)],
+                                 oauth={"introspection": [{"name": "notes", "secret": "s3cret-introspect"}]})
+    client = await aiohttp_client(server)
+    body = await (await client.get(AS_METADATA_PATHS[0])).json()
+    assert body["introspection_endpoint"] == f"http://127.0.0.1:{server.port}/introspect"
+    assert body["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic"]
 
 
 async def test_every_endpoint_is_mounted_at_the_origin_root(gateway, aiohttp_client):

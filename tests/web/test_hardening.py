@@ -128,7 +128,7 @@ async def test_malformed_inputs_are_client_errors_never_500(gateway, aiohttp_cli
     assert bad_charset.status == 400
     no_boundary = await client.post("/revoke", data=b"x", headers={"Content-Type": "multipart/form-data"})
     assert no_boundary.status == 400
-    nested = await client.post("/register", data=b"[" * 100000, headers={"Content-Type": "application/json"})
+    nested = await client.post("/register", data=b"[" * 30000, headers={"Content-Type": "application/json"})  # < cap
     assert nested.status == 400
     registered = await register(client)
     bad_resource = await client.get(relative(authorize_url(gateway, registered["client_id"], verifier="v" * 43,
@@ -138,7 +138,7 @@ async def test_malformed_inputs_are_client_errors_never_500(gateway, aiohttp_cli
     assert bad_client.status == 400
     introspect = await client.post("/introspect", data={"token": "t"},
                                    headers={"Authorization": "Basic " + "dXA6w6k="})  # up:é
-    assert introspect.status == 401
+    assert introspect.status == 404  # no oauth.introspection credentials: the endpoint is closed
 
 
 async def test_gzip_request_bodies_reach_the_upstream_decoded(gateway, store, aiohttp_client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -194,3 +195,131 @@ async def test_dcr_client_expires_when_idle_and_each_use_slides_the_expiry(start
         assert slid >= first - 5  # back to (about) the full idle TTL, never shorter than at registration
     finally:
         await raw.aclose()
+
+
+# -- issue 10: bounds (finding 1), invalid Unicode (fuzzing), private-use schemes (finding 18) ------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b'{"redirect_uris": ["http://127.0.0.1:33418/callback"], "client_name": "\\ud800"}',
+                     id="lone-surrogate-in-client-name"),
+        pytest.param(b'{"redirect_uris": ["http://127.0.0.1:33418/callback"], "software_id": "\\udfff"}',
+                     id="lone-surrogate-in-software-id"),
+        pytest.param(b'{"redirect_uris": ["http://127.0.0.1:33418/callback\\ud800"]}', id="in-a-redirect-uri"),
+        pytest.param(b'{"redirect_uris": ["http://127.0.0.1:33418/callback"], "contacts": ["\\ud800"]}',
+                     id="in-an-unknown-member"),
+        pytest.param(b'{"redirect_uris": ["http://127.0.0.1:33418/callback"], "redirect_uris": ["https://x.example/"]}',
+                     id="duplicate-member"),
+    ],
+)
+async def test_json_strings_that_are_not_valid_unicode_are_400_not_500(gateway, aiohttp_client, store, data):
+    """Found by fuzzing (issue 10): json.loads accepts a lone surrogate escape and saving the client then raised
+    (500). Every client JSON string must be valid Unicode: 400 invalid_client_metadata, and nothing is stored."""
+    client = await aiohttp_client(gateway)
+    response = await client.post("/register", data=data, headers={"Content-Type": "application/json"})
+    assert response.status == 400, await response.text()
+    assert response.headers["Cache-Control"] == "no-store"
+    assert (await response.json())["error"] == "invalid_client_metadata"
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_registration_body_over_32_kib_is_413_with_an_oauth_error(gateway, aiohttp_client, chunked):
+    """Issue 10 finding 1: /register has a cap of its own (32 KiB; real bodies are < 1 KiB), not
+    proxy.max_body_bytes (4 MiB). 413 with RFC 7591's JSON error; a declared length over the cap is refused before
+    the body is read, a chunked one as soon as the cap is passed."""
+    client = await aiohttp_client(gateway)
+    body = json.dumps({"redirect_uris": [f"https://c.example/{i}" for i in range(4000)]}).encode()
+    assert len(body) > 32 * 1024
+
+    async def chunks():
+        for start in range(0, len(body), 4096):
+            yield body[start:start + 4096]
+
+    response = await client.post("/register", data=chunks() if chunked else body,
+                                 headers={"Content-Type": "application/json"})
+    assert response.status == 413
+    assert response.content_type == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    answer = await response.json()
+    assert answer["error"] == "invalid_client_metadata"
+    assert "32768" in answer["error_description"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        pytest.param({"redirect_uris": [f"http://127.0.0.1:{1000 + i}/cb" for i in range(11)]}, "invalid_redirect_uri",
+                     id="eleven-redirect-uris"),
+        pytest.param({"redirect_uris": ["https://c.example/" + "a" * 2000]}, "invalid_redirect_uri", id="long-uri"),
+        pytest.param({"client_name": "n" * 201}, "invalid_client_metadata", id="long-client-name"),
+        pytest.param({f"x-{i}": i for i in range(40)}, "invalid_client_metadata", id="many-unknown-members"),
+        pytest.param({"grant_types": ["authorization_code"] * 11}, "invalid_client_metadata", id="many-grant-types"),
+    ],
+)
+async def test_registrations_over_a_bound_are_refused_and_store_nothing(gateway, aiohttp_client, extra, error):
+    """RFC 7591 §3.2.2 error codes for every bound (10 redirect URIs of <= 2000 characters, 200-character names,
+    32 members, 10 grant types); before, all of these were stored (a client name was cut)."""
+    client = await aiohttp_client(gateway)
+    response = await client.post("/register", json=payload(token_endpoint_auth_method="none", **extra))
+    assert response.status == 400, await response.text()
+    assert (await response.json())["error"] == error
+
+
+@pytest.mark.parametrize("uri", ["ms-msdt:-id%20PCWDiagnostic%20/skip%20force", "search-ms:query=x&crumb=location:x"])
+async def test_os_handler_schemes_are_refused_at_registration(gateway, aiohttp_client, uri):
+    """Issue 10 finding 18 / RFC 8252 §7.1: private-use schemes must be reverse-DNS (com.example.app) or listed in
+    `oauth.private_use_schemes`; ms-msdt: and search-ms: were registered and redirected to before."""
+    client = await aiohttp_client(gateway)
+    response = await client.post("/register", json={"redirect_uris": [uri], "token_endpoint_auth_method": "none"})
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"] == "invalid_redirect_uri"
+    assert "private-use scheme" in body["error_description"]
+
+
+async def test_reverse_dns_schemes_and_configured_schemes_are_accepted(start_gateway, upstream, aiohttp_client):
+    """A reverse-DNS scheme always; another only when configured: with `private_use_schemes: [myapp]` Cursor's
+    cursor:// is dropped from its three URIs and myapp: kept."""
+    server = await start_gateway([route("alpha", upstream.url)], oauth={"private_use_schemes": ["myapp"]})
+    client = await aiohttp_client(server)
+    uris = ["com.example.notes:/oauth2redirect", "myapp:/cb", *CURSOR_URIS]
+    response = await client.post("/register", json={"redirect_uris": uris, "token_endpoint_auth_method": "none"})
+    assert response.status == 201, await response.text()
+    assert (await response.json())["redirect_uris"] == ["com.example.notes:/oauth2redirect", "myapp:/cb",
+                                                        *CURSOR_URIS[1:]]
+
+
+async def test_a_client_stored_before_the_scheme_rule_cannot_redirect_to_its_old_scheme(gateway, aiohttp_client,
+                                                                                      store):
+    """A DCR client saved before this release with an `ms-msdt:` redirect keeps its other URIs; /authorize to the
+    old scheme is an error page, never a redirect (the rule applies to clients loaded from the store too)."""
+    from gateway.store.records import ClientRecord
+
+    record = ClientRecord(client_id="mcpgw_c_legacy", kind="dcr", redirect_uris=("ms-msdt:-id%20x", CALLBACK),
+                          client_name="legacy")
+    await store.save_client(record, 3600)
+    client = await aiohttp_client(gateway)
+    for uri, status in (("ms-msdt:-id%20x", 400), (CALLBACK, 200)):
+        page = await client.get(relative(authorize_url(gateway, "mcpgw_c_legacy", verifier=new_verifier(),
+                                                       redirect_uri=uri)), allow_redirects=False)
+        assert page.status == status, uri
+        assert "Location" not in page.headers
+
+
+async def test_the_registration_audit_line_stays_small(start_gateway, upstream, aiohttp_client, tmp_path):
+    """Issue 10 finding 1: the review's registration wrote a 3.9 MB audit line. The largest registration allowed
+    (10 URIs of 2000 characters) writes a line of a few KiB: the audit log cuts long strings and marks the cut."""
+    log = tmp_path / "audit.jsonl"
+    server = await start_gateway([route("alpha", upstream.url)], audit={"path": str(log)})
+    client = await aiohttp_client(server)
+    uris = [f"https://client.example.com/{i}/" + "a" * (2000 - 29) for i in range(10)]
+    response = await client.post("/register", json={"redirect_uris": uris, "token_endpoint_auth_method": "none"})
+    assert response.status == 201
+    lines = [line for line in log.read_text().splitlines() if '"oauth.register"' in line]
+    assert len(lines) == 1
+    assert len(lines[0]) < 8 * 1024
+    logged = json.loads(lines[0])["redirect_uris"]
+    assert len(logged) == 10 and all(u.endswith("…(+1488)") for u in logged)

@@ -242,6 +242,70 @@ async def test_unknown_client_id_is_invalid_client(gateway, aiohttp_client, alic
     assert "WWW-Authenticate" in refused.headers
 
 
+@pytest.mark.parametrize(
+    ("method", "presentation", "status"),
+    [
+        pytest.param("client_secret_basic", "basic", 200, id="basic-client-with-basic"),
+        pytest.param("client_secret_basic", "post", 401, id="basic-client-with-form-secret"),
+        pytest.param("client_secret_basic", "id-only", 401, id="basic-client-without-secret"),
+        pytest.param("client_secret_basic", "basic-empty", 401, id="basic-client-with-empty-basic"),
+        pytest.param("client_secret_post", "post", 200, id="post-client-with-form-secret"),
+        pytest.param("client_secret_post", "basic", 401, id="post-client-with-basic"),
+        pytest.param("client_secret_post", "post-empty", 401, id="post-client-with-empty-secret"),
+        pytest.param("none", "id-only", 200, id="public-client-with-client-id"),
+        pytest.param("none", "basic-empty", 200, id="public-client-with-empty-basic"),
+        pytest.param("none", "post-empty", 200, id="public-client-with-empty-form-secret"),
+        pytest.param("none", "post", 401, id="public-client-with-a-form-secret"),
+        pytest.param("none", "basic", 401, id="public-client-with-a-basic-secret"),
+    ],
+)
+async def test_a_client_authenticates_only_with_the_method_it_registered(gateway, aiohttp_client, alice, method,
+                                                                          presentation, status):
+    """Issue 10 finding 20 / RFC 7591 §2 token_endpoint_auth_method (authlib does the same): client_secret_basic
+    only with HTTP Basic, client_secret_post only with the form's secret, none with no secret. Tolerated for
+    public clients: client_id in the form (the TS and PY SDKs) or Basic/a form field with an empty secret. Any other
+    presentation is 401 invalid_client, and the code stays redeemable by the right one."""
+    client = await aiohttp_client(gateway)
+    registered = await register(client, token_endpoint_auth_method=method)
+    client_id, secret = registered["client_id"], registered.get("client_secret", "a-secret-of-its-own-making")
+    code = await obtain_code(gateway, client_id)
+    form: dict[str, str] = {}
+    headers: dict[str, str] = {}
+    if presentation == "basic":
+        headers = basic(client_id, secret)
+    elif presentation == "basic-empty":
+        headers = basic(client_id, "")
+    elif presentation == "post":
+        form = {"client_secret": secret}
+    elif presentation == "post-empty":
+        form = {"client_secret": ""}
+    reply = await redeem(client, code, headers=headers, **form)
+    if status == 401:
+        assert_error(reply, 401, "invalid_client")
+        assert reply.headers["WWW-Authenticate"].startswith("Basic ")
+        right = basic(client_id, secret) if method == "client_secret_basic" else {}
+        extra = {"client_secret": secret} if method == "client_secret_post" else {}
+        reply = await redeem(client, code, headers=right, **extra)
+    assert_tokens(reply, scope="alpha:read")
+
+
+@pytest.mark.parametrize(("method", "wrong"), [("client_secret_basic", "post"), ("client_secret_post", "basic")])
+async def test_revocation_also_requires_the_registered_method(gateway, aiohttp_client, alice, method, wrong):
+    """RFC 7009 §2.1: /revoke authenticates clients as /token does; the wrong method revokes nothing."""
+    client = await aiohttp_client(gateway)
+    registered = await register(client, token_endpoint_auth_method=method)
+    client_id, secret = registered["client_id"], registered["client_secret"]
+    right_headers = basic(client_id, secret) if method == "client_secret_basic" else {}
+    right_form = {"client_secret": secret} if method == "client_secret_post" else {}
+    tokens = (await redeem(client, await obtain_code(gateway, client_id), headers=right_headers, **right_form)).body
+    wrong_headers = basic(client_id, secret) if wrong == "basic" else {}
+    wrong_form = {"client_secret": secret} if wrong == "post" else {}
+    refused = await post_form(client, "/revoke", {"token": tokens["access_token"], "client_id": client_id,
+                                                  **wrong_form}, headers=wrong_headers)
+    assert_error(refused, 401, "invalid_client")
+    assert await mcp_status(client, "/alpha/mcp", tokens["access_token"]) == 200
+
+
 # -- refresh_token grant -------------------------------------------------------------------------------------
 
 
@@ -483,7 +547,9 @@ async def introspecting(start_gateway, upstream):
     return await start_gateway([route("alpha", upstream.url), route("beta", upstream.url)], oauth=INTROSPECTION)
 
 
-@pytest.mark.parametrize("credentials", [None, ("upstream", "wrong-secret"), ("stranger", "s3cret-introspect")])
+@pytest.mark.parametrize("credentials", [
+    None, ("upstream", "wrong-secret"), ("stranger", "s3cret-introspect"), ("upstream", ""),
+    ("stranger", "\0" * 32), ("", "\0" * 32), ("upstream", "\0" * 32)])
 async def test_introspection_without_valid_credentials_is_401(introspecting, aiohttp_client, alice, credentials):
     """RFC 7662 §2.1: the endpoint requires authorization (ours: HTTP Basic from `oauth.introspection`)."""
     client = await aiohttp_client(introspecting)
@@ -530,19 +596,37 @@ async def test_introspection_says_inactive_for_revoked_or_unknown_tokens(introsp
         assert reply.body == {"active": False}
 
 
-# -- /userinfo ------------------------------------------------------------------------------------------------------
-
-
-async def test_userinfo_returns_the_user_behind_the_access_token(gateway, aiohttp_client, alice):
-    """OIDC Core §5.3 shape (our choice: any route's access token may ask)."""
+@pytest.mark.parametrize("credentials", [("x", "\0" * 32), ("upstream", "s3cret-introspect"), None])
+async def test_introspection_without_configured_callers_does_not_exist(gateway, aiohttp_client, alice, credentials):
+    """Issue 10, finding 4: unknown names were compared with 32 NUL bytes, so `x` + "\\0"*32 introspected tokens
+    with `oauth.introspection: []`. An empty list closes the endpoint: 404 whatever is presented."""
     client = await aiohttp_client(gateway)
     registered = await register(client)
     tokens = await obtain_tokens(client, gateway, registered["client_id"])
+    headers = basic(*credentials) if credentials else None
+    reply = await post_form(client, "/introspect", {"token": tokens["access_token"]}, headers=headers)
+    assert reply.status == 404, reply.body
+    assert "active" not in reply.body
+
+
+# -- /userinfo ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route_name", ["alpha", "beta"])
+async def test_userinfo_refuses_a_token_bound_to_an_mcp_route(gateway, aiohttp_client, alice, route_name):
+    """RFC 8707 / RFC 6750 §3.1 (issue 10, finding 20): /userinfo checks the audience like every MCP route does; a
+    token bound to one MCP route is a token for that route only, so /userinfo answers 401 invalid_token with a
+    challenge, and the claims of the user are not disclosed."""
+    client = await aiohttp_client(gateway)
+    registered = await register(client)
+    tokens = await obtain_tokens(client, gateway, registered["client_id"], route=route_name)
+    assert await mcp_status(client, f"/{route_name}/mcp", tokens["access_token"]) == 200  # a good token
     reply = await read(await client.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}))
-    assert reply.status == 200, reply.body
+    assert reply.status == 401, reply.body
+    assert reply.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
     assert reply.headers["Cache-Control"] == "no-store"
-    assert reply.body["sub"] == "local:alice"
-    assert reply.body["email"] == "alice@example.com"
+    assert reply.body["error"] == "invalid_token"
+    assert "sub" not in reply.body and "email" not in reply.body
 
 
 async def test_userinfo_without_token_is_401_with_a_bearer_challenge(gateway, aiohttp_client):
