@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.access import qualified_groups
 from gateway.config import RateLimit
 from gateway.identity import RequestContext
 from gateway.keys import LIMITER_KEY, SETTINGS_KEY
@@ -69,9 +70,10 @@ def inspect(request: web.Request, info: RouteInfo, context: RequestContext, body
     method_header, name_header = request.headers.get("Mcp-Method"), request.headers.get("Mcp-Name")
     policy = info.route.policy
     record = context.record
+    groups = tuple(qualified_groups(record.user_id, record.groups))  # rules name groups as provider:group
 
     def decision(kind: str, name: str) -> Decision:
-        return decide(policy, kind, name, scopes=record.scopes, groups=record.groups)  # type: ignore[arg-type]
+        return decide(policy, kind, name, scopes=record.scopes, groups=groups)  # type: ignore[arg-type]
 
     list_filter = ListFilter(lambda kind, name: decision(kind, name).outcome == "allow") if active(policy) else None
     body = body or b""
