@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import secrets
 from collections.abc import Mapping
 from urllib.parse import unquote
@@ -26,9 +25,9 @@ def basic_credentials(request: web.Request) -> tuple[str, str] | None:
     header = request.headers.get("Authorization", "")
     if not header[:6].lower() == "basic ":
         return None
-    try:
+    try:  # (ValueError: b64decode refuses non-ASCII text; binascii.Error and UnicodeDecodeError are ValueErrors)
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
         raise InvalidClientError("malformed Basic credentials") from None
     client_id, sep, secret = decoded.partition(":")
     if not sep:

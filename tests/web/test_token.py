@@ -232,6 +232,22 @@ async def test_client_secret_basic_client_authenticates_with_http_basic(gateway,
     assert_tokens(await redeem(client, code, headers=basic(client_id, secret)), scope="alpha:read")
 
 
+@pytest.mark.parametrize("header", ["Basic \x80", "Basic é29tZQ==", "Basic !!!!", "Basic bm9jb2xvbg==",
+                                    "Basic /w=="])
+@pytest.mark.parametrize("path", ["/token", "/revoke", "/introspect"])
+async def test_malformed_basic_credentials_are_invalid_client_not_a_500(start_gateway, upstream, aiohttp_client,
+                                                                        header, path):
+    """Found by tests/fuzz: a Basic header with non-ASCII text (b64decode's ValueError) was a 500. Any Basic
+    header that does not decode to `id:secret` in UTF-8 is 401 invalid_client (RFC 6749 §2.3.1, §5.2)."""
+    server = await start_gateway([route("alpha", upstream.url)],
+                                 oauth={"introspection": [{"name": "rs", "secret": "introspection-secret-0123"}]})
+    client = await aiohttp_client(server)
+    reply = await client.post(path, data={"grant_type": "refresh_token", "refresh_token": "x", "token": "x"},
+                              headers={"Authorization": header})
+    body = await reply.json()
+    assert reply.status == 401 and body["error"] == "invalid_client" and "WWW-Authenticate" in reply.headers
+
+
 async def test_unknown_client_id_is_invalid_client(gateway, aiohttp_client, alice):
     """RFC 6749 §5.2: an unknown client fails authentication with 401 and a challenge."""
     client = await aiohttp_client(gateway)
