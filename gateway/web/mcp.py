@@ -37,16 +37,13 @@ from gateway.web.bearer import (
     authenticate,
     bearer_token,
 )
+from gateway.web.body import BodyTimeoutError, BodyTooLargeError, read_body
 from gateway.web.client_ip import client_ip
 from gateway.web.cors import mcp_cors_headers, mcp_preflight, origin_allowed
 from gateway.web.errors import bearer_challenge, jsonrpc_error
 from gateway.web.mcp_policy import Inspection, inspect, rate_limited
 
 logger = logging.getLogger(__name__)
-
-
-class BodyTooLargeError(Exception):
-    pass
 
 
 async def handle_mcp(request: web.Request) -> web.StreamResponse:
@@ -107,10 +104,15 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     fields.update(user=context.record.user_id, client=context.record.client_id, token_id=context.token_id)
 
     try:
-        body = await _read_body(request, settings.proxy.max_body_bytes) if request.body_exists else None
+        body = await _read_body(request, settings.proxy.max_body_bytes, settings.listen.body_timeout) \
+            if request.body_exists else None
     except BodyTooLargeError:
         return jsonrpc_error(413, jsonrpc.PAYLOAD_TOO_LARGE,
                              f"Request body exceeds {settings.proxy.max_body_bytes} bytes")
+    except BodyTimeoutError:
+        refused = jsonrpc_error(408, jsonrpc.REQUEST_TIMEOUT, "Request body not received in time")
+        refused.force_close()
+        return refused
     inspection = inspect(request, info, context, body) if body is not None else Inspection([], None)
     audited = request.app[AUDIT_KEY].enabled
     if audited and not isinstance(inspection, web.Response):
@@ -183,14 +185,6 @@ def _challenge(info: RouteInfo, error: OAuthError | None) -> web.Response:
                          headers={"WWW-Authenticate": bearer_challenge(info.metadata_url, scopes, error)})
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLargeError()
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLargeError()
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def _read_body(request: web.Request, limit: int, idle: float) -> bytes:
+    """The JSON-RPC body: at most `limit` bytes, each chunk within `idle` seconds (`listen.body_timeout`)."""
+    return await read_body(request, limit, idle)
