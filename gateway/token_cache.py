@@ -73,18 +73,28 @@ class TokenCache:
             entries.popitem(last=False)
 
     async def follow(self, store: Store, stop: asyncio.Event) -> None:
-        """Follow the revocation feed and evict until `stop` is set; on any break drop everything and retry."""
+        """Follow the revocation feed and evict until `stop` is set; on any break drop everything and retry, backing
+        off (1 s doubling to 30 s) and logging only the break of a feed that was up, not every failed retry (a
+        store down at start is reported once by `open_store`)."""
+        delay = 1.0
         while not stop.is_set():
+            was_connected = False
             try:
                 async for token_hash in store.revocations(on_subscribed=self._subscribed, stop=stop):
                     self.evict(token_hash)
             except Exception as exc:  # noqa: BLE001 - any break in the feed: stop trusting the cache
-                logger.warning("revocation feed interrupted (%s); token cache dropped", type(exc).__name__)
+                was_connected = self.connected
+                if was_connected:
+                    logger.warning("revocation feed interrupted (%s); token cache dropped until it is back",
+                                   type(exc).__name__)
             finally:
+                was_connected = was_connected or self.connected
                 self.connected = False
                 self.clear()
+            delay = 1.0 if was_connected else delay
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1)
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 30.0)
 
     def _subscribed(self) -> None:
         self.connected = True
