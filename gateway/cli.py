@@ -34,7 +34,7 @@ from gateway.routing import RouteTable
 from gateway.startup import OptionError, bind_all, cli_listen, cli_port, cli_workers, public_url_warnings
 from gateway.store.base import Store, StoreUnavailableError
 from gateway.store.embedded import EmbeddedStoreError
-from gateway.store.open import describe_store, open_store
+from gateway.store.open import describe_store, open_store, unavailable_reason
 
 CONFIG_ENV = "MCP_GATEWAY_CONFIG"
 T = TypeVar("T")
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, AccountError, EmbeddedStoreError) as exc:
         return _fail(str(exc))
     except StoreUnavailableError as exc:
-        return _fail(f"cannot reach the store ({exc}); is Redis running at store.url?")
+        return _fail(f"cannot reach the store ({unavailable_reason(exc)}); is Redis running at store.url?")
     except RedisError as exc:  # something answered at store.url, but not as Redis does
         return _fail(f"the store at store.url does not answer as Redis ({type(exc).__name__}: {exc})"[:300])
     except EOFError:
@@ -277,11 +277,21 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        return _read_line("a password")
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise CliError("no terminal to prompt for a password; use --password-stdin")
     first = getpass.getpass("Password: ")
     if getpass.getpass("Repeat password: ") != first:
         raise CliError("passwords do not match")
     return first
+
+
+def _read_line(what: str) -> str:
+    """One line of standard input, without its line ending; an empty input is an error, not an empty value."""
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    if not line:
+        raise CliError(f"no input: expected {what} on standard input")
+    return line.rstrip("\r\n")
 
 
 def _users_add(args: argparse.Namespace) -> int:
@@ -325,7 +335,7 @@ def _users_passwd(args: argparse.Namespace) -> int:
 # -- clients ----------------------------------------------------------------------------------------------
 
 def _clients_add(args: argparse.Namespace) -> int:
-    secret = sys.stdin.readline().strip() if args.secret_stdin else None
+    secret = _read_line("a client secret").strip() if args.secret_stdin else None
     if args.secret_stdin and (not secret or len(secret) < 16):
         raise CliError("a client secret needs at least 16 characters")
 
@@ -404,7 +414,7 @@ def _tokens_revoke(args: argparse.Namespace) -> int:
             if len(hashes) > 1:
                 raise CliError(f"token id {args.token_id} is ambiguous ({len(hashes)} tokens); give more hex digits")
         else:
-            value = sys.stdin.readline().strip() if args.token == "-" else args.token
+            value = _read_line("a token").strip() if args.token == "-" else args.token
             hashes = [hash_token(value)]
         if not hashes or not await store.revoke_access_token(hashes[0]):
             raise CliError("no such token")

@@ -108,6 +108,9 @@ def host_problem(host: str) -> str | None:
     return None
 
 
+STORE_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster", "rediss+cluster")
+
+
 class StoreSettings(_Model):
     url: SecretStr | None = Field(
         default=None, description="redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL; omit "
@@ -121,6 +124,14 @@ class StoreSettings(_Model):
                            "up to `timeout` for a free one.")
     token_cache_seconds: float = Field(default=30.0, ge=0, description="Keep validated access tokens in memory "
                                        "this long (0: off); revocations reach every instance at once (pub/sub).")
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        scheme = urlsplit(value.get_secret_value()).scheme if value is not None else ""
+        if value is not None and scheme not in STORE_SCHEMES:
+            raise ValueError(f"the scheme must be one of {', '.join(s + '://' for s in STORE_SCHEMES)}")
+        return value
 
 
 class AllowRules(_Model):

