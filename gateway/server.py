@@ -180,6 +180,8 @@ async def _serve_until_stopped(config: Path | None, settings: Settings, sockets:
         logger.info("reloaded %s: %d route(s); the previous configuration drains its open requests", config,
                     len(fresh.routes))
     logger.info("draining: no new connections; open requests get up to %ss", settings.listen.shutdown_grace)
+    for sock in (*sockets, *metrics_sockets):  # with the runners' copies closed next, new connections are refused
+        sock.close()
     if watcher is not None:
         watcher.cancel()
     await asyncio.gather(runner.cleanup(), *retiring)
@@ -220,7 +222,8 @@ def inherited_sockets() -> tuple[list[socket.socket], list[socket.socket]] | Non
 def run_workers(argv: list[str], workers: int, sockets: Sequence[socket.socket],
                 metrics_sockets: Sequence[Sequence[socket.socket]]) -> int:
     """Start `workers` copies of this serve command accepting on the bound `sockets` (inherited descriptors;
-    worker i also gets `metrics_sockets[i]`); forward signals; if one worker exits, stop the others."""
+    worker i also gets `metrics_sockets[i]`; this process closes its own copies); forward signals; if one worker
+    exits, stop the others."""
     child_argv = [a for a in argv if not a.startswith("--workers")]
     if "--workers" in argv:
         index = argv.index("--workers")
@@ -246,6 +249,8 @@ def run_workers(argv: list[str], workers: int, sockets: Sequence[socket.socket],
             env={**os.environ, WORKER_INDEX_ENV: str(index), LISTEN_FDS_ENV: fds}))
         if stopping:
             break
+    for sock in (*sockets, *(s for own in metrics_sockets for s in own)):
+        sock.close()  # the workers hold them now: when the last one drains, the port refuses connections
     while any(child.poll() is None for child in children):
         failed = [child for child in children if child.returncode not in (None, 0)]
         if failed and not stopping:

@@ -80,13 +80,15 @@ async def test_sigterm_stops_accepting_lets_open_streams_finish_and_exits_0(gate
 
         async def refused() -> bool:
             try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as probe:
+                async with http.get(f"http://127.0.0.1:{port}/healthz",
+                                    timeout=aiohttp.ClientTimeout(total=5)) as probe:
                     await probe.read()
                 return False
-            except aiohttp.ClientConnectionError:
-                return True
+            except aiohttp.ClientConnectorError:
+                return True  # refused at connect: the listening socket is closed, not merely unserved
 
         await poll(refused)  # the listener closed while the stream is still open
+        assert process.poll() is None
         while "result" not in (event := await read_sse_event(stream)):
             pass
         stream.release()

@@ -16,7 +16,6 @@ from tests.conftest import route
 from tests.support.mcp_wire import modern_call
 from tests.support.tokens import issue
 
-
 METRICS_TOKEN = "metrics-token-0123456789"
 
 
