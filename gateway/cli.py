@@ -196,17 +196,17 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     listen, workers = _checked(lambda: (cli_listen(settings.listen, host=args.host, port=args.port),
                                         cli_workers(args.workers)))
-    inherited = inherited_sockets()  # a worker of `--workers N`: the parent bound everything
+    inherited = inherited_sockets()  # a worker of `--workers N`: the parent bound everything and said so
     if inherited is not None:
         sockets, metrics = inherited
     else:
-        sockets, per_worker = _checked(lambda: bind_all(listen, workers))
+        sockets, per_worker = _checked(lambda: bind_all(listen, workers))  # before anything starts
         metrics = per_worker[0] if per_worker else []
         _banner(args, settings, listen, workers)
-    for warning in public_url_warnings(settings, listen) if inherited is None else ():
-        logging.getLogger("gateway").warning("%s", warning)
-    if workers > 1 and inherited is None:
-        return _serve_workers(args, settings, sockets, per_worker)
+        for warning in public_url_warnings(settings, listen):
+            logging.getLogger("gateway").warning("%s", warning)
+        if workers > 1:
+            return _serve_workers(args, settings, workers, sockets, per_worker)
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         runner.run(serve(Path(args.config), settings, sockets, metrics, args.watch_config))
     return 0
@@ -237,7 +237,7 @@ def _banner(args: argparse.Namespace, settings: Settings, listen: Listen, worker
         print(f"  reloading when {args.config} changes (or on SIGHUP)", flush=True)
 
 
-def _serve_workers(args: argparse.Namespace, settings: Settings, sockets: list[socket.socket],
+def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int, sockets: list[socket.socket],
                    metrics: list[list[socket.socket]]) -> int:
     """The parent keeps the embedded store up (if any) so workers join one server, then supervises them."""
     from gateway.server import run_workers
@@ -245,7 +245,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings, sockets: list[s
 
     embedded = start_embedded(settings.store.data_dir) if settings.store.url is None else None
     try:
-        return run_workers(sys.argv[1:] if args.argv is None else args.argv, int(args.workers), sockets, metrics)
+        return run_workers(sys.argv[1:] if args.argv is None else args.argv, workers, sockets, metrics)
     finally:
         if embedded is not None:
             embedded.stop()
