@@ -59,10 +59,14 @@ def gateway_process(tmp_path, upstream):
         return port, config, process
 
     yield start
-    for process in processes:
+    for process in processes:  # SIGTERM first: a SIGKILLed gateway leaves its embedded Redis running
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     for log in logs:
         log.close()
 
