@@ -192,7 +192,8 @@ def main() -> None:
     store = f"url: {args.redis_url}" if args.redis_url else f"data_dir: {work / 'data'}"
     config = work / "gateway.yaml"
     config.write_text(
-        f"public_url: http://127.0.0.1:{gw}\nlisten: {{host: 127.0.0.1, port: {gw}}}\n"
+        f"public_url: http://127.0.0.1:{gw}\nlisten: {{host: 127.0.0.1, port: {gw}, metrics_port: null, "
+        f"max_connections_per_ip: 0}}\n"
         f"store: {{{store}, key_prefix: compare-{os.getpid()}}}\naudit: {{path: '-'}}\n"
         + ("rate_limits: {oauth_per_ip: null, mcp_per_user: null, tool_calls_per_user: null}\n" if args.no_limits
            else "rate_limits: {oauth_per_ip: null, mcp_per_user: {limit: 100000000}, "

@@ -71,7 +71,8 @@ def main() -> None:
     up_port, gw_port = free_port(), free_port()
     store = f"  url: {args.redis_url}\n" if args.redis_url else f"  data_dir: {work / 'data'}\n"
     config = work / "gateway.yaml"
-    config.write_text(f"public_url: http://127.0.0.1:{gw_port}\nlisten: {{host: 127.0.0.1, port: {gw_port}}}\n"
+    config.write_text(f"public_url: http://127.0.0.1:{gw_port}\nlisten: {{host: 127.0.0.1, port: {gw_port}, "
+                      f"metrics_port: null}}\n"
                       f"store:\n{store}  key_prefix: bench-{os.getpid()}\n"
                       # the limiter still runs on every request, with budgets the benchmark cannot exhaust
                       "rate_limits: {mcp_per_user: {limit: 100000000}, tool_calls_per_user: {limit: 100000000}}\n"

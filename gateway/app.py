@@ -39,6 +39,7 @@ from gateway.signing import IdentitySigner
 from gateway.store.base import Store
 from gateway.store.open import describe_store, open_store
 from gateway.token_cache import TokenCache, follow_revocations
+from gateway.web.body import bounded_body
 from gateway.web.cors import add_cors_headers
 from gateway.web.middleware import add_request_id, error_middleware
 from gateway.web.ratelimit import oauth_rate_limit
@@ -51,7 +52,7 @@ def create_app(
     settings: Settings, *, clock: Callable[[], float] = time.time, store: Store | None = None
 ) -> web.Application:
     """Build the gateway. `store` and `clock` are seams for tests; by default the store follows settings."""
-    app = web.Application(middlewares=[error_middleware, oauth_rate_limit],
+    app = web.Application(middlewares=[error_middleware, oauth_rate_limit, bounded_body],
                           client_max_size=settings.proxy.max_body_bytes)
     table = RouteTable(settings)
     app[SETTINGS_KEY] = settings
@@ -77,7 +78,7 @@ def _store_ctx(settings: Settings, given: Store | None) -> Callable[[web.Applica
             await app[LIMITER_KEY].close()
             return
         logger.info("store: %s", describe_store(settings.store))
-        async with open_store(settings.store) as store:
+        async with open_store(settings.store, watch=True) as store:
             app[STORE_KEY] = store
             app[LIMITER_KEY] = LeasedLimiter(store)
             yield

@@ -8,10 +8,14 @@ import getpass
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
+
+from redis.exceptions import RedisError
 
 from gateway import __version__
 from gateway.accounts import (
@@ -23,14 +27,18 @@ from gateway.accounts import (
     remove_user,
     set_password,
 )
-from gateway.config import ConfigError, Settings, load_settings
+from gateway.config import ConfigError, Listen, Settings, load_settings
 from gateway.logs import configure as configure_logging
 from gateway.oauth.tokens import hash_token
+from gateway.ports import BindError
 from gateway.routing import RouteTable
+from gateway.startup import OptionError, bind_all, cli_listen, cli_port, cli_workers, public_url_warnings
 from gateway.store.base import Store, StoreUnavailableError
-from gateway.store.open import describe_store, open_store
+from gateway.store.embedded import EmbeddedStoreError
+from gateway.store.open import describe_store, open_store, unavailable_reason
 
 CONFIG_ENV = "MCP_GATEWAY_CONFIG"
+T = TypeVar("T")
 
 
 class CliError(Exception):
@@ -47,18 +55,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except ConfigError as exc:
-        print(f"mcp-auth-gateway: invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr)
+        if len(exc.problems) == 1:
+            return _fail(f"invalid configuration: {exc.problems[0]}")
+        print(f"mcp-auth-gateway: error: invalid configuration ({len(exc.problems)} problems):", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    except (CliError, AccountError) as exc:
-        print(f"mcp-auth-gateway: error: {exc}", file=sys.stderr)
-        return 1
-    except StoreUnavailableError:
-        print("mcp-auth-gateway: error: cannot reach the store (is Redis running? see store.url)", file=sys.stderr)
-        return 1
+    except (CliError, AccountError, EmbeddedStoreError) as exc:
+        return _fail(str(exc))
+    except StoreUnavailableError as exc:
+        return _fail(f"cannot reach the store ({unavailable_reason(exc)}); is Redis running at store.url?")
+    except RedisError as exc:  # something answered at store.url, but not as Redis does
+        return _fail(f"the store at store.url does not answer as Redis ({type(exc).__name__}: {exc})"[:300])
+    except EOFError:
+        return _fail("standard input ended before the input was complete")
     except KeyboardInterrupt:
-        return 130
+        return _fail("interrupted")
+
+
+def _fail(reason: str) -> int:
+    print(f"mcp-auth-gateway: error: {' '.join(reason.split())}", file=sys.stderr)
+    return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,10 +90,10 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = _command(commands, "serve", "run the gateway", _serve)
     serve.add_argument("--host", help="override listen.host")
-    serve.add_argument("--port", type=int, help="override listen.port")
+    serve.add_argument("--port", help="override listen.port")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    serve.add_argument("--workers", type=int, default=1,
-                       help="worker processes sharing the port (SO_REUSEPORT); state is shared through Redis")
+    serve.add_argument("--workers", default="1",
+                       help="worker processes accepting on the one bound port; state is shared through Redis")
     serve.add_argument("--log-format", default="text", choices=["text", "json"],
                        help="json: one JSON object per line, with request ids (for log shippers)")
     serve.add_argument("--watch-config", action="store_true",
@@ -90,8 +107,8 @@ def _parser() -> argparse.ArgumentParser:
                                description="Start a bundled demo MCP server, the gateway in front of it on the "
                                            "embedded store, create user 'demo', print the MCP URL and the login.")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8080)
-    demo.add_argument("--upstream-port", type=int, default=9001)
+    demo.add_argument("--port", default="8080")
+    demo.add_argument("--upstream-port", default="9001")
     demo.add_argument("--data-dir", default="./mcp-gateway-demo", help="where the embedded Redis keeps its data")
     demo.set_defaults(run=_demo)
 
@@ -174,46 +191,67 @@ def _with_store(args: argparse.Namespace, action: Callable[[Settings, Store], Aw
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gateway.server import event_loop_factory, serve
+    from gateway.server import event_loop_factory, inherited_sockets, serve
 
     configure_logging(args.log_level, args.log_format)
     settings = _settings(args)
-    if args.workers < 1:
-        raise CliError("--workers must be at least 1")
-    listen = settings.listen.model_copy(update={k: v for k, v in (("host", args.host), ("port", args.port)) if v})
+    listen, workers = _checked(lambda: (cli_listen(settings.listen, host=args.host, port=args.port),
+                                        cli_workers(args.workers)))
+    inherited = inherited_sockets()  # a worker of `--workers N`: the parent bound everything and said so
+    if inherited is not None:
+        sockets, metrics = inherited
+    else:
+        sockets, per_worker = _checked(lambda: bind_all(listen, workers))  # before anything starts
+        metrics = per_worker[0] if per_worker else []
+        _banner(args, settings, listen, workers)
+        for warning in public_url_warnings(settings, listen):
+            logging.getLogger("gateway").warning("%s", warning)
+        if workers > 1:
+            return _serve_workers(args, settings, workers, sockets, per_worker)
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(serve(Path(args.config), settings, sockets, metrics, args.watch_config))
+    return 0
+
+
+def _checked(check: Callable[[], T]) -> T:
+    try:
+        return check()
+    except (OptionError, BindError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def _banner(args: argparse.Namespace, settings: Settings, listen: Listen, workers: int) -> None:
     table = RouteTable(settings)
     print(f"mcp-auth-gateway {__version__}: issuer {settings.public_url}", flush=True)
     print(f"  store: {describe_store(settings.store)}", flush=True)
     for info in table.routes:
         print(f"  route {info.route.name}: {info.resource} -> {info.route.upstream}", flush=True)
         print(f"    metadata: {info.metadata_url}", flush=True)
-    metrics = "/metrics" if listen.metrics_port is None else \
+    metrics = "metrics off" if listen.metrics_port is None else \
         f"metrics on http://{listen.metrics_host or listen.host}:{listen.metrics_port}/metrics" + (
-            " (worker i: port + i)" if args.workers > 1 else "")
+            " (worker i: port + i)" if workers > 1 else "")
+    if listen.metrics_token is not None:
+        metrics += ", and /metrics with the metrics token"
     print(f"  listening on http://{listen.host}:{listen.port} (health: /healthz, /readyz; {metrics})"
-          + (f" with {args.workers} workers" if args.workers > 1 else ""), flush=True)
+          + (f" with {workers} workers" if workers > 1 else ""), flush=True)
     if args.watch_config:
         print(f"  reloading when {args.config} changes (or on SIGHUP)", flush=True)
-    if args.workers > 1:
-        return _serve_workers(args, settings)
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(serve(Path(args.config), settings, listen.host, listen.port, args.watch_config))
-    return 0
 
 
-def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
+def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int, sockets: list[socket.socket],
+                   metrics: list[list[socket.socket]]) -> int:
     """The parent keeps the embedded store up (if any) so workers join one server, then supervises them."""
-    import sys
-
     from gateway.server import run_workers
     from gateway.store.embedded import start_embedded
 
     embedded = start_embedded(settings.store.data_dir) if settings.store.url is None else None
     try:
-        return run_workers(sys.argv[1:] if args.argv is None else args.argv, args.workers)
+        return run_workers(sys.argv[1:] if args.argv is None else args.argv, workers, sockets, metrics)
     finally:
         if embedded is not None:
             embedded.stop()
+        for sock in [*sockets, *(s for own in metrics for s in own)]:
+            sock.close()
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -222,7 +260,9 @@ def _demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run_demo(args.host, args.port, args.upstream_port, Path(args.data_dir))
+    listen = _checked(lambda: cli_listen(Listen(metrics_port=None), host=args.host, port=args.port))
+    upstream_port = _checked(lambda: cli_port("--upstream-port", args.upstream_port))
+    return _checked(lambda: run_demo(listen, upstream_port, Path(args.data_dir)))
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -238,11 +278,21 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        return _read_line("a password")
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise CliError("no terminal to prompt for a password; use --password-stdin")
     first = getpass.getpass("Password: ")
     if getpass.getpass("Repeat password: ") != first:
         raise CliError("passwords do not match")
     return first
+
+
+def _read_line(what: str) -> str:
+    """One line of standard input, without its line ending; an empty input is an error, not an empty value."""
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    if not line:
+        raise CliError(f"no input: expected {what} on standard input")
+    return line.rstrip("\r\n")
 
 
 def _users_add(args: argparse.Namespace) -> int:
@@ -287,7 +337,7 @@ def _users_passwd(args: argparse.Namespace) -> int:
 # -- clients ----------------------------------------------------------------------------------------------
 
 def _clients_add(args: argparse.Namespace) -> int:
-    secret = sys.stdin.readline().strip() if args.secret_stdin else None
+    secret = _read_line("a client secret").strip() if args.secret_stdin else None
     if args.secret_stdin and (not secret or len(secret) < 16):
         raise CliError("a client secret needs at least 16 characters")
 
@@ -367,7 +417,7 @@ def _tokens_revoke(args: argparse.Namespace) -> int:
             if len(hashes) > 1:
                 raise CliError(f"token id {args.token_id} is ambiguous ({len(hashes)} tokens); give more hex digits")
         else:
-            value = sys.stdin.readline().strip() if args.token == "-" else args.token
+            value = _read_line("a token").strip() if args.token == "-" else args.token
             hashes = [hash_token(value)]
         if not hashes or not await store.revoke_access_token(hashes[0]):
             raise CliError("no such token")

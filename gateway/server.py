@@ -1,10 +1,14 @@
 """Running the gateway: listen, reload on SIGHUP, drain on SIGTERM, optionally several worker processes.
 
-Reload (SIGHUP, or a changed file with --watch-config) starts a new application on the same port (SO_REUSEPORT)
-and then retires the old one: new connections go to the new configuration at once, while requests and SSE
-streams already open finish on the old one (up to `listen.shutdown_grace`). An invalid configuration is refused
-and the running one kept. With `listen.metrics_port`, /metrics has a listener of its own, which always shows the
-current application's metrics.
+The listening sockets are bound once, before anything starts (`gateway.ports.bind_listeners`): a busy port or an
+unbindable host fails at once with one line, and no other process can join the port (no SO_REUSEPORT). Reloads
+and `--workers` share those sockets among our own processes: a reload (SIGHUP, or a changed file with
+--watch-config) starts a new application accepting on the same sockets and then retires the old one, so new
+connections go to the new configuration at once while requests and SSE streams already open finish on the old
+one (up to `listen.shutdown_grace`); workers inherit the sockets from the parent. An invalid configuration is
+refused and the running one kept. `/metrics` has a listener of its own (`listen.metrics_port`), which always shows
+the current application's metrics. Every connection gets the deadlines and the per-IP cap of
+`gateway.web.connections`.
 """
 
 from __future__ import annotations
@@ -13,22 +17,28 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.app import create_app
 from gateway.config import ConfigError, Settings, load_settings
-from gateway.keys import METRICS_KEY
+from gateway.keys import METRICS_KEY, STORE_KEY
+from gateway.store.base import StoreUnavailableError
+from gateway.web.connections import ConnectionGuard, GatewayRunner
+from gateway.web.health import metrics_response
 from gateway.web.middleware import AccessLogger
 
 logger = logging.getLogger("gateway")
 WORKER_INDEX_ENV = "MCP_GATEWAY_WORKER_INDEX"  # set by run_workers: 0..N-1
+LISTEN_FDS_ENV = "MCP_GATEWAY_LISTEN_FDS"  # set by run_workers: "3,4" (public) or "3,4;5" (public; metrics)
 WATCH_INTERVAL = 1.0  # seconds between looks at the configuration file (--watch-config)
+WORKER_POLL = 0.2  # seconds between looks at the workers (one that dies stops the others)
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -41,32 +51,48 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-async def _start(settings: Settings, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(create_app(settings), access_log_class=AccessLogger, handler_cancellation=True,
-                           shutdown_timeout=settings.listen.shutdown_grace)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_port=True, shutdown_timeout=settings.listen.shutdown_grace)
-    await site.start()
+def guard_for(settings: Settings) -> ConnectionGuard:
+    return ConnectionGuard(settings.listen.max_connections_per_ip, settings.trusted_proxies)
+
+
+async def _runner(app: web.Application, settings: Settings, guard: ConnectionGuard,
+                  sockets: Sequence[socket.socket], **options: object) -> GatewayRunner:
+    """Start `app` accepting on (copies of) `sockets`; on failure everything started is cleaned up again."""
+    listen = settings.listen
+    runner = GatewayRunner(app, guard=guard, header_timeout=listen.header_timeout,
+                           keepalive_timeout=listen.keepalive_timeout, shutdown_timeout=listen.shutdown_grace,
+                           **options)
+    try:
+        await runner.setup()
+        for sock in sockets:  # a copy each: a retired runner closes its own, the listening socket stays open
+            await web.SockSite(runner, sock.dup()).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner
 
 
-async def _start_metrics(settings: Settings, current: list[web.AppRunner]) -> web.AppRunner | None:
-    """The /metrics listener of `listen.metrics_port` (+ this worker's index), serving `current[0]`'s registry."""
-    if settings.listen.metrics_port is None:
+async def _start(settings: Settings, sockets: Sequence[socket.socket], guard: ConnectionGuard) -> GatewayRunner:
+    return await _runner(create_app(settings), settings, guard, sockets, access_log_class=AccessLogger,
+                         handler_cancellation=True)
+
+
+async def _start_metrics(settings: Settings, sockets: Sequence[socket.socket], guard: ConnectionGuard,
+                         current: list[GatewayRunner]) -> GatewayRunner | None:
+    """The /metrics listener on `sockets`, serving `current[0]`'s registry with its metrics token."""
+    if not sockets:
         return None
 
     async def handle(request: web.Request) -> web.Response:
-        body = generate_latest(current[0].app[METRICS_KEY].registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        app = current[0].app
+        return metrics_response(request, app[METRICS_KEY].registry, settings.listen.metrics_token)
 
     app = web.Application()
     app.router.add_get("/metrics", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = settings.listen.metrics_port + int(os.environ.get(WORKER_INDEX_ENV, "0"))
-    host = settings.listen.metrics_host or settings.listen.host
-    await web.TCPSite(runner, host, port).start()
-    logger.info("metrics on http://%s:%s/metrics", host, port)
+    runner = await _runner(app, settings, guard, sockets, access_log=None)
+    for sock in sockets:
+        host, port = sock.getsockname()[:2]
+        logger.info("metrics on http://%s:%s/metrics", f"[{host}]" if ":" in host else host, port)
     return runner
 
 
@@ -91,21 +117,38 @@ async def _watch(path: Path, reload: asyncio.Event) -> None:
         seen = version if version is not None else seen
 
 
-async def serve(config: Path, settings: Settings, host: str, port: int, watch_config: bool = False) -> None:
-    """Serve until SIGTERM/SIGINT (then drain and return); SIGHUP (or, with `watch_config`, an edit) reloads
-    `config`."""
+async def serve(config: Path | None, settings: Settings, sockets: Sequence[socket.socket],
+                metrics_sockets: Sequence[socket.socket] = (), watch_config: bool = False) -> None:
+    """Serve on the bound `sockets` until SIGTERM/SIGINT (then drain and return); SIGHUP (or, with
+    `watch_config`, an edit) reloads `config` (None: no reloads)."""
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    reload = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload.set)
-    runner = await _start(settings, host, port)
+    stop, reload = asyncio.Event(), asyncio.Event()
+    signals = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: reload.set}
+    for signum, action in signals.items():
+        loop.add_signal_handler(signum, action)
+    try:
+        await _serve_until_stopped(config, settings, sockets, metrics_sockets, watch_config, stop, reload)
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+
+async def _serve_until_stopped(config: Path | None, settings: Settings, sockets: Sequence[socket.socket],
+                               metrics_sockets: Sequence[socket.socket], watch_config: bool, stop: asyncio.Event,
+                               reload: asyncio.Event) -> None:
+    guard = guard_for(settings)
+    runner = await _start(settings, sockets, guard)
     current = [runner]
-    metrics_runner = await _start_metrics(settings, current)
-    watcher = asyncio.ensure_future(_watch(config, reload)) if watch_config else None
-    logger.info("ready (pid %s); SIGHUP%s reloads %s, SIGTERM drains for %ss", os.getpid(),
-                " or an edit" if watch_config else "", config, settings.listen.shutdown_grace)
+    try:
+        metrics_runner = await _start_metrics(settings, metrics_sockets, guard, current)
+    except BaseException:
+        await runner.cleanup()
+        raise
+    watcher = asyncio.ensure_future(_watch(config, reload)) if watch_config and config is not None else None
+    logger.info("%s (pid %s); %sSIGTERM drains for %ss",
+                "ready" if await _store_reachable(runner) else "accepting connections, waiting for the store",
+                os.getpid(), "" if config is None else f"SIGHUP{' or an edit' if watcher else ''} reloads {config}, ",
+                settings.listen.shutdown_grace)
     retiring: set[asyncio.Task[None]] = set()
     while True:
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(reload.wait())]
@@ -115,26 +158,30 @@ async def serve(config: Path, settings: Settings, host: str, port: int, watch_co
         if stop.is_set():
             break
         reload.clear()
+        if config is None:
+            continue
         try:
             fresh = load_settings(config)
         except ConfigError as exc:
             logger.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
             continue
         try:
-            new_runner = await _start(fresh, host, port)
-        except OSError as exc:
-            logger.error("reload refused, could not listen with the new configuration: %s", exc)
+            new_runner = await _start(fresh, sockets, guard)
+        except Exception as exc:  # noqa: BLE001 - whatever stops the new configuration, the old one keeps serving
+            logger.error("reload refused, the new configuration did not start: %s", exc)
             continue
+        _warn_restart_only(settings, fresh)
+        guard.configure(fresh.listen.max_connections_per_ip, fresh.trusted_proxies)
         old, runner = runner, new_runner
         current[0] = runner
-        if fresh.listen.metrics_port != settings.listen.metrics_port:
-            logger.warning("listen.metrics_port changed: takes effect on restart")
         task = asyncio.ensure_future(old.cleanup())  # stops accepting, lets open streams finish
         retiring.add(task)
         task.add_done_callback(retiring.discard)
         logger.info("reloaded %s: %d route(s); the previous configuration drains its open requests", config,
                     len(fresh.routes))
     logger.info("draining: no new connections; open requests get up to %ss", settings.listen.shutdown_grace)
+    for sock in (*sockets, *metrics_sockets):  # with the runners' copies closed next, new connections are refused
+        sock.close()
     if watcher is not None:
         watcher.cancel()
     await asyncio.gather(runner.cleanup(), *retiring)
@@ -143,21 +190,72 @@ async def serve(config: Path, settings: Settings, host: str, port: int, watch_co
     logger.info("stopped")
 
 
-def run_workers(argv: list[str], workers: int) -> int:
-    """Start `workers` copies of this serve command sharing the port (SO_REUSEPORT); forward signals."""
+async def _store_reachable(runner: GatewayRunner) -> bool:
+    try:
+        await runner.app[STORE_KEY].ping()
+    except StoreUnavailableError:
+        return False
+    return True
+
+
+def _warn_restart_only(running: Settings, fresh: Settings) -> None:
+    """Keys bound to the sockets bound at start: a reload cannot move them."""
+    before, after = running.listen, fresh.listen
+    for key in ("host", "port", "metrics_host", "metrics_port"):
+        if getattr(before, key) != getattr(after, key):
+            logger.warning("listen.%s changed: takes effect on restart", key)
+
+
+def inherited_sockets() -> tuple[list[socket.socket], list[socket.socket]] | None:
+    """The (public, metrics) sockets a `run_workers` parent passed to this worker, if it is one."""
+    value = os.environ.get(LISTEN_FDS_ENV)
+    if not value:
+        return None
+    public, _, metrics = value.partition(";")
+
+    def adopt(fds: str) -> list[socket.socket]:
+        return [socket.socket(fileno=int(fd)) for fd in fds.split(",") if fd]
+
+    return adopt(public), adopt(metrics)
+
+
+def run_workers(argv: list[str], workers: int, sockets: Sequence[socket.socket],
+                metrics_sockets: Sequence[Sequence[socket.socket]]) -> int:
+    """Start `workers` copies of this serve command accepting on the bound `sockets` (inherited descriptors;
+    worker i also gets `metrics_sockets[i]`; this process closes its own copies); forward signals; if one worker
+    exits, stop the others."""
     child_argv = [a for a in argv if not a.startswith("--workers")]
     if "--workers" in argv:
         index = argv.index("--workers")
         child_argv = argv[:index] + argv[index + 2:]
-    children = [subprocess.Popen([sys.executable, "-m", "gateway", *child_argv],
-                                 env={**os.environ, WORKER_INDEX_ENV: str(index)}) for index in range(workers)]
+    stopping = False
+    children: list[subprocess.Popen[bytes]] = []
 
     def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = stopping or signum in (signal.SIGTERM, signal.SIGINT)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, forward)
-    codes = [child.wait() for child in children]
-    return max(codes, default=0)
+    public = ",".join(str(sock.fileno()) for sock in sockets)
+    for index in range(workers):
+        own = metrics_sockets[index] if index < len(metrics_sockets) else ()
+        fds = public + ";" + ",".join(str(sock.fileno()) for sock in own)
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "gateway", *child_argv], pass_fds=[s.fileno() for s in (*sockets, *own)],
+            env={**os.environ, WORKER_INDEX_ENV: str(index), LISTEN_FDS_ENV: fds}))
+        if stopping:
+            break
+    for sock in (*sockets, *(s for own in metrics_sockets for s in own)):
+        sock.close()  # the workers hold them now: when the last one drains, the port refuses connections
+    while any(child.poll() is None for child in children):
+        failed = [child for child in children if child.returncode not in (None, 0)]
+        if failed and not stopping:
+            logger.error("worker (pid %s) exited with status %s: stopping the others", failed[0].pid,
+                         failed[0].returncode)
+            forward(signal.SIGTERM, None)
+        time.sleep(WORKER_POLL)
+    return max((abs(child.returncode) for child in children if child.returncode), default=0)

@@ -90,7 +90,9 @@ class TokenCache:
 async def follow_revocations(store: Store, stop: asyncio.Event, cache: TokenCache, streams: OpenStreams,
                              clock: Callable[[], float]) -> None:
     """Follow the revocation feed until `stop` is set: evict each revoked token and end its open streams. On any
-    break drop the cache and retry; on each (re)subscription re-check the open streams' tokens (missed messages)."""
+    break drop the cache and retry, backing off (1 s doubling to 30 s) and logging only the break of a feed that
+    was up, not every failed retry (a store down at start is reported once by `open_store`); on each
+    (re)subscription re-check the open streams' tokens (messages missed meanwhile)."""
     rechecks: set[asyncio.Future[None]] = set()
 
     def subscribed() -> None:
@@ -100,19 +102,27 @@ async def follow_revocations(store: Store, stop: asyncio.Event, cache: TokenCach
             rechecks.add(recheck)
             recheck.add_done_callback(rechecks.discard)
 
+    delay = 1.0
     try:
         while not stop.is_set():
+            was_connected = False
             try:
                 async for token_hash in store.revocations(on_subscribed=subscribed, stop=stop):
                     cache.evict(token_hash)
                     streams.revoked(token_hash)
             except Exception as exc:  # noqa: BLE001 - any break in the feed: stop trusting the cache
-                logger.warning("revocation feed interrupted (%s); token cache dropped", type(exc).__name__)
+                was_connected = cache.connected
+                if was_connected:
+                    logger.warning("revocation feed interrupted (%s); token cache dropped until it is back",
+                                   type(exc).__name__)
             finally:
+                was_connected = was_connected or cache.connected
                 cache.connected = False
                 cache.clear()
+            delay = 1.0 if was_connected else delay
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1)
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 30.0)
     finally:
         for recheck in list(rechecks):
             recheck.cancel()

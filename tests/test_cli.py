@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -231,3 +232,147 @@ def test_every_command_has_help(command: list[str]) -> None:
 def test_missing_config_is_one_line_error(command: list[str]) -> None:
     """docs/contract.md: no -c and no MCP_GATEWAY_CONFIG -> non-zero exit, one-line reason."""
     assert_one_line_error(cli(*command), "-c", "MCP_GATEWAY_CONFIG")
+
+
+# -- command-line values, faults at start (issue 10 #23, #24) -----------------------------------------------
+
+def embedded_config(tmp_path: Path, **store: str) -> str:
+    settings = {"public_url": "http://127.0.0.1:8080", "store": {"data_dir": str(tmp_path / "data"), **store},
+                "routes": [ALPHA], "listen": {"host": "127.0.0.1", "port": 8080, "metrics_port": None}}
+    path = tmp_path / "gw.yaml"
+    path.write_text(json.dumps(settings))  # (JSON is YAML)
+    return str(path)
+
+
+def yaml_message(tmp_path: Path, **listen: Any) -> str:
+    """What check-config says about these `listen` values, without the key path."""
+    path = tmp_path / "listen.yaml"
+    path.write_text(json.dumps({"public_url": "http://127.0.0.1:8080", "routes": [ALPHA], "listen": listen}))
+    line = cli("check-config", "-c", str(path)).stderr.strip().splitlines()[-1]
+    return line.split(": ", 4)[-1]  # "mcp-auth-gateway: error: invalid configuration: listen.port: <message>"
+
+
+@pytest.mark.parametrize(
+    ("args", "listen"),
+    [
+        pytest.param(["--port", "99999"], {"port": 99999}, id="port-too-large"),
+        pytest.param(["--port", "-1"], {"port": -1}, id="port-negative"),
+        pytest.param(["--port", "http"], {"port": "http"}, id="port-not-a-number"),
+        pytest.param(["--host", "not a host"], {"host": "not a host"}, id="host-with-spaces"),
+        pytest.param(["--host", "gw..example.com"], {"host": "gw..example.com"}, id="host-empty-label"),
+    ],
+)
+def test_serve_options_are_validated_like_the_yaml(tmp_path: Path, args: list[str], listen: dict[str, Any]) -> None:
+    """Issue 10 #23: `--port 99999` bound 34463 (the value modulo 65536) while the log said 99999. Options are
+    checked by the same model as `listen:` in the YAML, with the same message, before anything starts."""
+    message = yaml_message(tmp_path, **listen)
+    result = cli("serve", "-c", embedded_config(tmp_path), *args)
+    assert_one_line_error(result, f"{args[0]}: {message}")
+    assert not (tmp_path / "data").exists()  # nothing was started
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        pytest.param(["serve", "--workers", "0"], "--workers: Input should be greater than or equal to 1", id="zero"),
+        pytest.param(["serve", "--workers", "many"], "--workers: Input should be a valid integer", id="nan"),
+        pytest.param(["serve", "--workers", "100000"], "--workers: Input should be less than or equal to", id="huge"),
+        pytest.param(["demo", "--port", "70000"], "--port: Input should be less than or equal to 65535", id="demo"),
+        pytest.param(["demo", "--upstream-port", "0"], "--upstream-port: Input should be greater than or equal to 1",
+                     id="demo-upstream"),
+    ],
+)
+def test_other_numeric_options_are_validated(tmp_path: Path, args: list[str], fragment: str) -> None:
+    config = [] if args[0] == "demo" else ["-c", embedded_config(tmp_path)]
+    data = ["--data-dir", str(tmp_path / "data")] if args[0] == "demo" else []
+    assert_one_line_error(cli(*args, *config, *data), fragment)
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.fixture
+def not_redis() -> Any:
+    """A TCP server that answers like a web server, not like Redis."""
+    import http.server
+    import threading
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.server_address[1]}/0"
+    server.shutdown()
+    server.server_close()
+
+
+STORE_COMMANDS = [["users", "list"], ["users", "add", "bob", "--password-stdin"], ["clients", "list"],
+                  ["tokens", "issue", "--user", "bob", "--route", "alpha"], ["keys", "rotate"]]
+
+
+@pytest.mark.parametrize("command", STORE_COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("fault", ["not-redis", "down", "unusable-data-dir"])
+def test_a_store_that_cannot_be_used_is_one_line(tmp_path: Path, not_redis: str, command: list[str],
+                                                 fault: str) -> None:
+    """Issue 10 #24: a store that is down, a URL where something else answers, a data_dir that cannot be made:
+    one line naming the reason, exit 1, no traceback."""
+    if fault == "unusable-data-dir":
+        blocker = tmp_path / "a-file"
+        blocker.write_text("")
+        config, expected = embedded_config(tmp_path, data_dir=str(blocker / "data")), "cannot start the embedded Redis"
+    else:
+        url = not_redis if fault == "not-redis" else f"redis://127.0.0.1:{free_port()}/0"
+        config = embedded_config(tmp_path, url=url)
+        expected = "does not answer as Redis" if fault == "not-redis" else "cannot reach the store"
+    assert_one_line_error(cli(*command, "-c", config, stdin=PASSWORD + "\n"), expected)
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "fragment"),
+    [
+        pytest.param(["users", "add", "bob"], "", "no terminal to prompt for a password; use --password-stdin",
+                     id="users-add-no-tty"),
+        pytest.param(["users", "passwd", "bob"], PASSWORD + "\n",
+                     "no terminal to prompt for a password; use --password-stdin", id="users-passwd-no-tty"),
+        pytest.param(["users", "add", "bob", "--password-stdin"], "", "no input: expected a password",
+                     id="password-eof"),
+        pytest.param(["clients", "add", "--redirect-uri", "http://127.0.0.1/cb", "--auth-method",
+                      "client_secret_post", "--secret-stdin"], "", "no input: expected a client secret",
+                     id="secret-eof"),
+        pytest.param(["tokens", "revoke", "-"], "", "no input: expected a token", id="token-eof"),
+    ],
+)
+def test_missing_input_is_one_line(config: str, args: list[str], stdin: str, fragment: str) -> None:
+    """Issue 10 #24: `users add` without a terminal printed a traceback (getpass on a pipe, then EOFError)."""
+    assert_one_line_error(cli(*args, "-c", config, stdin=stdin), fragment)
+
+
+@pytest.mark.parametrize("content", [None, "routes: [unclosed", "- a list"], ids=["missing", "not-yaml", "not-map"])
+def test_a_bad_config_file_is_one_line(tmp_path: Path, content: str | None) -> None:
+    path = tmp_path / "gw.yaml"
+    if content is not None:
+        path.write_text(content)
+    for command in (["users", "list"], ["serve"], ["check-config"]):
+        assert_one_line_error(cli(*command, "-c", str(path)), "invalid configuration", str(path))
+
+
+def test_ctrl_c_is_one_line_and_exit_1(config: str) -> None:
+    """Issue 10 #24: Ctrl-C while a command waits for input ends it with a one-line reason, not a traceback."""
+    import platform
+    import signal
+
+    read_syscall = {"x86_64": "0", "aarch64": "63"}[platform.machine()]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MCP_GATEWAY_")}
+    process = subprocess.Popen([sys.executable, "-m", "gateway", "users", "add", "bob", "--password-stdin", "-c",
+                                config], cwd=REPO, env=clean, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while (Path(f"/proc/{process.pid}/syscall").read_text().split() or [""])[:2] != [read_syscall, "0x0"]:
+            assert time.monotonic() < deadline, "never waited on standard input"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert_one_line_error(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr),
+                          "interrupted")

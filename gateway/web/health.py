@@ -1,11 +1,19 @@
-"""Liveness, readiness (Redis reachable) and Prometheus metrics."""
+"""Liveness, readiness (Redis reachable) and Prometheus metrics.
+
+`/metrics` lives on a listener of its own (`listen.metrics_port`, loopback by default; `gateway.server`). The
+public port serves it only when `listen.metrics_token` is set, and then only to that bearer token (RFC 6750 §2.1;
+401 with a `WWW-Authenticate` challenge otherwise), as does the metrics listener.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+import secrets
 
-from gateway.keys import METRICS_KEY, SIGNER_KEY, STORE_KEY
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import SecretStr
+
+from gateway.keys import METRICS_KEY, SETTINGS_KEY, SIGNER_KEY, STORE_KEY
 from gateway.store.base import StoreUnavailableError
 
 
@@ -23,8 +31,23 @@ async def handle_readyz(request: web.Request) -> web.Response:
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS_KEY].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return metrics_response(request, request.app[METRICS_KEY].registry,
+                            request.app[SETTINGS_KEY].listen.metrics_token)
+
+
+def metrics_response(request: web.BaseRequest, registry: CollectorRegistry, token: SecretStr | None) -> web.Response:
+    """The registry in Prometheus text format, or 401 when `token` is set and the request does not bear it."""
+    if token is not None and not _bears(request, token.get_secret_value()):
+        error = "" if "Authorization" not in request.headers else ', error="invalid_token"'
+        return web.json_response({"error": "invalid_token", "error_description": "metrics need the metrics token"},
+                                 status=401, headers={"WWW-Authenticate": f'Bearer realm="metrics"{error}',
+                                                      "Cache-Control": "no-store"})
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _bears(request: web.BaseRequest, token: str) -> bool:
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(presented.strip().encode(), token.encode())
 
 
 async def handle_jwks(request: web.Request) -> web.Response:

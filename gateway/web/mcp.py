@@ -42,6 +42,7 @@ from gateway.web.bearer import (
     authenticate,
     bearer_token,
 )
+from gateway.web.body import BodyTimeoutError, BodyTooLargeError, read_body
 from gateway.web.client_ip import client_ip
 from gateway.web.cors import mcp_cors_headers, mcp_preflight, origin_allowed
 from gateway.web.errors import bearer_challenge, jsonrpc_error
@@ -49,10 +50,6 @@ from gateway.web.mcp_policy import Inspection, inspect, rate_limited
 
 logger = logging.getLogger(__name__)
 AUDIT_NAME_LENGTH = 200
-
-
-class BodyTooLargeError(Exception):
-    pass
 
 
 async def handle_mcp(request: web.Request) -> web.StreamResponse:
@@ -123,10 +120,15 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
         return jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, problem)
 
     try:
-        body = await _read_body(request, settings.proxy.max_body_bytes) if request.body_exists else None
+        body = await _read_body(request, settings.proxy.max_body_bytes, settings.listen.body_timeout) \
+            if request.body_exists else None
     except BodyTooLargeError:
         return jsonrpc_error(413, jsonrpc.PAYLOAD_TOO_LARGE,
                              f"Request body exceeds {settings.proxy.max_body_bytes} bytes")
+    except BodyTimeoutError:
+        refused = jsonrpc_error(408, jsonrpc.REQUEST_TIMEOUT, "Request body not received in time")
+        refused.force_close()
+        return refused
     inspection = inspect(request, info, context, body)  # (GET and DELETE too: their responses are filtered)
     if request.app[AUDIT_KEY].enabled:
         described = inspection.messages if isinstance(inspection, Inspection) else jsonrpc.parse_messages(body or b"")
@@ -206,14 +208,6 @@ def _challenge(info: RouteInfo, error: OAuthError | None) -> web.Response:
                          headers={"WWW-Authenticate": bearer_challenge(info.metadata_url, scopes, error)})
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLargeError()
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLargeError()
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def _read_body(request: web.Request, limit: int, idle: float) -> bytes:
+    """The JSON-RPC body: at most `limit` bytes, each chunk within `idle` seconds (`listen.body_timeout`)."""
+    return await read_body(request, limit, idle)

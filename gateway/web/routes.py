@@ -36,7 +36,7 @@ def setup_routes(app: web.Application, table: RouteTable) -> None:
     router = app.router
     router.add_get("/healthz", handle_healthz)
     router.add_get("/readyz", handle_readyz)
-    if app[SETTINGS_KEY].listen.metrics_port is None:  # else only on the metrics port (gateway.server)
+    if app[SETTINGS_KEY].listen.metrics_token is not None:  # else only on the metrics listener (gateway.server)
         router.add_get("/metrics", handle_metrics)
     router.add_get("/.well-known/jwks.json", handle_jwks)
     for path, metadata in (("/.well-known/oauth-authorization-server", handle_metadata),

@@ -55,7 +55,7 @@ def main() -> int:
     issuer = f"http://127.0.0.1:{gw_port}"
     config = work / "gateway.yaml"
     config.write_text(
-        f"public_url: {issuer}\nlisten: {{host: 127.0.0.1, port: {gw_port}}}\n"
+        f"public_url: {issuer}\nlisten: {{host: 127.0.0.1, port: {gw_port}, metrics_port: null}}\n"
         f"store: {{data_dir: {work / 'data'}}}\n"
         f"routes:\n  - {{name: demo, path: /demo/mcp, upstream: 'http://127.0.0.1:{up_port}/mcp',"
         f" scopes: [demo:read]}}\n"

@@ -80,8 +80,16 @@ def test_kubernetes_manifests_reference_real_cli_ports_probes_and_valid_config(m
     port = int(gateway["args"][gateway["args"].index("--port") + 1])
     assert port == settings.listen.port == gateway["ports"][0]["containerPort"]
     _parser().parse_args(gateway["args"])  # every flag is one the CLI has (argparse exits otherwise)
-    if settings.listen.metrics_port is not None:
+    metrics_host = settings.listen.metrics_host or settings.listen.host
+    if settings.listen.metrics_port is not None and metrics_host not in ("127.0.0.1", "::1", "localhost"):
+        # issue 10 #17: scraped on the pod IP, declared, announced to Prometheus, and never behind the Service
         assert settings.listen.metrics_port in [p["containerPort"] for p in gateway["ports"]]
+        template = next(d["spec"]["template"]["metadata"] for d in documents if d["kind"] == "Deployment" and
+                        gateway in d["spec"]["template"]["spec"]["containers"])
+        assert template["annotations"]["prometheus.io/port"] == str(settings.listen.metrics_port)
+        services = [d for d in documents if d["kind"] == "Service"]
+        assert all(p["targetPort"] not in ("metrics", settings.listen.metrics_port)
+                   for d in services for p in d["spec"]["ports"])
     assert gateway["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
     service = next(d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] in

@@ -21,6 +21,8 @@ CLI = [sys.executable, "-m", "gateway"]
 def write_config(path: Path, port: int, upstream_url: str, routes: tuple[str, ...] = ("alpha",),
                  extra: str = "", listen_extra: str = "") -> None:
     lines = "\n".join(f"  - {{name: {r}, path: /{r}/mcp, upstream: '{upstream_url}'}}" for r in routes)
+    if "metrics_port" not in listen_extra:  # (the default, 9464, is one port for every gateway on the machine)
+        listen_extra += ", metrics_port: null"
     path.write_text(f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, "
                     f"shutdown_grace: 20{listen_extra}}}\nstore: {{data_dir: {path.parent / 'data'}}}\n"
                     f"audit: {{enabled: false}}\n{extra}routes:\n{lines}\n")
@@ -57,10 +59,14 @@ def gateway_process(tmp_path, upstream):
         return port, config, process
 
     yield start
-    for process in processes:
+    for process in processes:  # SIGTERM first: a SIGKILLed gateway leaves its embedded Redis running
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     for log in logs:
         log.close()
 
@@ -78,13 +84,15 @@ async def test_sigterm_stops_accepting_lets_open_streams_finish_and_exits_0(gate
 
         async def refused() -> bool:
             try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as probe:
+                async with http.get(f"http://127.0.0.1:{port}/healthz",
+                                    timeout=aiohttp.ClientTimeout(total=5)) as probe:
                     await probe.read()
                 return False
-            except aiohttp.ClientConnectionError:
-                return True
+            except aiohttp.ClientConnectorError:
+                return True  # refused at connect: the listening socket is closed, not merely unserved
 
         await poll(refused)  # the listener closed while the stream is still open
+        assert process.poll() is None
         while "result" not in (event := await read_sse_event(stream)):
             pass
         stream.release()

@@ -16,6 +16,8 @@ from tests.conftest import route
 from tests.support.mcp_wire import modern_call
 from tests.support.tokens import issue
 
+METRICS_TOKEN = "metrics-token-0123456789"
+
 
 def sample(text: str, name: str) -> float:
     """The value of one Prometheus sample `name{labels} value` (0 when absent)."""
@@ -28,7 +30,7 @@ def sample(text: str, name: str) -> float:
 
 async def test_metrics_cover_validations_overhead_streams_limits_and_oauth(start_gateway, upstream, store,
                                                                           aiohttp_client):
-    server = await start_gateway([route("alpha", upstream.url)],
+    server = await start_gateway([route("alpha", upstream.url)], listen={"metrics_token": METRICS_TOKEN},
                                  rate_limits={"tool_calls_per_user": {"limit": 1, "period": 3600}})
     client = await aiohttp_client(server)
     token = await issue(store, server, "alpha")
@@ -39,7 +41,7 @@ async def test_metrics_cover_validations_overhead_streams_limits_and_oauth(start
     await (await client.post("/alpha/mcp", json=call)).read()  # no token
     await (await client.post("/token", data={"grant_type": "refresh_token", "client_id": "x",
                                              "refresh_token": "y"})).read()
-    text = await (await client.get("/metrics")).text()
+    text = await (await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})).text()
     assert sample(text, 'mcpgw_token_validations_total{outcome="valid"}') == 2
     assert sample(text, 'mcpgw_rate_limited_total{limit="mcp"}') == 1
     assert sample(text, 'mcpgw_gateway_overhead_seconds_count{route="alpha"}') == 1
@@ -47,6 +49,30 @@ async def test_metrics_cover_validations_overhead_streams_limits_and_oauth(start
     assert sample(text, 'mcpgw_sse_streams_open{route="alpha"}') == 0  # the SSE answer was relayed and closed
     assert sample(text, 'mcpgw_oauth_events_total{event="oauth.token",outcome="invalid_client"}') == 1
     assert sample(text, 'mcpgw_auth_failures_total{reason="no_token",route="alpha"}') == 1
+
+
+async def test_metrics_are_not_on_the_public_port_by_default(gateway, aiohttp_client):
+    """Issue 10 #17: /metrics (route names, traffic, auth failures) is not for the internet: by default it is
+    served only on the loopback metrics listener (`listen.metrics_port`), never on the public port."""
+    client = await aiohttp_client(gateway)
+    assert (await client.get("/metrics")).status == 404
+
+
+async def test_public_metrics_need_the_metrics_token(start_gateway, upstream, aiohttp_client):
+    """Issue 10 #17: with `listen.metrics_token`, the public /metrics answers only that bearer token (RFC 6750 §3:
+    a 401 names the scheme; a wrong token gets error="invalid_token")."""
+    client = await aiohttp_client(await start_gateway([route("alpha", upstream.url)],
+                                                      listen={"metrics_token": METRICS_TOKEN}))
+    missing = await client.get("/metrics")
+    assert missing.status == 401 and missing.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    assert "mcpgw_" not in await missing.text()
+    for wrong in (f"Bearer {METRICS_TOKEN}x", f"Basic {METRICS_TOKEN}", f"Bearer {METRICS_TOKEN[:-1]}", "Bearer"):
+        refused = await client.get("/metrics", headers={"Authorization": wrong})
+        assert refused.status == 401, wrong
+        assert refused.headers["WWW-Authenticate"] == 'Bearer realm="metrics", error="invalid_token"'
+    allowed = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert allowed.status == 200 and allowed.headers["Content-Type"].startswith("text/plain")
+    assert "mcpgw_token_validations_total" in await allowed.text()
 
 
 async def test_the_request_id_reaches_the_upstream_and_the_client(gateway, store):
@@ -66,7 +92,8 @@ async def test_the_request_id_reaches_the_upstream_and_the_client(gateway, store
 async def test_serve_writes_json_logs_with_request_ids(upstream, tmp_path):
     port = free_port()
     config = tmp_path / "gateway.yaml"
-    config.write_text(f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}}}\n"
+    config.write_text(f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, "
+                      "metrics_port: null}\n"
                       f"store: {{data_dir: {tmp_path / 'data'}}}\naudit: {{enabled: false}}\n"
                       f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}'}}\n")
     log = (tmp_path / "serve.log").open("w")

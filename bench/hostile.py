@@ -1,0 +1,250 @@
+"""Does the gateway stay responsive under hostile input? /healthz latency before and during three attacks.
+
+    python bench/hostile.py [--redis-url redis://127.0.0.1:6379/0] [--slowloris 200] [--hold 30]
+
+Starts the demo upstream and a real gateway (`mcp-auth-gateway serve`, on the given Redis or the embedded
+store in a temporary directory, default limits and timeouts), issues a token (`users add` + `tokens issue`),
+and starts a separate probe process that sends `GET /healthz` every 20 ms on a fresh connection (timeout
+30 s). Then, one after the other, with a quiet spell before each:
+
+  a. slowloris: `--slowloris` connections send a request line and then one header line every 5 s, never the
+     end of the headers; a connection the gateway closes is reopened at once, for `--hold` seconds;
+  b. one 4 MB `POST /register` with ~140,000 redirect URIs;
+  c. one `POST` of a JSON-RPC batch of 50,000 `tools/call` with distinct tool names, with the token.
+
+For each attack it reports what the gateway answered and /healthz p50/p99/max (and probes that failed or timed
+out) in the 5 s before and while the attack ran. It writes only configuration keys every version has, so it
+runs on any branch and reports what happens there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from gateway.ports import free_port, wait_for_port  # noqa: E402
+
+CLI = [sys.executable, "-m", "gateway"]
+PROBE_EVERY = 0.02
+PROBE_TIMEOUT = 30.0
+QUIET = 5.0  # seconds of probing before each attack ("before")
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+# -- the probe (a process of its own: building a 4 MB body here must not delay it) --------------------------
+
+async def probe(url: str) -> None:
+    """Print `sent_at latency_seconds status` per request until killed (status: HTTP status, or an error)."""
+    timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True), timeout=timeout) as http:
+        while True:
+            sent = time.time()
+            started = time.perf_counter()
+            try:
+                async with http.get(url) as response:
+                    await response.read()
+                    status = str(response.status)
+            except TimeoutError:
+                status = "timeout"
+            except aiohttp.ClientError as exc:
+                status = type(exc).__name__
+            print(f"{sent:.6f} {time.perf_counter() - started:.6f} {status}", flush=True)
+            await asyncio.sleep(PROBE_EVERY)
+
+
+@dataclass
+class Samples:
+    rows: list[tuple[float, float, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def follow(self, stream) -> None:  # type: ignore[no-untyped-def]
+        for line in stream:
+            sent, latency, status = line.split()
+            with self.lock:
+                self.rows.append((float(sent), float(latency), status))
+
+    def between(self, start: float, end: float) -> list[tuple[float, float, str]]:
+        with self.lock:
+            return [row for row in self.rows if start <= row[0] < end]
+
+
+def summary(rows: list[tuple[float, float, str]]) -> str:
+    ok = sorted(latency * 1000 for _, latency, status in rows if status == "200")
+    failed = len(rows) - len(ok)
+    if not ok:
+        return f"no answer ({failed} failed)"
+    p99 = ok[min(len(ok) - 1, int(0.99 * len(ok)))]
+    return (f"p50 {statistics.median(ok):.1f} / p99 {p99:.1f} / max {ok[-1]:.1f} ms, {len(rows)} probes"
+            + (f", {failed} failed or timed out" if failed else ""))
+
+
+# -- the attacks ------------------------------------------------------------------------------------------
+
+async def slowloris(port: int, count: int, hold: float) -> str:
+    """Keep `count` connections sending headers forever; reopen what the gateway closes."""
+    closed, lifetimes = 0, []
+    deadline = time.monotonic() + hold
+
+    async def one() -> None:
+        nonlocal closed
+        while time.monotonic() < deadline:
+            opened = time.monotonic()
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                while time.monotonic() < deadline:
+                    try:
+                        await asyncio.wait_for(reader.read(4096), timeout=min(5.0, deadline - time.monotonic()))
+                    except TimeoutError:
+                        writer.write(b"X-Slowloris: 1\r\n")  # one more header line, every 5 s
+                        await writer.drain()
+                        continue
+                    raise ConnectionResetError  # the gateway answered (a 408) or closed the connection
+            except ConnectionError:
+                closed += 1
+                lifetimes.append(time.monotonic() - opened)
+            finally:
+                writer.close()
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    if not closed:
+        return f"{count} connections held {hold:.0f} s; the gateway closed none"
+    return (f"{count} connections; the gateway closed {closed} (reopened at once), each after "
+            f"{min(lifetimes):.1f}-{max(lifetimes):.1f} s")
+
+
+COMPACT = (",", ":")  # both bodies stay under proxy.max_body_bytes (4 MiB), as in the review
+
+
+def register_body(uris: int = 140_000) -> bytes:
+    return json.dumps({"client_name": "hostile", "token_endpoint_auth_method": "none",
+                       "grant_types": ["authorization_code"], "response_types": ["code"],
+                       "redirect_uris": [f"http://127.0.0.1/c/{i:06d}" for i in range(uris)]},
+                      separators=COMPACT).encode()
+
+
+def batch_body(calls: int = 50_000) -> bytes:
+    return json.dumps([{"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": f"t{i}"}}
+                       for i in range(calls)], separators=COMPACT).encode()
+
+
+async def post(url: str, body: bytes, headers: dict[str, str], limit: float) -> str:
+    started = time.perf_counter()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=limit)) as http, \
+                http.post(url, data=body, headers=headers) as response:
+            text = (await response.read())[:160].decode(errors="replace").replace("\n", " ")
+            return f"{response.status} after {time.perf_counter() - started:.2f} s: {text}"
+    except TimeoutError:
+        return f"no answer within {limit:.0f} s"
+    except aiohttp.ClientError as exc:
+        return f"{type(exc).__name__} after {time.perf_counter() - started:.2f} s"
+
+
+# -- running it -------------------------------------------------------------------------------------------
+
+def start_gateway(work: Path, redis_url: str | None) -> tuple[int, str, list[subprocess.Popen[bytes]]]:
+    up_port, gw_port = free_port(), free_port()
+    log = (work / "processes.log").open("wb")
+    upstream = subprocess.Popen([sys.executable, "-m", "gateway.demo_upstream", "--port", str(up_port)],
+                                cwd=REPO, env=ENV, stdout=log, stderr=subprocess.STDOUT)
+    wait_for_port(up_port, upstream, deadline=30)
+    store = f"{{url: '{redis_url}', key_prefix: bench-hostile-{os.getpid()}}}" if redis_url else \
+        f"{{data_dir: '{work / 'data'}'}}"
+    config = work / "gateway.yaml"
+    config.write_text(f"public_url: http://127.0.0.1:{gw_port}\n"
+                      f"listen: {{host: 127.0.0.1, port: {gw_port}, metrics_port: null}}\n"
+                      f"store: {store}\naudit: {{path: '{work / 'audit.log'}'}}\n"
+                      f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: 'http://127.0.0.1:{up_port}/mcp'}}\n")
+    gateway = subprocess.Popen([*CLI, "serve", "-c", str(config), "--log-level", "warning"], cwd=REPO, env=ENV,
+                               stdout=log, stderr=subprocess.STDOUT)
+    wait_for_port(gw_port, gateway, deadline=60)
+    subprocess.run([*CLI, "users", "add", "bench", "--password-stdin", "-c", str(config)], input=b"hostile-bench\n",
+                   cwd=REPO, env=ENV, check=True, capture_output=True)
+    token = subprocess.run([*CLI, "tokens", "issue", "--user", "bench", "--route", "alpha", "-c", str(config)],
+                           cwd=REPO, env=ENV, check=True, capture_output=True, text=True).stdout.strip()
+    return gw_port, token, [gateway, upstream]
+
+
+async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, str, str, str]]:
+    port, token, processes = start_gateway(work, args.redis_url)
+    base = f"http://127.0.0.1:{port}"
+    prober = subprocess.Popen([sys.executable, __file__, "--probe", f"{base}/healthz"], stdout=subprocess.PIPE,
+                              text=True, env=ENV)
+    samples = Samples()
+    threading.Thread(target=samples.follow, args=(prober.stdout,), daemon=True).start()
+    mcp_headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                   "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-03-26"}
+    attacks = [
+        (f"a. slowloris, {args.slowloris} connections, {args.hold:.0f} s",
+         lambda: slowloris(port, args.slowloris, args.hold)),
+        (f"b. POST /register, {len(register_body()) / 1e6:.1f} MB, 140,000 redirect URIs",
+         lambda: post(f"{base}/register", register_body(), {"Content-Type": "application/json"}, args.limit)),
+        (f"c. POST /alpha/mcp, {len(batch_body()) / 1e6:.1f} MB, batch of 50,000 tools/call",
+         lambda: post(f"{base}/alpha/mcp", batch_body(), mcp_headers, args.limit)),
+    ]
+    rows = []
+    try:
+        for name, attack in attacks:
+            print(f"{name} …", file=sys.stderr, flush=True)
+            await asyncio.sleep(QUIET)  # the "before" window
+            started = time.time()
+            answered = await attack()
+            ended = time.time()
+            await asyncio.sleep(1)  # probes sent during the attack may still be in flight
+            rows.append((name, answered, summary(samples.between(started - QUIET, started)),
+                         summary(samples.between(started, ended))))
+    finally:
+        prober.kill()
+        prober.wait()
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--redis-url", help="a Redis to use (default: the embedded store in a temp dir)")
+    parser.add_argument("--slowloris", type=int, default=200, help="slowloris connections (default 200)")
+    parser.add_argument("--hold", type=float, default=30.0, help="seconds the slowloris attack lasts (default 30)")
+    parser.add_argument("--limit", type=float, default=300.0, help="seconds to wait for an attack's answer")
+    parser.add_argument("--probe", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.probe:
+        asyncio.run(probe(args.probe))
+        return
+    with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
+        rows = asyncio.run(run(args, Path(tmp)))
+    print("| attack | the gateway answered | /healthz before | /healthz during |")
+    print("|---|---|---|---|")
+    for name, answered, before, during in rows:
+        print(f"| {name} | {answered.replace('|', '/')} | {before} | {during} |")
+
+
+if __name__ == "__main__":
+    main()

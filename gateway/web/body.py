@@ -1,0 +1,88 @@
+"""Request bodies, read whole and bounded in size and in time (nginx's client_max_body_size, client_body_timeout).
+
+MCP routes read their own bodies (`proxy.max_body_bytes`, JSON-RPC errors; `gateway.web.mcp`). Every other body
+(OAuth endpoints, sign-in and consent pages) is read here, before the handler, with a small cap of its own: no
+form or registration of this gateway comes near `FORM_BODY_LIMIT`. Handlers then read aiohttp's cached copy
+(`request.read()`, `request.post()`, `request.json()`). Forms are `application/x-www-form-urlencoded` only
+(RFC 6749 §3.2 and the pages' own forms); a multipart body is refused.
+
+Both readers wait at most `listen.body_timeout` for each next chunk: a client that stops sending mid-body gets
+408. Only the request body is timed: a long response (an SSE stream) is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.keys import ROUTES_KEY, SETTINGS_KEY
+from gateway.oauth.errors import InvalidRequestError
+from gateway.web.errors import json_error
+from gateway.web.render import html_error
+
+FORM_BODY_LIMIT = 64 * 1024
+PAGE_PATHS = ("/authorize", "/logout")
+
+
+class BodyTooLargeError(Exception):
+    """The body is longer than the reader's limit."""
+
+
+class BodyTimeoutError(Exception):
+    """The client sent no byte of its body for the reader's deadline."""
+
+
+async def read_body(request: web.BaseRequest, limit: int, idle: float) -> bytes:
+    """The whole body, at most `limit` bytes, each chunk within `idle` seconds of the previous one.
+
+    Raises:
+        BodyTooLargeError: Content-Length or the bytes received exceed `limit`.
+        BodyTimeoutError: no byte for `idle` seconds.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLargeError()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            async with asyncio.timeout(idle):
+                chunk = await request.content.readany()
+        except TimeoutError:
+            raise BodyTimeoutError() from None
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError()
+        chunks.append(chunk)
+
+
+@web.middleware
+async def bounded_body(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read a non-MCP request's body (see the module docstring) or answer 400/408/413 in the endpoint's shape."""
+    if not request.body_exists or request.app[ROUTES_KEY].match(request.host, request.path) is not None:
+        return await handler(request)
+    if request.content_type == "multipart/form-data":
+        return _refused(request, 400, "multipart bodies are not accepted; send application/x-www-form-urlencoded")
+    try:
+        body = await read_body(request, FORM_BODY_LIMIT, request.app[SETTINGS_KEY].listen.body_timeout)
+    except BodyTooLargeError:
+        return _refused(request, 413, f"the request body exceeds {FORM_BODY_LIMIT} bytes")
+    except BodyTimeoutError:
+        return _refused(request, 408, "the request body did not arrive in time")
+    # aiohttp's own cache of the body: read(), text(), json() and post() (urlencoded) answer from it
+    request._read_bytes = body  # noqa: SLF001
+    return await handler(request)
+
+
+def _refused(request: web.Request, status: int, detail: str) -> web.Response:
+    """HTML for the browser pages, OAuth JSON (RFC 6749 §5.2 shape) elsewhere; the connection is not reused."""
+    if request.path.startswith(PAGE_PATHS):
+        response = html_error("Request refused", detail[0].upper() + detail[1:] + ".", status=status)
+    else:
+        response = json_error(InvalidRequestError(detail))
+        response.set_status(status)
+    response.force_close()  # the rest of the body (if any) is not worth reading
+    return response
