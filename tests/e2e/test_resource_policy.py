@@ -24,7 +24,7 @@ SPELLINGS = ["file:///%73ecret/keys.txt", "file:///secret%2Fkeys.txt", "file:///
 
 def config(path: Path, port: int, upstream_url: str) -> Path:
     path.write_text(f"""public_url: http://127.0.0.1:{port}
-listen: {{host: 127.0.0.1, port: {port}}}
+listen: {{host: 127.0.0.1, port: {port}, metrics_port: null}}
 store: {{data_dir: {path.parent / "data"}}}
 audit: {{enabled: false}}
 routes:
