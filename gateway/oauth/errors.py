@@ -74,18 +74,6 @@ class InvalidClientMetadataError(OAuthError):
     error = "invalid_client_metadata"
 
 
-class RegistrationTooLargeError(InvalidClientMetadataError):
-    """A registration body over its cap: RFC 7591's error code, with 413 so proxies and clients see why."""
-
-    status = 413
-
-
-class FormTooLargeError(InvalidRequestError):
-    """A form body over its cap (token, revoke, introspect): RFC 6749's error code with 413."""
-
-    status = 413
-
-
 class SlowDownError(OAuthError):
     """Rate limited; rendered with 429 and Retry-After."""
 

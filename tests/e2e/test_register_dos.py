@@ -31,7 +31,8 @@ async def test_a_huge_registration_is_refused_while_the_gateway_keeps_answering(
     port = free_port()
     config = tmp_path / "gateway.yaml"
     audit = tmp_path / "audit.jsonl"
-    config.write_text(f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, metrics_port: null}}\n"
+    config.write_text(f"public_url: http://127.0.0.1:{port}\n"
+                      f"listen: {{host: 127.0.0.1, port: {port}, metrics_port: null}}\n"
                       f"store: {{data_dir: {tmp_path / 'data'}}}\naudit: {{path: {audit}}}\n"
                       f"oauth: {{register_rate_per_minute: 100}}\n"
                       f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}'}}\n")

@@ -25,7 +25,8 @@ PASSWORD = "correct-horse-battery"
 def serving(tmp_path, upstream):
     port = free_port()
     config = tmp_path / "gateway.yaml"
-    config.write_text(f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, metrics_port: null}}\n"
+    config.write_text(f"public_url: http://127.0.0.1:{port}\n"
+                      f"listen: {{host: 127.0.0.1, port: {port}, metrics_port: null}}\n"
                       f"store: {{data_dir: {tmp_path / 'data'}}}\naudit: {{enabled: false}}\n"
                       f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}', "
                       "scopes: [alpha:read]}\n")

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.web.body import FORM_BODY_LIMIT
+from gateway.web.body import DEFAULT_RULE, FORM_BODY_LIMIT, RULES
 from tests.support.mcp_wire import modern_call, tool_result_text
 from tests.support.oauth_client import register
 from tests.support.tokens import issue
@@ -17,21 +17,26 @@ from tests.support.tokens import issue
 OVER = FORM_BODY_LIMIT + 1
 
 
-@pytest.mark.parametrize("path", ["/token", "/revoke", "/register", "/introspect", "/userinfo"])
-async def test_an_oversized_body_at_an_oauth_endpoint_is_413_oauth_json(gateway, aiohttp_client, path):
-    """Before: up to proxy.max_body_bytes (4 MiB) was read and parsed for any endpoint. The cap is checked on
-    Content-Length before reading, and on the bytes received for a chunked body."""
+@pytest.mark.parametrize(("path", "error"), [
+    ("/token", "invalid_request"), ("/revoke", "invalid_request"), ("/register", "invalid_client_metadata"),
+    ("/introspect", "invalid_request"), ("/userinfo", "invalid_request")])
+async def test_an_oversized_body_at_an_oauth_endpoint_is_413_oauth_json(gateway, aiohttp_client, path, error):
+    """Before: up to proxy.max_body_bytes (4 MiB) was read and parsed for any endpoint. The cap (the endpoint's
+    rule) is checked on Content-Length before reading, and on the bytes received for a chunked body; the error is
+    the endpoint's own (RFC 7591 §3.2.2 at /register, RFC 6749 §5.2 elsewhere), readable by browser clients."""
     client = await aiohttp_client(gateway)
+    over = RULES.get(path, DEFAULT_RULE).limit + 1
 
     async def chunked() -> AsyncIterator[bytes]:
-        for _ in range(OVER // 1024 + 1):
+        for _ in range(over // 1024 + 1):
             yield b"x" * 1024
 
-    for body in (b"a=" + b"x" * OVER, chunked()):  # sized, then chunked (no Content-Length)
+    for body in (b"a=" + b"x" * over, chunked()):  # sized, then chunked (no Content-Length)
         response = await client.post(path, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert response.status == 413, path
         assert response.headers["Cache-Control"] == "no-store"
-        assert (await response.json())["error"] == "invalid_request"
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert (await response.json())["error"] == error
 
 
 async def test_an_oversized_form_on_a_page_is_413_html(gateway, aiohttp_client):
