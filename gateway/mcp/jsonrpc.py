@@ -10,15 +10,19 @@ from typing import Any
 
 from gateway.mcp.names import lenient
 
-# Implementation-defined server errors live in -32000..-32099 (JSON-RPC 2.0 §5.1).
-UNAUTHORIZED = -32001
-FORBIDDEN = -32003
-NOT_FOUND = -32004
-PAYLOAD_TOO_LARGE = -32013
-REQUEST_TIMEOUT = -32008  # the body stalled (HTTP 408)
-UPSTREAM_UNAVAILABLE = -32002
-UPSTREAM_TIMEOUT = -32005
-STORE_UNAVAILABLE = -32006
+# The gateway's own errors are application-defined codes (JSON-RPC 2.0 §5.1: outside -32768..-32000), -31000
+# minus the HTTP status they travel with. MCP 2026-07-28 ("Error Codes") keeps -32020..-32099 for codes the spec
+# defines, forbids -32002 (resource not found before 2026-07-28) and asks implementations not to use the legacy
+# -32000..-32019 at all; the only spec-defined code the gateway sends is HeaderMismatch (-32020).
+UNAUTHORIZED = -31401
+FORBIDDEN = -31403
+NOT_FOUND = -31404
+REQUEST_TIMEOUT = -31408  # the body stalled
+PAYLOAD_TOO_LARGE = -31413
+RATE_LIMITED = -31429
+UPSTREAM_UNAVAILABLE = -31502
+STORE_UNAVAILABLE = -31503
+UPSTREAM_TIMEOUT = -31504
 INTERNAL_ERROR = -32603
 INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
@@ -53,8 +57,7 @@ def error_body(code: int, message: str, request_id: RequestId = None, data: Any 
 
 
 PARSE_ERROR = -32700
-HEADER_MISMATCH = -32009
-RATE_LIMITED = -32029
+HEADER_MISMATCH = -32020  # MCP 2026-07-28 HeaderMismatch (Streamable HTTP "Server Validation")
 
 # What each method touches: tools/call -> ("tools", name); the list methods whose results are filtered.
 TARGETS = {"tools/call": ("tools", "name"), "prompts/get": ("prompts", "name"),

@@ -145,7 +145,7 @@ async def test_a_stalled_body_is_answered_408_on_oauth_and_mcp_routes(start) -> 
     head, _, body = mcp_answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408")
     error = json.loads(body)
-    assert error["jsonrpc"] == "2.0" and error["error"]["code"] == -32008 and error["id"] is None
+    assert error["jsonrpc"] == "2.0" and error["error"]["code"] == -31408 and error["id"] is None
 
 
 async def test_connections_beyond_the_per_ip_cap_are_refused(start) -> None:

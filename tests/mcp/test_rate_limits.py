@@ -40,7 +40,7 @@ async def test_per_user_limit_is_exact_across_two_instances(aiohttp_server, aioh
     assert statuses.count(200) == 50 and statuses.count(429) == 150, sorted(set(statuses))
     limited = [r for r in results if r[0] == 429]
     assert all(int(retry) >= 1 for _, retry, _ in limited)
-    assert all(p["error"]["code"] == -32029 and p["id"] == 1 for _, _, p in limited)
+    assert all(p["error"]["code"] == -31429 and p["id"] == 1 for _, _, p in limited)
 
 
 async def test_per_tool_limit_counts_calls_of_that_tool_only(start_gateway, upstream, store, aiohttp_client):

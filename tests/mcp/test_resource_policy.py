@@ -74,7 +74,7 @@ async def test_the_plain_spelling_is_served_and_the_protected_one_refused(police
     status, reply = await read(client, token, "file:///public/readme.md")
     assert status == 200 and reply["result"]["contents"][0]["text"].startswith("# Public readme")
     status, reply = await read(client, token, "file:///secret/keys.txt", "r-1")
-    assert status == 403 and reply["id"] == "r-1" and reply["error"]["code"] == -32003
+    assert status == 403 and reply["id"] == "r-1" and reply["error"]["code"] == -31403
 
 
 @pytest.mark.parametrize("uri", ALTERNATE_SPELLINGS)

@@ -100,7 +100,7 @@ async def test_mirrored_header_that_disagrees_with_the_body_is_400(start_gateway
     headers, body = modern_call(3, "slow_progress", {"steps": 1, "delay": 0})
     headers["Mcp-Name"] = "echo_headers"  # claims an allowed tool, body calls a denied one
     response = await client.post("/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"})
-    assert response.status == 400 and (await response.json())["error"]["code"] == -32009
+    assert response.status == 400 and (await response.json())["error"]["code"] == -32020
 
 
 async def test_sdk_client_steps_up_and_succeeds_after_reauthorization(start_gateway, upstream, store, clock):

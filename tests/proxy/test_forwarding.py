@@ -175,7 +175,7 @@ async def test_oversized_body_gets_413(start_gateway, upstream, aiohttp_client, 
     body["params"]["arguments"]["padding"] = "x" * 2000
     response = await client.post("/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"})
     assert response.status == 413
-    assert (await response.json())["error"]["code"] == -32013
+    assert (await response.json())["error"]["code"] == -31413
 
 
 async def test_session_of_another_user_is_not_found(gateway, aiohttp_client, store):

@@ -58,7 +58,7 @@ async def test_ambiguous_mcp_headers_get_a_400_json_rpc_error(gateway, aiohttp_c
         response = await client.post("/alpha/mcp", json=body, headers=sent)
         assert response.status == 400, extra
         reply = await response.json()
-        assert reply["jsonrpc"] == "2.0" and reply["error"]["code"] == -32009 and "header" in reply["error"]["message"]
+        assert reply["jsonrpc"] == "2.0" and reply["error"]["code"] == -32020 and "header" in reply["error"]["message"]
 
 
 async def test_a_hostile_upstream_cannot_set_cookies_cors_or_hsts_for_the_gateways_origin(

@@ -25,7 +25,7 @@ async def test_request_without_token_gets_401_with_one_absolute_resource_metadat
         ("resource_metadata", metadata_url(gateway, "alpha")), ("scope", "alpha:read")]
     assert response.headers["Cache-Control"] == "no-store"
     body = await response.json()
-    assert body["jsonrpc"] == "2.0" and body["error"]["code"] == -32001
+    assert body["jsonrpc"] == "2.0" and body["error"]["code"] == -31401
 
 
 @pytest.mark.parametrize("authorization", ["Bearer mcpgw_at_not-a-real-token", "Bearer ###", "bearer   "])

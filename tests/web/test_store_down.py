@@ -47,7 +47,7 @@ async def test_stopped_redis_gives_503_and_failing_readiness(start_gateway, upst
                                                       "code": "x"})
         assert response.status == 503
         assert response.headers["Retry-After"] == "5"
-        assert (await response.json())["error"]["code"] == -32006
+        assert (await response.json())["error"]["code"] == -31503
         assert ready.status == 503
         assert alive.status == 200
         assert page.status == 503 and page.content_type == "text/html"  # a person is looking at it
