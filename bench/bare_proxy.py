@@ -23,8 +23,9 @@ async def make_app(upstream: str) -> web.Application:
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
         async with session.request(request.method, upstream, headers=headers, data=body) as answer:
-            response = web.StreamResponse(status=answer.status, headers={
-                k: v for k, v in answer.headers.items() if k.lower() not in HOP})
+            response = web.StreamResponse(
+                status=answer.status, headers={k: v for k, v in answer.headers.items() if k.lower() not in HOP}
+            )
             await response.prepare(request)
             async for chunk in answer.content.iter_any():
                 await response.write(chunk)
@@ -46,5 +47,4 @@ if __name__ == "__main__":
         loop = None
     else:
         loop = uvloop.new_event_loop()
-    web.run_app(make_app(sys.argv[2]), host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None,
-                loop=loop)
+    web.run_app(make_app(sys.argv[2]), host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None, loop=loop)

@@ -21,8 +21,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
     while True:
-        await response.write(b'data: {"jsonrpc":"2.0","method":"notifications/ping","params":{"t":%.6f}}\n\n'
-                             % time.time())
+        await response.write(
+            b'data: {"jsonrpc":"2.0","method":"notifications/ping","params":{"t":%.6f}}\n\n' % time.time()
+        )
         await asyncio.sleep(1)
 
 

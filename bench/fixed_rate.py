@@ -14,13 +14,15 @@ import time
 import aiohttp
 
 
-async def fixed_rate(url: str, headers: dict[str, str], body: bytes, rate: float, seconds: float,
-                     connections: int = 64) -> tuple[float, float, float, int]:
+async def fixed_rate(
+    url: str, headers: dict[str, str], body: bytes, rate: float, seconds: float, connections: int = 64
+) -> tuple[float, float, float, int]:
     """(achieved requests/s, p50 ms, p99 ms, failures) for `seconds` of `rate` POSTs per second."""
     latencies: list[float] = []
     failures = 0
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
+
         async def one(scheduled: float) -> None:
             nonlocal failures
             try:

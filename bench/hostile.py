@@ -48,6 +48,7 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 # -- the probe (a process of its own: building a 4 MB body here must not delay it) --------------------------
 
+
 async def probe(url: str) -> None:
     """Print `sent_at latency_seconds status` per request until killed (status: HTTP status, or an error)."""
     timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT)
@@ -89,11 +90,13 @@ def summary(rows: list[tuple[float, float, str]]) -> str:
     if not ok:
         return f"no answer ({failed} failed)"
     p99 = ok[min(len(ok) - 1, int(0.99 * len(ok)))]
-    return (f"p50 {statistics.median(ok):.1f} / p99 {p99:.1f} / max {ok[-1]:.1f} ms, {len(rows)} probes"
-            + (f", {failed} failed or timed out" if failed else ""))
+    return f"p50 {statistics.median(ok):.1f} / p99 {p99:.1f} / max {ok[-1]:.1f} ms, {len(rows)} probes" + (
+        f", {failed} failed or timed out" if failed else ""
+    )
 
 
 # -- the attacks ------------------------------------------------------------------------------------------
+
 
 async def slowloris(port: int, count: int, hold: float) -> str:
     """Keep `count` connections sending headers forever; reopen what the gateway closes."""
@@ -128,30 +131,42 @@ async def slowloris(port: int, count: int, hold: float) -> str:
     await asyncio.gather(*(one() for _ in range(count)))
     if not closed:
         return f"{count} connections held {hold:.0f} s; the gateway closed none"
-    return (f"{count} connections; the gateway closed {closed} (reopened at once), each after "
-            f"{min(lifetimes):.1f}-{max(lifetimes):.1f} s")
+    return (
+        f"{count} connections; the gateway closed {closed} (reopened at once), each after "
+        f"{min(lifetimes):.1f}-{max(lifetimes):.1f} s"
+    )
 
 
 COMPACT = (",", ":")  # both bodies stay under proxy.max_body_bytes (4 MiB), as in the review
 
 
 def register_body(uris: int = 140_000) -> bytes:
-    return json.dumps({"client_name": "hostile", "token_endpoint_auth_method": "none",
-                       "grant_types": ["authorization_code"], "response_types": ["code"],
-                       "redirect_uris": [f"http://127.0.0.1/c/{i:06d}" for i in range(uris)]},
-                      separators=COMPACT).encode()
+    return json.dumps(
+        {
+            "client_name": "hostile",
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            "redirect_uris": [f"http://127.0.0.1/c/{i:06d}" for i in range(uris)],
+        },
+        separators=COMPACT,
+    ).encode()
 
 
 def batch_body(calls: int = 50_000) -> bytes:
-    return json.dumps([{"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": f"t{i}"}}
-                       for i in range(calls)], separators=COMPACT).encode()
+    return json.dumps(
+        [{"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": f"t{i}"}} for i in range(calls)],
+        separators=COMPACT,
+    ).encode()
 
 
 async def post(url: str, body: bytes, headers: dict[str, str], limit: float) -> str:
     started = time.perf_counter()
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=limit)) as http, \
-                http.post(url, data=body, headers=headers) as response:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=limit)) as http,
+            http.post(url, data=body, headers=headers) as response,
+        ):
             text = (await response.read())[:160].decode(errors="replace").replace("\n", " ")
             return f"{response.status} after {time.perf_counter() - started:.2f} s: {text}"
     except TimeoutError:
@@ -162,45 +177,84 @@ async def post(url: str, body: bytes, headers: dict[str, str], limit: float) -> 
 
 # -- running it -------------------------------------------------------------------------------------------
 
+
 def start_gateway(work: Path, redis_url: str | None) -> tuple[int, str, list[subprocess.Popen[bytes]]]:
     up_port, gw_port = free_port(), free_port()
     log = (work / "processes.log").open("wb")
-    upstream = subprocess.Popen([sys.executable, "-m", "gateway.demo_upstream", "--port", str(up_port)],
-                                cwd=REPO, env=ENV, stdout=log, stderr=subprocess.STDOUT)
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "gateway.demo_upstream", "--port", str(up_port)],
+        cwd=REPO,
+        env=ENV,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     wait_for_port(up_port, upstream, deadline=30)
-    store = f"{{url: '{redis_url}', key_prefix: bench-hostile-{os.getpid()}}}" if redis_url else \
-        f"{{data_dir: '{work / 'data'}'}}"
+    store = (
+        f"{{url: '{redis_url}', key_prefix: bench-hostile-{os.getpid()}}}"
+        if redis_url
+        else f"{{data_dir: '{work / 'data'}'}}"
+    )
     config = work / "gateway.yaml"
-    config.write_text(f"public_url: http://127.0.0.1:{gw_port}\n"
-                      f"listen: {{host: 127.0.0.1, port: {gw_port}, metrics_port: null}}\n"
-                      f"store: {store}\naudit: {{path: '{work / 'audit.log'}'}}\n"
-                      f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: 'http://127.0.0.1:{up_port}/mcp'}}\n")
-    gateway = subprocess.Popen([*CLI, "serve", "-c", str(config), "--log-level", "warning"], cwd=REPO, env=ENV,
-                               stdout=log, stderr=subprocess.STDOUT)
+    config.write_text(
+        f"public_url: http://127.0.0.1:{gw_port}\n"
+        f"listen: {{host: 127.0.0.1, port: {gw_port}, metrics_port: null}}\n"
+        f"store: {store}\naudit: {{path: '{work / 'audit.log'}'}}\n"
+        f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: 'http://127.0.0.1:{up_port}/mcp'}}\n"
+    )
+    gateway = subprocess.Popen(
+        [*CLI, "serve", "-c", str(config), "--log-level", "warning"],
+        cwd=REPO,
+        env=ENV,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     wait_for_port(gw_port, gateway, deadline=60)
-    subprocess.run([*CLI, "users", "add", "bench", "--password-stdin", "-c", str(config)], input=b"hostile-bench\n",
-                   cwd=REPO, env=ENV, check=True, capture_output=True)
-    token = subprocess.run([*CLI, "tokens", "issue", "--user", "bench", "--route", "alpha", "-c", str(config)],
-                           cwd=REPO, env=ENV, check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run(
+        [*CLI, "users", "add", "bench", "--password-stdin", "-c", str(config)],
+        input=b"hostile-bench\n",
+        cwd=REPO,
+        env=ENV,
+        check=True,
+        capture_output=True,
+    )
+    token = subprocess.run(
+        [*CLI, "tokens", "issue", "--user", "bench", "--route", "alpha", "-c", str(config)],
+        cwd=REPO,
+        env=ENV,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return gw_port, token, [gateway, upstream]
 
 
 async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, str, str, str]]:
     port, token, processes = start_gateway(work, args.redis_url)
     base = f"http://127.0.0.1:{port}"
-    prober = subprocess.Popen([sys.executable, __file__, "--probe", f"{base}/healthz"], stdout=subprocess.PIPE,
-                              text=True, env=ENV)
+    prober = subprocess.Popen(
+        [sys.executable, __file__, "--probe", f"{base}/healthz"], stdout=subprocess.PIPE, text=True, env=ENV
+    )
     samples = Samples()
     threading.Thread(target=samples.follow, args=(prober.stdout,), daemon=True).start()
-    mcp_headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                   "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-03-26"}
+    mcp_headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2025-03-26",
+    }
     attacks = [
-        (f"a. slowloris, {args.slowloris} connections, {args.hold:.0f} s",
-         lambda: slowloris(port, args.slowloris, args.hold)),
-        (f"b. POST /register, {len(register_body()) / 1e6:.1f} MB, 140,000 redirect URIs",
-         lambda: post(f"{base}/register", register_body(), {"Content-Type": "application/json"}, args.limit)),
-        (f"c. POST /alpha/mcp, {len(batch_body()) / 1e6:.1f} MB, batch of 50,000 tools/call",
-         lambda: post(f"{base}/alpha/mcp", batch_body(), mcp_headers, args.limit)),
+        (
+            f"a. slowloris, {args.slowloris} connections, {args.hold:.0f} s",
+            lambda: slowloris(port, args.slowloris, args.hold),
+        ),
+        (
+            f"b. POST /register, {len(register_body()) / 1e6:.1f} MB, 140,000 redirect URIs",
+            lambda: post(f"{base}/register", register_body(), {"Content-Type": "application/json"}, args.limit),
+        ),
+        (
+            f"c. POST /alpha/mcp, {len(batch_body()) / 1e6:.1f} MB, batch of 50,000 tools/call",
+            lambda: post(f"{base}/alpha/mcp", batch_body(), mcp_headers, args.limit),
+        ),
     ]
     rows = []
     try:
@@ -211,8 +265,14 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, str, str,
             answered = await attack()
             ended = time.time()
             await asyncio.sleep(1)  # probes sent during the attack may still be in flight
-            rows.append((name, answered, summary(samples.between(started - QUIET, started)),
-                         summary(samples.between(started, ended))))
+            rows.append(
+                (
+                    name,
+                    answered,
+                    summary(samples.between(started - QUIET, started)),
+                    summary(samples.between(started, ended)),
+                )
+            )
     finally:
         prober.kill()
         prober.wait()

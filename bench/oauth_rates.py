@@ -37,9 +37,21 @@ class Client:
         self.base, self.client_id, self.resource = base, client_id, resource
 
     def authorize_url(self, verifier: str) -> str:
-        return self.base + "/authorize?" + urlencode({
-            "response_type": "code", "client_id": self.client_id, "redirect_uri": REDIRECT, "state": "s",
-            "code_challenge": s256(verifier), "code_challenge_method": "S256", "resource": self.resource})
+        return (
+            self.base
+            + "/authorize?"
+            + urlencode(
+                {
+                    "response_type": "code",
+                    "client_id": self.client_id,
+                    "redirect_uri": REDIRECT,
+                    "state": "s",
+                    "code_challenge": s256(verifier),
+                    "code_challenge_method": "S256",
+                    "resource": self.resource,
+                }
+            )
+        )
 
     async def token(self, http: aiohttp.ClientSession, **form: str) -> dict[str, str]:
         async with http.post(self.base + "/token", data={"client_id": self.client_id, **form}) as response:
@@ -49,14 +61,30 @@ class Client:
             return dict(body)
 
     async def redeem(self, http: aiohttp.ClientSession, code: str, verifier: str) -> dict[str, str]:
-        return await self.token(http, grant_type="authorization_code", code=code, code_verifier=verifier,
-                                redirect_uri=REDIRECT, resource=self.resource)
+        return await self.token(
+            http,
+            grant_type="authorization_code",
+            code=code,
+            code_verifier=verifier,
+            redirect_uri=REDIRECT,
+            resource=self.resource,
+        )
 
 
 async def register(base: str) -> str:
-    async with aiohttp.ClientSession() as http, http.post(base + "/register", json={
-            "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "client_name": "bench",
-            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]}) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            base + "/register",
+            json={
+                "redirect_uris": [REDIRECT],
+                "token_endpoint_auth_method": "none",
+                "client_name": "bench",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+            },
+        ) as response,
+    ):
         if response.status != 201:
             raise SystemExit(f"/register answered {response.status}: {await response.text()}")
         return str((await response.json())["client_id"])
@@ -77,14 +105,16 @@ async def sign_in_flows(client: Client, user: str, password: str, count: int) ->
     return (time.perf_counter() - started) / count, browser
 
 
-async def returning_flows(client: Client, browser: Browser, duration: float, concurrency: int
-                          ) -> tuple[float, list[str]]:
+async def returning_flows(
+    client: Client, browser: Browser, duration: float, concurrency: int
+) -> tuple[float, list[str]]:
     """Flows per second with a signed-in session and remembered consent; one refresh token per worker."""
     done = 0
     refresh_tokens: list[str] = []
     end = time.perf_counter() + duration
 
     async with aiohttp.ClientSession(cookie_jar=browser.jar) as http:
+
         async def worker() -> None:
             nonlocal done
             while True:
@@ -110,6 +140,7 @@ async def refreshes(client: Client, refresh_tokens: list[str], duration: float) 
     end = time.perf_counter() + duration
 
     async with aiohttp.ClientSession() as http:
+
         async def chain(token: str) -> None:
             nonlocal done
             while time.perf_counter() < end:
@@ -121,20 +152,26 @@ async def refreshes(client: Client, refresh_tokens: list[str], duration: float) 
         return done / (time.perf_counter() - started)
 
 
-async def measure(base: str, resource: str, user: str, password: str, duration: float = 5.0,
-                  concurrency: int = 16, sign_ins: int = 5) -> dict[str, float]:
+async def measure(
+    base: str, resource: str, user: str, password: str, duration: float = 5.0, concurrency: int = 16, sign_ins: int = 5
+) -> dict[str, float]:
     client = Client(base, await register(base), resource)
     sign_in, browser = await sign_in_flows(client, user, password, sign_ins)
     flows, tokens = await returning_flows(client, browser, duration, concurrency)
-    return {"sign_in_seconds": sign_in, "flows_per_second": flows,
-            "refreshes_per_second": await refreshes(client, tokens, duration)}
+    return {
+        "sign_in_seconds": sign_in,
+        "flows_per_second": flows,
+        "refreshes_per_second": await refreshes(client, tokens, duration),
+    }
 
 
 def report(rates: dict[str, float], concurrency: int) -> str:
     sign_in_ms = rates["sign_in_seconds"] * 1000
-    return (f"OAuth: sign-in flow (login form, argon2id, consent, code, token) {sign_in_ms:.0f} ms each; "
-            f"returning-user flows (authorize + token) {rates['flows_per_second']:.0f}/s and refreshes (rotation) "
-            f"{rates['refreshes_per_second']:.0f}/s at concurrency {concurrency}")
+    return (
+        f"OAuth: sign-in flow (login form, argon2id, consent, code, token) {sign_in_ms:.0f} ms each; "
+        f"returning-user flows (authorize + token) {rates['flows_per_second']:.0f}/s and refreshes (rotation) "
+        f"{rates['refreshes_per_second']:.0f}/s at concurrency {concurrency}"
+    )
 
 
 def main() -> None:
@@ -146,8 +183,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    rates = asyncio.run(measure(args.base, args.resource or args.base + "/mcp", args.user, args.password,
-                                args.duration, args.concurrency))
+    rates = asyncio.run(
+        measure(
+            args.base, args.resource or args.base + "/mcp", args.user, args.password, args.duration, args.concurrency
+        )
+    )
     print(report(rates, args.concurrency))
 
 

@@ -71,13 +71,15 @@ def main() -> None:
     up_port, gw_port = free_port(), free_port()
     store = f"  url: {args.redis_url}\n" if args.redis_url else f"  data_dir: {work / 'data'}\n"
     config = work / "gateway.yaml"
-    config.write_text(f"public_url: http://127.0.0.1:{gw_port}\nlisten: {{host: 127.0.0.1, port: {gw_port}, "
-                      f"metrics_port: null}}\n"
-                      f"store:\n{store}  key_prefix: bench-{os.getpid()}\n"
-                      # the limiter still runs on every request, with budgets the benchmark cannot exhaust
-                      "rate_limits: {mcp_per_user: {limit: 100000000}, tool_calls_per_user: {limit: 100000000}}\n"
-                      "audit: {path: '-'}\n"
-                      f"routes:\n  - name: bench\n    path: /bench/mcp\n    upstream: http://127.0.0.1:{up_port}/mcp\n")
+    config.write_text(
+        f"public_url: http://127.0.0.1:{gw_port}\nlisten: {{host: 127.0.0.1, port: {gw_port}, "
+        f"metrics_port: null}}\n"
+        f"store:\n{store}  key_prefix: bench-{os.getpid()}\n"
+        # the limiter still runs on every request, with budgets the benchmark cannot exhaust
+        "rate_limits: {mcp_per_user: {limit: 100000000}, tool_calls_per_user: {limit: 100000000}}\n"
+        "audit: {path: '-'}\n"
+        f"routes:\n  - name: bench\n    path: /bench/mcp\n    upstream: http://127.0.0.1:{up_port}/mcp\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "cwd": REPO}
     cli = [sys.executable, "-m", "gateway"]
@@ -86,15 +88,30 @@ def main() -> None:
     try:
         wait_for_port(up_port, upstream)
         wait_for_port(gw_port, gateway)
-        subprocess.run([*cli, "users", "add", "bench", "--password-stdin", "-c", str(config)],
-                       input=b"bench-password\n", check=True, env=env, capture_output=True)
-        token = subprocess.run([*cli, "tokens", "issue", "--user", "bench", "--route", "bench", "-c", str(config)],
-                               check=True, env=env, capture_output=True, text=True).stdout.strip()
-        print(f"store: {args.redis_url or 'embedded'}; {args.requests} tools/call requests, "
-              f"concurrency {args.concurrency}", flush=True)
+        subprocess.run(
+            [*cli, "users", "add", "bench", "--password-stdin", "-c", str(config)],
+            input=b"bench-password\n",
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+        token = subprocess.run(
+            [*cli, "tokens", "issue", "--user", "bench", "--route", "bench", "-c", str(config)],
+            check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        print(
+            f"store: {args.redis_url or 'embedded'}; {args.requests} tools/call requests, "
+            f"concurrency {args.concurrency}",
+            flush=True,
+        )
         rows = {}
-        for name, url, tok in (("direct", f"http://127.0.0.1:{up_port}/mcp", None),
-                               ("gateway", f"http://127.0.0.1:{gw_port}/bench/mcp", token)):
+        for name, url, tok in (
+            ("direct", f"http://127.0.0.1:{up_port}/mcp", None),
+            ("gateway", f"http://127.0.0.1:{gw_port}/bench/mcp", token),
+        ):
             print(f"  measuring {name} …", flush=True)
             latencies, rps = asyncio.run(measure(url, tok, args.requests, args.concurrency))
             rows[name] = (statistics.median(latencies) * 1000, pct(latencies, 0.99), rps)

@@ -56,8 +56,10 @@ class AccessPolicy:
         `login.identity_max_age` (the only way to learn a provider's current groups), or a local account that
         no longer exists or was removed and created anew under the same name (another person, perhaps). Local
         accounts are re-read (current groups and email)."""
-        if principal.authenticated_at is not None and \
-                now - principal.authenticated_at > self._settings.login.identity_max_age:
+        if (
+            principal.authenticated_at is not None
+            and now - principal.authenticated_at > self._settings.login.identity_max_age
+        ):
             return None
         if principal.provider == "local":
             user = await self._store.load_user(principal.user_id.split(":", 1)[1])

@@ -46,15 +46,29 @@ def check_password(password: str) -> None:
         raise AccountError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
 
 
-async def add_user(store: Store, name: str, password: str, *, email: str | None = None, groups: tuple[str, ...] = (),
-                   now: float, email_verified: bool = True) -> UserRecord:
+async def add_user(
+    store: Store,
+    name: str,
+    password: str,
+    *,
+    email: str | None = None,
+    groups: tuple[str, ...] = (),
+    now: float,
+    email_verified: bool = True,
+) -> UserRecord:
     if not USER_NAME.match(name):
         raise AccountError(f"bad user name {name!r}: letters, digits and _ . @ - only")
     if await store.load_user(name) is not None:
         raise AccountError(f"user {name!r} already exists (use `users passwd` to change the password)")
     check_password(password)
-    record = UserRecord(name=name, email=email, groups=groups, password_hash=hash_password(password), created_at=now,
-                        email_verified=email_verified)
+    record = UserRecord(
+        name=name,
+        email=email,
+        groups=groups,
+        password_hash=hash_password(password),
+        created_at=now,
+        email_verified=email_verified,
+    )
     await store.save_user(record)
     return record
 
@@ -115,37 +129,59 @@ async def verify_login(store: Store, name: str, password: str) -> UserRecord | N
 
 def principal_of(user: UserRecord, *, now: float | None = None) -> Principal:
     """Only a verified email reaches tokens, headers and email rules."""
-    return Principal(user_id=user.user_id, email=user.email if user.email_verified else None,
-                     preferred_username=user.name, name=user.name, groups=user.groups, authenticated_at=now,
-                     account_created_at=user.created_at)
+    return Principal(
+        user_id=user.user_id,
+        email=user.email if user.email_verified else None,
+        preferred_username=user.name,
+        name=user.name,
+        groups=user.groups,
+        authenticated_at=now,
+        account_created_at=user.created_at,
+    )
 
 
-async def issue_service_token(store: Store, user_name: str, info: RouteInfo, scopes: tuple[str, ...], ttl: int,
-                              *, now: float) -> IssuedToken:
+async def issue_service_token(
+    store: Store, user_name: str, info: RouteInfo, scopes: tuple[str, ...], ttl: int, *, now: float
+) -> IssuedToken:
     """An access token for a local user, bound to one route's resource (its audience)."""
     user = await store.load_user(user_name)
     if user is None:
         raise AccountError(f"no user named {user_name!r} (create it with `users add {user_name}`)")
     unknown = [s for s in scopes if info.route.scopes and s not in info.route.scopes]
     if unknown:
-        raise AccountError(f"route {info.route.name!r} has no scope {' '.join(unknown)} "
-                           f"(known: {' '.join(info.route.scopes)})")
+        raise AccountError(
+            f"route {info.route.name!r} has no scope {' '.join(unknown)} (known: {' '.join(info.route.scopes)})"
+        )
     token = new_access_token()
     principal = principal_of(user)  # only a verified email reaches the token
     record = AccessTokenRecord(
-        user_id=principal.user_id, email=principal.email, preferred_username=user.name, groups=user.groups,
-        client_id=SERVICE_CLIENT_ID, route=info.route.name, resource=info.resource,
-        scopes=scopes or tuple(info.route.scopes), issued_at=now, expires_at=now + ttl,
+        user_id=principal.user_id,
+        email=principal.email,
+        preferred_username=user.name,
+        groups=user.groups,
+        client_id=SERVICE_CLIENT_ID,
+        route=info.route.name,
+        resource=info.resource,
+        scopes=scopes or tuple(info.route.scopes),
+        issued_at=now,
+        expires_at=now + ttl,
     )
     token_hash = hash_token(token)
     await store.save_access_token(token_hash, record, now=now)
     return IssuedToken(token=token, token_id=token_id(token_hash), record=record)
 
 
-async def add_static_client(store: Store, *, client_id: str | None, redirect_uris: list[str], auth_method: str,
-                            name: str | None, secret: str | None, now: float,
-                            private_use_schemes: Collection[str] = DEFAULT_PRIVATE_USE_SCHEMES,
-                            ) -> tuple[ClientRecord, str | None]:
+async def add_static_client(
+    store: Store,
+    *,
+    client_id: str | None,
+    redirect_uris: list[str],
+    auth_method: str,
+    name: str | None,
+    secret: str | None,
+    now: float,
+    private_use_schemes: Collection[str] = DEFAULT_PRIVATE_USE_SCHEMES,
+) -> tuple[ClientRecord, str | None]:
     """A pre-registered client (PRE-1): fixed id and redirects (DCR's rules and bounds); a secret for confidential
     methods."""
     client_id = client_id or "mcpgw_s_" + secrets.token_urlsafe(12)
@@ -167,8 +203,14 @@ async def add_static_client(store: Store, *, client_id: str | None, redirect_uri
         secret = None
     else:
         secret = secret or "mcpgw_cs_" + secrets.token_urlsafe(32)
-    record = ClientRecord(client_id=client_id, kind="static", client_secret_hash=hash_token(secret) if secret else None,
-                          token_endpoint_auth_method=auth_method, redirect_uris=tuple(redirect_uris),
-                          client_name=name, client_id_issued_at=int(now))
+    record = ClientRecord(
+        client_id=client_id,
+        kind="static",
+        client_secret_hash=hash_token(secret) if secret else None,
+        token_endpoint_auth_method=auth_method,
+        redirect_uris=tuple(redirect_uris),
+        client_name=name,
+        client_id_issued_at=int(now),
+    )
     await store.save_client(record, None)
     return record, secret

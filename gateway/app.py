@@ -52,8 +52,9 @@ def create_app(
     settings: Settings, *, clock: Callable[[], float] = time.time, store: Store | None = None
 ) -> web.Application:
     """Build the gateway. `store` and `clock` are seams for tests; by default the store follows settings."""
-    app = web.Application(middlewares=[error_middleware, oauth_rate_limit, bounded_body],
-                          client_max_size=settings.proxy.max_body_bytes)
+    app = web.Application(
+        middlewares=[error_middleware, oauth_rate_limit, bounded_body], client_max_size=settings.proxy.max_body_bytes
+    )
     table = RouteTable(settings)
     app[SETTINGS_KEY] = settings
     app[CLOCK_KEY] = clock

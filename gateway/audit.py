@@ -48,8 +48,7 @@ class AuditLog:
         if not self.enabled:
             return
         budget = _Budget(MAX_LINE_CHARS)
-        record = {"time": _now(), "event": event,
-                  **{k: bounded(v, budget) for k, v in fields.items() if v is not None}}
+        record = {"time": _now(), "event": event, **{k: bounded(v, budget) for k, v in fields.items() if v is not None}}
         self._pending.append(self._encode(record) + "\n")
         if len(self._pending) == 1:
             try:

@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="mcp-auth-gateway",
         description="OAuth 2.1 gateway and reverse proxy for unmodified MCP servers.",
         epilog=f"The config file may also come from ${CONFIG_ENV}; every key can be overridden by "
-               "MCP_GATEWAY_<KEY> environment variables (__ for nesting, e.g. MCP_GATEWAY_STORE__URL).",
+        "MCP_GATEWAY_<KEY> environment variables (__ for nesting, e.g. MCP_GATEWAY_STORE__URL).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -92,20 +92,32 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="override listen.host")
     serve.add_argument("--port", help="override listen.port")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    serve.add_argument("--workers", default="1",
-                       help="worker processes accepting on the one bound port; state is shared through Redis")
-    serve.add_argument("--log-format", default="text", choices=["text", "json"],
-                       help="json: one JSON object per line, with request ids (for log shippers)")
-    serve.add_argument("--watch-config", action="store_true",
-                       help="also reload when the config file changes (checked every second), as on SIGHUP")
+    serve.add_argument(
+        "--workers", default="1", help="worker processes accepting on the one bound port; state is shared through Redis"
+    )
+    serve.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: one JSON object per line, with request ids (for log shippers)",
+    )
+    serve.add_argument(
+        "--watch-config",
+        action="store_true",
+        help="also reload when the config file changes (checked every second), as on SIGHUP",
+    )
 
     check = _command(commands, "check-config", "validate the configuration; exit 0 valid, 1 invalid", _check_config)
-    check.add_argument("--print", action="store_true", dest="print_config",
-                       help="print the effective configuration (secrets redacted)")
+    check.add_argument(
+        "--print", action="store_true", dest="print_config", help="print the effective configuration (secrets redacted)"
+    )
 
-    demo = commands.add_parser("demo", help="run a demo upstream MCP server with the gateway in front of it",
-                               description="Start a bundled demo MCP server, the gateway in front of it on the "
-                                           "embedded store, create user 'demo', print the MCP URL and the login.")
+    demo = commands.add_parser(
+        "demo",
+        help="run a demo upstream MCP server with the gateway in front of it",
+        description="Start a bundled demo MCP server, the gateway in front of it on the "
+        "embedded store, create user 'demo', print the MCP URL and the login.",
+    )
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", default="8080")
     demo.add_argument("--upstream-port", default="9001")
@@ -133,9 +145,12 @@ def _parser() -> argparse.ArgumentParser:
     cadd.add_argument("--client-id", help="fixed id (default: generated)")
     cadd.add_argument("--redirect-uri", action="append", default=[], required=True, help="repeatable")
     cadd.add_argument("--name", help="shown on the consent page")
-    cadd.add_argument("--auth-method", default="none",
-                      choices=["none", "client_secret_post", "client_secret_basic"],
-                      help="none: public client with PKCE (default); otherwise a secret is printed once")
+    cadd.add_argument(
+        "--auth-method",
+        default="none",
+        choices=["none", "client_secret_post", "client_secret_basic"],
+        help="none: public client with PKCE (default); otherwise a secret is printed once",
+    )
     cadd.add_argument("--secret-stdin", action="store_true", help="read a fixed secret from standard input")
     cremove = _command(client_commands, "remove", "delete an admin-added or registered client", _clients_remove)
     cremove.add_argument("client_id")
@@ -160,11 +175,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str,
-             run: Callable[[argparse.Namespace], int | None]) -> argparse.ArgumentParser:
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    run: Callable[[argparse.Namespace], int | None],
+) -> argparse.ArgumentParser:
     command = commands.add_parser(name, help=help_text, description=help_text)
-    command.add_argument("-c", "--config", default=os.environ.get(CONFIG_ENV),
-                         help=f"YAML configuration file (default: ${CONFIG_ENV})")
+    command.add_argument(
+        "-c", "--config", default=os.environ.get(CONFIG_ENV), help=f"YAML configuration file (default: ${CONFIG_ENV})"
+    )
     command.set_defaults(run=run)
     return command
 
@@ -188,6 +208,7 @@ def _with_store(args: argparse.Namespace, action: Callable[[Settings, Store], Aw
 
 # -- serve / check-config ---------------------------------------------------------------------------------
 
+
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -195,8 +216,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level, args.log_format)
     settings = _settings(args)
-    listen, workers = _checked(lambda: (cli_listen(settings.listen, host=args.host, port=args.port),
-                                        cli_workers(args.workers)))
+    listen, workers = _checked(
+        lambda: (cli_listen(settings.listen, host=args.host, port=args.port), cli_workers(args.workers))
+    )
     inherited = inherited_sockets()  # a worker of `--workers N`: the parent bound everything and said so
     if inherited is not None:
         sockets, metrics = inherited
@@ -227,19 +249,30 @@ def _banner(args: argparse.Namespace, settings: Settings, listen: Listen, worker
     for info in table.routes:
         print(f"  route {info.route.name}: {info.resource} -> {info.route.upstream}", flush=True)
         print(f"    metadata: {info.metadata_url}", flush=True)
-    metrics = "metrics off" if listen.metrics_port is None else \
-        f"metrics on http://{listen.metrics_host or listen.host}:{listen.metrics_port}/metrics" + (
-            " (worker i: port + i)" if workers > 1 else "")
+    metrics = (
+        "metrics off"
+        if listen.metrics_port is None
+        else f"metrics on http://{listen.metrics_host or listen.host}:{listen.metrics_port}/metrics"
+        + (" (worker i: port + i)" if workers > 1 else "")
+    )
     if listen.metrics_token is not None:
         metrics += ", and /metrics with the metrics token"
-    print(f"  listening on http://{listen.host}:{listen.port} (health: /healthz, /readyz; {metrics})"
-          + (f" with {workers} workers" if workers > 1 else ""), flush=True)
+    print(
+        f"  listening on http://{listen.host}:{listen.port} (health: /healthz, /readyz; {metrics})"
+        + (f" with {workers} workers" if workers > 1 else ""),
+        flush=True,
+    )
     if args.watch_config:
         print(f"  reloading when {args.config} changes (or on SIGHUP)", flush=True)
 
 
-def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int, sockets: list[socket.socket],
-                   metrics: list[list[socket.socket]]) -> int:
+def _serve_workers(
+    args: argparse.Namespace,
+    settings: Settings,
+    workers: int,
+    sockets: list[socket.socket],
+    metrics: list[list[socket.socket]],
+) -> int:
     """The parent keeps the embedded store up (if any) so workers join one server, then supervises them."""
     from gateway.server import run_workers
     from gateway.store.embedded import start_embedded
@@ -275,6 +308,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 # -- users ------------------------------------------------------------------------------------------------
+
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
@@ -317,8 +351,10 @@ def _users_list(args: argparse.Namespace) -> int:
 def _users_remove(args: argparse.Namespace) -> int:
     async def action(settings: Settings, store: Store) -> None:
         removal = await remove_user(store, args.name, now=time.time())
-        print(f"removed user {args.name}: {removal.sessions} login session(s) ended, {removal.tokens} token(s) "
-              "revoked (with their refresh tokens)")
+        print(
+            f"removed user {args.name}: {removal.sessions} login session(s) ended, {removal.tokens} token(s) "
+            "revoked (with their refresh tokens)"
+        )
 
     return _with_store(args, action)
 
@@ -328,13 +364,16 @@ def _users_passwd(args: argparse.Namespace) -> int:
 
     async def action(settings: Settings, store: Store) -> None:
         await set_password(store, args.name, password)
-        print(f"password changed for {args.name}; their login sessions ended (tokens already issued stay valid: "
-              "`tokens list`, `tokens revoke`)")
+        print(
+            f"password changed for {args.name}; their login sessions ended (tokens already issued stay valid: "
+            "`tokens list`, `tokens revoke`)"
+        )
 
     return _with_store(args, action)
 
 
 # -- clients ----------------------------------------------------------------------------------------------
+
 
 def _clients_add(args: argparse.Namespace) -> int:
     secret = _read_line("a client secret").strip() if args.secret_stdin else None
@@ -344,10 +383,16 @@ def _clients_add(args: argparse.Namespace) -> int:
     async def action(settings: Settings, store: Store) -> None:
         if args.client_id and any(c.client_id == args.client_id for c in settings.clients):
             raise CliError(f"client {args.client_id!r} is defined in the YAML configuration")
-        record, issued = await add_static_client(store, client_id=args.client_id, redirect_uris=args.redirect_uri,
-                                                 auth_method=args.auth_method, name=args.name, secret=secret,
-                                                 now=time.time(),
-                                                 private_use_schemes=settings.oauth.private_use_schemes)
+        record, issued = await add_static_client(
+            store,
+            client_id=args.client_id,
+            redirect_uris=args.redirect_uri,
+            auth_method=args.auth_method,
+            name=args.name,
+            secret=secret,
+            now=time.time(),
+            private_use_schemes=settings.oauth.private_use_schemes,
+        )
         print(f"client_id: {record.client_id}")
         if issued is not None and not args.secret_stdin:
             print(f"client_secret: {issued}   (shown once; only its hash is stored)")
@@ -391,6 +436,7 @@ def _keys_rotate(args: argparse.Namespace) -> int:
 
 # -- tokens -----------------------------------------------------------------------------------------------
 
+
 def _tokens_issue(args: argparse.Namespace) -> int:
     ttl = parse_duration(args.ttl)
 
@@ -401,10 +447,14 @@ def _tokens_issue(args: argparse.Namespace) -> int:
         except KeyError:
             known = ", ".join(r.route.name for r in table.routes)
             raise CliError(f"no route named {args.route!r} (known: {known})") from None
-        issued = await issue_service_token(store, args.user, info, tuple(dict.fromkeys(args.scope)), ttl,
-                                           now=time.time())
-        print(f"token {issued.token_id} for {issued.record.user_id} on {info.resource}, "
-              f"expires {_when(issued.record.expires_at)}", file=sys.stderr)
+        issued = await issue_service_token(
+            store, args.user, info, tuple(dict.fromkeys(args.scope)), ttl, now=time.time()
+        )
+        print(
+            f"token {issued.token_id} for {issued.record.user_id} on {info.resource}, "
+            f"expires {_when(issued.record.expires_at)}",
+            file=sys.stderr,
+        )
         print(issued.token)
 
     return _with_store(args, action)
@@ -433,8 +483,10 @@ def _tokens_list(args: argparse.Namespace) -> int:
         now = time.time()
         for token_hash, record in await store.list_access_tokens(user_id):
             state = "revoked" if record.revoked else "expired" if not record.usable(now) else "active"
-            print(f"{token_hash[:8]}\t{record.route}\t{' '.join(record.scopes) or '-'}\t{record.client_id}\t"
-                  f"{state}\texpires {_when(record.expires_at)}")
+            print(
+                f"{token_hash[:8]}\t{record.route}\t{' '.join(record.scopes) or '-'}\t{record.client_id}\t"
+                f"{state}\texpires {_when(record.expires_at)}"
+            )
 
     return _with_store(args, action)
 

@@ -58,6 +58,7 @@ class ConfigError(Exception):
 
 REVOCATIONS_KEPT_SECONDS = 90 * 86400  # revocation marks of refresh-token families outlive every refresh token
 
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,25 +66,53 @@ class _Model(BaseModel):
 class Listen(_Model):
     host: str = Field(default="0.0.0.0", description="Interface to bind: an IP address or a host name.")
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port to bind.")
-    shutdown_grace: float = Field(default=30.0, ge=0, description="On SIGTERM or reload: seconds in-flight "
-                                  "requests and open streams may take to finish before they are cut.")
-    header_timeout: float = Field(default=10.0, gt=0, description="Seconds a client has to send a request's "
-                                  "headers: from the connection's start, or on a kept-alive connection from the "
-                                  "next request's first byte; else 408 and the connection is closed.")
-    body_timeout: float = Field(default=30.0, gt=0, description="Seconds without a byte while a request body is "
-                                "being read; else 408. Responses (SSE streams) are not subject to it.")
-    keepalive_timeout: float = Field(default=75.0, gt=0, description="Seconds an idle kept-alive connection stays "
-                                     "open waiting for its next request (behind a load balancer: longer than its "
-                                     "idle timeout).")
-    max_connections_per_ip: int = Field(default=256, ge=0, description="Most connections open at once from one "
-                                        "client address (0: no limit); peers in trusted_proxies are exempt.")
-    metrics_port: int | None = Field(default=9464, ge=1, le=65535, description="Serve /metrics on this port "
-                                     "(not on the public one); with --workers N, worker i listens on metrics_port + "
-                                     "i; null: no metrics listener.")
-    metrics_host: str | None = Field(default="127.0.0.1", description="Interface for metrics_port (loopback by "
-                                     "default); null: listen.host.")
-    metrics_token: SecretStr | None = Field(default=None, description="Bearer token that /metrics requires; when "
-                                            "set, /metrics is also served on the public port.")
+    shutdown_grace: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM or reload: seconds in-flight "
+        "requests and open streams may take to finish before they are cut.",
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's "
+        "headers: from the connection's start, or on a kept-alive connection from the "
+        "next request's first byte; else 408 and the connection is closed.",
+    )
+    body_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds without a byte while a request body is "
+        "being read; else 408. Responses (SSE streams) are not subject to it.",
+    )
+    keepalive_timeout: float = Field(
+        default=75.0,
+        gt=0,
+        description="Seconds an idle kept-alive connection stays "
+        "open waiting for its next request (behind a load balancer: longer than its "
+        "idle timeout).",
+    )
+    max_connections_per_ip: int = Field(
+        default=256,
+        ge=0,
+        description="Most connections open at once from one "
+        "client address (0: no limit); peers in trusted_proxies are exempt.",
+    )
+    metrics_port: int | None = Field(
+        default=9464,
+        ge=1,
+        le=65535,
+        description="Serve /metrics on this port "
+        "(not on the public one); with --workers N, worker i listens on metrics_port + "
+        "i; null: no metrics listener.",
+    )
+    metrics_host: str | None = Field(
+        default="127.0.0.1", description="Interface for metrics_port (loopback by default); null: listen.host."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that /metrics requires; when set, /metrics is also served on the public port.",
+    )
 
     @field_validator("host", "metrics_host")
     @classmethod
@@ -128,17 +157,26 @@ STORE_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster", "
 
 class StoreSettings(_Model):
     url: SecretStr | None = Field(
-        default=None, description="redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL; omit "
-        "for the embedded Redis under data_dir."
+        default=None,
+        description="redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL; omit "
+        "for the embedded Redis under data_dir.",
     )
     data_dir: Path = Field(default=Path("./data"), description="Where the embedded Redis keeps its files.")
-    key_prefix: str = Field(default="mcpgw", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$",
-                            description="Prefix of every Redis key.")
+    key_prefix: str = Field(
+        default="mcpgw", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$", description="Prefix of every Redis key."
+    )
     timeout: float = Field(default=2.0, gt=0, description="Seconds before a Redis call fails (then 503).")
-    pool_size: int = Field(default=256, gt=0, description="Redis connections per process; a burst beyond it waits "
-                           "up to `timeout` for a free one.")
-    token_cache_seconds: float = Field(default=30.0, ge=0, description="Keep validated access tokens in memory "
-                                       "this long (0: off); revocations reach every instance at once (pub/sub).")
+    pool_size: int = Field(
+        default=256,
+        gt=0,
+        description="Redis connections per process; a burst beyond it waits up to `timeout` for a free one.",
+    )
+    token_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="Keep validated access tokens in memory "
+        "this long (0: off); revocations reach every instance at once (pub/sub).",
+    )
 
     @field_validator("url")
     @classmethod
@@ -156,16 +194,23 @@ class AllowRules(_Model):
     users: list[str] = Field(default_factory=list, description="Stable user ids: local:alice, corp:<subject>.")
     emails: list[str] = Field(default_factory=list, description="Verified email addresses.")
     email_domains: list[str] = Field(default_factory=list, description="Domains of verified email addresses.")
-    groups: list[str] = Field(default_factory=list, description="Groups qualified by their provider: corp:platform, "
-                              "github:acme/platform (GitHub: org, org/team), local:eng.")
+    groups: list[str] = Field(
+        default_factory=list,
+        description="Groups qualified by their provider: corp:platform, "
+        "github:acme/platform (GitHub: org, org/team), local:eng.",
+    )
     providers: list[str] = Field(default_factory=list, description="Sign-in methods: local, or provider names.")
-    any_signed_in: bool = Field(default=False, description="Admit everyone who can sign in, on purpose (needed "
-                                "with self sign-up or a public provider and no other rule).")
+    any_signed_in: bool = Field(
+        default=False,
+        description="Admit everyone who can sign in, on purpose (needed "
+        "with self sign-up or a public provider and no other rule).",
+    )
 
     @property
     def any(self) -> bool:
-        return bool(self.users or self.emails or self.email_domains or self.groups or self.providers
-                    or self.any_signed_in)
+        return bool(
+            self.users or self.emails or self.email_domains or self.groups or self.providers or self.any_signed_in
+        )
 
 
 class NameRule(_Model):
@@ -175,8 +220,11 @@ class NameRule(_Model):
     percent-decoded (once and twice) and each of these case-folded. The rule must decide alike for every reading,
     else the call is refused as ambiguous."""
 
-    match: str = Field(min_length=1, description="Exact name/URI or a glob (fnmatch: *, ?, [..]; * also crosses "
-                       "'/'); URIs are compared in RFC 3986 normal form, so write the plain spelling.")
+    match: str = Field(
+        min_length=1,
+        description="Exact name/URI or a glob (fnmatch: *, ?, [..]; * also crosses "
+        "'/'); URIs are compared in RFC 3986 normal form, so write the plain spelling.",
+    )
     deny: bool = Field(default=False, description="Nobody may use it (hidden from lists).")
     scopes: list[str] = Field(default_factory=list, description="Token scopes needed (403 asks the client to step up).")
     groups: list[str] = Field(default_factory=list, description="The user needs one of these groups.")
@@ -216,12 +264,16 @@ class RouteRateLimits(_Model):
 class RateLimitSettings(_Model):
     """GCRA limits kept in Redis (atomic, shared by every gateway instance); null disables one."""
 
-    oauth_per_ip: RateLimit | None = Field(default_factory=lambda: RateLimit(limit=120),
-                                           description="Per client IP on /register, /authorize, /token, /revoke.")
-    mcp_per_user: RateLimit | None = Field(default_factory=lambda: RateLimit(limit=600),
-                                           description="Per user per route on MCP requests.")
-    tool_calls_per_user: RateLimit | None = Field(default_factory=lambda: RateLimit(limit=300),
-                                                  description="Per user per tool on tools/call.")
+    oauth_per_ip: RateLimit | None = Field(
+        default_factory=lambda: RateLimit(limit=120),
+        description="Per client IP on /register, /authorize, /token, /revoke.",
+    )
+    mcp_per_user: RateLimit | None = Field(
+        default_factory=lambda: RateLimit(limit=600), description="Per user per route on MCP requests."
+    )
+    tool_calls_per_user: RateLimit | None = Field(
+        default_factory=lambda: RateLimit(limit=300), description="Per user per tool on tools/call."
+    )
 
 
 class Route(_Model):
@@ -242,26 +294,41 @@ class Route(_Model):
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Per-tool/resource/prompt rules.")
     rate_limits: RouteRateLimits = Field(default_factory=RouteRateLimits, description="Per-route overrides.")
     audit_arguments: bool = Field(default=False, description="Log tools/call arguments (else only a digest).")
-    identity_jwt_header: str | None = Field(default=None, description="Also send a gateway-signed JWT of the "
-                                            "identity in this header (e.g. X-MCP-Identity).")
-    forward_headers: list[str] = Field(default_factory=list, description="More request headers sent upstream, by "
-                                       "name, beyond the built-in allow-list (never Authorization, Cookie, Host, "
-                                       "hop-by-hop, X-Forwarded-* or identity headers).")
-    forward_cookies: list[str] = Field(default_factory=list, description="Cookies sent upstream, by name (default "
-                                       "none); the upstream's Set-Cookie passes for these names only. Never mcpgw*.")
-    forward_response_headers: list[str] = Field(default_factory=list, description="More upstream response headers "
-                                                "passed to clients, by name (never Set-Cookie, Access-Control-*, "
-                                                "Clear-Site-Data, Strict-Transport-Security, Location, …).")
+    identity_jwt_header: str | None = Field(
+        default=None, description="Also send a gateway-signed JWT of the identity in this header (e.g. X-MCP-Identity)."
+    )
+    forward_headers: list[str] = Field(
+        default_factory=list,
+        description="More request headers sent upstream, by "
+        "name, beyond the built-in allow-list (never Authorization, Cookie, Host, "
+        "hop-by-hop, X-Forwarded-* or identity headers).",
+    )
+    forward_cookies: list[str] = Field(
+        default_factory=list,
+        description="Cookies sent upstream, by name (default "
+        "none); the upstream's Set-Cookie passes for these names only. Never mcpgw*.",
+    )
+    forward_response_headers: list[str] = Field(
+        default_factory=list,
+        description="More upstream response headers "
+        "passed to clients, by name (never Set-Cookie, Access-Control-*, "
+        "Clear-Site-Data, Strict-Transport-Security, Location, …).",
+    )
     scope_descriptions: dict[str, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
-        default_factory=dict, description="Scope -> what it allows, in words, shown on the consent page.")
+        default_factory=dict, description="Scope -> what it allows, in words, shown on the consent page."
+    )
 
 
 class ProxySettings(_Model):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to connect to an upstream (else 502).")
-    pool_size: int = Field(default=0, ge=0, description="Most upstream connections open at once (0: no limit). "
-                           "Every open SSE stream holds one; beyond the limit a request waits up to connect_timeout, "
-                           "then 504.")
+    pool_size: int = Field(
+        default=0,
+        ge=0,
+        description="Most upstream connections open at once (0: no limit). "
+        "Every open SSE stream holds one; beyond the limit a request waits up to connect_timeout, "
+        "then 504.",
+    )
 
 
 class IntrospectionCredential(_Model):
@@ -271,8 +338,12 @@ class IntrospectionCredential(_Model):
 
 class OAuthSettings(_Model):
     access_token_ttl: int = Field(default=3600, gt=0, description="Access token lifetime, seconds.")
-    refresh_token_ttl: int = Field(default=30 * 86400, gt=0, le=REVOCATIONS_KEPT_SECONDS, description="Refresh "
-                                   "token idle lifetime, seconds; at most 90 days, as long as revocations are kept.")
+    refresh_token_ttl: int = Field(
+        default=30 * 86400,
+        gt=0,
+        le=REVOCATIONS_KEPT_SECONDS,
+        description="Refresh token idle lifetime, seconds; at most 90 days, as long as revocations are kept.",
+    )
     refresh_grace: int = Field(default=60, ge=0, description="Seconds a just-rotated refresh token still works.")
     code_ttl: int = Field(default=600, gt=0, le=600, description="Authorization code lifetime (at most 10 min).")
     consent_ttl: int = Field(default=30 * 86400, ge=0, description="How long an approval is remembered; 0: ask always.")
@@ -282,11 +353,13 @@ class OAuthSettings(_Model):
     dcr_client_idle_ttl: int = Field(default=30 * 86400, gt=0, description="Unused DCR clients expire after this.")
     register_rate_per_minute: int = Field(default=20, gt=0, description="Registrations per client IP per minute.")
     introspection: list[IntrospectionCredential] = Field(
-        default_factory=list, description="HTTP Basic credentials allowed to call /introspect; empty: no /introspect.")
+        default_factory=list, description="HTTP Basic credentials allowed to call /introspect; empty: no /introspect."
+    )
     private_use_schemes: list[str] = Field(
         default_factory=lambda: list(DEFAULT_PRIVATE_USE_SCHEMES),
         description="Private-use redirect URI schemes without a period that clients may register (RFC 8252 §7.1 "
-                    "asks for reverse-DNS schemes such as com.example.app, which are always accepted).")
+        "asks for reverse-DNS schemes such as com.example.app, which are always accepted).",
+    )
 
     @field_validator("private_use_schemes")
     @classmethod
@@ -300,8 +373,12 @@ class OAuthSettings(_Model):
 class ClientSettings(_Model):
     """A pre-registered OAuth client (ChatGPT "predefined client", Inspector --client-id …)."""
 
-    client_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._~@-]+$",
-                           description="Fixed id: letters, digits and ._~@- (never a URL: those are CIMD ids).")
+    client_id: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._~@-]+$",
+        description="Fixed id: letters, digits and ._~@- (never a URL: those are CIMD ids).",
+    )
     client_secret: SecretStr | None = Field(default=None, description="Omit for a public client (PKCE only).")
     token_endpoint_auth_method: Literal["none", "client_secret_post", "client_secret_basic"] | None = None
     redirect_uris: list[str] = Field(min_length=1)
@@ -312,8 +389,9 @@ class CimdSettings(_Model):
     """Client ID Metadata Documents: https client_ids fetched on first use."""
 
     enabled: bool = True
-    allow_hosts: list[str] = Field(default_factory=list,
-                                   description="Hosts exempt from the private/special-use address refusal.")
+    allow_hosts: list[str] = Field(
+        default_factory=list, description="Hosts exempt from the private/special-use address refusal."
+    )
     ca_file: Path | None = Field(default=None, description="Extra CA bundle to trust when fetching documents.")
     timeout: float = Field(default=5.0, gt=0)
     max_bytes: int = Field(default=5120, gt=0)
@@ -334,8 +412,9 @@ class ProviderSettings(_Model):
     tenant: str | None = Field(default=None, description="Entra ID tenant id or domain (type entra).")
     client_id: str = Field(min_length=1)
     client_secret: SecretStr
-    scopes: list[str] | None = Field(default=None, description="Default: openid email profile (GitHub: "
-                                                                "read:user user:email read:org).")
+    scopes: list[str] | None = Field(
+        default=None, description="Default: openid email profile (GitHub: read:user user:email read:org)."
+    )
     groups_claim: str | None = Field(default=None, description="id_token/userinfo claim holding groups.")
     use_userinfo: bool = Field(default=True, description="Also read the userinfo endpoint (OIDC).")
     github_url: str = Field(default="https://github.com", description="GitHub (Enterprise) web URL.")
@@ -352,20 +431,28 @@ class LoginSettings(_Model):
     local: bool = Field(default=True, description="Offer local accounts (`users add`).")
     providers: list[ProviderSettings] = Field(default_factory=list)
     signup: SignupSettings = Field(default_factory=SignupSettings)
-    identity_max_age: int = Field(default=86400, gt=0, description="Seconds after a sign-in when refreshes stop "
-                                  "and the user signs in again (fresh groups from the provider).")
+    identity_max_age: int = Field(
+        default=86400,
+        gt=0,
+        description="Seconds after a sign-in when refreshes stop "
+        "and the user signs in again (fresh groups from the provider).",
+    )
 
 
 class IdentityJwtSettings(_Model):
     lifetime: int = Field(default=60, gt=0, le=3600, description="Seconds an identity JWT is valid.")
-    key_file: Path | None = Field(default=None, description="Private JWK set (JSON) to sign with; first key signs. "
-                                  "Default: keys kept in the store, made on first use, `keys rotate` adds one.")
+    key_file: Path | None = Field(
+        default=None,
+        description="Private JWK set (JSON) to sign with; first key signs. "
+        "Default: keys kept in the store, made on first use, `keys rotate` adds one.",
+    )
 
 
 class AuditSettings(_Model):
     enabled: bool = Field(default=True, description="One JSON line per MCP request and per OAuth event.")
-    path: str = Field(default="-", description="'-' for standard output, else a file (appended; reopened if "
-                                               "rotated away).")
+    path: str = Field(
+        default="-", description="'-' for standard output, else a file (appended; reopened if rotated away)."
+    )
 
 
 class Settings(BaseSettings):
@@ -388,7 +475,8 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     identity_jwt: IdentityJwtSettings = Field(default_factory=IdentityJwtSettings)
     trusted_proxies: list[IPv4Network | IPv6Network] = Field(
-        default_factory=list, description="Proxies whose X-Forwarded-For is believed (CIDRs); else the socket.")
+        default_factory=list, description="Proxies whose X-Forwarded-For is believed (CIDRs); else the socket."
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -464,12 +552,14 @@ def _interpolate(value: Any, where: str, missing: list[str]) -> Any:
     if isinstance(value, list):
         return [_interpolate(v, f"{where}[{i}]", missing) for i, v in enumerate(value)]
     if isinstance(value, str):
+
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in os.environ:
                 missing.append(f"{where}: environment variable {name} is not set")
                 return ""
             return os.environ[name]
+
         return _VAR.sub(replace, value)
     return value
 
@@ -543,16 +633,22 @@ def _forwarding_problems(route: dict[str, Any], where: str) -> list[str]:
     never a credential, a header the gateway sets (identity included, in any spelling) or a hop-by-hop header."""
     problems: list[str] = []
     identity = route.get("identity_headers", DEFAULT_IDENTITY_HEADERS)
-    own = {*DEFAULT_IDENTITY_HEADERS, *(identity if isinstance(identity, dict) else {}),
-           *([route["identity_jwt_header"]] if isinstance(route.get("identity_jwt_header"), str) else [])}
+    own = {
+        *DEFAULT_IDENTITY_HEADERS,
+        *(identity if isinstance(identity, dict) else {}),
+        *([route["identity_jwt_header"]] if isinstance(route.get("identity_jwt_header"), str) else []),
+    }
     own_names = {header_names.canonical(str(h)) for h in own}
     h = header_names
     checks: dict[str, Callable[[str], bool]] = {
-        "forward_headers": lambda n: (h.canonical(n) in own_names | h.HOP_BY_HOP | h.GATEWAY_REQUEST
-                                      or h.canonical(n).startswith(h.GATEWAY_REQUEST_PREFIXES)),
+        "forward_headers": lambda n: (
+            h.canonical(n) in own_names | h.HOP_BY_HOP | h.GATEWAY_REQUEST
+            or h.canonical(n).startswith(h.GATEWAY_REQUEST_PREFIXES)
+        ),
         "forward_cookies": h.gateway_cookie,
-        "forward_response_headers": lambda n: (n.lower() in h.NEVER_FROM_UPSTREAM | h.HOP_BY_HOP
-                                               or n.lower().startswith(h.NEVER_FROM_UPSTREAM_PREFIXES)),
+        "forward_response_headers": lambda n: (
+            n.lower() in h.NEVER_FROM_UPSTREAM | h.HOP_BY_HOP or n.lower().startswith(h.NEVER_FROM_UPSTREAM_PREFIXES)
+        ),
     }
     for field, refused in checks.items():
         values = route.get(field)
@@ -616,15 +712,23 @@ def _login_problems(data: dict[str, Any]) -> list[str]:
     if isinstance(signup, dict) and signup.get("enabled") and not signup.get("email_domains"):
         problems.append("login.signup.email_domains: required when sign-up is enabled (who may sign up)")
     known = {"local", *names}
-    rule_sets = [("allow", data.get("allow"))] + [
-        (f"routes[{i}].allow", r.get("allow")) for i, r in enumerate(data.get("routes") or [])
-        if isinstance(r, dict)] if isinstance(data.get("routes") or [], list) else []
+    rule_sets = (
+        [("allow", data.get("allow"))]
+        + [
+            (f"routes[{i}].allow", r.get("allow"))
+            for i, r in enumerate(data.get("routes") or [])
+            if isinstance(r, dict)
+        ]
+        if isinstance(data.get("routes") or [], list)
+        else []
+    )
     for where, rules in rule_sets:
         wanted = rules.get("providers") if isinstance(rules, dict) else None
         for provider in wanted if isinstance(wanted, list) else []:
             if provider not in known:
-                problems.append(f"{where}.providers: unknown sign-in method {provider!r} "
-                                f"(known: {', '.join(sorted(known))})")
+                problems.append(
+                    f"{where}.providers: unknown sign-in method {provider!r} (known: {', '.join(sorted(known))})"
+                )
     return problems
 
 
@@ -658,20 +762,26 @@ def _access_problems(data: dict[str, Any]) -> list[str]:
         if isinstance(rules, dict):
             problems += _group_problems(f"{where}.groups", rules.get("groups"), methods)
             if _truthy(rules.get("any_signed_in")) and any(rules.get(k) for k in _RULE_KEYS):
-                problems.append(f"{where}.any_signed_in: admits everyone signed in, so the other rules here have "
-                                "no effect; keep one or the other")
+                problems.append(
+                    f"{where}.any_signed_in: admits everyone signed in, so the other rules here have "
+                    "no effect; keep one or the other"
+                )
     open_to = _open_sign_in(login, providers)
     if open_to:
         inherit = [str(r.get("name", i)) for i, r in routes if r.get("allow") is None]
         if inherit and not _has_rule(global_rules):
-            problems.append(f"allow: no access rule, so anyone with {' or '.join(open_to)} may use "
-                            f"{', '.join(inherit)}; add a rule (users, emails, email_domains, groups, providers) or "
-                            "set any_signed_in: true to allow that on purpose")
+            problems.append(
+                f"allow: no access rule, so anyone with {' or '.join(open_to)} may use "
+                f"{', '.join(inherit)}; add a rule (users, emails, email_domains, groups, providers) or "
+                "set any_signed_in: true to allow that on purpose"
+            )
         for i, entry in routes:
             if entry.get("allow") is not None and not _has_rule(entry.get("allow")):
-                problems.append(f"routes[{i}].allow: no access rule, so anyone with {' or '.join(open_to)} may use "
-                                f"{entry.get('name', i)}; add a rule or set any_signed_in: true to allow that "
-                                "on purpose")
+                problems.append(
+                    f"routes[{i}].allow: no access rule, so anyone with {' or '.join(open_to)} may use "
+                    f"{entry.get('name', i)}; add a rule or set any_signed_in: true to allow that "
+                    "on purpose"
+                )
     return problems
 
 
@@ -690,8 +800,9 @@ def _open_sign_in(login: dict[str, Any], providers: list[dict[str, Any]]) -> lis
             found.append(f"a Google account (provider {name})")
         elif kind == "github":
             found.append(f"a GitHub account (provider {name})")
-        elif (kind == "entra" and tenant in PUBLIC_ENTRA_TENANTS) or \
-                (entra is not None and entra.group(1).lower() in PUBLIC_ENTRA_TENANTS):
+        elif (kind == "entra" and tenant in PUBLIC_ENTRA_TENANTS) or (
+            entra is not None and entra.group(1).lower() in PUBLIC_ENTRA_TENANTS
+        ):
             found.append(f"a Microsoft account (provider {name}, tenant {tenant or entra and entra.group(1)})")
     return found
 
@@ -705,11 +816,14 @@ def _group_problems(where: str, groups: Any, methods: list[str]) -> list[str]:
         prefix, colon, rest = group.partition(":")
         if not colon or not prefix or not rest:
             spellings = " or ".join(f"{m}:{group}" for m in methods)
-            problems.append(f"{where}: group {group!r} must name its provider (groups of different providers are "
-                            f"kept apart): write {spellings}")
+            problems.append(
+                f"{where}: group {group!r} must name its provider (groups of different providers are "
+                f"kept apart): write {spellings}"
+            )
         elif prefix not in methods:
-            problems.append(f"{where}: group {group!r} names an unknown sign-in method {prefix!r} "
-                            f"(known: {', '.join(methods)})")
+            problems.append(
+                f"{where}: group {group!r} names an unknown sign-in method {prefix!r} (known: {', '.join(methods)})"
+            )
     return problems
 
 
@@ -718,8 +832,11 @@ def _scope_description_problems(where: str, route: dict[str, Any]) -> list[str]:
     if not isinstance(descriptions, dict):
         return []
     known = set(scopes) if isinstance(scopes, list) else set()
-    return [f"{where}.scope_descriptions.{scope}: not one of this route's scopes ({', '.join(sorted(known)) or 'none'})"
-            for scope in descriptions if scope not in known]
+    return [
+        f"{where}.scope_descriptions.{scope}: not one of this route's scopes ({', '.join(sorted(known)) or 'none'})"
+        for scope in descriptions
+        if scope not in known
+    ]
 
 
 def _has_rule(rules: Any) -> bool:

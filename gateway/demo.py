@@ -28,8 +28,9 @@ def run_demo(listen: Listen, upstream_port: int, data_dir: Path) -> int:
     try:
         import mcp  # noqa: F401  (the demo upstream is built on the SDK)
     except ImportError:
-        raise SystemExit("mcp-auth-gateway: error: the demo needs the MCP SDK: pip install 'mcp-auth-gateway[demo]'") \
-            from None
+        raise SystemExit(
+            "mcp-auth-gateway: error: the demo needs the MCP SDK: pip install 'mcp-auth-gateway[demo]'"
+        ) from None
     from gateway.server import event_loop_factory, serve
 
     host, port = listen.host, listen.port
@@ -38,8 +39,15 @@ def run_demo(listen: Listen, upstream_port: int, data_dir: Path) -> int:
         listen=listen,
         store=StoreSettings(data_dir=data_dir),
         allowed_origins=INSPECTOR_ORIGINS,
-        routes=[Route(name="demo", path="/demo/mcp", upstream=f"http://127.0.0.1:{upstream_port}/mcp",
-                      scopes=["demo:read", "demo:write"], resource_name="Demo MCP server")],
+        routes=[
+            Route(
+                name="demo",
+                path="/demo/mcp",
+                upstream=f"http://127.0.0.1:{upstream_port}/mcp",
+                scopes=["demo:read", "demo:write"],
+                resource_name="Demo MCP server",
+            )
+        ],
     )
     sockets = bind_listeners(host, port)  # before anything starts: a busy port fails with one line
     try:
@@ -64,8 +72,11 @@ def run_demo(listen: Listen, upstream_port: int, data_dir: Path) -> int:
 
 def _start_upstream(port: int) -> subprocess.Popen[bytes]:
     print(f"[1/4] starting the demo upstream MCP server on 127.0.0.1:{port} …", flush=True)
-    upstream = subprocess.Popen([sys.executable, "-m", "gateway.demo_upstream", "--port", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "gateway.demo_upstream", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, upstream, deadline=20)
     except (RuntimeError, TimeoutError) as exc:
@@ -82,8 +93,10 @@ def _print_ready(settings: Settings, password: str, token: str) -> None:
     print(f"      metadata:  {info.metadata_url}", flush=True)
     print(f"      login:     {DEMO_USER} / {password}   (asked by the gateway when a client connects)", flush=True)
     print(f"      token (8h, for scripts): {token}", flush=True)
-    print(f"      connect:   npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL {info.resource}",
-          flush=True)
+    print(
+        f"      connect:   npx @modelcontextprotocol/inspector, transport Streamable HTTP, URL {info.resource}",
+        flush=True,
+    )
 
 
 async def _prepare_store(settings: Settings) -> tuple[str, str]:
@@ -94,6 +107,7 @@ async def _prepare_store(settings: Settings) -> tuple[str, str]:
             await add_user(store, DEMO_USER, password, email="demo@example.com", groups=("demo",), now=now)
         else:
             await set_password(store, DEMO_USER, password)  # a fresh password each run: it is printed
-        issued = await issue_service_token(store, DEMO_USER, RouteTable(settings).by_name("demo"), (), 8 * 3600,
-                                           now=now)
+        issued = await issue_service_token(
+            store, DEMO_USER, RouteTable(settings).by_name("demo"), (), 8 * 3600, now=now
+        )
     return password, issued.token

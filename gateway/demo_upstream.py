@@ -103,7 +103,7 @@ class MemoryEventStore(EventStore):
         if position is None:
             return None
         stream_id = self._events[position][1]
-        for event_id, stream, message in self._events[position + 1:]:
+        for event_id, stream, message in self._events[position + 1 :]:
             if stream == stream_id and message is not None:
                 await send_callback(EventMessage(message, event_id))
         return stream_id
@@ -116,12 +116,19 @@ def main() -> None:
     parser.add_argument("--path", default="/mcp")
     parser.add_argument("--stateless", action="store_true", help="no Mcp-Session-Id (stateless HTTP)")
     parser.add_argument("--json-response", action="store_true", help="answer POSTs with JSON instead of SSE")
-    parser.add_argument("--event-store", action="store_true", help="keep SSE events: streams resume on GET with "
-                        "Last-Event-ID")
+    parser.add_argument(
+        "--event-store", action="store_true", help="keep SSE events: streams resume on GET with Last-Event-ID"
+    )
     args = parser.parse_args()
-    server.run("streamable-http", host=args.host, port=args.port, streamable_http_path=args.path,
-               stateless_http=args.stateless, json_response=args.json_response,
-               event_store=MemoryEventStore() if args.event_store else None)
+    server.run(
+        "streamable-http",
+        host=args.host,
+        port=args.port,
+        streamable_http_path=args.path,
+        stateless_http=args.stateless,
+        json_response=args.json_response,
+        event_store=MemoryEventStore() if args.event_store else None,
+    )
 
 
 if __name__ == "__main__":

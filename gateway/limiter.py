@@ -129,8 +129,7 @@ class LeasedLimiter:
         if lease.until == until and lease.cells:
             self._refund(subject, bucket, lease, lease.cells, until)
 
-    def _put_back(self, subject: str, leases: dict[str, _Lease], spent: dict[str, int],
-                  origin: dict[str, int]) -> None:
+    def _put_back(self, subject: str, leases: dict[str, _Lease], spent: dict[str, int], origin: dict[str, int]) -> None:
         for bucket, lease in leases.items():
             if not spent[bucket]:
                 continue

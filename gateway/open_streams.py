@@ -80,7 +80,7 @@ class OpenStreams:
         hashes = self.token_hashes()
         try:
             for start in range(0, len(hashes), _RECHECK_BATCH):
-                batch = hashes[start:start + _RECHECK_BATCH]
+                batch = hashes[start : start + _RECHECK_BATCH]
                 records = await asyncio.gather(*(store.load_access_token(h) for h in batch))
                 now = clock()
                 for token_hash, record in zip(batch, records, strict=True):

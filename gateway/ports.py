@@ -13,8 +13,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes] | subprocess.Popen[str] | None = None,
-                  deadline: float = 15.0) -> None:
+def wait_for_port(
+    port: int, process: subprocess.Popen[bytes] | subprocess.Popen[str] | None = None, deadline: float = 15.0
+) -> None:
     """Poll until something accepts on 127.0.0.1:port.
 
     Raises:

@@ -55,13 +55,23 @@ def guard_for(settings: Settings) -> ConnectionGuard:
     return ConnectionGuard(settings.listen.max_connections_per_ip, settings.trusted_proxies)
 
 
-async def _runner(app: web.Application, settings: Settings, guard: ConnectionGuard,
-                  sockets: Sequence[socket.socket], **options: object) -> GatewayRunner:
+async def _runner(
+    app: web.Application,
+    settings: Settings,
+    guard: ConnectionGuard,
+    sockets: Sequence[socket.socket],
+    **options: object,
+) -> GatewayRunner:
     """Start `app` accepting on (copies of) `sockets`; on failure everything started is cleaned up again."""
     listen = settings.listen
-    runner = GatewayRunner(app, guard=guard, header_timeout=listen.header_timeout,
-                           keepalive_timeout=listen.keepalive_timeout, shutdown_timeout=listen.shutdown_grace,
-                           **options)
+    runner = GatewayRunner(
+        app,
+        guard=guard,
+        header_timeout=listen.header_timeout,
+        keepalive_timeout=listen.keepalive_timeout,
+        shutdown_timeout=listen.shutdown_grace,
+        **options,
+    )
     try:
         await runner.setup()
         for sock in sockets:  # a copy each: a retired runner closes its own, the listening socket stays open
@@ -73,12 +83,14 @@ async def _runner(app: web.Application, settings: Settings, guard: ConnectionGua
 
 
 async def _start(settings: Settings, sockets: Sequence[socket.socket], guard: ConnectionGuard) -> GatewayRunner:
-    return await _runner(create_app(settings), settings, guard, sockets, access_log_class=AccessLogger,
-                         handler_cancellation=True)
+    return await _runner(
+        create_app(settings), settings, guard, sockets, access_log_class=AccessLogger, handler_cancellation=True
+    )
 
 
-async def _start_metrics(settings: Settings, sockets: Sequence[socket.socket], guard: ConnectionGuard,
-                         current: list[GatewayRunner]) -> GatewayRunner | None:
+async def _start_metrics(
+    settings: Settings, sockets: Sequence[socket.socket], guard: ConnectionGuard, current: list[GatewayRunner]
+) -> GatewayRunner | None:
     """The /metrics listener on `sockets`, serving `current[0]`'s registry with its metrics token."""
     if not sockets:
         return None
@@ -117,8 +129,13 @@ async def _watch(path: Path, reload: asyncio.Event) -> None:
         seen = version if version is not None else seen
 
 
-async def serve(config: Path | None, settings: Settings, sockets: Sequence[socket.socket],
-                metrics_sockets: Sequence[socket.socket] = (), watch_config: bool = False) -> None:
+async def serve(
+    config: Path | None,
+    settings: Settings,
+    sockets: Sequence[socket.socket],
+    metrics_sockets: Sequence[socket.socket] = (),
+    watch_config: bool = False,
+) -> None:
     """Serve on the bound `sockets` until SIGTERM/SIGINT (then drain and return); SIGHUP (or, with
     `watch_config`, an edit) reloads `config` (None: no reloads)."""
     loop = asyncio.get_running_loop()
@@ -133,9 +150,15 @@ async def serve(config: Path | None, settings: Settings, sockets: Sequence[socke
             loop.remove_signal_handler(signum)
 
 
-async def _serve_until_stopped(config: Path | None, settings: Settings, sockets: Sequence[socket.socket],
-                               metrics_sockets: Sequence[socket.socket], watch_config: bool, stop: asyncio.Event,
-                               reload: asyncio.Event) -> None:
+async def _serve_until_stopped(
+    config: Path | None,
+    settings: Settings,
+    sockets: Sequence[socket.socket],
+    metrics_sockets: Sequence[socket.socket],
+    watch_config: bool,
+    stop: asyncio.Event,
+    reload: asyncio.Event,
+) -> None:
     guard = guard_for(settings)
     runner = await _start(settings, sockets, guard)
     current = [runner]
@@ -145,10 +168,13 @@ async def _serve_until_stopped(config: Path | None, settings: Settings, sockets:
         await runner.cleanup()
         raise
     watcher = asyncio.ensure_future(_watch(config, reload)) if watch_config and config is not None else None
-    logger.info("%s (pid %s); %sSIGTERM drains for %ss",
-                "ready" if await _store_reachable(runner) else "accepting connections, waiting for the store",
-                os.getpid(), "" if config is None else f"SIGHUP{' or an edit' if watcher else ''} reloads {config}, ",
-                settings.listen.shutdown_grace)
+    logger.info(
+        "%s (pid %s); %sSIGTERM drains for %ss",
+        "ready" if await _store_reachable(runner) else "accepting connections, waiting for the store",
+        os.getpid(),
+        "" if config is None else f"SIGHUP{' or an edit' if watcher else ''} reloads {config}, ",
+        settings.listen.shutdown_grace,
+    )
     retiring: set[asyncio.Task[None]] = set()
     while True:
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(reload.wait())]
@@ -177,8 +203,9 @@ async def _serve_until_stopped(config: Path | None, settings: Settings, sockets:
         task = asyncio.ensure_future(old.cleanup())  # stops accepting, lets open streams finish
         retiring.add(task)
         task.add_done_callback(retiring.discard)
-        logger.info("reloaded %s: %d route(s); the previous configuration drains its open requests", config,
-                    len(fresh.routes))
+        logger.info(
+            "reloaded %s: %d route(s); the previous configuration drains its open requests", config, len(fresh.routes)
+        )
     logger.info("draining: no new connections; open requests get up to %ss", settings.listen.shutdown_grace)
     for sock in (*sockets, *metrics_sockets):  # with the runners' copies closed next, new connections are refused
         sock.close()
@@ -219,15 +246,16 @@ def inherited_sockets() -> tuple[list[socket.socket], list[socket.socket]] | Non
     return adopt(public), adopt(metrics)
 
 
-def run_workers(argv: list[str], workers: int, sockets: Sequence[socket.socket],
-                metrics_sockets: Sequence[Sequence[socket.socket]]) -> int:
+def run_workers(
+    argv: list[str], workers: int, sockets: Sequence[socket.socket], metrics_sockets: Sequence[Sequence[socket.socket]]
+) -> int:
     """Start `workers` copies of this serve command accepting on the bound `sockets` (inherited descriptors;
     worker i also gets `metrics_sockets[i]`; this process closes its own copies); forward signals; if one worker
     exits, stop the others."""
     child_argv = [a for a in argv if not a.startswith("--workers")]
     if "--workers" in argv:
         index = argv.index("--workers")
-        child_argv = argv[:index] + argv[index + 2:]
+        child_argv = argv[:index] + argv[index + 2 :]
     stopping = False
     children: list[subprocess.Popen[bytes]] = []
 
@@ -244,9 +272,13 @@ def run_workers(argv: list[str], workers: int, sockets: Sequence[socket.socket],
     for index in range(workers):
         own = metrics_sockets[index] if index < len(metrics_sockets) else ()
         fds = public + ";" + ",".join(str(sock.fileno()) for sock in own)
-        children.append(subprocess.Popen(
-            [sys.executable, "-m", "gateway", *child_argv], pass_fds=[s.fileno() for s in (*sockets, *own)],
-            env={**os.environ, WORKER_INDEX_ENV: str(index), LISTEN_FDS_ENV: fds}))
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "gateway", *child_argv],
+                pass_fds=[s.fileno() for s in (*sockets, *own)],
+                env={**os.environ, WORKER_INDEX_ENV: str(index), LISTEN_FDS_ENV: fds},
+            )
+        )
         if stopping:
             break
     for sock in (*sockets, *(s for own in metrics_sockets for s in own)):
@@ -254,8 +286,9 @@ def run_workers(argv: list[str], workers: int, sockets: Sequence[socket.socket],
     while any(child.poll() is None for child in children):
         failed = [child for child in children if child.returncode not in (None, 0)]
         if failed and not stopping:
-            logger.error("worker (pid %s) exited with status %s: stopping the others", failed[0].pid,
-                         failed[0].returncode)
+            logger.error(
+                "worker (pid %s) exited with status %s: stopping the others", failed[0].pid, failed[0].returncode
+            )
             forward(signal.SIGTERM, None)
         time.sleep(WORKER_POLL)
     return max((abs(child.returncode) for child in children if child.returncode), default=0)

@@ -62,10 +62,19 @@ class IdentitySigner:
     async def sign(self, context: RequestContext, audience: str) -> str:
         key = (await self.keys())[0]
         record, now = context.record, int(time.time())
-        claims = {"iss": self._issuer, "aud": audience, "sub": record.user_id, "iat": now,
-                  "exp": now + self._settings.lifetime, "jti": secrets.token_urlsafe(12), "client_id": record.client_id,
-                  "scope": " ".join(record.scopes), "email": record.email,
-                  "preferred_username": record.preferred_username, "groups": list(record.groups)}
+        claims = {
+            "iss": self._issuer,
+            "aud": audience,
+            "sub": record.user_id,
+            "iat": now,
+            "exp": now + self._settings.lifetime,
+            "jti": secrets.token_urlsafe(12),
+            "client_id": record.client_id,
+            "scope": " ".join(record.scopes),
+            "email": record.email,
+            "preferred_username": record.preferred_username,
+            "groups": list(record.groups),
+        }
         header = {"alg": "ES256", "kid": key.kid, "typ": "JWT"}
         return jwt.encode(header, {k: v for k, v in claims.items() if v is not None}, key)
 

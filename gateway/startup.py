@@ -78,8 +78,10 @@ def bind_all(listen: Listen, workers: int) -> tuple[list[socket.socket], list[li
         OptionError: metrics ports beyond 65535.
     """
     if listen.metrics_port is not None and listen.metrics_port + workers - 1 > 65535:
-        raise OptionError(f"--workers: {workers} workers need metrics ports up to {listen.metrics_port + workers - 1}"
-                          f" (listen.metrics_port + i), beyond 65535")
+        raise OptionError(
+            f"--workers: {workers} workers need metrics ports up to {listen.metrics_port + workers - 1}"
+            f" (listen.metrics_port + i), beyond 65535"
+        )
     bound: list[socket.socket] = []
     try:
         public = bind_listeners(listen.host, listen.port)
@@ -107,12 +109,16 @@ def public_url_warnings(settings: Settings, listen: Listen) -> list[str]:
     public = urlsplit(settings.public_url)
     warnings = []
     if public.port is not None and public.port != listen.port and not settings.trusted_proxies:
-        warnings.append(f"public_url {settings.public_url} names port {public.port} but the gateway listens on "
-                        f"{listen.port}: clients will not reach it unless a proxy forwards {public.port} to "
-                        f"{listen.port}")
+        warnings.append(
+            f"public_url {settings.public_url} names port {public.port} but the gateway listens on "
+            f"{listen.port}: clients will not reach it unless a proxy forwards {public.port} to "
+            f"{listen.port}"
+        )
     if public.hostname and _unreachable(public.hostname, listen.host):
-        warnings.append(f"public_url {settings.public_url} names {public.hostname} but the gateway listens on "
-                        f"{listen.host}: clients will not reach it unless a proxy forwards it")
+        warnings.append(
+            f"public_url {settings.public_url} names {public.hostname} but the gateway listens on "
+            f"{listen.host}: clients will not reach it unless a proxy forwards it"
+        )
     return warnings
 
 

@@ -87,8 +87,9 @@ class TokenCache:
             entries.popitem(last=False)
 
 
-async def follow_revocations(store: Store, stop: asyncio.Event, cache: TokenCache, streams: OpenStreams,
-                             clock: Callable[[], float]) -> None:
+async def follow_revocations(
+    store: Store, stop: asyncio.Event, cache: TokenCache, streams: OpenStreams, clock: Callable[[], float]
+) -> None:
     """Follow the revocation feed until `stop` is set: evict each revoked token and end its open streams. On any
     break drop the cache and retry, backing off (1 s doubling to 30 s) and logging only the break of a feed that
     was up, not every failed retry (a store down at start is reported once by `open_store`); on each
@@ -113,8 +114,9 @@ async def follow_revocations(store: Store, stop: asyncio.Event, cache: TokenCach
             except Exception as exc:  # noqa: BLE001 - any break in the feed: stop trusting the cache
                 was_connected = cache.connected
                 if was_connected:
-                    logger.warning("revocation feed interrupted (%s); token cache dropped until it is back",
-                                   type(exc).__name__)
+                    logger.warning(
+                        "revocation feed interrupted (%s); token cache dropped until it is back", type(exc).__name__
+                    )
             finally:
                 was_connected = was_connected or cache.connected
                 cache.connected = False

@@ -25,8 +25,9 @@ from gateway.store.redis import RedisStore
 from tests.support.processes import UpstreamProcess, free_port, start_upstream
 from tests.support.redis_cluster import start_cluster
 
-STORES = [s.strip() for s in os.environ.get("MCP_GATEWAY_TEST_STORES", "server,embedded,cluster").split(",")
-          if s.strip()]
+STORES = [
+    s.strip() for s in os.environ.get("MCP_GATEWAY_TEST_STORES", "server,embedded,cluster").split(",") if s.strip()
+]
 SERVER_URL = os.environ.get("MCP_GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -111,9 +112,11 @@ def route(name: str, upstream_url: str, **extra: Any) -> dict[str, Any]:
 def make_settings(port: int, redis_url: str, key_prefix: str, routes: list[dict[str, Any]], **extra: Any) -> Settings:
     # the in-memory token cache is off by default here (tests revoke through other store objects and expect the
     # next request to see it); tests/mcp/test_token_cache.py and the e2e tests exercise it
-    values: dict[str, Any] = {"public_url": f"http://127.0.0.1:{port}", "routes": routes,
-                              "store": {"url": redis_url, "key_prefix": key_prefix, "timeout": 2.0,
-                                        "token_cache_seconds": 0}}
+    values: dict[str, Any] = {
+        "public_url": f"http://127.0.0.1:{port}",
+        "routes": routes,
+        "store": {"url": redis_url, "key_prefix": key_prefix, "timeout": 2.0, "token_cache_seconds": 0},
+    }
     return Settings(**{**values, **extra})
 
 
@@ -121,9 +124,7 @@ GatewayFactory = Callable[..., Awaitable[TestServer]]
 
 
 @pytest.fixture
-async def start_gateway(
-    aiohttp_server: Any, redis_url: str, key_prefix: str, clock: Clock
-) -> GatewayFactory:
+async def start_gateway(aiohttp_server: Any, redis_url: str, key_prefix: str, clock: Clock) -> GatewayFactory:
     """Start a gateway in-process on a real socket: `await start_gateway(routes=[...], **settings)`."""
 
     async def start(routes: list[dict[str, Any]], **extra: Any) -> TestServer:

@@ -37,8 +37,10 @@ def nested(depth: int) -> Any:
     [
         pytest.param({"client_name": "n" * 4_000_000}, id="one-huge-string"),
         pytest.param({"redirect_uris": [f"https://c.example/{i}" for i in range(140_000)]}, id="140000-uris"),
-        pytest.param({"tools": [f"tool_{i}" for i in range(50_000)],
-                      "argument_digests": ["sha256:" + "0" * 64] * 50_000}, id="50000-call-batch"),
+        pytest.param(
+            {"tools": [f"tool_{i}" for i in range(50_000)], "argument_digests": ["sha256:" + "0" * 64] * 50_000},
+            id="50000-call-batch",
+        ),
         pytest.param({"arguments": [{"k" * 1000: "v" * 100_000} for _ in range(1000)]}, id="wide-arguments"),
         pytest.param({"arguments": nested(500)}, id="deep-arguments"),
         pytest.param({"arguments": {f"key{i}": i for i in range(100_000)}}, id="many-members"),
@@ -54,8 +56,9 @@ def test_no_line_exceeds_the_bound(tmp_path: Path, fields: dict[str, Any]) -> No
 def test_cuts_are_marked(tmp_path: Path) -> None:
     """A cut string ends with "…(+N)" (N characters left out); a cut array's last item is "…(+N)"; a value nested
     too deep becomes {"truncated": "..."}; small values are untouched."""
-    _, record = emit(tmp_path, name="n" * 1000, uris=[str(i) for i in range(100)], deep=nested(10), small="ok",
-                     count=3, flag=True)
+    _, record = emit(
+        tmp_path, name="n" * 1000, uris=[str(i) for i in range(100)], deep=nested(10), small="ok", count=3, flag=True
+    )
     assert record["name"] == "n" * MAX_STRING_CHARS + f"…(+{1000 - MAX_STRING_CHARS})"
     assert record["uris"][:MAX_ITEMS] == [str(i) for i in range(MAX_ITEMS)]
     assert record["uris"][MAX_ITEMS] == f"…(+{100 - MAX_ITEMS})"

@@ -21,15 +21,26 @@ from gateway.store.redis import RedisStore
 from tests.conftest import make_settings, write_config
 from tests.support.processes import REPO, free_port
 
-ALPHA: dict[str, Any] = {"name": "alpha", "path": "/alpha/mcp", "upstream": "http://127.0.0.1:9/mcp",
-                         "scopes": ["alpha:read", "alpha:write"]}
+ALPHA: dict[str, Any] = {
+    "name": "alpha",
+    "path": "/alpha/mcp",
+    "upstream": "http://127.0.0.1:9/mcp",
+    "scopes": ["alpha:read", "alpha:write"],
+}
 PASSWORD = "correct horse battery"
 
 
 def cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MCP_GATEWAY_")}
-    return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=REPO, env=clean | (env or {}),
-                          input=stdin if stdin is not None else "", capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        cwd=REPO,
+        env=clean | (env or {}),
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -51,18 +62,31 @@ def config(tmp_path: Path, redis_url: str, key_prefix: str) -> str:
 
 
 async def add_user(store: RedisStore, name: str = "alice") -> UserRecord:
-    record = UserRecord(name=name, email=f"{name}@example.com", password_hash=hash_password(PASSWORD),
-                        created_at=time.time())
+    record = UserRecord(
+        name=name, email=f"{name}@example.com", password_hash=hash_password(PASSWORD), created_at=time.time()
+    )
     await store.save_user(record)
     return record
 
 
 # -- users ------------------------------------------------------------------------------------------------
 
+
 async def test_users_add_list_passwd_remove(config: str, store: RedisStore) -> None:
     """docs/contract.md: `users add NAME [--email E] [--groups a,b] [--password-stdin]`, `list`, `passwd`, `remove`."""
-    added = cli("users", "add", "alice", "--email", "alice@example.com", "--groups", "dev, ops",
-                "--password-stdin", "-c", config, stdin=PASSWORD + "\n")
+    added = cli(
+        "users",
+        "add",
+        "alice",
+        "--email",
+        "alice@example.com",
+        "--groups",
+        "dev, ops",
+        "--password-stdin",
+        "-c",
+        config,
+        stdin=PASSWORD + "\n",
+    )
     assert added.returncode == 0, added.stderr
     assert "alice" in added.stdout and PASSWORD not in added.stdout + added.stderr
     alice = await store.load_user("alice")
@@ -114,23 +138,26 @@ async def test_short_passwords_are_refused(config: str, store: RedisStore) -> No
     assert_one_line_error(cli("users", "add", "bob", "--password-stdin", "-c", config, stdin="short\n"), "password")
     assert await store.load_user("bob") is None
     alice = await add_user(store)
-    assert_one_line_error(cli("users", "passwd", "alice", "--password-stdin", "-c", config, stdin="short\n"),
-                          "password")
+    assert_one_line_error(
+        cli("users", "passwd", "alice", "--password-stdin", "-c", config, stdin="short\n"), "password"
+    )
     assert await store.load_user("alice") == alice
 
 
 async def test_users_passwd_for_unknown_user_fails(config: str) -> None:
     """docs/contract.md: one-line reason on error."""
-    assert_one_line_error(cli("users", "passwd", "nobody", "--password-stdin", "-c", config, stdin=PASSWORD + "\n"),
-                          "nobody")
+    assert_one_line_error(
+        cli("users", "passwd", "nobody", "--password-stdin", "-c", config, stdin=PASSWORD + "\n"), "nobody"
+    )
 
 
 def test_users_added_to_the_embedded_store_are_seen_by_the_next_process(tmp_path: Path) -> None:
     """docs/contract.md: no store.url -> embedded Redis persisted under data_dir, shared by CLI processes."""
     settings = Settings(public_url="http://127.0.0.1:8080", store={"data_dir": str(tmp_path / "data")}, routes=[ALPHA])
     config = str(write_config(tmp_path / "gw.yaml", settings))
-    added = cli("users", "add", "carol", "--email", "carol@example.com", "--password-stdin", "-c", config,
-                stdin=PASSWORD + "\n")
+    added = cli(
+        "users", "add", "carol", "--email", "carol@example.com", "--password-stdin", "-c", config, stdin=PASSWORD + "\n"
+    )
     assert added.returncode == 0, added.stderr
     listed = cli("users", "list", "-c", config)
     assert listed.returncode == 0, listed.stderr
@@ -139,6 +166,7 @@ def test_users_added_to_the_embedded_store_are_seen_by_the_next_process(tmp_path
 
 
 # -- tokens -----------------------------------------------------------------------------------------------
+
 
 async def test_tokens_issue_list_and_revoke(config: str, store: RedisStore) -> None:
     """docs/contract.md: `tokens issue` prints an access token bound to the route; `tokens list`, `tokens revoke`."""
@@ -167,7 +195,7 @@ async def test_tokens_issue_list_and_revoke(config: str, store: RedisStore) -> N
     assert ids == sorted([token_id(hash_token(token)), token_id(hash_token(second))])
     assert all(re.fullmatch(r"[0-9a-f]{8}", i) for i in ids)
     for value in (token, second):
-        assert value not in listed.stdout and value[len(ACCESS_TOKEN_PREFIX):] not in listed.stdout
+        assert value not in listed.stdout and value[len(ACCESS_TOKEN_PREFIX) :] not in listed.stdout
         assert hash_token(value) not in listed.stdout
 
     by_id = cli("tokens", "revoke", "--id", token_id(hash_token(token)), "-c", config)
@@ -195,12 +223,14 @@ async def test_tokens_issue_list_and_revoke(config: str, store: RedisStore) -> N
         pytest.param(["--user", "nobody", "--route", "alpha"], "nobody", id="unknown-user"),
         pytest.param(["--user", "alice", "--route", "alpha", "--ttl", "1y"], "duration", id="bad-ttl"),
         pytest.param(["--user", "alice", "--route", "alpha", "--ttl", "0h"], "duration", id="zero-ttl"),
-        pytest.param(["--user", "alice", "--route", "alpha", "--scope", "beta:admin"], "beta:admin",
-                     id="unknown-scope"),
+        pytest.param(
+            ["--user", "alice", "--route", "alpha", "--scope", "beta:admin"], "beta:admin", id="unknown-scope"
+        ),
     ],
 )
-async def test_tokens_issue_refuses_bad_requests_with_one_line(config: str, store: RedisStore, args: list[str],
-                                                                fragment: str) -> None:
+async def test_tokens_issue_refuses_bad_requests_with_one_line(
+    config: str, store: RedisStore, args: list[str], fragment: str
+) -> None:
     """docs/contract.md: non-zero exit with a one-line reason, and no token is created."""
     await add_user(store)
     assert_one_line_error(cli("tokens", "issue", *args, "-c", config), fragment)
@@ -210,10 +240,23 @@ async def test_tokens_issue_refuses_bad_requests_with_one_line(config: str, stor
 
 # -- every command ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "command",
-    [[], ["serve"], ["check-config"], ["users"], ["users", "add"], ["users", "list"], ["users", "remove"],
-     ["users", "passwd"], ["tokens"], ["tokens", "issue"], ["tokens", "revoke"], ["tokens", "list"]],
+    [
+        [],
+        ["serve"],
+        ["check-config"],
+        ["users"],
+        ["users", "add"],
+        ["users", "list"],
+        ["users", "remove"],
+        ["users", "passwd"],
+        ["tokens"],
+        ["tokens", "issue"],
+        ["tokens", "revoke"],
+        ["tokens", "list"],
+    ],
     ids=lambda command: " ".join(command) or "top",
 )
 def test_every_command_has_help(command: list[str]) -> None:
@@ -236,9 +279,14 @@ def test_missing_config_is_one_line_error(command: list[str]) -> None:
 
 # -- command-line values, faults at start (issue 10 #23, #24) -----------------------------------------------
 
+
 def embedded_config(tmp_path: Path, **store: str) -> str:
-    settings = {"public_url": "http://127.0.0.1:8080", "store": {"data_dir": str(tmp_path / "data"), **store},
-                "routes": [ALPHA], "listen": {"host": "127.0.0.1", "port": 8080, "metrics_port": None}}
+    settings = {
+        "public_url": "http://127.0.0.1:8080",
+        "store": {"data_dir": str(tmp_path / "data"), **store},
+        "routes": [ALPHA],
+        "listen": {"host": "127.0.0.1", "port": 8080, "metrics_port": None},
+    }
     path = tmp_path / "gw.yaml"
     path.write_text(json.dumps(settings))  # (JSON is YAML)
     return str(path)
@@ -278,8 +326,11 @@ def test_serve_options_are_validated_like_the_yaml(tmp_path: Path, args: list[st
         pytest.param(["serve", "--workers", "many"], "--workers: Input should be a valid integer", id="nan"),
         pytest.param(["serve", "--workers", "100000"], "--workers: Input should be less than or equal to", id="huge"),
         pytest.param(["demo", "--port", "70000"], "--port: Input should be less than or equal to 65535", id="demo"),
-        pytest.param(["demo", "--upstream-port", "0"], "--upstream-port: Input should be greater than or equal to 1",
-                     id="demo-upstream"),
+        pytest.param(
+            ["demo", "--upstream-port", "0"],
+            "--upstream-port: Input should be greater than or equal to 1",
+            id="demo-upstream",
+        ),
     ],
 )
 def test_other_numeric_options_are_validated(tmp_path: Path, args: list[str], fragment: str) -> None:
@@ -303,14 +354,20 @@ def not_redis() -> Any:
     server.server_close()
 
 
-STORE_COMMANDS = [["users", "list"], ["users", "add", "bob", "--password-stdin"], ["clients", "list"],
-                  ["tokens", "issue", "--user", "bob", "--route", "alpha"], ["keys", "rotate"]]
+STORE_COMMANDS = [
+    ["users", "list"],
+    ["users", "add", "bob", "--password-stdin"],
+    ["clients", "list"],
+    ["tokens", "issue", "--user", "bob", "--route", "alpha"],
+    ["keys", "rotate"],
+]
 
 
 @pytest.mark.parametrize("command", STORE_COMMANDS, ids=" ".join)
 @pytest.mark.parametrize("fault", ["not-redis", "down", "unusable-data-dir"])
-def test_a_store_that_cannot_be_used_is_one_line(tmp_path: Path, not_redis: str, command: list[str],
-                                                 fault: str) -> None:
+def test_a_store_that_cannot_be_used_is_one_line(
+    tmp_path: Path, not_redis: str, command: list[str], fault: str
+) -> None:
     """Issue 10 #24: a store that is down, a URL where something else answers, a data_dir that cannot be made:
     one line naming the reason, exit 1, no traceback."""
     if fault == "unusable-data-dir":
@@ -327,15 +384,35 @@ def test_a_store_that_cannot_be_used_is_one_line(tmp_path: Path, not_redis: str,
 @pytest.mark.parametrize(
     ("args", "stdin", "fragment"),
     [
-        pytest.param(["users", "add", "bob"], "", "no terminal to prompt for a password; use --password-stdin",
-                     id="users-add-no-tty"),
-        pytest.param(["users", "passwd", "bob"], PASSWORD + "\n",
-                     "no terminal to prompt for a password; use --password-stdin", id="users-passwd-no-tty"),
-        pytest.param(["users", "add", "bob", "--password-stdin"], "", "no input: expected a password",
-                     id="password-eof"),
-        pytest.param(["clients", "add", "--redirect-uri", "http://127.0.0.1/cb", "--auth-method",
-                      "client_secret_post", "--secret-stdin"], "", "no input: expected a client secret",
-                     id="secret-eof"),
+        pytest.param(
+            ["users", "add", "bob"],
+            "",
+            "no terminal to prompt for a password; use --password-stdin",
+            id="users-add-no-tty",
+        ),
+        pytest.param(
+            ["users", "passwd", "bob"],
+            PASSWORD + "\n",
+            "no terminal to prompt for a password; use --password-stdin",
+            id="users-passwd-no-tty",
+        ),
+        pytest.param(
+            ["users", "add", "bob", "--password-stdin"], "", "no input: expected a password", id="password-eof"
+        ),
+        pytest.param(
+            [
+                "clients",
+                "add",
+                "--redirect-uri",
+                "http://127.0.0.1/cb",
+                "--auth-method",
+                "client_secret_post",
+                "--secret-stdin",
+            ],
+            "",
+            "no input: expected a client secret",
+            id="secret-eof",
+        ),
         pytest.param(["tokens", "revoke", "-"], "", "no input: expected a token", id="token-eof"),
     ],
 )
@@ -360,9 +437,15 @@ def test_ctrl_c_is_one_line_and_exit_1(config: str) -> None:
 
     read_syscall = {"x86_64": "0", "aarch64": "63"}[platform.machine()]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MCP_GATEWAY_")}
-    process = subprocess.Popen([sys.executable, "-m", "gateway", "users", "add", "bob", "--password-stdin", "-c",
-                                config], cwd=REPO, env=clean, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "users", "add", "bob", "--password-stdin", "-c", config],
+        cwd=REPO,
+        env=clean,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while (Path(f"/proc/{process.pid}/syscall").read_text().split() or [""])[:2] != [read_syscall, "0x0"]:
@@ -374,5 +457,4 @@ def test_ctrl_c_is_one_line_and_exit_1(config: str) -> None:
         if process.poll() is None:
             process.kill()
             process.communicate()
-    assert_one_line_error(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr),
-                          "interrupted")
+    assert_one_line_error(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), "interrupted")

@@ -21,9 +21,18 @@ async def alice(store, clock):
 
 async def test_yaml_client_with_a_secret_completes_the_code_flow(start_gateway, upstream, aiohttp_client, alice):
     """PRE-1 (ChatGPT "predefined client"): fixed id, secret and redirects from YAML; secret checked at /token."""
-    server = await start_gateway([route("alpha", upstream.url)], clients=[{
-        "client_id": "chatgpt", "client_secret": "s3cret-s3cret-s3cret", "client_name": "ChatGPT",
-        "token_endpoint_auth_method": "client_secret_post", "redirect_uris": [REDIRECT]}])
+    server = await start_gateway(
+        [route("alpha", upstream.url)],
+        clients=[
+            {
+                "client_id": "chatgpt",
+                "client_secret": "s3cret-s3cret-s3cret",
+                "client_name": "ChatGPT",
+                "token_endpoint_auth_method": "client_secret_post",
+                "redirect_uris": [REDIRECT],
+            }
+        ],
+    )
     client = await aiohttp_client(server)
     code = await obtain_code(server, "chatgpt")
     wrong = await redeem(client, code, client_secret="not-the-secret")
@@ -34,15 +43,31 @@ async def test_yaml_client_with_a_secret_completes_the_code_flow(start_gateway, 
 
 
 def cli(config, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway", *args, "-c", str(config)], input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args, "-c", str(config)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def test_clients_add_list_remove(gateway, aiohttp_client, tmp_path, alice):
     """Contract `clients add|list|remove`: an admin-added confidential client works at /authorize and /token."""
     config = write_config(tmp_path / "gw.yaml", gateway.app[SETTINGS_KEY])
-    added = cli(config, "clients", "add", "--client-id", "inspector", "--redirect-uri", REDIRECT,
-                "--name", "Inspector", "--auth-method", "client_secret_basic")
+    added = cli(
+        config,
+        "clients",
+        "add",
+        "--client-id",
+        "inspector",
+        "--redirect-uri",
+        REDIRECT,
+        "--name",
+        "Inspector",
+        "--auth-method",
+        "client_secret_basic",
+    )
     assert added.returncode == 0, added.stderr
     secret = added.stdout.split("client_secret: ")[1].split()[0]
     listing = cli(config, "clients", "list")

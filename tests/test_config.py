@@ -44,11 +44,19 @@ def matching(found: list[str], prefix: str, fragment: str) -> list[str]:
 
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_GATEWAY_")}
-    return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=REPO, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        cwd=REPO,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 # -- every problem at once, each with its key path -----------------------------------------------------------
+
 
 def test_every_problem_is_reported_at_once_with_its_key_path(tmp_path: Path) -> None:
     """Our choice (oauth2-proxy `Validate`): collect all problems before failing, each prefixed by its YAML key path."""
@@ -95,8 +103,14 @@ def test_public_url_must_be_a_bare_lowercase_origin(tmp_path: Path, public_url: 
 
 @pytest.mark.parametrize(
     "upstream",
-    ["ftp://127.0.0.1/mcp", "127.0.0.1:9001/mcp", "http:///mcp", "http://user:pw@127.0.0.1/mcp",
-     "http://127.0.0.1/mcp#frag", "http://127.0.0.1/mcp?x=1"],
+    [
+        "ftp://127.0.0.1/mcp",
+        "127.0.0.1:9001/mcp",
+        "http:///mcp",
+        "http://user:pw@127.0.0.1/mcp",
+        "http://127.0.0.1/mcp#frag",
+        "http://127.0.0.1/mcp?x=1",
+    ],
 )
 def test_bad_upstream_url_is_reported_at_its_route(tmp_path: Path, upstream: str) -> None:
     """Our choice: an upstream is an absolute http(s) URL without user info, query or fragment."""
@@ -108,20 +122,34 @@ def test_bad_upstream_url_is_reported_at_its_route(tmp_path: Path, upstream: str
     ("routes", "duplicate_at"),
     [
         pytest.param([route("a", path="/a/mcp"), route("b", path="/a/mcp")], "routes[1].path", id="same-path"),
-        pytest.param([{"name": "a", "upstream": "http://h/mcp"}, {"name": "b", "upstream": "http://h/mcp"}],
-                     "routes[1].path", id="both-default-path"),
-        pytest.param([route("a", path="/a/mcp", host="a.example.com"), route("b", path="/a/mcp", host="A.Example.com")],
-                     "routes[1].path", id="same-host-other-case"),
-        pytest.param([route("a", path="/a/mcp"), route("b", path="/a/mcp", host="gw.example.com")],
-                     "routes[1].path", id="host-equal-to-public-url-host"),
-        pytest.param([route("a", path="/a/mcp"), route("b", path="/a/mcp", host="b.example.com")], None,
-                     id="other-host-is-fine"),
-        pytest.param([route("a", path="/a/mcp", host="a.example.com"), route("b", path="/a/mcp", host="b.example.com")],
-                     None, id="two-hosts-are-fine"),
+        pytest.param(
+            [{"name": "a", "upstream": "http://h/mcp"}, {"name": "b", "upstream": "http://h/mcp"}],
+            "routes[1].path",
+            id="both-default-path",
+        ),
+        pytest.param(
+            [route("a", path="/a/mcp", host="a.example.com"), route("b", path="/a/mcp", host="A.Example.com")],
+            "routes[1].path",
+            id="same-host-other-case",
+        ),
+        pytest.param(
+            [route("a", path="/a/mcp"), route("b", path="/a/mcp", host="gw.example.com")],
+            "routes[1].path",
+            id="host-equal-to-public-url-host",
+        ),
+        pytest.param(
+            [route("a", path="/a/mcp"), route("b", path="/a/mcp", host="b.example.com")], None, id="other-host-is-fine"
+        ),
+        pytest.param(
+            [route("a", path="/a/mcp", host="a.example.com"), route("b", path="/a/mcp", host="b.example.com")],
+            None,
+            id="two-hosts-are-fine",
+        ),
     ],
 )
-def test_two_routes_on_one_endpoint_are_rejected(tmp_path: Path, routes: list[dict[str, Any]],
-                                                  duplicate_at: str | None) -> None:
+def test_two_routes_on_one_endpoint_are_rejected(
+    tmp_path: Path, routes: list[dict[str, Any]], duplicate_at: str | None
+) -> None:
     """Our choice: one (host, path) serves one route, else one route would silently shadow the other.
 
     A host-based route whose host is the public_url's host has the same canonical resource as a host-less
@@ -166,12 +194,15 @@ def test_missing_public_url_is_reported_by_key(tmp_path: Path) -> None:
 
 # -- ${VAR} interpolation ---------------------------------------------------------------------------------
 
+
 def test_variables_in_yaml_strings_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """docs/contract.md: `${VAR}` inside a YAML string is replaced from the environment (secrets stay out of files)."""
     monkeypatch.setenv("GW_TEST_UPSTREAM_PORT", "9123")
     monkeypatch.setenv("GW_TEST_REDIS_PASSWORD", "s3cret")
-    data = config(routes=[route("a", upstream="http://127.0.0.1:${GW_TEST_UPSTREAM_PORT}/mcp")],
-                  store={"url": "redis://:${GW_TEST_REDIS_PASSWORD}@127.0.0.1:6379/0"})
+    data = config(
+        routes=[route("a", upstream="http://127.0.0.1:${GW_TEST_UPSTREAM_PORT}/mcp")],
+        store={"url": "redis://:${GW_TEST_REDIS_PASSWORD}@127.0.0.1:6379/0"},
+    )
     settings = load_settings(write(tmp_path / "gw.yaml", data))
     assert settings.routes[0].upstream == "http://127.0.0.1:9123/mcp"
     assert settings.store.url is not None
@@ -182,8 +213,10 @@ def test_unset_variables_are_reported_with_their_key_paths(tmp_path: Path, monke
     """Our choice: a missing variable is an error naming where it is used, never a silent empty string."""
     monkeypatch.delenv("GW_TEST_UNSET_A", raising=False)
     monkeypatch.delenv("GW_TEST_UNSET_B", raising=False)
-    data = config(routes=[route("a", upstream="http://${GW_TEST_UNSET_A}/mcp")],
-                  store={"url": "redis://:${GW_TEST_UNSET_B}@127.0.0.1:6379/0"})
+    data = config(
+        routes=[route("a", upstream="http://${GW_TEST_UNSET_A}/mcp")],
+        store={"url": "redis://:${GW_TEST_UNSET_B}@127.0.0.1:6379/0"},
+    )
     found = problems(write(tmp_path / "gw.yaml", data))
     assert sorted(found) == [
         "routes[0].upstream: environment variable GW_TEST_UNSET_A is not set",
@@ -192,6 +225,7 @@ def test_unset_variables_are_reported_with_their_key_paths(tmp_path: Path, monke
 
 
 # -- MCP_GATEWAY_… environment overrides ------------------------------------------------------------------
+
 
 def test_environment_overrides_beat_yaml_and_keep_sibling_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """docs/contract.md: every key is settable by `MCP_GATEWAY_…` with `__` nesting; env > YAML > defaults."""
@@ -206,8 +240,9 @@ def test_environment_overrides_beat_yaml_and_keep_sibling_keys(tmp_path: Path, m
     assert settings.store.timeout == 3.5
 
 
-def test_bad_environment_override_is_reported_with_its_key_path(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_environment_override_is_reported_with_its_key_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Our choice: an env override is validated like YAML and reported at the key it sets."""
     monkeypatch.setenv("MCP_GATEWAY_LISTEN__PORT", "eighty")
     found = problems(write(tmp_path / "gw.yaml", config()))
@@ -215,6 +250,7 @@ def test_bad_environment_override_is_reported_with_its_key_path(tmp_path: Path,
 
 
 # -- files -------------------------------------------------------------------------------------------------
+
 
 def test_the_example_configuration_is_valid() -> None:
     """config/gateway.example.yaml is documentation users copy: it must load as is."""
@@ -249,6 +285,7 @@ def test_a_missing_file_gives_one_clear_problem(tmp_path: Path) -> None:
 
 # -- check-config ------------------------------------------------------------------------------------------
 
+
 def test_check_config_exits_zero_for_a_valid_file() -> None:
     """docs/contract.md: `check-config -c FILE` exits 0 when valid."""
     result = run_cli("check-config", "-c", str(EXAMPLE))
@@ -259,8 +296,11 @@ def test_check_config_exits_zero_for_a_valid_file() -> None:
 
 def test_check_config_prints_every_problem_and_exits_one(tmp_path: Path) -> None:
     """docs/contract.md: print every problem with its YAML key path; exit 1 invalid; no traceback."""
-    data = {"public_url": PUBLIC_URL + "/x", "bogus": 1,
-            "routes": [route("a", upstream="ftp://h/mcp"), route("a", scopes=["offline_access"])]}
+    data = {
+        "public_url": PUBLIC_URL + "/x",
+        "bogus": 1,
+        "routes": [route("a", upstream="ftp://h/mcp"), route("a", scopes=["offline_access"])],
+    }
     path = write(tmp_path / "gw.yaml", data)
     expected = problems(path)
     result = run_cli("check-config", "-c", str(path))

@@ -34,17 +34,22 @@ def problems(**config: Any) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("login", [
-    pytest.param(SIGNUP, id="self-sign-up"),
-    pytest.param({"providers": [GOOGLE]}, id="google"),
-    pytest.param({"providers": [GITHUB]}, id="github"),
-    pytest.param({"providers": [entra("organizations")]}, id="entra-organizations"),
-    pytest.param({"providers": [entra("common")]}, id="entra-common"),
-    pytest.param({"providers": [entra("Consumers")]}, id="entra-consumers"),
-    pytest.param({"providers": [{**CORP, "issuer": "https://accounts.google.com"}]}, id="oidc-google-issuer"),
-    pytest.param({"providers": [{**CORP, "issuer": "https://login.microsoftonline.com/common/v2.0"}]},
-                 id="oidc-entra-common-issuer"),
-])
+@pytest.mark.parametrize(
+    "login",
+    [
+        pytest.param(SIGNUP, id="self-sign-up"),
+        pytest.param({"providers": [GOOGLE]}, id="google"),
+        pytest.param({"providers": [GITHUB]}, id="github"),
+        pytest.param({"providers": [entra("organizations")]}, id="entra-organizations"),
+        pytest.param({"providers": [entra("common")]}, id="entra-common"),
+        pytest.param({"providers": [entra("Consumers")]}, id="entra-consumers"),
+        pytest.param({"providers": [{**CORP, "issuer": "https://accounts.google.com"}]}, id="oidc-google-issuer"),
+        pytest.param(
+            {"providers": [{**CORP, "issuer": "https://login.microsoftonline.com/common/v2.0"}]},
+            id="oidc-entra-common-issuer",
+        ),
+    ],
+)
 def test_open_sign_in_without_an_access_rule_is_refused(login: dict[str, Any]) -> None:
     """Self sign-up sends no mail and public providers admit any account: with no rule, anyone on the internet
     could use the route. The problem names the route and how to allow it on purpose."""
@@ -53,25 +58,35 @@ def test_open_sign_in_without_an_access_rule_is_refused(login: dict[str, Any]) -
     assert "alpha" in found[0] and "any_signed_in: true" in found[0]
 
 
-@pytest.mark.parametrize("config", [
-    pytest.param({"login": SIGNUP, "allow": {"providers": ["local"]}}, id="global-rule"),
-    pytest.param({"login": SIGNUP, "allow": {"any_signed_in": True}}, id="global-any-signed-in"),
-    pytest.param({"login": {"providers": [GOOGLE]}, "routes": [route(allow={"email_domains": ["example.com"]})]},
-                 id="route-rule"),
-    pytest.param({"login": {"providers": [GITHUB]}, "routes": [route(allow={"any_signed_in": True})]},
-                 id="route-any-signed-in"),
-    pytest.param({"login": {"providers": [entra("contoso.onmicrosoft.com")]}}, id="entra-single-tenant"),
-    pytest.param({"login": {"providers": [CORP]}}, id="private-oidc"),
-    pytest.param({"login": {"local": False, **SIGNUP, "providers": [CORP]}}, id="sign-up-without-local-accounts"),
-    pytest.param({}, id="local-accounts-only"),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param({"login": SIGNUP, "allow": {"providers": ["local"]}}, id="global-rule"),
+        pytest.param({"login": SIGNUP, "allow": {"any_signed_in": True}}, id="global-any-signed-in"),
+        pytest.param(
+            {"login": {"providers": [GOOGLE]}, "routes": [route(allow={"email_domains": ["example.com"]})]},
+            id="route-rule",
+        ),
+        pytest.param(
+            {"login": {"providers": [GITHUB]}, "routes": [route(allow={"any_signed_in": True})]},
+            id="route-any-signed-in",
+        ),
+        pytest.param({"login": {"providers": [entra("contoso.onmicrosoft.com")]}}, id="entra-single-tenant"),
+        pytest.param({"login": {"providers": [CORP]}}, id="private-oidc"),
+        pytest.param({"login": {"local": False, **SIGNUP, "providers": [CORP]}}, id="sign-up-without-local-accounts"),
+        pytest.param({}, id="local-accounts-only"),
+    ],
+)
 def test_open_sign_in_with_a_rule_or_a_closed_sign_in_is_accepted(config: dict[str, Any]) -> None:
     assert problems(**config) == []
 
 
 def test_a_route_with_an_empty_allow_of_its_own_is_reported_at_that_route() -> None:
-    found = problems(login={"providers": [GOOGLE]}, allow={"email_domains": ["example.com"]},
-                     routes=[route(), route("beta", allow={})])
+    found = problems(
+        login={"providers": [GOOGLE]},
+        allow={"email_domains": ["example.com"]},
+        routes=[route(), route("beta", allow={})],
+    )
     assert len(found) == 1 and found[0].startswith("routes[1].allow: no access rule") and "beta" in found[0], found
 
 
@@ -81,14 +96,23 @@ def test_any_signed_in_beside_other_rules_is_reported() -> None:
     assert "no effect" in found[0]
 
 
-@pytest.mark.parametrize(("config", "where"), [
-    pytest.param({"allow": {"groups": ["platform"]}}, "allow.groups", id="global"),
-    pytest.param({"routes": [route(allow={"groups": ["platform"]})]}, "routes[0].allow.groups", id="route"),
-    pytest.param({"routes": [route(policy={"tools": [{"match": "x", "groups": ["platform"]}]})]},
-                 "routes[0].policy.tools[0].groups", id="policy-tool"),
-    pytest.param({"routes": [route(policy={"resources": [{"match": "x", "groups": ["platform"]}]})]},
-                 "routes[0].policy.resources[0].groups", id="policy-resource"),
-])
+@pytest.mark.parametrize(
+    ("config", "where"),
+    [
+        pytest.param({"allow": {"groups": ["platform"]}}, "allow.groups", id="global"),
+        pytest.param({"routes": [route(allow={"groups": ["platform"]})]}, "routes[0].allow.groups", id="route"),
+        pytest.param(
+            {"routes": [route(policy={"tools": [{"match": "x", "groups": ["platform"]}]})]},
+            "routes[0].policy.tools[0].groups",
+            id="policy-tool",
+        ),
+        pytest.param(
+            {"routes": [route(policy={"resources": [{"match": "x", "groups": ["platform"]}]})]},
+            "routes[0].policy.resources[0].groups",
+            id="policy-resource",
+        ),
+    ],
+)
 def test_unqualified_group_names_are_refused_with_the_qualified_spelling(config: dict[str, Any], where: str) -> None:
     """Issue 10 #15: a GitHub organisation named like a Keycloak group must not satisfy a rule meant for the
     latter; the message shows how to write it for each configured sign-in method."""
@@ -103,8 +127,13 @@ def test_a_group_of_an_unknown_provider_is_refused() -> None:
 
 
 def test_qualified_groups_are_accepted() -> None:
-    assert problems(login={"providers": [CORP, GITHUB]},
-                    allow={"groups": ["corp:platform", "gh:acme/platform", "local:eng", "corp:realm:admins"]}) == []
+    assert (
+        problems(
+            login={"providers": [CORP, GITHUB]},
+            allow={"groups": ["corp:platform", "gh:acme/platform", "local:eng", "corp:realm:admins"]},
+        )
+        == []
+    )
 
 
 def test_scope_descriptions_must_describe_the_routes_scopes() -> None:
@@ -119,6 +148,7 @@ def test_checks_apply_to_models_passed_in_directly() -> None:
     from gateway.config import AllowRules, Route
 
     with pytest.raises(ConfigError) as raised:
-        Settings(public_url=PUBLIC_URL, routes=[Route(name="a", upstream="http://h/mcp",
-                                                      allow=AllowRules(groups=["ops"]))])
+        Settings(
+            public_url=PUBLIC_URL, routes=[Route(name="a", upstream="http://h/mcp", allow=AllowRules(groups=["ops"]))]
+        )
     assert raised.value.problems[0].startswith("routes[0].allow.groups: group 'ops'")

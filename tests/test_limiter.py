@@ -25,8 +25,15 @@ def counting(store: RedisStore) -> CountingStore:
     return spy
 
 
-async def steady(limiter: LeasedLimiter, subject: str, bucket: str, limit: int, seconds: float,
-                 per_second: int, period: float = 3600.0) -> tuple[int, int]:
+async def steady(
+    limiter: LeasedLimiter,
+    subject: str,
+    bucket: str,
+    limit: int,
+    seconds: float,
+    per_second: int,
+    period: float = 3600.0,
+) -> tuple[int, int]:
     """Requests at about `per_second` for `seconds`: (admitted, refused)."""
     admitted = refused = 0
     end = time.monotonic() + seconds
@@ -68,8 +75,9 @@ async def test_two_instances_never_admit_more_than_the_limit_and_unused_cells_co
     After they hand back their reserved cells (close), exactly the unused budget is left in Redis."""
     subject, limit = f"local:{secrets.token_hex(4)}", 120
     first, second = LeasedLimiter(store), LeasedLimiter(store)
-    results = await asyncio.gather(steady(first, subject, "mcp:alpha", limit, 1.6, 200),
-                                    steady(second, subject, "mcp:alpha", limit, 1.6, 200))
+    results = await asyncio.gather(
+        steady(first, subject, "mcp:alpha", limit, 1.6, 200), steady(second, subject, "mcp:alpha", limit, 1.6, 200)
+    )
     admitted = sum(a for a, _ in results)
     assert 0 < admitted <= limit
     await first.close()
@@ -111,8 +119,9 @@ async def test_reserving_never_refuses_a_request_that_fits(store: RedisStore) ->
     subject, period = f"local:{secrets.token_hex(4)}", 864_000.0
     for _ in range(98):
         assert await store.take(subject, [("tool:alpha:add", 100, period)]) == 0
-    wait, cells, _ = await store.take_cells(subject, [("tool:alpha:add", 100, period, 6),
-                                                      ("tool:alpha:add", 100, period, 1)])
+    wait, cells, _ = await store.take_cells(
+        subject, [("tool:alpha:add", 100, period, 6), ("tool:alpha:add", 100, period, 1)]
+    )
     assert wait == 0 and cells == [1, 1]
     assert await store.take(subject, [("tool:alpha:add", 100, period)]) > 0  # and now it is full
 

@@ -12,8 +12,10 @@ from gateway.open_streams import OpenStreams
 from gateway.routing import RouteTable
 from gateway.token_cache import TokenCache, follow_revocations
 
-SETTINGS = Settings(public_url="https://gw.example.com",
-                    routes=[{"name": "alpha", "path": "/alpha/mcp", "upstream": "http://127.0.0.1:9/mcp"}])
+SETTINGS = Settings(
+    public_url="https://gw.example.com",
+    routes=[{"name": "alpha", "path": "/alpha/mcp", "upstream": "http://127.0.0.1:9/mcp"}],
+)
 
 
 async def a_token(store, clock, ttl: int = 3600) -> str:

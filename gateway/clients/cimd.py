@@ -55,8 +55,9 @@ def special_use(address: str) -> bool:
     """Loopback, RFC 1918, link-local, ULA, CGNAT, multicast, reserved …: anything not globally routable."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-                                                      if ip in NAT64 else None)
+        embedded = (
+            ip.ipv4_mapped or ip.sixtofour or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in NAT64 else None)
+        )
         if embedded is not None:  # judge the IPv4 address it carries (mapped, 6to4, NAT64)
             ip = embedded
     return not ip.is_global or ip.is_multicast  # Python counts some multicast ranges as global
@@ -73,8 +74,9 @@ class GuardedResolver(AbstractResolver):
         self._inner = DefaultResolver()
         self._allow = {h.lower() for h in allow_hosts}
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-                      ) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         answers = await self._inner.resolve(host, port, family)
         if host.lower() in self._allow:
             return answers
@@ -88,17 +90,22 @@ class GuardedResolver(AbstractResolver):
 
 
 class CimdFetcher:
-    def __init__(self, settings: CimdSettings,
-                 private_use_schemes: Collection[str] = DEFAULT_PRIVATE_USE_SCHEMES) -> None:
+    def __init__(
+        self, settings: CimdSettings, private_use_schemes: Collection[str] = DEFAULT_PRIVATE_USE_SCHEMES
+    ) -> None:
         self._settings = settings
         self._private_use_schemes = tuple(private_use_schemes)
         context = ssl.create_default_context()
         if settings.ca_file is not None:
             context.load_verify_locations(cafile=str(settings.ca_file))
-        connector = aiohttp.TCPConnector(resolver=GuardedResolver(settings.allow_hosts), ssl=context, limit=20,
-                                         use_dns_cache=False)
-        self._http = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                           timeout=aiohttp.ClientTimeout(total=settings.timeout))
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(settings.allow_hosts), ssl=context, limit=20, use_dns_cache=False
+        )
+        self._http = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=settings.timeout),
+        )
 
     async def close(self) -> None:
         await self._http.close()
@@ -132,8 +139,7 @@ class CimdFetcher:
         except aiohttp.ClientError as exc:
             raise CimdError(f"the client metadata document could not be fetched ({type(exc).__name__})") from None
         except (OSError, TimeoutError):
-            raise CimdError("the client metadata document could not be fetched (address refused or timeout)") \
-                from None
+            raise CimdError("the client metadata document could not be fetched (address refused or timeout)") from None
         if len(body) > limit:
             raise CimdError(f"the client metadata document is larger than {limit} bytes")
         record = parse_document(url, body, now=now, private_use_schemes=self._private_use_schemes)
@@ -148,8 +154,9 @@ class CimdFetcher:
         return max(self._settings.cache_min_seconds, min(wanted, self._settings.cache_max_seconds))
 
 
-def parse_document(url: str, body: bytes, *, now: float,
-                   private_use_schemes: Collection[str] = DEFAULT_PRIVATE_USE_SCHEMES) -> ClientRecord:
+def parse_document(
+    url: str, body: bytes, *, now: float, private_use_schemes: Collection[str] = DEFAULT_PRIVATE_USE_SCHEMES
+) -> ClientRecord:
     """The client a metadata document describes, under the same reader and bounds as a DCR body
     (`gateway.oauth.client_metadata`): strict UTF-8 JSON, valid Unicode, bounded strings and redirect URIs.
 
@@ -177,9 +184,16 @@ def parse_document(url: str, body: bytes, *, now: float,
         raise CimdError(f"the client metadata document is unusable: {error.description}") from None
     grant_types = tuple(g for g in ("authorization_code", "refresh_token") if g in grants)
     return ClientRecord(
-        client_id=url, kind="cimd", token_endpoint_auth_method="none", redirect_uris=kept,
-        grant_types=grant_types or ("authorization_code",), client_name=name.strip(),
-        client_uri=client_uri, logo_uri=logo_uri, application_type=application_type, client_id_issued_at=int(now),
+        client_id=url,
+        kind="cimd",
+        token_endpoint_auth_method="none",
+        redirect_uris=kept,
+        grant_types=grant_types or ("authorization_code",),
+        client_name=name.strip(),
+        client_uri=client_uri,
+        logo_uri=logo_uri,
+        application_type=application_type,
+        client_id_issued_at=int(now),
     )
 
 

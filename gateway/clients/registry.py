@@ -20,8 +20,12 @@ def config_client(entry: ClientSettings) -> ClientRecord:
     secret = entry.client_secret.get_secret_value() if entry.client_secret else None
     method = entry.token_endpoint_auth_method or ("client_secret_basic" if secret else "none")
     return ClientRecord(
-        client_id=entry.client_id, kind="config", client_secret_hash=hash_token(secret) if secret else None,
-        token_endpoint_auth_method=method, redirect_uris=tuple(entry.redirect_uris), client_name=entry.client_name,
+        client_id=entry.client_id,
+        kind="config",
+        client_secret_hash=hash_token(secret) if secret else None,
+        token_endpoint_auth_method=method,
+        redirect_uris=tuple(entry.redirect_uris),
+        client_name=entry.client_name,
     )
 
 
@@ -62,6 +66,9 @@ class ClientRegistry:
         redirect, 140,000 URIs) keeps only what would be accepted now; an oversized one is unknown."""
         if len(record.redirect_uris) > MAX_REDIRECT_URIS:
             return None
-        kept = tuple(u for u in record.redirect_uris
-                     if redirect_uri_problem(u, private_use_schemes=self._private_use_schemes) is None)
+        kept = tuple(
+            u
+            for u in record.redirect_uris
+            if redirect_uri_problem(u, private_use_schemes=self._private_use_schemes) is None
+        )
         return record if kept == record.redirect_uris else record.model_copy(update={"redirect_uris": kept})

@@ -33,17 +33,33 @@ class GitHubProvider:
 
     async def start(self, redirect_uri: str) -> AuthorizationStart:
         state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
-        params = {"client_id": self._settings.client_id, "redirect_uri": redirect_uri, "state": state,
-                  "scope": " ".join(self._settings.scopes or DEFAULT_SCOPES), "allow_signup": "false",
-                  "code_challenge": s256(verifier), "code_challenge_method": "S256"}
+        params = {
+            "client_id": self._settings.client_id,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "scope": " ".join(self._settings.scopes or DEFAULT_SCOPES),
+            "allow_signup": "false",
+            "code_challenge": s256(verifier),
+            "code_challenge_method": "S256",
+        }
         return AuthorizationStart(f"{self._web}/login/oauth/authorize?{urlencode(params)}", state, "", verifier)
 
     async def finish(self, code: str, nonce: str, code_verifier: str, redirect_uri: str, *, now: float) -> Principal:
         http = self._session()
-        tokens = await fetch_json(http, "POST", f"{self._web}/login/oauth/access_token", "token", data={
-            "client_id": self._settings.client_id, "client_secret": self._settings.client_secret.get_secret_value(),
-            "code": code, "redirect_uri": redirect_uri, "code_verifier": code_verifier,
-        }, headers={"Accept": "application/json"})
+        tokens = await fetch_json(
+            http,
+            "POST",
+            f"{self._web}/login/oauth/access_token",
+            "token",
+            data={
+                "client_id": self._settings.client_id,
+                "client_secret": self._settings.client_secret.get_secret_value(),
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+            },
+            headers={"Accept": "application/json"},
+        )
         token = tokens.get("access_token") if isinstance(tokens, dict) else None
         if not isinstance(token, str):  # GitHub reports errors with 200 and an `error` field
             raise ProviderError("GitHub did not issue a token (the sign-in was refused or expired)")
@@ -55,10 +71,12 @@ class GitHubProvider:
         if not isinstance(user, dict) or not isinstance(user.get("id"), int):
             raise ProviderError("GitHub returned no user")
         return Principal(
-            user_id=f"{self.name}:{user['id']}", email=_verified_primary(emails),
+            user_id=f"{self.name}:{user['id']}",
+            email=_verified_primary(emails),
             preferred_username=user.get("login") if isinstance(user.get("login"), str) else None,
             name=user.get("name") if isinstance(user.get("name"), str) else None,
-            groups=_groups(orgs, teams), authenticated_at=now,
+            groups=_groups(orgs, teams),
+            authenticated_at=now,
         )
 
     def _session(self) -> aiohttp.ClientSession:
@@ -77,8 +95,11 @@ def _verified_primary(emails: Any) -> str | None:
 
 def _groups(orgs: Any, teams: Any) -> tuple[str, ...]:
     """`org` for each organisation and `org/team-slug` for each team (oauth2-proxy's github-org/-team)."""
-    groups = [o["login"] for o in orgs if isinstance(o, dict) and isinstance(o.get("login"), str)] \
-        if isinstance(orgs, list) else []
+    groups = (
+        [o["login"] for o in orgs if isinstance(o, dict) and isinstance(o.get("login"), str)]
+        if isinstance(orgs, list)
+        else []
+    )
     for team in teams if isinstance(teams, list) else []:
         org = team.get("organization", {}).get("login") if isinstance(team, dict) else None
         if isinstance(org, str) and isinstance(team.get("slug"), str):

@@ -17,8 +17,12 @@ def provider_session(ca_file: Path | None) -> aiohttp.ClientSession:
     context = ssl.create_default_context()
     if ca_file is not None:
         context.load_verify_locations(cafile=str(ca_file))
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context), timeout=TIMEOUT,
-                                 cookie_jar=aiohttp.DummyCookieJar(), headers={"User-Agent": "mcp-auth-gateway"})
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=context),
+        timeout=TIMEOUT,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        headers={"User-Agent": "mcp-auth-gateway"},
+    )
 
 
 async def fetch_json(http: aiohttp.ClientSession, method: str, url: str, what: str, **kwargs: Any) -> Any:
@@ -33,7 +37,8 @@ async def fetch_json(http: aiohttp.ClientSession, method: str, url: str, what: s
                 raise ProviderError(f"the identity provider answered {response.status} to the {what} request")
             return await response.json(content_type=None)
     except aiohttp.ClientError as exc:
-        raise ProviderError(f"the identity provider could not be reached for the {what} ({type(exc).__name__})") \
-            from None
+        raise ProviderError(
+            f"the identity provider could not be reached for the {what} ({type(exc).__name__})"
+        ) from None
     except (ValueError, TimeoutError):
         raise ProviderError(f"the identity provider's {what} answer was not usable") from None

@@ -31,8 +31,9 @@ def header_kid(token: str) -> str | None:
         raise IdTokenError("the id_token is not a compact JWS") from None
 
 
-def validate_id_token(token: str, keys: KeySet, *, issuer: str | list[str], client_id: str, nonce: str,
-                      now: float) -> dict[str, Any]:
+def validate_id_token(
+    token: str, keys: KeySet, *, issuer: str | list[str], client_id: str, nonce: str, now: float
+) -> dict[str, Any]:
     """The verified claims.
 
     `issuer` may list several acceptable values (Entra's multi-tenant issuer is resolved by the caller).

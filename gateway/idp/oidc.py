@@ -26,8 +26,14 @@ from gateway.store.records import Principal
 DISCOVERY_TTL = 3600
 JWKS_MIN_REFRESH = 30  # seconds between forced JWKS refetches (forged kids cannot make us hammer the IdP)
 PRESET_ISSUERS = {"google": "https://accounts.google.com"}
-PRESET_LABELS = {"google": "Google", "entra": "Microsoft", "keycloak": "Keycloak", "okta": "Okta",
-                 "auth0": "Auth0", "oidc": "single sign-on"}
+PRESET_LABELS = {
+    "google": "Google",
+    "entra": "Microsoft",
+    "keycloak": "Keycloak",
+    "okta": "Okta",
+    "auth0": "Auth0",
+    "oidc": "single sign-on",
+}
 ENTRA_TEMPLATE = "{tenantid}"
 
 
@@ -61,16 +67,27 @@ class OidcProvider:
     async def start(self, redirect_uri: str) -> AuthorizationStart:
         meta = await self._metadata()
         state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)
-        params = {"response_type": "code", "client_id": self._settings.client_id, "redirect_uri": redirect_uri,
-                  "scope": " ".join(self._settings.scopes or ["openid", "email", "profile"]), "state": state,
-                  "nonce": nonce, "code_challenge": s256(verifier), "code_challenge_method": "S256"}
+        params = {
+            "response_type": "code",
+            "client_id": self._settings.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": " ".join(self._settings.scopes or ["openid", "email", "profile"]),
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": s256(verifier),
+            "code_challenge_method": "S256",
+        }
         return AuthorizationStart(f"{meta['authorization_endpoint']}?{urlencode(params)}", state, nonce, verifier)
 
     async def finish(self, code: str, nonce: str, code_verifier: str, redirect_uri: str, *, now: float) -> Principal:
         meta = await self._metadata()
         settings = self._settings
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-                "code_verifier": code_verifier}
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": code_verifier,
+        }
         methods = meta.get("token_endpoint_auth_methods_supported", ["client_secret_basic"])
         secret = settings.client_secret.get_secret_value()
         headers = {"Accept": "application/json"}
@@ -79,15 +96,19 @@ class OidcProvider:
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         else:
             form.update(client_id=settings.client_id, client_secret=secret)
-        tokens = await fetch_json(self._session(), "POST", meta["token_endpoint"], "token", data=form,
-                                  headers=headers)
+        tokens = await fetch_json(self._session(), "POST", meta["token_endpoint"], "token", data=form, headers=headers)
         id_token = tokens.get("id_token") if isinstance(tokens, dict) else None
         if not isinstance(id_token, str):
             raise ProviderError("the identity provider returned no id_token")
         claims = await self._verify(id_token, nonce, now)
         if settings.use_userinfo and meta.get("userinfo_endpoint") and isinstance(tokens.get("access_token"), str):
-            info = await fetch_json(self._session(), "GET", meta["userinfo_endpoint"], "userinfo",
-                                    headers={"Authorization": f"Bearer {tokens['access_token']}"})
+            info = await fetch_json(
+                self._session(),
+                "GET",
+                meta["userinfo_endpoint"],
+                "userinfo",
+                headers={"Authorization": f"Bearer {tokens['access_token']}"},
+            )
             if isinstance(info, dict) and info.get("sub") == claims["sub"]:  # OIDC Core §5.3.2
                 claims = {**info, **claims}
         return self._principal(claims, now)
@@ -104,8 +125,9 @@ class OidcProvider:
             url = f"{self._issuer.rstrip('/')}/.well-known/openid-configuration"
             document = await fetch_json(self._session(), "GET", url, "discovery")
             if not isinstance(document, dict) or not all(
-                    isinstance(document.get(k), str) for k in ("issuer", "authorization_endpoint", "token_endpoint",
-                                                               "jwks_uri")):
+                isinstance(document.get(k), str)
+                for k in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
+            ):
                 raise ProviderError("the identity provider's discovery document is incomplete")
             if ENTRA_TEMPLATE not in document["issuer"] and document["issuer"] != self._issuer:
                 raise ProviderError("the discovery document names another issuer")  # OIDC Discovery §4.3
@@ -128,11 +150,23 @@ class OidcProvider:
         issuers = await self._expected_issuers(id_token)
         try:
             try:
-                return validate_id_token(id_token, await self._jwks(), issuer=issuers,
-                                         client_id=self._settings.client_id, nonce=nonce, now=now)
+                return validate_id_token(
+                    id_token,
+                    await self._jwks(),
+                    issuer=issuers,
+                    client_id=self._settings.client_id,
+                    nonce=nonce,
+                    now=now,
+                )
             except UnknownKeyError:  # the provider rotated its keys
-                return validate_id_token(id_token, await self._jwks(force=True), issuer=issuers,
-                                         client_id=self._settings.client_id, nonce=nonce, now=now)
+                return validate_id_token(
+                    id_token,
+                    await self._jwks(force=True),
+                    issuer=issuers,
+                    client_id=self._settings.client_id,
+                    nonce=nonce,
+                    now=now,
+                )
         except IdTokenError as exc:
             raise ProviderError(f"the sign-in could not be verified: {exc}") from None
 
@@ -150,15 +184,19 @@ class OidcProvider:
         if settings.type == "entra":  # Entra sends no email_verified; trust only domain-owner-verified email
             verified = claims.get("xms_edov") in (True, "true", 1, "1")
         groups_value = claims.get(settings.groups_claim) if settings.groups_claim else None
-        groups = [groups_value] if isinstance(groups_value, str) else groups_value if isinstance(groups_value,
-                                                                                                 list) else []
-        username = next((claims[k] for k in ("preferred_username", "nickname", "login")
-                         if isinstance(claims.get(k), str)), None)
+        groups = (
+            [groups_value] if isinstance(groups_value, str) else groups_value if isinstance(groups_value, list) else []
+        )
+        username = next(
+            (claims[k] for k in ("preferred_username", "nickname", "login") if isinstance(claims.get(k), str)), None
+        )
         return Principal(
-            user_id=f"{self.name}:{claims['sub']}", email=email if verified else None,
+            user_id=f"{self.name}:{claims['sub']}",
+            email=email if verified else None,
             preferred_username=username or (email.split("@")[0] if email and verified else None),
             name=claims.get("name") if isinstance(claims.get("name"), str) else None,
-            groups=tuple(str(g) for g in groups if isinstance(g, (str, int))), authenticated_at=now,
+            groups=tuple(str(g) for g in groups if isinstance(g, (str, int))),
+            authenticated_at=now,
         )
 
 

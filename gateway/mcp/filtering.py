@@ -18,8 +18,13 @@ Allowed = Callable[[str, str], bool]  # (kind, name or URI) -> may the caller us
 MAX_EVENT_BYTES = 4 * 1024 * 1024  # one SSE event or one JSON body the gateway holds to filter
 # result member -> (policy kind, item key); `contents` is resources/read's (a directory read MAY answer with the
 # contents of several resources, MCP server/resources "Reading Resources")
-LIST_FIELDS = {"tools": ("tools", "name"), "prompts": ("prompts", "name"), "resources": ("resources", "uri"),
-               "resourceTemplates": ("resources", "uriTemplate"), "contents": ("resources", "uri")}
+LIST_FIELDS = {
+    "tools": ("tools", "name"),
+    "prompts": ("prompts", "name"),
+    "resources": ("resources", "uri"),
+    "resourceTemplates": ("resources", "uriTemplate"),
+    "contents": ("resources", "uri"),
+}
 _LINE_END = re.compile(rb"[\r\n]")
 _BOM = b"\xef\xbb\xbf"
 
@@ -74,8 +79,9 @@ class ListFilter:
             if not isinstance(items, list):
                 changed[field] = []  # not a list of anything policy could judge: nothing of it is shown
                 continue
-            kept = [i for i in items if isinstance(i, dict) and isinstance(i.get(key), str) and
-                    self._allowed(kind, i[key])]
+            kept = [
+                i for i in items if isinstance(i, dict) and isinstance(i.get(key), str) and self._allowed(kind, i[key])
+            ]
             if len(kept) != len(items):
                 changed[field] = kept
         return {**message, "result": {**result, **changed}} if changed else message
@@ -149,9 +155,9 @@ class SseRewriter:
             if buffer[match.start()] == 0x0D:  # CR: a CRLF pair is one line end
                 if end == len(buffer) and not final:
                     break  # the LF may be in the next chunk
-                if buffer[end:end + 1] == b"\n":
+                if buffer[end : end + 1] == b"\n":
                     end += 1
-            line = buffer[position:match.start()]
+            line = buffer[position : match.start()]
             position = end
             if line:
                 self._lines.append(line)

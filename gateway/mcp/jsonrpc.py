@@ -60,12 +60,19 @@ PARSE_ERROR = -32700
 HEADER_MISMATCH = -32020  # MCP 2026-07-28 HeaderMismatch (Streamable HTTP "Server Validation")
 
 # What each method touches: tools/call -> ("tools", name); the list methods whose results are filtered.
-TARGETS = {"tools/call": ("tools", "name"), "prompts/get": ("prompts", "name"),
-           "resources/read": ("resources", "uri"), "resources/subscribe": ("resources", "uri"),
-           "resources/unsubscribe": ("resources", "uri")}
-LISTS = {"tools/list": ("tools", "tools", "name"), "prompts/list": ("prompts", "prompts", "name"),
-         "resources/list": ("resources", "resources", "uri"),
-         "resources/templates/list": ("resources", "resourceTemplates", "uriTemplate")}
+TARGETS = {
+    "tools/call": ("tools", "name"),
+    "prompts/get": ("prompts", "name"),
+    "resources/read": ("resources", "uri"),
+    "resources/subscribe": ("resources", "uri"),
+    "resources/unsubscribe": ("resources", "uri"),
+}
+LISTS = {
+    "tools/list": ("tools", "tools", "name"),
+    "prompts/list": ("prompts", "prompts", "name"),
+    "resources/list": ("resources", "resources", "uri"),
+    "resources/templates/list": ("resources", "resourceTemplates", "uriTemplate"),
+}
 _COMPLETION_REFS = {"ref/prompt": ("prompts", "name"), "ref/resource": ("resources", "uri")}
 # methods whose targets policy judges; a different spelling of one (case, spaces) is refused, not passed on
 _JUDGED = {*TARGETS, "completion/complete", "subscriptions/listen"}
@@ -146,8 +153,9 @@ def read_messages(body: bytes) -> list[Message]:
         raise BodyError(INVALID_REQUEST, "Invalid request: request ids in a batch must be unique")
     tools = {m.target for m in messages if m.method == "tools/call"}
     if len(tools) > MAX_DISTINCT_TOOLS:
-        raise BodyError(INVALID_REQUEST, f"Invalid request: one batch may call at most {MAX_DISTINCT_TOOLS} "
-                                         "distinct tools")
+        raise BodyError(
+            INVALID_REQUEST, f"Invalid request: one batch may call at most {MAX_DISTINCT_TOOLS} distinct tools"
+        )
     return messages
 
 
@@ -159,8 +167,9 @@ def _read_item(item: Any) -> Message | None:
         return None  # a response to a server request: not policy's
     request_id = item.get("id")
     if not isinstance(method, str) or (request_id is not None and _id(request_id) is None):
-        raise BodyError(INVALID_REQUEST, "Invalid request: each message needs a string method and a string or "
-                                         "number id")
+        raise BodyError(
+            INVALID_REQUEST, "Invalid request: each message needs a string method and a string or number id"
+        )
     if method not in _JUDGED and lenient(method.strip()) in _JUDGED:
         raise BodyError(INVALID_REQUEST, f"Invalid request: unknown method {method[:64]!r}", _id(request_id))
     params = item.get("params", {})
@@ -171,8 +180,9 @@ def _read_item(item: Any) -> Message | None:
     return Message(_id(request_id), method, target, params.get("arguments"), more)
 
 
-def _targets(method: str, params: dict[str, Any], request_id: RequestId
-             ) -> tuple[tuple[str, str] | None, tuple[tuple[str, str], ...]]:
+def _targets(
+    method: str, params: dict[str, Any], request_id: RequestId
+) -> tuple[tuple[str, str] | None, tuple[tuple[str, str], ...]]:
     def text(value: Any, what: str) -> str:
         if not isinstance(value, str):
             raise BodyError(INVALID_PARAMS, f"Invalid params: {what} must be a string", request_id)
@@ -192,8 +202,11 @@ def _targets(method: str, params: dict[str, Any], request_id: RequestId
         notifications = params.get("notifications", {})
         wanted = notifications.get("resourceSubscriptions", []) if isinstance(notifications, dict) else None
         if not isinstance(wanted, list) or len(wanted) > MAX_SUBSCRIPTIONS:
-            raise BodyError(INVALID_PARAMS, "Invalid params: resourceSubscriptions must be a list of at most "
-                                            f"{MAX_SUBSCRIPTIONS} URIs", request_id)
+            raise BodyError(
+                INVALID_PARAMS,
+                f"Invalid params: resourceSubscriptions must be a list of at most {MAX_SUBSCRIPTIONS} URIs",
+                request_id,
+            )
         return None, tuple(("resources", text(uri, "each resource subscription")) for uri in wanted)
     return None, ()
 

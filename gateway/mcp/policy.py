@@ -31,8 +31,9 @@ class Decision:
     reason: str = ""
 
 
-def decide(policy: PolicySettings, kind: Kind, name: str, *, scopes: tuple[str, ...],
-           groups: tuple[str, ...]) -> Decision:
+def decide(
+    policy: PolicySettings, kind: Kind, name: str, *, scopes: tuple[str, ...], groups: tuple[str, ...]
+) -> Decision:
     rules: list[NameRule] = getattr(policy, kind)
     if not rules:  # every reading gets the default: nothing to dodge, nothing to refuse
         return _judge(policy, None, scopes, groups)
@@ -40,16 +41,16 @@ def decide(policy: PolicySettings, kind: Kind, name: str, *, scopes: tuple[str, 
     problem = reader.refusal(name)
     if problem is not None:
         return Decision("invalid", reason=problem)
-    decisions = [_judge(policy, _first(rules, form, value, reader), scopes, groups)
-                 for form, value in reader.readings(name)]
+    decisions = [
+        _judge(policy, _first(rules, form, value, reader), scopes, groups) for form, value in reader.readings(name)
+    ]
     first = decisions[0]
     if any((d.outcome, d.needed_scopes) != (first.outcome, first.needed_scopes) for d in decisions[1:]):
         return Decision("invalid", reason="ambiguous: spellings of it that servers read alike are ruled differently")
     return first
 
 
-def _judge(policy: PolicySettings, rule: NameRule | None, scopes: tuple[str, ...],
-           groups: tuple[str, ...]) -> Decision:
+def _judge(policy: PolicySettings, rule: NameRule | None, scopes: tuple[str, ...], groups: tuple[str, ...]) -> Decision:
     if rule is None:
         return Decision("allow") if policy.default == "allow" else Decision("forbid", reason="not allowed")
     if rule.deny:

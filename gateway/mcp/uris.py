@@ -169,8 +169,12 @@ def pattern_forms(pattern: str) -> dict[Form, str]:
     """A rule's `match` in each form (glob characters survive: `*`, `?`, `[`, `]` are all URI characters)."""
     normal = canonical(pattern)
     decoded = unquote(normal, errors="replace")
-    return {("encoded", False): normal, ("decoded", False): decoded,
-            ("encoded", True): lenient(normal), ("decoded", True): lenient(decoded)}
+    return {
+        ("encoded", False): normal,
+        ("decoded", False): decoded,
+        ("encoded", True): lenient(normal),
+        ("decoded", True): lenient(decoded),
+    }
 
 
 def pattern_problem(pattern: str) -> str | None:

@@ -87,14 +87,19 @@ def parse_client_redirect(client: ClientRecord | None, client_id: str | None, re
             return client.redirect_uris[0]
         raise UnsafeRedirectError("Missing redirect_uri", "The request does not say where to return.")
     if redirect_uri_problem(redirect_uri) is not None or not redirect_matches(client.redirect_uris, redirect_uri):
-        raise UnsafeRedirectError("Unregistered redirect URI",
-                                  "The application asked to return to an address it did not register.")
+        raise UnsafeRedirectError(
+            "Unregistered redirect URI", "The application asked to return to an address it did not register."
+        )
     return redirect_uri
 
 
 def parse_authorization_request(
-    params: dict[str, str], resources: list[str], client: ClientRecord, redirect_uri: str,
-    routes: list[RouteInfo], host: str,
+    params: dict[str, str],
+    resources: list[str],
+    client: ClientRecord,
+    redirect_uri: str,
+    routes: list[RouteInfo],
+    host: str,
 ) -> AuthorizationRequest:
     """Validate the rest of the request once redirecting is known to be safe; `host` is the request's host as
     the route table resolves it (unknown hosts mean public_url's).
@@ -110,8 +115,12 @@ def parse_authorization_request(
     challenge = parse_challenge(params.get("code_challenge"), params.get("code_challenge_method"))
     candidates = resolve_routes(resources, routes, host)
     return AuthorizationRequest(
-        client_id=client.client_id, redirect_uri=redirect_uri, state=params.get("state"), code_challenge=challenge,
-        scopes=parse_scopes(params.get("scope")), routes=tuple(info.route.name for info in candidates),
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        state=params.get("state"),
+        code_challenge=challenge,
+        scopes=parse_scopes(params.get("scope")),
+        routes=tuple(info.route.name for info in candidates),
     )
 
 
@@ -154,14 +163,33 @@ def resolve_routes(resources: list[str], routes: list[RouteInfo], host: str) -> 
     return on_host
 
 
-async def grant_code(store: Store, pending: PendingAuthorizationRecord, info: RouteInfo, principal: Principal,
-                     scopes: tuple[str, ...], *, code_ttl: int, now: float) -> str:
+async def grant_code(
+    store: Store,
+    pending: PendingAuthorizationRecord,
+    info: RouteInfo,
+    principal: Principal,
+    scopes: tuple[str, ...],
+    *,
+    code_ttl: int,
+    now: float,
+) -> str:
     """Issue a single-use code bound to client, redirect URI, PKCE challenge, resource, scopes and user."""
     code = new_code()
-    await store.save_code(hash_token(code), AuthorizationCodeRecord(
-        grant_id=secrets.token_hex(16), client_id=pending.client_id, redirect_uri=pending.redirect_uri,
-        redirect_uri_given=pending.redirect_uri_given, code_challenge=pending.code_challenge, route=info.route.name,
-        resource=info.resource, scopes=scopes,
-        principal=principal, issued_at=now, expires_at=now + code_ttl,
-    ), now=now)
+    await store.save_code(
+        hash_token(code),
+        AuthorizationCodeRecord(
+            grant_id=secrets.token_hex(16),
+            client_id=pending.client_id,
+            redirect_uri=pending.redirect_uri,
+            redirect_uri_given=pending.redirect_uri_given,
+            code_challenge=pending.code_challenge,
+            route=info.route.name,
+            resource=info.resource,
+            scopes=scopes,
+            principal=principal,
+            issued_at=now,
+            expires_at=now + code_ttl,
+        ),
+        now=now,
+    )
     return code

@@ -20,9 +20,16 @@ MAX_ARRAY_ITEMS = 10  # grant_types, response_types
 MAX_NAME_LENGTH = 200  # client_name, software_id, software_version, application_type, grant types …
 MAX_SCOPE_LENGTH = 1000
 MAX_URI_LENGTH = MAX_REDIRECT_URI_LENGTH  # client_uri, logo_uri
-STRING_LIMITS = {"client_name": MAX_NAME_LENGTH, "client_uri": MAX_URI_LENGTH, "logo_uri": MAX_URI_LENGTH,
-                 "scope": MAX_SCOPE_LENGTH, "software_id": MAX_NAME_LENGTH, "software_version": MAX_NAME_LENGTH,
-                 "application_type": MAX_NAME_LENGTH, "token_endpoint_auth_method": MAX_NAME_LENGTH}
+STRING_LIMITS = {
+    "client_name": MAX_NAME_LENGTH,
+    "client_uri": MAX_URI_LENGTH,
+    "logo_uri": MAX_URI_LENGTH,
+    "scope": MAX_SCOPE_LENGTH,
+    "software_id": MAX_NAME_LENGTH,
+    "software_version": MAX_NAME_LENGTH,
+    "application_type": MAX_NAME_LENGTH,
+    "token_endpoint_auth_method": MAX_NAME_LENGTH,
+}
 
 
 def parse_metadata_json(body: bytes) -> dict[str, Any]:
@@ -49,8 +56,7 @@ def parse_metadata_json(body: bytes) -> dict[str, Any]:
     return document
 
 
-def parse_redirect_uris(value: Any, *, private_use_schemes: Collection[str]) -> tuple[tuple[str, ...],
-                                                                                     tuple[str, ...]]:
+def parse_redirect_uris(value: Any, *, private_use_schemes: Collection[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(kept, dropped): the acceptable URIs once each in request order, and the rest. Linear time.
 
     Raises:

@@ -33,8 +33,9 @@ def is_native_redirect(uri: str) -> bool:
         return False
 
 
-def may_skip_consent(remembered: ConsentRecord | None, scopes: tuple[str, ...], client: ClientRecord,
-                     redirect_uri: str) -> bool:
+def may_skip_consent(
+    remembered: ConsentRecord | None, scopes: tuple[str, ...], client: ClientRecord, redirect_uri: str
+) -> bool:
     """True when `remembered` covers these scopes and, for a public native client, this exact redirect URI."""
     if remembered is None or not set(scopes) <= set(remembered.scopes):
         return False
@@ -43,8 +44,9 @@ def may_skip_consent(remembered: ConsentRecord | None, scopes: tuple[str, ...], 
     return True
 
 
-def build_consent(previous: ConsentRecord | None, scopes: tuple[str, ...], redirect_uri: str, *,
-             now: float) -> ConsentRecord:
+def build_consent(
+    previous: ConsentRecord | None, scopes: tuple[str, ...], redirect_uri: str, *, now: float
+) -> ConsentRecord:
     """The approval just given, keeping the redirect URIs approved before (bounded, most recent last)."""
     earlier = [u for u in (previous.redirect_uris if previous is not None else ()) if u != redirect_uri]
     uris = (*earlier, redirect_uri)[-MAX_REMEMBERED_REDIRECTS:]

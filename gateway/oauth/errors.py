@@ -9,10 +9,23 @@ import re
 from typing import ClassVar, Literal
 
 ErrorCode = Literal[
-    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
-    "unsupported_response_type", "invalid_scope", "invalid_target", "access_denied", "server_error",
-    "temporarily_unavailable", "invalid_token", "insufficient_scope", "invalid_redirect_uri",
-    "invalid_client_metadata", "unsupported_token_type", "slow_down",
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "unsupported_response_type",
+    "invalid_scope",
+    "invalid_target",
+    "access_denied",
+    "server_error",
+    "temporarily_unavailable",
+    "invalid_token",
+    "insufficient_scope",
+    "invalid_redirect_uri",
+    "invalid_client_metadata",
+    "unsupported_token_type",
+    "slow_down",
 ]
 _OUTSIDE_RFC6749_CHARSET = re.compile(r"[^\x20-\x21\x23-\x5B\x5D-\x7E]")  # RFC 6749 §5.2 error_description
 

@@ -16,8 +16,9 @@ from gateway.oauth.scopes import OFFLINE_ACCESS
 AUTH_METHODS = ["none", "client_secret_post", "client_secret_basic"]
 
 
-def build_authorization_server_metadata(issuer: str, route_scopes: list[str], *, dcr_enabled: bool,
-                                        cimd_enabled: bool, introspection_enabled: bool) -> dict[str, Any]:
+def build_authorization_server_metadata(
+    issuer: str, route_scopes: list[str], *, dcr_enabled: bool, cimd_enabled: bool, introspection_enabled: bool
+) -> dict[str, Any]:
     """Every endpoint at the origin root (MCP AS-6); `issuer` byte-identical to public_url (AS-3). Endpoints that
     are closed (DCR off, no introspection credentials) are not announced."""
     metadata: dict[str, Any] = {

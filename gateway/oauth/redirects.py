@@ -8,8 +8,26 @@ from collections.abc import Collection
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
-DANGEROUS_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "ftp",
-                               "ws", "wss", "mailto", "tel", "sms", "intent", "chrome", "view-source"})
+DANGEROUS_SCHEMES = frozenset(
+    {
+        "javascript",
+        "data",
+        "file",
+        "vbscript",
+        "about",
+        "blob",
+        "filesystem",
+        "ftp",
+        "ws",
+        "wss",
+        "mailto",
+        "tel",
+        "sms",
+        "intent",
+        "chrome",
+        "view-source",
+    }
+)
 MAX_REDIRECT_URI_LENGTH = 2000  # characters; real callbacks are < 200 (and browsers cap URLs near 2 KB anyway)
 # Private-use schemes without a period that well-known MCP clients register (RFC 8252 §7.1 asks for reverse-DNS
 # names; these predate that habit): `oauth.private_use_schemes` replaces the list.
@@ -33,7 +51,7 @@ def redirect_uri_problem(uri: str, *, private_use_schemes: Collection[str] | Non
     except ValueError:
         return "not a URI"
     scheme = parts.scheme.lower()
-    if not scheme or any(c.isspace() or c == "\\" or ord(c) < 0x20 or ord(c) == 0x7f for c in uri):
+    if not scheme or any(c.isspace() or c == "\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
         return "not an absolute URI (or contains whitespace, control characters or a backslash)"
     if parts.fragment or "#" in uri:
         return "must not contain a fragment"
@@ -47,8 +65,10 @@ def redirect_uri_problem(uri: str, *, private_use_schemes: Collection[str] | Non
         return None if _is_loopback(parts.hostname) else "http is allowed only on loopback hosts"
     if private_use_schemes is None or is_reverse_dns_scheme(scheme) or scheme in private_use_schemes:
         return None  # private-use scheme (RFC 8252 §7.1)
-    return (f"private-use scheme {scheme}: must be a reverse domain name such as com.example.app "
-            "(RFC 8252 §7.1) or listed in oauth.private_use_schemes")
+    return (
+        f"private-use scheme {scheme}: must be a reverse domain name such as com.example.app "
+        "(RFC 8252 §7.1) or listed in oauth.private_use_schemes"
+    )
 
 
 def is_reverse_dns_scheme(scheme: str) -> bool:

@@ -29,8 +29,9 @@ class Registration:
     dropped_redirect_uris: tuple[str, ...]
 
 
-def parse_registration(body: Any, *, now: float,
-                       private_use_schemes: Collection[str] = DEFAULT_PRIVATE_USE_SCHEMES) -> Registration:
+def parse_registration(
+    body: Any, *, now: float, private_use_schemes: Collection[str] = DEFAULT_PRIVATE_USE_SCHEMES
+) -> Registration:
     """Validate a registration request (parsed by `client_metadata.parse_metadata_json`) and build the client.
 
     Disallowed redirect URIs are dropped and the rest kept (Cursor registers three at once; RFC 7591 §3.2.1
@@ -97,4 +98,3 @@ def build_registration_response(registration: Registration) -> dict[str, Any]:
         if value is not None:
             response[name] = value
     return response
-

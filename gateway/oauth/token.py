@@ -25,9 +25,17 @@ from gateway.store.records import AccessTokenRecord, ClientRecord, Principal, Re
 TokenResponse = dict[str, Any]
 
 
-async def exchange(form: Mapping[str, str], resources: list[str], client: ClientRecord, *, store: Store,
-                   oauth: OAuthSettings, known_scopes: frozenset[str], policy: AccessPolicy,
-                   now: float) -> TokenResponse:
+async def exchange(
+    form: Mapping[str, str],
+    resources: list[str],
+    client: ClientRecord,
+    *,
+    store: Store,
+    oauth: OAuthSettings,
+    known_scopes: frozenset[str],
+    policy: AccessPolicy,
+    now: float,
+) -> TokenResponse:
     """Dispatch on grant_type.
 
     Raises:
@@ -41,12 +49,21 @@ async def exchange(form: Mapping[str, str], resources: list[str], client: Client
         raise UnauthorizedClientError(f"this client did not register the {grant_type} grant")
     if grant_type == "authorization_code":
         return await redeem_code(form, resources, client, store=store, oauth=oauth, policy=policy, now=now)
-    return await refresh(form, resources, client, store=store, oauth=oauth, known_scopes=known_scopes,
-                         policy=policy, now=now)
+    return await refresh(
+        form, resources, client, store=store, oauth=oauth, known_scopes=known_scopes, policy=policy, now=now
+    )
 
 
-async def redeem_code(form: Mapping[str, str], resources: list[str], client: ClientRecord, *, store: Store,
-                      oauth: OAuthSettings, policy: AccessPolicy, now: float) -> TokenResponse:
+async def redeem_code(
+    form: Mapping[str, str],
+    resources: list[str],
+    client: ClientRecord,
+    *,
+    store: Store,
+    oauth: OAuthSettings,
+    policy: AccessPolicy,
+    now: float,
+) -> TokenResponse:
     """Exchange a code for tokens, for the person as they stand now: a code issued before the account was removed
     or changed, or before the rules changed, is refused like a refresh would be."""
     code = form.get("code")
@@ -68,13 +85,30 @@ async def redeem_code(form: Mapping[str, str], resources: list[str], client: Cli
     if any(not same_resource(r, record.resource) for r in resources):
         raise InvalidTargetError("resource differs from the one authorized")
     principal = await policy.current(record.principal, record.route, now=now)
-    return await issue_tokens(store, principal, client, route=record.route, resource=record.resource,
-                              scopes=record.scopes, grant_id=record.grant_id, oauth=oauth, now=now)
+    return await issue_tokens(
+        store,
+        principal,
+        client,
+        route=record.route,
+        resource=record.resource,
+        scopes=record.scopes,
+        grant_id=record.grant_id,
+        oauth=oauth,
+        now=now,
+    )
 
 
-async def refresh(form: Mapping[str, str], resources: list[str], client: ClientRecord, *, store: Store,
-                  oauth: OAuthSettings, known_scopes: frozenset[str], policy: AccessPolicy,
-                  now: float) -> TokenResponse:
+async def refresh(
+    form: Mapping[str, str],
+    resources: list[str],
+    client: ClientRecord,
+    *,
+    store: Store,
+    oauth: OAuthSettings,
+    known_scopes: frozenset[str],
+    policy: AccessPolicy,
+    now: float,
+) -> TokenResponse:
     """Rotate on every use; a narrower scope or resource is allowed, a wider one refused (TOK-3). Scopes no
     route knows (offline_access, claude.ai's `claudeai`) are ignored here as at /authorize (SCP-4)."""
     presented = form.get("refresh_token")
@@ -89,39 +123,85 @@ async def refresh(form: Mapping[str, str], resources: list[str], client: ClientR
     if any(not same_resource(r, record.resource) for r in resources):
         raise InvalidTargetError("a refresh cannot change the resource")
     principal = await policy.current(record.principal, record.route, now=now)  # before rotating: nothing burnt
-    rotation = await store.rotate_refresh_token(presented, new_refresh_token(), now=now,
-                                                ttl=oauth.refresh_token_ttl, grace=oauth.refresh_grace)
+    rotation = await store.rotate_refresh_token(
+        presented, new_refresh_token(), now=now, ttl=oauth.refresh_token_ttl, grace=oauth.refresh_grace
+    )
     if rotation.outcome == "reused":
         await store.revoke_grant(record.grant_id)  # RFC 9700 §4.14.2: reuse of a rotated token
     if rotation.outcome not in ("rotated", "grace") or rotation.successor is None:
         raise InvalidGrantError("the refresh token is invalid, expired or revoked")
-    response = await issue_tokens(store, principal, client, route=record.route,
-                                  resource=record.resource, scopes=scopes, grant_id=record.grant_id, oauth=oauth,
-                                  now=now, with_refresh=False)
+    response = await issue_tokens(
+        store,
+        principal,
+        client,
+        route=record.route,
+        resource=record.resource,
+        scopes=scopes,
+        grant_id=record.grant_id,
+        oauth=oauth,
+        now=now,
+        with_refresh=False,
+    )
     response["refresh_token"] = rotation.successor
     return response
 
 
-async def issue_tokens(store: Store, principal: Principal, client: ClientRecord, *, route: str,
-                       resource: str, scopes: tuple[str, ...], grant_id: str, oauth: OAuthSettings, now: float,
-                       with_refresh: bool = True) -> TokenResponse:
+async def issue_tokens(
+    store: Store,
+    principal: Principal,
+    client: ClientRecord,
+    *,
+    route: str,
+    resource: str,
+    scopes: tuple[str, ...],
+    grant_id: str,
+    oauth: OAuthSettings,
+    now: float,
+    with_refresh: bool = True,
+) -> TokenResponse:
     """Mint an access token (and a refresh token when the client registered that grant, with or without
     offline_access: TOK-5) bound to one resource."""
     access = new_access_token()
-    live = await store.save_access_token(hash_token(access), AccessTokenRecord(
-        user_id=principal.user_id, email=principal.email, preferred_username=principal.preferred_username,
-        groups=principal.groups, client_id=client.client_id, route=route, resource=resource, scopes=scopes,
-        issued_at=now, expires_at=now + oauth.access_token_ttl, grant_id=grant_id,
-    ), now=now)
+    live = await store.save_access_token(
+        hash_token(access),
+        AccessTokenRecord(
+            user_id=principal.user_id,
+            email=principal.email,
+            preferred_username=principal.preferred_username,
+            groups=principal.groups,
+            client_id=client.client_id,
+            route=route,
+            resource=resource,
+            scopes=scopes,
+            issued_at=now,
+            expires_at=now + oauth.access_token_ttl,
+            grant_id=grant_id,
+        ),
+        now=now,
+    )
     if not live:  # the grant was revoked while we were issuing (code replay, refresh reuse)
         raise InvalidGrantError("the authorization was revoked")
-    response: TokenResponse = {"access_token": access, "token_type": "Bearer", "expires_in": oauth.access_token_ttl,
-                               "scope": " ".join(scopes)}
+    response: TokenResponse = {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": oauth.access_token_ttl,
+        "scope": " ".join(scopes),
+    }
     if with_refresh and "refresh_token" in client.grant_types:
         token = new_refresh_token()
-        await store.save_refresh_token(hash_token(token), RefreshTokenRecord(
-            grant_id=grant_id, client_id=client.client_id, route=route, resource=resource, scopes=scopes,
-            principal=principal, issued_at=now, expires_at=now + oauth.refresh_token_ttl,
-        ), now=now)
+        await store.save_refresh_token(
+            hash_token(token),
+            RefreshTokenRecord(
+                grant_id=grant_id,
+                client_id=client.client_id,
+                route=route,
+                resource=resource,
+                scopes=scopes,
+                principal=principal,
+                issued_at=now,
+                expires_at=now + oauth.refresh_token_ttl,
+            ),
+            now=now,
+        )
         response["refresh_token"] = token
     return response

@@ -37,7 +37,7 @@ def request_header_problem(inbound: CIMultiDictProxy[str]) -> str | None:
         name = canonical(key)
         if not (name.startswith("mcp-") or name == "last-event-id"):  # the MCP transport's: one line each
             continue
-        fixed = key[:len(MCP_PARAM_PREFIX)] if name.startswith(MCP_PARAM_PREFIX) else key  # (a param's own name
+        fixed = key[: len(MCP_PARAM_PREFIX)] if name.startswith(MCP_PARAM_PREFIX) else key  # (a param's own name
         if "_" in fixed:  # may hold underscores: x-mcp-header values are tokens)
             return f"header {key!r}: MCP headers are spelled with hyphens"
         if name in seen:
@@ -47,8 +47,16 @@ def request_header_problem(inbound: CIMultiDictProxy[str]) -> str | None:
 
 
 def upstream_request_headers(
-    inbound: CIMultiDictProxy[str], route: Route, context: RequestContext, *, client_ip: str | None,
-    proto: str, host: str, upstream_host: str, identity_jwt: str | None = None, request_id: str | None = None,
+    inbound: CIMultiDictProxy[str],
+    route: Route,
+    context: RequestContext,
+    *,
+    client_ip: str | None,
+    proto: str,
+    host: str,
+    upstream_host: str,
+    identity_jwt: str | None = None,
+    request_id: str | None = None,
     public_host: str | None = None,
 ) -> CIMultiDict[str]:
     """The allow-listed inbound headers, then the gateway's: Host, X-Forwarded-*, X-Request-Id, identity.

@@ -35,17 +35,26 @@ class UpstreamFailure(Exception):
 
 def build_http_client(settings: ProxySettings) -> aiohttp.ClientSession:
     """One pooled session for every upstream; no total timeout (SSE streams are long-lived)."""
-    timeout = aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout,
-                                    sock_connect=settings.connect_timeout, sock_read=None)
+    timeout = aiohttp.ClientTimeout(
+        total=None, connect=settings.connect_timeout, sock_connect=settings.connect_timeout, sock_read=None
+    )
     connector = aiohttp.TCPConnector(limit=settings.pool_size, limit_per_host=0, enable_cleanup_closed=True)
     # auto_decompress off: bytes pass through as the upstream encoded them
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=False,
-                                 cookie_jar=aiohttp.DummyCookieJar())
+    return aiohttp.ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+    )
 
 
 async def open_upstream(
-    http: aiohttp.ClientSession, request: web.Request, info: RouteInfo, context: RequestContext,
-    body: bytes | None, *, public_proto: str, client_address: str, plain: bool = False,
+    http: aiohttp.ClientSession,
+    request: web.Request,
+    info: RouteInfo,
+    context: RequestContext,
+    body: bytes | None,
+    *,
+    public_proto: str,
+    client_address: str,
+    plain: bool = False,
     identity_jwt: str | None = None,
 ) -> aiohttp.ClientResponse:
     """Send the request upstream and return once its status and headers arrived.
@@ -57,9 +66,16 @@ async def open_upstream(
     target = urlsplit(route.upstream)
     query = urlencode([(k, v) for k, v in request.query.items() if k not in _QUERY_DROP])
     headers = upstream_request_headers(
-        request.headers, route, context, client_ip=client_address, proto=public_proto,
-        host=request.host, upstream_host=target.netloc, identity_jwt=identity_jwt,
-        request_id=request.get(REQUEST_ID_KEY), public_host=info.host,
+        request.headers,
+        route,
+        context,
+        client_ip=client_address,
+        proto=public_proto,
+        host=request.host,
+        upstream_host=target.netloc,
+        identity_jwt=identity_jwt,
+        request_id=request.get(REQUEST_ID_KEY),
+        public_host=info.host,
     )
     if plain:  # the gateway must read this response (list filtering): ask for it uncompressed
         headers["Accept-Encoding"] = "identity"
@@ -74,8 +90,13 @@ async def open_upstream(
         raise UpstreamFailure(502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream MCP server unavailable") from None
 
 
-async def relay(request: web.Request, upstream: aiohttp.ClientResponse,
-                list_filter: ListFilter | None = None, *, ended: asyncio.Event | None = None) -> web.StreamResponse:
+async def relay(
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    list_filter: ListFilter | None = None,
+    *,
+    ended: asyncio.Event | None = None,
+) -> web.StreamResponse:
     """Copy status, headers and body to the client as they arrive; a client that leaves closes the upstream.
     With `list_filter` (the route's policy is active) every response is filtered: an SSE stream event by event,
     anything else as one body of at most MAX_EVENT_BYTES. What the gateway cannot read fails closed: a JSON body
@@ -173,13 +194,14 @@ async def _read_bounded(upstream: aiohttp.ClientResponse) -> bytes:
         size += len(chunk)
         chunks.append(chunk)
         if size > MAX_EVENT_BYTES:
-            return b"".join(chunks)[:MAX_EVENT_BYTES + 1]
+            return b"".join(chunks)[: MAX_EVENT_BYTES + 1]
     return b"".join(chunks)
 
 
 def _unfilterable() -> web.Response:
-    return jsonrpc_error(502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream response could not be checked against the "
-                                                           "route's policy")
+    return jsonrpc_error(
+        502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream response could not be checked against the route's policy"
+    )
 
 
 def upstream_failure_response(failure: UpstreamFailure, request_id: jsonrpc.RequestId) -> web.Response:

@@ -68,8 +68,9 @@ class AccountStoreMixin(RedisBase):
 
     # -- login sessions (cookie value -> digest) --------------------------------------------------------------
 
-    async def save_browser_session(self, session_hash: str, record: BrowserSessionRecord, ttl: int, *,
-                                   max_age: int) -> None:
+    async def save_browser_session(
+        self, session_hash: str, record: BrowserSessionRecord, ttl: int, *, max_age: int
+    ) -> None:
         """Store the session; a signed-in one is also indexed under its user (so that removing or changing the
         user ends it). The index keeps the sessions of the last `max_age` seconds, at most
         MAX_SESSIONS_PER_USER of them: signing in once more ends the oldest."""

@@ -128,8 +128,9 @@ class ClientStoreMixin(RedisBase):
         wait, _, _ = await self.take_cells(subject, [(bucket, limit, period, 1) for bucket, limit, period in buckets])
         return wait
 
-    async def take_cells(self, subject: str, entries: list[tuple[str, int, float, int]]
-                         ) -> tuple[float, list[int], list[int]]:
+    async def take_cells(
+        self, subject: str, entries: list[tuple[str, int, float, int]]
+    ) -> tuple[float, list[int], list[int]]:
         """Like `take`, then each entry `(bucket, limit, period, most)` reserves up to `most - 1` more cells while
         they fit: (0, cells taken per entry, where each entry's reservation ends in server ms) when admitted,
         else (seconds to wait, [], [])."""
@@ -142,14 +143,16 @@ class ClientStoreMixin(RedisBase):
         if int(result[0]) > 0:
             return int(result[0]) / 1000, [], []
         n = len(entries)
-        return 0.0, [int(c) for c in result[1:n + 1]], [int(t) for t in result[n + 1:]]
+        return 0.0, [int(c) for c in result[1 : n + 1]], [int(t) for t in result[n + 1 :]]
 
-    async def refund_cells(self, subject: str, bucket: str, limit: int, period: float, cells: int,
-                           until_ms: int) -> None:
+    async def refund_cells(
+        self, subject: str, bucket: str, limit: int, period: float, cells: int, until_ms: int
+    ) -> None:
         """Give back `cells` reserved by `take_cells` (whose reservation ended at `until_ms`) and not used."""
         async with reachable():
-            await self.script(_GCRA_REFUND)(keys=[self.key("rl", subject, bucket)],
-                                            args=[f"{cells * period * 1000 / limit:.3f}", str(until_ms)])
+            await self.script(_GCRA_REFUND)(
+                keys=[self.key("rl", subject, bucket)], args=[f"{cells * period * 1000 / limit:.3f}", str(until_ms)]
+            )
 
     async def hit_rate_limit(self, subject: str, bucket: str, limit: int, window: int) -> bool:
         """True when this event of `subject` is over `limit` per `window` seconds (GCRA, burst = limit)."""

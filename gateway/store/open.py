@@ -44,9 +44,14 @@ async def open_store(settings: StoreSettings, *, watch: bool = False) -> AsyncIt
     store = RedisStore.from_url(url, settings.key_prefix, settings.timeout, settings.pool_size)
     watcher = None
     if watch and (reason := await _unreachable(store)) is not None:
-        logger.error("store unreachable at start (%s: %s): requests that need it get 503 and /readyz fails until "
-                     "it is back; looking again in %.0fs, backing off to %.0fs", describe_store(settings), reason,
-                     RETRY_FIRST, RETRY_MAX)
+        logger.error(
+            "store unreachable at start (%s: %s): requests that need it get 503 and /readyz fails until "
+            "it is back; looking again in %.0fs, backing off to %.0fs",
+            describe_store(settings),
+            reason,
+            RETRY_FIRST,
+            RETRY_MAX,
+        )
         watcher = asyncio.ensure_future(_until_reachable(store, describe_store(settings)))
     try:
         yield store

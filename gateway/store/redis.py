@@ -32,10 +32,14 @@ def _cluster(url: str, options: dict[str, Any], pool_size: int) -> RedisCluster:
     """A Redis Cluster from any of its nodes; the client learns the others and follows slot moves and failovers."""
     parts = urlsplit(url)
     nodes = [ClusterNode(host, port) for host, port in _hosts(parts.netloc, 6379)]
-    return RedisCluster(startup_nodes=nodes, max_connections=pool_size, ssl=url.startswith("rediss+"),
-                        username=unquote(parts.username) if parts.username else None,
-                        password=unquote(parts.password) if parts.password else None,
-                        **{k: v for k, v in options.items() if k != "health_check_interval"})
+    return RedisCluster(
+        startup_nodes=nodes,
+        max_connections=pool_size,
+        ssl=url.startswith("rediss+"),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        **{k: v for k, v in options.items() if k != "health_check_interval"},
+    )
 
 
 def _sentinel_master(url: str, options: dict[str, Any], timeout: float) -> tuple[redis.Redis, Sentinel]:
@@ -47,8 +51,9 @@ def _sentinel_master(url: str, options: dict[str, Any], timeout: float) -> tuple
         raise ValueError("redis+sentinel:// needs the monitored service name as its path")
     password = unquote(parts.password) if parts.password else None
     sentinel = Sentinel(sentinels, socket_timeout=timeout, socket_connect_timeout=timeout)  # type: ignore[no-untyped-call]
-    master: redis.Redis = sentinel.master_for(segments[0], db=int(segments[1]) if len(segments) > 1 else 0,
-                                              password=password, **options)
+    master: redis.Redis = sentinel.master_for(
+        segments[0], db=int(segments[1]) if len(segments) > 1 else 0, password=password, **options
+    )
     return master, sentinel
 
 
@@ -60,8 +65,11 @@ class RedisStore(TokenStoreMixin, AccountStoreMixin, ClientStoreMixin):
         """redis://, rediss://, unix://, redis+sentinel://[:password@]host:port[,host:port…]/service[/db], or
         redis+cluster:// (rediss+cluster://) [user:password@]host:port[,host:port…] naming any cluster nodes."""
         options: dict[str, Any] = {
-            "decode_responses": True, "socket_timeout": timeout, "socket_connect_timeout": timeout,
-            "retry": Retry(ExponentialBackoff(cap=0.1, base=0.02), retries=1), "health_check_interval": 30,
+            "decode_responses": True,
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(ExponentialBackoff(cap=0.1, base=0.02), retries=1),
+            "health_check_interval": 30,
         }
         if url.startswith("redis+sentinel://"):
             master, sentinel = _sentinel_master(url, {**options, "max_connections": pool_size}, timeout)
@@ -70,8 +78,9 @@ class RedisStore(TokenStoreMixin, AccountStoreMixin, ClientStoreMixin):
             return store
         if url.startswith(("redis+cluster://", "rediss+cluster://")):
             return cls(_cluster(url, options, pool_size), key_prefix)
-        pool = redis.BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=timeout, **{
-            k: v for k, v in options.items() if k != "retry"})
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=pool_size, timeout=timeout, **{k: v for k, v in options.items() if k != "retry"}
+        )
         return cls(redis.Redis(connection_pool=pool, retry=options["retry"]), key_prefix)
 
     async def connect(self) -> None:

@@ -22,8 +22,14 @@ from gateway.store.base import StoreUnavailableError
 
 GC_GRACE_SECONDS = 3600  # keep expired/revoked records a little past expiry: one answer for all three
 _UNAVAILABLE_STATES = ("LOADING", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN")
-_UNAVAILABLE_ERRORS = {"ReadOnlyError", "ClusterDownError", "MasterDownError", "SlotNotCoveredError", "TryAgainError",
-                       "ClusterError"}
+_UNAVAILABLE_ERRORS = {
+    "ReadOnlyError",
+    "ClusterDownError",
+    "MasterDownError",
+    "SlotNotCoveredError",
+    "TryAgainError",
+    "ClusterError",
+}
 
 Client = redis.Redis | RedisCluster
 

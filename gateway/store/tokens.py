@@ -99,8 +99,9 @@ class TokenStoreMixin(RedisBase):
                 values = await self._redis.mget(keys)
             elif self.cluster:  # another slot, likely another node: both at once (cluster pipelines refuse MGET)
                 owner_key = self.key("sess", digest(session_id))
-                values, owner_raw = await asyncio.gather(self._redis.mget(keys),
-                                                         self._redis.getex(owner_key, ex=SESSION_OWNER_TTL))
+                values, owner_raw = await asyncio.gather(
+                    self._redis.mget(keys), self._redis.getex(owner_key, ex=SESSION_OWNER_TTL)
+                )
                 values = [*values, owner_raw]
             else:
                 async with self._redis.pipeline(transaction=False) as pipe:
@@ -156,10 +157,13 @@ class TokenStoreMixin(RedisBase):
             kwargs, connection_class = dict(node.connection_kwargs), node.connection_class
             kwargs.update(host=node.host, port=node.port)
         else:
-            kwargs, connection_class = dict(self._redis.connection_pool.connection_kwargs), \
-                self._redis.connection_pool.connection_class
-        return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=connection_class, max_connections=1,
-                                                                **kwargs))
+            kwargs, connection_class = (
+                dict(self._redis.connection_pool.connection_kwargs),
+                self._redis.connection_pool.connection_class,
+            )
+        return redis.Redis(
+            connection_pool=redis.ConnectionPool(connection_class=connection_class, max_connections=1, **kwargs)
+        )
 
     async def list_access_tokens(self, user_id: str) -> list[tuple[str, AccessTokenRecord]]:
         index = self.key("user-at", user_id)
@@ -185,14 +189,15 @@ class TokenStoreMixin(RedisBase):
         prefix = self.key("at", "")[:-1]  # "…:at:{"
         async with reachable():
             keys = [k async for k in self._redis.scan_iter(match=prefix + token_id + "*", count=1000)]
-        return [k[len(prefix):-1] for k in keys if k.endswith("}")]
+        return [k[len(prefix) : -1] for k in keys if k.endswith("}")]
 
     # -- authorization codes --------------------------------------------------------------------------------
 
     async def save_code(self, code_hash: str, record: AuthorizationCodeRecord, *, now: float) -> None:
         async with reachable():
-            await self._redis.set(self.key("code", code_hash), record.model_dump_json(),
-                                  ex=max(1, math.ceil(record.expires_at - now)))
+            await self._redis.set(
+                self.key("code", code_hash), record.model_dump_json(), ex=max(1, math.ceil(record.expires_at - now))
+            )
 
     async def consume_code(self, code_hash: str) -> tuple[CodeOutcome, AuthorizationCodeRecord | None]:
         """Take the code exactly once. A replay returns the original record so its grant can be revoked."""

@@ -12,5 +12,4 @@ from gateway.web.client_ip import client_ip
 
 def audit(request: web.Request, event: str, **fields: Any) -> None:
     request.app[METRICS_KEY].oauth_events.labels(event, str(fields.get("outcome", "ok"))).inc()
-    request.app[AUDIT_KEY].emit(event, request_id=request.get(REQUEST_ID_KEY), client_ip=client_ip(request),
-                                **fields)
+    request.app[AUDIT_KEY].emit(event, request_id=request.get(REQUEST_ID_KEY), client_ip=client_ip(request), **fields)

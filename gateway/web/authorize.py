@@ -58,8 +58,9 @@ async def handle_authorize(request: web.Request) -> web.StreamResponse:
     assert client is not None  # parse_client_redirect refuses unknown clients
     table = request.app[ROUTES_KEY]
     try:
-        parsed = parse_authorization_request(params, resources, client, redirect_uri, table.routes,
-                                             table.canonical_host(request.host))
+        parsed = parse_authorization_request(
+            params, resources, client, redirect_uri, table.routes, table.canonical_host(request.host)
+        )
     except OAuthError as error:
         if errors_may_redirect(client):
             return redirect_error(redirect_uri, error, params.get("state"), settings.public_url)
@@ -70,9 +71,16 @@ async def handle_authorize(request: web.Request) -> web.StreamResponse:
     request_id = secrets.token_urlsafe(24)
     prompt = params.get("prompt", "").split()
     pending = PendingAuthorizationRecord(
-        client_id=client.client_id, redirect_uri=redirect_uri, redirect_uri_given=bool(params.get("redirect_uri")),
-        state=parsed.state, code_challenge=parsed.code_challenge, scopes_requested=parsed.scopes, routes=parsed.routes,
-        session_hash=session.session_hash, created_at=now, force_consent="consent" in prompt or "login" in prompt,
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        redirect_uri_given=bool(params.get("redirect_uri")),
+        state=parsed.state,
+        code_challenge=parsed.code_challenge,
+        scopes_requested=parsed.scopes,
+        routes=parsed.routes,
+        session_hash=session.session_hash,
+        created_at=now,
+        force_consent="consent" in prompt or "login" in prompt,
     )
     await request.app[STORE_KEY].save_pending(request_id, pending, PENDING_TTL)
     providers = request.app[PROVIDERS_KEY]
@@ -115,15 +123,15 @@ async def handle_login(request: web.Request) -> web.StreamResponse:
     username = (_field(form, "username") or "").strip()
     store = request.app[STORE_KEY]
     if await store.hit_rate_limit(client_ip(request), "login", LOGIN_ATTEMPTS_PER_MINUTE, 60):
-        return login_page(request, session, request_id, client, username, "Too many attempts. Wait a minute.",
-                           status=429)
+        return login_page(
+            request, session, request_id, client, username, "Too many attempts. Wait a minute.", status=429
+        )
     if not request.app[SETTINGS_KEY].login.local:
         return html_error("Local accounts are off", "Sign in with one of the offered providers.", status=403)
     user = await verify_login(store, username, _field(form, "password") or "")
     if user is None:
         audit(request, "oauth.login", method="local", username=username[:64], outcome="failed")
-        return login_page(request, session, request_id, client, username, "Wrong username or password.",
-                           status=401)
+        return login_page(request, session, request_id, client, username, "Wrong username or password.", status=401)
 
     audit(request, "oauth.login", method="local", user=user.user_id, outcome="ok")
     response = web.Response()
@@ -155,16 +163,16 @@ async def handle_signup(request: web.Request) -> web.StreamResponse:
     if pending is None or client is None or pending.session_hash != session.session_hash:
         return html_error("Request expired", "This sign-in request expired. Start again from the application.")
     if await store.hit_rate_limit(client_ip(request), "login", LOGIN_ATTEMPTS_PER_MINUTE, 60):
-        return login_page(request, session, request_id, client, error="Too many attempts. Wait a minute.",
-                           status=429)
+        return login_page(request, session, request_id, client, error="Too many attempts. Wait a minute.", status=429)
     username, email = (_field(form, "username") or "").strip(), (_field(form, "email") or "").strip()
     problem = signup_problem(email, settings.login.signup.email_domains)
     if problem is None and await store.user_was_removed(username):
         problem = f"The name {username!r} is not available."  # a removed account's id stays retired
     if problem is None:
         try:
-            user = await add_user(store, username, _field(form, "password") or "", email=email, now=now,
-                                  email_verified=False)  # nobody confirmed the address
+            user = await add_user(
+                store, username, _field(form, "password") or "", email=email, now=now, email_verified=False
+            )  # nobody confirmed the address
         except AccountError as exc:
             problem = str(exc)
     if problem is not None:
@@ -193,10 +201,16 @@ async def handle_consent(request: web.Request) -> web.StreamResponse:
     if pending is None or pending.session_hash != session.session_hash:
         return html_error("Request expired", "This authorization request expired. Start again from the application.")
     if _field(form, "decision") != "approve":
-        audit(request, "oauth.authorize", client=pending.client_id, outcome="access_denied",
-              user=principal.user_id if principal else None)
-        return redirect_error(pending.redirect_uri, AccessDeniedError("the user denied access"), pending.state,
-                              settings.public_url)
+        audit(
+            request,
+            "oauth.authorize",
+            client=pending.client_id,
+            outcome="access_denied",
+            user=principal.user_id if principal else None,
+        )
+        return redirect_error(
+            pending.redirect_uri, AccessDeniedError("the user denied access"), pending.state, settings.public_url
+        )
     table = request.app[ROUTES_KEY]
     candidates = [table.by_name(name) for name in pending.routes]
     chosen = [info for info in candidates if len(candidates) == 1 or info.resource == _field(form, "resource")]
@@ -207,9 +221,14 @@ async def handle_consent(request: web.Request) -> web.StreamResponse:
     return await _approve(request, pending, chosen[0].route.name, principal, remember=True, session=session)
 
 
-async def _consent_or_approve(request: web.Request, session: BrowserSession, request_id: str,
-                              pending: PendingAuthorizationRecord, client: ClientRecord,
-                              principal: Principal) -> web.Response:
+async def _consent_or_approve(
+    request: web.Request,
+    session: BrowserSession,
+    request_id: str,
+    pending: PendingAuthorizationRecord,
+    client: ClientRecord,
+    principal: Principal,
+) -> web.Response:
     """Skip the page when this user already approved this client for this route and these scopes (and, for a
     public native client, this exact redirect URI: gateway.oauth.consent)."""
     store, settings = request.app[STORE_KEY], request.app[SETTINGS_KEY]
@@ -245,15 +264,23 @@ async def handle_provider_choice(request: web.Request) -> web.StreamResponse:
     return consent_page(request, session, request_id, pending, client, None, provider)
 
 
-async def approve_after_sign_in(request: web.Request, session: BrowserSession, pending: PendingAuthorizationRecord,
-                                route: str) -> web.Response:
+async def approve_after_sign_in(
+    request: web.Request, session: BrowserSession, pending: PendingAuthorizationRecord, route: str
+) -> web.Response:
     """The provider confirmed who this is; consent was given before the redirect."""
     assert session.record.principal is not None
     return await _approve(request, pending, route, session.record.principal, remember=True, session=session)
 
 
-async def _approve(request: web.Request, pending: PendingAuthorizationRecord, route: str, principal: Principal,
-                   *, remember: bool, session: BrowserSession) -> web.Response:
+async def _approve(
+    request: web.Request,
+    pending: PendingAuthorizationRecord,
+    route: str,
+    principal: Principal,
+    *,
+    remember: bool,
+    session: BrowserSession,
+) -> web.Response:
     """Issue the code, for the person as they stand now (every path to a code comes here): the account is re-read,
     a sign-in older than login.identity_max_age is refused, and the route's rules are applied again."""
     store, settings, now = request.app[STORE_KEY], request.app[SETTINGS_KEY], request.app[CLOCK_KEY]()
@@ -262,13 +289,28 @@ async def _approve(request: web.Request, pending: PendingAuthorizationRecord, ro
     current = await policy.refreshed(principal, now=now)
     if current is None:
         await store.delete_browser_session(session.session_hash)  # signed out: the next attempt signs in
-        audit(request, "oauth.authorize", client=pending.client_id, user=principal.user_id, route=route,
-              outcome="sign_in_required")
-        return html_error("Sign in again", "Your sign-in has expired or your account has changed. Start again "
-                          "from the application.", status=403)
+        audit(
+            request,
+            "oauth.authorize",
+            client=pending.client_id,
+            user=principal.user_id,
+            route=route,
+            outcome="sign_in_required",
+        )
+        return html_error(
+            "Sign in again",
+            "Your sign-in has expired or your account has changed. Start again from the application.",
+            status=403,
+        )
     if not policy.permits(info.route, user_id=current.user_id, email=current.email, groups=current.groups):
-        audit(request, "oauth.authorize", client=pending.client_id, user=current.user_id, route=route,
-              outcome="denied_by_rules")
+        audit(
+            request,
+            "oauth.authorize",
+            client=pending.client_id,
+            user=current.user_id,
+            route=route,
+            outcome="denied_by_rules",
+        )
         return denied_page(session, current, route)
     scopes = grant_scopes(pending.scopes_requested, info.route.scopes)
     if remember and settings.oauth.consent_ttl > 0:
@@ -276,8 +318,15 @@ async def _approve(request: web.Request, pending: PendingAuthorizationRecord, ro
         approval = build_consent(previous, scopes, pending.redirect_uri, now=now)
         await store.save_consent(current.user_id, pending.client_id, route, approval, settings.oauth.consent_ttl)
     code = await grant_code(store, pending, info, current, scopes, code_ttl=settings.oauth.code_ttl, now=now)
-    audit(request, "oauth.authorize", client=pending.client_id, user=current.user_id, route=route,
-          scope=" ".join(scopes), outcome="code")
+    audit(
+        request,
+        "oauth.authorize",
+        client=pending.client_id,
+        user=current.user_id,
+        route=route,
+        scope=" ".join(scopes),
+        outcome="code",
+    )
     location = with_query(pending.redirect_uri, {"code": code, "state": pending.state, "iss": settings.public_url})
     return web.Response(status=302, headers={"Location": location, **NO_STORE})
 
@@ -298,7 +347,3 @@ def _with_cookies(page: web.Response, carrier: web.Response) -> web.Response:
 def _field(form: object, name: str) -> str | None:
     value = form.get(name) if hasattr(form, "get") else None
     return value if isinstance(value, str) else None
-
-
-
-

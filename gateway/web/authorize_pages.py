@@ -38,14 +38,19 @@ def describe_client(client: ClientRecord) -> ClientDescription:
     if client.kind == "cimd":
         host = host_of(client.client_id) or client.client_id
         also = f' It calls itself "{claimed}".' if claimed and claimed.lower() != host else ""
-        return ClientDescription(host, "verified", f"Its metadata document is published by {host} at "
-                                 f"{client.client_id}.{also}")
+        return ClientDescription(
+            host, "verified", f"Its metadata document is published by {host} at {client.client_id}.{also}"
+        )
     if client.kind in PRE_REGISTERED_KINDS:
-        return ClientDescription(claimed or client.client_id, "pre-registered",
-                                 "Registered with this gateway by its administrator.")
-    return ClientDescription(f'"{claimed}"' if claimed else "An unnamed application", "unverified",
-                             "This application registered itself with the gateway, and anyone may register under "
-                             "any name: the gateway does not know who made it.")
+        return ClientDescription(
+            claimed or client.client_id, "pre-registered", "Registered with this gateway by its administrator."
+        )
+    return ClientDescription(
+        f'"{claimed}"' if claimed else "An unnamed application",
+        "unverified",
+        "This application registered itself with the gateway, and anyone may register under "
+        "any name: the gateway does not know who made it.",
+    )
 
 
 def scope_items(route: Route, scopes: tuple[str, ...] | list[str]) -> list[dict[str, str | None]]:
@@ -53,50 +58,96 @@ def scope_items(route: Route, scopes: tuple[str, ...] | list[str]) -> list[dict[
     return [{"scope": scope, "description": route.scope_descriptions.get(scope)} for scope in scopes]
 
 
-def consent_page(request: web.Request, session: BrowserSession, request_id: str, pending: PendingAuthorizationRecord,
-                 client: ClientRecord, principal: Principal | None, provider: str | None) -> web.Response:
+def consent_page(
+    request: web.Request,
+    session: BrowserSession,
+    request_id: str,
+    pending: PendingAuthorizationRecord,
+    client: ClientRecord,
+    principal: Principal | None,
+    provider: str | None,
+) -> web.Response:
     """Who asks, where it returns, which server and scopes; before a provider sign-in `principal` is None."""
     table, settings = request.app[ROUTES_KEY], request.app[SETTINGS_KEY]
     routes = [table.by_name(name) for name in pending.routes]
     if principal is not None:  # offer only what this person may use
         policy = AccessPolicy(settings, request.app[STORE_KEY])
-        routes = [r for r in routes if policy.permits(r.route, user_id=principal.user_id, email=principal.email,
-                                                      groups=principal.groups)]
+        routes = [
+            r
+            for r in routes
+            if policy.permits(r.route, user_id=principal.user_id, email=principal.email, groups=principal.groups)
+        ]
         if not routes:
             return denied_page(session, principal, table.by_name(pending.routes[0]).route.name)
-    scopes = grant_scopes(pending.scopes_requested, routes[0].route.scopes) if len(routes) == 1 else \
-        pending.scopes_requested
+    scopes = (
+        grant_scopes(pending.scopes_requested, routes[0].route.scopes) if len(routes) == 1 else pending.scopes_requested
+    )
     label = request.app[PROVIDERS_KEY][provider].label if provider else None
     context: dict[str, Any] = {
         "client": describe_client(client),
-        "redirect_host": host_of(pending.redirect_uri) or pending.redirect_uri, "redirect_uri": pending.redirect_uri,
+        "redirect_host": host_of(pending.redirect_uri) or pending.redirect_uri,
+        "redirect_uri": pending.redirect_uri,
         "loopback_only": is_loopback_only(client.redirect_uris),
         "user": (principal.preferred_username or principal.user_id) if principal else None,
-        "provider": provider, "provider_label": label,
-        "routes": [{"name": r.route.name, "resource": r.resource,
-                    "scopes": scope_items(r.route, grant_scopes(pending.scopes_requested, r.route.scopes))}
-                   for r in routes],
-        "scopes": scope_items(routes[0].route, scopes), "csrf_token": session.record.csrf, "request_id": request_id,
+        "provider": provider,
+        "provider_label": label,
+        "routes": [
+            {
+                "name": r.route.name,
+                "resource": r.resource,
+                "scopes": scope_items(r.route, grant_scopes(pending.scopes_requested, r.route.scopes)),
+            }
+            for r in routes
+        ],
+        "scopes": scope_items(routes[0].route, scopes),
+        "csrf_token": session.record.csrf,
+        "request_id": request_id,
     }
     return render("consent.html", context)
 
 
 def denied_page(session: BrowserSession, principal: Principal, route: str) -> web.Response:
     """No code is issued; say which account was used and how to switch."""
-    return render("denied.html", {"user": principal.preferred_username or principal.user_id,
-                                  "email": principal.email, "user_id": principal.user_id,
-                                  "provider": principal.provider, "route": route,
-                                  "csrf_token": session.record.csrf}, status=403)
+    return render(
+        "denied.html",
+        {
+            "user": principal.preferred_username or principal.user_id,
+            "email": principal.email,
+            "user_id": principal.user_id,
+            "provider": principal.provider,
+            "route": route,
+            "csrf_token": session.record.csrf,
+        },
+        status=403,
+    )
 
 
-def login_page(request: web.Request, session: BrowserSession, request_id: str, client: ClientRecord,
-               username: str = "", error: str | None = None, *, status: int = 200) -> web.Response:
+def login_page(
+    request: web.Request,
+    session: BrowserSession,
+    request_id: str,
+    client: ClientRecord,
+    username: str = "",
+    error: str | None = None,
+    *,
+    status: int = 200,
+) -> web.Response:
     providers = [{"name": name, "label": p.label} for name, p in request.app[PROVIDERS_KEY].items()]
     settings = request.app[SETTINGS_KEY]
-    return render("login.html", {"client": describe_client(client), "csrf_token": session.record.csrf,
-                                 "request_id": request_id, "username": username, "error": error,
-                                 "providers": providers, "local": settings.login.local,
-                                 "signup": settings.login.signup.enabled}, status=status)
+    return render(
+        "login.html",
+        {
+            "client": describe_client(client),
+            "csrf_token": session.record.csrf,
+            "request_id": request_id,
+            "username": username,
+            "error": error,
+            "providers": providers,
+            "local": settings.login.local,
+            "signup": settings.login.signup.enabled,
+        },
+        status=status,
+    )
 
 
 def host_of(uri: str) -> str | None:

@@ -72,14 +72,19 @@ async def authenticate(request: web.Request, info: RouteInfo, token: str) -> Req
             cache.put_owner(session_id, owner, ticket)
     if record is None or not record.usable(now) or not same_resource(record.resource, info.resource):
         raise InvalidTokenError("the access token is invalid, expired, revoked or for another resource")
-    if not allowed(rules_for(request.app[SETTINGS_KEY], info.route), user_id=record.user_id, email=record.email,
-                   groups=record.groups):
+    if not allowed(
+        rules_for(request.app[SETTINGS_KEY], info.route),
+        user_id=record.user_id,
+        email=record.email,
+        groups=record.groups,
+    ):
         raise PolicyDeniedError()  # rules changed since the token was issued: effective on the next request
     missing = [s for s in info.route.required_scopes if s not in record.scopes]
     if missing:
         raise InsufficientScopeError(f"this resource needs scope {' '.join(info.route.required_scopes)}")
-    if session_id is not None and (owner is None or
-                                   not _same_owner(owner, record.user_id, record.client_id, info.route.name)):
+    if session_id is not None and (
+        owner is None or not _same_owner(owner, record.user_id, record.client_id, info.route.name)
+    ):
         raise SessionNotFoundError()  # another principal's session, or one the gateway never saw created
     context = RequestContext(token_id=token_id(token_hash), record=record)
     return context

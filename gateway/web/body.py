@@ -40,8 +40,11 @@ class BodyRule:
     event: str | None = None
 
 
-RULES = {"/register": BodyRule(MAX_REGISTRATION_BYTES, InvalidClientMetadataError, "oauth.register"),
-         "/token": BodyRule(event="oauth.token"), "/revoke": BodyRule(event="oauth.revoke")}
+RULES = {
+    "/register": BodyRule(MAX_REGISTRATION_BYTES, InvalidClientMetadataError, "oauth.register"),
+    "/token": BodyRule(event="oauth.token"),
+    "/revoke": BodyRule(event="oauth.revoke"),
+}
 DEFAULT_RULE = BodyRule()
 
 
@@ -85,8 +88,9 @@ async def bounded_body(request: web.Request, handler: Handler) -> web.StreamResp
         return await handler(request)
     rule = RULES.get(request.path, DEFAULT_RULE)
     if request.content_type == "multipart/form-data":
-        return _refused(request, rule, 400, "multipart bodies are not accepted; send "
-                                            "application/x-www-form-urlencoded", "multipart")
+        return _refused(
+            request, rule, 400, "multipart bodies are not accepted; send application/x-www-form-urlencoded", "multipart"
+        )
     try:
         body = await read_body(request, rule.limit, request.app[SETTINGS_KEY].listen.body_timeout)
     except BodyTooLargeError:

@@ -68,8 +68,11 @@ async def authenticate_client(request: web.Request, form: Mapping[str, str]) -> 
         if client.client_secret_hash is not None:  # a record that says public but holds a secret: fail closed
             raise InvalidClientError("client authentication failed")
         return client
-    if client.client_secret_hash is None or secret is None or \
-            not secrets.compare_digest(hash_token(secret), client.client_secret_hash):
+    if (
+        client.client_secret_hash is None
+        or secret is None
+        or not secrets.compare_digest(hash_token(secret), client.client_secret_hash)
+    ):
         raise InvalidClientError("client authentication failed")
     return client
 

@@ -33,7 +33,7 @@ def _address(hop: str) -> str | None:
     """The IP in an X-Forwarded-For hop, without a port some proxies append (1.2.3.4:80, [2001:db8::1]:80)."""
     candidate = hop
     if candidate.startswith("[") and "]" in candidate:
-        candidate = candidate[1:candidate.index("]")]
+        candidate = candidate[1 : candidate.index("]")]
     elif candidate.count(":") == 1:
         candidate = candidate.split(":", 1)[0]
     try:

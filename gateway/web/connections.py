@@ -29,10 +29,14 @@ from aiohttp.web_protocol import RequestHandler
 
 logger = logging.getLogger("gateway")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-REQUEST_TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nContent-Length: 26\r\n"
-                   b"Connection: close\r\n\r\nrequest headers too slow.\n")
-TOO_MANY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n"
-            b"Retry-After: 5\r\nConnection: close\r\n\r\ntoo many connections from this address\n")
+REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nContent-Length: 26\r\n"
+    b"Connection: close\r\n\r\nrequest headers too slow.\n"
+)
+TOO_MANY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n"
+    b"Retry-After: 5\r\nConnection: close\r\n\r\ntoo many connections from this address\n"
+)
 WARN_EVERY = 60.0  # seconds between log lines about refused connections (an attack must not flood the log)
 
 
@@ -55,8 +59,14 @@ class ConnectionGuard:
             self._refused += 1
             now = time.monotonic()
             if now - self._warned_at >= WARN_EVERY:
-                logger.warning("refusing connections from %s: %d open (listen.max_connections_per_ip); %d refused "
-                               "in the last %.0fs", address, self.open[address], self._refused, WARN_EVERY)
+                logger.warning(
+                    "refusing connections from %s: %d open (listen.max_connections_per_ip); %d refused "
+                    "in the last %.0fs",
+                    address,
+                    self.open[address],
+                    self._refused,
+                    WARN_EVERY,
+                )
                 self._warned_at, self._refused = now, 0
             return False
         self.open[address] = self.open.get(address, 0) + 1
@@ -91,8 +101,15 @@ def peer_address(transport: asyncio.BaseTransport) -> str | None:
 class GuardedRequestHandler(RequestHandler):
     """aiohttp's HTTP/1.1 protocol with the header deadline and the per-IP cap (see the module docstring)."""
 
-    __slots__ = ("_guard", "_header_timeout", "_header_timer", "_awaiting_request", "_started_request", "_address",
-                 "_refused")
+    __slots__ = (
+        "_guard",
+        "_header_timeout",
+        "_header_timer",
+        "_awaiting_request",
+        "_started_request",
+        "_address",
+        "_refused",
+    )
 
     def __init__(self, manager: web.Server, *, guard: ConnectionGuard, header_timeout: float, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
@@ -137,8 +154,9 @@ class GuardedRequestHandler(RequestHandler):
             self._awaiting_request = self._started_request = False
             self._disarm()
 
-    async def finish_response(self, request: web.BaseRequest, resp: web.StreamResponse,
-                              start_time: float | None) -> tuple[web.StreamResponse, bool]:
+    async def finish_response(
+        self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
         finished = await super().finish_response(request, resp, start_time)
         self._awaiting_request = not self._messages  # else the next request is already parsed
         return finished
@@ -165,20 +183,24 @@ class GuardedServer(web.Server):
     """aiohttp's low-level server, making `GuardedRequestHandler` protocols with the same options."""
 
     def __init__(self, plain: web.Server, *, guard: ConnectionGuard, header_timeout: float) -> None:
-        super().__init__(plain.request_handler, request_factory=plain.request_factory,
-                         handler_cancellation=plain.handler_cancellation, **plain._kwargs)  # noqa: SLF001
+        super().__init__(
+            plain.request_handler,
+            request_factory=plain.request_factory,
+            handler_cancellation=plain.handler_cancellation,
+            **plain._kwargs,
+        )  # noqa: SLF001
         self.guard, self.header_timeout = guard, header_timeout
 
     def __call__(self) -> RequestHandler:
-        return GuardedRequestHandler(self, loop=self._loop, guard=self.guard, header_timeout=self.header_timeout,
-                                     **self._kwargs)
+        return GuardedRequestHandler(
+            self, loop=self._loop, guard=self.guard, header_timeout=self.header_timeout, **self._kwargs
+        )
 
 
 class GatewayRunner(web.AppRunner):
     """An `AppRunner` whose connections get the header deadline and the per-IP cap."""
 
-    def __init__(self, app: web.Application, *, guard: ConnectionGuard, header_timeout: float,
-                 **kwargs: Any) -> None:
+    def __init__(self, app: web.Application, *, guard: ConnectionGuard, header_timeout: float, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.guard, self.header_timeout = guard, header_timeout
 

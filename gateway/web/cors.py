@@ -9,8 +9,10 @@ from gateway.keys import CORS_HEADERS_KEY
 from gateway.proxy.header_names import MCP_PARAM_PREFIX, TOKEN
 from gateway.routing import RouteInfo
 
-MCP_REQUEST_HEADERS = ("Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID, "
-                       "Mcp-Method, Mcp-Name, X-Request-Id")
+MCP_REQUEST_HEADERS = (
+    "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID, "
+    "Mcp-Method, Mcp-Name, X-Request-Id"
+)
 MAX_REQUESTED_HEADERS = 64  # Access-Control-Request-Headers names echoed at most (a client-controlled list)
 MCP_EXPOSED_HEADERS = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version, X-Request-Id"
 DISCOVERY_CORS = {
@@ -41,12 +43,15 @@ def mcp_preflight(origin: str, route: Route, requested: str | None) -> web.Respo
     extras = {h.lower() for h in route.forward_headers}
     names = [n.strip() for n in (requested or "").split(",")][:MAX_REQUESTED_HEADERS]
     echoed = [n for n in names if TOKEN.match(n) and (n.lower().startswith(MCP_PARAM_PREFIX) or n.lower() in extras)]
-    return web.Response(status=204, headers={
-        **mcp_cors_headers(origin),
-        "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-        "Access-Control-Allow-Headers": ", ".join([MCP_REQUEST_HEADERS, *echoed]),
-        "Access-Control-Max-Age": "600",
-    })
+    return web.Response(
+        status=204,
+        headers={
+            **mcp_cors_headers(origin),
+            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+            "Access-Control-Allow-Headers": ", ".join([MCP_REQUEST_HEADERS, *echoed]),
+            "Access-Control-Max-Age": "600",
+        },
+    )
 
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:

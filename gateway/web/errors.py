@@ -31,8 +31,10 @@ def redirect_error(redirect_uri: str, error: OAuthError, state: str | None, issu
     """RFC 6749 §4.1.2.1 with RFC 9207 `iss`: only for a client and redirect URI already verified."""
     from gateway.oauth.redirects import with_query
 
-    location = with_query(redirect_uri, {"error": error.error, "error_description": error.description or None,
-                                         "state": state, "iss": issuer})
+    location = with_query(
+        redirect_uri,
+        {"error": error.error, "error_description": error.description or None, "state": state, "iss": issuer},
+    )
     return web.Response(status=302, headers={"Location": location, **NO_STORE})
 
 
@@ -55,5 +57,6 @@ def jsonrpc_error(
     status: int, code: int, message: str, request_id: RequestId = None, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     """A JSON-RPC error body with an HTTP status, for MCP routes."""
-    return web.json_response(error_body(code, message, request_id), status=status,
-                             headers={**NO_STORE, **(headers or {})})
+    return web.json_response(
+        error_body(code, message, request_id), status=status, headers={**NO_STORE, **(headers or {})}
+    )

@@ -26,8 +26,9 @@ def callback_url(request: web.Request, provider: str) -> str:
     return f"{request.app[SETTINGS_KEY].public_url}/login/{provider}/callback"
 
 
-async def redirect_to_provider(request: web.Request, pending: PendingAuthorizationRecord, route: str,
-                               provider_name: str) -> web.StreamResponse:
+async def redirect_to_provider(
+    request: web.Request, pending: PendingAuthorizationRecord, route: str, provider_name: str
+) -> web.StreamResponse:
     """After consent: remember the sign-in (keyed by a fresh state) and send the browser to the provider."""
     provider = request.app[PROVIDERS_KEY].get(provider_name)
     if provider is None:
@@ -36,8 +37,14 @@ async def redirect_to_provider(request: web.Request, pending: PendingAuthorizati
         start = await provider.start(callback_url(request, provider_name))
     except ProviderError as exc:
         return html_error("Sign-in unavailable", str(exc), status=502)
-    record = IdpStateRecord(provider=provider_name, nonce=start.nonce, code_verifier=start.code_verifier,
-                            route=route, pending=pending, created_at=request.app[CLOCK_KEY]())
+    record = IdpStateRecord(
+        provider=provider_name,
+        nonce=start.nonce,
+        code_verifier=start.code_verifier,
+        route=route,
+        pending=pending,
+        created_at=request.app[CLOCK_KEY](),
+    )
     await request.app[STORE_KEY].save_idp_state(start.state, record, STATE_TTL)
     return web.Response(status=302, headers={"Location": start.url, "Cache-Control": "no-store"})
 
@@ -52,17 +59,20 @@ async def handle_callback(request: web.Request) -> web.StreamResponse:
     flight = await store.consume_idp_state(state) if state else None
     session = await load_session(request)
     if flight is None or flight.provider != name:
-        return html_error("Sign-in expired", "This sign-in link was already used or has expired. "
-                          "Start again from the application.")
+        return html_error(
+            "Sign-in expired", "This sign-in link was already used or has expired. Start again from the application."
+        )
     if session is None or session.session_hash != flight.pending.session_hash:
         return html_error("Sign-in expired", "This sign-in was started in another browser session.")
     pending, issuer = flight.pending, request.app[SETTINGS_KEY].public_url
     if "error" in request.query or "code" not in request.query:
-        return redirect_error(pending.redirect_uri, AccessDeniedError("the identity provider refused the sign-in"),
-                              pending.state, issuer)
+        return redirect_error(
+            pending.redirect_uri, AccessDeniedError("the identity provider refused the sign-in"), pending.state, issuer
+        )
     try:
         principal = await request.app[PROVIDERS_KEY][name].finish(
-            request.query["code"], flight.nonce, flight.code_verifier, callback_url(request, name), now=now)
+            request.query["code"], flight.nonce, flight.code_verifier, callback_url(request, name), now=now
+        )
     except ProviderError as exc:
         logger.warning("sign-in through %s failed: %s", name, exc)
         audit(request, "oauth.login", method=name, outcome="failed", reason=str(exc)[:200])

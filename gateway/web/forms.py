@@ -30,8 +30,13 @@ async def parse_form(request: web.Request) -> MultiDictProxy[str]:
         raise FormError("the form must be UTF-8")
     body = await request.read()  # read and bounded once, by gateway.web.body.bounded_body
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict",
-                          max_num_fields=MAX_FORM_FIELDS)
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
     except UnicodeDecodeError:
         raise FormError("the form must be UTF-8") from None
     except ValueError:  # "Max number of fields exceeded"

@@ -25,23 +25,25 @@ async def handle_readyz(request: web.Request) -> web.Response:
     try:
         await request.app[STORE_KEY].ping()
     except StoreUnavailableError:
-        return web.json_response({"status": "unavailable", "store": "unreachable"}, status=503,
-                                 headers={"Retry-After": "5"})
+        return web.json_response(
+            {"status": "unavailable", "store": "unreachable"}, status=503, headers={"Retry-After": "5"}
+        )
     return web.json_response({"status": "ready"})
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
-    return metrics_response(request, request.app[METRICS_KEY].registry,
-                            request.app[SETTINGS_KEY].listen.metrics_token)
+    return metrics_response(request, request.app[METRICS_KEY].registry, request.app[SETTINGS_KEY].listen.metrics_token)
 
 
 def metrics_response(request: web.BaseRequest, registry: CollectorRegistry, token: SecretStr | None) -> web.Response:
     """The registry in Prometheus text format, or 401 when `token` is set and the request does not bear it."""
     if token is not None and not _bears(request, token.get_secret_value()):
         error = "" if "Authorization" not in request.headers else ', error="invalid_token"'
-        return web.json_response({"error": "invalid_token", "error_description": "metrics need the metrics token"},
-                                 status=401, headers={"WWW-Authenticate": f'Bearer realm="metrics"{error}',
-                                                      "Cache-Control": "no-store"})
+        return web.json_response(
+            {"error": "invalid_token", "error_description": "metrics need the metrics token"},
+            status=401,
+            headers={"WWW-Authenticate": f'Bearer realm="metrics"{error}', "Cache-Control": "no-store"},
+        )
     return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -52,5 +54,7 @@ def _bears(request: web.BaseRequest, token: str) -> bool:
 
 async def handle_jwks(request: web.Request) -> web.Response:
     """Public keys that verify the identity JWTs the gateway sends upstream."""
-    return web.json_response(await request.app[SIGNER_KEY].jwks(),
-                             headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})
+    return web.json_response(
+        await request.app[SIGNER_KEY].jwks(),
+        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+    )

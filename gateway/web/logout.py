@@ -24,7 +24,9 @@ async def handle_logout(request: web.Request) -> web.StreamResponse:
     if session is None or not csrf_ok(session, token if isinstance(token, str) else None):
         return html_error("Session expired", "Your session expired or the form was not ours.", status=403)
     await request.app[STORE_KEY].delete_browser_session(session.session_hash)
-    page = render("message.html", {"title": "Signed out",
-                                   "detail": "You are signed out of the gateway. Start again from the application."})
+    page = render(
+        "message.html",
+        {"title": "Signed out", "detail": "You are signed out of the gateway. Start again from the application."},
+    )
     page.del_cookie(cookie_name(request), path="/")
     return page

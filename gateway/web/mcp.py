@@ -66,10 +66,15 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
         info = request.get(ROUTE_INFO_KEY)
         if info is not None and request.method != "OPTIONS":
             request.app[AUDIT_KEY].emit(
-                "mcp.request", request_id=request.get(REQUEST_ID_KEY), route=info.route.name,
-                http_method=request.method, client_ip=client_ip(request),
+                "mcp.request",
+                request_id=request.get(REQUEST_ID_KEY),
+                route=info.route.name,
+                http_method=request.method,
+                client_ip=client_ip(request),
                 status=response.status if response is not None else None,
-                bytes=response.body_length if response is not None and response.prepared else None, **fields)
+                bytes=response.body_length if response is not None and response.prepared else None,
+                **fields,
+            )
 
 
 async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResponse:
@@ -120,11 +125,15 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
         return jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, problem)
 
     try:
-        body = await _read_body(request, settings.proxy.max_body_bytes, settings.listen.body_timeout) \
-            if request.body_exists else None
+        body = (
+            await _read_body(request, settings.proxy.max_body_bytes, settings.listen.body_timeout)
+            if request.body_exists
+            else None
+        )
     except BodyTooLargeError:
-        return jsonrpc_error(413, jsonrpc.PAYLOAD_TOO_LARGE,
-                             f"Request body exceeds {settings.proxy.max_body_bytes} bytes")
+        return jsonrpc_error(
+            413, jsonrpc.PAYLOAD_TOO_LARGE, f"Request body exceeds {settings.proxy.max_body_bytes} bytes"
+        )
     except BodyTimeoutError:
         refused = jsonrpc_error(408, jsonrpc.REQUEST_TIMEOUT, "Request body not received in time")
         refused.force_close()
@@ -145,10 +154,17 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     started = time.monotonic()
     metrics.overhead_seconds.labels(info.route.name).observe(started - handling_started)
     try:
-        upstream = await open_upstream(request.app[HTTP_KEY], request, info, context, body,
-                                       public_proto=urlsplit(settings.public_url).scheme,
-                                       client_address=client_ip(request), plain=inspection.list_filter is not None,
-                                       identity_jwt=signed)
+        upstream = await open_upstream(
+            request.app[HTTP_KEY],
+            request,
+            info,
+            context,
+            body,
+            public_proto=urlsplit(settings.public_url).scheme,
+            client_address=client_ip(request),
+            plain=inspection.list_filter is not None,
+            identity_jwt=signed,
+        )
     except UpstreamFailure as failure:
         metrics.requests.labels(info.route.name, request.method, str(failure.status)).inc()
         return upstream_failure_response(failure, jsonrpc.peek_id(body or b""))  # (parsed only on failure)
@@ -159,8 +175,9 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     minted, presented = upstream.headers.get(SESSION_HEADER), request.headers.get(SESSION_HEADER)
     try:
         if minted and minted != presented:  # a new upstream session (initialize): bind it to this principal
-            owner = SessionOwnerRecord(user_id=context.record.user_id, client_id=context.record.client_id,
-                                       route=info.route.name)
+            owner = SessionOwnerRecord(
+                user_id=context.record.user_id, client_id=context.record.client_id, route=info.route.name
+            )
             await request.app[STORE_KEY].save_session_owner(minted, owner, SESSION_OWNER_TTL)
         elif presented and request.method == "DELETE" and upstream.status < 300:
             await request.app[STORE_KEY].delete_session_owner(presented)  # the session ended
@@ -187,10 +204,12 @@ async def _describe(request: web.Request, messages: list[jsonrpc.Message], with_
     """What the audit line says about the JSON-RPC body: methods, tools, and keyed argument digests (or arguments).
     Bounded whatever the body: at most MAX_BATCH_MESSAGES entries (a refused body is described leniently and in
     part), each name cut to AUDIT_NAME_LENGTH characters."""
-    messages = messages[:jsonrpc.MAX_BATCH_MESSAGES]
+    messages = messages[: jsonrpc.MAX_BATCH_MESSAGES]
     calls = [m for m in messages if m.method == "tools/call" and m.target is not None]
-    described: dict[str, Any] = {"methods": [m.method[:AUDIT_NAME_LENGTH] for m in messages] or None,
-                                 "tools": [m.target[1][:AUDIT_NAME_LENGTH] for m in calls if m.target] or None}
+    described: dict[str, Any] = {
+        "methods": [m.method[:AUDIT_NAME_LENGTH] for m in messages] or None,
+        "tools": [m.target[1][:AUDIT_NAME_LENGTH] for m in calls if m.target] or None,
+    }
     if calls:
         digester = request.app[DIGESTER_KEY]
         described["argument_digests"] = [await digester.digest(m.arguments) for m in calls]
@@ -204,8 +223,12 @@ def _challenge(info: RouteInfo, error: OAuthError | None) -> web.Response:
     scopes = info.route.required_scopes or info.route.scopes
     status = error.status if error is not None else 401
     message = "Authentication required" if error is None else error.description or error.error
-    return jsonrpc_error(status, jsonrpc.UNAUTHORIZED if status == 401 else jsonrpc.FORBIDDEN, message,
-                         headers={"WWW-Authenticate": bearer_challenge(info.metadata_url, scopes, error)})
+    return jsonrpc_error(
+        status,
+        jsonrpc.UNAUTHORIZED if status == 401 else jsonrpc.FORBIDDEN,
+        message,
+        headers={"WWW-Authenticate": bearer_challenge(info.metadata_url, scopes, error)},
+    )
 
 
 async def _read_body(request: web.Request, limit: int, idle: float) -> bytes:

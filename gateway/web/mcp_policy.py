@@ -37,8 +37,9 @@ def user_limit(request: web.Request, info: RouteInfo) -> RateLimit | None:
     return info.route.rate_limits.mcp_per_user or request.app[SETTINGS_KEY].rate_limits.mcp_per_user
 
 
-async def rate_limited(request: web.Request, info: RouteInfo, context: RequestContext,
-                       messages: list[jsonrpc.Message], body: bytes) -> web.Response | None:
+async def rate_limited(
+    request: web.Request, info: RouteInfo, context: RequestContext, messages: list[jsonrpc.Message], body: bytes
+) -> web.Response | None:
     """Per user per route, and per user per tool for each tools/call: one atomic check for all of them (at most
     1 + MAX_DISTINCT_TOOLS buckets, each key of bounded length: jsonrpc.read_messages)."""
     user = context.record.user_id
@@ -48,13 +49,17 @@ async def rate_limited(request: web.Request, info: RouteInfo, context: RequestCo
     if (limit := tool_limit(request, info)) is not None:
         for message in messages:
             if message.method == "tools/call" and message.target is not None:
-                buckets.append((f"tool:{info.route.name}:{_bucket_name(message.target[1])}", limit.limit,
-                                limit.period))
+                buckets.append((f"tool:{info.route.name}:{_bucket_name(message.target[1])}", limit.limit, limit.period))
     wait = await request.app[LIMITER_KEY].take(user, buckets)
     if wait <= 0:
         return None
-    return jsonrpc_error(429, jsonrpc.RATE_LIMITED, "Rate limit exceeded; retry later", jsonrpc.peek_id(body),
-                         headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    return jsonrpc_error(
+        429,
+        jsonrpc.RATE_LIMITED,
+        "Rate limit exceeded; retry later",
+        jsonrpc.peek_id(body),
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
 
 
 def _bucket_name(tool: str) -> str:
@@ -62,8 +67,9 @@ def _bucket_name(tool: str) -> str:
     return tool if len(tool) <= 128 else "sha256:" + hashlib.sha256(tool.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def inspect(request: web.Request, info: RouteInfo, context: RequestContext, body: bytes | None
-            ) -> Inspection | web.Response:
+def inspect(
+    request: web.Request, info: RouteInfo, context: RequestContext, body: bytes | None
+) -> Inspection | web.Response:
     """The parsed messages and the list filter to apply, or the response that ends the request here. Whenever the
     route's policy is active every response is filtered (POST, GET and DELETE alike: a GET stream may replay
     earlier answers after `Last-Event-ID`)."""
@@ -77,8 +83,13 @@ def inspect(request: web.Request, info: RouteInfo, context: RequestContext, body
 
     list_filter = ListFilter(lambda kind, name: decision(kind, name).outcome == "allow") if active(policy) else None
     body = body or b""
-    if (not active(policy) and method_header is None and name_header is None and not tool_limit(request, info)
-            and body.lstrip()[:1] != b"["):  # (a batch is always read: at most MAX_BATCH_MESSAGES per POST)
+    if (
+        not active(policy)
+        and method_header is None
+        and name_header is None
+        and not tool_limit(request, info)
+        and body.lstrip()[:1] != b"["
+    ):  # (a batch is always read: at most MAX_BATCH_MESSAGES per POST)
         return Inspection([], None)
     try:
         messages = jsonrpc.read_messages(body)
@@ -97,16 +108,23 @@ def inspect(request: web.Request, info: RouteInfo, context: RequestContext, body
     return Inspection(messages, list_filter)
 
 
-def _refusal(info: RouteInfo, scopes: tuple[str, ...], message: jsonrpc.Message, name: str,
-             verdict: Decision) -> web.Response | None:
+def _refusal(
+    info: RouteInfo, scopes: tuple[str, ...], message: jsonrpc.Message, name: str, verdict: Decision
+) -> web.Response | None:
     if verdict.outcome == "invalid":
-        return jsonrpc_error(400, jsonrpc.INVALID_PARAMS, f"Invalid params: {name[:200]!r} is refused "
-                                                          f"({verdict.reason})", message.id)
+        return jsonrpc_error(
+            400, jsonrpc.INVALID_PARAMS, f"Invalid params: {name[:200]!r} is refused ({verdict.reason})", message.id
+        )
     if verdict.outcome == "step_up":
         needed = tuple(dict.fromkeys((*scopes, *info.route.required_scopes, *verdict.needed_scopes)))
         error = InsufficientScopeError(verdict.reason)
-        return jsonrpc_error(403, jsonrpc.FORBIDDEN, f"Insufficient scope: {verdict.reason}", message.id,
-                             headers={"WWW-Authenticate": bearer_challenge(info.metadata_url, needed, error)})
+        return jsonrpc_error(
+            403,
+            jsonrpc.FORBIDDEN,
+            f"Insufficient scope: {verdict.reason}",
+            message.id,
+            headers={"WWW-Authenticate": bearer_challenge(info.metadata_url, needed, error)},
+        )
     if verdict.outcome == "forbid":
         return jsonrpc_error(403, jsonrpc.FORBIDDEN, f"Not allowed: {name[:200]} ({verdict.reason})", message.id)
     return None

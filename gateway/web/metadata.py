@@ -27,7 +27,10 @@ async def handle_protected_resource(request: web.Request) -> web.Response:
         return web.Response(status=204, headers=DISCOVERY_CORS)
     info = request.app[ROUTES_KEY].match_metadata(request.host, request.path)
     if info is None:  # MCP RS-3: a root document cannot name one resource for several routes
-        return web.json_response({"error": "not_found", "error_description": "no protected resource here"},
-                                 status=404, headers=DISCOVERY_CORS)
+        return web.json_response(
+            {"error": "not_found", "error_description": "no protected resource here"},
+            status=404,
+            headers=DISCOVERY_CORS,
+        )
     body = build_resource_metadata(info, request.app[SETTINGS_KEY].public_url)
     return web.json_response(body, headers={**DISCOVERY_CORS, "Cache-Control": "public, max-age=300"})

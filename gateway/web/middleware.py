@@ -71,14 +71,18 @@ def _is_page(request: web.Request) -> bool:
 def _unavailable(request: web.Request) -> web.Response:
     headers = {"Retry-After": RETRY_AFTER_SECONDS}
     if _is_page(request):
-        page = html_error("Temporarily unavailable", "The gateway cannot reach its store. Try again shortly.",
-                          status=503)
+        page = html_error(
+            "Temporarily unavailable", "The gateway cannot reach its store. Try again shortly.", status=503
+        )
         page.headers.update(headers)
         return page
     if _is_mcp(request):
         return jsonrpc_error(503, jsonrpc.STORE_UNAVAILABLE, "Gateway store unavailable; retry later", headers=headers)
-    return web.json_response({"error": "temporarily_unavailable", "error_description": "store unavailable"},
-                             status=503, headers={**NO_STORE, **headers})
+    return web.json_response(
+        {"error": "temporarily_unavailable", "error_description": "store unavailable"},
+        status=503,
+        headers={**NO_STORE, **headers},
+    )
 
 
 def _http_error(exc: web.HTTPException) -> web.Response:
@@ -100,8 +104,23 @@ class AccessLogger(AbstractAccessLogger):
     """One line per request; the path without its query string (a token there must never reach a log)."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        fields = {"remote": request.remote, "method": request.method, "path": request.path,
-                  "status": response.status, "ms": round(time * 1000, 1),
-                  "request_id": request.get(REQUEST_ID_KEY, "-"), "token_id": request.get(TOKEN_ID_KEY, "-")}
-        self.logger.info('%s "%s %s" %s %.1fms id=%s token=%s', fields["remote"], fields["method"], fields["path"],
-                         fields["status"], fields["ms"], fields["request_id"], fields["token_id"], extra=fields)
+        fields = {
+            "remote": request.remote,
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "ms": round(time * 1000, 1),
+            "request_id": request.get(REQUEST_ID_KEY, "-"),
+            "token_id": request.get(TOKEN_ID_KEY, "-"),
+        }
+        self.logger.info(
+            '%s "%s %s" %s %.1fms id=%s token=%s',
+            fields["remote"],
+            fields["method"],
+            fields["path"],
+            fields["status"],
+            fields["ms"],
+            fields["request_id"],
+            fields["token_id"],
+            extra=fields,
+        )

@@ -57,9 +57,13 @@ def public_cors(handler: Handler) -> Handler:
 async def handle_metadata(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS_KEY]
     scopes = [s for route in settings.routes for s in route.scopes]
-    body = build_authorization_server_metadata(settings.public_url, scopes, dcr_enabled=settings.oauth.dcr_enabled,
-                                               cimd_enabled=settings.cimd.enabled,
-                                               introspection_enabled=bool(settings.oauth.introspection))
+    body = build_authorization_server_metadata(
+        settings.public_url,
+        scopes,
+        dcr_enabled=settings.oauth.dcr_enabled,
+        cimd_enabled=settings.cimd.enabled,
+        introspection_enabled=bool(settings.oauth.introspection),
+    )
     return web.json_response(body, headers={"Cache-Control": "public, max-age=300"})
 
 
@@ -67,9 +71,15 @@ async def handle_metadata(request: web.Request) -> web.Response:
 async def handle_openid_configuration(request: web.Request) -> web.Response:
     """No OIDC Discovery document: we issue no ID tokens (see gateway.oauth.metadata). A 404 with CORS, so browser
     clients (Inspector) read it and use the RFC 8414 document, as every MCP SDK client does first anyway."""
-    return web.json_response({"error": "not_found", "error_description": "this authorization server is not an "
-                              "OpenID Provider; its metadata is at /.well-known/oauth-authorization-server"},
-                             status=404, headers={"Cache-Control": "public, max-age=300"})
+    return web.json_response(
+        {
+            "error": "not_found",
+            "error_description": "this authorization server is not an "
+            "OpenID Provider; its metadata is at /.well-known/oauth-authorization-server",
+        },
+        status=404,
+        headers={"Cache-Control": "public, max-age=300"},
+    )
 
 
 @public_cors
@@ -81,16 +91,23 @@ async def handle_register(request: web.Request) -> web.Response:
     if await store.hit_rate_limit(client_ip(request), "register", settings.oauth.register_rate_per_minute, 60):
         raise SlowDownError("too many registrations from this address; retry in a minute")
     try:  # (the body was read and bounded before the handler: gateway.web.body)
-        registration = parse_registration(parse_metadata_json(await request.read()), now=now,
-                                          private_use_schemes=settings.oauth.private_use_schemes)
+        registration = parse_registration(
+            parse_metadata_json(await request.read()), now=now, private_use_schemes=settings.oauth.private_use_schemes
+        )
     except OAuthError as error:
         audit(request, "oauth.register", outcome=error.error)
         raise
     await store.save_client(registration.record, settings.oauth.dcr_client_idle_ttl)
     record = registration.record
-    audit(request, "oauth.register", client=record.client_id, client_name=record.client_name,
-          redirect_uris=list(record.redirect_uris), dropped_redirect_uris=len(registration.dropped_redirect_uris),
-          auth_method=record.token_endpoint_auth_method)
+    audit(
+        request,
+        "oauth.register",
+        client=record.client_id,
+        client_name=record.client_name,
+        redirect_uris=list(record.redirect_uris),
+        dropped_redirect_uris=len(registration.dropped_redirect_uris),
+        auth_method=record.token_endpoint_auth_method,
+    )
     return web.json_response(build_registration_response(registration), status=201, headers=NO_STORE)
 
 
@@ -108,14 +125,28 @@ async def handle_token(request: web.Request) -> web.Response:
     known = frozenset(s for route in settings.routes for s in route.scopes)
     store = request.app[STORE_KEY]
     try:
-        issued = await token.exchange(form, resources, client, store=store, oauth=settings.oauth,
-                                      known_scopes=known, policy=AccessPolicy(settings, store),
-                                      now=request.app[CLOCK_KEY]())
+        issued = await token.exchange(
+            form,
+            resources,
+            client,
+            store=store,
+            oauth=settings.oauth,
+            known_scopes=known,
+            policy=AccessPolicy(settings, store),
+            now=request.app[CLOCK_KEY](),
+        )
     except OAuthError as error:
         audit(request, "oauth.token", grant_type=grant_type, client=client.client_id, outcome=error.error)
         raise
-    audit(request, "oauth.token", grant_type=grant_type, client=client.client_id, outcome="issued",
-          scope=issued.get("scope"), refresh_token=("refresh_token" in issued))
+    audit(
+        request,
+        "oauth.token",
+        grant_type=grant_type,
+        client=client.client_id,
+        outcome="issued",
+        scope=issued.get("scope"),
+        refresh_token=("refresh_token" in issued),
+    )
     return web.json_response(issued, headers=NO_STORE)
 
 
@@ -134,8 +165,13 @@ async def handle_revoke(request: web.Request) -> web.Response:
     access = await store.load_access_token(token_hash)
     if access is not None and access.client_id == client.client_id:
         await store.revoke_access_token(token_hash)
-    kind = "refresh_token" if refresh is not None and refresh.client_id == client.client_id else \
-        "access_token" if access is not None and access.client_id == client.client_id else "unknown"
+    kind = (
+        "refresh_token"
+        if refresh is not None and refresh.client_id == client.client_id
+        else "access_token"
+        if access is not None and access.client_id == client.client_id
+        else "unknown"
+    )
     audit(request, "oauth.revoke", client=client.client_id, token_type=kind)
     return web.Response(status=200, headers=NO_STORE)
 
@@ -148,8 +184,11 @@ async def handle_introspect(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     credentials = basic_credentials(request)
     if credentials is None or not _introspection_caller(credentials, callers):
-        return web.json_response({"error": "invalid_client"}, status=401,
-                                 headers={**NO_STORE, "WWW-Authenticate": 'Basic realm="introspection"'})
+        return web.json_response(
+            {"error": "invalid_client"},
+            status=401,
+            headers={**NO_STORE, "WWW-Authenticate": 'Basic realm="introspection"'},
+        )
     form, _ = await _form(request)
     presented = form.get("token")
     if not presented:
@@ -174,15 +213,25 @@ async def handle_userinfo(request: web.Request) -> web.Response:
     record = await request.app[STORE_KEY].load_access_token(hash_token(presented)) if presented else None
     if record is None or not record.usable(request.app[CLOCK_KEY]()):
         error = 'Bearer error="invalid_token"' if presented else "Bearer"
-        return web.json_response({"error": "invalid_token"}, status=401,
-                                 headers={**NO_STORE, "WWW-Authenticate": error})
+        return web.json_response(
+            {"error": "invalid_token"}, status=401, headers={**NO_STORE, "WWW-Authenticate": error}
+        )
     if record.resource != request.app[SETTINGS_KEY].public_url + "/userinfo":
         description = "this access token is bound to another resource (RFC 8707), not to /userinfo"
-        return web.json_response({"error": "invalid_token", "error_description": description}, status=401,
-                                 headers={**NO_STORE, "WWW-Authenticate":
-                                          f'Bearer error="invalid_token", error_description="{description}"'})
-    body: dict[str, Any] = {"sub": record.user_id, "preferred_username": record.preferred_username,
-                            "email": record.email, "groups": list(record.groups)}
+        return web.json_response(
+            {"error": "invalid_token", "error_description": description},
+            status=401,
+            headers={
+                **NO_STORE,
+                "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"',
+            },
+        )
+    body: dict[str, Any] = {
+        "sub": record.user_id,
+        "preferred_username": record.preferred_username,
+        "email": record.email,
+        "groups": list(record.groups),
+    }
     return web.json_response({k: v for k, v in body.items() if v is not None}, headers=NO_STORE)
 
 
@@ -198,9 +247,16 @@ def _introspection_caller(credentials: tuple[str, str], callers: list[Introspect
 
 def _introspection(record: AccessTokenRecord | RefreshTokenRecord, kind: str) -> dict[str, Any]:
     user_id = record.user_id if isinstance(record, AccessTokenRecord) else record.principal.user_id
-    return {"active": True, "token_type": "Bearer" if kind == "access_token" else "refresh_token",
-            "scope": " ".join(record.scopes), "client_id": record.client_id, "sub": user_id, "aud": record.resource,
-            "iat": int(record.issued_at), "exp": int(record.expires_at)}
+    return {
+        "active": True,
+        "token_type": "Bearer" if kind == "access_token" else "refresh_token",
+        "scope": " ".join(record.scopes),
+        "client_id": record.client_id,
+        "sub": user_id,
+        "aud": record.resource,
+        "iat": int(record.issued_at),
+        "exp": int(record.expires_at),
+    }
 
 
 async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:

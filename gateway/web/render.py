@@ -27,12 +27,13 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     # no form-action: browsers apply it to the redirect back to the client after the consent POST
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "frame-ancestors 'none'; base-uri 'none'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
-_environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
-                                  undefined=jinja2.StrictUndefined)
+_environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=jinja2.StrictUndefined
+)
 
 
 def render(template: str, context: dict[str, Any], *, status: int = 200) -> web.Response:

@@ -39,8 +39,10 @@ def setup_routes(app: web.Application, table: RouteTable) -> None:
     if app[SETTINGS_KEY].listen.metrics_token is not None:  # else only on the metrics listener (gateway.server)
         router.add_get("/metrics", handle_metrics)
     router.add_get("/.well-known/jwks.json", handle_jwks)
-    for path, metadata in (("/.well-known/oauth-authorization-server", handle_metadata),
-                           ("/.well-known/openid-configuration", handle_openid_configuration)):  # 404: not an OP
+    for path, metadata in (
+        ("/.well-known/oauth-authorization-server", handle_metadata),
+        ("/.well-known/openid-configuration", handle_openid_configuration),
+    ):  # 404: not an OP
         router.add_route("GET", path, metadata)
         router.add_route("OPTIONS", path, metadata)
     for path, handler in (("/register", handle_register), ("/token", handle_token), ("/revoke", handle_revoke)):

@@ -42,25 +42,47 @@ async def load_session(request: web.Request) -> BrowserSession | None:
     return BrowserSession(session_id, record)
 
 
-async def start_session(request: web.Request, response: web.StreamResponse, principal: Principal | None,
-                        *, replacing: BrowserSession | None = None) -> BrowserSession:
+async def start_session(
+    request: web.Request,
+    response: web.StreamResponse,
+    principal: Principal | None,
+    *,
+    replacing: BrowserSession | None = None,
+) -> BrowserSession:
     """A new session (anonymous, or logged in after a password check); the old one is deleted."""
     store, oauth, now = request.app[STORE_KEY], request.app[SETTINGS_KEY].oauth, request.app[CLOCK_KEY]()
     if replacing is not None:
         await store.delete_browser_session(replacing.session_hash)
-    session = BrowserSession(secrets.token_urlsafe(32), BrowserSessionRecord(
-        csrf=secrets.token_urlsafe(32), principal=principal, created_at=now,
-        authenticated_at=now if principal else None))
-    await store.save_browser_session(session.session_hash, session.record, oauth.session_idle_ttl,
-                                     max_age=oauth.session_max_age)
-    response.set_cookie(cookie_name(request), session.session_id, max_age=oauth.session_max_age, path="/",
-                        secure=_secure(request), httponly=True, samesite="Lax")
+    session = BrowserSession(
+        secrets.token_urlsafe(32),
+        BrowserSessionRecord(
+            csrf=secrets.token_urlsafe(32),
+            principal=principal,
+            created_at=now,
+            authenticated_at=now if principal else None,
+        ),
+    )
+    await store.save_browser_session(
+        session.session_hash, session.record, oauth.session_idle_ttl, max_age=oauth.session_max_age
+    )
+    response.set_cookie(
+        cookie_name(request),
+        session.session_id,
+        max_age=oauth.session_max_age,
+        path="/",
+        secure=_secure(request),
+        httponly=True,
+        samesite="Lax",
+    )
     return session
 
 
 def csrf_ok(session: BrowserSession | None, submitted: str | None) -> bool:
-    return session is not None and bool(submitted) and \
-        secrets.compare_digest(session.record.csrf.encode(), (submitted or "").encode())  # bytes: any input
+    return (
+        session is not None
+        and bool(submitted)
+        and secrets.compare_digest(session.record.csrf.encode(), (submitted or "").encode())
+    )  # bytes: any input
 
 
 def _secure(request: web.Request) -> bool:

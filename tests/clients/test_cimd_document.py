@@ -12,8 +12,12 @@ from gateway.clients.cimd import CimdError, check_url, is_cimd_client_id, parse_
 
 NOW = 1_800_000_000.0
 VSCODE = "https://vscode.dev/oauth/client-metadata.json"
-VSCODE_REDIRECTS = ["https://insiders.vscode.dev/redirect", "https://vscode.dev/redirect", "http://127.0.0.1/",
-                    "http://127.0.0.1:33418/"]
+VSCODE_REDIRECTS = [
+    "https://insiders.vscode.dev/redirect",
+    "https://vscode.dev/redirect",
+    "http://127.0.0.1/",
+    "http://127.0.0.1:33418/",
+]
 
 
 @pytest.mark.parametrize(
@@ -112,9 +116,14 @@ def test_special_use_refuses_every_non_global_address(address: str, special: boo
 
 
 def document(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"client_id": VSCODE, "client_name": "Visual Studio Code", "redirect_uris": VSCODE_REDIRECTS,
-                            "grant_types": ["authorization_code", "refresh_token"], "application_type": "native",
-                            "client_uri": "https://code.visualstudio.com"}
+    body: dict[str, Any] = {
+        "client_id": VSCODE,
+        "client_name": "Visual Studio Code",
+        "redirect_uris": VSCODE_REDIRECTS,
+        "grant_types": ["authorization_code", "refresh_token"],
+        "application_type": "native",
+        "client_uri": "https://code.visualstudio.com",
+    }
     body.update(changes)
     return {k: v for k, v in body.items() if v is not None}
 
@@ -146,11 +155,15 @@ def test_document_with_explicit_method_none_and_some_bad_redirects_keeps_the_goo
 @pytest.mark.parametrize(
     "body",
     [
-        pytest.param(json.dumps(document(client_id="https://evil.example/oauth/client-metadata.json")).encode(),
-                     id="client-id-mismatch"),
+        pytest.param(
+            json.dumps(document(client_id="https://evil.example/oauth/client-metadata.json")).encode(),
+            id="client-id-mismatch",
+        ),
         pytest.param(json.dumps(document(client_id=VSCODE + "/")).encode(), id="client-id-trailing-slash"),
-        pytest.param(json.dumps(document(client_id=VSCODE.replace("vscode.dev", "VSCODE.dev"))).encode(),
-                     id="client-id-case-differs"),
+        pytest.param(
+            json.dumps(document(client_id=VSCODE.replace("vscode.dev", "VSCODE.dev"))).encode(),
+            id="client-id-case-differs",
+        ),
         pytest.param(json.dumps(document(client_id=None)).encode(), id="client-id-missing"),
         pytest.param(json.dumps(document(client_name=None)).encode(), id="client-name-missing"),
         pytest.param(json.dumps(document(client_name="   ")).encode(), id="client-name-blank"),
@@ -158,14 +171,18 @@ def test_document_with_explicit_method_none_and_some_bad_redirects_keeps_the_goo
         pytest.param(json.dumps(document(redirect_uris=None)).encode(), id="redirect-uris-missing"),
         pytest.param(json.dumps(document(redirect_uris="https://c.example/cb")).encode(), id="redirect-uris-string"),
         pytest.param(json.dumps(document(redirect_uris=[])).encode(), id="redirect-uris-empty"),
-        pytest.param(json.dumps(document(redirect_uris=["http://evil.example/cb"])).encode(),
-                     id="redirect-uris-all-refused"),
-        pytest.param(json.dumps(document(token_endpoint_auth_method="client_secret_post")).encode(),
-                     id="client-secret-post"),
-        pytest.param(json.dumps(document(token_endpoint_auth_method="client_secret_basic")).encode(),
-                     id="client-secret-basic"),
-        pytest.param(json.dumps(document(token_endpoint_auth_method="client_secret_jwt")).encode(),
-                     id="client-secret-jwt"),
+        pytest.param(
+            json.dumps(document(redirect_uris=["http://evil.example/cb"])).encode(), id="redirect-uris-all-refused"
+        ),
+        pytest.param(
+            json.dumps(document(token_endpoint_auth_method="client_secret_post")).encode(), id="client-secret-post"
+        ),
+        pytest.param(
+            json.dumps(document(token_endpoint_auth_method="client_secret_basic")).encode(), id="client-secret-basic"
+        ),
+        pytest.param(
+            json.dumps(document(token_endpoint_auth_method="client_secret_jwt")).encode(), id="client-secret-jwt"
+        ),
         pytest.param(json.dumps(document(client_secret="s3cret")).encode(), id="client-secret-present"),
         pytest.param(json.dumps(document(client_secret_expires_at=0)).encode(), id="client-secret-expires-at"),
         pytest.param(b"<html>not json</html>", id="not-json"),
@@ -187,10 +204,14 @@ def test_unusable_documents_raise_cimd_error(body: bytes) -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        pytest.param(json.dumps(document(redirect_uris=[f"https://c.example/{i}" for i in range(11)])).encode(),
-                     id="eleven-redirect-uris"),
-        pytest.param(json.dumps(document(redirect_uris=["https://c.example/" + "a" * 2000])).encode(),
-                     id="redirect-uri-over-2000"),
+        pytest.param(
+            json.dumps(document(redirect_uris=[f"https://c.example/{i}" for i in range(11)])).encode(),
+            id="eleven-redirect-uris",
+        ),
+        pytest.param(
+            json.dumps(document(redirect_uris=["https://c.example/" + "a" * 2000])).encode(),
+            id="redirect-uri-over-2000",
+        ),
         pytest.param(json.dumps(document(client_name="n" * 201)).encode(), id="client-name-over-200"),
         pytest.param(json.dumps(document(client_uri="https://c.example/" + "a" * 2000)).encode(), id="client-uri-long"),
         pytest.param(json.dumps(document(logo_uri="https://c.example/" + "a" * 2000)).encode(), id="logo-uri-long"),
@@ -200,8 +221,11 @@ def test_unusable_documents_raise_cimd_error(body: bytes) -> None:
         pytest.param(json.dumps(document(client_name="\ud800"), ensure_ascii=True).encode(), id="lone-surrogate"),
         pytest.param(json.dumps(document(contacts=["\udfff"])).encode(), id="lone-surrogate-in-unknown-member"),
         pytest.param(json.dumps(document(redirect_uris=["ms-msdt:-id%20x"])).encode(), id="ms-msdt-scheme"),
-        pytest.param(f'{{"client_id": "{VSCODE}", "client_id": "{VSCODE}", "client_name": "x", '
-                     f'"redirect_uris": ["{VSCODE_REDIRECTS[0]}"]}}'.encode(), id="duplicate-member"),
+        pytest.param(
+            f'{{"client_id": "{VSCODE}", "client_id": "{VSCODE}", "client_name": "x", '
+            f'"redirect_uris": ["{VSCODE_REDIRECTS[0]}"]}}'.encode(),
+            id="duplicate-member",
+        ),
         pytest.param(json.dumps(document()).encode("utf-16"), id="utf-16"),
     ],
 )

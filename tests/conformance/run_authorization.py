@@ -60,23 +60,44 @@ def main() -> int:
         f"routes:\n  - {{name: demo, path: /demo/mcp, upstream: 'http://127.0.0.1:{up_port}/mcp',"
         f" scopes: [demo:read]}}\n"
         f"clients:\n  - {{client_id: {CLIENT_ID}, redirect_uris: ['http://127.0.0.1:{cb_port}/callback'],"
-        f" client_name: MCP conformance suite}}\n")
+        f" client_name: MCP conformance suite}}\n"
+    )
     password = "conformance-password"
     cli = [sys.executable, "-m", "gateway"]
-    upstream = subprocess.Popen([sys.executable, "-m", "gateway.demo_upstream", "--port", str(up_port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    upstream = subprocess.Popen(
+        [sys.executable, "-m", "gateway.demo_upstream", "--port", str(up_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     gateway = subprocess.Popen([*cli, "serve", "-c", str(config), "--log-level", "warning"])
     suite = None
     try:
         wait_for_port(up_port, upstream)
         wait_for_port(gw_port, gateway)
-        subprocess.run([*cli, "users", "add", "conformance", "--password-stdin", "-c", str(config)],
-                       input=password + "\n", text=True, check=True, capture_output=True)
+        subprocess.run(
+            [*cli, "users", "add", "conformance", "--password-stdin", "-c", str(config)],
+            input=password + "\n",
+            text=True,
+            check=True,
+            capture_output=True,
+        )
         env = dict(os.environ)
         if args.node_bin:
             env["PATH"] = f"{args.node_bin}{os.pathsep}{env['PATH']}"
-        command = [args.conformance, "authorization", "--url", issuer, "--client-id", CLIENT_ID,
-                   "--resource", f"{issuer}/demo/mcp", "--port", str(cb_port), "--output-dir", str(work / "results")]
+        command = [
+            args.conformance,
+            "authorization",
+            "--url",
+            issuer,
+            "--client-id",
+            CLIENT_ID,
+            "--resource",
+            f"{issuer}/demo/mcp",
+            "--port",
+            str(cb_port),
+            "--output-dir",
+            str(work / "results"),
+        ]
         if args.scenario:
             command += ["--scenario", args.scenario]
         print("running:", " ".join(command), flush=True)

@@ -74,8 +74,13 @@ def test_kubernetes_manifests_reference_real_cli_ports_probes_and_valid_config(m
     path = tmp_path / "gateway.yaml"
     path.write_text(config)
     settings = load_settings(path)
-    gateway = next(c for d in documents if d["kind"] == "Deployment"
-                   for c in d["spec"]["template"]["spec"]["containers"] if c["name"] == "gateway")
+    gateway = next(
+        c
+        for d in documents
+        if d["kind"] == "Deployment"
+        for c in d["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "gateway"
+    )
     assert gateway["args"][0] in SUBCOMMANDS and gateway["args"][1:3] == ["-c", "/etc/mcp-auth-gateway/gateway.yaml"]
     port = int(gateway["args"][gateway["args"].index("--port") + 1])
     assert port == settings.listen.port == gateway["ports"][0]["containerPort"]
@@ -84,14 +89,19 @@ def test_kubernetes_manifests_reference_real_cli_ports_probes_and_valid_config(m
     if settings.listen.metrics_port is not None and metrics_host not in ("127.0.0.1", "::1", "localhost"):
         # issue 10 #17: scraped on the pod IP, declared, announced to Prometheus, and never behind the Service
         assert settings.listen.metrics_port in [p["containerPort"] for p in gateway["ports"]]
-        template = next(d["spec"]["template"]["metadata"] for d in documents if d["kind"] == "Deployment" and
-                        gateway in d["spec"]["template"]["spec"]["containers"])
+        template = next(
+            d["spec"]["template"]["metadata"]
+            for d in documents
+            if d["kind"] == "Deployment" and gateway in d["spec"]["template"]["spec"]["containers"]
+        )
         assert template["annotations"]["prometheus.io/port"] == str(settings.listen.metrics_port)
         services = [d for d in documents if d["kind"] == "Service"]
-        assert all(p["targetPort"] not in ("metrics", settings.listen.metrics_port)
-                   for d in services for p in d["spec"]["ports"])
+        assert all(
+            p["targetPort"] not in ("metrics", settings.listen.metrics_port)
+            for d in services
+            for p in d["spec"]["ports"]
+        )
     assert gateway["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    service = next(d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] in
-                   {"notes", "mcp-gateway"})
+    service = next(d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] in {"notes", "mcp-gateway"})
     assert service["spec"]["ports"][0]["targetPort"] == gateway["ports"][0]["name"]

@@ -20,8 +20,9 @@ async def documents(tmp_path):
 
 @pytest.fixture
 async def cimd_gateway(start_gateway, upstream, documents):
-    return await start_gateway([route("alpha", upstream.url)],
-                               cimd={"allow_hosts": ["localhost"], "ca_file": str(documents.ca_file)})
+    return await start_gateway(
+        [route("alpha", upstream.url)], cimd={"allow_hosts": ["localhost"], "ca_file": str(documents.ca_file)}
+    )
 
 
 async def test_sdk_client_with_a_url_client_id_completes_the_flow(cimd_gateway, documents, store, clock):
@@ -68,8 +69,9 @@ async def test_unusable_documents_are_refused_and_never_cached(cimd_gateway, doc
         documents.publish(path, "not json{")
     client = await aiohttp_client(cimd_gateway)
     for attempt in (1, 2):
-        response = await client.get(relative(authorize_url(cimd_gateway, url, verifier=new_verifier())),
-                                    allow_redirects=False)
+        response = await client.get(
+            relative(authorize_url(cimd_gateway, url, verifier=new_verifier())), allow_redirects=False
+        )
         assert response.status == 400 and "Location" not in response.headers
         assert documents.hits[path] == attempt  # the failure was not cached
 
@@ -79,8 +81,9 @@ async def test_private_addresses_are_refused_unless_allowed(start_gateway, upstr
     server = await start_gateway([route("alpha", upstream.url)], cimd={"ca_file": str(documents.ca_file)})
     client_id = documents.client_document("/private.json")
     client = await aiohttp_client(server)
-    response = await client.get(relative(authorize_url(server, client_id, verifier=new_verifier())),
-                                allow_redirects=False)
+    response = await client.get(
+        relative(authorize_url(server, client_id, verifier=new_verifier())), allow_redirects=False
+    )
     assert response.status == 400
     assert "private or special-use address" in await response.text()
     assert documents.hits.get("/private.json", 0) == 0

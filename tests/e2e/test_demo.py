@@ -14,9 +14,23 @@ from tests.support.processes import free_port, wait_for_port
 
 async def test_demo_prints_a_url_and_login_that_the_sdk_client_can_use(tmp_path):
     port, upstream_port = free_port(), free_port()
-    demo = subprocess.Popen([sys.executable, "-m", "gateway", "demo", "--port", str(port), "--upstream-port",
-                             str(upstream_port), "--data-dir", str(tmp_path / "data")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "demo",
+            "--port",
+            str(port),
+            "--upstream-port",
+            str(upstream_port),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     try:
         async with asyncio.timeout(60):

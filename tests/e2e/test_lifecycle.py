@@ -18,21 +18,38 @@ from tests.support.mcp_wire import modern_call, read_sse_event
 CLI = [sys.executable, "-m", "gateway"]
 
 
-def write_config(path: Path, port: int, upstream_url: str, routes: tuple[str, ...] = ("alpha",),
-                 extra: str = "", listen_extra: str = "") -> None:
+def write_config(
+    path: Path,
+    port: int,
+    upstream_url: str,
+    routes: tuple[str, ...] = ("alpha",),
+    extra: str = "",
+    listen_extra: str = "",
+) -> None:
     lines = "\n".join(f"  - {{name: {r}, path: /{r}/mcp, upstream: '{upstream_url}'}}" for r in routes)
     if "metrics_port" not in listen_extra:  # (the default, 9464, is one port for every gateway on the machine)
         listen_extra += ", metrics_port: null"
-    path.write_text(f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, "
-                    f"shutdown_grace: 20{listen_extra}}}\nstore: {{data_dir: {path.parent / 'data'}}}\n"
-                    f"audit: {{enabled: false}}\n{extra}routes:\n{lines}\n")
+    path.write_text(
+        f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, "
+        f"shutdown_grace: 20{listen_extra}}}\nstore: {{data_dir: {path.parent / 'data'}}}\n"
+        f"audit: {{enabled: false}}\n{extra}routes:\n{lines}\n"
+    )
 
 
 def service_token(config: Path) -> str:
-    subprocess.run([*CLI, "users", "add", "ops", "--password-stdin", "-c", str(config)], input="correct-horse-1\n",
-                   text=True, check=True, capture_output=True)
-    return subprocess.run([*CLI, "tokens", "issue", "--user", "ops", "--route", "alpha", "-c", str(config)],
-                          text=True, check=True, capture_output=True).stdout.strip()
+    subprocess.run(
+        [*CLI, "users", "add", "ops", "--password-stdin", "-c", str(config)],
+        input="correct-horse-1\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    return subprocess.run(
+        [*CLI, "tokens", "issue", "--user", "ops", "--route", "alpha", "-c", str(config)],
+        text=True,
+        check=True,
+        capture_output=True,
+    ).stdout.strip()
 
 
 async def poll(predicate, deadline: float = 20.0) -> None:
@@ -76,16 +93,18 @@ async def test_sigterm_stops_accepting_lets_open_streams_finish_and_exits_0(gate
     token = service_token(config)
     headers, body = modern_call(1, "slow_progress", {"steps": 3, "delay": 0.5}, progress_token="p")
     async with aiohttp.ClientSession() as http:
-        stream = await http.post(f"http://127.0.0.1:{port}/alpha/mcp", json=body,
-                                 headers={**headers, "Authorization": f"Bearer {token}"})
+        stream = await http.post(
+            f"http://127.0.0.1:{port}/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"}
+        )
         first = await read_sse_event(stream)
         assert first["method"] == "notifications/progress"
         process.send_signal(signal.SIGTERM)
 
         async def refused() -> bool:
             try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz",
-                                    timeout=aiohttp.ClientTimeout(total=5)) as probe:
+                async with http.get(
+                    f"http://127.0.0.1:{port}/healthz", timeout=aiohttp.ClientTimeout(total=5)
+                ) as probe:
                     await probe.read()
                 return False
             except aiohttp.ClientConnectorError:
@@ -112,6 +131,7 @@ async def test_reload_picks_up_new_routes_and_refuses_an_invalid_config(gateway_
             process.send_signal(signal.SIGHUP)
 
     async with aiohttp.ClientSession() as http:
+
         async def status() -> int:
             async with http.get(prm) as response:
                 return response.status
@@ -154,8 +174,9 @@ async def test_metrics_on_their_own_port_per_worker_and_not_on_the_public_one(ga
     headers, body = modern_call(1, "add", {"a": 2, "b": 2})
     async with aiohttp.ClientSession() as http:
         for _ in range(6):
-            async with http.post(f"http://127.0.0.1:{port}/alpha/mcp", json=body,
-                                 headers={**headers, "Authorization": f"Bearer {token}"}) as response:
+            async with http.post(
+                f"http://127.0.0.1:{port}/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"}
+            ) as response:
                 assert response.status == 200
                 await response.read()
         async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
@@ -167,7 +188,7 @@ async def test_metrics_on_their_own_port_per_worker_and_not_on_the_public_one(ga
                 assert response.headers["Content-Type"].startswith("text/plain")
                 text = await response.text()
             for line in text.splitlines():
-                if line.startswith('mcpgw_mcp_requests_total{') and 'status="200"' in line:
+                if line.startswith("mcpgw_mcp_requests_total{") and 'status="200"' in line:
                     served += float(line.rsplit(" ", 1)[1])
         assert served == 6  # every request counted once, by the worker that served it
     process.send_signal(signal.SIGTERM)
@@ -180,8 +201,9 @@ async def test_workers_share_the_port_and_the_store(gateway_process):
     headers, body = modern_call(1, "add", {"a": 2, "b": 2})
     async with aiohttp.ClientSession() as http:
         for _ in range(10):  # spread over both workers by the kernel
-            async with http.post(f"http://127.0.0.1:{port}/alpha/mcp", json=body,
-                                 headers={**headers, "Authorization": f"Bearer {token}"}) as response:
+            async with http.post(
+                f"http://127.0.0.1:{port}/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"}
+            ) as response:
                 assert response.status == 200
                 await response.read()
     process.send_signal(signal.SIGTERM)

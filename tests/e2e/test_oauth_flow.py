@@ -14,8 +14,10 @@ from tests.support.headless_oauth import Browser, MemoryStorage, oauth_provider
 
 
 async def call_echo(url: str, provider, mode: str = "auto") -> dict[str, str]:
-    async with httpx2.AsyncClient(auth=provider, timeout=30) as http, \
-            Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
+    ):
         tools = await client.list_tools()
         assert "echo_headers" in {t.name for t in tools.tools}
         result = await client.call_tool("echo_headers", {})
@@ -70,8 +72,10 @@ async def test_sdk_client_refreshes_an_expired_token_and_reauthorizes_after_revo
     assert len(browser.pages) == 2  # no new sign-in: the refresh did it
 
     async with httpx2.AsyncClient() as http:
-        revoked = await http.post(str(gateway.make_url("/revoke")), data={
-            "token": second.refresh_token, "client_id": storage.client_info.client_id})
+        revoked = await http.post(
+            str(gateway.make_url("/revoke")),
+            data={"token": second.refresh_token, "client_id": storage.client_info.client_id},
+        )
     assert revoked.status_code == 200
     seen = await call_echo(url, oauth_provider(url, browser, storage))  # 401 -> refresh fails -> sign in again
     assert seen["x-forwarded-user"] == "local:alice"

@@ -23,19 +23,26 @@ CLI = [sys.executable, "-m", "gateway"]
 
 def hostile_registration(count: int) -> bytes:
     """The review's shape: one client with `count` distinct https redirect URIs (under proxy.max_body_bytes)."""
-    return json.dumps({"redirect_uris": [f"https://a.example/c/{i}" for i in range(count)],
-                       "client_name": "x" * 100_000, "token_endpoint_auth_method": "none"}).encode()
+    return json.dumps(
+        {
+            "redirect_uris": [f"https://a.example/c/{i}" for i in range(count)],
+            "client_name": "x" * 100_000,
+            "token_endpoint_auth_method": "none",
+        }
+    ).encode()
 
 
 async def test_a_huge_registration_is_refused_while_the_gateway_keeps_answering(upstream, tmp_path):
     port = free_port()
     config = tmp_path / "gateway.yaml"
     audit = tmp_path / "audit.jsonl"
-    config.write_text(f"public_url: http://127.0.0.1:{port}\n"
-                      f"listen: {{host: 127.0.0.1, port: {port}, metrics_port: null}}\n"
-                      f"store: {{data_dir: {tmp_path / 'data'}}}\naudit: {{path: {audit}}}\n"
-                      f"oauth: {{register_rate_per_minute: 100}}\n"
-                      f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}'}}\n")
+    config.write_text(
+        f"public_url: http://127.0.0.1:{port}\n"
+        f"listen: {{host: 127.0.0.1, port: {port}, metrics_port: null}}\n"
+        f"store: {{data_dir: {tmp_path / 'data'}}}\naudit: {{path: {audit}}}\n"
+        f"oauth: {{register_rate_per_minute: 100}}\n"
+        f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}'}}\n"
+    )
     with (tmp_path / "serve.log").open("wb") as log:
         serve = subprocess.Popen([*CLI, "serve", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -46,12 +53,14 @@ async def test_a_huge_registration_is_refused_while_the_gateway_keeps_answering(
 
         async def chunked():
             for start in range(0, len(body), 64 * 1024):
-                yield body[start:start + 64 * 1024]
+                yield body[start : start + 64 * 1024]
 
         async with aiohttp.ClientSession() as http:
+
             async def register(data: bytes | object) -> tuple[int, dict[str, object]]:
-                async with http.post(f"{base}/register", data=data,
-                                     headers={"Content-Type": "application/json"}) as response:
+                async with http.post(
+                    f"{base}/register", data=data, headers={"Content-Type": "application/json"}
+                ) as response:
                     return response.status, await response.json()
 
             async def healthz() -> int:
@@ -59,20 +68,30 @@ async def test_a_huge_registration_is_refused_while_the_gateway_keeps_answering(
                     return response.status
 
             async with asyncio.timeout(60):  # the old code spent minutes here
-                answers = await asyncio.gather(register(io.BytesIO(body)), register(chunked()), healthz(),
-                                               register(io.BytesIO(body)))
+                answers = await asyncio.gather(
+                    register(io.BytesIO(body)), register(chunked()), healthz(), register(io.BytesIO(body))
+                )
             for status, answer in (answers[0], answers[1], answers[3]):
                 assert status == 413, answer
                 assert answer["error"] == "invalid_client_metadata"
             assert answers[2] == 200
 
             async with asyncio.timeout(30):
-                eleven = await register(json.dumps({"redirect_uris": [f"https://a.example/c/{i}" for i in range(11)],
-                                                    "token_endpoint_auth_method": "none"}).encode())
+                eleven = await register(
+                    json.dumps(
+                        {
+                            "redirect_uris": [f"https://a.example/c/{i}" for i in range(11)],
+                            "token_endpoint_auth_method": "none",
+                        }
+                    ).encode()
+                )
                 assert eleven[0] == 400 and eleven[1]["error"] == "invalid_redirect_uri"
                 assert await healthz() == 200
-                accepted = await register(json.dumps({"redirect_uris": ["https://a.example/cb"],
-                                                      "token_endpoint_auth_method": "none"}).encode())
+                accepted = await register(
+                    json.dumps(
+                        {"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "none"}
+                    ).encode()
+                )
                 assert accepted[0] == 201  # an ordinary client still registers
     finally:
         serve.terminate()

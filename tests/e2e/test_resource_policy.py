@@ -17,9 +17,17 @@ from tests.support.mcp_wire import MODERN
 
 CLI = [sys.executable, "-m", "gateway"]
 SECRET = "top-secret-key-material"  # what the upstream holds at file:///secret/keys.txt
-SPELLINGS = ["file:///%73ecret/keys.txt", "file:///secret%2Fkeys.txt", "file:///public/../secret/keys.txt",
-             "file:///public/%2e%2e/secret/keys.txt", "file:///SECRET/keys.txt", "file://localhost/secret/keys.txt",
-             "file:///secret%252Fkeys.txt", "file:///secret/keys.txt%00", "file:///secret\\keys.txt"]
+SPELLINGS = [
+    "file:///%73ecret/keys.txt",
+    "file:///secret%2Fkeys.txt",
+    "file:///public/../secret/keys.txt",
+    "file:///public/%2e%2e/secret/keys.txt",
+    "file:///SECRET/keys.txt",
+    "file://localhost/secret/keys.txt",
+    "file:///secret%252Fkeys.txt",
+    "file:///secret/keys.txt%00",
+    "file:///secret\\keys.txt",
+]
 
 
 def config(path: Path, port: int, upstream_url: str) -> Path:
@@ -46,10 +54,19 @@ def serving(tmp_path, upstream):
     process = subprocess.Popen([*CLI, "serve", "-c", str(path)], stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, process, deadline=30)
-        subprocess.run([*CLI, "users", "add", "ops", "--password-stdin", "-c", str(path)], input="correct-horse-1\n",
-                       text=True, check=True, capture_output=True)
-        token = subprocess.run([*CLI, "tokens", "issue", "--user", "ops", "--route", "files", "-c", str(path)],
-                               text=True, check=True, capture_output=True).stdout.strip()
+        subprocess.run(
+            [*CLI, "users", "add", "ops", "--password-stdin", "-c", str(path)],
+            input="correct-horse-1\n",
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        token = subprocess.run(
+            [*CLI, "tokens", "issue", "--user", "ops", "--route", "files", "-c", str(path)],
+            text=True,
+            check=True,
+            capture_output=True,
+        ).stdout.strip()
         yield f"http://127.0.0.1:{port}/files/mcp", token, upstream.url
     finally:
         process.terminate()
@@ -61,14 +78,26 @@ def serving(tmp_path, upstream):
         log.close()
 
 
-async def read(http: aiohttp.ClientSession, url: str, token: str | None, uri: str, request_id: str
-               ) -> tuple[int, dict]:
-    body = {"jsonrpc": "2.0", "id": request_id, "method": "resources/read", "params": {"uri": uri, "_meta": {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientInfo": {"name": "e2e", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {}}}}
-    headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": MODERN,
-               "Mcp-Method": "resources/read", "Mcp-Name": uri if uri.isprintable() else "=?base64?" + _b64(uri) + "?="}
+async def read(http: aiohttp.ClientSession, url: str, token: str | None, uri: str, request_id: str) -> tuple[int, dict]:
+    body = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "resources/read",
+        "params": {
+            "uri": uri,
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": MODERN,
+                "io.modelcontextprotocol/clientInfo": {"name": "e2e", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    }
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": MODERN,
+        "Mcp-Method": "resources/read",
+        "Mcp-Name": uri if uri.isprintable() else "=?base64?" + _b64(uri) + "?=",
+    }
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     async with http.post(url, json=body, headers=headers) as response:

@@ -25,14 +25,25 @@ async def test_serve_on_the_embedded_store_proxies_and_never_logs_tokens(upstrea
     the access log shows no query string, so a token sent there never reaches a log (RS-7)."""
     port = free_port()
     config = tmp_path / "gateway.yaml"
-    config.write_text(f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, "
-                      f"metrics_port: null}}\nstore: {{data_dir: {tmp_path / 'data'}}}\n"
-                      f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}'}}\n")
+    config.write_text(
+        f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, "
+        f"metrics_port: null}}\nstore: {{data_dir: {tmp_path / 'data'}}}\n"
+        f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}'}}\n"
+    )
     cli = [sys.executable, "-m", "gateway"]
-    subprocess.run([*cli, "users", "add", "erin", "--password-stdin", "-c", str(config)],
-                   input="correct-horse-battery\n", text=True, check=True, capture_output=True)
-    token = subprocess.run([*cli, "tokens", "issue", "--user", "erin", "--route", "alpha", "-c", str(config)],
-                           text=True, check=True, capture_output=True).stdout.strip()
+    subprocess.run(
+        [*cli, "users", "add", "erin", "--password-stdin", "-c", str(config)],
+        input="correct-horse-battery\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    token = subprocess.run(
+        [*cli, "tokens", "issue", "--user", "erin", "--route", "alpha", "-c", str(config)],
+        text=True,
+        check=True,
+        capture_output=True,
+    ).stdout.strip()
     log = tmp_path / "serve.log"
     for attempt in range(2):  # the second run proves the token outlived a restart
         with log.open("w") as out:
@@ -44,11 +55,20 @@ async def test_serve_on_the_embedded_store_proxies_and_never_logs_tokens(upstrea
                 assert ready.status == 200
                 leaked = await http.post(f"http://127.0.0.1:{port}/alpha/mcp?access_token={token}", json={})
                 assert leaked.status == 401
-                ok = await http.post(f"http://127.0.0.1:{port}/alpha/mcp", headers={
-                    "Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
-                    json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                        "protocolVersion": "2025-11-25", "capabilities": {},
-                        "clientInfo": {"name": "t", "version": "1"}}})
+                ok = await http.post(
+                    f"http://127.0.0.1:{port}/alpha/mcp",
+                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"},
+                    json={
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "initialize",
+                        "params": {
+                            "protocolVersion": "2025-11-25",
+                            "capabilities": {},
+                            "clientInfo": {"name": "t", "version": "1"},
+                        },
+                    },
+                )
                 assert ok.status == 200, attempt
                 await ok.read()
         finally:
@@ -62,8 +82,7 @@ async def test_serve_on_the_embedded_store_proxies_and_never_logs_tokens(upstrea
 
 async def test_metrics_count_requests_per_route(start_gateway, upstream, aiohttp_client):
     token = "metrics-token-0123456789"
-    client = await aiohttp_client(await start_gateway([route("alpha", upstream.url)],
-                                                      listen={"metrics_token": token}))
+    client = await aiohttp_client(await start_gateway([route("alpha", upstream.url)], listen={"metrics_token": token}))
     await client.post("/alpha/mcp", json={})
     body = await (await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})).text()
     assert 'mcpgw_auth_failures_total{reason="no_token",route="alpha"} 1.0' in body
@@ -71,12 +90,16 @@ async def test_metrics_count_requests_per_route(start_gateway, upstream, aiohttp
 
 # -- start-up faults (issue 10 #21, #22, #25) -------------------------------------------------------------
 
-def gateway_config(path: Path, port: int, upstream_url: str, *, listen: str = "", extra: str = "",
-                   public_port: int | None = None) -> Path:
-    path.write_text(f"public_url: http://127.0.0.1:{public_port or port}\n"
-                    f"listen: {{host: 127.0.0.1, port: {port}, metrics_port: null{listen}}}\n"
-                    f"store: {{data_dir: {path.parent / 'data'}}}\naudit: {{enabled: false}}\n{extra}"
-                    f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream_url}'}}\n")
+
+def gateway_config(
+    path: Path, port: int, upstream_url: str, *, listen: str = "", extra: str = "", public_port: int | None = None
+) -> Path:
+    path.write_text(
+        f"public_url: http://127.0.0.1:{public_port or port}\n"
+        f"listen: {{host: 127.0.0.1, port: {port}, metrics_port: null{listen}}}\n"
+        f"store: {{data_dir: {path.parent / 'data'}}}\naudit: {{enabled: false}}\n{extra}"
+        f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream_url}'}}\n"
+    )
     return path
 
 
@@ -91,8 +114,9 @@ def redis_servers_under(directory: Path) -> list[int]:
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if "redis-server" in (proc / "cmdline").read_text() and \
-                        Path(os.readlink(proc / "cwd")).is_relative_to(directory):
+                if "redis-server" in (proc / "cmdline").read_text() and Path(os.readlink(proc / "cwd")).is_relative_to(
+                    directory
+                ):
                     found.append(int(proc.name))
             except OSError:
                 continue
@@ -108,12 +132,25 @@ def test_a_busy_port_fails_at_once_with_one_line_and_leaves_nothing_running(tmp_
         busy.listen()
         port = busy.getsockname()[1]
         config = gateway_config(tmp_path / "gateway.yaml", port, upstream.url)
-        args = [*how, "-c", str(config)] if how[0] == "serve" else \
-            ["demo", "--port", str(port), "--upstream-port", str(free_port()), "--data-dir", str(tmp_path / "data")]
+        args = (
+            [*how, "-c", str(config)]
+            if how[0] == "serve"
+            else [
+                "demo",
+                "--port",
+                str(port),
+                "--upstream-port",
+                str(free_port()),
+                "--data-dir",
+                str(tmp_path / "data"),
+            ]
+        )
         result = run_to_the_end(*args)
     assert result.returncode == 1, result.stderr
-    assert result.stderr.strip().splitlines()[-1] == f"mcp-auth-gateway: error: cannot bind 127.0.0.1:{port}: " \
-                                                     "address already in use"
+    assert (
+        result.stderr.strip().splitlines()[-1] == f"mcp-auth-gateway: error: cannot bind 127.0.0.1:{port}: "
+        "address already in use"
+    )
     assert "Traceback" not in result.stderr and "listening on" not in result.stdout
     assert redis_servers_under(tmp_path) == []
 
@@ -137,8 +174,11 @@ async def test_a_second_gateway_on_the_same_port_is_refused(tmp_path, upstream):
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
     first_dir.mkdir()
     second_dir.mkdir()
-    first = subprocess.Popen([*CLI, "serve", "-c", str(gateway_config(first_dir / "gw.yaml", port, upstream.url))],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        [*CLI, "serve", "-c", str(gateway_config(first_dir / "gw.yaml", port, upstream.url))],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, first, deadline=30)
         second = run_to_the_end("serve", "-c", str(gateway_config(second_dir / "gw.yaml", port, upstream.url)))
@@ -174,8 +214,9 @@ async def test_a_store_down_at_start_is_one_line_then_back_off_until_it_is_back(
     one line saying the store is unreachable (503s meanwhile), quiet retries with back-off, one line when it is
     back, and then it is ready."""
     redis_port, port = free_port(), free_port()
-    config = gateway_config(tmp_path / "gateway.yaml", port, upstream.url,
-                            extra=f"store: {{url: 'redis://127.0.0.1:{redis_port}/0'}}\n")
+    config = gateway_config(
+        tmp_path / "gateway.yaml", port, upstream.url, extra=f"store: {{url: 'redis://127.0.0.1:{redis_port}/0'}}\n"
+    )
     config.write_text(config.read_text().replace(f"store: {{data_dir: {tmp_path / 'data'}}}\n", ""))
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
@@ -186,8 +227,10 @@ async def test_a_store_down_at_start_is_one_line_then_back_off_until_it_is_back(
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/readyz") as ready:
                 assert ready.status == 503
-            redis_server = subprocess.Popen([REDIS_SERVER, "--port", str(redis_port), "--bind", "127.0.0.1",
-                                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+            redis_server = subprocess.Popen(
+                [REDIS_SERVER, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL,
+            )
             async with asyncio.timeout(60):
                 while "store reachable again" not in log.read_text():
                     await asyncio.sleep(0.1)

@@ -40,10 +40,19 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def token(self) -> str:
-        subprocess.run([*CLI, "users", "add", "slow", "--password-stdin", "-c", str(self.config)],
-                       input="correct-horse-1\n", text=True, check=True, capture_output=True)
-        return subprocess.run([*CLI, "tokens", "issue", "--user", "slow", "--route", "alpha", "-c", str(self.config)],
-                              text=True, check=True, capture_output=True).stdout.strip()
+        subprocess.run(
+            [*CLI, "users", "add", "slow", "--password-stdin", "-c", str(self.config)],
+            input="correct-horse-1\n",
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        return subprocess.run(
+            [*CLI, "tokens", "issue", "--user", "slow", "--route", "alpha", "-c", str(self.config)],
+            text=True,
+            check=True,
+            capture_output=True,
+        ).stdout.strip()
 
 
 @pytest.fixture
@@ -53,10 +62,12 @@ async def start(tmp_path: Path, upstream) -> AsyncIterator:
     def run(listen: str, extra: str = "") -> Gateway:
         port = free_port()
         config = tmp_path / f"gateway-{port}.yaml"
-        config.write_text(f"public_url: http://127.0.0.1:{port}\n"
-                          f"listen: {{host: 127.0.0.1, port: {port}, metrics_port: null, {listen}}}\n"
-                          f"store: {{data_dir: {tmp_path / 'data'}}}\naudit: {{enabled: false}}\n{extra}"
-                          f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}'}}\n")
+        config.write_text(
+            f"public_url: http://127.0.0.1:{port}\n"
+            f"listen: {{host: 127.0.0.1, port: {port}, metrics_port: null, {listen}}}\n"
+            f"store: {{data_dir: {tmp_path / 'data'}}}\naudit: {{enabled: false}}\n{extra}"
+            f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}'}}\n"
+        )
         with (tmp_path / f"serve-{port}.log").open("wb") as log:
             process = subprocess.Popen([*CLI, "serve", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
         wait_for_port(port, process, deadline=30)
@@ -131,12 +142,16 @@ async def test_a_stalled_body_is_answered_408_on_oauth_and_mcp_routes(start) -> 
     gateway = start("body_timeout: 1, max_connections_per_ip: 0")
     token = gateway.token()
     oauth = await gateway.connect()
-    oauth[1].write(b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                   b"Content-Length: 200\r\n\r\ngrant_type=")
+    oauth[1].write(
+        b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 200\r\n\r\ngrant_type="
+    )
     mcp = await gateway.connect()
-    mcp[1].write(f"POST /alpha/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
-                 "Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n"
-                 "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"jso\r\n".encode())
+    mcp[1].write(
+        f"POST /alpha/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        "Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n"
+        'Transfer-Encoding: chunked\r\n\r\n5\r\n{"jso\r\n'.encode()
+    )
     async with asyncio.timeout(BOUND):
         oauth_answer, mcp_answer = await asyncio.gather(until_closed(oauth[0]), until_closed(mcp[0]))
     head, _, body = oauth_answer.partition(b"\r\n\r\n")
@@ -189,11 +204,15 @@ async def test_normal_clients_and_open_streams_outlive_the_deadlines(start) -> N
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as http:
         async with http.post(gateway.url("/alpha/mcp"), json=legacy_initialize(), headers=auth) as initialized:
             assert initialized.status == 200
-            session = {**auth, "Mcp-Session-Id": initialized.headers["Mcp-Session-Id"],
-                       "MCP-Protocol-Version": "2025-11-25"}
+            session = {
+                **auth,
+                "Mcp-Session-Id": initialized.headers["Mcp-Session-Id"],
+                "MCP-Protocol-Version": "2025-11-25",
+            }
             await initialized.read()
-        async with http.post(gateway.url("/alpha/mcp"), headers=session, json={
-                "jsonrpc": "2.0", "method": "notifications/initialized"}) as notified:
+        async with http.post(
+            gateway.url("/alpha/mcp"), headers=session, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
+        ) as notified:
             assert notified.status == 202
         async with aiohttp.ClientSession() as streams:
             get_stream = await streams.get(gateway.url("/alpha/mcp"), headers=session)

@@ -25,11 +25,13 @@ PASSWORD = "correct-horse-battery"
 def serving(tmp_path, upstream):
     port = free_port()
     config = tmp_path / "gateway.yaml"
-    config.write_text(f"public_url: http://127.0.0.1:{port}\n"
-                      f"listen: {{host: 127.0.0.1, port: {port}, metrics_port: null}}\n"
-                      f"store: {{data_dir: {tmp_path / 'data'}}}\naudit: {{enabled: false}}\n"
-                      f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}', "
-                      "scopes: [alpha:read]}\n")
+    config.write_text(
+        f"public_url: http://127.0.0.1:{port}\n"
+        f"listen: {{host: 127.0.0.1, port: {port}, metrics_port: null}}\n"
+        f"store: {{data_dir: {tmp_path / 'data'}}}\naudit: {{enabled: false}}\n"
+        f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}', "
+        "scopes: [alpha:read]}\n"
+    )
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen([*CLI, "serve", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -55,30 +57,52 @@ async def test_removed_user_loses_session_codes_and_tokens_at_once(serving):
     base, config = serving
     cli(config, "users", "add", "dave", "--password-stdin", stdin=PASSWORD + "\n")
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base}/register", json={
-                "redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none",
-                "grant_types": ["authorization_code", "refresh_token"], "client_name": "e2e"}) as registered:
+        async with http.post(
+            f"{base}/register",
+            json={
+                "redirect_uris": ["https://app.example/cb"],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "client_name": "e2e",
+            },
+        ) as registered:
             assert registered.status == 201
             client_id = (await registered.json())["client_id"]
         browser = Browser("dave", PASSWORD)
 
         async def authorize() -> tuple[dict[str, str], str]:
             verifier = new_verifier()
-            query = urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": "https://app.example/cb",
-                               "code_challenge": s256(verifier), "code_challenge_method": "S256", "state": "s",
-                               "resource": f"{base}/alpha/mcp"})
+            query = urlencode(
+                {
+                    "response_type": "code",
+                    "client_id": client_id,
+                    "redirect_uri": "https://app.example/cb",
+                    "code_challenge": s256(verifier),
+                    "code_challenge_method": "S256",
+                    "state": "s",
+                    "resource": f"{base}/alpha/mcp",
+                }
+            )
             return await browser.authorize(f"{base}/authorize?{query}"), verifier
 
         async def redeem(code: str, verifier: str) -> tuple[int, dict]:
-            async with http.post(f"{base}/token", data={
-                    "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-                    "redirect_uri": "https://app.example/cb", "client_id": client_id}) as answer:
+            async with http.post(
+                f"{base}/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "code_verifier": verifier,
+                    "redirect_uri": "https://app.example/cb",
+                    "client_id": client_id,
+                },
+            ) as answer:
                 return answer.status, await answer.json()
 
         async def mcp_status(token: str) -> int:
             headers, body = modern_call(1, "add", {"a": 1, "b": 2})
-            async with http.post(f"{base}/alpha/mcp", json=body,
-                                 headers={**headers, "Authorization": f"Bearer {token}"}) as answer:
+            async with http.post(
+                f"{base}/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"}
+            ) as answer:
                 await answer.read()
                 return answer.status
 
@@ -95,8 +119,10 @@ async def test_removed_user_loses_session_codes_and_tokens_at_once(serving):
         assert 'name="password"' in browser.pages[-2]
         status, refused = await redeem(second["code"], second_verifier)
         assert status == 400 and refused["error"] == "invalid_grant"
-        async with http.post(f"{base}/token", data={"grant_type": "refresh_token", "client_id": client_id,
-                                                    "refresh_token": tokens["refresh_token"]}) as answer:
+        async with http.post(
+            f"{base}/token",
+            data={"grant_type": "refresh_token", "client_id": client_id, "refresh_token": tokens["refresh_token"]},
+        ) as answer:
             assert answer.status == 400 and (await answer.json())["error"] == "invalid_grant"
 
         async def refused() -> bool:

@@ -27,8 +27,11 @@ from gateway.store.redis import RedisStore
 from tests.conftest import SERVER_URL, STORES, make_settings, route
 from tests.support.processes import UpstreamProcess, free_port
 
-_COMMON = {"deadline": None, "database": None,
-           "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
+_COMMON = {
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
 settings.register_profile("ci", max_examples=150, derandomize=True, **_COMMON)
 settings.register_profile("deep", max_examples=1500, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
@@ -65,20 +68,29 @@ POLICY: dict[str, Any] = {
     "resources": [{"match": "file:///secret/*", "deny": True}],
     "prompts": [{"match": "hidden*", "deny": True}],
 }
-CONFIDENTIAL = {"client_id": "fuzz-confidential", "client_secret": "fuzz-secret-0123456789abcdef",
-                "redirect_uris": ["https://app.example/cb"], "client_name": "Fuzz confidential"}
+CONFIDENTIAL = {
+    "client_id": "fuzz-confidential",
+    "client_secret": "fuzz-secret-0123456789abcdef",
+    "redirect_uris": ["https://app.example/cb"],
+    "client_name": "Fuzz confidential",
+}
 INTROSPECTOR = {"name": "fuzz-rs", "secret": "introspection-secret-0123456789"}
 
 
 @pytest.fixture
-async def fuzz_gateway(aiohttp_server: Any, fuzz_redis_url: str, fuzz_prefix: str, fuzz_store: RedisStore,
-                       upstream: UpstreamProcess) -> TestServer:
+async def fuzz_gateway(
+    aiohttp_server: Any, fuzz_redis_url: str, fuzz_prefix: str, fuzz_store: RedisStore, upstream: UpstreamProcess
+) -> TestServer:
     """A gateway with every input-parsing feature on: MCP policy, DCR, CIMD, introspection, a pre-registered
     confidential client; rate limits off (a 429 would hide what the input does) and the audit log on."""
     port = free_port()
     settings = make_settings(
-        port, fuzz_redis_url, fuzz_prefix, [route("fz", upstream.url, scopes=["fz:read", "fz:write"], policy=POLICY)],
-        clients=[CONFIDENTIAL], oauth={"introspection": [INTROSPECTOR], "register_rate_per_minute": 100_000},
+        port,
+        fuzz_redis_url,
+        fuzz_prefix,
+        [route("fz", upstream.url, scopes=["fz:read", "fz:write"], policy=POLICY)],
+        clients=[CONFIDENTIAL],
+        oauth={"introspection": [INTROSPECTOR], "register_rate_per_minute": 100_000},
         rate_limits={"oauth_per_ip": None, "mcp_per_user": None, "tool_calls_per_user": None},
         audit={"enabled": True, "path": os.devnull},
     )

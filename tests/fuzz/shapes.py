@@ -18,14 +18,33 @@ from typing import Any
 from aiohttp import ClientResponse
 from multidict import CIMultiDictProxy
 
-OAUTH_ERRORS = frozenset({
-    "invalid_request", "invalid_client", "invalid_grant", "unauthorized_client", "unsupported_grant_type",
-    "unsupported_response_type", "invalid_scope", "invalid_target", "access_denied", "server_error",
-    "temporarily_unavailable", "invalid_token", "insufficient_scope", "invalid_redirect_uri",
-    "invalid_client_metadata", "unsupported_token_type", "slow_down",
-    # aiohttp's own 404/405/413 answers, rendered as JSON by the gateway's middleware
-    "not_found", "method_not_allowed", "request_entity_too_large", "payload_too_large", "unsupported_media_type",
-})
+OAUTH_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "unsupported_response_type",
+        "invalid_scope",
+        "invalid_target",
+        "access_denied",
+        "server_error",
+        "temporarily_unavailable",
+        "invalid_token",
+        "insufficient_scope",
+        "invalid_redirect_uri",
+        "invalid_client_metadata",
+        "unsupported_token_type",
+        "slow_down",
+        # aiohttp's own 404/405/413 answers, rendered as JSON by the gateway's middleware
+        "not_found",
+        "method_not_allowed",
+        "request_entity_too_large",
+        "payload_too_large",
+        "unsupported_media_type",
+    }
+)
 _DESCRIPTION = re.compile(r"^[\x20-\x21\x23-\x5B\x5D-\x7E]*$")  # RFC 6749 §5.2
 _TRACE = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\", line \d+")
 
@@ -98,8 +117,9 @@ def assert_mcp(reply: Answer, what: str) -> None:
         body = reply.json()
         if isinstance(body, dict) and body.get("jsonrpc") == "2.0" and "error" in body:
             error = body["error"]
-            assert isinstance(error, dict) and isinstance(error.get("code"), int) and \
-                isinstance(error.get("message"), str), f"{what}: malformed JSON-RPC error {body}"
+            assert (
+                isinstance(error, dict) and isinstance(error.get("code"), int) and isinstance(error.get("message"), str)
+            ), f"{what}: malformed JSON-RPC error {body}"
             assert "id" in body, f"{what}: JSON-RPC error without an id member {body}"
         else:
             assert isinstance(body, dict) and ("error" in body), f"{what}: unexpected body {body}"

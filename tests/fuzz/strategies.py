@@ -11,20 +11,69 @@ from hypothesis import strategies as st
 
 # Values that broke parsers before, or that sit on a boundary of one: encodings, separators, sizes, Unicode.
 NASTY = [
-    "", " ", "\x00", "\t", "null", "0", "-1", "1e309", "true", "[]", "{}", "%", "%zz", "%00", "%ff", "%2F", "%2e%2e",
-    "../", "..\\", "/..;/", "a" * 5000, "\u202e", "\ufeff", "ǅ", "ﬀ", "İ", "\U0001f600", "\\ud800", "<script>",
-    "' OR 1=1 --", "${jndi:ldap://x}", "http://127.0.0.1:1/cb", "https://evil.example/cb", "javascript:alert(1)",
-    "http://evil.example\\@127.0.0.1/cb", "file:///etc/passwd", "mcpgw_at_" + "A" * 43, "Bearer x", "S256",
-    "plain", "code", "authorization_code", "refresh_token", "client_credentials", "openid offline_access",
+    "",
+    " ",
+    "\x00",
+    "\t",
+    "null",
+    "0",
+    "-1",
+    "1e309",
+    "true",
+    "[]",
+    "{}",
+    "%",
+    "%zz",
+    "%00",
+    "%ff",
+    "%2F",
+    "%2e%2e",
+    "../",
+    "..\\",
+    "/..;/",
+    "a" * 5000,
+    "\u202e",
+    "\ufeff",
+    "ǅ",
+    "ﬀ",
+    "İ",
+    "\U0001f600",
+    "\\ud800",
+    "<script>",
+    "' OR 1=1 --",
+    "${jndi:ldap://x}",
+    "http://127.0.0.1:1/cb",
+    "https://evil.example/cb",
+    "javascript:alert(1)",
+    "http://evil.example\\@127.0.0.1/cb",
+    "file:///etc/passwd",
+    "mcpgw_at_" + "A" * 43,
+    "Bearer x",
+    "S256",
+    "plain",
+    "code",
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "openid offline_access",
 ]
 text = st.one_of(st.text(max_size=40), st.sampled_from(NASTY))
-latin1_header = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
-                        max_size=80)
+latin1_header = st.text(
+    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=80
+)
 
-json_scalar = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-                        st.floats(allow_nan=False, allow_infinity=False), text)
-json_value = st.recursive(json_scalar, lambda inner: st.one_of(
-    st.lists(inner, max_size=6), st.dictionaries(text, inner, max_size=6)), max_leaves=25)
+json_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    text,
+)
+json_value = st.recursive(
+    json_scalar,
+    lambda inner: st.one_of(st.lists(inner, max_size=6), st.dictionaries(text, inner, max_size=6)),
+    max_leaves=25,
+)
 
 
 def json_bytes(value: Any) -> bytes:
@@ -32,27 +81,66 @@ def json_bytes(value: Any) -> bytes:
 
 
 # JSON text that json.dumps never produces: lone surrogates, deep nesting, duplicate keys, huge numbers, BOMs
-raw_json = st.sampled_from([
-    b'{"redirect_uris":["\\ud800"]}', b'{"client_name":"\\udfff","redirect_uris":["https://a.example/cb"]}',
-    b'{"a":' * 3000 + b"1" + b"}" * 3000, b'{"redirect_uris":1,"redirect_uris":["https://a.example/cb"]}',
-    b"\xef\xbb\xbf{}", b'{"x":1e999999}', b'{"x":-}', b"[" * 100000, b"\xff\xfe{\x00}\x00", b'"\\u0000"',
-    b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\\ud800"}}', b"{}" * 1000, b"", b"   ",
-])
+raw_json = st.sampled_from(
+    [
+        b'{"redirect_uris":["\\ud800"]}',
+        b'{"client_name":"\\udfff","redirect_uris":["https://a.example/cb"]}',
+        b'{"a":' * 3000 + b"1" + b"}" * 3000,
+        b'{"redirect_uris":1,"redirect_uris":["https://a.example/cb"]}',
+        b"\xef\xbb\xbf{}",
+        b'{"x":1e999999}',
+        b'{"x":-}',
+        b"[" * 100000,
+        b"\xff\xfe{\x00}\x00",
+        b'"\\u0000"',
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\\ud800"}}',
+        b"{}" * 1000,
+        b"",
+        b"   ",
+    ]
+)
 
-FORM_FIELDS = ["grant_type", "code", "redirect_uri", "code_verifier", "client_id", "client_secret", "refresh_token",
-               "scope", "resource", "token", "token_type_hint", "username", "password", "csrf_token", "request_id",
-               "decision", "provider", "email", "state"]
+FORM_FIELDS = [
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "client_id",
+    "client_secret",
+    "refresh_token",
+    "scope",
+    "resource",
+    "token",
+    "token_type_hint",
+    "username",
+    "password",
+    "csrf_token",
+    "request_id",
+    "decision",
+    "provider",
+    "email",
+    "state",
+]
 form_pairs = st.lists(st.tuples(st.one_of(st.sampled_from(FORM_FIELDS), text), text), max_size=12)
 
-FORM_TYPES = ["application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8",
-              "application/x-www-form-urlencoded; charset=latin-1", "application/x-www-form-urlencoded; charset=nope",
-              "multipart/form-data; boundary=fuzz", "multipart/form-data", "application/json", "text/plain", ""]
+FORM_TYPES = [
+    "application/x-www-form-urlencoded",
+    "application/x-www-form-urlencoded; charset=utf-8",
+    "application/x-www-form-urlencoded; charset=latin-1",
+    "application/x-www-form-urlencoded; charset=nope",
+    "multipart/form-data; boundary=fuzz",
+    "multipart/form-data",
+    "application/json",
+    "text/plain",
+    "",
+]
 
 
 def urlencode_pairs(pairs: list[tuple[str, str]]) -> bytes:
     """Form-encode without normalizing: surrogates and odd bytes go out as their (lenient) UTF-8."""
-    return "&".join(f"{quote(k, safe='', errors='surrogatepass')}={quote(v, safe='', errors='surrogatepass')}"
-                    for k, v in pairs).encode("ascii")
+    return "&".join(
+        f"{quote(k, safe='', errors='surrogatepass')}={quote(v, safe='', errors='surrogatepass')}" for k, v in pairs
+    ).encode("ascii")
 
 
 @st.composite
@@ -60,8 +148,11 @@ def multipart_body(draw: st.DrawFn) -> bytes:
     """A multipart/form-data body with boundary `fuzz`, sometimes well-formed, sometimes cut or garbled."""
     parts = []
     for name, value in draw(form_pairs):
-        disposition = draw(st.sampled_from(['form-data; name="{}"', 'form-data; name="{}"; filename="x"',
-                                            "form-data; name={}", "attachment", ""])).format(name)
+        disposition = draw(
+            st.sampled_from(
+                ['form-data; name="{}"', 'form-data; name="{}"; filename="x"', "form-data; name={}", "attachment", ""]
+            )
+        ).format(name)
         parts.append(f"--fuzz\r\nContent-Disposition: {disposition}\r\n\r\n{value}\r\n".encode("utf-8", "replace"))
     body = b"".join(parts) + draw(st.sampled_from([b"--fuzz--\r\n", b"--fuzz", b"", b"--other--\r\n"]))
     cut = draw(st.integers(min_value=0, max_value=len(body)))

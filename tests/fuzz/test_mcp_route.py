@@ -13,14 +13,43 @@ from tests.fuzz.shapes import answer, assert_mcp
 from tests.fuzz.strategies import json_bytes, json_value, latin1_header, raw_json, text
 from tests.support.tokens import issue
 
-METHODS = ["tools/list", "tools/call", "resources/list", "resources/read", "resources/templates/list",
-           "resources/subscribe", "resources/unsubscribe", "prompts/list", "prompts/get", "completion/complete",
-           "ping", "initialize", "notifications/initialized", "server/discover", "logging/setLevel"]
+METHODS = [
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "ping",
+    "initialize",
+    "notifications/initialized",
+    "server/discover",
+    "logging/setLevel",
+]
 TOOLS = ["add", "echo_headers", "admin_reset", "ADMIN_reset", "admin\uff3freset", "hidden", ""]
-URIS = ["file:///public/a.txt", "file:///secret/keys.txt", "file:///%73ecret/keys.txt", "file:///secret%2Fkeys.txt",
-        "file:///public/../secret/keys.txt", "FILE:///secret/x", "file:///secret/\x00", "%", "file://%zz/"]
-request_id = st.one_of(st.integers(min_value=-(2**60), max_value=2**60), text, st.none(), st.booleans(),
-                       st.floats(allow_nan=False, allow_infinity=False), st.lists(st.integers(), max_size=2))
+URIS = [
+    "file:///public/a.txt",
+    "file:///secret/keys.txt",
+    "file:///%73ecret/keys.txt",
+    "file:///secret%2Fkeys.txt",
+    "file:///public/../secret/keys.txt",
+    "FILE:///secret/x",
+    "file:///secret/\x00",
+    "%",
+    "file://%zz/",
+]
+request_id = st.one_of(
+    st.integers(min_value=-(2**60), max_value=2**60),
+    text,
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.lists(st.integers(), max_size=2),
+)
 
 
 @st.composite
@@ -30,14 +59,19 @@ def params(draw: st.DrawFn, method: str) -> Any:
     value: dict[str, Any] = {}
     if method in ("tools/call", "prompts/get"):
         value["name"] = draw(st.one_of(st.sampled_from(TOOLS), text, json_value))
-        value["arguments"] = draw(st.one_of(st.fixed_dictionaries({"a": st.integers(), "b": st.integers()}),
-                                            json_value))
+        value["arguments"] = draw(
+            st.one_of(st.fixed_dictionaries({"a": st.integers(), "b": st.integers()}), json_value)
+        )
     elif method.startswith("resources/"):
         value["uri"] = draw(st.one_of(st.sampled_from(URIS), text))
     elif method == "completion/complete":
-        value["ref"] = draw(st.one_of(
-            st.fixed_dictionaries({"type": st.just("ref/prompt"), "name": st.sampled_from(TOOLS)}),
-            st.fixed_dictionaries({"type": st.just("ref/resource"), "uri": st.sampled_from(URIS)}), json_value))
+        value["ref"] = draw(
+            st.one_of(
+                st.fixed_dictionaries({"type": st.just("ref/prompt"), "name": st.sampled_from(TOOLS)}),
+                st.fixed_dictionaries({"type": st.just("ref/resource"), "uri": st.sampled_from(URIS)}),
+                json_value,
+            )
+        )
         value["argument"] = {"name": "x", "value": draw(text)}
     return value
 
@@ -67,19 +101,22 @@ def mcp_post(draw: st.DrawFn) -> tuple[bytes, dict[str, str]]:
     body = {"single": None, "batch": None, "raw": draw(raw_json), "json": json_bytes(draw(json_value))}[kind]
     if body is None:
         body = json_bytes(decoded)
-    headers = {"Content-Type": draw(st.sampled_from(["application/json", "text/plain", "application/json; x=1"])),
-               "Accept": draw(st.sampled_from(["application/json, text/event-stream", "*/*", "text/html"]))}
+    headers = {
+        "Content-Type": draw(st.sampled_from(["application/json", "text/plain", "application/json; x=1"])),
+        "Accept": draw(st.sampled_from(["application/json, text/event-stream", "*/*", "text/html"])),
+    }
     for name in ("Mcp-Method", "Mcp-Name", "MCP-Protocol-Version", "Mcp-Session-Id", "Mcp_Method", "Mcp-Param-Foo"):
         if draw(st.integers(min_value=0, max_value=3)) == 0:
-            headers[name] = draw(st.one_of(st.sampled_from(METHODS + TOOLS + ["2026-07-28", "2025-11-25"]),
-                                           latin1_header))
+            headers[name] = draw(
+                st.one_of(st.sampled_from(METHODS + TOOLS + ["2026-07-28", "2025-11-25"]), latin1_header)
+            )
     return body, headers
 
 
 @given(request=mcp_post(), authorized=st.sampled_from([True, True, True, False]))
-async def test_mcp_posts_get_a_jsonrpc_answer_whatever_the_body(fuzz_gateway: Any, fuzz_store: Any,
-                                                                aiohttp_client: Any, request: Any,
-                                                                authorized: bool) -> None:
+async def test_mcp_posts_get_a_jsonrpc_answer_whatever_the_body(
+    fuzz_gateway: Any, fuzz_store: Any, aiohttp_client: Any, request: Any, authorized: bool
+) -> None:
     client = await aiohttp_client(fuzz_gateway)
     body, headers = request
     if authorized:
@@ -88,16 +125,38 @@ async def test_mcp_posts_get_a_jsonrpc_answer_whatever_the_body(fuzz_gateway: An
     assert_mcp(reply, f"POST /fz/mcp {headers} {body[:300]!r}")
 
 
-@given(method=st.sampled_from(["GET", "DELETE", "OPTIONS", "PUT", "PATCH"]),
-       headers=st.dictionaries(st.sampled_from(["Authorization", "Origin", "Mcp-Session-Id", "Last-Event-ID",
-                                                "Accept", "MCP-Protocol-Version", "Cookie", "X-Request-Id",
-                                                "Access-Control-Request-Method", "Host"]),
-                               latin1_header, max_size=5),
-       bearer=st.booleans(), path=st.sampled_from(["/fz/mcp", "/fz/mcp/", "/fz/mcp?access_token=x"]))
-async def test_mcp_stream_requests_get_a_jsonrpc_answer_whatever_the_headers(fuzz_gateway: Any, fuzz_store: Any,
-                                                                             aiohttp_client: Any, method: str,
-                                                                             headers: dict[str, str], bearer: bool,
-                                                                             path: str) -> None:
+@given(
+    method=st.sampled_from(["GET", "DELETE", "OPTIONS", "PUT", "PATCH"]),
+    headers=st.dictionaries(
+        st.sampled_from(
+            [
+                "Authorization",
+                "Origin",
+                "Mcp-Session-Id",
+                "Last-Event-ID",
+                "Accept",
+                "MCP-Protocol-Version",
+                "Cookie",
+                "X-Request-Id",
+                "Access-Control-Request-Method",
+                "Host",
+            ]
+        ),
+        latin1_header,
+        max_size=5,
+    ),
+    bearer=st.booleans(),
+    path=st.sampled_from(["/fz/mcp", "/fz/mcp/", "/fz/mcp?access_token=x"]),
+)
+async def test_mcp_stream_requests_get_a_jsonrpc_answer_whatever_the_headers(
+    fuzz_gateway: Any,
+    fuzz_store: Any,
+    aiohttp_client: Any,
+    method: str,
+    headers: dict[str, str],
+    bearer: bool,
+    path: str,
+) -> None:
     client = await aiohttp_client(fuzz_gateway)
     if bearer and "Authorization" not in headers:
         headers["Authorization"] = "Bearer " + await issue(fuzz_store, fuzz_gateway, "fz")

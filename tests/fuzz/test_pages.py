@@ -15,8 +15,21 @@ from tests.fuzz.conftest import CONFIDENTIAL
 from tests.fuzz.shapes import answer, assert_page
 from tests.fuzz.strategies import form_request, latin1_header, text
 
-AUTHORIZE_PARAMS = ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method",
-                    "state", "scope", "resource", "prompt", "response_mode", "nonce", "request", "request_uri"]
+AUTHORIZE_PARAMS = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "code_challenge",
+    "code_challenge_method",
+    "state",
+    "scope",
+    "resource",
+    "prompt",
+    "response_mode",
+    "nonce",
+    "request",
+    "request_uri",
+]
 REDIRECTS = [CONFIDENTIAL["redirect_uris"][0], "http://127.0.0.1:33418/callback"]
 VERIFIER = "v" * 64
 
@@ -25,32 +38,52 @@ VERIFIER = "v" * 64
 def authorize_query(draw: st.DrawFn, client_ids: list[str]) -> str:
     """A query string: mostly plausible requests with one part broken, sometimes raw bytes and bad escapes.
     (`client_ids` differ from run to run: an index is drawn, so the drawn choices stay reproducible.)"""
-    params = {"response_type": "code", "client_id": client_ids[draw(st.integers(0, len(client_ids) - 1))],
-              "redirect_uri": draw(st.sampled_from(REDIRECTS)), "code_challenge": s256(VERIFIER),
-              "code_challenge_method": "S256", "state": "fuzz", "resource": "http://127.0.0.1/fz/mcp"}
+    params = {
+        "response_type": "code",
+        "client_id": client_ids[draw(st.integers(0, len(client_ids) - 1))],
+        "redirect_uri": draw(st.sampled_from(REDIRECTS)),
+        "code_challenge": s256(VERIFIER),
+        "code_challenge_method": "S256",
+        "state": "fuzz",
+        "resource": "http://127.0.0.1/fz/mcp",
+    }
     for _ in range(draw(st.integers(min_value=0, max_value=4))):
         name = draw(st.one_of(st.sampled_from(AUTHORIZE_PARAMS), text))
         if draw(st.booleans()):
             params.pop(name, None)
         else:
             params[name] = draw(text)
-    pairs = [f"{quote(k, safe='', errors='surrogatepass')}={quote(v, safe='', errors='surrogatepass')}"
-             for k, v in params.items()]
-    extra = draw(st.sampled_from(["", "&resource=https://other.example/", "&state=a&state=b", "&%zz=1", "&x=%ff%fe",
-                                  "&client_id=" + "a" * 3000]))
+    pairs = [
+        f"{quote(k, safe='', errors='surrogatepass')}={quote(v, safe='', errors='surrogatepass')}"
+        for k, v in params.items()
+    ]
+    extra = draw(
+        st.sampled_from(
+            [
+                "",
+                "&resource=https://other.example/",
+                "&state=a&state=b",
+                "&%zz=1",
+                "&x=%ff%fe",
+                "&client_id=" + "a" * 3000,
+            ]
+        )
+    )
     return "&".join(pairs) + extra
 
 
 async def _client_ids(client: Any) -> list[str]:
-    registered = await client.post("/register", json={"redirect_uris": REDIRECTS, "token_endpoint_auth_method":
-                                                      "none", "client_name": "fuzz"})
+    registered = await client.post(
+        "/register", json={"redirect_uris": REDIRECTS, "token_endpoint_auth_method": "none", "client_name": "fuzz"}
+    )
     dcr = (await registered.json())["client_id"] if registered.status == 201 else "registration-refused"
     return [CONFIDENTIAL["client_id"], "https://127.0.0.1/cimd.json", "unknown-client", dcr]
 
 
 @given(data=st.data())
-async def test_authorize_answers_a_page_or_a_redirect_to_a_registered_uri(fuzz_gateway: Any, aiohttp_client: Any,
-                                                                          data: st.DataObject) -> None:
+async def test_authorize_answers_a_page_or_a_redirect_to_a_registered_uri(
+    fuzz_gateway: Any, aiohttp_client: Any, data: st.DataObject
+) -> None:
     client = await aiohttp_client(fuzz_gateway)
     query = data.draw(authorize_query(await _client_ids(client)))
     reply = await answer(await client.get("/authorize?" + query, allow_redirects=False))
@@ -60,17 +93,30 @@ async def test_authorize_answers_a_page_or_a_redirect_to_a_registered_uri(fuzz_g
         assert any(target.startswith(uri + "?") for uri in REDIRECTS), f"redirect to {target}"
 
 
-@given(path=st.sampled_from(["/authorize/login", "/authorize/consent", "/authorize/provider", "/authorize/signup",
-                             "/logout"]),
-       request=form_request(), cookie=st.one_of(st.none(), latin1_header), with_session=st.booleans())
-async def test_page_forms_answer_html_whatever_the_body(fuzz_gateway: Any, aiohttp_client: Any, path: str,
-                                                        request: tuple[bytes, str], cookie: str | None,
-                                                        with_session: bool) -> None:
+@given(
+    path=st.sampled_from(
+        ["/authorize/login", "/authorize/consent", "/authorize/provider", "/authorize/signup", "/logout"]
+    ),
+    request=form_request(),
+    cookie=st.one_of(st.none(), latin1_header),
+    with_session=st.booleans(),
+)
+async def test_page_forms_answer_html_whatever_the_body(
+    fuzz_gateway: Any,
+    aiohttp_client: Any,
+    path: str,
+    request: tuple[bytes, str],
+    cookie: str | None,
+    with_session: bool,
+) -> None:
     client = await aiohttp_client(fuzz_gateway)
     if with_session:  # a real session cookie, so the forms get past the session check to their fields
         ids = await _client_ids(client)
-        await client.get(f"/authorize?response_type=code&client_id={ids[-1]}&redirect_uri={REDIRECTS[1]}"
-                         f"&code_challenge={s256(VERIFIER)}&code_challenge_method=S256", allow_redirects=False)
+        await client.get(
+            f"/authorize?response_type=code&client_id={ids[-1]}&redirect_uri={REDIRECTS[1]}"
+            f"&code_challenge={s256(VERIFIER)}&code_challenge_method=S256",
+            allow_redirects=False,
+        )
     body, content_type = request
     headers = {"Content-Type": content_type} if content_type else {}
     if cookie is not None:
@@ -83,11 +129,17 @@ async def test_page_forms_answer_html_whatever_the_body(fuzz_gateway: Any, aioht
 
 
 @given(provider=text, query=st.dictionaries(st.sampled_from(["code", "state", "error", "iss"]), text, max_size=4))
-async def test_provider_callback_answers_html_for_any_query(fuzz_gateway: Any, aiohttp_client: Any, provider: str,
-                                                            query: dict[str, str]) -> None:
+async def test_provider_callback_answers_html_for_any_query(
+    fuzz_gateway: Any, aiohttp_client: Any, provider: str, query: dict[str, str]
+) -> None:
     client = await aiohttp_client(fuzz_gateway)
-    reply = await answer(await client.get(f"/login/{quote(provider, safe='', errors='surrogatepass') or 'x'}/callback",
-                                          params=query, allow_redirects=False))
+    reply = await answer(
+        await client.get(
+            f"/login/{quote(provider, safe='', errors='surrogatepass') or 'x'}/callback",
+            params=query,
+            allow_redirects=False,
+        )
+    )
     if reply.status == 404 and reply.content_type == "application/json":
         return  # a provider name aiohttp's router cannot match (a slash in it): its JSON 404
     assert_page(reply, f"GET /login/{provider!r}/callback {query!r}")

@@ -39,9 +39,14 @@ async def hostile() -> AsyncIterator[Hostile]:
     state = Hostile()
 
     async def discovery(request: web.Request) -> web.Response:
-        return web.json_response({"issuer": state.discovery_issuer or state.issuer,
-                                  "authorization_endpoint": f"{state.issuer}/authorize",
-                                  "token_endpoint": f"{state.issuer}/token", "jwks_uri": f"{state.issuer}/jwks"})
+        return web.json_response(
+            {
+                "issuer": state.discovery_issuer or state.issuer,
+                "authorization_endpoint": f"{state.issuer}/authorize",
+                "token_endpoint": f"{state.issuer}/token",
+                "jwks_uri": f"{state.issuer}/jwks",
+            }
+        )
 
     async def jwks(request: web.Request) -> web.Response:
         state.jwks_fetches += 1
@@ -71,8 +76,17 @@ def sign(signer: RSAKey, claims: dict[str, Any], kid: str | None = None) -> str:
 
 async def finish(hostile: Hostile, claims_for: Any) -> Any:
     """Start a sign-in (to learn the nonce), let the test build the id_token for it, and finish."""
-    provider = OidcProvider(ProviderSettings(name="corp", type="oidc", issuer=hostile.issuer, client_id=CLIENT_ID,
-                                             client_secret="s", use_userinfo=False, groups_claim="groups"))
+    provider = OidcProvider(
+        ProviderSettings(
+            name="corp",
+            type="oidc",
+            issuer=hostile.issuer,
+            client_id=CLIENT_ID,
+            client_secret="s",
+            use_userinfo=False,
+            groups_claim="groups",
+        )
+    )
     try:
         start = await provider.start(REDIRECT)
         hostile.id_token = claims_for(start.nonce)
@@ -83,9 +97,18 @@ async def finish(hostile: Hostile, claims_for: Any) -> Any:
 
 def claims(hostile: Hostile, sent_nonce: str, **override: Any) -> dict[str, Any]:
     now = int(time.time())
-    return {"iss": hostile.issuer, "sub": "s-1", "aud": CLIENT_ID, "exp": now + 300, "iat": now,
-            "nonce": sent_nonce, "email": "a@example.com", "email_verified": True, "groups": ["platform"],
-            **override}
+    return {
+        "iss": hostile.issuer,
+        "sub": "s-1",
+        "aud": CLIENT_ID,
+        "exp": now + 300,
+        "iat": now,
+        "nonce": sent_nonce,
+        "email": "a@example.com",
+        "email_verified": True,
+        "groups": ["platform"],
+        **override,
+    }
 
 
 async def test_valid_id_token_yields_the_provider_identity(hostile):
@@ -96,14 +119,17 @@ async def test_valid_id_token_yields_the_provider_identity(hostile):
     assert principal.groups == ("platform",)
 
 
-@pytest.mark.parametrize("case, message", [
-    ("bad-signature", "signature"),
-    ("wrong-audience", "audience"),
-    ("wrong-nonce", "nonce"),
-    ("expired", "expired"),
-    ("wrong-issuer", "issuer"),
-    ("several-audiences-without-azp", "azp"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("bad-signature", "signature"),
+        ("wrong-audience", "audience"),
+        ("wrong-nonce", "nonce"),
+        ("expired", "expired"),
+        ("wrong-issuer", "issuer"),
+        ("several-audiences-without-azp", "azp"),
+    ],
+)
 async def test_untrustworthy_id_tokens_are_refused(hostile, case, message):
     good, forger = key("k1"), key("k1")  # the forger reuses the published kid
     hostile.published = [good]
@@ -111,9 +137,13 @@ async def test_untrustworthy_id_tokens_are_refused(hostile, case, message):
     def build(nonce: str) -> str:
         if case == "bad-signature":
             return sign(forger, claims(hostile, nonce))
-        override = {"wrong-audience": {"aud": "someone-else"}, "wrong-nonce": {"nonce": "replayed-nonce"},
-                    "expired": {"exp": int(time.time()) - 3600}, "wrong-issuer": {"iss": "https://evil.example"},
-                    "several-audiences-without-azp": {"aud": [CLIENT_ID, "other"]}}[case]
+        override = {
+            "wrong-audience": {"aud": "someone-else"},
+            "wrong-nonce": {"nonce": "replayed-nonce"},
+            "expired": {"exp": int(time.time()) - 3600},
+            "wrong-issuer": {"iss": "https://evil.example"},
+            "several-audiences-without-azp": {"aud": [CLIENT_ID, "other"]},
+        }[case]
         return sign(good, claims(hostile, nonce, **override))
 
     with pytest.raises(ProviderError, match=message):
@@ -124,8 +154,9 @@ async def test_rotated_signing_key_is_fetched_once(hostile):
     """Key rotation: a token signed with a kid we do not hold triggers one JWKS refetch."""
     old, new = key("old"), key("new")
     hostile.published = [old]
-    provider = OidcProvider(ProviderSettings(name="corp", issuer=hostile.issuer, client_id=CLIENT_ID,
-                                             client_secret="s", use_userinfo=False))
+    provider = OidcProvider(
+        ProviderSettings(name="corp", issuer=hostile.issuer, client_id=CLIENT_ID, client_secret="s", use_userinfo=False)
+    )
     try:
         start = await provider.start(REDIRECT)
         hostile.id_token = sign(old, claims(hostile, start.nonce))
@@ -145,12 +176,16 @@ async def test_tenant_templated_issuer_is_resolved_from_the_tid_claim(hostile):
     good = key("k1")
     hostile.published = [good]
     hostile.discovery_issuer = hostile.issuer + "/{tenantid}/v2.0"
-    principal = await finish(hostile, lambda nonce: sign(good, claims(
-        hostile, nonce, iss=f"{hostile.issuer}/tenant-42/v2.0", tid="tenant-42")))
+    principal = await finish(
+        hostile,
+        lambda nonce: sign(good, claims(hostile, nonce, iss=f"{hostile.issuer}/tenant-42/v2.0", tid="tenant-42")),
+    )
     assert principal.user_id == "corp:s-1"
     with pytest.raises(ProviderError, match="issuer"):
-        await finish(hostile, lambda nonce: sign(good, claims(
-            hostile, nonce, iss=f"{hostile.issuer}/tenant-42/v2.0", tid="tenant-99")))
+        await finish(
+            hostile,
+            lambda nonce: sign(good, claims(hostile, nonce, iss=f"{hostile.issuer}/tenant-42/v2.0", tid="tenant-99")),
+        )
 
 
 async def test_unverified_email_is_dropped(hostile):

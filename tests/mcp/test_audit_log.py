@@ -18,12 +18,15 @@ def lines(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-async def test_each_mcp_request_leaves_one_line_with_its_outcome(start_gateway, upstream, store, aiohttp_client,
-                                                                tmp_path):
+async def test_each_mcp_request_leaves_one_line_with_its_outcome(
+    start_gateway, upstream, store, aiohttp_client, tmp_path
+):
     log = tmp_path / "audit.jsonl"
-    server = await start_gateway([route("alpha", upstream.url, scopes=["alpha:read", "alpha:write"], policy=POLICY,
-                                        audit_arguments=False)],
-                                 audit={"path": str(log)}, rate_limits={"tool_calls_per_user": {"limit": 1}})
+    server = await start_gateway(
+        [route("alpha", upstream.url, scopes=["alpha:read", "alpha:write"], policy=POLICY, audit_arguments=False)],
+        audit={"path": str(log)},
+        rate_limits={"tool_calls_per_user": {"limit": 1}},
+    )
     client = await aiohttp_client(server)
     token = await issue(store, server, "alpha", scopes=("alpha:read", "alpha:write"))
     auth = {"Authorization": f"Bearer {token}"}
@@ -56,8 +59,7 @@ async def test_routes_may_opt_in_to_logging_arguments(start_gateway, upstream, s
     assert lines(log)[-1]["arguments"] == [{"a": 2, "b": 3}]
 
 
-async def test_oauth_events_are_logged_without_secrets(start_gateway, upstream, store, aiohttp_client, tmp_path,
-                                                       clock):
+async def test_oauth_events_are_logged_without_secrets(start_gateway, upstream, store, aiohttp_client, tmp_path, clock):
     """Registration, sign-in, code, token and a failed token request; no token, code or secret in the file."""
     log = tmp_path / "audit.jsonl"
     await add_user(store, "alice", PASSWORD, now=clock.now)
@@ -65,12 +67,24 @@ async def test_oauth_events_are_logged_without_secrets(start_gateway, upstream, 
     client = await aiohttp_client(server)
     registered = await register(client)
     tokens = await obtain_tokens(client, server, registered["client_id"])
-    failed = await client.post("/token", data={"grant_type": "authorization_code", "code": "nope",
-                                               "client_id": registered["client_id"], "code_verifier": "x" * 43})
+    failed = await client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": "nope",
+            "client_id": registered["client_id"],
+            "code_verifier": "x" * 43,
+        },
+    )
     assert failed.status == 400
     records = lines(log)
-    assert [r["event"] for r in records] == ["oauth.register", "oauth.login", "oauth.authorize", "oauth.token",
-                                             "oauth.token"]
+    assert [r["event"] for r in records] == [
+        "oauth.register",
+        "oauth.login",
+        "oauth.authorize",
+        "oauth.token",
+        "oauth.token",
+    ]
     assert records[1]["user"] == "local:alice" and records[1]["outcome"] == "ok"
     assert records[2]["outcome"] == "code" and records[2]["route"] == "alpha"
     assert records[3]["outcome"] == "issued" and records[4]["outcome"] == "invalid_grant"
@@ -100,7 +114,8 @@ def test_a_rotated_file_is_reopened_and_nothing_is_lost(tmp_path):
 
 
 async def test_argument_digests_are_keyed_and_equal_calls_digest_alike_on_every_instance(
-        aiohttp_server, aiohttp_client, upstream, redis_url, key_prefix, clock, store, tmp_path):
+    aiohttp_server, aiohttp_client, upstream, redis_url, key_prefix, clock, store, tmp_path
+):
     """Finding 20: HMAC-SHA256 under a deployment secret kept in the store (created by the first instance), not a
     bare SHA-256 anyone can confirm a guessed argument against; two instances on one store agree."""
     import hashlib
@@ -149,20 +164,29 @@ async def test_the_deployment_secret_is_created_once_for_every_store_client(redi
             await s.close()
 
 
-async def test_a_refused_huge_batch_leaves_a_bounded_audit_line(start_gateway, upstream, store, aiohttp_client,
-                                                                tmp_path):
+async def test_a_refused_huge_batch_leaves_a_bounded_audit_line(
+    start_gateway, upstream, store, aiohttp_client, tmp_path
+):
     """Finding 5: a 50,000-message batch wrote a 5 MB audit line; now it is refused and described in part."""
     log = tmp_path / "audit.jsonl"
     server = await start_gateway([route("alpha", upstream.url)], audit={"path": str(log)})
     client = await aiohttp_client(server)
     token = await issue(store, server, "alpha")
-    batch = [{"jsonrpc": "2.0", "id": i, "method": "tools/call",
-              "params": {"name": f"t{i}" + "x" * (300 if i < 200 else 0)}} for i in range(50_000)]
+    batch = [
+        {"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": f"t{i}" + "x" * (300 if i < 200 else 0)}}
+        for i in range(50_000)
+    ]
     raw = json.dumps(batch, separators=(",", ":")).encode()
     assert len(raw) < 4 * 1024 * 1024  # under the body limit: the batch itself is what is refused
-    reply = await client.post("/alpha/mcp", data=io.BytesIO(raw), headers={
-        "Accept": "application/json, text/event-stream", "Content-Type": "application/json",
-        "Authorization": f"Bearer {token}"})
+    reply = await client.post(
+        "/alpha/mcp",
+        data=io.BytesIO(raw),
+        headers={
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {token}",
+        },
+    )
     assert reply.status == 400 and (await reply.json())["error"]["code"] == -32600
     record = [r for r in lines(log) if r["event"] == "mcp.request"][-1]
     # described in part: the audit log keeps 32 items of an array and marks the rest (gateway.audit.bounded)

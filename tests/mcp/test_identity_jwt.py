@@ -42,19 +42,25 @@ async def test_upstream_receives_a_verifiable_identity_jwt(start_gateway, upstre
     assert claims["exp"] - claims["iat"] == 60
 
 
-async def test_rotation_keeps_old_tokens_verifiable(start_gateway, upstream, store, aiohttp_server, redis_url,
-                                                    key_prefix, clock, tmp_path):
+async def test_rotation_keeps_old_tokens_verifiable(
+    start_gateway, upstream, store, aiohttp_server, redis_url, key_prefix, clock, tmp_path
+):
     """`keys rotate` adds a key that signs from then on; the previous key stays in the JWKS."""
     first = await start_gateway([route("alpha", upstream.url, identity_jwt_header="X-MCP-Identity")])
     token = await issue(store, first, "alpha")
     before = (await upstream_view(first, token))["x-mcp-identity"]
     config = write_config(tmp_path / "gw.yaml", first.app[SETTINGS_KEY])
-    rotated = subprocess.run([sys.executable, "-m", "gateway", "keys", "rotate", "-c", str(config)],
-                             capture_output=True, text=True, timeout=60)
+    rotated = subprocess.run(
+        [sys.executable, "-m", "gateway", "keys", "rotate", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert rotated.returncode == 0, rotated.stderr
     # another instance (fresh key cache) of the same deployment
-    settings = make_settings(first.port, redis_url, key_prefix,
-                             [route("alpha", upstream.url, identity_jwt_header="X-MCP-Identity")])
+    settings = make_settings(
+        first.port, redis_url, key_prefix, [route("alpha", upstream.url, identity_jwt_header="X-MCP-Identity")]
+    )
     second = await aiohttp_server(create_app(settings, clock=clock), port=free_port())
     keys = await jwks(second)
     assert len(keys.keys) == 2

@@ -38,6 +38,7 @@ def request(request_id: Any, method: str, params: Any = None) -> dict[str, Any]:
 
 # -- parse_messages -------------------------------------------------------------------------------------------
 
+
 def test_a_single_request_parses_to_one_message() -> None:
     """JSON-RPC 2.0 §4: a request object; a method that touches nothing by name has no target."""
     assert parse_messages(body(request(7, "tools/list"))) == [Message(7, "tools/list", None)]
@@ -80,7 +81,10 @@ def test_responses_and_junk_in_a_batch_are_skipped() -> None:
     batch = [
         {"jsonrpc": "2.0", "id": 9, "result": {}},
         {"jsonrpc": "2.0", "id": 10, "error": {"code": -1, "message": "no"}},
-        42, "tools/call", None, [request(1, "tools/call", {"name": "nested"})],
+        42,
+        "tools/call",
+        None,
+        [request(1, "tools/call", {"name": "nested"})],
         {"jsonrpc": "2.0", "id": 3, "method": 5},
         request(4, "tools/call", {"name": "kept"}),
     ]
@@ -112,8 +116,12 @@ def test_a_pathologically_deep_body_is_left_to_the_upstream_rather_than_raising(
     ("method", "params", "target"),
     [
         pytest.param("tools/call", {"name": "add", "arguments": {"a": 1}}, ("tools", "add"), id="tools-call"),
-        pytest.param("resources/read", {"uri": "file:///secret/a.txt"}, ("resources", "file:///secret/a.txt"),
-                     id="resources-read"),
+        pytest.param(
+            "resources/read",
+            {"uri": "file:///secret/a.txt"},
+            ("resources", "file:///secret/a.txt"),
+            id="resources-read",
+        ),
         pytest.param("resources/subscribe", {"uri": "file:///x"}, ("resources", "file:///x"), id="subscribe"),
         pytest.param("resources/unsubscribe", {"uri": "file:///x"}, ("resources", "file:///x"), id="unsubscribe"),
         pytest.param("prompts/get", {"name": "greeting"}, ("prompts", "greeting"), id="prompts-get"),
@@ -125,8 +133,9 @@ def test_a_pathologically_deep_body_is_left_to_the_upstream_rather_than_raising(
         pytest.param("initialize", {"name": "x"}, None, id="other-method"),
     ],
 )
-def test_the_target_is_the_kind_and_the_name_or_uri_a_call_touches(method: str, params: Any,
-                                                                    target: tuple[str, str] | None) -> None:
+def test_the_target_is_the_kind_and_the_name_or_uri_a_call_touches(
+    method: str, params: Any, target: tuple[str, str] | None
+) -> None:
     """TARGETS: tools/call and prompts/get by name, resources/* by URI; a malformed one targets "" (policy then
     decides on the empty name, so default deny still refuses it)."""
     messages = parse_messages(body(request(1, method, params)))
@@ -150,8 +159,9 @@ def test_tools_call_arguments_are_carried_along() -> None:
         ("resources/templates/list", "resources", "resourceTemplates", "uriTemplate"),
     ],
 )
-def test_each_list_method_names_its_kind_result_field_and_item_key(method: str, kind: str, field: str,
-                                                                   key: str) -> None:
+def test_each_list_method_names_its_kind_result_field_and_item_key(
+    method: str, kind: str, field: str, key: str
+) -> None:
     """MCP schema: ListToolsResult.tools[].name, ListPromptsResult.prompts[].name, ListResourcesResult.resources[].uri,
     ListResourceTemplatesResult.resourceTemplates[].uriTemplate."""
     assert LISTS[method] == (kind, field, key)
@@ -176,13 +186,15 @@ CALL = [Message(1, "tools/call", ("tools", "add"))]
         pytest.param(CALL, "tools/call", "add", id="both-match"),
         pytest.param(CALL, "tools/call", None, id="method-only"),
         pytest.param(CALL, None, "add", id="name-only"),
-        pytest.param([Message(1, "resources/read", ("resources", "file:///a"))], "resources/read", "file:///a",
-                     id="resource-uri"),
+        pytest.param(
+            [Message(1, "resources/read", ("resources", "file:///a"))], "resources/read", "file:///a", id="resource-uri"
+        ),
         pytest.param([Message(1, "tools/list", None)], "tools/list", None, id="list-method"),
     ],
 )
-def test_absent_or_matching_mirrored_headers_are_no_mismatch(messages: list[Message], method_header: str | None,
-                                                             name_header: str | None) -> None:
+def test_absent_or_matching_mirrored_headers_are_no_mismatch(
+    messages: list[Message], method_header: str | None, name_header: str | None
+) -> None:
     """MCP RS-14: the Mcp-Method / Mcp-Name headers, when sent, must equal the body's method and name."""
     assert header_mismatch(messages, method_header, name_header) is None
 
@@ -200,14 +212,16 @@ def test_absent_or_matching_mirrored_headers_are_no_mismatch(messages: list[Mess
         pytest.param([], "tools/call", None, id="no-messages"),
     ],
 )
-def test_mirrored_headers_that_disagree_with_the_body_give_a_reason(messages: list[Message], method_header: str | None,
-                                                                    name_header: str | None) -> None:
+def test_mirrored_headers_that_disagree_with_the_body_give_a_reason(
+    messages: list[Message], method_header: str | None, name_header: str | None
+) -> None:
     """MCP RS-14: a mismatch (or headers on a batch, which has no single method) is refused with a reason."""
     reason = header_mismatch(messages, method_header, name_header)
     assert isinstance(reason, str) and reason
 
 
 # -- peek_id --------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
@@ -240,6 +254,7 @@ def test_peek_id_of_a_pathologically_deep_body_is_none_rather_than_raising() -> 
 
 
 # -- read_messages: strict, bounded (findings 5 and 7) --------------------------------------------------------
+
 
 def call(request_id: Any, name: str = "add") -> dict[str, Any]:
     return request(request_id, "tools/call", {"name": name, "arguments": {}})
@@ -277,8 +292,11 @@ def test_a_batch_may_call_at_most_max_distinct_tools_distinct_tools() -> None:
 
 @pytest.mark.parametrize(
     "ids",
-    [pytest.param([7, 7], id="same-number"), pytest.param([1, 1.0], id="one-and-one-point-zero"),
-     pytest.param(["a", "b", "a"], id="same-string")],
+    [
+        pytest.param([7, 7], id="same-number"),
+        pytest.param([1, 1.0], id="one-and-one-point-zero"),
+        pytest.param(["a", "b", "a"], id="same-string"),
+    ],
 )
 def test_a_batch_reusing_a_request_id_is_an_invalid_request(ids: list[Any]) -> None:
     """Finding 7: [{"id":7,"method":"tools/list"},{"id":7,"method":"prompts/list"}] made the old filter mix up
@@ -288,17 +306,24 @@ def test_a_batch_reusing_a_request_id_is_an_invalid_request(ids: list[Any]) -> N
 
 
 def test_distinct_ids_notifications_and_responses_may_share_a_batch() -> None:
-    """"1" and 1 are different ids; notifications have none; a response's id is the server's, not ours."""
-    batch = [request(1, "tools/list"), request("1", "prompts/list"), {"jsonrpc": "2.0", "method": "notifications/x"},
-             {"jsonrpc": "2.0", "method": "notifications/y"}, {"jsonrpc": "2.0", "id": 1, "result": {}}]
+    """ "1" and 1 are different ids; notifications have none; a response's id is the server's, not ours."""
+    batch = [
+        request(1, "tools/list"),
+        request("1", "prompts/list"),
+        {"jsonrpc": "2.0", "method": "notifications/x"},
+        {"jsonrpc": "2.0", "method": "notifications/y"},
+        {"jsonrpc": "2.0", "id": 1, "result": {}},
+    ]
     assert [m.id for m in read_messages(body(batch))] == [1, "1", None, None]
 
 
 @pytest.mark.parametrize(
     "raw",
     [
-        pytest.param(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_delete","name":"add"}}',
-                     id="duplicate-key"),
+        pytest.param(
+            b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_delete","name":"add"}}',
+            id="duplicate-key",
+        ),
         pytest.param(b'{"jsonrpc":"2.0","id":NaN,"method":"ping"}', id="nan"),
         pytest.param(json.dumps(request(1, "ping")).encode("utf-16"), id="utf-16"),
         pytest.param(b"\xef\xbb\xbf" + json.dumps(request(1, "ping")).encode(), id="bom"),
@@ -325,13 +350,25 @@ def test_a_body_parsers_could_read_differently_is_a_parse_error(raw: bytes) -> N
         pytest.param(request(1, "tools/call", {}), INVALID_PARAMS, id="name-missing"),
         pytest.param(request(1, "tools/call", ["add"]), INVALID_PARAMS, id="params-not-an-object"),
         pytest.param(request(1, "resources/read", {"uri": ["file:///x"]}), INVALID_PARAMS, id="uri-not-a-string"),
-        pytest.param(request(1, "completion/complete", {"ref": {"type": "ref/other"}}), INVALID_PARAMS,
-                     id="unknown-completion-ref"),
-        pytest.param(request(1, "subscriptions/listen", {"notifications": {"resourceSubscriptions": "file:///x"}}),
-                     INVALID_PARAMS, id="subscriptions-not-a-list"),
-        pytest.param(request(1, "subscriptions/listen", {"notifications": {
-            "resourceSubscriptions": [f"file:///{i}" for i in range(MAX_SUBSCRIPTIONS + 1)]}}), INVALID_PARAMS,
-            id="too-many-subscriptions"),
+        pytest.param(
+            request(1, "completion/complete", {"ref": {"type": "ref/other"}}),
+            INVALID_PARAMS,
+            id="unknown-completion-ref",
+        ),
+        pytest.param(
+            request(1, "subscriptions/listen", {"notifications": {"resourceSubscriptions": "file:///x"}}),
+            INVALID_PARAMS,
+            id="subscriptions-not-a-list",
+        ),
+        pytest.param(
+            request(
+                1,
+                "subscriptions/listen",
+                {"notifications": {"resourceSubscriptions": [f"file:///{i}" for i in range(MAX_SUBSCRIPTIONS + 1)]}},
+            ),
+            INVALID_PARAMS,
+            id="too-many-subscriptions",
+        ),
     ],
 )
 def test_a_message_policy_cannot_judge_is_refused(item: Any, code: int) -> None:
@@ -342,10 +379,16 @@ def test_a_message_policy_cannot_judge_is_refused(item: Any, code: int) -> None:
 @pytest.mark.parametrize(
     ("params", "targets"),
     [
-        pytest.param({"ref": {"type": "ref/prompt", "name": "code_review"}, "argument": {"name": "a", "value": ""}},
-                     (("prompts", "code_review"),), id="completion-of-a-prompt"),
-        pytest.param({"ref": {"type": "ref/resource", "uri": "file:///{path}"}, "argument": {"name": "p", "value": ""}},
-                     (("resources", "file:///{path}"),), id="completion-of-a-template"),
+        pytest.param(
+            {"ref": {"type": "ref/prompt", "name": "code_review"}, "argument": {"name": "a", "value": ""}},
+            (("prompts", "code_review"),),
+            id="completion-of-a-prompt",
+        ),
+        pytest.param(
+            {"ref": {"type": "ref/resource", "uri": "file:///{path}"}, "argument": {"name": "p", "value": ""}},
+            (("resources", "file:///{path}"),),
+            id="completion-of-a-template",
+        ),
     ],
 )
 def test_completion_targets_the_prompt_or_template_it_completes(params: dict[str, Any], targets: tuple) -> None:
@@ -355,8 +398,15 @@ def test_completion_targets_the_prompt_or_template_it_completes(params: dict[str
 
 def test_subscriptions_listen_targets_every_resource_it_subscribes_to() -> None:
     """MCP 2026-07-28 basic/patterns/subscriptions: resourceSubscriptions replaces resources/subscribe."""
-    message = read_messages(body(request(1, "subscriptions/listen", {"notifications": {
-        "toolsListChanged": True, "resourceSubscriptions": ["file:///a", "file:///b"]}})))[0]
+    message = read_messages(
+        body(
+            request(
+                1,
+                "subscriptions/listen",
+                {"notifications": {"toolsListChanged": True, "resourceSubscriptions": ["file:///a", "file:///b"]}},
+            )
+        )
+    )[0]
     assert message.targets == (("resources", "file:///a"), ("resources", "file:///b"))
 
 

@@ -12,8 +12,12 @@ from hypothesis import strategies as st
 
 from gateway.mcp.filtering import FilterError, ListFilter, SseRewriter
 
-HIDDEN = {("tools", "secret_tool"), ("prompts", "secret_prompt"), ("resources", "file:///secret/a.txt"),
-          ("resources", "file:///secret/{name}")}
+HIDDEN = {
+    ("tools", "secret_tool"),
+    ("prompts", "secret_prompt"),
+    ("resources", "file:///secret/a.txt"),
+    ("resources", "file:///secret/{name}"),
+}
 
 
 def allowed(kind: str, name: str) -> bool:
@@ -28,39 +32,63 @@ def response(request_id: Any, result: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
 
-TOOLS_RESULT = {"tools": [{"name": "echo", "inputSchema": {"type": "object"}},
-                          {"name": "secret_tool", "inputSchema": {"type": "object"}},
-                          {"name": "add", "description": "adds"}],
-                "nextCursor": "page-2", "_meta": {"k": "v"}}
-TOOLS_FILTERED = {"tools": [{"name": "echo", "inputSchema": {"type": "object"}},
-                            {"name": "add", "description": "adds"}],
-                  "nextCursor": "page-2", "_meta": {"k": "v"}}
+TOOLS_RESULT = {
+    "tools": [
+        {"name": "echo", "inputSchema": {"type": "object"}},
+        {"name": "secret_tool", "inputSchema": {"type": "object"}},
+        {"name": "add", "description": "adds"},
+    ],
+    "nextCursor": "page-2",
+    "_meta": {"k": "v"},
+}
+TOOLS_FILTERED = {
+    "tools": [{"name": "echo", "inputSchema": {"type": "object"}}, {"name": "add", "description": "adds"}],
+    "nextCursor": "page-2",
+    "_meta": {"k": "v"},
+}
 PROMPTS_RESULT = {"prompts": [{"name": "secret_prompt"}, {"name": "greeting"}]}
 PROMPTS_FILTERED = {"prompts": [{"name": "greeting"}]}
 
 
 # -- ListFilter.message: by shape ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("result", "expected"),
     [
         pytest.param(TOOLS_RESULT, TOOLS_FILTERED, id="tools"),
         pytest.param(PROMPTS_RESULT, PROMPTS_FILTERED, id="prompts"),
-        pytest.param({"resources": [{"uri": "file:///secret/a.txt", "name": "a"}, {"uri": "file:///b", "name": "b"}]},
-                     {"resources": [{"uri": "file:///b", "name": "b"}]}, id="resources-by-uri"),
-        pytest.param({"resourceTemplates": [{"uriTemplate": "file:///secret/{name}", "name": "s"},
-                                            {"uriTemplate": "file:///pub/{name}", "name": "p"}]},
-                     {"resourceTemplates": [{"uriTemplate": "file:///pub/{name}", "name": "p"}]},
-                     id="resource-templates-by-uri-template"),
-        pytest.param({"tools": [{"name": "secret_tool"}], "prompts": [{"name": "secret_prompt"}]},
-                     {"tools": [], "prompts": []}, id="several-lists-in-one-result"),
-        pytest.param({"contents": [{"uri": "file:///b", "text": "b"}, {"uri": "file:///secret/a.txt", "text": "s"}]},
-                     {"contents": [{"uri": "file:///b", "text": "b"}]}, id="read-contents-of-a-directory"),
+        pytest.param(
+            {"resources": [{"uri": "file:///secret/a.txt", "name": "a"}, {"uri": "file:///b", "name": "b"}]},
+            {"resources": [{"uri": "file:///b", "name": "b"}]},
+            id="resources-by-uri",
+        ),
+        pytest.param(
+            {
+                "resourceTemplates": [
+                    {"uriTemplate": "file:///secret/{name}", "name": "s"},
+                    {"uriTemplate": "file:///pub/{name}", "name": "p"},
+                ]
+            },
+            {"resourceTemplates": [{"uriTemplate": "file:///pub/{name}", "name": "p"}]},
+            id="resource-templates-by-uri-template",
+        ),
+        pytest.param(
+            {"tools": [{"name": "secret_tool"}], "prompts": [{"name": "secret_prompt"}]},
+            {"tools": [], "prompts": []},
+            id="several-lists-in-one-result",
+        ),
+        pytest.param(
+            {"contents": [{"uri": "file:///b", "text": "b"}, {"uri": "file:///secret/a.txt", "text": "s"}]},
+            {"contents": [{"uri": "file:///b", "text": "b"}]},
+            id="read-contents-of-a-directory",
+        ),
     ],
 )
 @pytest.mark.parametrize("request_id", [1, "p", 7.0, None, "no-such-request"])
 def test_any_result_carrying_a_list_keeps_only_allowed_items_whatever_id_it_answers(
-        request_id: Any, result: dict[str, Any], expected: dict[str, Any]) -> None:
+    request_id: Any, result: dict[str, Any], expected: dict[str, Any]
+) -> None:
     """Finding 7: filtering by shape. The old filter trusted the request id (a batch reusing id 7 for tools/list and
     prompts/list made it expect prompts and pass the tools unfiltered; a replayed answer had no tracked id)."""
     assert list_filter().message(response(request_id, result)) == response(request_id, expected)
@@ -120,6 +148,7 @@ def test_messages_without_anything_to_hide_are_returned_as_is(message: Any) -> N
 
 # -- ListFilter.json_body -------------------------------------------------------------------------------------
 
+
 def test_a_single_json_body_is_filtered() -> None:
     """Streamable HTTP, application/json answer: the whole body is one response."""
     out = list_filter().json_body(json.dumps(response(1, TOOLS_RESULT)).encode())
@@ -144,8 +173,10 @@ def test_nested_batches_are_filtered_too() -> None:
         pytest.param(b'{"jsonrpc": "2.0", "id": 1, "result": ', id="truncated"),
         pytest.param(b"\xff\xfe{}", id="not-utf8"),
         pytest.param(json.dumps(response(1, TOOLS_RESULT)).encode("utf-16"), id="utf-16"),
-        pytest.param(b'{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"secret_tool"}]},"result":{"tools":[]}}',
-                     id="duplicate-key-first-wins-elsewhere"),
+        pytest.param(
+            b'{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"secret_tool"}]},"result":{"tools":[]}}',
+            id="duplicate-key-first-wins-elsewhere",
+        ),
         pytest.param(b'{"jsonrpc":"2.0","id":NaN,"result":{}}', id="nan"),
         pytest.param(b"[" * 100_000 + b"]" * 100_000, id="pathologically-deep"),
     ],
@@ -158,6 +189,7 @@ def test_a_json_body_that_is_not_strict_json_fails_closed(raw: bytes) -> None:
 
 
 # -- SseRewriter ----------------------------------------------------------------------------------------------
+
 
 def sse(message: Any, *, before: bytes = b"", eol: bytes = b"\n", space: bytes = b" ") -> bytes:
     return before + b"data:" + space + json.dumps(message).encode() + eol + eol
@@ -172,7 +204,7 @@ def client_events(stream: bytes) -> list[str]:
         if c in "\r\n":
             lines.append(line)
             line = ""
-            if c == "\r" and text[i + 1:i + 2] == "\n":
+            if c == "\r" and text[i + 1 : i + 2] == "\n":
                 i += 1
         else:
             line += c
@@ -217,8 +249,11 @@ def test_a_filtered_event_in_one_chunk_comes_out_filtered() -> None:
         pytest.param(b"id: 4\rdata: " + json.dumps(response(1, TOOLS_RESULT)).encode() + b"\n\r\n", id="cr-lf-crlf"),
         pytest.param(b"data:" + json.dumps(response(1, TOOLS_RESULT)).encode() + b"\n\n", id="data-without-space"),
         pytest.param(b"\xef\xbb\xbfdata: " + json.dumps(response(1, TOOLS_RESULT)).encode() + b"\n\n", id="bom"),
-        pytest.param(b"data: " + json.dumps(response(1, TOOLS_RESULT)).encode() + b"\n\n"
-                     b"data: " + json.dumps(response(2, TOOLS_RESULT)).encode() + b"\r\r", id="two-events-lf-and-cr"),
+        pytest.param(
+            b"data: " + json.dumps(response(1, TOOLS_RESULT)).encode() + b"\n\n"
+            b"data: " + json.dumps(response(2, TOOLS_RESULT)).encode() + b"\r\r",
+            id="two-events-lf-and-cr",
+        ),
     ],
 )
 def test_events_framed_any_way_the_spec_allows_are_filtered(stream: bytes) -> None:
@@ -230,13 +265,14 @@ def test_events_framed_any_way_the_spec_allows_are_filtered(stream: bytes) -> No
     assert len(client_events(out)) == len(client_events(stream))
 
 
-@pytest.mark.parametrize("eol", [pytest.param(b"\n", id="lf"), pytest.param(b"\r\n", id="crlf"),
-                                 pytest.param(b"\r", id="cr")])
+@pytest.mark.parametrize(
+    "eol", [pytest.param(b"\n", id="lf"), pytest.param(b"\r\n", id="crlf"), pytest.param(b"\r", id="cr")]
+)
 def test_an_event_fed_byte_by_byte_comes_out_filtered_once_complete(eol: bytes) -> None:
     """WHATWG SSE §9.2.6: events end with a blank line; chunks fall anywhere (a CR may wait for its LF)."""
     stream = sse(response(1, TOOLS_RESULT), before=b"event: message" + eol + b"id: 17" + eol, eol=eol)
     rewriter = SseRewriter(list_filter())
-    outputs = [rewriter.feed(stream[i:i + 1]) for i in range(len(stream))]
+    outputs = [rewriter.feed(stream[i : i + 1]) for i in range(len(stream))]
     assert all(out == b"" for out in outputs[:-1]) or eol == b"\r"  # (a final CR waits for the next byte)
     rest = rewriter.flush()
     assert data_of(b"".join(outputs) + rest) == [response(1, TOOLS_FILTERED)]
@@ -267,24 +303,32 @@ def test_a_filtered_event_split_at_every_possible_boundary_comes_out_the_same(sp
     stream = sse(response(1, TOOLS_RESULT), before=b"id: 3\r\n", eol=b"\r\n")
     expected = feed_all(SseRewriter(list_filter()), [stream])
     for start in range(len(stream)):
-        chunks = [stream[:start]] + [stream[i:i + split] for i in range(start, len(stream), split)]
+        chunks = [stream[:start]] + [stream[i : i + split] for i in range(start, len(stream), split)]
         assert feed_all(SseRewriter(list_filter()), chunks) == expected
 
 
 UNTOUCHED = [
-    pytest.param(b"event: message\nid: 5\ndata: " + json.dumps(response(99, PROMPTS_FILTERED)).encode() + b"\n\n",
-                 id="nothing-to-hide"),
-    pytest.param(b"id: abc-1\r\nevent: message\r\ndata: " + json.dumps(response(99, {"content": []})).encode()
-                 + b"\r\n\r\n", id="crlf-framing"),
-    pytest.param(b"data: " + json.dumps({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}).encode()
-                 + b"\n\n", id="list-changed-notification"),
-    pytest.param(b"data: " + json.dumps({"jsonrpc": "2.0", "id": 1, "error": {"code": 1, "message": "x"}}).encode()
-                 + b"\n\n", id="error-response"),
+    pytest.param(
+        b"event: message\nid: 5\ndata: " + json.dumps(response(99, PROMPTS_FILTERED)).encode() + b"\n\n",
+        id="nothing-to-hide",
+    ),
+    pytest.param(
+        b"id: abc-1\r\nevent: message\r\ndata: " + json.dumps(response(99, {"content": []})).encode() + b"\r\n\r\n",
+        id="crlf-framing",
+    ),
+    pytest.param(
+        b"data: " + json.dumps({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}).encode() + b"\n\n",
+        id="list-changed-notification",
+    ),
+    pytest.param(
+        b"data: " + json.dumps({"jsonrpc": "2.0", "id": 1, "error": {"code": 1, "message": "x"}}).encode() + b"\n\n",
+        id="error-response",
+    ),
     pytest.param(b": keep-alive comment\n\n", id="comment"),
     pytest.param(b"id: 9\nretry: 1000\n\n", id="no-data"),
     pytest.param(b"id: 1\r\ndata: \r\n\r\n", id="priming-event-with-empty-data"),
-    pytest.param(b"data:   {\"jsonrpc\":\"2.0\",\r\ndata:\"id\":99,\"result\":{}}\r\n\r\n", id="multi-line-data"),
-    pytest.param(b"id: 1\rdata: {\"id\": 99}\r\r", id="cr-framing"),
+    pytest.param(b'data:   {"jsonrpc":"2.0",\r\ndata:"id":99,"result":{}}\r\n\r\n', id="multi-line-data"),
+    pytest.param(b'id: 1\rdata: {"id": 99}\r\r', id="cr-framing"),
     pytest.param(b"\n\n", id="blank-lines"),
 ]
 
@@ -299,7 +343,7 @@ def test_an_event_with_nothing_to_hide_passes_byte_identical(event: bytes) -> No
 def test_an_untouched_event_fed_byte_by_byte_passes_byte_identical(event: bytes) -> None:
     """Same, with the event split into single bytes."""
     rewriter = SseRewriter(list_filter())
-    assert feed_all(rewriter, [event[i:i + 1] for i in range(len(event))]) == event
+    assert feed_all(rewriter, [event[i : i + 1] for i in range(len(event))]) == event
 
 
 @pytest.mark.parametrize(
@@ -307,8 +351,10 @@ def test_an_untouched_event_fed_byte_by_byte_passes_byte_identical(event: bytes)
     [
         pytest.param(b"data: {not json\n\n", id="data-not-json"),
         pytest.param(b"data: " + json.dumps(response(1, TOOLS_RESULT)).encode()[:-1] + b"\n\n", id="truncated"),
-        pytest.param(b'data: {"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"secret_tool"}]},"result":{}}\n\n',
-                     id="duplicate-key"),
+        pytest.param(
+            b'data: {"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"secret_tool"}]},"result":{}}\n\n',
+            id="duplicate-key",
+        ),
         pytest.param(b'data: {"jsonrpc":"2.0","id":Infinity,"result":{"tools":[]}}\n\n', id="infinity"),
     ],
 )
@@ -355,8 +401,11 @@ def test_a_final_cr_ends_the_last_event_at_the_end_of_the_stream() -> None:
 
 def test_several_events_in_one_chunk_are_each_handled() -> None:
     """One network read may hold many events: filtered ones rewritten, the others byte-identical, order kept."""
-    notification = b"event: message\ndata: " + json.dumps(
-        {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}}).encode() + b"\n\n"
+    notification = (
+        b"event: message\ndata: "
+        + json.dumps({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}}).encode()
+        + b"\n\n"
+    )
     other = b"id: 8\ndata: " + json.dumps(response(99, {"content": []})).encode() + b"\n\n"
     chunk = notification + sse(response(1, TOOLS_RESULT)) + other + sse(response("p", PROMPTS_RESULT))
     out = SseRewriter(list_filter()).feed(chunk)
@@ -364,7 +413,9 @@ def test_several_events_in_one_chunk_are_each_handled() -> None:
     assert other in out
     assert data_of(out) == [
         {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}},
-        response(1, TOOLS_FILTERED), response(99, {"content": []}), response("p", PROMPTS_FILTERED),
+        response(1, TOOLS_FILTERED),
+        response(99, {"content": []}),
+        response("p", PROMPTS_FILTERED),
     ]
 
 
@@ -376,8 +427,14 @@ def test_a_batch_of_responses_in_one_event_is_filtered_like_a_batch_json_body() 
 
 # -- property: whatever the framing and chunking, no client reads a hidden item -----------------------------
 
-_messages = st.sampled_from([response(1, TOOLS_RESULT), response("x", PROMPTS_RESULT), response(3, {"content": []}),
-                             {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}}])
+_messages = st.sampled_from(
+    [
+        response(1, TOOLS_RESULT),
+        response("x", PROMPTS_RESULT),
+        response(3, {"content": []}),
+        {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}},
+    ]
+)
 _eol = st.sampled_from([b"\n", b"\r\n", b"\r"])
 
 

@@ -14,15 +14,20 @@ def policy(default: str = "allow", **rules: list[dict[str, Any]]) -> PolicySetti
     return PolicySettings(default=default, **{kind: [NameRule(**r) for r in rs] for kind, rs in rules.items()})
 
 
-def outcome(settings: PolicySettings, kind: Kind, name: str, scopes: tuple[str, ...] = (),
-            groups: tuple[str, ...] = ()) -> str:
+def outcome(
+    settings: PolicySettings, kind: Kind, name: str, scopes: tuple[str, ...] = (), groups: tuple[str, ...] = ()
+) -> str:
     return decide(settings, kind, name, scopes=scopes, groups=groups).outcome
 
 
-TOOLS = policy(tools=[{"match": "delete_repo", "deny": True},
-                      {"match": "admin_*", "groups": ["ops"]},
-                      {"match": "write_?", "scopes": ["repo:write"]},
-                      {"match": "report[0-9]", "deny": True}])
+TOOLS = policy(
+    tools=[
+        {"match": "delete_repo", "deny": True},
+        {"match": "admin_*", "groups": ["ops"]},
+        {"match": "write_?", "scopes": ["repo:write"]},
+        {"match": "report[0-9]", "deny": True},
+    ]
+)
 
 
 @pytest.mark.parametrize(
@@ -102,8 +107,9 @@ def test_missing_scopes_ask_for_a_step_up_naming_every_scope_of_the_rule() -> No
     missing ones), so the client can request them in one go."""
     settings = policy(tools=[{"match": "add", "scopes": ["math:read", "math:write"]}])
     decision = decide(settings, "tools", "add", scopes=("math:read",), groups=())
-    assert decision == Decision("step_up", needed_scopes=("math:read", "math:write"),
-                                reason="requires scope math:write")
+    assert decision == Decision(
+        "step_up", needed_scopes=("math:read", "math:write"), reason="requires scope math:write"
+    )
 
 
 def test_a_caller_with_every_scope_and_a_required_group_is_allowed() -> None:
@@ -137,9 +143,13 @@ def test_default_deny_is_forbid_not_step_up() -> None:
     assert decision.needed_scopes == ()
 
 
-RESOURCES = policy(resources=[{"match": "file:///public/readme.md"},
-                              {"match": "file:///secret/*", "deny": True},
-                              {"match": "db://prod/*", "scopes": ["db:read"]}])
+RESOURCES = policy(
+    resources=[
+        {"match": "file:///public/readme.md"},
+        {"match": "file:///secret/*", "deny": True},
+        {"match": "db://prod/*", "scopes": ["db:read"]},
+    ]
+)
 
 
 @pytest.mark.parametrize(
@@ -285,8 +295,15 @@ def test_every_alternate_spelling_of_a_protected_uri_is_refused(uri: str, expect
     assert outcome(README_EXAMPLE, "resources", uri) == expected
 
 
-@pytest.mark.parametrize("uri", ["file:///secret/keys.txt", "file:///%73ecret/keys.txt", "FILE:///secret/keys.txt",
-                                 "file://localhost/secret/keys.txt"])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///secret/keys.txt",
+        "file:///%73ecret/keys.txt",
+        "FILE:///secret/keys.txt",
+        "file://localhost/secret/keys.txt",
+    ],
+)
 def test_a_member_of_the_group_may_read_any_equivalent_spelling(uri: str) -> None:
     """Where every reading allows, nothing is refused: equivalent spellings are served to whoever may read them."""
     assert outcome(README_EXAMPLE, "resources", uri, groups=("security",)) == "allow"
@@ -332,9 +349,19 @@ def test_a_rule_pattern_no_uri_could_match_reliably_is_a_configuration_error(kin
     from tests.conftest import make_settings
 
     with pytest.raises(ConfigError) as raised:
-        make_settings(8080, "redis://127.0.0.1:6379/0", "x", [
-            {"name": "a", "path": "/a/mcp", "upstream": "http://127.0.0.1:9/mcp",
-             "policy": {kind: [{"match": "ok"}, {"match": pattern, "deny": True}]}}])
+        make_settings(
+            8080,
+            "redis://127.0.0.1:6379/0",
+            "x",
+            [
+                {
+                    "name": "a",
+                    "path": "/a/mcp",
+                    "upstream": "http://127.0.0.1:9/mcp",
+                    "policy": {kind: [{"match": "ok"}, {"match": pattern, "deny": True}]},
+                }
+            ],
+        )
     assert any(p.startswith(f"routes[0].policy.{kind}[1]") for p in raised.value.problems), raised.value.problems
 
 

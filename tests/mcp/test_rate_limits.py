@@ -20,10 +20,17 @@ async def two_instances(aiohttp_server, upstream, redis_url, key_prefix, clock, 
     return first, second
 
 
-async def test_per_user_limit_is_exact_across_two_instances(aiohttp_server, aiohttp_client, upstream, redis_url,
-                                                            key_prefix, clock, store):
-    first, second = await two_instances(aiohttp_server, upstream, redis_url, key_prefix, clock, rate_limits={
-        "mcp_per_user": {"limit": 50, "period": 3600}, "tool_calls_per_user": None})
+async def test_per_user_limit_is_exact_across_two_instances(
+    aiohttp_server, aiohttp_client, upstream, redis_url, key_prefix, clock, store
+):
+    first, second = await two_instances(
+        aiohttp_server,
+        upstream,
+        redis_url,
+        key_prefix,
+        clock,
+        rate_limits={"mcp_per_user": {"limit": 50, "period": 3600}, "tool_calls_per_user": None},
+    )
     token = await issue(store, first, "alpha")
     clients = [await aiohttp_client(first), await aiohttp_client(second)]
     headers, body = modern_call(1, "add", {"a": 1, "b": 2})
@@ -44,8 +51,10 @@ async def test_per_user_limit_is_exact_across_two_instances(aiohttp_server, aioh
 
 
 async def test_per_tool_limit_counts_calls_of_that_tool_only(start_gateway, upstream, store, aiohttp_client):
-    server = await start_gateway([route("alpha", upstream.url)], rate_limits={
-        "mcp_per_user": None, "tool_calls_per_user": {"limit": 3, "period": 3600}})
+    server = await start_gateway(
+        [route("alpha", upstream.url)],
+        rate_limits={"mcp_per_user": None, "tool_calls_per_user": {"limit": 3, "period": 3600}},
+    )
     token = await issue(store, server, "alpha")
     client = await aiohttp_client(server)
 
@@ -62,13 +71,19 @@ async def test_per_tool_limit_counts_calls_of_that_tool_only(start_gateway, upst
 
 async def test_oauth_endpoints_limit_each_client_ip(start_gateway, upstream, aiohttp_client):
     """Per client IP; behind a trusted proxy the address comes from X-Forwarded-For."""
-    server = await start_gateway([route("alpha", upstream.url)], trusted_proxies=["127.0.0.0/8"],
-                                 rate_limits={"oauth_per_ip": {"limit": 3, "period": 3600}})
+    server = await start_gateway(
+        [route("alpha", upstream.url)],
+        trusted_proxies=["127.0.0.0/8"],
+        rate_limits={"oauth_per_ip": {"limit": 3, "period": 3600}},
+    )
     client = await aiohttp_client(server)
 
     async def token_call(ip: str) -> tuple[int, dict, str | None]:
-        response = await client.post("/token", data={"grant_type": "refresh_token", "client_id": "x",
-                                                     "refresh_token": "y"}, headers={"X-Forwarded-For": ip})
+        response = await client.post(
+            "/token",
+            data={"grant_type": "refresh_token", "client_id": "x", "refresh_token": "y"},
+            headers={"X-Forwarded-For": ip},
+        )
         return response.status, await response.json(), response.headers.get("Retry-After")
 
     first = [await token_call("198.51.100.7") for _ in range(4)]
@@ -81,12 +96,14 @@ async def test_oauth_endpoints_limit_each_client_ip(start_gateway, upstream, aio
 
 
 async def test_forwarded_for_is_ignored_without_trusted_proxies(start_gateway, upstream, aiohttp_client):
-    server = await start_gateway([route("alpha", upstream.url)],
-                                 rate_limits={"oauth_per_ip": {"limit": 2, "period": 3600}})
+    server = await start_gateway(
+        [route("alpha", upstream.url)], rate_limits={"oauth_per_ip": {"limit": 2, "period": 3600}}
+    )
     client = await aiohttp_client(server)
     statuses = []
     for i in range(3):  # a spoofed header per request must not buy a fresh bucket
-        response = await client.post("/revoke", data={"token": "t", "client_id": "x"},
-                                     headers={"X-Forwarded-For": f"203.0.113.{i}"})
+        response = await client.post(
+            "/revoke", data={"token": "t", "client_id": "x"}, headers={"X-Forwarded-For": f"203.0.113.{i}"}
+        )
         statuses.append(response.status)
     assert statuses[-1] == 429

@@ -40,8 +40,15 @@ def test_canonical_is_the_rfc_3986_normal_form(uri: str, normal: str) -> None:
 
 @pytest.mark.parametrize(
     ("path", "expected"),
-    [("/a/b/c/./../../g", "/a/g"), ("mid/content=5/../6", "mid/6"), ("/../a", "/a"), ("/a/..", "/"),
-     ("/a/.", "/a/"), (".", ""), ("../", "")],
+    [
+        ("/a/b/c/./../../g", "/a/g"),
+        ("mid/content=5/../6", "mid/6"),
+        ("/../a", "/a"),
+        ("/a/..", "/"),
+        ("/a/.", "/a/"),
+        (".", ""),
+        ("../", ""),
+    ],
 )
 def test_remove_dot_segments_follows_rfc_3986_5_2_4(path: str, expected: str) -> None:
     """RFC 3986 §5.2.4's examples."""
@@ -79,9 +86,20 @@ def test_constructs_readers_disagree_on_are_refused_outright(uri: str, reason: s
     assert found is not None and reason in found
 
 
-@pytest.mark.parametrize("uri", ["file:///public/readme.md", "file:///a%2Fb", "file:///100%25.txt",
-                                 "file:///hello world.txt", "file:///文档/a", "file:///{+path}", "db://x/y?a=1#f",
-                                 "file:///.well-known/x", "urn:isbn:0451450523"])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///public/readme.md",
+        "file:///a%2Fb",
+        "file:///100%25.txt",
+        "file:///hello world.txt",
+        "file:///文档/a",
+        "file:///{+path}",
+        "db://x/y?a=1#f",
+        "file:///.well-known/x",
+        "urn:isbn:0451450523",
+    ],
+)
 def test_ordinary_uris_are_accepted(uri: str) -> None:
     assert refusal(uri) is None
 

@@ -13,17 +13,25 @@ INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 
 
 async def start_session(client, token: str) -> str:
-    response = await client.post("/alpha/mcp", json=legacy_initialize(), headers={**ACCEPT,
-                                                                                    "Authorization": f"Bearer {token}"})
+    response = await client.post(
+        "/alpha/mcp", json=legacy_initialize(), headers={**ACCEPT, "Authorization": f"Bearer {token}"}
+    )
     assert response.status == 200
     await response.read()
     return response.headers["Mcp-Session-Id"]
 
 
 async def notify(client, token: str, session_id: str) -> int:
-    response = await client.post("/alpha/mcp", json=INITIALIZED, headers={
-        **ACCEPT, "Authorization": f"Bearer {token}", "Mcp-Session-Id": session_id,
-        "MCP-Protocol-Version": "2025-11-25"})
+    response = await client.post(
+        "/alpha/mcp",
+        json=INITIALIZED,
+        headers={
+            **ACCEPT,
+            "Authorization": f"Bearer {token}",
+            "Mcp-Session-Id": session_id,
+            "MCP-Protocol-Version": "2025-11-25",
+        },
+    )
     await response.read()
     return response.status
 
@@ -47,14 +55,17 @@ async def test_session_survives_refresh_and_ends_with_delete(gateway, aiohttp_cl
     other_client = await register(client)  # same user, another client: not the session's owner
     theirs = await obtain_tokens(client, gateway, other_client["client_id"])
     assert await notify(client, theirs["access_token"], session_id) == 404
-    ended = await client.delete("/alpha/mcp", headers={"Authorization": f"Bearer {refreshed.body['access_token']}",
-                                                       "Mcp-Session-Id": session_id})
+    ended = await client.delete(
+        "/alpha/mcp",
+        headers={"Authorization": f"Bearer {refreshed.body['access_token']}", "Mcp-Session-Id": session_id},
+    )
     assert ended.status == 200
     assert await notify(client, refreshed.body["access_token"], session_id) == 404
 
 
-async def test_with_the_token_cache_on_a_session_stays_bound_to_its_owner(start_gateway, upstream, aiohttp_client,
-                                                                          store, redis_url, key_prefix):
+async def test_with_the_token_cache_on_a_session_stays_bound_to_its_owner(
+    start_gateway, upstream, aiohttp_client, store, redis_url, key_prefix
+):
     """The per-process cache also keeps session owners (a binding never changes): the owner's next requests
     read no Redis, someone else's token still gets 404, and DELETE ends the session here at once."""
     import asyncio
@@ -62,8 +73,9 @@ async def test_with_the_token_cache_on_a_session_stays_bound_to_its_owner(start_
     from gateway.keys import TOKEN_CACHE_KEY
     from tests.conftest import route
 
-    server = await start_gateway([route("alpha", upstream.url)],
-                                 store={"url": redis_url, "key_prefix": key_prefix, "token_cache_seconds": 30})
+    server = await start_gateway(
+        [route("alpha", upstream.url)], store={"url": redis_url, "key_prefix": key_prefix, "token_cache_seconds": 30}
+    )
     cache = server.app[TOKEN_CACHE_KEY]
     async with asyncio.timeout(5):
         while not cache.connected:

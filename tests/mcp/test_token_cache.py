@@ -17,10 +17,16 @@ from tests.support.tokens import issue
 
 
 async def test_revocation_on_one_instance_reaches_the_others_cache_within_a_second(
-        aiohttp_server, aiohttp_client, upstream, redis_url, key_prefix, clock, store):
+    aiohttp_server, aiohttp_client, upstream, redis_url, key_prefix, clock, store
+):
     port = free_port()
-    settings = make_settings(port, redis_url, key_prefix, [route("alpha", upstream.url)],
-                             store={"url": redis_url, "key_prefix": key_prefix, "token_cache_seconds": 30})
+    settings = make_settings(
+        port,
+        redis_url,
+        key_prefix,
+        [route("alpha", upstream.url)],
+        store={"url": redis_url, "key_prefix": key_prefix, "token_cache_seconds": 30},
+    )
     first = await aiohttp_server(create_app(settings, clock=clock), port=port)
     second = await aiohttp_server(create_app(settings, clock=clock), port=free_port())
     token = await issue(store, first, "alpha")
@@ -39,13 +45,19 @@ async def test_revocation_on_one_instance_reaches_the_others_cache_within_a_seco
 
 @pytest.mark.parametrize("where", ["here", "elsewhere"])
 async def test_a_lookup_answered_before_a_revocation_never_caches_the_revoked_token(
-        aiohttp_server, aiohttp_client, upstream, redis_url, key_prefix, clock, store, where):
+    aiohttp_server, aiohttp_client, upstream, redis_url, key_prefix, clock, store, where
+):
     """Issue 10 #13 (put-after-evict): Redis answers a lookup (valid), the token is revoked and evicted (by this
     process at once, or by the feed from another instance), then the lookup resumes. Its put must lose to the
     eviction: the next request gets 401, not the revoked record from memory for token_cache_seconds."""
     port = free_port()
-    settings = make_settings(port, redis_url, key_prefix, [route("alpha", upstream.url)],
-                             store={"url": redis_url, "key_prefix": key_prefix, "token_cache_seconds": 30})
+    settings = make_settings(
+        port,
+        redis_url,
+        key_prefix,
+        [route("alpha", upstream.url)],
+        store={"url": redis_url, "key_prefix": key_prefix, "token_cache_seconds": 30},
+    )
     own = await open_pausing_store(redis_url, key_prefix)
     try:
         server = await aiohttp_server(create_app(settings, clock=clock, store=own), port=port)

@@ -14,20 +14,29 @@ from tests.support.headless_oauth import Browser, MemoryStorage, oauth_provider
 from tests.support.mcp_wire import MODERN, modern_call, read_sse_event
 from tests.support.tokens import issue
 
-POLICY = {"tools": [{"match": "add", "scopes": ["alpha:write"]},
-                    {"match": "slow_*", "deny": True},
-                    {"match": "echo_headers", "groups": ["local:ops"]}]}
+POLICY = {
+    "tools": [
+        {"match": "add", "scopes": ["alpha:write"]},
+        {"match": "slow_*", "deny": True},
+        {"match": "echo_headers", "groups": ["local:ops"]},
+    ]
+}
 
 
 def policed(upstream_url: str, **extra):
-    return route("alpha", upstream_url, scopes=["alpha:read", "alpha:write"], required_scopes=["alpha:read"],
-                 policy=POLICY, **extra)
+    return route(
+        "alpha",
+        upstream_url,
+        scopes=["alpha:read", "alpha:write"],
+        required_scopes=["alpha:read"],
+        policy=POLICY,
+        **extra,
+    )
 
 
 def list_call(request_id: int = 1) -> tuple[dict[str, str], dict]:
     headers, body = modern_call(request_id, "x", {})
-    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/list",
-            "params": {"_meta": body["params"]["_meta"]}}
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/list", "params": {"_meta": body["params"]["_meta"]}}
     return {**headers, "Mcp-Method": "tools/list", "Mcp-Name": None}, body
 
 
@@ -44,8 +53,9 @@ async def listed(client, token: str) -> list[str]:
 
 
 @pytest.mark.parametrize("framing", ["sse", "json"])
-async def test_tools_list_shows_only_tools_the_caller_may_call(start_gateway, upstream, json_upstream, store,
-                                                               aiohttp_client, framing):
+async def test_tools_list_shows_only_tools_the_caller_may_call(
+    start_gateway, upstream, json_upstream, store, aiohttp_client, framing
+):
     """Hidden: a tool needing more scope (add), a denied one (slow_progress), one needing a group the user lacks."""
     server = await start_gateway([policed((upstream if framing == "sse" else json_upstream).url)])
     client = await aiohttp_client(server)
@@ -86,9 +96,15 @@ async def test_batch_with_one_denied_call_is_refused_whole(start_gateway, upstre
     token = await issue(store, server, "alpha", scopes=("alpha:read", "alpha:write"), groups=("ops",))
     _, first = modern_call(1, "add", {"a": 1, "b": 2})
     _, second = modern_call(2, "slow_progress", {"steps": 1, "delay": 0})
-    response = await client.post("/alpha/mcp", json=[first, second], headers={
-        "Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream",
-        "MCP-Protocol-Version": MODERN})
+    response = await client.post(
+        "/alpha/mcp",
+        json=[first, second],
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": MODERN,
+        },
+    )
     assert response.status == 403 and (await response.json())["id"] == 2
 
 
@@ -110,8 +126,10 @@ async def test_sdk_client_steps_up_and_succeeds_after_reauthorization(start_gate
     server = await start_gateway([policed(upstream.url)])
     url = str(server.make_url("/alpha/mcp"))
     browser, storage = Browser("alice", "correct-horse-battery"), MemoryStorage()
-    async with httpx2.AsyncClient(auth=oauth_provider(url, browser, storage), timeout=30) as http, \
-            Client(streamable_http_client(url, http_client=http)) as client:
+    async with (
+        httpx2.AsyncClient(auth=oauth_provider(url, browser, storage), timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
         assert storage.tokens.scope.split() == ["alpha:read"]
         tools = [t.name for t in (await client.list_tools()).tools]
         assert tools == ["echo_headers"]

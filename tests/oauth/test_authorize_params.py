@@ -45,8 +45,12 @@ def names(infos: list[RouteInfo]) -> list[str]:
         pytest.param(["https://gw.example.com/alpha/mcp"], HOST, ["alpha"], id="exact-alpha"),
         pytest.param(["https://gw.example.com/beta/mcp"], HOST, ["beta"], id="exact-beta"),
         pytest.param(["HTTPS://GW.Example.COM/beta/mcp"], HOST, ["beta"], id="scheme-and-host-case"),
-        pytest.param(["https://gw.example.com/beta/mcp", "https://GW.example.com/beta/mcp"], HOST, ["beta"],
-                     id="same-resource-twice"),
+        pytest.param(
+            ["https://gw.example.com/beta/mcp", "https://GW.example.com/beta/mcp"],
+            HOST,
+            ["beta"],
+            id="same-resource-twice",
+        ),
         pytest.param(["https://gw.example.com/"], HOST, ["alpha", "beta"], id="host-only-with-slash"),
         pytest.param(["https://gw.example.com"], HOST, ["alpha", "beta"], id="host-only-without-slash"),
         pytest.param(["https://GW.EXAMPLE.COM/"], HOST, ["alpha", "beta"], id="host-only-uppercase"),
@@ -58,8 +62,9 @@ def names(infos: list[RouteInfo]) -> list[str]:
         pytest.param([], "NOTES.example.com", ["notes"], id="missing-resource-request-host-case"),
     ],
 )
-def test_resolve_routes_binds_the_named_resource_or_the_routes_on_that_host(resources: list[str], host: str,
-                                                                             expected: list[str]) -> None:
+def test_resolve_routes_binds_the_named_resource_or_the_routes_on_that_host(
+    resources: list[str], host: str, expected: list[str]
+) -> None:
     """MCP AUTHZ-5: compare after lowercasing scheme and host, `https://h` == `https://h/`; TS/PY clients
     append "/" to host-only resources; some clients omit `resource` (§12 policy: the user picks on consent)."""
     assert names(resolve_routes(resources, routes(ALPHA, BETA, NOTES), host)) == expected
@@ -145,25 +150,47 @@ def client(*redirect_uris: str) -> ClientRecord:
     ("record", "client_id", "redirect_uri"),
     [
         pytest.param(None, "mcpgw_c_unknown", "https://client.example.com/cb", id="unknown-client"),
-        pytest.param(client("https://client.example.com/cb"), None, "https://client.example.com/cb",
-                     id="missing-client-id"),
-        pytest.param(client("https://client.example.com/cb"), "", "https://client.example.com/cb",
-                     id="empty-client-id"),
-        pytest.param(client("https://client.example.com/cb"), "mcpgw_c_test", "https://evil.example/cb",
-                     id="unregistered-redirect"),
-        pytest.param(client("https://client.example.com/cb"), "mcpgw_c_test", "https://client.example.com/cb/x",
-                     id="registered-prefix-only"),
-        pytest.param(client("http://localhost:8787/callback"), "mcpgw_c_test", "http://127.0.0.1:8787/callback",
-                     id="loopback-other-host-spelling"),
-        pytest.param(client("https://a.example/cb", "https://b.example/cb"), "mcpgw_c_test", None,
-                     id="missing-redirect-with-two-registered"),
-        pytest.param(client("https://a.example/cb", "https://b.example/cb"), "mcpgw_c_test", "",
-                     id="empty-redirect-with-two-registered"),
+        pytest.param(
+            client("https://client.example.com/cb"), None, "https://client.example.com/cb", id="missing-client-id"
+        ),
+        pytest.param(
+            client("https://client.example.com/cb"), "", "https://client.example.com/cb", id="empty-client-id"
+        ),
+        pytest.param(
+            client("https://client.example.com/cb"),
+            "mcpgw_c_test",
+            "https://evil.example/cb",
+            id="unregistered-redirect",
+        ),
+        pytest.param(
+            client("https://client.example.com/cb"),
+            "mcpgw_c_test",
+            "https://client.example.com/cb/x",
+            id="registered-prefix-only",
+        ),
+        pytest.param(
+            client("http://localhost:8787/callback"),
+            "mcpgw_c_test",
+            "http://127.0.0.1:8787/callback",
+            id="loopback-other-host-spelling",
+        ),
+        pytest.param(
+            client("https://a.example/cb", "https://b.example/cb"),
+            "mcpgw_c_test",
+            None,
+            id="missing-redirect-with-two-registered",
+        ),
+        pytest.param(
+            client("https://a.example/cb", "https://b.example/cb"),
+            "mcpgw_c_test",
+            "",
+            id="empty-redirect-with-two-registered",
+        ),
     ],
 )
-def test_parse_client_redirect_refuses_untrusted_clients_and_redirects(record: ClientRecord | None,
-                                                                       client_id: str | None,
-                                                                       redirect_uri: str | None) -> None:
+def test_parse_client_redirect_refuses_untrusted_clients_and_redirects(
+    record: ClientRecord | None, client_id: str | None, redirect_uri: str | None
+) -> None:
     """MCP AUTHZ-3 / OAuth 2.1 §4.1.2.1: with an unknown client or an unregistered redirect URI, show an
     error page and never redirect (UnsafeRedirectError is not an OAuthError and has no redirect target)."""
     with pytest.raises(UnsafeRedirectError) as caught:
@@ -175,19 +202,32 @@ def test_parse_client_redirect_refuses_untrusted_clients_and_redirects(record: C
 @pytest.mark.parametrize(
     ("registered", "requested", "answer"),
     [
-        pytest.param(("https://client.example.com/cb",), None, "https://client.example.com/cb",
-                     id="missing-with-one-registered"),
-        pytest.param(("https://client.example.com/cb",), "https://client.example.com/cb",
-                     "https://client.example.com/cb", id="exact"),
-        pytest.param(("https://a.example/cb", "https://b.example/cb"), "https://b.example/cb", "https://b.example/cb",
-                     id="one-of-two"),
-        pytest.param(("http://127.0.0.1:33418/",), "http://127.0.0.1:51234/", "http://127.0.0.1:51234/",
-                     id="loopback-port-as-requested"),
+        pytest.param(
+            ("https://client.example.com/cb",), None, "https://client.example.com/cb", id="missing-with-one-registered"
+        ),
+        pytest.param(
+            ("https://client.example.com/cb",),
+            "https://client.example.com/cb",
+            "https://client.example.com/cb",
+            id="exact",
+        ),
+        pytest.param(
+            ("https://a.example/cb", "https://b.example/cb"),
+            "https://b.example/cb",
+            "https://b.example/cb",
+            id="one-of-two",
+        ),
+        pytest.param(
+            ("http://127.0.0.1:33418/",),
+            "http://127.0.0.1:51234/",
+            "http://127.0.0.1:51234/",
+            id="loopback-port-as-requested",
+        ),
     ],
 )
-def test_parse_client_redirect_answers_on_the_registered_or_requested_uri(registered: tuple[str, ...],
-                                                                          requested: str | None,
-                                                                          answer: str) -> None:
+def test_parse_client_redirect_answers_on_the_registered_or_requested_uri(
+    registered: tuple[str, ...], requested: str | None, answer: str
+) -> None:
     """RFC 6749 §3.1.2.3 (redirect_uri optional when exactly one is registered) and RFC 8252 §7.3 (the
     loopback port the client is actually listening on)."""
     assert parse_client_redirect(client(*registered), "mcpgw_c_test", requested) == answer
@@ -211,8 +251,9 @@ ROUTE_SCOPES = ["alpha:read", "alpha:write"]
         pytest.param(("beta:read",), ("alpha:read", "alpha:write"), id="other-route-scope-ignored"),
     ],
 )
-def test_grant_scopes_ignores_unknown_scopes_and_falls_back_to_the_route_baseline(requested: tuple[str, ...],
-                                                                                   granted: tuple[str, ...]) -> None:
+def test_grant_scopes_ignores_unknown_scopes_and_falls_back_to_the_route_baseline(
+    requested: tuple[str, ...], granted: tuple[str, ...]
+) -> None:
     """MCP SCP-4 REC: claude.ai sends scope=claudeai whatever we advertise: ignore unknown scopes and grant
     the baseline rather than invalid_scope; SEP-2207: offline_access is not a resource scope; SCP-3 subset."""
     assert grant_scopes(requested, ROUTE_SCOPES) == granted
@@ -233,8 +274,9 @@ def test_grant_scopes_for_a_route_without_scopes_is_empty() -> None:
         (("c",), (), False),
     ],
 )
-def test_is_narrowing_allows_a_subset_of_the_original_grant_only(requested: tuple[str, ...],
-                                                                 granted: tuple[str, ...], narrowing: bool) -> None:
+def test_is_narrowing_allows_a_subset_of_the_original_grant_only(
+    requested: tuple[str, ...], granted: tuple[str, ...], narrowing: bool
+) -> None:
     """RFC 6749 §6 / MCP TOK-3: a refresh may narrow the scope, never widen it."""
     assert is_narrowing(requested, granted) is narrowing
 

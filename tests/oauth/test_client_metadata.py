@@ -36,7 +36,7 @@ def test_strings_that_are_not_valid_unicode_are_refused(body: bytes) -> None:
 def test_a_proper_surrogate_pair_is_valid_unicode() -> None:
     """A escaped pair is one character (U+1F600), not a lone surrogate."""
     document = parse_metadata_json(b'{"redirect_uris": ["https://c.example/cb"], "client_name": "\\ud83d\\ude00"}')
-    assert document["client_name"] == "\U0001F600"
+    assert document["client_name"] == "\U0001f600"
 
 
 @pytest.mark.parametrize(
@@ -45,8 +45,10 @@ def test_a_proper_surrogate_pair_is_valid_unicode() -> None:
         pytest.param('{"redirect_uris": ["https://c.example/cb"]}'.encode("utf-16"), id="utf-16"),
         pytest.param('{"redirect_uris": ["https://c.example/cb"]}'.encode("utf-32"), id="utf-32"),
         pytest.param(b'{"client_name": "\xff"}', id="invalid-utf8"),
-        pytest.param(b'{"redirect_uris": ["https://a.example/cb"], "redirect_uris": ["https://b.example/cb"]}',
-                     id="duplicate-member"),
+        pytest.param(
+            b'{"redirect_uris": ["https://a.example/cb"], "redirect_uris": ["https://b.example/cb"]}',
+            id="duplicate-member",
+        ),
         pytest.param(json.dumps({f"m{i}": 1 for i in range(MAX_MEMBERS + 1)}).encode(), id="too-many-members"),
         pytest.param(b"[" * 100_000 + b"]" * 100_000, id="deep-nesting"),
         pytest.param(b'{"a":' * 5000 + b"1" + b"}" * 5000, id="deep-objects"),
@@ -63,7 +65,13 @@ def test_bodies_that_are_not_one_utf8_json_object_are_refused(body: bytes) -> No
 
 def test_a_real_registration_body_is_read() -> None:
     """Claude's DCR request shape, with an unknown member (RFC 7591 §2: ignored, not refused)."""
-    body = {"redirect_uris": ["https://claude.ai/api/mcp/auth_callback"], "client_name": "Claude",
-            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
-            "token_endpoint_auth_method": "client_secret_post", "scope": "claudeai", "contacts": ["a@b.example"]}
+    body = {
+        "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+        "client_name": "Claude",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_post",
+        "scope": "claudeai",
+        "contacts": ["a@b.example"],
+    }
     assert parse_metadata_json(json.dumps(body).encode()) == body

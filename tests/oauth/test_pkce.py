@@ -46,8 +46,9 @@ def test_parse_challenge_accepts_an_s256_challenge() -> None:
         pytest.param(RFC_CHALLENGE + "\n", "S256", id="trailing-newline"),
     ],
 )
-def test_parse_challenge_refuses_missing_plain_and_malformed_challenges(challenge: str | None,
-                                                                         method: str | None) -> None:
+def test_parse_challenge_refuses_missing_plain_and_malformed_challenges(
+    challenge: str | None, method: str | None
+) -> None:
     """MCP AUTHZ-2 (our choice, per OAuth 2.1 §4.1.1): a challenge is required and only S256 is accepted;
     an S256 challenge is exactly 43 base64url characters."""
     with pytest.raises(InvalidRequestError) as caught:

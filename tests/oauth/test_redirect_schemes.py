@@ -53,20 +53,48 @@ def test_the_default_scheme_list_is_the_configured_default() -> None:
         pytest.param({"private_use_schemes": ["https"]}, [], "oauth.private_use_schemes", id="https-as-private-use"),
         pytest.param({"private_use_schemes": ["javascript"]}, [], "oauth.private_use_schemes", id="javascript"),
         pytest.param({"private_use_schemes": ["My App"]}, [], "oauth.private_use_schemes", id="not-a-scheme"),
-        pytest.param({}, [{"client_id": "c", "redirect_uris": ["ms-msdt:x"]}], "clients[0].redirect_uris[0]",
-                     id="yaml-client-ms-msdt"),
-        pytest.param({"private_use_schemes": []}, [{"client_id": "c", "redirect_uris": ["cursor://a/b"]}],
-                     "clients[0].redirect_uris[0]", id="yaml-client-unlisted-scheme"),
-        pytest.param({}, [{"client_id": "c", "redirect_uris": ["https://c.example/cb"],
-                           "token_endpoint_auth_method": "client_secret_basic"}], "clients[0].client_secret",
-                     id="secret-method-without-secret"),
-        pytest.param({}, [{"client_id": "c", "redirect_uris": ["https://c.example/cb"], "client_secret": "x" * 20,
-                           "token_endpoint_auth_method": "none"}], "clients[0].token_endpoint_auth_method",
-                     id="public-method-with-secret"),
+        pytest.param(
+            {},
+            [{"client_id": "c", "redirect_uris": ["ms-msdt:x"]}],
+            "clients[0].redirect_uris[0]",
+            id="yaml-client-ms-msdt",
+        ),
+        pytest.param(
+            {"private_use_schemes": []},
+            [{"client_id": "c", "redirect_uris": ["cursor://a/b"]}],
+            "clients[0].redirect_uris[0]",
+            id="yaml-client-unlisted-scheme",
+        ),
+        pytest.param(
+            {},
+            [
+                {
+                    "client_id": "c",
+                    "redirect_uris": ["https://c.example/cb"],
+                    "token_endpoint_auth_method": "client_secret_basic",
+                }
+            ],
+            "clients[0].client_secret",
+            id="secret-method-without-secret",
+        ),
+        pytest.param(
+            {},
+            [
+                {
+                    "client_id": "c",
+                    "redirect_uris": ["https://c.example/cb"],
+                    "client_secret": "x" * 20,
+                    "token_endpoint_auth_method": "none",
+                }
+            ],
+            "clients[0].token_endpoint_auth_method",
+            id="public-method-with-secret",
+        ),
     ],
 )
-def test_configuration_applies_the_same_rules(oauth: dict[str, Any], clients: list[dict[str, Any]],
-                                              fragment: str) -> None:
+def test_configuration_applies_the_same_rules(
+    oauth: dict[str, Any], clients: list[dict[str, Any]], fragment: str
+) -> None:
     """YAML clients are held to DCR's redirect rules, scheme names are checked, and a client_secret_* method
     without a secret (which would have authenticated with nothing) is a configuration error."""
     with pytest.raises(ConfigError) as raised:
@@ -75,8 +103,9 @@ def test_configuration_applies_the_same_rules(oauth: dict[str, Any], clients: li
 
 
 def test_an_operator_may_allow_another_scheme_for_yaml_clients() -> None:
-    settings = Settings(**BASE, oauth={"private_use_schemes": ["myapp"]},
-                        clients=[{"client_id": "c", "redirect_uris": ["myapp:/cb"]}])
+    settings = Settings(
+        **BASE, oauth={"private_use_schemes": ["myapp"]}, clients=[{"client_id": "c", "redirect_uris": ["myapp:/cb"]}]
+    )
     assert settings.clients[0].redirect_uris == ["myapp:/cb"]
 
 
@@ -93,5 +122,6 @@ def test_cimd_documents_follow_the_scheme_policy(uri: str) -> None:
 async def test_clients_add_follows_the_scheme_policy(store, uri: str) -> None:
     """`clients add` (admin) refuses the same schemes, with the one-line reason the CLI prints."""
     with pytest.raises(AccountError, match="private-use scheme"):
-        await add_static_client(store, client_id="admin-added", redirect_uris=[uri], auth_method="none", name=None,
-                                secret=None, now=NOW)
+        await add_static_client(
+            store, client_id="admin-added", redirect_uris=[uri], auth_method="none", name=None, secret=None, now=NOW
+        )

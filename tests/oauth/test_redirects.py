@@ -62,8 +62,11 @@ def test_redirect_uri_problem_refuses_plain_http_dangerous_schemes_and_fragments
     [
         pytest.param(["https://client.example.com/cb"], "https://client.example.com/cb", id="exact-https"),
         pytest.param(["https://a.example/cb", "https://b.example/cb"], "https://b.example/cb", id="second-of-two"),
-        pytest.param(["cursor://anysphere.cursor-mcp/oauth/callback"], "cursor://anysphere.cursor-mcp/oauth/callback",
-                     id="exact-private-use"),
+        pytest.param(
+            ["cursor://anysphere.cursor-mcp/oauth/callback"],
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            id="exact-private-use",
+        ),
         pytest.param(["http://127.0.0.1:33418/"], "http://127.0.0.1:51234/", id="vscode-fallback-port"),
         pytest.param(["http://127.0.0.1/"], "http://127.0.0.1:51234/", id="registered-without-port"),
         pytest.param(["http://localhost:8787/callback"], "http://localhost:50123/callback", id="localhost-any-port"),
@@ -85,10 +88,12 @@ def test_redirect_matches_exactly_or_on_any_loopback_port(registered: list[str],
         pytest.param(["https://client.example.com/cb"], "https://client.example.com/cb?x=1", id="added-query"),
         pytest.param(["https://client.example.com/cb"], "https://evil.example.com/cb", id="other-host"),
         pytest.param(["https://client.example.com/cb"], "https://client.example.com:8443/cb", id="https-other-port"),
-        pytest.param(["https://client.example.com:8443/cb"], "https://client.example.com:9443/cb",
-                     id="https-port-must-match"),
-        pytest.param(["https://client.example.com/cb"], "https://client.example.com:443/cb",
-                     id="https-explicit-default-port"),
+        pytest.param(
+            ["https://client.example.com:8443/cb"], "https://client.example.com:9443/cb", id="https-port-must-match"
+        ),
+        pytest.param(
+            ["https://client.example.com/cb"], "https://client.example.com:443/cb", id="https-explicit-default-port"
+        ),
         pytest.param(["http://127.0.0.1:33418/callback"], "http://127.0.0.1:33418/other", id="loopback-other-path"),
         pytest.param(["http://127.0.0.1:1000/cb?x=1"], "http://127.0.0.1:2000/cb?x=2", id="loopback-other-query"),
         pytest.param(["http://127.0.0.1:1000/cb"], "http://127.0.0.1:2000/cb?x=1", id="loopback-added-query"),
@@ -96,8 +101,9 @@ def test_redirect_matches_exactly_or_on_any_loopback_port(registered: list[str],
         pytest.param(["http://127.0.0.1:8787/callback"], "http://localhost:8787/callback", id="ipv4-vs-localhost"),
         pytest.param(["http://127.0.0.1:8787/callback"], "http://[::1]:8787/callback", id="ipv4-vs-ipv6"),
         pytest.param(["http://127.0.0.1:8787/callback"], "https://127.0.0.1:8787/callback", id="loopback-scheme"),
-        pytest.param(["https://127.0.0.1:8787/callback"], "https://127.0.0.1:9999/callback",
-                     id="https-loopback-port-exact"),
+        pytest.param(
+            ["https://127.0.0.1:8787/callback"], "https://127.0.0.1:9999/callback", id="https-loopback-port-exact"
+        ),
         pytest.param(["http://127.0.0.1:1000/cb"], "http://127.0.0.1:99999/cb", id="invalid-port"),
         pytest.param(["https://client.example.com/cb"], "", id="empty"),
         pytest.param([], "https://client.example.com/cb", id="nothing-registered"),
@@ -112,20 +118,38 @@ def test_redirect_matches_refuses_any_other_difference(registered: list[str], re
 @pytest.mark.parametrize(
     ("uri", "params", "result"),
     [
-        pytest.param("https://c.example/cb", {"code": "abc", "state": "s1"}, "https://c.example/cb?code=abc&state=s1",
-                     id="no-query"),
-        pytest.param("https://c.example/cb?tenant=a", {"code": "abc"}, "https://c.example/cb?tenant=a&code=abc",
-                     id="keeps-existing-query"),
-        pytest.param("https://c.example/cb", {"code": "abc", "state": None}, "https://c.example/cb?code=abc",
-                     id="drops-none"),
-        pytest.param("https://c.example/cb", {"iss": "https://gw.example.com"},
-                     "https://c.example/cb?iss=https%3A%2F%2Fgw.example.com", id="encodes-values"),
-        pytest.param("cursor://anysphere.cursor-mcp/oauth/callback", {"code": "x"},
-                     "cursor://anysphere.cursor-mcp/oauth/callback?code=x", id="private-use"),
+        pytest.param(
+            "https://c.example/cb",
+            {"code": "abc", "state": "s1"},
+            "https://c.example/cb?code=abc&state=s1",
+            id="no-query",
+        ),
+        pytest.param(
+            "https://c.example/cb?tenant=a",
+            {"code": "abc"},
+            "https://c.example/cb?tenant=a&code=abc",
+            id="keeps-existing-query",
+        ),
+        pytest.param(
+            "https://c.example/cb", {"code": "abc", "state": None}, "https://c.example/cb?code=abc", id="drops-none"
+        ),
+        pytest.param(
+            "https://c.example/cb",
+            {"iss": "https://gw.example.com"},
+            "https://c.example/cb?iss=https%3A%2F%2Fgw.example.com",
+            id="encodes-values",
+        ),
+        pytest.param(
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            {"code": "x"},
+            "cursor://anysphere.cursor-mcp/oauth/callback?code=x",
+            id="private-use",
+        ),
     ],
 )
-def test_with_query_appends_parameters_and_keeps_an_existing_query(uri: str, params: dict[str, str | None],
-                                                                    result: str) -> None:
+def test_with_query_appends_parameters_and_keeps_an_existing_query(
+    uri: str, params: dict[str, str | None], result: str
+) -> None:
     """RFC 6749 §3.1.2: the redirection endpoint's query component MUST be retained when adding parameters."""
     assert with_query(uri, params) == result
 
@@ -141,7 +165,8 @@ def test_with_query_appends_parameters_and_keeps_an_existing_query(uri: str, par
         pytest.param([], False, id="empty"),
     ],
 )
-def test_is_loopback_only_flags_clients_that_only_redirect_to_this_machine(uris: list[str],
-                                                                             loopback_only: bool) -> None:
+def test_is_loopback_only_flags_clients_that_only_redirect_to_this_machine(
+    uris: list[str], loopback_only: bool
+) -> None:
     """MCP CIMD-6 / S26 "Localhost Redirect URI Risks": the consent page warns on localhost-only clients."""
     assert is_loopback_only(uris) is loopback_only

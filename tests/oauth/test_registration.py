@@ -27,8 +27,9 @@ def register(**body: Any) -> Registration:
     ("method", "confidential"),
     [("none", False), ("client_secret_post", True), ("client_secret_basic", True)],
 )
-def test_requested_auth_method_is_echoed_with_a_secret_only_for_confidential_methods(method: str,
-                                                                                      confidential: bool) -> None:
+def test_requested_auth_method_is_echoed_with_a_secret_only_for_confidential_methods(
+    method: str, confidential: bool
+) -> None:
     """MCP DCR-2: ChatGPT rejects a response that does not echo its method; claude.ai now asks for
     client_secret_post. RFC 7591 §3.2.1: client_secret only for clients that authenticate with one."""
     registration = register(token_endpoint_auth_method=method)
@@ -97,8 +98,10 @@ def test_no_acceptable_redirect_uri_is_invalid_redirect_uri(uris: list[str]) -> 
         pytest.param("redirect_uris", id="string"),
         pytest.param({"redirect_uris": CALLBACK}, id="redirect-uris-string"),
         pytest.param({"redirect_uris": {"uri": CALLBACK}}, id="redirect-uris-object"),
-        pytest.param({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt"},
-                     id="auth-method-private-key-jwt"),
+        pytest.param(
+            {"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt"},
+            id="auth-method-private-key-jwt",
+        ),
         pytest.param({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "bogus"}, id="auth-method-bogus"),
         pytest.param({"redirect_uris": [CALLBACK], "response_types": ["token"]}, id="response-types-without-code"),
         pytest.param({"redirect_uris": [CALLBACK], "response_types": "code"}, id="response-types-string"),
@@ -119,8 +122,9 @@ def test_malformed_metadata_is_invalid_client_metadata(body: Any) -> None:
 @pytest.mark.parametrize("application_type", ["native", "web"])
 def test_application_type_native_and_web_are_accepted_with_loopback_uris(application_type: str) -> None:
     """MCP DCR-3 (R26): clients send application_type; "web" does not make loopback URIs https-only."""
-    registration = parse_registration({"redirect_uris": ["http://127.0.0.1:33418/"],
-                                       "application_type": application_type}, now=NOW)
+    registration = parse_registration(
+        {"redirect_uris": ["http://127.0.0.1:33418/"], "application_type": application_type}, now=NOW
+    )
     assert registration.record.application_type == application_type
     assert registration.record.redirect_uris == ("http://127.0.0.1:33418/",)
 
@@ -129,8 +133,9 @@ def test_application_type_native_and_web_are_accepted_with_loopback_uris(applica
     ("requested", "granted"),
     [
         pytest.param(["authorization_code", "refresh_token"], ("authorization_code", "refresh_token"), id="both"),
-        pytest.param(["authorization_code", "client_credentials", "password"], ("authorization_code",),
-                     id="drops-unsupported"),
+        pytest.param(
+            ["authorization_code", "client_credentials", "password"], ("authorization_code",), id="drops-unsupported"
+        ),
         pytest.param(["refresh_token", "implicit"], ("authorization_code", "refresh_token"), id="adds-code"),
         pytest.param(["urn:ietf:params:oauth:grant-type:device_code"], ("authorization_code",), id="only-unsupported"),
     ],
@@ -152,8 +157,12 @@ def test_generated_client_ids_are_unique_and_never_urls() -> None:
 def test_registration_response_has_credentials_and_the_registered_metadata() -> None:
     """RFC 7591 §3.2.1: client_id, client_id_issued_at, the metadata as registered, and the secret with
     client_secret_expires_at 0 (never expires); never the stored hash."""
-    registration = register(token_endpoint_auth_method="client_secret_post", client_name="Claude",
-                            application_type="web", grant_types=["authorization_code", "refresh_token"])
+    registration = register(
+        token_endpoint_auth_method="client_secret_post",
+        client_name="Claude",
+        application_type="web",
+        grant_types=["authorization_code", "refresh_token"],
+    )
     response = build_registration_response(registration)
     assert response == {
         "client_id": registration.record.client_id,
@@ -184,30 +193,64 @@ def test_public_client_response_has_no_secret_fields() -> None:
 @pytest.mark.parametrize(
     ("body", "error"),
     [
-        pytest.param({"redirect_uris": [f"https://client.example.com/cb/{i}" for i in range(11)]},
-                     "invalid_redirect_uri", id="eleven-redirect-uris"),
-        pytest.param({"redirect_uris": [CALLBACK, "https://client.example.com/" + "a" * 2000]},
-                     "invalid_redirect_uri", id="uri-over-2000-characters"),
-        pytest.param({"redirect_uris": [CALLBACK], "client_name": "n" * 201}, "invalid_client_metadata",
-                     id="client-name-over-200"),
-        pytest.param({"redirect_uris": [CALLBACK], "client_uri": "https://c.example/" + "a" * 2000},
-                     "invalid_client_metadata", id="client-uri-over-2000"),
-        pytest.param({"redirect_uris": [CALLBACK], "logo_uri": "https://c.example/" + "a" * 2000},
-                     "invalid_client_metadata", id="logo-uri-over-2000"),
-        pytest.param({"redirect_uris": [CALLBACK], "scope": "s " * 501}, "invalid_client_metadata",
-                     id="scope-over-1000"),
-        pytest.param({"redirect_uris": [CALLBACK], "software_id": "x" * 201}, "invalid_client_metadata",
-                     id="software-id-over-200"),
-        pytest.param({"redirect_uris": [CALLBACK], "software_version": "1" * 201}, "invalid_client_metadata",
-                     id="software-version-over-200"),
-        pytest.param({"redirect_uris": [CALLBACK], "grant_types": ["authorization_code"] * 11},
-                     "invalid_client_metadata", id="eleven-grant-types"),
-        pytest.param({"redirect_uris": [CALLBACK], "response_types": ["code"] * 11}, "invalid_client_metadata",
-                     id="eleven-response-types"),
-        pytest.param({"redirect_uris": [CALLBACK], "grant_types": ["g" * 201]}, "invalid_client_metadata",
-                     id="grant-type-over-200"),
-        pytest.param({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "x" * 10_000},
-                     "invalid_client_metadata", id="auth-method-huge"),
+        pytest.param(
+            {"redirect_uris": [f"https://client.example.com/cb/{i}" for i in range(11)]},
+            "invalid_redirect_uri",
+            id="eleven-redirect-uris",
+        ),
+        pytest.param(
+            {"redirect_uris": [CALLBACK, "https://client.example.com/" + "a" * 2000]},
+            "invalid_redirect_uri",
+            id="uri-over-2000-characters",
+        ),
+        pytest.param(
+            {"redirect_uris": [CALLBACK], "client_name": "n" * 201},
+            "invalid_client_metadata",
+            id="client-name-over-200",
+        ),
+        pytest.param(
+            {"redirect_uris": [CALLBACK], "client_uri": "https://c.example/" + "a" * 2000},
+            "invalid_client_metadata",
+            id="client-uri-over-2000",
+        ),
+        pytest.param(
+            {"redirect_uris": [CALLBACK], "logo_uri": "https://c.example/" + "a" * 2000},
+            "invalid_client_metadata",
+            id="logo-uri-over-2000",
+        ),
+        pytest.param(
+            {"redirect_uris": [CALLBACK], "scope": "s " * 501}, "invalid_client_metadata", id="scope-over-1000"
+        ),
+        pytest.param(
+            {"redirect_uris": [CALLBACK], "software_id": "x" * 201},
+            "invalid_client_metadata",
+            id="software-id-over-200",
+        ),
+        pytest.param(
+            {"redirect_uris": [CALLBACK], "software_version": "1" * 201},
+            "invalid_client_metadata",
+            id="software-version-over-200",
+        ),
+        pytest.param(
+            {"redirect_uris": [CALLBACK], "grant_types": ["authorization_code"] * 11},
+            "invalid_client_metadata",
+            id="eleven-grant-types",
+        ),
+        pytest.param(
+            {"redirect_uris": [CALLBACK], "response_types": ["code"] * 11},
+            "invalid_client_metadata",
+            id="eleven-response-types",
+        ),
+        pytest.param(
+            {"redirect_uris": [CALLBACK], "grant_types": ["g" * 201]},
+            "invalid_client_metadata",
+            id="grant-type-over-200",
+        ),
+        pytest.param(
+            {"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "x" * 10_000},
+            "invalid_client_metadata",
+            id="auth-method-huge",
+        ),
     ],
 )
 def test_values_over_their_bounds_are_refused_not_cut(body: dict[str, Any], error: str) -> None:

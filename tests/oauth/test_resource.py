@@ -63,8 +63,11 @@ def test_same_resource_ignores_origin_case_and_nothing_else(a: str, b: str, same
         ("https://gw.example.com/", "https://gw.example.com/.well-known/oauth-protected-resource"),
         ("http://127.0.0.1:8080/a/mcp", "http://127.0.0.1:8080/.well-known/oauth-protected-resource/a/mcp"),
         ("https://gw.example.com/u/mcp/", "https://gw.example.com/.well-known/oauth-protected-resource/u/mcp/"),
-        pytest.param("https://gw.example.com/mcp?tenant=a",
-                     "https://gw.example.com/.well-known/oauth-protected-resource/mcp?tenant=a", id="query-is-kept"),
+        pytest.param(
+            "https://gw.example.com/mcp?tenant=a",
+            "https://gw.example.com/.well-known/oauth-protected-resource/mcp?tenant=a",
+            id="query-is-kept",
+        ),
     ],
 )
 def test_metadata_url_inserts_the_well_known_segment_after_the_origin(resource: str, url: str) -> None:
@@ -86,6 +89,7 @@ def test_canonical_resource_is_origin_plus_path_byte_for_byte(origin: str, path:
 
 
 # -- opaque tokens ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "token",
@@ -117,7 +121,7 @@ def test_new_access_tokens_are_unique_prefixed_and_high_entropy() -> None:
     assert len(set(tokens)) == len(tokens)
     for token in tokens:
         assert token.startswith(ACCESS_TOKEN_PREFIX) and ACCESS_TOKEN_PREFIX == "mcpgw_at_"
-        body = token[len(ACCESS_TOKEN_PREFIX):]
+        body = token[len(ACCESS_TOKEN_PREFIX) :]
         assert re.fullmatch(r"[A-Za-z0-9_-]{43,}", body)  # >= 256 bits of token_urlsafe
     assert len({token_id(hash_token(t)) for t in tokens}) > 190  # ids spread (collisions possible, rare)
 
@@ -136,7 +140,8 @@ def test_new_access_tokens_are_unique_prefixed_and_high_entropy() -> None:
         ("A a", ("A", "a")),
     ],
 )
-def test_parse_scopes_splits_on_whitespace_and_dedupes_keeping_order(value: str | None,
-                                                                      scopes: tuple[str, ...]) -> None:
+def test_parse_scopes_splits_on_whitespace_and_dedupes_keeping_order(
+    value: str | None, scopes: tuple[str, ...]
+) -> None:
     """RFC 6749 §3.3: space-delimited, case-sensitive, order does not matter (we keep the first occurrence)."""
     assert parse_scopes(value) == scopes

@@ -46,10 +46,17 @@ async def test_spoofed_identity_headers_and_cookies_never_arrive(gateway, store,
     """MCP RS-9 (REC): inbound copies of identity headers are removed first; no cookie goes upstream unless the
     route names it in forward_cookies (issue 10 #9; tests/proxy/test_header_policy.py has the named case)."""
     token = await issue(store, gateway, "alpha")
-    seen = await echo_headers_via_sdk(str(gateway.make_url("/alpha/mcp")), token, {
-        "X-Forwarded-User": "local:mallory", "X-MCP-Scopes": "admin", "X-Forwarded-For": "10.6.6.6",
-        "Cookie": "mcpgw_session=secret; theme=dark; __Host-mcpgw_csrf=x",
-    }, "legacy")
+    seen = await echo_headers_via_sdk(
+        str(gateway.make_url("/alpha/mcp")),
+        token,
+        {
+            "X-Forwarded-User": "local:mallory",
+            "X-MCP-Scopes": "admin",
+            "X-Forwarded-For": "10.6.6.6",
+            "Cookie": "mcpgw_session=secret; theme=dark; __Host-mcpgw_csrf=x",
+        },
+        "legacy",
+    )
     assert seen["x-forwarded-user"] == "local:alice"
     assert seen["x-mcp-scopes"] == "alpha:read"
     assert seen["x-forwarded-for"] == "127.0.0.1"
@@ -86,8 +93,11 @@ async def test_progress_event_arrives_while_the_upstream_is_still_working(gatewa
 
 async def open_progress_streams(http: aiohttp.ClientSession, url: str, token: str, count: int) -> list:
     headers, body = modern_call(9, "slow_progress", {"steps": 2, "delay": 30}, progress_token="p")
-    return list(await asyncio.gather(*(http.post(url, json=body, headers={
-        **headers, "Authorization": f"Bearer {token}"}) for _ in range(count))))
+    return list(
+        await asyncio.gather(
+            *(http.post(url, json=body, headers={**headers, "Authorization": f"Bearer {token}"}) for _ in range(count))
+        )
+    )
 
 
 async def test_many_open_streams_are_not_capped_by_a_connection_pool(gateway, store):
@@ -157,8 +167,9 @@ async def test_client_disconnect_cancels_the_upstream_request(start_gateway, aio
         token = await issue(store, server, "alpha")
         client = await aiohttp_client(server)
         headers, body = modern_call(1, "add", {"a": 1, "b": 2})
-        request = asyncio.ensure_future(client.post(
-            "/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"}))
+        request = asyncio.ensure_future(
+            client.post("/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"})
+        )
         async with asyncio.timeout(5):
             await stalled.connected.wait()
         request.cancel()
@@ -184,21 +195,37 @@ async def test_session_of_another_user_is_not_found(gateway, aiohttp_client, sto
     bob = await issue(store, gateway, "alpha", user="bob")
     client = await aiohttp_client(gateway)
     accept = {"Accept": "application/json, text/event-stream"}
-    init = await client.post("/alpha/mcp", json=legacy_initialize(),
-                             headers={**accept, "Authorization": f"Bearer {alice}"})
+    init = await client.post(
+        "/alpha/mcp", json=legacy_initialize(), headers={**accept, "Authorization": f"Bearer {alice}"}
+    )
     assert init.status == 200
     session_id = init.headers["Mcp-Session-Id"]
     await init.read()
-    stolen = await client.post("/alpha/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"},
-                               headers={**accept, "Authorization": f"Bearer {bob}", "Mcp-Session-Id": session_id,
-                                        "MCP-Protocol-Version": "2025-11-25"})
+    stolen = await client.post(
+        "/alpha/mcp",
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+        headers={
+            **accept,
+            "Authorization": f"Bearer {bob}",
+            "Mcp-Session-Id": session_id,
+            "MCP-Protocol-Version": "2025-11-25",
+        },
+    )
     assert stolen.status == 404
-    own = await client.post("/alpha/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"},
-                            headers={**accept, "Authorization": f"Bearer {alice}", "Mcp-Session-Id": session_id,
-                                     "MCP-Protocol-Version": "2025-11-25"})
+    own = await client.post(
+        "/alpha/mcp",
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+        headers={
+            **accept,
+            "Authorization": f"Bearer {alice}",
+            "Mcp-Session-Id": session_id,
+            "MCP-Protocol-Version": "2025-11-25",
+        },
+    )
     assert own.status == 202
-    ended = await client.delete("/alpha/mcp", headers={"Authorization": f"Bearer {alice}",
-                                                       "Mcp-Session-Id": session_id})
+    ended = await client.delete(
+        "/alpha/mcp", headers={"Authorization": f"Bearer {alice}", "Mcp-Session-Id": session_id}
+    )
     assert ended.status == 200
 
 
@@ -212,7 +239,8 @@ async def test_json_response_bodies_pass_through_intact(gateway, aiohttp_client,
 
 
 async def test_a_token_expiring_mid_stream_ends_the_stream_and_the_next_request_gets_401(
-        gateway, aiohttp_client, store, clock):
+    gateway, aiohttp_client, store, clock
+):
     """Issue 10 #16 overrides our checklist's RS-17 ("on token expiry mid-stream, do not cut the stream"): a stream
     that inherited its token for as long as it stays open would let a token issued for an hour keep a GET stream
     or a long tool call alive for days. Each stream now ends at its token's `expires_at` (by the gateway's clock),

@@ -24,13 +24,18 @@ async def echo_headers(client, path: str, token: str, extra: list[tuple[str, str
     return dict(json.loads(await tool_result_text(response)))
 
 
-async def test_identity_headers_of_other_auth_proxies_never_reach_the_upstream(start_gateway, upstream,
-                                                                               aiohttp_client, store):
+async def test_identity_headers_of_other_auth_proxies_never_reach_the_upstream(
+    start_gateway, upstream, aiohttp_client, store
+):
     """Issue 10 #9: `Cf-Access-Authenticated-User-Email`, `X-Goog-Authenticated-User-Email`, … from the client
     are dropped (an app moved from behind another auth proxy trusts them); a route's forward_headers let a named
     extra through, in its exact spelling only; cookies only when the route names them."""
-    server = await start_gateway([route("alpha", upstream.url),
-                                  route("beta", upstream.url, forward_headers=["X-Tenant"], forward_cookies=["theme"])])
+    server = await start_gateway(
+        [
+            route("alpha", upstream.url),
+            route("beta", upstream.url, forward_headers=["X-Tenant"], forward_cookies=["theme"]),
+        ]
+    )
     client = await aiohttp_client(server)
     spoofed = [(name, "mallory@example.com") for name in OTHER_PROXIES_IDENTITY]
     extras = [("X-Tenant", "acme"), ("X_Tenant", "evil"), ("Cookie", "theme=dark; mcpgw_session=secret; lang=en")]
@@ -50,8 +55,12 @@ async def test_ambiguous_mcp_headers_get_a_400_json_rpc_error(gateway, aiohttp_c
     token = await issue(store, gateway, "alpha")
     client = await aiohttp_client(gateway)
     headers, body = modern_call(5, "add", {"a": 1, "b": 2})
-    for extra in ([("Mcp-Name", "delete_everything")], [("Mcp_Method", "tools/list")],
-                  [("MCP_Protocol_Version", "2025-11-25")], [("Mcp-Param_Region", "eu")]):
+    for extra in (
+        [("Mcp-Name", "delete_everything")],
+        [("Mcp_Method", "tools/list")],
+        [("MCP_Protocol_Version", "2025-11-25")],
+        [("Mcp-Param_Region", "eu")],
+    ):
         sent = CIMultiDict({**headers, "Authorization": f"Bearer {token}"})
         for name, value in extra:
             sent.add(name, value)
@@ -62,15 +71,19 @@ async def test_ambiguous_mcp_headers_get_a_400_json_rpc_error(gateway, aiohttp_c
 
 
 async def test_a_hostile_upstream_cannot_set_cookies_cors_or_hsts_for_the_gateways_origin(
-        start_gateway, aiohttp_server, aiohttp_client, store):
+    start_gateway, aiohttp_server, aiohttp_client, store
+):
     """Issue 10 #12: Set-Cookie (even named like the gateway's session), Access-Control-*, Clear-Site-Data, HSTS,
     Alt-Svc, Refresh, Location and the upstream's own WWW-Authenticate are dropped; a Set-Cookie passes only for a
     cookie the route forwards; response extras pass when the route names them."""
     hostile = await aiohttp_server(hostile_upstream())
     url = str(hostile.make_url("/mcp"))
-    server = await start_gateway([route("alpha", url),
-                                  route("beta", url, forward_cookies=["theme"],
-                                        forward_response_headers=["X-RateLimit-Remaining"])])
+    server = await start_gateway(
+        [
+            route("alpha", url),
+            route("beta", url, forward_cookies=["theme"], forward_response_headers=["X-RateLimit-Remaining"]),
+        ]
+    )
     client = await aiohttp_client(server)
     headers, body = modern_call(3, "add", {"a": 1, "b": 2})
     for name in ("alpha", "beta"):
@@ -78,9 +91,17 @@ async def test_a_hostile_upstream_cannot_set_cookies_cors_or_hsts_for_the_gatewa
         response = await client.post(f"/{name}/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"})
         assert response.status == 200 and await tool_result_text(response) == "ok"
         got = {k.lower() for k in response.headers}
-        assert not got & {"access-control-allow-origin", "access-control-allow-credentials", "clear-site-data",
-                          "strict-transport-security", "alt-svc", "refresh", "location", "www-authenticate",
-                          "x-powered-by"}, name
+        assert not got & {
+            "access-control-allow-origin",
+            "access-control-allow-credentials",
+            "clear-site-data",
+            "strict-transport-security",
+            "alt-svc",
+            "refresh",
+            "location",
+            "www-authenticate",
+            "x-powered-by",
+        }, name
         assert response.headers["Mcp-Session-Id"] == "s-1"
         cookies = response.headers.getall("Set-Cookie", [])
         if name == "alpha":

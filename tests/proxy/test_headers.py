@@ -12,9 +12,18 @@ from gateway.proxy.headers import client_response_headers, request_header_proble
 from gateway.store.records import AccessTokenRecord
 from tests.support.foreign_identity import OTHER_PROXIES_IDENTITY
 
-RECORD = AccessTokenRecord(user_id="local:alice", email=None, preferred_username="alice", groups=(),
-                           client_id="cid", route="alpha", resource="https://gw/alpha/mcp", scopes=("a", "b"),
-                           issued_at=0, expires_at=10)
+RECORD = AccessTokenRecord(
+    user_id="local:alice",
+    email=None,
+    preferred_username="alice",
+    groups=(),
+    client_id="cid",
+    route="alpha",
+    resource="https://gw/alpha/mcp",
+    scopes=("a", "b"),
+    issued_at=0,
+    expires_at=10,
+)
 
 
 def make_route(**extra: object) -> Route:
@@ -26,9 +35,15 @@ def headers(pairs: dict[str, str] | list[tuple[str, str]]) -> CIMultiDictProxy[s
 
 
 def forward(inbound: dict[str, str] | list[tuple[str, str]], **route: object) -> CIMultiDict[str]:
-    return upstream_request_headers(headers(inbound), make_route(**route), RequestContext("t", RECORD),
-                                    client_ip="192.0.2.7", proto="https", host="gw.example.com",
-                                    upstream_host="10.0.0.5:9001")
+    return upstream_request_headers(
+        headers(inbound),
+        make_route(**route),
+        RequestContext("t", RECORD),
+        client_ip="192.0.2.7",
+        proto="https",
+        host="gw.example.com",
+        upstream_host="10.0.0.5:9001",
+    )
 
 
 def respond(upstream: dict[str, str] | list[tuple[str, str]], **route: object) -> CIMultiDict[str]:
@@ -37,14 +52,29 @@ def respond(upstream: dict[str, str] | list[tuple[str, str]], **route: object) -
 
 # -- request headers -----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["Mcp-Session-Id", "MCP-Protocol-Version", "Last-Event-ID", "Mcp-Method",
-                                  "Mcp-Name", "Mcp-Param-Region", "Mcp-Param-user_id", "Accept", "Accept-Encoding",
-                                  "Accept-Language", "Content-Type", "User-Agent", "traceparent", "tracestate"])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Mcp-Session-Id",
+        "MCP-Protocol-Version",
+        "Last-Event-ID",
+        "Mcp-Method",
+        "Mcp-Name",
+        "Mcp-Param-Region",
+        "Mcp-Param-user_id",
+        "Accept",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Content-Type",
+        "User-Agent",
+        "traceparent",
+        "tracestate",
+    ],
+)
 def test_protocol_headers_pass_unchanged(name):
     """MCP RS-14 and Streamable HTTP: intermediaries MUST forward Mcp-Param-* (a param's name may hold `_`)."""
     assert forward({name: "v1"})[name] == "v1"
-
-
 
 
 @pytest.mark.parametrize("name", OTHER_PROXIES_IDENTITY)
@@ -53,9 +83,23 @@ def test_headers_outside_the_allow_list_never_reach_the_upstream(name):
     assert name not in forward({name: "mallory@example.com"})
 
 
-@pytest.mark.parametrize("name", ["Authorization", "Connection", "Keep-Alive", "TE", "Transfer-Encoding", "Upgrade",
-                                  "Proxy-Authorization", "Forwarded", "X-Real-IP", "Content-Length",
-                                  "Content-Encoding", "X-Request-Id"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Authorization",
+        "Connection",
+        "Keep-Alive",
+        "TE",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Proxy-Authorization",
+        "Forwarded",
+        "X-Real-IP",
+        "Content-Length",
+        "Content-Encoding",
+        "X-Request-Id",
+    ],
+)
 def test_credentials_and_hop_by_hop_headers_are_dropped(name):
     assert name not in forward({name: "x"})
 
@@ -102,70 +146,105 @@ def test_no_cookie_goes_upstream_unless_the_route_names_it():
     assert "Cookie" not in forward(cookie, forward_cookies=["mcpgw_session", "__Host-mcpgw_session"])
 
 
-@pytest.mark.parametrize("pairs", [
-    [("Mcp_Method", "tools/call")],
-    [("MCP_Protocol_Version", "2026-07-28")],
-    [("Mcp-Param_Region", "eu")],
-    [("Mcp_Session_Id", "s")],
-    [("Mcp-Name", "add"), ("Mcp-Name", "delete_everything")],
-    [("Mcp-Name", "add"), ("mcp_name", "delete_everything")],
-    [("MCP-Protocol-Version", "2026-07-28"), ("mcp-protocol-version", "2025-11-25")],
-    [("Mcp-Param-Region", "eu"), ("mcp-param-region", "us")],
-    [("Mcp-Param-user_id", "1"), ("Mcp-Param-user-id", "2")],
-    [("Last-Event-ID", "1"), ("Last-Event-ID", "2")],
-])
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("Mcp_Method", "tools/call")],
+        [("MCP_Protocol_Version", "2026-07-28")],
+        [("Mcp-Param_Region", "eu")],
+        [("Mcp_Session_Id", "s")],
+        [("Mcp-Name", "add"), ("Mcp-Name", "delete_everything")],
+        [("Mcp-Name", "add"), ("mcp_name", "delete_everything")],
+        [("MCP-Protocol-Version", "2026-07-28"), ("mcp-protocol-version", "2025-11-25")],
+        [("Mcp-Param-Region", "eu"), ("mcp-param-region", "us")],
+        [("Mcp-Param-user_id", "1"), ("Mcp-Param-user-id", "2")],
+        [("Last-Event-ID", "1"), ("Last-Event-ID", "2")],
+    ],
+)
 def test_duplicate_or_underscore_spellings_of_mcp_headers_are_refused(pairs):
     """Issue 10 #9: the gateway and an upstream (or a CGI/nginx layer in front of it) could read them differently."""
     assert request_header_problem(headers(pairs)) is not None
 
 
 def test_single_hyphenated_mcp_headers_are_fine():
-    assert request_header_problem(headers({
-        "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "add",
-        "Mcp-Param-Region": "eu", "Mcp-Param-user_id": "7", "Last-Event-ID": "3", "X_Other": "not ours"})) is None
+    assert (
+        request_header_problem(
+            headers(
+                {
+                    "MCP-Protocol-Version": "2026-07-28",
+                    "Mcp-Method": "tools/call",
+                    "Mcp-Name": "add",
+                    "Mcp-Param-Region": "eu",
+                    "Mcp-Param-user_id": "7",
+                    "Last-Event-ID": "3",
+                    "X_Other": "not ours",
+                }
+            )
+        )
+        is None
+    )
 
 
 # -- response headers ----------------------------------------------------------------------------------------------
 
+
 def test_response_hop_by_hop_headers_are_dropped():
-    out = respond({"Transfer-Encoding": "chunked", "Mcp-Session-Id": "s1", "Content-Type": "text/event-stream",
-                   "Connection": "keep-alive"})
+    out = respond(
+        {
+            "Transfer-Encoding": "chunked",
+            "Mcp-Session-Id": "s1",
+            "Content-Type": "text/event-stream",
+            "Connection": "keep-alive",
+        }
+    )
     assert dict(out) == {"Mcp-Session-Id": "s1", "Content-Type": "text/event-stream"}
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("Set-Cookie", "mcpgw_session=attacker; Path=/"),
-    ("Set-Cookie", "__Host-mcpgw_session=attacker; Path=/; Secure"),
-    ("Set-Cookie", "theme=dark"),
-    ("Access-Control-Allow-Origin", "*"),
-    ("Access-Control-Allow-Credentials", "true"),
-    ("Clear-Site-Data", '"cookies", "storage"'),
-    ("Strict-Transport-Security", "max-age=63072000; includeSubDomains; preload"),
-    ("Alt-Svc", 'h3=":443"'),
-    ("Refresh", "0; url=https://evil.example/"),
-    ("Location", "https://evil.example/"),
-    ("WWW-Authenticate", 'Bearer resource_metadata="https://evil.example/.well-known/oauth-protected-resource"'),
-    ("Service-Worker-Allowed", "/"),
-    ("NEL", '{"report_to":"x","max_age":86400}'),
-    ("Report-To", '{"group":"x","max_age":86400,"endpoints":[{"url":"https://evil.example"}]}'),
-    ("X-Request-Id", "upstream-id"),
-    ("X-Powered-By", "Express"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Set-Cookie", "mcpgw_session=attacker; Path=/"),
+        ("Set-Cookie", "__Host-mcpgw_session=attacker; Path=/; Secure"),
+        ("Set-Cookie", "theme=dark"),
+        ("Access-Control-Allow-Origin", "*"),
+        ("Access-Control-Allow-Credentials", "true"),
+        ("Clear-Site-Data", '"cookies", "storage"'),
+        ("Strict-Transport-Security", "max-age=63072000; includeSubDomains; preload"),
+        ("Alt-Svc", 'h3=":443"'),
+        ("Refresh", "0; url=https://evil.example/"),
+        ("Location", "https://evil.example/"),
+        ("WWW-Authenticate", 'Bearer resource_metadata="https://evil.example/.well-known/oauth-protected-resource"'),
+        ("Service-Worker-Allowed", "/"),
+        ("NEL", '{"report_to":"x","max_age":86400}'),
+        ("Report-To", '{"group":"x","max_age":86400,"endpoints":[{"url":"https://evil.example"}]}'),
+        ("X-Request-Id", "upstream-id"),
+        ("X-Powered-By", "Express"),
+    ],
+)
 def test_upstream_response_headers_outside_the_allow_list_are_dropped(name, value):
     """Issue 10 #12: an upstream behind one path route must not speak for the gateway's whole origin."""
     assert name not in respond({name: value, "Content-Type": "application/json"})
 
 
 def test_response_extras_and_the_routes_own_cookies_pass():
-    out = respond([("X-RateLimit-Remaining", "7"), ("Set-Cookie", "theme=dark; Path=/notes"),
-                   ("Set-Cookie", "other=1"), ("Set-Cookie", "mcpgw_session=attacker")],
-                  forward_response_headers=["X-RateLimit-Remaining"], forward_cookies=["theme", "mcpgw_session"])
+    out = respond(
+        [
+            ("X-RateLimit-Remaining", "7"),
+            ("Set-Cookie", "theme=dark; Path=/notes"),
+            ("Set-Cookie", "other=1"),
+            ("Set-Cookie", "mcpgw_session=attacker"),
+        ],
+        forward_response_headers=["X-RateLimit-Remaining"],
+        forward_cookies=["theme", "mcpgw_session"],
+    )
     assert out["X-RateLimit-Remaining"] == "7"
     assert out.getall("Set-Cookie") == ["theme=dark; Path=/notes"]  # never the gateway's, even when listed
 
 
 def test_response_extras_cannot_readmit_what_speaks_for_the_origin():
     """Defence in depth: configuration refuses these extras; the proxy ignores them even so."""
-    out = respond({"Set-Cookie": "a=1", "Access-Control-Allow-Origin": "*", "Strict-Transport-Security": "max-age=1"},
-                  forward_response_headers=["Set-Cookie", "Access-Control-Allow-Origin", "Strict-Transport-Security"])
+    out = respond(
+        {"Set-Cookie": "a=1", "Access-Control-Allow-Origin": "*", "Strict-Transport-Security": "max-age=1"},
+        forward_response_headers=["Set-Cookie", "Access-Control-Allow-Origin", "Strict-Transport-Security"],
+    )
     assert dict(out) == {}

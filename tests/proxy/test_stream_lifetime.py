@@ -47,7 +47,8 @@ async def ends_without_a_result(stream) -> None:
 
 
 async def test_a_token_revoked_on_another_instance_loses_its_open_stream_and_no_other_token_does(
-        gateway, aiohttp_client, store):
+    gateway, aiohttp_client, store
+):
     """The revocation comes through the feed (the test's store is another client of the same Redis, like the CLI
     or another gateway); the token cache is off (token_cache_seconds: 0), the feed still runs."""
     await feed_subscribed(gateway)
@@ -75,13 +76,17 @@ async def test_revoking_a_grant_at_this_gateway_ends_its_get_stream(gateway, aio
     assert init.status == 200
     session = {"Mcp-Session-Id": init.headers["Mcp-Session-Id"], "MCP-Protocol-Version": "2025-11-25"}
     await init.read()
-    done = await client.post("/alpha/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"},
-                             headers={**ACCEPT, **bearer, **session})
+    done = await client.post(
+        "/alpha/mcp",
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+        headers={**ACCEPT, **bearer, **session},
+    )
     assert done.status == 202
     stream = await client.get("/alpha/mcp", headers={"Accept": "text/event-stream", **bearer, **session})
     assert stream.status == 200 and stream.content_type == "text/event-stream"
-    revoked = await post_form(client, "/revoke", {"token": tokens["refresh_token"],
-                                                  "client_id": registered["client_id"]})
+    revoked = await post_form(
+        client, "/revoke", {"token": tokens["refresh_token"], "client_id": registered["client_id"]}
+    )
     assert revoked.status == 200
     async with asyncio.timeout(5):
         with pytest.raises(EOFError):
@@ -90,15 +95,19 @@ async def test_revoking_a_grant_at_this_gateway_ends_its_get_stream(gateway, aio
 
 
 async def test_a_revocation_while_the_token_lookup_is_in_flight_still_ends_the_stream(
-        aiohttp_server, aiohttp_client, upstream, redis_url, key_prefix, clock, store):
+    aiohttp_server, aiohttp_client, upstream, redis_url, key_prefix, clock, store
+):
     """The request is watched from before its store lookup: a revocation landing between Redis's answer (valid)
     and the stream's start is not missed."""
     port = free_port()
     own = await open_pausing_store(redis_url, key_prefix)
     try:
-        server = await aiohttp_server(create_app(make_settings(port, redis_url, key_prefix,
-                                                               [route("alpha", upstream.url)]), clock=clock, store=own),
-                                      port=port)
+        server = await aiohttp_server(
+            create_app(
+                make_settings(port, redis_url, key_prefix, [route("alpha", upstream.url)]), clock=clock, store=own
+            ),
+            port=port,
+        )
         client = await aiohttp_client(server)
         token = await issue(store, server, "alpha")
         own.pause_next_lookup()

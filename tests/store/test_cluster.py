@@ -54,9 +54,19 @@ async def test_store_on_a_cluster_survives_the_failure_of_a_primary(cluster) -> 
         await store.save_user(user)
         token_hash = hash_token(new_access_token())
         now = time.time()
-        await store.save_access_token(token_hash, AccessTokenRecord(
-            user_id="local:alice", client_id="c", scopes=["alpha:read"], resource="http://gw/alpha/mcp",
-            route="alpha", issued_at=now, expires_at=now + 3600), now=now)
+        await store.save_access_token(
+            token_hash,
+            AccessTokenRecord(
+                user_id="local:alice",
+                client_id="c",
+                scopes=["alpha:read"],
+                resource="http://gw/alpha/mcp",
+                route="alpha",
+                issued_at=now,
+                expires_at=now + 3600,
+            ),
+            now=now,
+        )
 
         owner = store._redis.get_node_from_key(store.key("user", "alice"))  # noqa: SLF001
         await store._redis.execute_command("WAIT", 1, 5000, target_nodes=owner)  # noqa: SLF001 (replica has it)

@@ -14,8 +14,10 @@ from gateway.store.redis import RedisStore
 
 
 def modes(directory: Path) -> dict[str, int]:
-    return {str(path.relative_to(directory)): stat.S_IMODE(path.lstat().st_mode)
-            for path in (directory, *directory.rglob("*"))}
+    return {
+        str(path.relative_to(directory)): stat.S_IMODE(path.lstat().st_mode)
+        for path in (directory, *directory.rglob("*"))
+    }
 
 
 def running(pid: int) -> bool:

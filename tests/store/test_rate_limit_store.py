@@ -26,7 +26,8 @@ async def burst(store: RedisStore, buckets: list[tuple[str, int, float]], count:
 
 @pytest.mark.parametrize("limit", [1, 3, 10])
 async def test_concurrent_requests_admit_exactly_the_limit_and_tell_the_rest_how_long_to_wait(
-        store: RedisStore, limit: int) -> None:
+    store: RedisStore, limit: int
+) -> None:
     """RateLimit.limit is also the burst: of 3*limit simultaneous requests exactly `limit` get 0 (admitted); the
     others get a positive wait in seconds of at most one emission interval (period / limit)."""
     waits = await burst(store, [(bucket("burst"), limit, PERIOD)], 3 * limit)
@@ -107,8 +108,7 @@ async def test_an_empty_list_of_buckets_admits_without_waiting(store: RedisStore
     assert await store.take("subject", []) == 0
 
 
-async def test_buckets_are_kept_under_the_store_key_prefix(store: RedisStore, key_prefix: str,
-                                                           redis_url: str) -> None:
+async def test_buckets_are_kept_under_the_store_key_prefix(store: RedisStore, key_prefix: str, redis_url: str) -> None:
     """Redis keys `{prefix}:rl:{{subject}}:{bucket}` (the subject is the cluster hash tag), with a TTL as garbage
     collection."""
     name = bucket("layout")

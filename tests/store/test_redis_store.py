@@ -27,9 +27,16 @@ NOW = 1_800_000_000.0
 
 def access_token(user_id: str = "local:alice", **extra: Any) -> AccessTokenRecord:
     fields: dict[str, Any] = {
-        "user_id": user_id, "email": "alice@example.com", "preferred_username": "alice", "groups": ("dev",),
-        "client_id": "client-1", "route": "alpha", "resource": "http://127.0.0.1:8080/alpha/mcp",
-        "scopes": ("alpha:read",), "issued_at": NOW, "expires_at": NOW + 3600,
+        "user_id": user_id,
+        "email": "alice@example.com",
+        "preferred_username": "alice",
+        "groups": ("dev",),
+        "client_id": "client-1",
+        "route": "alpha",
+        "resource": "http://127.0.0.1:8080/alpha/mcp",
+        "scopes": ("alpha:read",),
+        "issued_at": NOW,
+        "expires_at": NOW + 3600,
     }
     return AccessTokenRecord(**(fields | extra))
 
@@ -43,6 +50,7 @@ async def raw_client(redis_url: str) -> Any:
 
 
 # -- access tokens ------------------------------------------------------------------------------------------
+
 
 async def test_saved_access_token_loads_back_equal(store: RedisStore) -> None:
     """Contract: save then load returns the same record, keyed by the token's hash."""
@@ -148,17 +156,23 @@ async def test_find_access_token_hashes_rejects_non_hex_input(store: RedisStore,
     assert await store.find_access_token_hashes(query) == []
 
 
-async def test_raw_token_and_session_id_never_appear_in_redis(store: RedisStore, redis_url: str,
-                                                              key_prefix: str) -> None:
+async def test_raw_token_and_session_id_never_appear_in_redis(
+    store: RedisStore, redis_url: str, key_prefix: str
+) -> None:
     """RFC 9700 §4.14 / style guide: never store raw tokens; Redis keys hold sha256 only."""
-    settings = make_settings(8080, redis_url, key_prefix, [
-        {"name": "alpha", "path": "/alpha/mcp", "upstream": "http://127.0.0.1:9/mcp", "scopes": ["alpha:read"]}])
+    settings = make_settings(
+        8080,
+        redis_url,
+        key_prefix,
+        [{"name": "alpha", "path": "/alpha/mcp", "upstream": "http://127.0.0.1:9/mcp", "scopes": ["alpha:read"]}],
+    )
     info = RouteTable(settings).by_name("alpha")
     await store.save_user(user("alice", password_hash=hash_password("correct horse")))
     issued = await issue_service_token(store, "alice", info, (), 3600, now=time.time())
     session_id = "session-" + new_access_token()
-    await store.save_session_owner(session_id, SessionOwnerRecord(user_id="local:alice", client_id="c", route="alpha"),
-                                   ttl=60)
+    await store.save_session_owner(
+        session_id, SessionOwnerRecord(user_id="local:alice", client_id="c", route="alpha"), ttl=60
+    )
     client = await raw_client(redis_url)
     try:
         keys = [k async for k in client.scan_iter(match=f"{key_prefix}:*", count=1000)]
@@ -171,11 +185,12 @@ async def test_raw_token_and_session_id_never_appear_in_redis(store: RedisStore,
         await client.aclose()
     assert store.key("at", hash_token(issued.token)) in keys
     text = "\n".join(dump)
-    for secret in (issued.token, issued.token[len("mcpgw_at_"):], session_id, "correct horse"):
+    for secret in (issued.token, issued.token[len("mcpgw_at_") :], session_id, "correct horse"):
         assert secret not in text
 
 
 # -- users --------------------------------------------------------------------------------------------------
+
 
 async def test_users_save_load_list_and_delete(store: RedisStore) -> None:
     """Contract: local accounts for `users add|list|remove|passwd`."""
@@ -198,6 +213,7 @@ async def test_users_save_load_list_and_delete(store: RedisStore) -> None:
 
 # -- upstream sessions ----------------------------------------------------------------------------------------
 
+
 async def test_session_owner_is_first_writer_wins(store: RedisStore) -> None:
     """MCP security best practices (session hijacking): a session id is never re-bound to another user."""
     token_hash = hash_token(new_access_token())
@@ -215,6 +231,7 @@ async def test_session_owner_is_first_writer_wins(store: RedisStore) -> None:
 
 
 # -- availability -------------------------------------------------------------------------------------------
+
 
 async def test_unreachable_redis_raises_store_unavailable_quickly() -> None:
     """Style guide: Redis down means 503 and fail closed, within the configured timeout."""
@@ -258,10 +275,18 @@ async def test_a_code_raced_a_hundred_times_is_redeemed_exactly_once(store: Redi
     from gateway.store.records import AuthorizationCodeRecord, Principal
 
     code_hash = hash_token(new_access_token())
-    record = AuthorizationCodeRecord(grant_id="g-race", client_id="c", redirect_uri="http://127.0.0.1/cb",
-                                     code_challenge="x" * 43, route="alpha", resource="http://gw/alpha/mcp",
-                                     scopes=("alpha:read",), principal=Principal(user_id="local:alice"),
-                                     issued_at=NOW, expires_at=NOW + 600)
+    record = AuthorizationCodeRecord(
+        grant_id="g-race",
+        client_id="c",
+        redirect_uri="http://127.0.0.1/cb",
+        code_challenge="x" * 43,
+        route="alpha",
+        resource="http://gw/alpha/mcp",
+        scopes=("alpha:read",),
+        principal=Principal(user_id="local:alice"),
+        issued_at=NOW,
+        expires_at=NOW + 600,
+    )
     await store.save_code(code_hash, record, now=NOW)
     outcomes = await asyncio.gather(*(store.consume_code(code_hash) for _ in range(100)))
     assert sorted(o for o, _ in outcomes) == ["redeemed"] + ["replayed"] * 99

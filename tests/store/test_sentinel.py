@@ -36,9 +36,11 @@ def sentinel_setup(tmp_path: Path):
     for i in range(3):
         port = free_port()
         conf = tmp_path / f"sentinel-{i}.conf"
-        conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
-                        f"sentinel monitor gw 127.0.0.1 {master} 2\n"
-                        "sentinel down-after-milliseconds gw 500\nsentinel failover-timeout gw 3000\n")
+        conf.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+            f"sentinel monitor gw 127.0.0.1 {master} 2\n"
+            "sentinel down-after-milliseconds gw 500\nsentinel failover-timeout gw 3000\n"
+        )
         start([str(conf), "--sentinel"], port)
         sentinels.append(port)
     yield master, replica, sentinels, processes
@@ -59,8 +61,17 @@ async def test_store_on_sentinel_survives_a_failover(sentinel_setup):
         # wait until the replica has the data, then kill the master and let the sentinels promote the replica
         async with asyncio.timeout(20):
             while True:
-                probe = subprocess.run([SERVER.replace("redis-server", "redis-cli"), "-p", str(replica), "GET",
-                                        "sentinel-test:user:{alice}"], capture_output=True, text=True)
+                probe = subprocess.run(
+                    [
+                        SERVER.replace("redis-server", "redis-cli"),
+                        "-p",
+                        str(replica),
+                        "GET",
+                        "sentinel-test:user:{alice}",
+                    ],
+                    capture_output=True,
+                    text=True,
+                )
                 if probe.returncode == 0 and "alice" in probe.stdout:
                     break
                 await asyncio.sleep(0.1)

@@ -16,8 +16,18 @@ IDLE, MAX_AGE = 3600, 7 * 86400
 
 
 def user(name: str = "alice", **extra: Any) -> UserRecord:
-    return UserRecord(**({"name": name, "email": f"{name}@example.com", "groups": ("eng",),
-                          "password_hash": "$argon2id$one", "created_at": NOW} | extra))
+    return UserRecord(
+        **(
+            {
+                "name": name,
+                "email": f"{name}@example.com",
+                "groups": ("eng",),
+                "password_hash": "$argon2id$one",
+                "created_at": NOW,
+            }
+            | extra
+        )
+    )
 
 
 async def sign_in(store: RedisStore, session_hash: str, user_id: str = "local:alice", at: float = NOW) -> None:
@@ -38,16 +48,20 @@ async def test_removing_a_user_ends_every_login_session_of_theirs_and_nobody_els
     assert await live(store, "a1", "a2", "b1") == [False, False, True]
 
 
-@pytest.mark.parametrize(("change", "ends"), [
-    pytest.param({"password_hash": "$argon2id$two"}, True, id="password"),
-    pytest.param({"groups": ("sales",)}, True, id="groups"),
-    pytest.param({"email": "new@example.com"}, True, id="email"),
-    pytest.param({"email_verified": False}, True, id="email-verified"),
-    pytest.param({}, False, id="same-record"),
-    pytest.param({"created_at": NOW + 1}, False, id="unrelated-field"),
-])
-async def test_saving_a_changed_user_ends_their_login_sessions(store: RedisStore, change: dict[str, Any],
-                                                               ends: bool) -> None:
+@pytest.mark.parametrize(
+    ("change", "ends"),
+    [
+        pytest.param({"password_hash": "$argon2id$two"}, True, id="password"),
+        pytest.param({"groups": ("sales",)}, True, id="groups"),
+        pytest.param({"email": "new@example.com"}, True, id="email"),
+        pytest.param({"email_verified": False}, True, id="email-verified"),
+        pytest.param({}, False, id="same-record"),
+        pytest.param({"created_at": NOW + 1}, False, id="unrelated-field"),
+    ],
+)
+async def test_saving_a_changed_user_ends_their_login_sessions(
+    store: RedisStore, change: dict[str, Any], ends: bool
+) -> None:
     """A session vouches for the account as it was at sign-in (password, email, groups)."""
     await store.save_user(user())
     await sign_in(store, "a1")

@@ -35,9 +35,17 @@ class CimdServer:
     def client_document(self, path: str, **overrides: Any) -> str:
         """Publish a valid document for a loopback-redirect client and return its URL (the client_id)."""
         url = self.url(path)
-        return self.publish(path, {"client_id": url, "client_name": "CIMD Tool", "token_endpoint_auth_method": "none",
-                                   "redirect_uris": ["http://127.0.0.1:33418/callback"],
-                                   "grant_types": ["authorization_code", "refresh_token"], **overrides})
+        return self.publish(
+            path,
+            {
+                "client_id": url,
+                "client_name": "CIMD Tool",
+                "token_endpoint_auth_method": "none",
+                "redirect_uris": ["http://127.0.0.1:33418/callback"],
+                "grant_types": ["authorization_code", "refresh_token"],
+                **overrides,
+            },
+        )
 
 
 @asynccontextmanager

@@ -25,8 +25,9 @@ class Forms(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         if tag == "form":
-            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get"), "fields": {},
-                               "buttons": []})
+            self.forms.append(
+                {"action": a.get("action", ""), "method": a.get("method", "get"), "fields": {}, "buttons": []}
+            )
         elif tag == "input" and self.forms and a.get("name"):
             self.forms[-1]["fields"][a["name"]] = a.get("value", "")
         elif tag == "button" and self.forms and a.get("name"):
@@ -69,8 +70,9 @@ class Browser:
 
     async def callback_handler(self) -> AuthorizationCodeResult:
         assert self.result is not None and "code" in self.result, f"no code: {self.result}"
-        return AuthorizationCodeResult(code=self.result["code"], state=self.result.get("state"),
-                                       iss=self.result.get("iss"))
+        return AuthorizationCodeResult(
+            code=self.result["code"], state=self.result.get("state"), iss=self.result.get("iss")
+        )
 
     async def authorize(self, url: str) -> dict[str, str]:
         """Walk login, consent and (when `provider` is set) the provider's sign-in; return the query parameters
@@ -85,8 +87,12 @@ class Browser:
                     if location.startswith(gateway + "/"):  # the gateway's own redirects
                         response = await http.get(location, allow_redirects=False)
                         continue
-                    if self.provider is not None and not location.startswith(gateway) and \
-                            "code=" not in location and "error=" not in location:
+                    if (
+                        self.provider is not None
+                        and not location.startswith(gateway)
+                        and "code=" not in location
+                        and "error=" not in location
+                    ):
                         response = await self._provider_sign_in(http, location)
                         continue
                     self.last_location = location
@@ -97,8 +103,9 @@ class Browser:
                 if response.status != 200:
                     return {"status": str(response.status)}
                 forms = parse_forms(html)
-                form = next((f for f in forms if self.provider is not None and f["action"] == "/authorize/provider"),
-                            forms[0])
+                form = next(
+                    (f for f in forms if self.provider is not None and f["action"] == "/authorize/provider"), forms[0]
+                )
                 data = dict(form["fields"])
                 if form["action"] == "/authorize/provider":
                     data["provider"] = self.provider or ""
@@ -109,8 +116,7 @@ class Browser:
                     options = form.get("options", {}).get("resource")
                     if options:
                         data["resource"] = self.resource or options[0]
-                response = await http.post(urljoin(str(response.url), form["action"]), data=data,
-                                           allow_redirects=False)
+                response = await http.post(urljoin(str(response.url), form["action"]), data=data, allow_redirects=False)
             raise AssertionError("too many pages")
 
     async def _provider_sign_in(self, http: aiohttp.ClientSession, url: str) -> aiohttp.ClientResponse:
@@ -144,13 +150,28 @@ class MemoryStorage(TokenStorage):
         self.client_info = client_info
 
 
-def oauth_provider(server_url: str, browser: Browser, storage: MemoryStorage, *, client_metadata_url: str | None = None,
-                   auth_method: str = "none", redirect_uri: str = "http://127.0.0.1:33418/callback",
-                   scope: str | None = None) -> OAuthClientProvider:
+def oauth_provider(
+    server_url: str,
+    browser: Browser,
+    storage: MemoryStorage,
+    *,
+    client_metadata_url: str | None = None,
+    auth_method: str = "none",
+    redirect_uri: str = "http://127.0.0.1:33418/callback",
+    scope: str | None = None,
+) -> OAuthClientProvider:
     metadata = OAuthClientMetadata(
-        client_name="headless test client", redirect_uris=[redirect_uri], grant_types=["authorization_code",
-                                                                                      "refresh_token"],
-        token_endpoint_auth_method=auth_method, scope=scope,
+        client_name="headless test client",
+        redirect_uris=[redirect_uri],
+        grant_types=["authorization_code", "refresh_token"],
+        token_endpoint_auth_method=auth_method,
+        scope=scope,
     )
-    return OAuthClientProvider(server_url, metadata, storage, redirect_handler=browser.redirect_handler,
-                               callback_handler=browser.callback_handler, client_metadata_url=client_metadata_url)
+    return OAuthClientProvider(
+        server_url,
+        metadata,
+        storage,
+        redirect_handler=browser.redirect_handler,
+        callback_handler=browser.callback_handler,
+        client_metadata_url=client_metadata_url,
+    )

@@ -14,8 +14,12 @@ from typing import Any
 from aiohttp import web
 
 HIDDEN_TOOL = "slow_progress"  # denied by tests.mcp.test_tool_policy.POLICY
-TOOLS = {"tools": [{"name": "add", "inputSchema": {"type": "object"}},
-                   {"name": HIDDEN_TOOL, "inputSchema": {"type": "object"}}]}
+TOOLS = {
+    "tools": [
+        {"name": "add", "inputSchema": {"type": "object"}},
+        {"name": HIDDEN_TOOL, "inputSchema": {"type": "object"}},
+    ]
+}
 
 
 def tools_list(request_id: Any = 1) -> bytes:
@@ -30,21 +34,26 @@ class Reply:
 
 
 REPLIES = {
-    "gzip-json": Reply(gzip.compress(tools_list()), [("Content-Type", "application/json"),
-                                                    ("Content-Encoding", "gzip")]),
-    "json-naming-sse-too": Reply(b"data: " + tools_list() + b"\n\n",
-                                 [("Content-Type", "application/json; profile=text/event-stream")]),
+    "gzip-json": Reply(
+        gzip.compress(tools_list()), [("Content-Type", "application/json"), ("Content-Encoding", "gzip")]
+    ),
+    "json-naming-sse-too": Reply(
+        b"data: " + tools_list() + b"\n\n", [("Content-Type", "application/json; profile=text/event-stream")]
+    ),
     "duplicate-key-json": Reply(tools_list()[:-1] + b',"result":{"tools":[]}}', [("Content-Type", "application/json")]),
     "json-with-parameters": Reply(tools_list(), [("Content-Type", "Application/JSON; charset=utf-8")]),
     "two-content-types": Reply(tools_list(), [("Content-Type", "text/plain"), ("Content-Type", "application/json")]),
     "unlabelled-json": Reply(tools_list(), [("Content-Type", "text/plain")]),
-    "sse-mixed-line-ends": Reply(chunks=[b"id: 1\r\ndata: " + tools_list(), b"\n\r", b"\n"],
-                                 headers=[("Content-Type", "text/event-stream")]),
-    "sse-unparseable-then-list": Reply(chunks=[b"data: " + tools_list(7) + b"\n\n", b"data: {oops\n\n",
-                                               b"data: " + tools_list(8) + b"\n\n"],
-                                       headers=[("Content-Type", "text/event-stream")]),
-    "sse-endless-event": Reply(chunks=[b"data: [" + b"0," * 1024 * 1024] * 3,
-                               headers=[("Content-Type", "text/event-stream")]),
+    "sse-mixed-line-ends": Reply(
+        chunks=[b"id: 1\r\ndata: " + tools_list(), b"\n\r", b"\n"], headers=[("Content-Type", "text/event-stream")]
+    ),
+    "sse-unparseable-then-list": Reply(
+        chunks=[b"data: " + tools_list(7) + b"\n\n", b"data: {oops\n\n", b"data: " + tools_list(8) + b"\n\n"],
+        headers=[("Content-Type", "text/event-stream")],
+    ),
+    "sse-endless-event": Reply(
+        chunks=[b"data: [" + b"0," * 1024 * 1024] * 3, headers=[("Content-Type", "text/event-stream")]
+    ),
 }
 
 
@@ -89,8 +98,11 @@ def hostile_upstream() -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         message = json.loads(await request.read())
         body = {"jsonrpc": "2.0", "id": message.get("id"), "result": {"content": [{"type": "text", "text": "ok"}]}}
-        return web.Response(body=json.dumps(body).encode(), content_type="application/json",
-                            headers=[*HOSTILE_HEADERS, ("Mcp-Session-Id", "s-1")])  # type: ignore[arg-type]
+        return web.Response(
+            body=json.dumps(body).encode(),
+            content_type="application/json",
+            headers=[*HOSTILE_HEADERS, ("Mcp-Session-Id", "s-1")],
+        )  # type: ignore[arg-type]
 
     app = web.Application()
     app.router.add_post("/mcp", handle)

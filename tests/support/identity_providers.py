@@ -41,8 +41,11 @@ def oidc_provider(workdir: Path) -> Iterator[OidcProviderProcess]:
     """oidc-provider-mock as a subprocess: discovery, JWKS, authorization form, token, userinfo; nonce required."""
     port = free_port()
     log = (workdir / f"oidc-{port}.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "oidc_provider_mock", "--port", str(port), "--require-nonce"],
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "oidc_provider_mock", "--port", str(port), "--require-nonce"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_for_port(port, process, deadline=30)
         yield OidcProviderProcess(port, process)
@@ -92,8 +95,12 @@ async def github_stand_in(client_id: str, client_secret: str) -> AsyncIterator[G
         entry = state[0].codes.pop(str(form.get("code")), None)
         verifier = str(form.get("code_verifier", "")).encode()
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=").decode()
-        if (form.get("client_id"), form.get("client_secret")) != (client_id, client_secret) or entry is None \
-                or entry[1] != challenge or entry[2] != form.get("redirect_uri"):
+        if (
+            (form.get("client_id"), form.get("client_secret")) != (client_id, client_secret)
+            or entry is None
+            or entry[1] != challenge
+            or entry[2] != form.get("redirect_uri")
+        ):
             return web.json_response({"error": "bad_verification_code"})  # GitHub answers errors with 200
         token = "gho_" + secrets.token_hex(16)
         state[0].tokens[token] = entry[0]

@@ -10,8 +10,9 @@ from aiohttp import ClientResponse
 MODERN = "2026-07-28"
 
 
-def modern_call(request_id: int, tool: str, arguments: dict[str, Any], progress_token: str | None = None
-                ) -> tuple[dict[str, str], dict[str, Any]]:
+def modern_call(
+    request_id: int, tool: str, arguments: dict[str, Any], progress_token: str | None = None
+) -> tuple[dict[str, str], dict[str, Any]]:
     """Headers and body of a stateless 2026-07-28 `tools/call` (mirrored headers included)."""
     meta: dict[str, Any] = {
         "io.modelcontextprotocol/protocolVersion": MODERN,
@@ -26,14 +27,26 @@ def modern_call(request_id: int, tool: str, arguments: dict[str, Any], progress_
         "Mcp-Method": "tools/call",
         "Mcp-Name": tool,
     }
-    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
-            "params": {"name": tool, "arguments": arguments, "_meta": meta}}
+    body = {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments, "_meta": meta},
+    }
     return headers, body
 
 
 def legacy_initialize(request_id: int = 1) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw-test", "version": "1"}}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "raw-test", "version": "1"},
+        },
+    }
 
 
 async def read_sse_event(response: ClientResponse) -> dict[str, Any]:

@@ -14,17 +14,35 @@ REDIRECT = "http://127.0.0.1:33418/callback"
 
 
 async def register(client: Any, **extra: Any) -> dict[str, Any]:
-    body = {"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "client_name": "raw test client",
-            "grant_types": ["authorization_code", "refresh_token"], **extra}
+    body = {
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "none",
+        "client_name": "raw test client",
+        "grant_types": ["authorization_code", "refresh_token"],
+        **extra,
+    }
     response = await client.post("/register", json=body)
     assert response.status == 201, await response.text()
     return dict(await response.json())
 
 
-def authorize_url(server: TestServer, client_id: str, *, verifier: str, route: str | None = "alpha",
-                  redirect_uri: str = REDIRECT, **extra: str) -> str:
-    params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
-              "code_challenge": s256(verifier), "code_challenge_method": "S256", "state": "st-" + verifier[:6]}
+def authorize_url(
+    server: TestServer,
+    client_id: str,
+    *,
+    verifier: str,
+    route: str | None = "alpha",
+    redirect_uri: str = REDIRECT,
+    **extra: str,
+) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "code_challenge": s256(verifier),
+        "code_challenge_method": "S256",
+        "state": "st-" + verifier[:6],
+    }
     if route is not None:
         params["resource"] = str(server.make_url(f"/{route}/mcp"))
     params.update(extra)

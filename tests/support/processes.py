@@ -38,7 +38,9 @@ def start_upstream(workdir: Path, *extra_args: str) -> UpstreamProcess:
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "gateway.demo_upstream", "--port", str(port), *extra_args],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         wait_for_port(port, process)

@@ -63,11 +63,14 @@ class RedisClusterProcesses:
             if "cluster_state:ok" not in self.cli(port, "cluster", "info"):
                 return False
             roles = [line.split()[2] for line in self.cli(port, "cluster", "nodes").splitlines() if line.strip()]
-            if sum("master" in r for r in roles) != len(self.ports) // 2 or sum("slave" in r for r in roles) != len(
-                    self.ports) // 2:
+            if (
+                sum("master" in r for r in roles) != len(self.ports) // 2
+                or sum("slave" in r for r in roles) != len(self.ports) // 2
+            ):
                 return False
-        check = subprocess.run([CLI, "--cluster", "check", f"127.0.0.1:{self.ports[0]}"], capture_output=True,
-                               text=True, timeout=30).stdout
+        check = subprocess.run(
+            [CLI, "--cluster", "check", f"127.0.0.1:{self.ports[0]}"], capture_output=True, text=True, timeout=30
+        ).stdout
         return "All nodes agree about slots configuration" in check and "All 16384 slots covered" in check
 
     def stop(self) -> None:
@@ -83,16 +86,47 @@ def start_cluster(workdir: Path, nodes: int = 6, deadline: float = 30.0) -> Redi
             node_dir = workdir / str(port)
             node_dir.mkdir(parents=True, exist_ok=True)
             process = subprocess.Popen(
-                [SERVER, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                 "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000", "--dir", str(node_dir),
-                 "--save", "", "--appendonly", "no", "--logfile", str(node_dir / "redis.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    SERVER,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--dir",
+                    str(node_dir),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--logfile",
+                    str(node_dir / "redis.log"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             cluster.processes.append(process)
         for port, process in zip(cluster.ports, cluster.processes, strict=True):
             wait_for_port(port, process)
         created = subprocess.run(
-            [CLI, "--cluster", "create", *(f"127.0.0.1:{p}" for p in cluster.ports), "--cluster-replicas", "1",
-             "--cluster-yes"], capture_output=True, text=True, timeout=60)
+            [
+                CLI,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in cluster.ports),
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if created.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout}{created.stderr}")
         end = time.monotonic() + deadline
@@ -109,7 +143,9 @@ def start_cluster(workdir: Path, nodes: int = 6, deadline: float = 30.0) -> Redi
 def raw_client(url: str) -> Any:
     """A plain redis-py client (decoded strings) for the store a test runs on, cluster or not, to look at keys."""
     if url.startswith("redis+cluster://"):
-        nodes = [ClusterNode(host, int(port)) for host, port in
-                 (entry.rsplit(":", 1) for entry in url.removeprefix("redis+cluster://").split(","))]
+        nodes = [
+            ClusterNode(host, int(port))
+            for host, port in (entry.rsplit(":", 1) for entry in url.removeprefix("redis+cluster://").split(","))
+        ]
         return RedisCluster(startup_nodes=nodes, decode_responses=True)
     return redis.Redis.from_url(url, decode_responses=True)

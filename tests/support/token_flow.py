@@ -43,8 +43,13 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
 
 
-async def post_form(client: TestClient, path: str, form: Mapping[str, str] | Sequence[tuple[str, str]], *,
-                    headers: Mapping[str, str] | None = None) -> Reply:
+async def post_form(
+    client: TestClient,
+    path: str,
+    form: Mapping[str, str] | Sequence[tuple[str, str]],
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> Reply:
     """POST `form` as application/x-www-form-urlencoded (a sequence of pairs may repeat a name)."""
     data = list(form.items()) if isinstance(form, Mapping) else list(form)
     return await read(await client.post(path, data=data, headers=dict(headers or {})))
@@ -61,25 +66,40 @@ class Code:
     client_id: str
 
 
-async def obtain_code(server: TestServer, client_id: str, *, route: str | None = "alpha", user: str = "alice",
-                      password: str = PASSWORD, **extra: str) -> Code:
+async def obtain_code(
+    server: TestServer,
+    client_id: str,
+    *,
+    route: str | None = "alpha",
+    user: str = "alice",
+    password: str = PASSWORD,
+    **extra: str,
+) -> Code:
     """Walk /authorize, login and consent as `user` (a fresh browser) and return the code with its verifier."""
     verifier = new_verifier()
-    result = await Browser(user, password).authorize(authorize_url(server, client_id, verifier=verifier, route=route,
-                                                                   **extra))
+    result = await Browser(user, password).authorize(
+        authorize_url(server, client_id, verifier=verifier, route=route, **extra)
+    )
     assert "code" in result, result
     return Code(result["code"], verifier, client_id)
 
 
 async def redeem(client: TestClient, code: Code, *, headers: Mapping[str, str] | None = None, **form: str) -> Reply:
     """The authorization_code grant for `code`, with its verifier and the default redirect URI."""
-    fields = {"grant_type": "authorization_code", "code": code.code, "code_verifier": code.verifier,
-              "redirect_uri": REDIRECT, "client_id": code.client_id, **form}
+    fields = {
+        "grant_type": "authorization_code",
+        "code": code.code,
+        "code_verifier": code.verifier,
+        "redirect_uri": REDIRECT,
+        "client_id": code.client_id,
+        **form,
+    }
     return await token_request(client, headers=headers, **fields)
 
 
-async def obtain_tokens(client: TestClient, server: TestServer, client_id: str, *, route: str = "alpha",
-                        **extra: str) -> dict[str, Any]:
+async def obtain_tokens(
+    client: TestClient, server: TestServer, client_id: str, *, route: str = "alpha", **extra: str
+) -> dict[str, Any]:
     """Code flow end to end; the successful token response body."""
     reply = await redeem(client, await obtain_code(server, client_id, route=route, **extra))
     assert reply.status == 200, reply.body
@@ -87,8 +107,9 @@ async def obtain_tokens(client: TestClient, server: TestServer, client_id: str, 
 
 
 async def refresh(client: TestClient, client_id: str, refresh_token: str, **form: str) -> Reply:
-    return await token_request(client, grant_type="refresh_token", refresh_token=refresh_token, client_id=client_id,
-                               **form)
+    return await token_request(
+        client, grant_type="refresh_token", refresh_token=refresh_token, client_id=client_id, **form
+    )
 
 
 async def mcp_status(client: TestClient, path: str, access_token: str) -> int:

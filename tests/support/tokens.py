@@ -11,8 +11,17 @@ from gateway.keys import ROUTES_KEY
 from gateway.store.base import Store
 
 
-async def issue(store: Store, server: TestServer, route: str, *, user: str = "alice", scopes: tuple[str, ...] = (),
-                ttl: int = 3600, now: float | None = None, groups: tuple[str, ...] = ("eng", "ops")) -> str:
+async def issue(
+    store: Store,
+    server: TestServer,
+    route: str,
+    *,
+    user: str = "alice",
+    scopes: tuple[str, ...] = (),
+    ttl: int = 3600,
+    now: float | None = None,
+    groups: tuple[str, ...] = ("eng", "ops"),
+) -> str:
     now = time.time() if now is None else now
     if await store.load_user(user) is None:
         await add_user(store, user, "correct-horse-battery", email=f"{user}@example.com", groups=groups, now=now)

@@ -16,8 +16,9 @@ from tests.support.token_flow import PASSWORD, mcp_status, obtain_code, obtain_t
 @pytest.fixture
 async def ops_only(start_gateway, upstream, store, clock):
     await add_user(store, "alice", PASSWORD, email="alice@example.com", groups=("ops",), now=clock.now)
-    return await start_gateway([route("alpha", upstream.url, allow={"groups": ["local:ops"]})],
-                               login={"identity_max_age": 3600})
+    return await start_gateway(
+        [route("alpha", upstream.url, allow={"groups": ["local:ops"]})], login={"identity_max_age": 3600}
+    )
 
 
 async def test_refresh_after_identity_max_age_requires_a_new_sign_in(ops_only, aiohttp_client, clock):
@@ -55,6 +56,7 @@ async def test_local_group_change_takes_effect_at_the_next_refresh(ops_only, aio
 
 # -- issue 10 #3: the browser session's principal is re-checked at /authorize and at code redemption ----------
 
+
 async def test_authorize_after_identity_max_age_asks_for_a_new_sign_in(ops_only, aiohttp_client, clock):
     """A sign-in older than login.identity_max_age counts as signed out at /authorize: the login page, not a
     silent code from the remembered consent with the groups of the old sign-in."""
@@ -63,8 +65,11 @@ async def test_authorize_after_identity_max_age_asks_for_a_new_sign_in(ops_only,
     browser = Browser("alice", PASSWORD)
 
     async def authorize() -> dict[str, str]:
-        return await browser.authorize(authorize_url(ops_only, registered["client_id"], verifier=new_verifier(),
-                                                     redirect_uri="https://app.example/cb"))
+        return await browser.authorize(
+            authorize_url(
+                ops_only, registered["client_id"], verifier=new_verifier(), redirect_uri="https://app.example/cb"
+            )
+        )
 
     assert "code" in await authorize() and len(browser.pages) == 2  # login, consent
     clock.now += 1800
@@ -80,7 +85,9 @@ async def test_removed_user_gets_no_code_from_an_old_browser_session(ops_only, a
     client = await aiohttp_client(ops_only)
     registered = await register(client, redirect_uris=["https://app.example/cb"])
     browser = Browser("alice", PASSWORD)
-    url = authorize_url(ops_only, registered["client_id"], verifier=new_verifier(), redirect_uri="https://app.example/cb")
+    url = authorize_url(
+        ops_only, registered["client_id"], verifier=new_verifier(), redirect_uri="https://app.example/cb"
+    )
     assert "code" in await browser.authorize(url)
     await store.delete_user("alice")
     assert await browser.authorize(url) == {"status": "401"}  # login page, then the wrong-password answer
@@ -93,7 +100,9 @@ async def test_a_group_change_ends_the_browser_session_and_the_new_groups_decide
     client = await aiohttp_client(ops_only)
     registered = await register(client, redirect_uris=["https://app.example/cb"])
     browser = Browser("alice", PASSWORD)
-    url = authorize_url(ops_only, registered["client_id"], verifier=new_verifier(), redirect_uri="https://app.example/cb")
+    url = authorize_url(
+        ops_only, registered["client_id"], verifier=new_verifier(), redirect_uri="https://app.example/cb"
+    )
     assert "code" in await browser.authorize(url)
     user = await store.load_user("alice")
     await store.save_user(user.model_copy(update={"groups": ("sales",)}))
@@ -102,8 +111,9 @@ async def test_a_group_change_ends_the_browser_session_and_the_new_groups_decide
 
 
 @pytest.mark.parametrize("grant", ["refresh", "code"])
-async def test_an_account_removed_and_created_anew_under_the_same_name_inherits_nothing(ops_only, aiohttp_client,
-                                                                                        store, clock, grant):
+async def test_an_account_removed_and_created_anew_under_the_same_name_inherits_nothing(
+    ops_only, aiohttp_client, store, clock, grant
+):
     """A refresh token or code of the removed `alice` does not work for a new account that happens to be called
     `alice` too (here removed at the store, so nothing was revoked: the account's creation time tells them apart)."""
     client = await aiohttp_client(ops_only)
@@ -114,13 +124,17 @@ async def test_an_account_removed_and_created_anew_under_the_same_name_inherits_
         code = await obtain_code(ops_only, registered["client_id"])
     await store.delete_user("alice")
     await add_user(store, "alice", "another-password-1", groups=("ops",), now=clock.now + 1)
-    reply = await (refresh(client, registered["client_id"], tokens["refresh_token"]) if grant == "refresh"
-                   else redeem(client, code))
+    reply = await (
+        refresh(client, registered["client_id"], tokens["refresh_token"])
+        if grant == "refresh"
+        else redeem(client, code)
+    )
     assert reply.status == 400 and reply.error == "invalid_grant"
 
 
-async def test_approving_on_a_consent_page_left_open_past_identity_max_age_issues_no_code(ops_only, aiohttp_client,
-                                                                                         clock):
+async def test_approving_on_a_consent_page_left_open_past_identity_max_age_issues_no_code(
+    ops_only, aiohttp_client, clock
+):
     """The consent POST, the last step before a code, checks the sign-in again."""
     client = await aiohttp_client(ops_only)
     registered = await register(client)
@@ -138,13 +152,17 @@ async def test_approving_on_a_consent_page_left_open_past_identity_max_age_issue
 async def short_sign_in(start_gateway, upstream, store, clock):
     """Sign-ins count for 5 minutes, codes live 10: a code can outlive its sign-in."""
     await add_user(store, "alice", PASSWORD, email="alice@example.com", groups=("ops",), now=clock.now)
-    return await start_gateway([route("alpha", upstream.url, allow={"groups": ["local:ops"]})],
-                               login={"identity_max_age": 300}, oauth={"code_ttl": 600})
+    return await start_gateway(
+        [route("alpha", upstream.url, allow={"groups": ["local:ops"]})],
+        login={"identity_max_age": 300},
+        oauth={"code_ttl": 600},
+    )
 
 
 @pytest.mark.parametrize("change", ["none", "removed", "left-the-group", "sign-in-too-old"])
-async def test_a_code_is_redeemed_only_for_the_person_as_they_stand_now(short_sign_in, aiohttp_client, store, clock,
-                                                                        change):
+async def test_a_code_is_redeemed_only_for_the_person_as_they_stand_now(
+    short_sign_in, aiohttp_client, store, clock, change
+):
     """Code redemption runs the refresh's check (AccessPolicy.current): a code issued before the account was
     removed or changed, or whose sign-in has grown too old meanwhile, gets no tokens."""
     client = await aiohttp_client(short_sign_in)

@@ -42,8 +42,11 @@ async def test_metadata_publishes_every_field_mcp_clients_check(gateway, aiohttp
     assert set(body["grant_types_supported"]) == {"authorization_code", "refresh_token"}
     assert body["code_challenge_methods_supported"] == ["S256"]
     assert set(body["token_endpoint_auth_methods_supported"]) == {"none", "client_secret_post", "client_secret_basic"}
-    assert set(body["revocation_endpoint_auth_methods_supported"]) == {"none", "client_secret_post",
-                                                                       "client_secret_basic"}
+    assert set(body["revocation_endpoint_auth_methods_supported"]) == {
+        "none",
+        "client_secret_post",
+        "client_secret_basic",
+    }
     assert body["client_id_metadata_document_supported"] is True
     assert body["authorization_response_iss_parameter_supported"] is True
 
@@ -62,8 +65,9 @@ async def test_openid_configuration_is_not_served_and_says_where_the_metadata_is
     assert body["error"] == "not_found"
     assert "/.well-known/oauth-authorization-server" in body["error_description"]
     assert "issuer" not in body
-    preflight = await client.options(OIDC_DISCOVERY, headers={"Origin": "http://localhost:6274",
-                                                               "Access-Control-Request-Method": "GET"})
+    preflight = await client.options(
+        OIDC_DISCOVERY, headers={"Origin": "http://localhost:6274", "Access-Control-Request-Method": "GET"}
+    )
     assert preflight.status == 204
 
 
@@ -73,16 +77,24 @@ async def test_metadata_announces_no_oidc_fields_and_no_closed_endpoint(gateway,
     (finding 4: the endpoint is closed)."""
     client = await aiohttp_client(gateway)
     body = await (await client.get(AS_METADATA_PATHS[0])).json()
-    for absent in ("userinfo_endpoint", "subject_types_supported", "introspection_endpoint", "jwks_uri",
-                   "introspection_endpoint_auth_methods_supported", "id_token_signing_alg_values_supported"):
+    for absent in (
+        "userinfo_endpoint",
+        "subject_types_supported",
+        "introspection_endpoint",
+        "jwks_uri",
+        "introspection_endpoint_auth_methods_supported",
+        "id_token_signing_alg_values_supported",
+    ):
         assert absent not in body, absent
 
 
-async def test_metadata_announces_introspection_only_with_credentials_configured(start_gateway, upstream,
-                                                                                 aiohttp_client):
+async def test_metadata_announces_introspection_only_with_credentials_configured(
+    start_gateway, upstream, aiohttp_client
+):
     """RFC 8414 §2 / RFC 7662: introspection_endpoint (Basic only) once `oauth.introspection` names a caller."""
-    server = await start_gateway([route("alpha", upstream.url)],
-                                 oauth={"introspection": [{"name": "notes", "secret": "s3cret-introspect"}]})
+    server = await start_gateway(
+        [route("alpha", upstream.url)], oauth={"introspection": [{"name": "notes", "secret": "s3cret-introspect"}]}
+    )
     client = await aiohttp_client(server)
     body = await (await client.get(AS_METADATA_PATHS[0])).json()
     assert body["introspection_endpoint"] == f"http://127.0.0.1:{server.port}/introspect"
@@ -95,12 +107,17 @@ async def test_every_endpoint_is_mounted_at_the_origin_root(gateway, aiohttp_cli
     client = await aiohttp_client(gateway)
     body = await (await client.get(AS_METADATA_PATHS[0])).json()
     issuer = f"http://127.0.0.1:{gateway.port}"
-    for name, path in (("authorization_endpoint", "/authorize"), ("token_endpoint", "/token"),
-                       ("registration_endpoint", "/register"), ("revocation_endpoint", "/revoke")):
+    for name, path in (
+        ("authorization_endpoint", "/authorize"),
+        ("token_endpoint", "/token"),
+        ("registration_endpoint", "/register"),
+        ("revocation_endpoint", "/revoke"),
+    ):
         assert body[name] == issuer + path
     for path in ("/token", "/register", "/revoke"):  # they answer there (a CORS preflight is the cheapest probe)
-        response = await client.options(path, headers={"Origin": "http://localhost:6274",
-                                                        "Access-Control-Request-Method": "POST"})
+        response = await client.options(
+            path, headers={"Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST"}
+        )
         assert response.status == 204, path
     authorize = await client.get("/authorize", allow_redirects=False)
     assert authorize.status == 400  # an error page for a request without client_id: the endpoint exists
@@ -117,9 +134,14 @@ async def test_metadata_answers_cors_star_on_get_and_preflight(gateway, aiohttp_
     assert got.headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in got.headers
 
-    preflight = await client.options(path, headers={
-        "Origin": "http://localhost:6274", "Access-Control-Request-Method": "GET",
-        "Access-Control-Request-Headers": "mcp-protocol-version"})
+    preflight = await client.options(
+        path,
+        headers={
+            "Origin": "http://localhost:6274",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "mcp-protocol-version",
+        },
+    )
     assert preflight.status == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in preflight.headers

@@ -27,7 +27,8 @@ async def test_code_redirect_carries_code_state_and_iss_once(gateway, aiohttp_cl
     client = await aiohttp_client(gateway)
     registered = await register(client)
     result = await Browser("alice", "correct-horse-battery").authorize(
-        authorize_url(gateway, registered["client_id"], verifier=new_verifier()))
+        authorize_url(gateway, registered["client_id"], verifier=new_verifier())
+    )
     assert set(result) == {"code", "state", "iss"}
     assert result["iss"] == f"http://127.0.0.1:{gateway.port}"
 
@@ -36,9 +37,12 @@ async def test_unknown_client_or_redirect_gets_an_error_page_not_a_redirect(gate
     """AUTHZ-3 (OAuth 2.1 §4.1.2.1): an untrusted redirect target is never redirected to."""
     client = await aiohttp_client(gateway)
     registered = await register(client)
-    for url in (authorize_url(gateway, "no-such-client", verifier=new_verifier()),
-                authorize_url(gateway, registered["client_id"], verifier=new_verifier(),
-                              redirect_uri="https://evil.example/callback")):
+    for url in (
+        authorize_url(gateway, "no-such-client", verifier=new_verifier()),
+        authorize_url(
+            gateway, registered["client_id"], verifier=new_verifier(), redirect_uri="https://evil.example/callback"
+        ),
+    ):
         response = await client.get(relative(url), allow_redirects=False)
         assert response.status == 400
         assert response.content_type == "text/html"
@@ -51,12 +55,20 @@ async def test_loopback_redirect_may_use_another_port(gateway, aiohttp_client, a
     """AUTHZ-4 (RFC 8252 §7.3): http://127.0.0.1 with any port matches; path must still match."""
     client = await aiohttp_client(gateway)
     registered = await register(client)
-    ok = await Browser("alice", "correct-horse-battery").authorize(authorize_url(
-        gateway, registered["client_id"], verifier=new_verifier(), redirect_uri="http://127.0.0.1:50999/callback"))
+    ok = await Browser("alice", "correct-horse-battery").authorize(
+        authorize_url(
+            gateway, registered["client_id"], verifier=new_verifier(), redirect_uri="http://127.0.0.1:50999/callback"
+        )
+    )
     assert "code" in ok
-    wrong_path = await client.get(relative(authorize_url(gateway, registered["client_id"], verifier=new_verifier(),
-                                                         redirect_uri="http://127.0.0.1:50999/other")),
-                                  allow_redirects=False)
+    wrong_path = await client.get(
+        relative(
+            authorize_url(
+                gateway, registered["client_id"], verifier=new_verifier(), redirect_uri="http://127.0.0.1:50999/other"
+            )
+        ),
+        allow_redirects=False,
+    )
     assert wrong_path.status == 400
 
 
@@ -78,12 +90,14 @@ async def with_clients(start_gateway, upstream):
 
 @pytest.mark.parametrize("extra, error", BAD_PARAMETERS)
 async def test_bad_parameters_redirect_a_pre_registered_client_back_with_error_state_and_iss(
-        with_clients, aiohttp_client, extra, error):
+    with_clients, aiohttp_client, extra, error
+):
     """AUTHZ-2/5/8: for a client whose redirect URIs the administrator configured, errors go back to the client
     with state and iss (RFC 6749 §4.1.2.1, RFC 9207)."""
     client = await aiohttp_client(with_clients)
-    response = await client.get(relative(authorize_url(with_clients, "desktop-app", verifier="v" * 43, **extra)),
-                                allow_redirects=False)
+    response = await client.get(
+        relative(authorize_url(with_clients, "desktop-app", verifier="v" * 43, **extra)), allow_redirects=False
+    )
     assert response.status == 302
     location = response.headers["Location"]
     assert location.startswith(REDIRECT)
@@ -95,54 +109,75 @@ async def test_bad_parameters_redirect_a_pre_registered_client_back_with_error_s
 
 @pytest.mark.parametrize("extra, error", BAD_PARAMETERS)
 async def test_bad_parameters_of_a_self_registered_client_get_an_error_page_not_a_redirect(
-        with_clients, aiohttp_client, extra, error):
+    with_clients, aiohttp_client, extra, error
+):
     """Issue 10 #11 (RFC 9700 §4.11.2): anyone can register a DCR client with any redirect URI, so redirecting its
     request errors would make /authorize an open redirector; the person gets an error page naming the error."""
     client = await aiohttp_client(with_clients)
     registered = await register(client, redirect_uris=["https://attacker.example/landing"])
-    response = await client.get(relative(authorize_url(with_clients, registered["client_id"], verifier="v" * 43,
-                                                       redirect_uri="https://attacker.example/landing", **extra)),
-                                allow_redirects=False)
+    response = await client.get(
+        relative(
+            authorize_url(
+                with_clients,
+                registered["client_id"],
+                verifier="v" * 43,
+                redirect_uri="https://attacker.example/landing",
+                **extra,
+            )
+        ),
+        allow_redirects=False,
+    )
     assert response.status == 400 and response.content_type == "text/html"
     assert "Location" not in response.headers
     assert error in await response.text()
 
 
-async def test_bad_parameters_of_a_cimd_client_get_an_error_page_not_a_redirect(start_gateway, upstream,
-                                                                                aiohttp_client, tmp_path):
+async def test_bad_parameters_of_a_cimd_client_get_an_error_page_not_a_redirect(
+    start_gateway, upstream, aiohttp_client, tmp_path
+):
     """Issue 10 #11: a CIMD document is published by whoever controls its host; same rule as DCR."""
     from tests.support.cimd_server import cimd_server
 
     async with cimd_server(tmp_path) as documents:
-        server = await start_gateway([route("alpha", upstream.url)],
-                                     cimd={"allow_hosts": ["localhost"], "ca_file": str(documents.ca_file)})
+        server = await start_gateway(
+            [route("alpha", upstream.url)], cimd={"allow_hosts": ["localhost"], "ca_file": str(documents.ca_file)}
+        )
         client_id = documents.client_document("/client.json")
         client = await aiohttp_client(server)
-        response = await client.get(relative(authorize_url(server, client_id, verifier="v" * 43,
-                                                           response_type="token")), allow_redirects=False)
+        response = await client.get(
+            relative(authorize_url(server, client_id, verifier="v" * 43, response_type="token")), allow_redirects=False
+        )
         assert response.status == 400 and "Location" not in response.headers
         assert "unsupported_response_type" in await response.text()
 
 
-@pytest.mark.parametrize("params", [
-    pytest.param({"state": "s" * 2049}, id="long-state"),
-    pytest.param({"scope": " ".join(f"s{i}" for i in range(33))}, id="too-many-scopes"),
-    pytest.param({"resource": "http://127.0.0.1/alpha/mcp?" + "a" * 2048}, id="long-resource"),
-    pytest.param({"nonce": "n" * 2049}, id="long-extension-parameter"),
-    pytest.param([("resource", "http://127.0.0.1/alpha/mcp")] * 9, id="too-many-resources"),
-    pytest.param([("client_id", "desktop-app")], id="repeated-client-id"),
-    pytest.param([("redirect_uri", REDIRECT)], id="repeated-redirect-uri"),
-    pytest.param([("state", "one"), ("state", "two")], id="repeated-state"),
-    pytest.param([(f"x{i}", "1") for i in range(40)], id="too-many-parameters"),
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({"state": "s" * 2049}, id="long-state"),
+        pytest.param({"scope": " ".join(f"s{i}" for i in range(33))}, id="too-many-scopes"),
+        pytest.param({"resource": "http://127.0.0.1/alpha/mcp?" + "a" * 2048}, id="long-resource"),
+        pytest.param({"nonce": "n" * 2049}, id="long-extension-parameter"),
+        pytest.param([("resource", "http://127.0.0.1/alpha/mcp")] * 9, id="too-many-resources"),
+        pytest.param([("client_id", "desktop-app")], id="repeated-client-id"),
+        pytest.param([("redirect_uri", REDIRECT)], id="repeated-redirect-uri"),
+        pytest.param([("state", "one"), ("state", "two")], id="repeated-state"),
+        pytest.param([(f"x{i}", "1") for i in range(40)], id="too-many-parameters"),
+    ],
+)
 async def test_oversized_or_repeated_parameters_get_an_error_page(with_clients, aiohttp_client, params):
     """Issue 10 (bound client-controlled input; RFC 6749 §3.1: parameters at most once): refused with a page, for
     any client (even a pre-registered one: nothing in such a request is trusted), never stored."""
     from urllib.parse import urlencode
 
     client = await aiohttp_client(with_clients)
-    base = {"response_type": "code", "client_id": "desktop-app", "redirect_uri": REDIRECT,
-            "code_challenge": "c" * 43, "code_challenge_method": "S256"}
+    base = {
+        "response_type": "code",
+        "client_id": "desktop-app",
+        "redirect_uri": REDIRECT,
+        "code_challenge": "c" * 43,
+        "code_challenge_method": "S256",
+    }
     pairs = list(base.items())
     if isinstance(params, dict):
         pairs = [(k, v) for k, v in pairs if k not in params] + list(params.items())
@@ -158,8 +193,9 @@ async def test_wrong_password_keeps_the_login_form_and_says_so(gateway, aiohttp_
     registered = await register(client)
     page = await client.get(relative(authorize_url(gateway, registered["client_id"], verifier=new_verifier())))
     form = parse_forms(await page.text())[0]
-    answer = await client.post(form["action"], data={**form["fields"], "username": "alice", "password": "nope"},
-                               allow_redirects=False)
+    answer = await client.post(
+        form["action"], data={**form["fields"], "username": "alice", "password": "nope"}, allow_redirects=False
+    )
     assert answer.status == 401
     assert "Wrong username or password" in await answer.text()
 
@@ -170,12 +206,16 @@ async def test_forms_without_the_session_csrf_token_are_refused(gateway, aiohttp
     registered = await register(client)
     page = await client.get(relative(authorize_url(gateway, registered["client_id"], verifier=new_verifier())))
     form = parse_forms(await page.text())[0]
-    forged = await client.post(form["action"], data={**form["fields"], "csrf_token": "forged",
-                                                     "username": "alice", "password": "correct-horse-battery"})
+    forged = await client.post(
+        form["action"],
+        data={**form["fields"], "csrf_token": "forged", "username": "alice", "password": "correct-horse-battery"},
+    )
     assert forged.status == 403
     async with aiohttp.ClientSession() as stranger:  # right token, but not this browser's session
-        other = await stranger.post(str(gateway.make_url(form["action"])), data={
-            **form["fields"], "username": "alice", "password": "correct-horse-battery"})
+        other = await stranger.post(
+            str(gateway.make_url(form["action"])),
+            data={**form["fields"], "username": "alice", "password": "correct-horse-battery"},
+        )
         assert other.status == 403
 
 
@@ -192,25 +232,28 @@ async def test_deny_redirects_access_denied(gateway, aiohttp_client, alice):
     client = await aiohttp_client(gateway)
     registered = await register(client)
     result = await Browser("alice", "correct-horse-battery", decision="deny").authorize(
-        authorize_url(gateway, registered["client_id"], verifier=new_verifier()))
+        authorize_url(gateway, registered["client_id"], verifier=new_verifier())
+    )
     assert result["error"] == "access_denied" and result["iss"] == f"http://127.0.0.1:{gateway.port}"
 
 
-async def test_consent_is_remembered_and_asked_again_when_scopes_widen(start_gateway, upstream, aiohttp_client,
-                                                                        alice):
+async def test_consent_is_remembered_and_asked_again_when_scopes_widen(start_gateway, upstream, aiohttp_client, alice):
     """AUTHZ-6 (our choice): remembered per (user, client, route, scopes); wider scopes ask again."""
     server = await start_gateway([route("alpha", upstream.url, scopes=["alpha:read", "alpha:write"])])
     client = await aiohttp_client(server)
     registered = await register(client)
     browser = Browser("alice", "correct-horse-battery")
-    first = await browser.authorize(authorize_url(server, registered["client_id"], verifier=new_verifier(),
-                                                  scope="alpha:read"))
+    first = await browser.authorize(
+        authorize_url(server, registered["client_id"], verifier=new_verifier(), scope="alpha:read")
+    )
     assert "code" in first and len(browser.pages) == 2
-    again = await browser.authorize(authorize_url(server, registered["client_id"], verifier=new_verifier(),
-                                                  scope="alpha:read"))
+    again = await browser.authorize(
+        authorize_url(server, registered["client_id"], verifier=new_verifier(), scope="alpha:read")
+    )
     assert "code" in again and len(browser.pages) == 2  # no page at all
-    wider = await browser.authorize(authorize_url(server, registered["client_id"], verifier=new_verifier(),
-                                                  scope="alpha:read alpha:write"))
+    wider = await browser.authorize(
+        authorize_url(server, registered["client_id"], verifier=new_verifier(), scope="alpha:read alpha:write")
+    )
     assert "code" in wider and len(browser.pages) == 3
     assert "alpha:write" in browser.pages[2]
 
@@ -221,8 +264,9 @@ async def test_missing_resource_with_several_routes_lets_the_user_pick(gateway, 
     registered = await register(client)
     beta = str(gateway.make_url("/beta/mcp"))
     browser = Browser("alice", "correct-horse-battery", resource=beta)
-    result = await browser.authorize(authorize_url(gateway, registered["client_id"], verifier=new_verifier(),
-                                                   route=None))
+    result = await browser.authorize(
+        authorize_url(gateway, registered["client_id"], verifier=new_verifier(), route=None)
+    )
     assert "code" in result
     consent = parse_forms(browser.pages[-1])[0]
     assert consent["options"]["resource"] == [str(gateway.make_url("/alpha/mcp")), beta]
@@ -239,7 +283,8 @@ async def test_consent_page_names_client_redirect_host_and_warns_for_loopback(ga
 
 
 async def test_remembered_consent_of_a_public_loopback_client_holds_only_for_the_approved_port(
-        gateway, aiohttp_client, alice):
+    gateway, aiohttp_client, alice
+):
     """Issue 10 #6 (RFC 8252 §8.6): a public client's id is no secret and loopback redirects match on any port, so
     another local process could start /authorize on its own port and get a code silently; the remembered approval
     stands in for the page only for the exact redirect URI, port included, that was approved."""
@@ -248,8 +293,14 @@ async def test_remembered_consent_of_a_public_loopback_client_holds_only_for_the
     browser = Browser("alice", "correct-horse-battery")
 
     async def authorize(port: int) -> dict[str, str]:
-        return await browser.authorize(authorize_url(gateway, registered["client_id"], verifier=new_verifier(),
-                                                     redirect_uri=f"http://127.0.0.1:{port}/callback"))
+        return await browser.authorize(
+            authorize_url(
+                gateway,
+                registered["client_id"],
+                verifier=new_verifier(),
+                redirect_uri=f"http://127.0.0.1:{port}/callback",
+            )
+        )
 
     assert "code" in await authorize(33418) and len(browser.pages) == 2  # login, consent
     assert "code" in await authorize(33418) and len(browser.pages) == 2  # remembered: no page
@@ -274,15 +325,17 @@ async def test_consent_page_says_how_each_kind_of_client_is_known(with_clients, 
     assert "unverified" not in configured
 
 
-async def test_consent_page_names_a_cimd_client_by_the_host_of_its_document(start_gateway, upstream, aiohttp_client,
-                                                                           alice, tmp_path):
+async def test_consent_page_names_a_cimd_client_by_the_host_of_its_document(
+    start_gateway, upstream, aiohttp_client, alice, tmp_path
+):
     """Issue 10 #19: the host that serves the metadata document is what the gateway verified (over https); the
     name inside it is only what the document says."""
     from tests.support.cimd_server import cimd_server
 
     async with cimd_server(tmp_path) as documents:
-        server = await start_gateway([route("alpha", upstream.url)],
-                                     cimd={"allow_hosts": ["localhost"], "ca_file": str(documents.ca_file)})
+        server = await start_gateway(
+            [route("alpha", upstream.url)], cimd={"allow_hosts": ["localhost"], "ca_file": str(documents.ca_file)}
+        )
         client_id = documents.client_document("/client.json", client_name="Totally Official App")
         browser = Browser("alice", "correct-horse-battery")
         await browser.authorize(authorize_url(server, client_id, verifier=new_verifier()))
@@ -293,13 +346,22 @@ async def test_consent_page_names_a_cimd_client_by_the_host_of_its_document(star
 
 async def test_consent_page_shows_the_configured_scope_descriptions(start_gateway, upstream, aiohttp_client, alice):
     """Issue 10 #19: `routes[].scope_descriptions` says in words what each scope allows."""
-    server = await start_gateway([route("alpha", upstream.url, scopes=["alpha:read", "alpha:write"],
-                                        scope_descriptions={"alpha:read": "Read your notes"})])
+    server = await start_gateway(
+        [
+            route(
+                "alpha",
+                upstream.url,
+                scopes=["alpha:read", "alpha:write"],
+                scope_descriptions={"alpha:read": "Read your notes"},
+            )
+        ]
+    )
     client = await aiohttp_client(server)
     registered = await register(client)
     browser = Browser("alice", "correct-horse-battery")
-    await browser.authorize(authorize_url(server, registered["client_id"], verifier=new_verifier(),
-                                          scope="alpha:read alpha:write"))
+    await browser.authorize(
+        authorize_url(server, registered["client_id"], verifier=new_verifier(), scope="alpha:read alpha:write")
+    )
     page = browser.pages[-1]
     assert "<li>Read your notes <small>(alpha:read)</small></li>" in page
     assert "<li>alpha:write</li>" in page  # no description configured: the scope itself

@@ -18,11 +18,14 @@ def metadata_url(server, name: str) -> str:
 async def test_request_without_token_gets_401_with_one_absolute_resource_metadata(gateway, aiohttp_client, method):
     """MCP RS-4/RS-5: 401, exactly one absolute resource_metadata, the route's scope, no error (RFC 6750 §3.1)."""
     client = await aiohttp_client(gateway)
-    response = await client.request(method, "/alpha/mcp", json={"jsonrpc": "2.0", "id": 5, "method": "ping"}
-                                     if method == "POST" else None)
+    response = await client.request(
+        method, "/alpha/mcp", json={"jsonrpc": "2.0", "id": 5, "method": "ping"} if method == "POST" else None
+    )
     assert response.status == 401
     assert parse_bearer(response.headers["WWW-Authenticate"]) == [
-        ("resource_metadata", metadata_url(gateway, "alpha")), ("scope", "alpha:read")]
+        ("resource_metadata", metadata_url(gateway, "alpha")),
+        ("scope", "alpha:read"),
+    ]
     assert response.headers["Cache-Control"] == "no-store"
     body = await response.json()
     assert body["jsonrpc"] == "2.0" and body["error"]["code"] == -31401
@@ -54,8 +57,9 @@ async def test_valid_token_reaches_the_upstream_on_both_slash_forms(gateway, aio
     client = await aiohttp_client(gateway)
     for path in ("/alpha/mcp", "/alpha/mcp/"):
         headers, body = modern_call(1, "add", {"a": 2, "b": 3})
-        response = await client.post(path, json=body, headers={**headers, "Authorization": f"Bearer {token}"},
-                                     allow_redirects=False)
+        response = await client.post(
+            path, json=body, headers={**headers, "Authorization": f"Bearer {token}"}, allow_redirects=False
+        )
         assert response.status == 200, await response.text()
         assert await tool_result_text(response) == "5"
 
@@ -105,8 +109,16 @@ async def test_token_in_query_string_is_ignored(gateway, aiohttp_client, store):
 
 async def test_missing_required_scope_gets_403_insufficient_scope(start_gateway, upstream, aiohttp_client, store):
     """MCP RS-10: 403 with error="insufficient_scope" and every scope the operation needs, in one challenge."""
-    server = await start_gateway([route("alpha", upstream.url, scopes=["alpha:read", "alpha:write"],
-                                        required_scopes=["alpha:read", "alpha:write"])])
+    server = await start_gateway(
+        [
+            route(
+                "alpha",
+                upstream.url,
+                scopes=["alpha:read", "alpha:write"],
+                required_scopes=["alpha:read", "alpha:write"],
+            )
+        ]
+    )
     token = await issue(store, server, "alpha", scopes=("alpha:read",))
     client = await aiohttp_client(server)
     response = await client.post("/alpha/mcp", json={}, headers={"Authorization": f"Bearer {token}"})
@@ -121,8 +133,9 @@ async def test_foreign_browser_origin_is_refused(gateway, aiohttp_client, store)
     """MCP RS-12 (transport security): an Origin not on the allowlist -> 403, even with a valid token."""
     token = await issue(store, gateway, "alpha")
     client = await aiohttp_client(gateway)
-    response = await client.post("/alpha/mcp", json={}, headers={
-        "Authorization": f"Bearer {token}", "Origin": "https://evil.example"})
+    response = await client.post(
+        "/alpha/mcp", json={}, headers={"Authorization": f"Bearer {token}", "Origin": "https://evil.example"}
+    )
     assert response.status == 403
     assert (await response.json())["error"]["message"] == "Origin not allowed"
 
@@ -131,9 +144,14 @@ async def test_allowed_origin_gets_cors_exposing_challenge_and_session_headers(s
     """CORS-2: allowlisted origins see WWW-Authenticate and Mcp-Session-Id; the preflight names MCP headers."""
     server = await start_gateway([route("alpha", upstream.url)], allowed_origins=["http://localhost:6274"])
     client = await aiohttp_client(server)
-    preflight = await client.options("/alpha/mcp", headers={
-        "Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, mcp-protocol-version"})
+    preflight = await client.options(
+        "/alpha/mcp",
+        headers={
+            "Origin": "http://localhost:6274",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, mcp-protocol-version",
+        },
+    )
     assert preflight.status == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "http://localhost:6274"
     for name in ("Authorization", "MCP-Protocol-Version", "Mcp-Session-Id", "Last-Event-ID"):
@@ -145,17 +163,24 @@ async def test_allowed_origin_gets_cors_exposing_challenge_and_session_headers(s
     assert "WWW-Authenticate" in exposed and "Mcp-Session-Id" in exposed
 
 
-async def test_preflight_allows_the_requested_mcp_param_headers_and_the_routes_extras(start_gateway, upstream,
-                                                                                       aiohttp_client):
+async def test_preflight_allows_the_requested_mcp_param_headers_and_the_routes_extras(
+    start_gateway, upstream, aiohttp_client
+):
     """CORS-2 with the header allow-list (issue 10 #9): `Mcp-Param-*` is no wildcard in Access-Control-Allow-Headers
     (only a lone `*` is), so a browser could not send `Mcp-Param-Region`; the requested names the gateway forwards
     (Mcp-Param-…, routes[].forward_headers) are echoed, and nothing the upstream would never see."""
-    server = await start_gateway([route("alpha", upstream.url, forward_headers=["X-Tenant"])],
-                                 allowed_origins=["http://localhost:6274"])
+    server = await start_gateway(
+        [route("alpha", upstream.url, forward_headers=["X-Tenant"])], allowed_origins=["http://localhost:6274"]
+    )
     client = await aiohttp_client(server)
-    preflight = await client.options("/alpha/mcp", headers={
-        "Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "mcp-param-region, x-tenant, x-goog-authenticated-user-email"})
+    preflight = await client.options(
+        "/alpha/mcp",
+        headers={
+            "Origin": "http://localhost:6274",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "mcp-param-region, x-tenant, x-goog-authenticated-user-email",
+        },
+    )
     assert preflight.status == 204
     allowed = {h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
     assert {"authorization", "mcp-protocol-version", "mcp-param-region", "x-tenant"} <= allowed

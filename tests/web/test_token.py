@@ -89,8 +89,12 @@ async def test_wrong_or_missing_code_verifier_is_invalid_grant(gateway, aiohttp_
     client = await aiohttp_client(gateway)
     registered = await register(client)
     code = await obtain_code(gateway, registered["client_id"])
-    form = {"grant_type": "authorization_code", "code": code.code, "redirect_uri": REDIRECT,
-            "client_id": code.client_id}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code.code,
+        "redirect_uri": REDIRECT,
+        "client_id": code.client_id,
+    }
     if verifier == "wrong":
         form["code_verifier"] = new_verifier()
     elif verifier == "malformed":
@@ -98,8 +102,7 @@ async def test_wrong_or_missing_code_verifier_is_invalid_grant(gateway, aiohttp_
     assert_error(await token_request(client, **form), 400, "invalid_grant")
 
 
-async def test_redirect_uri_differing_from_the_authorization_request_is_invalid_grant(gateway, aiohttp_client,
-                                                                                       alice):
+async def test_redirect_uri_differing_from_the_authorization_request_is_invalid_grant(gateway, aiohttp_client, alice):
     """RFC 6749 §4.1.3 (TOK-1): equal to the authorization request's, even another loopback port that /authorize
     would have accepted."""
     client = await aiohttp_client(gateway)
@@ -157,8 +160,9 @@ async def test_expired_code_is_invalid_grant(gateway, aiohttp_client, alice, clo
     assert_error(await redeem(client, code), 400, "invalid_grant")
 
 
-@pytest.mark.parametrize("grant_type", ["password", "client_credentials", "implicit",
-                                        "urn:ietf:params:oauth:grant-type:device_code"])
+@pytest.mark.parametrize(
+    "grant_type", ["password", "client_credentials", "implicit", "urn:ietf:params:oauth:grant-type:device_code"]
+)
 async def test_unknown_grant_type_is_unsupported_grant_type(gateway, aiohttp_client, grant_type):
     """RFC 6749 §5.2 (TOK-2, TOK-6: no client credentials grant in v1)."""
     client = await aiohttp_client(gateway)
@@ -167,8 +171,9 @@ async def test_unknown_grant_type_is_unsupported_grant_type(gateway, aiohttp_cli
     assert_error(reply, 400, "unsupported_grant_type")
 
 
-async def test_client_without_the_refresh_grant_gets_no_refresh_token_and_cannot_refresh(gateway, aiohttp_client,
-                                                                                          alice):
+async def test_client_without_the_refresh_grant_gets_no_refresh_token_and_cannot_refresh(
+    gateway, aiohttp_client, alice
+):
     """TOK-5 (our choice: refresh tokens only for clients that registered the grant); RFC 6749 §5.2
     unauthorized_client for a grant the client may not use."""
     client = await aiohttp_client(gateway)
@@ -184,9 +189,16 @@ async def test_json_body_is_invalid_request_not_a_server_error(gateway, aiohttp_
     client = await aiohttp_client(gateway)
     registered = await register(client)
     code = await obtain_code(gateway, registered["client_id"])
-    response = await client.post("/token", json={"grant_type": "authorization_code", "code": code.code,
-                                                 "code_verifier": code.verifier, "redirect_uri": REDIRECT,
-                                                 "client_id": code.client_id})
+    response = await client.post(
+        "/token",
+        json={
+            "grant_type": "authorization_code",
+            "code": code.code,
+            "code_verifier": code.verifier,
+            "redirect_uri": REDIRECT,
+            "client_id": code.client_id,
+        },
+    )
     assert_error(await read(response), 400, "invalid_request")
     assert_tokens(await redeem(client, code), scope="alpha:read")  # the rejected request did not burn the code
 
@@ -196,9 +208,18 @@ async def test_repeated_code_parameter_is_invalid_request(gateway, aiohttp_clien
     client = await aiohttp_client(gateway)
     registered = await register(client)
     code = await obtain_code(gateway, registered["client_id"])
-    reply = await post_form(client, "/token", [
-        ("grant_type", "authorization_code"), ("code", code.code), ("code", code.code),
-        ("code_verifier", code.verifier), ("redirect_uri", REDIRECT), ("client_id", code.client_id)])
+    reply = await post_form(
+        client,
+        "/token",
+        [
+            ("grant_type", "authorization_code"),
+            ("code", code.code),
+            ("code", code.code),
+            ("code_verifier", code.verifier),
+            ("redirect_uri", REDIRECT),
+            ("client_id", code.client_id),
+        ],
+    )
     assert_error(reply, 400, "invalid_request")
 
 
@@ -206,8 +227,9 @@ async def test_repeated_code_parameter_is_invalid_request(gateway, aiohttp_clien
 
 
 @pytest.mark.parametrize("secret", ["wrong-secret", None])
-async def test_client_secret_post_client_authenticates_with_the_secret_in_the_form(gateway, aiohttp_client, alice,
-                                                                                    secret):
+async def test_client_secret_post_client_authenticates_with_the_secret_in_the_form(
+    gateway, aiohttp_client, alice, secret
+):
     """RFC 6749 §2.3.1 / RFC 7591 client_secret_post: a wrong or missing secret is 401 invalid_client with a
     WWW-Authenticate challenge (§5.2), and does not burn the code."""
     client = await aiohttp_client(gateway)
@@ -232,18 +254,22 @@ async def test_client_secret_basic_client_authenticates_with_http_basic(gateway,
     assert_tokens(await redeem(client, code, headers=basic(client_id, secret)), scope="alpha:read")
 
 
-@pytest.mark.parametrize("header", ["Basic \x80", "Basic é29tZQ==", "Basic !!!!", "Basic bm9jb2xvbg==",
-                                    "Basic /w=="])
+@pytest.mark.parametrize("header", ["Basic \x80", "Basic é29tZQ==", "Basic !!!!", "Basic bm9jb2xvbg==", "Basic /w=="])
 @pytest.mark.parametrize("path", ["/token", "/revoke", "/introspect"])
-async def test_malformed_basic_credentials_are_invalid_client_not_a_500(start_gateway, upstream, aiohttp_client,
-                                                                        header, path):
+async def test_malformed_basic_credentials_are_invalid_client_not_a_500(
+    start_gateway, upstream, aiohttp_client, header, path
+):
     """Found by tests/fuzz: a Basic header with non-ASCII text (b64decode's ValueError) was a 500. Any Basic
     header that does not decode to `id:secret` in UTF-8 is 401 invalid_client (RFC 6749 §2.3.1, §5.2)."""
-    server = await start_gateway([route("alpha", upstream.url)],
-                                 oauth={"introspection": [{"name": "rs", "secret": "introspection-secret-0123"}]})
+    server = await start_gateway(
+        [route("alpha", upstream.url)], oauth={"introspection": [{"name": "rs", "secret": "introspection-secret-0123"}]}
+    )
     client = await aiohttp_client(server)
-    reply = await client.post(path, data={"grant_type": "refresh_token", "refresh_token": "x", "token": "x"},
-                              headers={"Authorization": header})
+    reply = await client.post(
+        path,
+        data={"grant_type": "refresh_token", "refresh_token": "x", "token": "x"},
+        headers={"Authorization": header},
+    )
     body = await reply.json()
     assert reply.status == 401 and body["error"] == "invalid_client" and "WWW-Authenticate" in reply.headers
 
@@ -275,8 +301,9 @@ async def test_unknown_client_id_is_invalid_client(gateway, aiohttp_client, alic
         pytest.param("none", "basic", 401, id="public-client-with-a-basic-secret"),
     ],
 )
-async def test_a_client_authenticates_only_with_the_method_it_registered(gateway, aiohttp_client, alice, method,
-                                                                          presentation, status):
+async def test_a_client_authenticates_only_with_the_method_it_registered(
+    gateway, aiohttp_client, alice, method, presentation, status
+):
     """Issue 10 finding 20 / RFC 7591 §2 token_endpoint_auth_method (authlib does the same): client_secret_basic
     only with HTTP Basic, client_secret_post only with the form's secret, none with no secret. Tolerated for
     public clients: client_id in the form (the TS and PY SDKs) or Basic/a form field with an empty secret. Any other
@@ -316,8 +343,12 @@ async def test_revocation_also_requires_the_registered_method(gateway, aiohttp_c
     tokens = (await redeem(client, await obtain_code(gateway, client_id), headers=right_headers, **right_form)).body
     wrong_headers = basic(client_id, secret) if wrong == "basic" else {}
     wrong_form = {"client_secret": secret} if wrong == "post" else {}
-    refused = await post_form(client, "/revoke", {"token": tokens["access_token"], "client_id": client_id,
-                                                  **wrong_form}, headers=wrong_headers)
+    refused = await post_form(
+        client,
+        "/revoke",
+        {"token": tokens["access_token"], "client_id": client_id, **wrong_form},
+        headers=wrong_headers,
+    )
     assert_error(refused, 401, "invalid_client")
     assert await mcp_status(client, "/alpha/mcp", tokens["access_token"]) == 200
 
@@ -341,7 +372,8 @@ async def test_refresh_rotates_to_a_new_refresh_token_that_works(gateway, aiohtt
 
 
 async def test_rotated_out_refresh_token_within_the_grace_window_returns_the_same_successor(
-        gateway, aiohttp_client, alice, clock):
+    gateway, aiohttp_client, alice, clock
+):
     """TOK-3 REC / RFC 9700 §4.14.2: racing or retrying clients get the same successor for `refresh_grace` (60 s);
     the family stays intact."""
     client = await aiohttp_client(gateway)
@@ -359,7 +391,8 @@ async def test_rotated_out_refresh_token_within_the_grace_window_returns_the_sam
 
 
 async def test_rotated_out_refresh_token_after_the_grace_window_revokes_the_whole_family(
-        gateway, aiohttp_client, alice, clock):
+    gateway, aiohttp_client, alice, clock
+):
     """TOK-3 / RFC 9700 §4.14.2 (OAuth 2.1 §4.3.1): reuse of a rotated-out token revokes every token of the grant."""
     client = await aiohttp_client(gateway)
     registered = await register(client)
@@ -401,8 +434,9 @@ async def test_refresh_ignores_offline_access_and_scopes_no_route_knows(scoped, 
     client = await aiohttp_client(scoped)
     registered = await register(client)
     tokens = await obtain_tokens(client, scoped, registered["client_id"], scope="alpha:read")
-    lenient = await refresh(client, registered["client_id"], tokens["refresh_token"],
-                            scope="alpha:read offline_access claudeai")
+    lenient = await refresh(
+        client, registered["client_id"], tokens["refresh_token"], scope="alpha:read offline_access claudeai"
+    )
     assert_tokens(lenient, scope="alpha:read")
 
 
@@ -411,13 +445,15 @@ async def test_refresh_for_another_route_is_invalid_target(gateway, aiohttp_clie
     client = await aiohttp_client(gateway)
     registered = await register(client)
     tokens = await obtain_tokens(client, gateway, registered["client_id"])
-    reply = await refresh(client, registered["client_id"], tokens["refresh_token"],
-                          resource=str(gateway.make_url("/beta/mcp")))
+    reply = await refresh(
+        client, registered["client_id"], tokens["refresh_token"], resource=str(gateway.make_url("/beta/mcp"))
+    )
     assert_error(reply, 400, "invalid_target")
 
 
 async def test_refresh_token_of_another_client_is_invalid_grant_and_stays_usable_by_its_owner(
-        gateway, aiohttp_client, alice):
+    gateway, aiohttp_client, alice
+):
     """RFC 6749 §6: the refresh token is bound to its client; for another client it does not exist."""
     client = await aiohttp_client(gateway)
     owner, other = await register(client), await register(client)
@@ -439,7 +475,8 @@ async def test_expired_refresh_token_is_invalid_grant(gateway, aiohttp_client, a
 
 
 async def test_concurrent_redemptions_of_one_code_yield_at_most_one_token_response_and_no_working_token(
-        gateway, aiohttp_client, alice):
+    gateway, aiohttp_client, alice
+):
     """OAuth 2.1 §4.1.3 (single use, atomically): of 100 racing redemptions at most one gets tokens, the others
     invalid_grant. Those are replays, so the grant is revoked: a winner's tokens end up revoked too, and when the
     revocation lands before the winner has stored its tokens, the winner is refused as well (intended: a replayed
@@ -469,8 +506,9 @@ async def test_concurrent_refreshes_of_one_token_rotate_once_and_share_the_succe
     registered = await register(client)
     tokens = await obtain_tokens(client, gateway, registered["client_id"])
     async with asyncio.timeout(30):
-        replies = await asyncio.gather(*(refresh(client, registered["client_id"], tokens["refresh_token"])
-                                         for _ in range(100)))
+        replies = await asyncio.gather(
+            *(refresh(client, registered["client_id"], tokens["refresh_token"]) for _ in range(100))
+        )
     for reply in replies:
         assert_tokens(reply, scope="alpha:read")
     successors = {r.body["refresh_token"] for r in replies}
@@ -492,8 +530,9 @@ async def test_revoking_an_unknown_token_answers_200(gateway, aiohttp_client):
     """RFC 7009 §2.2 (REV-1): invalid tokens do not cause an error response."""
     client = await aiohttp_client(gateway)
     registered = await register(client)
-    reply = await post_form(client, "/revoke", {"token": "mcpgw_at_no-such-token",
-                                                "client_id": registered["client_id"]})
+    reply = await post_form(
+        client, "/revoke", {"token": "mcpgw_at_no-such-token", "client_id": registered["client_id"]}
+    )
     assert reply.status == 200
     assert reply.headers["Cache-Control"] == "no-store"
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
@@ -505,8 +544,11 @@ async def test_revoked_access_token_is_refused_on_the_mcp_route(gateway, aiohttp
     registered = await register(client)
     tokens = await obtain_tokens(client, gateway, registered["client_id"])
     assert await mcp_status(client, "/alpha/mcp", tokens["access_token"]) == 200
-    reply = await post_form(client, "/revoke", {"token": tokens["access_token"], "token_type_hint": "access_token",
-                                                "client_id": registered["client_id"]})
+    reply = await post_form(
+        client,
+        "/revoke",
+        {"token": tokens["access_token"], "token_type_hint": "access_token", "client_id": registered["client_id"]},
+    )
     assert reply.status == 200
     assert await mcp_status(client, "/alpha/mcp", tokens["access_token"]) == 401
 
@@ -518,9 +560,15 @@ async def test_revoking_a_refresh_token_revokes_its_access_tokens(gateway, aioht
     tokens = await obtain_tokens(client, gateway, registered["client_id"])
     rotated = await refresh(client, registered["client_id"], tokens["refresh_token"])
     assert_tokens(rotated, scope="alpha:read")
-    reply = await post_form(client, "/revoke", {"token": rotated.body["refresh_token"],
-                                                "token_type_hint": "refresh_token",
-                                                "client_id": registered["client_id"]})
+    reply = await post_form(
+        client,
+        "/revoke",
+        {
+            "token": rotated.body["refresh_token"],
+            "token_type_hint": "refresh_token",
+            "client_id": registered["client_id"],
+        },
+    )
     assert reply.status == 200
     assert await mcp_status(client, "/alpha/mcp", tokens["access_token"]) == 401
     assert await mcp_status(client, "/alpha/mcp", rotated.body["access_token"]) == 401
@@ -544,9 +592,14 @@ async def test_revoke_preflight_allows_any_origin(gateway, aiohttp_client):
     """CORS-1: OPTIONS /revoke answers `*` and allows the Authorization, Content-Type and MCP-Protocol-Version
     headers."""
     client = await aiohttp_client(gateway)
-    response = await client.options("/revoke", headers={"Origin": "https://app.example",
-                                                        "Access-Control-Request-Method": "POST",
-                                                        "Access-Control-Request-Headers": "authorization"})
+    response = await client.options(
+        "/revoke",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
     assert response.status in (200, 204)
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
@@ -563,9 +616,18 @@ async def introspecting(start_gateway, upstream):
     return await start_gateway([route("alpha", upstream.url), route("beta", upstream.url)], oauth=INTROSPECTION)
 
 
-@pytest.mark.parametrize("credentials", [
-    None, ("upstream", "wrong-secret"), ("stranger", "s3cret-introspect"), ("upstream", ""),
-    ("stranger", "\0" * 32), ("", "\0" * 32), ("upstream", "\0" * 32)])
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        None,
+        ("upstream", "wrong-secret"),
+        ("stranger", "s3cret-introspect"),
+        ("upstream", ""),
+        ("stranger", "\0" * 32),
+        ("", "\0" * 32),
+        ("upstream", "\0" * 32),
+    ],
+)
 async def test_introspection_without_valid_credentials_is_401(introspecting, aiohttp_client, alice, credentials):
     """RFC 7662 §2.1: the endpoint requires authorization (ours: HTTP Basic from `oauth.introspection`)."""
     client = await aiohttp_client(introspecting)
@@ -584,8 +646,9 @@ async def test_introspection_describes_an_active_access_token(introspecting, aio
     registered = await register(client)
     issued_at = clock.now
     tokens = await obtain_tokens(client, introspecting, registered["client_id"])
-    reply = await post_form(client, "/introspect", {"token": tokens["access_token"]},
-                            headers=basic("upstream", "s3cret-introspect"))
+    reply = await post_form(
+        client, "/introspect", {"token": tokens["access_token"]}, headers=basic("upstream", "s3cret-introspect")
+    )
     assert reply.status == 200, reply.body
     assert reply.headers["Content-Type"].startswith("application/json")
     assert reply.headers["Cache-Control"] == "no-store"
@@ -602,8 +665,9 @@ async def test_introspection_says_inactive_for_revoked_or_unknown_tokens(introsp
     client = await aiohttp_client(introspecting)
     registered = await register(client)
     tokens = await obtain_tokens(client, introspecting, registered["client_id"])
-    revoked = await post_form(client, "/revoke", {"token": tokens["access_token"],
-                                                  "client_id": registered["client_id"]})
+    revoked = await post_form(
+        client, "/revoke", {"token": tokens["access_token"], "client_id": registered["client_id"]}
+    )
     assert revoked.status == 200
     for token in (tokens["access_token"], "mcpgw_at_no-such-token"):
         reply = await post_form(client, "/introspect", {"token": token}, headers=basic("upstream", "s3cret-introspect"))
@@ -702,9 +766,14 @@ async def test_token_answers_carry_cors_for_any_origin_on_success_and_error(gate
 async def test_token_preflight_allows_any_origin(gateway, aiohttp_client):
     """CORS-1: OPTIONS /token with the headers browser SDKs send."""
     client = await aiohttp_client(gateway)
-    response = await client.options("/token", headers={"Origin": "https://inspector.example",
-                                                       "Access-Control-Request-Method": "POST",
-                                                       "Access-Control-Request-Headers": "content-type"})
+    response = await client.options(
+        "/token",
+        headers={
+            "Origin": "https://inspector.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     assert response.status in (200, 204)
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
