@@ -3,15 +3,15 @@
 We are an OAuth 2.0 authorization server, not an OpenID Provider: no ID tokens, so no OIDC Discovery document
 (OIDC Discovery 1.0 §3 requires `jwks_uri` and `id_token_signing_alg_values_supported` with RS256, which would
 announce ID tokens we never issue). MCP 2025-11-25+ asks for RFC 8414 *or* OIDC Discovery; the SDK clients, the
-conformance suite and the SDKs' own servers use RFC 8414. `userinfo_endpoint` (OIDC) is not advertised: every
-token we issue is bound to one MCP route (RFC 8707), and none of them is for /userinfo.
+conformance suite and the SDKs' own servers use RFC 8414. Every token is bound to one MCP route (RFC 8707); a
+grant that asked for the `openid` scope makes /userinfo (`userinfo_endpoint`) a second audience of its tokens.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway.oauth.scopes import OFFLINE_ACCESS
+from gateway.oauth.scopes import OFFLINE_ACCESS, OPENID
 
 AUTH_METHODS = ["none", "client_secret_post", "client_secret_basic"]
 
@@ -26,13 +26,14 @@ def build_authorization_server_metadata(
         "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
         "revocation_endpoint": f"{issuer}/revoke",
+        "userinfo_endpoint": f"{issuer}/userinfo",  # for tokens of grants that asked for `openid`
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
-        "scopes_supported": [*dict.fromkeys(route_scopes), OFFLINE_ACCESS],  # offline_access: AS level only
+        "scopes_supported": [*dict.fromkeys(route_scopes), OFFLINE_ACCESS, OPENID],  # the last two: AS level only
         "authorization_response_iss_parameter_supported": True,  # RFC 9207; we always send iss
         "client_id_metadata_document_supported": cimd_enabled,
     }

@@ -18,7 +18,7 @@ from gateway.config import Route
 from gateway.keys import PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.authorize import PRE_REGISTERED_KINDS
 from gateway.oauth.redirects import is_loopback_only
-from gateway.oauth.scopes import grant_scopes
+from gateway.oauth.scopes import OPENID, grant_scopes
 from gateway.store.records import ClientRecord, PendingAuthorizationRecord, Principal
 from gateway.web.render import render
 from gateway.web.session import BrowserSession
@@ -53,9 +53,18 @@ def describe_client(client: ClientRecord) -> ClientDescription:
     )
 
 
+OPENID_DESCRIPTION = "Who you are: your user id, name, email and groups (at the gateway's /userinfo)"
+
+
 def scope_items(route: Route, scopes: tuple[str, ...] | list[str]) -> list[dict[str, str | None]]:
     """Each scope with what it allows in words (`routes[].scope_descriptions`), when the operator said so."""
-    return [{"scope": scope, "description": route.scope_descriptions.get(scope)} for scope in scopes]
+    return [
+        {
+            "scope": scope,
+            "description": route.scope_descriptions.get(scope) or (OPENID_DESCRIPTION if scope == OPENID else None),
+        }
+        for scope in scopes
+    ]
 
 
 def consent_page(

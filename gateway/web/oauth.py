@@ -25,6 +25,7 @@ from gateway.oauth.errors import (
 )
 from gateway.oauth.metadata import build_authorization_server_metadata
 from gateway.oauth.registration import build_registration_response, parse_registration
+from gateway.oauth.scopes import OPENID
 from gateway.oauth.tokens import hash_token
 from gateway.store.records import AccessTokenRecord, RefreshTokenRecord
 from gateway.web.auditing import audit
@@ -122,7 +123,7 @@ async def handle_token(request: web.Request) -> web.Response:
         audit(request, "oauth.token", grant_type=grant_type, client=form.get("client_id"), outcome=error.error)
         raise
     settings = request.app[SETTINGS_KEY]
-    known = frozenset(s for route in settings.routes for s in route.scopes)
+    known = frozenset(s for route in settings.routes for s in route.scopes) | {OPENID}
     store = request.app[STORE_KEY]
     try:
         issued = await token.exchange(
@@ -205,10 +206,11 @@ async def handle_introspect(request: web.Request) -> web.Response:
 
 @public_cors
 async def handle_userinfo(request: web.Request) -> web.Response:
-    """Claims of the user behind an access token whose audience is this endpoint (`{public_url}/userinfo`).
+    """Claims of the user behind an access token whose audiences include this endpoint: the tokens of a grant
+    that asked for the `openid` scope (OIDC Core §5.3; its route stays the other audience).
 
-    Audience is checked as on every MCP route (RFC 8707): a token bound to one MCP route is a token for that
-    route only, so route tokens are refused here with invalid_token, like a token of another route."""
+    Audience is checked as on every MCP route (RFC 8707): a token bound to one MCP route without `openid` is a
+    token for that route only, so it is refused here with invalid_token, like a token of another route."""
     presented = bearer_token(request)
     record = await request.app[STORE_KEY].load_access_token(hash_token(presented)) if presented else None
     if record is None or not record.usable(request.app[CLOCK_KEY]()):
@@ -216,8 +218,8 @@ async def handle_userinfo(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": "invalid_token"}, status=401, headers={**NO_STORE, "WWW-Authenticate": error}
         )
-    if record.resource != request.app[SETTINGS_KEY].public_url + "/userinfo":
-        description = "this access token is bound to another resource (RFC 8707), not to /userinfo"
+    if OPENID not in record.scopes:
+        description = "this access token is for its MCP server only (RFC 8707); ask for the openid scope"
         return web.json_response(
             {"error": "invalid_token", "error_description": description},
             status=401,

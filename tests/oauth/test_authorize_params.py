@@ -10,7 +10,7 @@ import pytest
 from gateway.config import Settings
 from gateway.oauth.authorize import parse_client_redirect, resolve_routes
 from gateway.oauth.errors import InvalidTargetError, UnsafeRedirectError
-from gateway.oauth.scopes import OFFLINE_ACCESS, grant_scopes, is_narrowing
+from gateway.oauth.scopes import OFFLINE_ACCESS, OPENID, grant_scopes, is_narrowing
 from gateway.oauth.sealing import seal, unseal
 from gateway.routing import RouteInfo, RouteTable
 from gateway.store.records import ClientRecord
@@ -249,13 +249,17 @@ ROUTE_SCOPES = ["alpha:read", "alpha:write"]
         pytest.param(("alpha:read", OFFLINE_ACCESS), ("alpha:read",), id="offline-access-ignored"),
         pytest.param(("claudeai", "alpha:write"), ("alpha:write",), id="unknown-ignored-known-kept"),
         pytest.param(("beta:read",), ("alpha:read", "alpha:write"), id="other-route-scope-ignored"),
+        pytest.param((OPENID, "alpha:read"), ("alpha:read", OPENID), id="openid-kept-after-the-route-scopes"),
+        pytest.param((OPENID,), ("alpha:read", "alpha:write", OPENID), id="openid-alone-gets-baseline-and-openid"),
+        pytest.param((OPENID, OPENID), ("alpha:read", "alpha:write", OPENID), id="openid-once"),
     ],
 )
 def test_grant_scopes_ignores_unknown_scopes_and_falls_back_to_the_route_baseline(
     requested: tuple[str, ...], granted: tuple[str, ...]
 ) -> None:
     """MCP SCP-4 REC: claude.ai sends scope=claudeai whatever we advertise: ignore unknown scopes and grant
-    the baseline rather than invalid_scope; SEP-2207: offline_access is not a resource scope; SCP-3 subset."""
+    the baseline rather than invalid_scope; SEP-2207: offline_access is not a resource scope; SCP-3 subset;
+    `openid` is an AS-level scope, kept when asked for (its tokens may read /userinfo)."""
     assert grant_scopes(requested, ROUTE_SCOPES) == granted
 
 

@@ -72,13 +72,12 @@ async def test_openid_configuration_is_not_served_and_says_where_the_metadata_is
 
 
 async def test_metadata_announces_no_oidc_fields_and_no_closed_endpoint(gateway, aiohttp_client):
-    """RFC 8414 §2 fields only: no userinfo_endpoint (every token is bound to one MCP route, none to /userinfo;
-    finding 20) and no OIDC subject_types_supported; with `oauth.introspection` empty, no introspection endpoint
-    (finding 4: the endpoint is closed)."""
+    """RFC 8414 §2 fields only: no OIDC subject_types_supported or ID-token fields (finding 20: we are no OpenID
+    Provider); with `oauth.introspection` empty, no introspection endpoint (finding 4: the endpoint is closed)."""
     client = await aiohttp_client(gateway)
     body = await (await client.get(AS_METADATA_PATHS[0])).json()
+    assert body["userinfo_endpoint"].endswith("/userinfo")  # for tokens of grants that asked for `openid`
     for absent in (
-        "userinfo_endpoint",
         "subject_types_supported",
         "introspection_endpoint",
         "jwks_uri",
@@ -155,8 +154,8 @@ async def test_offline_access_is_advertised_by_the_as_but_by_no_protected_resour
     SHOULD NOT advertise it. The AS list also carries every route's scopes."""
     client = await aiohttp_client(gateway)
     scopes = (await (await client.get(AS_METADATA_PATHS[0])).json())["scopes_supported"]
-    assert "offline_access" in scopes
+    assert "offline_access" in scopes and "openid" in scopes
     assert {"alpha:read", "beta:read"} <= set(scopes)
     for name in ("alpha", "beta"):
         prm = await (await client.get(f"/.well-known/oauth-protected-resource/{name}/mcp")).json()
-        assert "offline_access" not in prm["scopes_supported"]
+        assert "offline_access" not in prm["scopes_supported"] and "openid" not in prm["scopes_supported"]

@@ -709,6 +709,24 @@ async def test_userinfo_refuses_a_token_bound_to_an_mcp_route(gateway, aiohttp_c
     assert "sub" not in reply.body and "email" not in reply.body
 
 
+async def test_userinfo_answers_tokens_of_a_grant_that_asked_for_openid(gateway, aiohttp_client, alice):
+    """OIDC Core §5.3 / RFC 8707 (issue 10, finding 20): `openid` makes /userinfo a second audience of the grant's
+    tokens, refreshed ones included; the route stays the other audience and no other route accepts them."""
+    client = await aiohttp_client(gateway)
+    registered = await register(client)
+    tokens = await obtain_tokens(client, gateway, registered["client_id"], scope="alpha:read openid")
+    assert tokens["scope"] == "alpha:read openid"
+    assert await mcp_status(client, "/alpha/mcp", tokens["access_token"]) == 200
+    assert await mcp_status(client, "/beta/mcp", tokens["access_token"]) == 401
+    refreshed = await refresh(client, registered["client_id"], tokens["refresh_token"])
+    assert refreshed.status == 200 and refreshed.body["scope"] == "alpha:read openid"
+    for access in (tokens["access_token"], refreshed.body["access_token"]):
+        reply = await read(await client.get("/userinfo", headers={"Authorization": f"Bearer {access}"}))
+        assert reply.status == 200, reply.body
+        assert reply.headers["Cache-Control"] == "no-store"
+        assert reply.body["sub"] == "local:alice" and reply.body["preferred_username"] == "alice"
+
+
 async def test_userinfo_without_token_is_401_with_a_bearer_challenge(gateway, aiohttp_client):
     """RFC 6750 §3.1: no credentials -> a challenge without an error code."""
     client = await aiohttp_client(gateway)
