@@ -266,7 +266,7 @@ class RateLimitSettings(_Model):
 
     oauth_per_ip: RateLimit | None = Field(
         default_factory=lambda: RateLimit(limit=120),
-        description="Per client IP on /register, /authorize, /token, /revoke.",
+        description="Per client IP on /register, /authorize, /token, /revoke, /introspect.",
     )
     mcp_per_user: RateLimit | None = Field(
         default_factory=lambda: RateLimit(limit=600), description="Per user per route on MCP requests."
@@ -434,8 +434,8 @@ class LoginSettings(_Model):
     identity_max_age: int = Field(
         default=86400,
         gt=0,
-        description="Seconds after a sign-in when refreshes stop "
-        "and the user signs in again (fresh groups from the provider).",
+        description="Seconds a sign-in counts: after it, /authorize asks to sign in again and codes and refreshes "
+        "of that sign-in are refused (fresh groups from the provider).",
     )
 
 
