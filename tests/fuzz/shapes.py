@@ -13,38 +13,21 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from aiohttp import ClientResponse
 from multidict import CIMultiDictProxy
 
-OAUTH_ERRORS = frozenset(
-    {
-        "invalid_request",
-        "invalid_client",
-        "invalid_grant",
-        "unauthorized_client",
-        "unsupported_grant_type",
-        "unsupported_response_type",
-        "invalid_scope",
-        "invalid_target",
-        "access_denied",
-        "server_error",
-        "temporarily_unavailable",
-        "invalid_token",
-        "insufficient_scope",
-        "invalid_redirect_uri",
-        "invalid_client_metadata",
-        "unsupported_token_type",
-        "slow_down",
-        # aiohttp's own 404/405/413 answers, rendered as JSON by the gateway's middleware
-        "not_found",
-        "method_not_allowed",
-        "request_entity_too_large",
-        "payload_too_large",
-        "unsupported_media_type",
-    }
-)
+from gateway.oauth.errors import ErrorCode
+
+OAUTH_ERRORS = frozenset(get_args(ErrorCode)) | {
+    # aiohttp's own 404/405/413 answers, rendered as JSON by the gateway's middleware
+    "not_found",
+    "method_not_allowed",
+    "request_entity_too_large",
+    "payload_too_large",
+    "unsupported_media_type",
+}
 _DESCRIPTION = re.compile(r"^[\x20-\x21\x23-\x5B\x5D-\x7E]*$")  # RFC 6749 §5.2
 _TRACE = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\", line \d+")
 
