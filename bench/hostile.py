@@ -1,6 +1,6 @@
-"""Does the gateway stay responsive under hostile input? /healthz latency before and during three attacks.
+"""Does the gateway stay responsive under hostile input? /healthz latency before and during each attack.
 
-    python bench/hostile.py [--redis-url redis://127.0.0.1:6379/0] [--slowloris 200] [--hold 30]
+    python bench/hostile.py [--redis-url redis://127.0.0.1:6379/0] [--slowloris 200] [--hold 30] [--flood 20]
 
 Starts the demo upstream and a real gateway (`mcp-auth-gateway serve`, on the given Redis or the embedded
 store in a temporary directory, default limits and timeouts), issues a token (`users add` + `tokens issue`),
@@ -10,7 +10,12 @@ and starts a separate probe process that sends `GET /healthz` every 20 ms on a f
   a. slowloris: `--slowloris` connections send a request line and then one header line every 5 s, never the
      end of the headers; a connection the gateway closes is reopened at once, for `--hold` seconds;
   b. one 4 MB `POST /register` with ~140,000 redirect URIs;
-  c. one `POST` of a JSON-RPC batch of 50,000 `tools/call` with distinct tool names, with the token.
+  c. one `POST` of a JSON-RPC batch of 50,000 `tools/call` with distinct tool names, with the token;
+  d. policy flood, on a second route with 50 resource rules (`file:///secretN/*a*b*c*` for a group the user
+     lacks): one 4 MB batch of 100 `subscriptions/listen` naming 100 long non-ASCII URIs each, then for
+     `--flood` seconds 8 connections posting, back to back, the costliest batch the gateway's bounds admit
+     (MAX_TARGETS names, MAX_TARGET_BYTES in all); answers are counted by status (the per-user rate limit,
+     600 a minute by default, turns most of them into cheap 429s).
 
 For each attack it reports what the gateway answered and /healthz p50/p99/max (and probes that failed or timed
 out) in the 5 s before and while the attack ran. It writes only configuration keys every version has, so it
@@ -160,6 +165,66 @@ def batch_body(calls: int = 50_000) -> bytes:
     ).encode()
 
 
+POLICY_RULES = 50
+
+
+def policy_yaml() -> str:
+    rules = ", ".join(f"{{match: 'file:///secret{i}/*a*b*c*', groups: ['local:ops']}}" for i in range(POLICY_RULES))
+    return f"{{resources: [{rules}]}}"
+
+
+def listen_body(messages: int, uris: int, length: int) -> bytes:
+    """`messages` subscriptions/listen naming `uris` URIs each, `length` non-ASCII characters long (raw UTF-8)."""
+    return json.dumps(
+        [
+            {
+                "jsonrpc": "2.0",
+                "id": i,
+                "method": "subscriptions/listen",
+                "params": {
+                    "notifications": {
+                        "resourceSubscriptions": [f"file:///secret1/{i}-{j}-" + "ä" * length for j in range(uris)]
+                    }
+                },
+            }
+            for i in range(messages)
+        ],
+        separators=COMPACT,
+        ensure_ascii=False,
+    ).encode()
+
+
+def bounded_policy_body() -> bytes:
+    """The costliest body within the bounds (where they exist; on a version without them this is just a batch)."""
+    try:
+        from gateway.mcp.jsonrpc import MAX_TARGET_BYTES, MAX_TARGETS
+    except ImportError:
+        MAX_TARGETS, MAX_TARGET_BYTES = 100, 16 * 1024  # noqa: N806
+    uris = 27
+    return listen_body(1, min(uris, MAX_TARGETS), (MAX_TARGET_BYTES // uris - 30) // 2)
+
+
+async def flood(url: str, body: bytes, headers: dict[str, str], seconds: float, connections: int = 8) -> str:
+    """POST `body` back to back from `connections` clients for `seconds`; the answers counted by status."""
+    statuses: dict[str, int] = {}
+    deadline = time.monotonic() + seconds
+
+    async def one(http: aiohttp.ClientSession) -> None:
+        while time.monotonic() < deadline:
+            try:
+                async with http.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    status = str(response.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                status = type(exc).__name__
+            statuses[status] = statuses.get(status, 0) + 1
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+        await asyncio.gather(*(one(http) for _ in range(connections)))
+    counted = ", ".join(f"{count} x {status}" for status, count in sorted(statuses.items()))
+    return f"{sum(statuses.values())} POSTs of {len(body) / 1e3:.0f} KB in {seconds:.0f} s: {counted}"
+
+
 async def post(url: str, body: bytes, headers: dict[str, str], limit: float) -> str:
     started = time.perf_counter()
     try:
@@ -178,7 +243,7 @@ async def post(url: str, body: bytes, headers: dict[str, str], limit: float) -> 
 # -- running it -------------------------------------------------------------------------------------------
 
 
-def start_gateway(work: Path, redis_url: str | None) -> tuple[int, str, list[subprocess.Popen[bytes]]]:
+def start_gateway(work: Path, redis_url: str | None) -> tuple[int, dict[str, str], list[subprocess.Popen[bytes]]]:
     up_port, gw_port = free_port(), free_port()
     log = (work / "processes.log").open("wb")
     upstream = subprocess.Popen(
@@ -200,6 +265,8 @@ def start_gateway(work: Path, redis_url: str | None) -> tuple[int, str, list[sub
         f"listen: {{host: 127.0.0.1, port: {gw_port}, metrics_port: null}}\n"
         f"store: {store}\naudit: {{path: '{work / 'audit.log'}'}}\n"
         f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: 'http://127.0.0.1:{up_port}/mcp'}}\n"
+        f"  - {{name: policed, path: /policed/mcp, upstream: 'http://127.0.0.1:{up_port}/mcp',\n"
+        f"      policy: {policy_yaml()}}}\n"
     )
     gateway = subprocess.Popen(
         [*CLI, "serve", "-c", str(config), "--log-level", "warning"],
@@ -217,19 +284,22 @@ def start_gateway(work: Path, redis_url: str | None) -> tuple[int, str, list[sub
         check=True,
         capture_output=True,
     )
-    token = subprocess.run(
-        [*CLI, "tokens", "issue", "--user", "bench", "--route", "alpha", "-c", str(config)],
-        cwd=REPO,
-        env=ENV,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    return gw_port, token, [gateway, upstream]
+    tokens = {
+        route: subprocess.run(
+            [*CLI, "tokens", "issue", "--user", "bench", "--route", route, "-c", str(config)],
+            cwd=REPO,
+            env=ENV,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        for route in ("alpha", "policed")
+    }
+    return gw_port, tokens, [gateway, upstream]
 
 
 async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, str, str, str]]:
-    port, token, processes = start_gateway(work, args.redis_url)
+    port, tokens, processes = start_gateway(work, args.redis_url)
     base = f"http://127.0.0.1:{port}"
     prober = subprocess.Popen(
         [sys.executable, __file__, "--probe", f"{base}/healthz"], stdout=subprocess.PIPE, text=True, env=ENV
@@ -237,11 +307,12 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, str, str,
     samples = Samples()
     threading.Thread(target=samples.follow, args=(prober.stdout,), daemon=True).start()
     mcp_headers = {
-        "Authorization": f"Bearer {token}",
+        "Authorization": f"Bearer {tokens['alpha']}",
         "Content-Type": "application/json",
         "Accept": "application/json, text/event-stream",
         "MCP-Protocol-Version": "2025-03-26",
     }
+    policed_headers = {**mcp_headers, "Authorization": f"Bearer {tokens['policed']}"}
     attacks = [
         (
             f"a. slowloris, {args.slowloris} connections, {args.hold:.0f} s",
@@ -255,7 +326,18 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, str, str,
             f"c. POST /alpha/mcp, {len(batch_body()) / 1e6:.1f} MB, batch of 50,000 tools/call",
             lambda: post(f"{base}/alpha/mcp", batch_body(), mcp_headers, args.limit),
         ),
+        (
+            f"d1. policy: POST /policed/mcp, {len(listen_body(100, 100, 180)) / 1e6:.1f} MB, 10,000 URIs "
+            f"against {POLICY_RULES} rules",
+            lambda: post(f"{base}/policed/mcp", listen_body(100, 100, 180), policed_headers, args.limit),
+        ),
+        (
+            f"d2. policy flood: 8 connections, {args.flood:.0f} s, the costliest bounded body",
+            lambda: flood(f"{base}/policed/mcp", bounded_policy_body(), policed_headers, args.flood),
+        ),
     ]
+    if args.only:
+        attacks = [(name, attack) for name, attack in attacks if name[0] in args.only]
     rows = []
     try:
         for name, attack in attacks:
@@ -292,6 +374,8 @@ def main() -> None:
     parser.add_argument("--redis-url", help="a Redis to use (default: the embedded store in a temp dir)")
     parser.add_argument("--slowloris", type=int, default=200, help="slowloris connections (default 200)")
     parser.add_argument("--hold", type=float, default=30.0, help="seconds the slowloris attack lasts (default 30)")
+    parser.add_argument("--flood", type=float, default=20.0, help="seconds the policy flood lasts (default 20)")
+    parser.add_argument("--only", help="run only the attacks whose label starts with one of these letters, e.g. d")
     parser.add_argument("--limit", type=float, default=300.0, help="seconds to wait for an attack's answer")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -30,6 +30,9 @@ INVALID_PARAMS = -32602
 MAX_BATCH_MESSAGES = 100  # messages per POST (the TypeScript SDK's cap)
 MAX_DISTINCT_TOOLS = 10  # distinct tools one POST may call: each is a rate-limit bucket in Redis
 MAX_SUBSCRIPTIONS = 100  # resource URIs one subscriptions/listen may name
+# what one POST may name for policy to judge (each name or URI is judged in several readings against every rule)
+MAX_TARGETS = 100
+MAX_TARGET_BYTES = 16 * 1024  # their UTF-8 in all (a non-ASCII character costs as its percent-encoded octets)
 
 RequestId = str | int | float | None  # JSON-RPC ids are strings or Numbers (1.0 included)
 
@@ -128,7 +131,8 @@ def parse_messages(body: bytes) -> list[Message] | None:
 def read_messages(body: bytes) -> list[Message]:
     """The requests of a POST body, read so that every JSON parser reads them the same: strict UTF-8, no
     duplicate object keys (parsers disagree on which one wins), no NaN/Infinity; at most MAX_BATCH_MESSAGES
-    messages, unique request ids, a string name or URI wherever policy needs one. An empty body is no message.
+    messages, unique request ids, a string name or URI wherever policy needs one, at most MAX_TARGETS of them
+    and MAX_TARGET_BYTES of UTF-8 in all (what policy costs is bounded by what it reads). An empty body is no message.
 
     Raises:
         BodyError: PARSE_ERROR, INVALID_REQUEST or INVALID_PARAMS; the upstream must not see this body.
@@ -151,6 +155,14 @@ def read_messages(body: bytes) -> list[Message]:
     ids = [m.id for m in messages if m.id is not None]
     if len(set(ids)) != len(ids):  # (1 and 1.0 are one id, as in JSON)
         raise BodyError(INVALID_REQUEST, "Invalid request: request ids in a batch must be unique")
+    targets = [name for m in messages for _, name in m.targets]
+    if len(targets) > MAX_TARGETS or sum(len(t.encode("utf-8", "surrogatepass")) for t in targets) > MAX_TARGET_BYTES:
+        raise BodyError(
+            INVALID_REQUEST,
+            f"Invalid request: one POST may name at most {MAX_TARGETS} tools, prompts or resources, "
+            f"{MAX_TARGET_BYTES} bytes in all",
+            messages[0].id if len(items) == 1 else None,
+        )
     tools = {m.target for m in messages if m.method == "tools/call"}
     if len(tools) > MAX_DISTINCT_TOOLS:
         raise BodyError(

@@ -23,7 +23,7 @@ def refusal(name: str) -> str | None:
         return "empty"
     if len(name) > MAX_NAME_LENGTH:
         return f"longer than {MAX_NAME_LENGTH} characters"
-    if any(unicodedata.category(c) in _INVISIBLE for c in name):
+    if any(unicodedata.category(c) in _INVISIBLE for c in set(name)):
         return "control or invisible characters"
     if name != name.strip():
         return "leading or trailing white space"

@@ -50,6 +50,25 @@ def decide(
     return first
 
 
+class Judge:
+    """`decide` for one caller during one request, each (kind, name) decided once: a batch naming one thing again
+    and again, or a response listing what the request named, costs one decision (at most MAX_MEMO are kept)."""
+
+    MAX_MEMO = 1024
+
+    def __init__(self, policy: PolicySettings, *, scopes: tuple[str, ...], groups: tuple[str, ...]) -> None:
+        self._policy, self._scopes, self._groups = policy, scopes, groups
+        self._memo: dict[tuple[str, str], Decision] = {}
+
+    def __call__(self, kind: Kind, name: str) -> Decision:
+        found = self._memo.get((kind, name))
+        if found is None:
+            found = decide(self._policy, kind, name, scopes=self._scopes, groups=self._groups)
+            if len(self._memo) < self.MAX_MEMO:
+                self._memo[(kind, name)] = found
+        return found
+
+
 def _judge(policy: PolicySettings, rule: NameRule | None, scopes: tuple[str, ...], groups: tuple[str, ...]) -> Decision:
     if rule is None:
         return Decision("allow") if policy.default == "allow" else Decision("forbid", reason="not allowed")

@@ -15,14 +15,15 @@ import re
 import string
 import unicodedata
 from functools import lru_cache
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 MAX_URI_LENGTH = 8192  # RFC 9110 §4.1: at least 8000 octets
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
-_URI_CHARACTERS = _UNRESERVED | frozenset(":/?#[]@!$&'()*+,;=%")  # RFC 3986 §2
+_URI_SAFE = ":/?#[]@!$&'()*+,;=%"  # RFC 3986 §2: reserved, and `%` (escapes are kept as they are)
 _PARTS = re.compile(r"(?:([^:/?#]+):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?", re.DOTALL)  # Appendix B
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
-_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+# an escape RFC 3986 §6.2.2 normalization changes: lowercase hex, or an unreserved character's (- . 0-9 A-Z _ a-z ~)
+_CHANGED_ESCAPE = re.compile(r"%(?:[0-9A-Fa-f][a-f]|[a-f][0-9A-F]|2[DE]|3[0-9]|[46][1-9A-F]|[57][0-9A]|5F|7E)")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:]*)(?::(.*))?", re.DOTALL)
 _ESCAPE_OR_TEXT = re.compile(r"%[0-9A-F]{2}|[^%]+")
@@ -54,7 +55,7 @@ def refusal(uri: str) -> str | None:
 
 
 def _text_problem(text: str) -> str | None:
-    if any(unicodedata.category(c) in _INVISIBLE for c in text):
+    if any(unicodedata.category(c) in _INVISIBLE for c in set(text)):  # (each distinct character once)
         return "control or invisible characters"
     if text != text.strip():
         return "leading or trailing white space"
@@ -71,7 +72,7 @@ def canonical(uri: str) -> str:
     """The RFC 3986 §6.2.2/§6.2.3 normal form: lowercase scheme and host, uppercase percent-encoding, unreserved
     characters decoded, dot segments removed, default port and `file://localhost` dropped; other characters
     outside RFC 3986 (IRI text, `{`, `}`, space) percent-encoded as UTF-8 (RFC 3987 §3.1)."""
-    mapped = _ESCAPE.sub(_normalize_escape, _map_iri(uri))
+    mapped = _CHANGED_ESCAPE.sub(_normalize_escape, _map_iri(uri))
     match = _PARTS.fullmatch(mapped)
     assert match is not None  # (every string matches Appendix B's expression)
     scheme, authority, path, query, fragment = match.groups()
@@ -93,16 +94,12 @@ def canonical(uri: str) -> str:
 
 
 def _map_iri(text: str) -> str:
-    return "".join(c if c in _URI_CHARACTERS else _encode(c) for c in text)
-
-
-def _encode(character: str) -> str:
-    return "".join(f"%{octet:02X}" for octet in character.encode("utf-8", errors="surrogatepass"))
+    return quote(text.encode("utf-8", errors="surrogatepass"), safe=_URI_SAFE)  # (uppercase hex, RFC 3986 §2.1)
 
 
 def _normalize_escape(match: re.Match[str]) -> str:
-    character = chr(int(match.group(1), 16))
-    return character if character in _UNRESERVED else f"%{match.group(1).upper()}"
+    character = chr(int(match.group()[1:], 16))
+    return character if character in _UNRESERVED else match.group().upper()
 
 
 def _authority(scheme: str | None, authority: str) -> str:

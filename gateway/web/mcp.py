@@ -46,7 +46,7 @@ from gateway.web.body import BodyTimeoutError, BodyTooLargeError, read_body
 from gateway.web.client_ip import client_ip
 from gateway.web.cors import mcp_cors_headers, mcp_preflight, origin_allowed
 from gateway.web.errors import bearer_challenge, jsonrpc_error
-from gateway.web.mcp_policy import Inspection, inspect, rate_limited
+from gateway.web.mcp_policy import Inspection, inspect, rate_limited, refusal
 
 logger = logging.getLogger(__name__)
 AUDIT_NAME_LENGTH = 200
@@ -149,6 +149,10 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     if limited is not None:
         metrics.rate_limited.labels("mcp").inc()
         return limited
+    refused = refusal(info, context, inspection)  # (after the rate limit: the costly part of policy)
+    if refused is not None:
+        metrics.auth_failures.labels(info.route.name, "mcp_policy").inc()
+        return refused
 
     signed = await request.app[SIGNER_KEY].sign(context, info.resource) if info.route.identity_jwt_header else None
     started = time.monotonic()

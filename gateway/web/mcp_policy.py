@@ -17,7 +17,7 @@ from gateway.identity import RequestContext
 from gateway.keys import LIMITER_KEY, SETTINGS_KEY
 from gateway.mcp import jsonrpc
 from gateway.mcp.filtering import ListFilter
-from gateway.mcp.policy import Decision, active, decide
+from gateway.mcp.policy import Decision, Judge, active
 from gateway.oauth.errors import InsufficientScopeError
 from gateway.routing import RouteInfo
 from gateway.web.errors import bearer_challenge, jsonrpc_error
@@ -27,6 +27,7 @@ from gateway.web.errors import bearer_challenge, jsonrpc_error
 class Inspection:
     messages: list[jsonrpc.Message]
     list_filter: ListFilter | None
+    judge: Judge | None = None  # the route's policy for this caller (None: no policy applies)
 
 
 def tool_limit(request: web.Request, info: RouteInfo) -> RateLimit | None:
@@ -70,18 +71,13 @@ def _bucket_name(tool: str) -> str:
 def inspect(
     request: web.Request, info: RouteInfo, context: RequestContext, body: bytes | None
 ) -> Inspection | web.Response:
-    """The parsed messages and the list filter to apply, or the response that ends the request here. Whenever the
-    route's policy is active every response is filtered (POST, GET and DELETE alike: a GET stream may replay
-    earlier answers after `Last-Event-ID`)."""
+    """The parsed messages and the list filter to apply, or the response that ends the request here. Cheap (one
+    strict JSON read, bounded by jsonrpc.read_messages): the rate limit is checked next, and only then what the
+    policy says of each name (`refusal`), so a rate-limited flood costs no policy decision. Whenever the route's
+    policy is active every response is filtered (POST, GET and DELETE alike: a GET stream may replay earlier
+    answers after `Last-Event-ID`)."""
     method_header, name_header = request.headers.get("Mcp-Method"), request.headers.get("Mcp-Name")
     policy = info.route.policy
-    record = context.record
-    groups = tuple(qualified_groups(record.user_id, record.groups))  # rules name groups as provider:group
-
-    def decision(kind: str, name: str) -> Decision:
-        return decide(policy, kind, name, scopes=record.scopes, groups=groups)  # type: ignore[arg-type]
-
-    list_filter = ListFilter(lambda kind, name: decision(kind, name).outcome == "allow") if active(policy) else None
     body = body or b""
     if (
         not active(policy)
@@ -101,11 +97,22 @@ def inspect(
         return jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, mismatch, jsonrpc.peek_id(body))
     if not active(policy):
         return Inspection(messages, None)
-    for message in messages:
+    record = context.record
+    groups = tuple(qualified_groups(record.user_id, record.groups))  # rules name groups as provider:group
+    judge = Judge(policy, scopes=record.scopes, groups=groups)
+    return Inspection(messages, ListFilter(lambda kind, name: judge(kind, name).outcome == "allow"), judge)
+
+
+def refusal(info: RouteInfo, context: RequestContext, inspection: Inspection) -> web.Response | None:
+    """The answer to the first message naming something the policy refuses, or None (a batch is refused whole)."""
+    if inspection.judge is None:
+        return None
+    for message in inspection.messages:
         for kind, name in message.targets:
-            if (refused := _refusal(info, record.scopes, message, name, decision(kind, name))) is not None:
+            verdict = inspection.judge(kind, name)  # type: ignore[arg-type]
+            if (refused := _refusal(info, context.record.scopes, message, name, verdict)) is not None:
                 return refused
-    return Inspection(messages, list_filter)
+    return None
 
 
 def _refusal(

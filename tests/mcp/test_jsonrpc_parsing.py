@@ -14,6 +14,8 @@ from gateway.mcp.jsonrpc import (
     MAX_BATCH_MESSAGES,
     MAX_DISTINCT_TOOLS,
     MAX_SUBSCRIPTIONS,
+    MAX_TARGET_BYTES,
+    MAX_TARGETS,
     PARSE_ERROR,
     TARGETS,
     BodyError,
@@ -276,6 +278,33 @@ def test_a_batch_of_up_to_max_batch_messages_is_read() -> None:
 def test_a_larger_batch_is_an_invalid_request(size: int) -> None:
     """Finding 5: 50,000 tools/call in one POST made one rate-limit bucket each in one Lua script."""
     assert refused(body([call(i, f"tool{i}") for i in range(size)])).code == INVALID_REQUEST
+
+
+def listen(request_id: Any, uris: list[str]) -> dict[str, Any]:
+    return request(request_id, "subscriptions/listen", {"notifications": {"resourceSubscriptions": uris}})
+
+
+def test_one_post_names_at_most_max_targets_things_for_policy_to_judge() -> None:
+    """Security review 2, R1: what policy costs is names x readings x rules, so a POST may name MAX_TARGETS tools,
+    prompts or resources in all (a batch of 100 subscriptions/listen named 10,000 URIs)."""
+    uris = [f"file:///r/{i}" for i in range(MAX_SUBSCRIPTIONS)]
+    assert len(read_messages(body(listen(1, uris[:MAX_TARGETS])))[0].targets) == MAX_TARGETS
+    error = refused(body([listen(1, uris[: MAX_TARGETS - 1]), call(2), call(3)]))
+    assert error.code == INVALID_REQUEST and "at most" in error.message
+    assert refused(body([listen(i, uris) for i in range(100)])).code == INVALID_REQUEST
+
+
+def test_one_post_names_at_most_max_target_bytes_of_names_and_uris() -> None:
+    """Security review 2, R1: each name or URI is read in several forms (a non-ASCII character as its percent-encoded
+    octets) against every rule, so their UTF-8 is bounded in all; a single refused message echoes its id."""
+    near = "file:///r/" + "a" * (MAX_TARGET_BYTES // 2 - 12)  # two of them: 2 bytes under the bound
+    assert len(read_messages(body(listen(1, [near + "1", near + "2"])))[0].targets) == 2
+    error = refused(body(listen("big", [near + "1", near + "2", "file:///r/x"])))
+    assert error.code == INVALID_REQUEST and error.request_id == "big"
+    wide = "file:///r/" + "\u00e4" * (MAX_TARGET_BYTES // 2)  # 2 octets each: over the bound in fewer characters
+    assert refused(
+        f'{{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{{"uri":"{wide}"}}}}'.encode()
+    ).code == (INVALID_REQUEST)
 
 
 def test_an_empty_batch_is_an_invalid_request() -> None:

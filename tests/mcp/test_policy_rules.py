@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gateway.config import NameRule, PolicySettings
-from gateway.mcp.policy import Decision, Kind, active, decide
+from gateway.mcp.policy import Decision, Judge, Kind, active, decide
 
 
 def policy(default: str = "allow", **rules: list[dict[str, Any]]) -> PolicySettings:
@@ -372,3 +372,18 @@ def test_a_kind_without_rules_gets_the_default_for_any_value() -> None:
     assert outcome(settings, "resources", "file:///a/../b") == "allow"
     assert outcome(policy(default="deny"), "resources", "file:///a/../b") == "forbid"
     assert outcome(policy(resources=[{"match": "file:///x"}]), "resources", "file:///a/../b") == "invalid"
+
+
+def test_a_judge_decides_each_name_once_per_request_and_as_decide_does() -> None:
+    """Security review 2, R1: a batch naming one thing again and again, or a response listing what the request
+    named, costs one decision; the memo is bounded (Judge.MAX_MEMO) and never changes a decision."""
+    settings = policy(
+        tools=[{"match": "admin_*", "groups": ["ops"]}], resources=[{"match": "file:///s/*", "deny": True}]
+    )
+    judge = Judge(settings, scopes=(), groups=())
+    first = judge("tools", "admin_reset")
+    assert first.outcome == "forbid" and judge("tools", "admin_reset") is first
+    assert judge("resources", "file:///s/x").outcome == "forbid" and judge("tools", "file:///s/x").outcome == "allow"
+    for i in range(Judge.MAX_MEMO + 10):
+        assert judge("tools", f"admin_{i}") == decide(settings, "tools", f"admin_{i}", scopes=(), groups=())
+    assert judge("tools", "Admin_reset").outcome == "invalid"

@@ -107,3 +107,27 @@ async def test_forwarded_for_is_ignored_without_trusted_proxies(start_gateway, u
         )
         statuses.append(response.status)
     assert statuses[-1] == 429
+
+
+async def test_a_rate_limited_user_is_refused_before_policy_judges_the_body(
+    start_gateway, upstream, store, aiohttp_client
+):
+    """Security review 2, R1: the per-user limit is checked right after the (bounded) strict read and before the
+    costly policy decisions, so a limited user's flood of calls to protected tools is a 429, not 403 after 403."""
+    policy = {"tools": [{"match": f"guarded_{i}_*", "groups": ["local:admins"]} for i in range(50)]}
+    server = await start_gateway(
+        [route("alpha", upstream.url, policy=policy)],
+        rate_limits={"mcp_per_user": {"limit": 1, "period": 3600}, "tool_calls_per_user": None},
+    )
+    token = await issue(store, server, "alpha")
+    client = await aiohttp_client(server)
+
+    async def call(tool: str) -> tuple[int, dict]:
+        headers, body = modern_call(1, tool, {})
+        response = await client.post("/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"})
+        return response.status, await response.json()
+
+    status, reply = await call("guarded_7_x")
+    assert status == 403 and reply["error"]["code"] == -31403  # within the limit: policy decides
+    status, reply = await call("guarded_7_x")
+    assert status == 429 and reply["error"]["code"] == -31429 and reply["id"] == 1

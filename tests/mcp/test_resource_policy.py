@@ -199,13 +199,27 @@ def batch_call(request_id: int, tool: str) -> dict[str, Any]:
             ],
             id="duplicate-ids",
         ),
+        pytest.param(
+            [
+                {
+                    "jsonrpc": "2.0",
+                    "id": i,
+                    "method": "subscriptions/listen",
+                    "params": {"notifications": {"resourceSubscriptions": [f"file:///r/{j}" for j in range(100)]}},
+                }
+                for i in range(2)
+            ],
+            id="200-names-for-policy",
+        ),
+        pytest.param([batch_call(i, "t" * 2000) for i in range(9)], id="18-KB-of-names-for-policy"),
     ],
 )
 async def test_an_oversized_or_ambiguous_batch_is_refused_before_any_bucket_or_upstream(
     start_gateway, upstream, store, aiohttp_client, batch
 ):
-    """Finding 5 (a flood of buckets) and 7 (reused ids): 400 invalid request; no rate-limit key is created and
-    nothing is forwarded. Routes without any policy are covered too (the default tool limit reads every body)."""
+    """Finding 5 (a flood of buckets), 7 (reused ids) and review 2 R1 (more than policy may judge): 400 invalid
+    request; no rate-limit key is created and nothing is forwarded. Routes without any policy are covered too (the
+    default tool limit reads every body)."""
     server = await start_gateway([route("alpha", upstream.url)])
     client = await aiohttp_client(server)
     token = await issue(store, server, "alpha")
