@@ -4,7 +4,8 @@
 By shape, not by request: every JSON-RPC result whose `tools`, `prompts`, `resources`, `resourceTemplates` or
 `contents` member is present is filtered by that member's kind, whatever id it answers and on whichever stream it comes
 (a POST's answer, a GET stream, a replay after `Last-Event-ID`). What cannot be read the way a client would read
-it fails closed (`FilterError`): a body or event that is not strict JSON (duplicate keys, NaN), an SSE event
+it fails closed (`FilterError`): a body or event that is not strict JSON (duplicate keys, NaN, nesting deeper
+than strict_json.MAX_DEPTH), an SSE event
 larger than MAX_EVENT_BYTES. Other bytes pass unchanged, event by event."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
+
+from gateway.mcp.strict_json import loads_strict
 
 Allowed = Callable[[str, str], bool]  # (kind, name or URI) -> may the caller use it
 MAX_EVENT_BYTES = 4 * 1024 * 1024  # one SSE event or one JSON body the gateway holds to filter
@@ -36,29 +39,6 @@ class FilterError(Exception):
     def __init__(self, message: str, passed: bytes = b"") -> None:
         super().__init__(message)
         self.passed = passed
-
-
-def loads_strict(data: str | bytes) -> Any:
-    """JSON as every parser reads it alike: no duplicate keys (which one wins differs), no NaN/Infinity.
-
-    Raises:
-        ValueError: anything else (RecursionError included, for pathologically deep input).
-    """
-    try:
-        return json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate key")
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 class ListFilter:

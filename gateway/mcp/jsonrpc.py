@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.mcp.names import lenient
+from gateway.mcp.strict_json import MAX_DEPTH, depth, loads_strict
 
 # The gateway's own errors are application-defined codes (JSON-RPC 2.0 §5.1: outside -32768..-32000), -31000
 # minus the HTTP status they travel with. MCP 2026-07-28 ("Error Codes") keeps -32020..-32099 for codes the spec
@@ -111,8 +112,8 @@ def parse_messages(body: bytes) -> list[Message] | None:
         decoded = json.loads(body) if body else None
     except (ValueError, RecursionError):
         return None
-    if not isinstance(decoded, (dict, list)):
-        return None
+    if not isinstance(decoded, (dict, list)) or depth(body.decode("utf-8", "replace")) > MAX_DEPTH:
+        return None  # (a deeper value would be walked again: digests, audit lines)
     items = decoded if isinstance(decoded, list) else [decoded]
     messages = []
     for item in items[:MAX_BATCH_MESSAGES]:
@@ -130,9 +131,10 @@ def parse_messages(body: bytes) -> list[Message] | None:
 
 def read_messages(body: bytes) -> list[Message]:
     """The requests of a POST body, read so that every JSON parser reads them the same: strict UTF-8, no
-    duplicate object keys (parsers disagree on which one wins), no NaN/Infinity; at most MAX_BATCH_MESSAGES
-    messages, unique request ids, a string name or URI wherever policy needs one, at most MAX_TARGETS of them
-    and MAX_TARGET_BYTES of UTF-8 in all (what policy costs is bounded by what it reads). An empty body is no message.
+    duplicate object keys (parsers disagree on which one wins), no NaN/Infinity, at most MAX_DEPTH levels deep;
+    at most MAX_BATCH_MESSAGES messages, unique request ids, a string name or URI wherever policy needs one, at
+    most MAX_TARGETS of them and MAX_TARGET_BYTES of UTF-8 in all (what policy costs is bounded by what it
+    reads). An empty body is no message.
 
     Raises:
         BodyError: PARSE_ERROR, INVALID_REQUEST or INVALID_PARAMS; the upstream must not see this body.
@@ -140,9 +142,12 @@ def read_messages(body: bytes) -> list[Message]:
     if not body.strip():
         return []
     try:
-        decoded = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
-        raise BodyError(PARSE_ERROR, "Parse error: the body must be UTF-8 JSON without duplicate keys") from None
+        decoded = loads_strict(body.decode("utf-8"))
+    except ValueError:  # (UnicodeDecodeError is a ValueError; so is nesting deeper than MAX_DEPTH)
+        raise BodyError(
+            PARSE_ERROR,
+            f"Parse error: the body must be UTF-8 JSON without duplicate keys, nested at most {MAX_DEPTH} deep",
+        ) from None
     if isinstance(decoded, dict):
         items = [decoded]
     elif isinstance(decoded, list) and 0 < len(decoded) <= MAX_BATCH_MESSAGES:
@@ -221,17 +226,6 @@ def _targets(
             )
         return None, tuple(("resources", text(uri, "each resource subscription")) for uri in wanted)
     return None, ()
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate key")
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def header_mismatch(messages: list[Message], method_header: str | None, name_header: str | None) -> str | None:

@@ -25,6 +25,7 @@ from gateway.mcp.jsonrpc import (
     peek_id,
     read_messages,
 )
+from gateway.mcp.strict_json import MAX_DEPTH
 
 
 def body(value: Any) -> bytes:
@@ -346,6 +347,24 @@ def test_distinct_ids_notifications_and_responses_may_share_a_batch() -> None:
     assert [m.id for m in read_messages(body(batch))] == [1, "1", None, None]
 
 
+def nested(levels: int) -> Any:
+    value: Any = "x"
+    for i in range(levels):
+        value = [value] if i % 2 else {"k": value}
+    return value
+
+
+def test_a_body_nested_to_max_depth_is_read_and_one_level_deeper_is_not() -> None:
+    """Security review 2, R4d: nesting is bounded explicitly (RFC 8259 §9), not by the interpreter's recursion
+    limit: a value nested ~900 deep parses, and whatever walks it next (digests, audit lines, filters) recurses.
+    Strings that look like brackets do not count; the lenient audit reader gives up on such a body too."""
+    within = body([call(1) | {"params": {"name": "add", "arguments": nested(MAX_DEPTH - 3) | {"s": "[[[[[[[["}}}])
+    assert read_messages(within)[0].arguments["s"] == "[[[[[[[["
+    deeper = body([call(1) | {"params": {"name": "add", "arguments": nested(MAX_DEPTH - 2)}}])  # (3 levels above)
+    assert refused(deeper).code == PARSE_ERROR
+    assert parse_messages(body(call(1) | {"params": {"name": "add", "arguments": nested(900)}})) is None
+
+
 @pytest.mark.parametrize(
     "raw",
     [
@@ -358,6 +377,7 @@ def test_distinct_ids_notifications_and_responses_may_share_a_batch() -> None:
         pytest.param(b"\xef\xbb\xbf" + json.dumps(request(1, "ping")).encode(), id="bom"),
         pytest.param(b"\xff" + json.dumps(request(1, "ping")).encode(), id="not-utf8"),
         pytest.param(b"[" * 100_000 + b"]" * 100_000, id="pathologically-deep"),
+        pytest.param(body(call(1) | {"params": {"name": "add", "arguments": nested(MAX_DEPTH)}}), id="deeper-than-max"),
         pytest.param(b'{"jsonrpc": "2.0", "id": 1', id="truncated"),
     ],
 )

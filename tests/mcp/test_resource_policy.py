@@ -324,6 +324,8 @@ async def test_a_resumed_get_stream_replays_an_earlier_tools_list_filtered(
         pytest.param("gzip-json", 502, id="encoded-body"),
         pytest.param("json-naming-sse-too", 502, id="content-type-read-differently-by-sdks"),
         pytest.param("duplicate-key-json", 502, id="duplicate-key-json"),
+        pytest.param("deep-json", 502, id="nested-deeper-than-max-depth"),
+        pytest.param("very-deep-json", 502, id="nested-beyond-the-recursion-limit"),
     ],
 )
 async def test_a_response_the_gateway_cannot_read_as_a_client_would_is_a_502(
@@ -331,7 +333,7 @@ async def test_a_response_the_gateway_cannot_read_as_a_client_would_is_a_502(
 ):
     """Finding 7: fail closed on a filtered route. A gzip body (the gateway asked for identity), a Content-Type the
     TypeScript SDK reads as SSE and the Python SDK as JSON, a JSON body with a duplicate key: the old relay passed
-    each on, unfiltered."""
+    each on, unfiltered. A body nested deeper than strict_json.MAX_DEPTH too (review 2, R4d), never a 500."""
     which = {"reply": reply}
     hostile = await aiohttp_server(hostile_app(which))
     server = await start_gateway(
@@ -372,7 +374,7 @@ async def test_any_readable_response_of_a_filtered_route_is_filtered(
     assert HIDDEN_TOOL not in text
 
 
-@pytest.mark.parametrize("reply", ["sse-unparseable-then-list", "sse-endless-event"])
+@pytest.mark.parametrize("reply", ["sse-unparseable-then-list", "sse-deep-then-list", "sse-endless-event"])
 async def test_an_sse_stream_ends_at_an_event_it_cannot_read(
     start_gateway, aiohttp_server, store, aiohttp_client, reply
 ):
@@ -391,7 +393,7 @@ async def test_an_sse_stream_ends_at_an_event_it_cannot_read(
     async with asyncio.timeout(10):
         text = (await response.read()).decode()
     assert HIDDEN_TOOL not in text and '"id":8' not in text and "0,0,0" not in text  # (nothing of the endless one)
-    assert ('"add"' in text) == (reply == "sse-unparseable-then-list")
+    assert ('"add"' in text) == (reply != "sse-endless-event")
 
 
 async def test_tools_list_through_the_sdk_client_is_still_filtered(start_gateway, upstream, store, aiohttp_client):

@@ -26,6 +26,12 @@ def tools_list(request_id: Any = 1) -> bytes:
     return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": TOOLS}).encode()
 
 
+def deep_tools_list(request_id: Any = 1, levels: int = 200) -> bytes:
+    """A tools list with a `_meta` nested `levels` deep: within Python's recursion limit, beyond the gateway's."""
+    meta = b"[" * levels + b"]" * levels
+    return tools_list(request_id)[:-2] + b', "_meta": ' + meta + b"}}"
+
+
 @dataclass
 class Reply:
     body: bytes = b""
@@ -49,6 +55,12 @@ REPLIES = {
     ),
     "sse-unparseable-then-list": Reply(
         chunks=[b"data: " + tools_list(7) + b"\n\n", b"data: {oops\n\n", b"data: " + tools_list(8) + b"\n\n"],
+        headers=[("Content-Type", "text/event-stream")],
+    ),
+    "deep-json": Reply(deep_tools_list(), [("Content-Type", "application/json")]),
+    "very-deep-json": Reply(deep_tools_list(levels=100_000), [("Content-Type", "application/json")]),
+    "sse-deep-then-list": Reply(
+        chunks=[b"data: " + tools_list(7) + b"\n\n", b"data: " + deep_tools_list(8) + b"\n\n"],
         headers=[("Content-Type", "text/event-stream")],
     ),
     "sse-endless-event": Reply(

@@ -59,6 +59,11 @@ async def test_backslash_redirect_gets_an_error_page_even_with_remembered_consen
         + b"[" * 5000
         + b"]" * 5000
         + b"}}",
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":'
+        + b"[" * 200
+        + b"]" * 200
+        + b"}}",
+        b"[" * 100_000,
     ],
 )
 async def test_bodies_the_gateway_cannot_read_are_refused_when_policy_applies(
