@@ -14,8 +14,8 @@ and starts a separate probe process that sends `GET /healthz` every 20 ms on a f
   d. policy flood, on a second route with 50 resource rules (`file:///secretN/*a*b*c*` for a group the user
      lacks): one 4 MB batch of 100 `subscriptions/listen` naming 100 long non-ASCII URIs each, then for
      `--flood` seconds 8 connections posting, back to back, the costliest batch the gateway's bounds admit
-     (MAX_TARGETS names, MAX_TARGET_BYTES in all); answers are counted by status (the per-user rate limit,
-     600 a minute by default, turns most of them into cheap 429s).
+     (MAX_TARGETS names, MAX_TARGET_BYTES in all); answers are counted by status (the route's per-user rate
+     limit, 100 a minute, turns most of them into 429s; the demo upstream answers the rest 400 itself).
 
 For each attack it reports what the gateway answered and /healthz p50/p99/max (and probes that failed or timed
 out) in the 5 s before and while the attack ran. It writes only configuration keys every version has, so it
@@ -166,6 +166,7 @@ def batch_body(calls: int = 50_000) -> bytes:
 
 
 POLICY_RULES = 50
+FLOOD_LIMIT = 100  # the policed route's per-user limit a minute: most of the flood is refused by it
 
 
 def policy_yaml() -> str:
@@ -207,21 +208,25 @@ def bounded_policy_body() -> bytes:
 async def flood(url: str, body: bytes, headers: dict[str, str], seconds: float, connections: int = 8) -> str:
     """POST `body` back to back from `connections` clients for `seconds`; the answers counted by status."""
     statuses: dict[str, int] = {}
+    samples: dict[str, str] = {}  # one answer of each status
     deadline = time.monotonic() + seconds
 
     async def one(http: aiohttp.ClientSession) -> None:
         while time.monotonic() < deadline:
             try:
                 async with http.post(url, data=body, headers=headers) as response:
-                    await response.read()
+                    text = (await response.read())[:100].decode(errors="replace")
                     status = str(response.status)
+                    samples.setdefault(status, text)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 status = type(exc).__name__
             statuses[status] = statuses.get(status, 0) + 1
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
         await asyncio.gather(*(one(http) for _ in range(connections)))
-    counted = ", ".join(f"{count} x {status}" for status, count in sorted(statuses.items()))
+    counted = ", ".join(
+        f"{count} x {status} ({samples.get(status, '')!r})" for status, count in sorted(statuses.items())
+    )
     return f"{sum(statuses.values())} POSTs of {len(body) / 1e3:.0f} KB in {seconds:.0f} s: {counted}"
 
 
@@ -266,7 +271,7 @@ def start_gateway(work: Path, redis_url: str | None) -> tuple[int, dict[str, str
         f"store: {store}\naudit: {{path: '{work / 'audit.log'}'}}\n"
         f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: 'http://127.0.0.1:{up_port}/mcp'}}\n"
         f"  - {{name: policed, path: /policed/mcp, upstream: 'http://127.0.0.1:{up_port}/mcp',\n"
-        f"      policy: {policy_yaml()}}}\n"
+        f"      rate_limits: {{mcp_per_user: {{limit: {FLOOD_LIMIT}, period: 60}}}}, policy: {policy_yaml()}}}\n"
     )
     gateway = subprocess.Popen(
         [*CLI, "serve", "-c", str(config), "--log-level", "warning"],
