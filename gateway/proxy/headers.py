@@ -11,6 +11,7 @@ headers and the route's `forward_response_headers`; nothing that would speak for
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -28,10 +29,29 @@ from gateway.proxy.header_names import (
     gateway_cookie,
 )
 
+SESSION_ID = "mcp-session-id"
+MAX_SESSION_ID_LENGTH = 512  # the spec bounds none; SDKs mint 32-36 characters
+_SESSION_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_SESSION_ID_LENGTH}}}")  # MCP 2025-11-25 transports: visible ASCII
+
+
+def valid_session_id(value: str) -> bool:
+    """An `Mcp-Session-Id` as MCP 2025-11-25 (Streamable HTTP "Session Management") allows, and bounded."""
+    return _SESSION_ID.fullmatch(value) is not None
+
+
+def upstream_session_id(upstream: CIMultiDictProxy[str]) -> str | None:
+    """The session an upstream response mints: one valid `Mcp-Session-Id`, or None (none is bound or forwarded)."""
+    values = upstream.getall(SESSION_ID, [])
+    return values[0] if len(values) == 1 and valid_session_id(values[0]) else None
+
 
 def request_header_problem(inbound: CIMultiDictProxy[str]) -> str | None:
     """Why the request's MCP headers are ambiguous, or None: a duplicate (`Mcp-Name` twice, or as `Mcp-Name` and
-    `Mcp_Name`) or an underscore spelling (`Mcp_Method`), which the gateway and an upstream could read differently."""
+    `Mcp_Name`) or an underscore spelling (`Mcp_Method`), which the gateway and an upstream could read differently;
+    an `Mcp-Session-Id` that is not 1 to MAX_SESSION_ID_LENGTH visible ASCII characters."""
+    session = inbound.get(SESSION_ID)
+    if session is not None and not valid_session_id(session):
+        return f"header 'Mcp-Session-Id': 1 to {MAX_SESSION_ID_LENGTH} visible ASCII characters (0x21-0x7E)"
     seen: set[str] = set()
     for key, _ in inbound.items():  # (keys() folds repeated names)
         name = canonical(key)
@@ -98,14 +118,15 @@ def _request_allowed(extra: tuple[str, ...], preserve_host: bool) -> frozenset[s
 
 
 def client_response_headers(upstream: CIMultiDictProxy[str], route: Route) -> CIMultiDict[str]:
-    """The allow-listed upstream response headers, plus the route's extras and the Set-Cookie of its cookies."""
+    """The allow-listed upstream response headers, plus the route's extras and the Set-Cookie of its cookies; an
+    `Mcp-Session-Id` only when it is one valid value (`upstream_session_id`)."""
     allowed = _response_allowed(tuple(route.forward_response_headers))
     cookies = frozenset(route.forward_cookies)
     named = _connection_tokens(upstream)
     out: CIMultiDict[str] = CIMultiDict()
     for key, value in upstream.items():
         name = key.lower()
-        if name in named:
+        if name in named or (name == SESSION_ID and upstream_session_id(upstream) is None):
             continue
         if name in allowed or (name == "set-cookie" and _settable(value, cookies)):
             out.add(key, value)

@@ -30,7 +30,7 @@ from gateway.keys import (
 from gateway.mcp import jsonrpc
 from gateway.oauth.errors import OAuthError
 from gateway.oauth.tokens import hash_token
-from gateway.proxy.headers import request_header_problem
+from gateway.proxy.headers import request_header_problem, upstream_session_id
 from gateway.proxy.upstream import UpstreamFailure, open_upstream, relay, upstream_failure_response
 from gateway.routing import RouteInfo
 from gateway.store.records import SessionOwnerRecord
@@ -97,6 +97,9 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
         return mcp_preflight(origin, info.route, request.headers.get("Access-Control-Request-Headers"))
 
     handling_started = time.monotonic()
+    problem = request_header_problem(request.headers)
+    if problem is not None:  # (before anything reads them, the token lookup included; no body read: no id to echo)
+        return jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, problem)
     try:
         token = bearer_token(request)
         if token is None:
@@ -120,9 +123,6 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     request[TOKEN_ID_KEY] = context.token_id
     metrics.token_validations.labels("valid").inc()
     fields.update(user=context.record.user_id, client=context.record.client_id, token_id=context.token_id)
-    problem = request_header_problem(request.headers)
-    if problem is not None:  # (before the body is read: no id to echo)
-        return jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, problem)
 
     try:
         body = (
@@ -176,7 +176,7 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     fields["upstream_ms"] = round((time.monotonic() - started) * 1000, 1)
     metrics.requests.labels(info.route.name, request.method, str(upstream.status)).inc()
 
-    minted, presented = upstream.headers.get(SESSION_HEADER), request.headers.get(SESSION_HEADER)
+    minted, presented = upstream_session_id(upstream.headers), request.headers.get(SESSION_HEADER)
     try:
         if minted and minted != presented:  # a new upstream session (initialize): bind it to this principal
             owner = SessionOwnerRecord(

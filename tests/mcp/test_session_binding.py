@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+from aiohttp import web
+from multidict import CIMultiDict
+
 from gateway.accounts import add_user
+from gateway.oauth.tokens import hash_token
+from tests.conftest import route
 from tests.support.mcp_wire import legacy_initialize
 from tests.support.oauth_client import register
 from tests.support.token_flow import PASSWORD, obtain_tokens, refresh
@@ -91,3 +97,54 @@ async def test_with_the_token_cache_on_a_session_stays_bound_to_its_owner(
     assert ended.status == 200
     assert cache.get_owner(session_id) is None
     assert await notify(client, mine, session_id) == 404
+
+
+@pytest.mark.parametrize("value", ["has space", "caf\xe9", "x" * 600])
+async def test_a_client_session_id_that_is_not_visible_ascii_or_is_too_long_is_a_400(
+    gateway, aiohttp_client, store, value
+):
+    """Security review 2, R4c (MCP 2025-11-25 "Session Management": visible ASCII 0x21-0x7E): a JSON-RPC error,
+    before the token lookup reads it and before the upstream sees it."""
+    client = await aiohttp_client(gateway)
+    token = await issue(store, gateway, "alpha")
+    response = await client.post(
+        "/alpha/mcp",
+        json=INITIALIZED,
+        headers={**ACCEPT, "Authorization": f"Bearer {token}", "Mcp-Session-Id": value},
+    )
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == -32020
+
+
+@pytest.mark.parametrize(
+    "minted",
+    [
+        pytest.param([("Mcp-Session-Id", "has space")], id="space"),
+        pytest.param([("Mcp-Session-Id", "x" * 600)], id="too-long"),
+        pytest.param([("Mcp-Session-Id", "s-1"), ("Mcp-Session-Id", "s-2")], id="two-values"),
+    ],
+)
+async def test_an_invalid_session_id_minted_upstream_is_neither_bound_nor_forwarded(
+    start_gateway, aiohttp_server, aiohttp_client, store, minted
+):
+    """Security review 2, R4c: fail closed; the client gets the answer without a session it could not use."""
+
+    async def handle(request: web.Request) -> web.Response:
+        message = await request.json()
+        body = {"jsonrpc": "2.0", "id": message.get("id"), "result": {"protocolVersion": "2025-11-25"}}
+        return web.json_response(body, headers=CIMultiDict(minted))
+
+    app = web.Application()
+    app.router.add_post("/mcp", handle)
+    upstream = await aiohttp_server(app)
+    server = await start_gateway([route("alpha", str(upstream.make_url("/mcp")))])
+    client = await aiohttp_client(server)
+    token = await issue(store, server, "alpha")
+    response = await client.post(
+        "/alpha/mcp", json=legacy_initialize(), headers={**ACCEPT, "Authorization": f"Bearer {token}"}
+    )
+    assert response.status == 200 and "result" in await response.json()
+    assert "Mcp-Session-Id" not in response.headers
+    for _, value in minted:
+        _, owner = await store.load_access_token_with_session(hash_token(token), value)
+        assert owner is None

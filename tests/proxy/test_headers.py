@@ -8,7 +8,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config import Route
 from gateway.identity import RequestContext
-from gateway.proxy.headers import client_response_headers, request_header_problem, upstream_request_headers
+from gateway.proxy.headers import (
+    MAX_SESSION_ID_LENGTH,
+    client_response_headers,
+    request_header_problem,
+    upstream_request_headers,
+    valid_session_id,
+)
 from gateway.store.records import AccessTokenRecord
 from tests.support.foreign_identity import OTHER_PROXIES_IDENTITY
 
@@ -164,6 +170,29 @@ def test_no_cookie_goes_upstream_unless_the_route_names_it():
 def test_duplicate_or_underscore_spellings_of_mcp_headers_are_refused(pairs):
     """Issue 10 #9: the gateway and an upstream (or a CGI/nginx layer in front of it) could read them differently."""
     assert request_header_problem(headers(pairs)) is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("has space", id="space"),
+        pytest.param("tab\there", id="control"),
+        pytest.param("caf\u00e9", id="not-ascii"),
+        pytest.param("ab\x7f", id="del"),
+        pytest.param("x" * (MAX_SESSION_ID_LENGTH + 1), id="too-long"),
+    ],
+)
+def test_a_session_id_outside_visible_ascii_or_the_bound_is_refused(value):
+    """Security review 2, R4c: MCP 2025-11-25 Streamable HTTP, "Session Management": a session ID MUST only contain
+    visible ASCII (0x21-0x7E); its length is bounded (it keys the session owner in the store)."""
+    assert not valid_session_id(value)
+    assert "Mcp-Session-Id" in (request_header_problem(headers({"Mcp-Session-Id": value})) or "")
+
+
+def test_a_visible_ascii_session_id_within_the_bound_is_fine():
+    for value in ("x" * MAX_SESSION_ID_LENGTH, "0f1e-UUID_like.~!#$%&'*+^`|", "e9c1a9a6-4c1b-4e0f-9a43-3d1d5b0b2e1f"):
+        assert valid_session_id(value) and request_header_problem(headers({"Mcp-Session-Id": value})) is None
 
 
 def test_single_hyphenated_mcp_headers_are_fine():
