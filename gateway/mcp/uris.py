@@ -2,9 +2,11 @@
 segments; §6.2.3 scheme-based), RFC 3987 §3.1 (IRI characters as UTF-8 octets) and RFC 8089 §2 (`file:`).
 
 Servers read a URI in different ways: the MCP Python SDK percent-decodes template variables (`%2F` becomes `/`),
-a file server resolves `..` and may ignore case (macOS, Windows) or trailing dots and spaces (Windows), and some
-decode twice. A rule decides on every such *reading* of a URI (`readings`), and a URI whose readings are not
-all decided alike is refused (policy.decide). Constructs no honest client needs and readers disagree on are
+a file server resolves `..`, may ignore case (macOS, Windows) or trailing dots and spaces (Windows), and reads
+only where the resource is (`server_view`: no query, fragment, `;` parameters or `file:` host), and some decode
+twice (a third decoding is refused) or apply NFKC (fullwidth `．．` is a dot segment). A rule decides on every
+such *reading* of a URI (`readings`), and a URI whose readings are not all decided alike is refused
+(policy.decide). Constructs no honest client needs and readers disagree on are
 refused outright (`refusal`): control and invisible characters, malformed percent-encoding, backslashes, dot
 segments (encoded or not), surrounding white space and relative references. Rule patterns are put in the same
 forms (`pattern_forms`), so a glob written as a plain URI matches every spelling of it."""
@@ -25,6 +27,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 # an escape RFC 3986 §6.2.2 normalization changes: lowercase hex, or an unreserved character's (- . 0-9 A-Z _ a-z ~)
 _CHANGED_ESCAPE = re.compile(r"%(?:[0-9A-Fa-f][a-f]|[a-f][0-9A-F]|2[DE]|3[0-9]|[46][1-9A-F]|[57][0-9A]|5F|7E)")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_VALID_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:]*)(?::(.*))?", re.DOTALL)
 _ESCAPE_OR_TEXT = re.compile(r"%[0-9A-F]{2}|[^%]+")
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
@@ -48,9 +51,12 @@ def refusal(uri: str) -> str | None:
         once = unquote(uri, errors="strict")
     except UnicodeDecodeError:
         return "percent-encoded octets that are not UTF-8"
-    for text in (uri, once, unquote(once, errors="replace")):  # as sent, decoded, decoded twice
-        if problem := _text_problem(text):
+    twice = unquote(once, errors="replace")
+    for text in (uri, once, twice):  # as sent, decoded, decoded twice; each also as NFKC reads it (`．．`, `＼`)
+        if problem := _text_problem(text) or _text_problem(unicodedata.normalize("NFKC", text)):
             return problem
+    if _VALID_ESCAPE.search(twice):
+        return "percent-encoding nested more than twice"  # (no reading covers a third decoding)
     return None
 
 
@@ -145,17 +151,44 @@ def lenient(text: str) -> str:
     """How a forgiving reader sees it: case and Unicode compatibility forms ignored (NFKC, case folding), and
     trailing dots and spaces of each path segment dropped (as Windows does)."""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    return "/".join(s.rstrip(". ") or s for s in folded.split("/"))
+    return "/".join(s.removesuffix("::$data").rstrip(". ") or s for s in folded.split("/"))  # (NTFS streams too)
+
+
+def server_view(normal: str) -> str:
+    """What a server that looks only at where the resource is may read (RFC 3986 §3): no userinfo, query, fragment
+    or `;` parameters, empty path segments collapsed (POSIX paths), a host's trailing dot and punycode (RFC 3492)
+    undone, and for `file:` no host at all (many file servers read only the path). In canonical form."""
+    match = _PARTS.fullmatch(normal)
+    assert match is not None
+    scheme, authority, path = match.group(1), match.group(2), match.group(3)
+    segments = [segment.split(";", 1)[0] for segment in path.split("/")]
+    path = "/".join(s for i, s in enumerate(segments) if s or i in (0, len(segments) - 1))
+    if authority is not None:
+        parts = _HOST_PORT.fullmatch(authority.rpartition("@")[2])
+        assert parts is not None
+        host = ".".join(_unpunycode(label) for label in parts.group(1).rstrip(".").split("."))
+        authority = "" if scheme == "file" else host + (f":{parts.group(2)}" if parts.group(2) is not None else "")
+    return canonical(f"{scheme}:" + (f"//{authority}" if authority is not None else "") + path)
+
+
+def _unpunycode(label: str) -> str:
+    if not label.startswith("xn--"):
+        return label
+    try:
+        return label[4:].encode("ascii").decode("punycode")
+    except UnicodeError:
+        return label
 
 
 def readings(uri: str) -> list[tuple[Form, str]]:
     """Every plausible reading of an accepted URI (see `refusal`), each with the form it is compared in."""
     normal = canonical(uri)
-    once = unquote(normal, errors="replace")
-    twice = unquote(once, errors="replace")
+    spellings = [("encoded", _map_iri(uri))]  # as sent (the exact string a server may look up)
+    for text in dict.fromkeys((normal, server_view(normal))):  # normalized; where it is (`server_view`)
+        once = unquote(text, errors="replace")  # decoded once (the SDK's templates), twice
+        spellings += [("encoded", text), ("decoded", once), ("decoded", unquote(once, errors="replace"))]
     found: dict[tuple[Form, str], None] = {}
-    # as sent (the exact string a server may look up), normalized, decoded once (the SDK's templates), twice
-    for form, text in (("encoded", _map_iri(uri)), ("encoded", normal), ("decoded", once), ("decoded", twice)):
+    for form, text in spellings:
         found[((form, False), text)] = None
         found[((form, True), lenient(text))] = None
     return list(found)

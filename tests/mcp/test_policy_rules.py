@@ -283,7 +283,22 @@ README_EXAMPLE = policy(resources=[{"match": "file:///secret/*", "groups": ["sec
         pytest.param("file:///%zzsecret/keys.txt", "invalid", id="malformed-escape"),
         pytest.param("file:///%FFsecret/keys.txt", "invalid", id="not-utf8"),
         pytest.param("/secret/keys.txt", "invalid", id="relative-reference"),
+        # review 2, R3: where a server looks, not how the URI is written
+        pytest.param("file:////secret/keys.txt", "invalid", id="empty-segment-posix-collapses"),
+        pytest.param("file:///secret/keys.txt?raw", "forbid", id="query-under-the-glob"),
+        pytest.param("file:///secret/keys.txt#top", "forbid", id="fragment-under-the-glob"),
+        pytest.param("file:///secret;v=1/keys.txt", "invalid", id="path-parameter"),
+        pytest.param("file://fileserver/secret/keys.txt", "invalid", id="file-host-ignored"),
+        pytest.param("file://localhost./secret/keys.txt", "invalid", id="file-host-trailing-dot"),
+        pytest.param("file:///secret::$DATA/keys.txt", "invalid", id="ntfs-stream"),
+        pytest.param("file:///public/%EF%BC%8E%EF%BC%8E/secret/keys.txt", "invalid", id="encoded-fullwidth-dots"),
+        pytest.param("file:///public/\uff0e\uff0e/secret/keys.txt", "invalid", id="fullwidth-dot-segment"),
+        pytest.param("file:///public\uff3c..\uff3csecret", "invalid", id="fullwidth-backslash"),
+        pytest.param("file:///%25252573ecret/keys.txt", "invalid", id="triple-encoded"),
         pytest.param("file:///public/readme.md", "allow", id="other-resource"),
+        pytest.param("file:///public/readme.md?raw#top", "allow", id="other-resource-with-query"),
+        pytest.param("file:///public//readme.md;v=1", "allow", id="other-resource-loosely-written"),
+        pytest.param("file:///public/100%25.md", "allow", id="encoded-percent"),
         pytest.param("file:///public/hello%20world.md", "allow", id="ordinary-escape"),
         pytest.param("file:///secretive.txt", "allow", id="prefix-without-slash"),
     ],
@@ -387,3 +402,47 @@ def test_a_judge_decides_each_name_once_per_request_and_as_decide_does() -> None
     for i in range(Judge.MAX_MEMO + 10):
         assert judge("tools", f"admin_{i}") == decide(settings, "tools", f"admin_{i}", scopes=(), groups=())
     assert judge("tools", "Admin_reset").outcome == "invalid"
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        pytest.param("https://api.example.com/admin/users", "forbid", id="plain"),
+        pytest.param("HTTPS://API.EXAMPLE.COM/admin/users", "invalid", id="scheme-and-host-case"),
+        pytest.param("https://api.example.com./admin/users", "invalid", id="host-trailing-dot"),
+        pytest.param("https://ops@api.example.com/admin/users", "invalid", id="userinfo"),
+        pytest.param("https://api.example.com/admin/users?page=2", "forbid", id="query-under-the-glob"),
+        pytest.param("https://xn--bcher-kva.example/catalogue", "invalid", id="punycode-of-a-protected-host"),
+        pytest.param("https://b%C3%BCcher.example/catalogue", "forbid", id="percent-encoded-idn"),
+        pytest.param("https://bücher.example/catalogue", "forbid", id="idn"),
+        pytest.param("https://api.example.com/public", "allow", id="other-path"),
+    ],
+)
+def test_hosts_are_judged_as_resolvers_read_them(uri: str, expected: str) -> None:
+    """Security review 2, R3: case, a trailing dot, userinfo and punycode (RFC 3492) do not change the host a client
+    reaches; a rule on one spelling holds for all (`uris.server_view`)."""
+    settings = policy(
+        resources=[
+            {"match": "https://api.example.com/admin/*", "deny": True},
+            {"match": "https://bücher.example/*", "deny": True},
+        ]
+    )
+    assert outcome(settings, "resources", uri) == expected
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///etc/passwd?raw",
+        "file:///etc/passwd#top",
+        "file:///etc/passwd;v=1",
+        "file:///etc/passwd::$DATA",
+        "file:///etc//passwd",
+        "file://backup/etc/passwd",
+    ],
+)
+def test_an_exact_rule_holds_for_every_spelling_of_where_the_resource_is(uri: str) -> None:
+    """Security review 2, R3: a file server ignores the query, fragment, `;` parameters, NTFS stream suffix,
+    doubled slashes and often the host; an exact deny rule is not dodged by adding them (refused as ambiguous)."""
+    settings = policy(resources=[{"match": "file:///etc/passwd", "deny": True}])
+    assert outcome(settings, "resources", uri) == "invalid"

@@ -32,6 +32,10 @@ ALTERNATE_SPELLINGS = [
     "file://localhost/secret/keys.txt",
     "FILE:///secret/keys.txt",
     "file:///secret%252Fkeys.txt",
+    "file:////secret/keys.txt",  # review 2, R3: where a server looks
+    "file://fileserver/secret/keys.txt",
+    "file:///secret;v=1/keys.txt",
+    "file:///public/\uff0e\uff0e/secret/keys.txt",
 ]
 
 

@@ -77,6 +77,10 @@ def test_remove_dot_segments_follows_rfc_3986_5_2_4(path: str, expected: str) ->
         pytest.param("//host/a", "absolute", id="network-path-reference"),
         pytest.param("a/b", "absolute", id="relative-path"),
         pytest.param("f" * 9000 + ":x", "longer", id="too-long"),
+        pytest.param("file:///a/\uff0e\uff0e/b", "dot segment", id="fullwidth-dot-dot"),
+        pytest.param("file:///a/%EF%BC%8E%EF%BC%8E/b", "dot segment", id="encoded-fullwidth-dot-dot"),
+        pytest.param("file:///a\ufe68b", "backslash", id="small-reverse-solidus"),
+        pytest.param("file:///a%25252Fb", "nested more than twice", id="triple-encoded"),
     ],
 )
 def test_constructs_readers_disagree_on_are_refused_outright(uri: str, reason: str) -> None:
