@@ -85,6 +85,12 @@ class Listen(_Model):
         description="Seconds without a byte while a request body is "
         "being read; else 408. Responses (SSE streams) are not subject to it.",
     )
+    body_total_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a request body may take in all, "
+        "however steadily it trickles in; else 408. Responses are not subject to it.",
+    )
     keepalive_timeout: float = Field(
         default=75.0,
         gt=0,

@@ -7,8 +7,9 @@ bounded. Handlers then read aiohttp's cached copy (`request.read()`, `request.po
 Forms are `application/x-www-form-urlencoded` only (RFC 6749 §3.2 and the pages' own forms); a multipart body
 is refused.
 
-Both readers wait at most `listen.body_timeout` for each next chunk: a client that stops sending mid-body gets
-408. Only the request body is timed: a long response (an SSE stream) is not.
+`read_body` is the one reader of both: it waits at most `listen.body_timeout` for each next chunk and
+`listen.body_total_timeout` for the whole body, so a client that stops sending mid-body, or trickles a byte just
+within each chunk deadline, gets 408. Only the request body is timed: a long response (an SSE stream) is not.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.config import Listen
 from gateway.keys import CORS_HEADERS_KEY, ROUTES_KEY, SETTINGS_KEY
 from gateway.oauth.errors import InvalidClientMetadataError, InvalidRequestError, OAuthError
 from gateway.oauth.registration import MAX_REGISTRATION_BYTES
@@ -53,32 +55,34 @@ class BodyTooLargeError(Exception):
 
 
 class BodyTimeoutError(Exception):
-    """The client sent no byte of its body for the reader's deadline."""
+    """The body stalled (`listen.body_timeout`) or took longer in all than `listen.body_total_timeout`."""
 
 
-async def read_body(request: web.BaseRequest, limit: int, idle: float) -> bytes:
-    """The whole body, at most `limit` bytes, each chunk within `idle` seconds of the previous one.
+async def read_body(request: web.BaseRequest, limit: int, listen: Listen) -> bytes:
+    """The whole body, at most `limit` bytes, each chunk within `listen.body_timeout` seconds of the previous one
+    and all of it within `listen.body_total_timeout` seconds.
 
     Raises:
         BodyTooLargeError: Content-Length or the bytes received exceed `limit`.
-        BodyTimeoutError: no byte for `idle` seconds.
+        BodyTimeoutError: no byte for `body_timeout` seconds, or the body incomplete after `body_total_timeout`.
     """
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLargeError()
     chunks: list[bytes] = []
     size = 0
-    while True:
-        try:
-            async with asyncio.timeout(idle):
-                chunk = await request.content.readany()
-        except TimeoutError:
-            raise BodyTimeoutError() from None
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLargeError()
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(listen.body_total_timeout):
+            while True:
+                async with asyncio.timeout(listen.body_timeout):
+                    chunk = await request.content.readany()
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLargeError()
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeoutError() from None
 
 
 @web.middleware
@@ -92,7 +96,7 @@ async def bounded_body(request: web.Request, handler: Handler) -> web.StreamResp
             request, rule, 400, "multipart bodies are not accepted; send application/x-www-form-urlencoded", "multipart"
         )
     try:
-        body = await read_body(request, rule.limit, request.app[SETTINGS_KEY].listen.body_timeout)
+        body = await read_body(request, rule.limit, request.app[SETTINGS_KEY].listen)
     except BodyTooLargeError:
         return _refused(request, rule, 413, f"the request body exceeds {rule.limit} bytes", "too_large")
     except BodyTimeoutError:

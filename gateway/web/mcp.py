@@ -125,11 +125,7 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     fields.update(user=context.record.user_id, client=context.record.client_id, token_id=context.token_id)
 
     try:
-        body = (
-            await _read_body(request, settings.proxy.max_body_bytes, settings.listen.body_timeout)
-            if request.body_exists
-            else None
-        )
+        body = await read_body(request, settings.proxy.max_body_bytes, settings.listen) if request.body_exists else None
     except BodyTooLargeError:
         return jsonrpc_error(
             413, jsonrpc.PAYLOAD_TOO_LARGE, f"Request body exceeds {settings.proxy.max_body_bytes} bytes"
@@ -233,8 +229,3 @@ def _challenge(info: RouteInfo, error: OAuthError | None) -> web.Response:
         message,
         headers={"WWW-Authenticate": bearer_challenge(info.metadata_url, scopes, error)},
     )
-
-
-async def _read_body(request: web.Request, limit: int, idle: float) -> bytes:
-    """The JSON-RPC body: at most `limit` bytes, each chunk within `idle` seconds (`listen.body_timeout`)."""
-    return await read_body(request, limit, idle)

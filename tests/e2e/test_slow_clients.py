@@ -163,6 +163,44 @@ async def test_a_stalled_body_is_answered_408_on_oauth_and_mcp_routes(start) -> 
     assert error["jsonrpc"] == "2.0" and error["error"]["code"] == -31408 and error["id"] is None
 
 
+async def test_a_trickled_body_is_answered_408_once_its_total_deadline_passes(start) -> None:
+    """Security review 2, R10: a byte every half second never trips the 1 s chunk deadline, yet the body has
+    `listen.body_total_timeout` in all: 408 in the endpoint's shape (OAuth JSON, a JSON-RPC error), connection
+    closed, long before the trickle would have ended."""
+    gateway = start("body_timeout: 1, body_total_timeout: 2, max_connections_per_ip: 0")
+    token = gateway.token()
+    oauth = await gateway.connect()
+    oauth[1].write(
+        b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 1000\r\n\r\n"
+    )
+    mcp = await gateway.connect()
+    mcp[1].write(
+        f"POST /alpha/mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        "Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n".encode()
+    )
+
+    async def trickle(writer: asyncio.StreamWriter) -> None:
+        for _ in range(int(BOUND * 2)):  # 1000 bytes would take 500 s
+            await asyncio.sleep(0.5)  # pacing the attack, not waiting for a result
+            try:
+                writer.write(b" ")
+                await writer.drain()
+            except ConnectionError:
+                return
+
+    tricklers = [asyncio.ensure_future(trickle(writer)) for _, writer in (oauth, mcp)]
+    async with asyncio.timeout(BOUND):
+        oauth_answer, mcp_answer = await asyncio.gather(until_closed(oauth[0]), until_closed(mcp[0]))
+    for trickler in tricklers:
+        trickler.cancel()
+    head, _, body = oauth_answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and json.loads(body)["error"] == "invalid_request"
+    head, _, body = mcp_answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and json.loads(body)["error"]["code"] == -31408
+
+
 async def test_connections_beyond_the_per_ip_cap_are_refused(start) -> None:
     """nginx limit_conn: at most `listen.max_connections_per_ip` open connections per client address; the next
     one is answered 503 and closed before anything is read. Closing one makes room again."""
