@@ -41,7 +41,7 @@ class ClientRegistry:
         """The client, or None when unknown.
 
         Raises:
-            CimdError: a URL client_id whose document could not be used (errors are never cached).
+            CimdError: a URL client_id whose document could not be used (the fetcher remembers failures briefly).
             StoreUnavailableError: Redis is down.
         """
         if client_id in self._configured:
