@@ -30,6 +30,7 @@ from gateway.clients.cimd_limits import (
 )
 from gateway.config import CimdSettings
 from gateway.oauth.client_metadata import optional_string, parse_metadata_json, parse_redirect_uris, string_array
+from gateway.oauth.display_text import host_problem
 from gateway.oauth.errors import OAuthError
 from gateway.oauth.redirects import DEFAULT_PRIVATE_USE_SCHEMES
 from gateway.store.records import ClientRecord
@@ -46,7 +47,8 @@ def is_cimd_client_id(client_id: str) -> bool:
 
 
 def check_url(url: str) -> None:
-    """CIMD "Client Identifier": https, a path, no dot segments, fragment, user info or query."""
+    """CIMD "Client Identifier": https, a path, no dot segments, fragment, user info or query; ASCII, and a host
+    that is not punycode (it is how the consent page names the client)."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -54,6 +56,10 @@ def check_url(url: str) -> None:
         raise CimdError("the client_id is not a valid URL") from None
     if parts.scheme != "https" or not parts.hostname:
         raise CimdError("a URL client_id must use https")
+    if not url.isascii() or any(c <= " " or c == "\x7f" for c in url):  # shown on the consent page as is
+        raise CimdError("a URL client_id must be ASCII without spaces or control characters")
+    if problem := host_problem(parts.hostname):  # its host names the client on the consent page
+        raise CimdError(f"a URL client_id: {problem}")
     if parts.path in ("", "/") or any(unquote(seg) in (".", "..") for seg in parts.path.split("/")):
         raise CimdError("a URL client_id needs a path without dot segments")  # %2e%2e is a dot segment too
     if parts.fragment or "#" in url or "?" in url or parts.username is not None or parts.password is not None:
