@@ -111,7 +111,8 @@ class Listen(_Model):
     )
     metrics_token: SecretStr | None = Field(
         default=None,
-        description="Bearer token that /metrics requires; when set, /metrics is also served on the public port.",
+        description="Bearer token that /metrics requires; when set, /metrics is also served on the public port. "
+        "A reload changes it on both listeners.",
     )
 
     @field_validator("host", "metrics_host")
