@@ -20,6 +20,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from gateway.clients.cimd_limits import (
+    MAX_RESPONSE_HEADERS,
+    READ_BUFFER_BYTES,
     CimdBusyError,
     CimdError,
     FetchSlots,
@@ -125,6 +127,8 @@ class CimdFetcher:
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=settings.timeout),
             auto_decompress=False,  # the size cap counts the bytes received; nothing is inflated
+            max_headers=MAX_RESPONSE_HEADERS,
+            read_bufsize=READ_BUFFER_BYTES,
         )
 
     async def close(self) -> None:

@@ -22,6 +22,8 @@ from aiohttp.abc import ResolveResult
 from multidict import CIMultiDictProxy
 
 MAX_REMEMBERED_FAILURES = 1000  # URLs are chosen by anyone: the failure memory is bounded, oldest forgotten first
+MAX_RESPONSE_HEADERS = 64  # a document host's headers (aiohttp's default is 128 of 8 KiB each)
+READ_BUFFER_BYTES = 16 * 1024  # per connection; documents are at most a few KiB
 
 
 class CimdError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from gateway.clients.cimd import CimdError, CimdFetcher, is_cimd_client_id
+from gateway.clients.cimd import CimdError, CimdFetcher, check_url, is_cimd_client_id
 from gateway.config import ClientSettings, Settings
 from gateway.oauth.client_metadata import MAX_REDIRECT_URIS
 from gateway.oauth.display_text import hidden_character
@@ -50,6 +50,7 @@ class ClientRegistry:
         if is_cimd_client_id(client_id):
             if self._fetcher is None:
                 raise CimdError("this gateway does not accept URL client_ids (cimd.enabled is false)")
+            check_url(client_id)  # today's URL rules (ASCII, no punycode host) bind documents cached before them
             cached = await self._store.load_cimd(client_id)
             if cached is not None:
                 return self._current_policy(cached)

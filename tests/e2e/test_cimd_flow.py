@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -160,6 +161,19 @@ async def test_a_fetch_is_bounded_by_one_deadline_including_the_body(
     )
     assert response.status == 400 and "Location" not in response.headers
     assert "could not be fetched within 0.5 s" in await response.text()
+
+
+async def test_a_document_cached_before_the_host_rules_is_not_used(cimd_gateway, aiohttp_client, store, clock):
+    """Security review 2, R12: a document cached under a punycode host before hosts had to be plain ASCII is
+    refused like a fresh one (the URL rules run before the cache is read)."""
+    from gateway.clients.cimd import parse_document
+
+    url = "https://xn--pple-43d.com/client.json"
+    document = {"client_id": url, "client_name": "Apple", "redirect_uris": ["http://127.0.0.1:33418/callback"]}
+    await store.save_cimd(url, parse_document(url, json.dumps(document).encode(), now=clock.now), 3600)
+    client = await aiohttp_client(cimd_gateway)
+    response = await client.get(relative(authorize_url(cimd_gateway, url, verifier=new_verifier())))
+    assert response.status == 400 and "punycode" in await response.text()
 
 
 async def test_private_addresses_are_refused_unless_allowed(start_gateway, upstream, documents, aiohttp_client):
