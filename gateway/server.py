@@ -28,7 +28,7 @@ from aiohttp import web
 
 from gateway.app import create_app
 from gateway.config import ConfigError, Settings, load_settings
-from gateway.keys import METRICS_KEY, STORE_KEY
+from gateway.keys import METRICS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.store.base import StoreUnavailableError
 from gateway.web.connections import ConnectionGuard, GatewayRunner
 from gateway.web.health import metrics_response
@@ -91,13 +91,14 @@ async def _start(settings: Settings, sockets: Sequence[socket.socket], guard: Co
 async def _start_metrics(
     settings: Settings, sockets: Sequence[socket.socket], guard: ConnectionGuard, current: list[GatewayRunner]
 ) -> GatewayRunner | None:
-    """The /metrics listener on `sockets`, serving `current[0]`'s registry with its metrics token."""
+    """The /metrics listener on `sockets`, serving `current[0]`'s registry with its metrics token: both are the
+    current application's, so a reload that changes or removes `listen.metrics_token` applies here at once."""
     if not sockets:
         return None
 
     async def handle(request: web.Request) -> web.Response:
-        app = current[0].app
-        return metrics_response(request, app[METRICS_KEY].registry, settings.listen.metrics_token)
+        app = current[0].app  # never `settings`: that is the configuration this listener started with
+        return metrics_response(request, app[METRICS_KEY].registry, app[SETTINGS_KEY].listen.metrics_token)
 
     app = web.Application()
     app.router.add_get("/metrics", handle)

@@ -1,12 +1,14 @@
 """Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document; MCP 2025-11-25+ "CIMD").
 
-Fetch rules: 200 only, no redirects, a size cap, JSON with `client_id` equal to the URL, no shared-secret
-auth. SSRF: hosts resolving to special-use addresses are refused and the connection goes to the address that
-was checked (the resolver below is the only source of addresses), unless the host is explicitly allowed.
+Fetch rules: 200 only, no redirects, JSON with `client_id` equal to the URL, no shared-secret auth; the bounds
+on a fetch (size, deadline, concurrency, remembered failures) live in `gateway.clients.cimd_limits`. SSRF: hosts
+resolving to special-use addresses are refused and the connection goes to the address that was checked (the
+resolver below is the only source of addresses), unless the host is explicitly allowed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 import socket
@@ -16,10 +18,21 @@ from urllib.parse import unquote, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 
+from gateway.clients.cimd_limits import (
+    MAX_RESPONSE_HEADERS,
+    READ_BUFFER_BYTES,
+    CimdBusyError,
+    CimdError,
+    FetchSlots,
+    OwnThreadLookups,
+    RememberedFailures,
+    check_response_headers,
+    read_capped,
+)
 from gateway.config import CimdSettings
 from gateway.oauth.client_metadata import optional_string, parse_metadata_json, parse_redirect_uris, string_array
+from gateway.oauth.display_text import host_problem
 from gateway.oauth.errors import OAuthError
 from gateway.oauth.redirects import DEFAULT_PRIVATE_USE_SCHEMES
 from gateway.store.records import ClientRecord
@@ -28,8 +41,7 @@ _MAX_AGE = re.compile(r"max-age=(\d+)")
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class CimdError(Exception):
-    """The document could not be used; the message is safe to show."""
+__all__ = ["CimdBusyError", "CimdError", "CimdFetcher", "check_url", "is_cimd_client_id", "parse_document"]
 
 
 def is_cimd_client_id(client_id: str) -> bool:
@@ -37,7 +49,8 @@ def is_cimd_client_id(client_id: str) -> bool:
 
 
 def check_url(url: str) -> None:
-    """CIMD "Client Identifier": https, a path, no dot segments, fragment, user info or query."""
+    """CIMD "Client Identifier": https, a path, no dot segments, fragment, user info or query; ASCII, and a host
+    that is not punycode (it is how the consent page names the client)."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -45,6 +58,10 @@ def check_url(url: str) -> None:
         raise CimdError("the client_id is not a valid URL") from None
     if parts.scheme != "https" or not parts.hostname:
         raise CimdError("a URL client_id must use https")
+    if not url.isascii() or any(c <= " " or c == "\x7f" for c in url):  # shown on the consent page as is
+        raise CimdError("a URL client_id must be ASCII without spaces or control characters")
+    if problem := host_problem(parts.hostname):  # its host names the client on the consent page
+        raise CimdError(f"a URL client_id: {problem}")
     if parts.path in ("", "/") or any(unquote(seg) in (".", "..") for seg in parts.path.split("/")):
         raise CimdError("a URL client_id needs a path without dot segments")  # %2e%2e is a dot segment too
     if parts.fragment or "#" in url or "?" in url or parts.username is not None or parts.password is not None:
@@ -70,8 +87,8 @@ class SpecialUseAddressError(OSError):
 class GuardedResolver(AbstractResolver):
     """Resolves through the system resolver and drops special-use answers for hosts not explicitly allowed."""
 
-    def __init__(self, allow_hosts: list[str]) -> None:
-        self._inner = DefaultResolver()
+    def __init__(self, allow_hosts: list[str], threads: int) -> None:
+        self._inner = OwnThreadLookups(threads)
         self._allow = {h.lower() for h in allow_hosts}
 
     async def resolve(
@@ -86,7 +103,7 @@ class GuardedResolver(AbstractResolver):
         return safe
 
     async def close(self) -> None:
-        await self._inner.close()
+        self._inner.close()
 
 
 class CimdFetcher:
@@ -95,16 +112,23 @@ class CimdFetcher:
     ) -> None:
         self._settings = settings
         self._private_use_schemes = tuple(private_use_schemes)
+        self._allow = {h.lower() for h in settings.allow_hosts}
+        self._slots = FetchSlots(settings.max_concurrent_fetches, settings.max_fetches_per_host)
+        self._failures = RememberedFailures(settings.failure_cache_seconds)
         context = ssl.create_default_context()
         if settings.ca_file is not None:
             context.load_verify_locations(cafile=str(settings.ca_file))
+        resolver = GuardedResolver(settings.allow_hosts, threads=settings.max_concurrent_fetches)
         connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(settings.allow_hosts), ssl=context, limit=20, use_dns_cache=False
+            resolver=resolver, ssl=context, limit=settings.max_concurrent_fetches, use_dns_cache=False
         )
         self._http = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=settings.timeout),
+            auto_decompress=False,  # the size cap counts the bytes received; nothing is inflated
+            max_headers=MAX_RESPONSE_HEADERS,
+            read_bufsize=READ_BUFFER_BYTES,
         )
 
     async def close(self) -> None:
@@ -114,36 +138,56 @@ class CimdFetcher:
         """The client described at `url` and how many seconds it may be cached (0: not at all).
 
         Raises:
-            CimdError: with a reason fit for the user and the logs.
+            CimdBusyError: too many fetches are running (in total or to this host); nothing was fetched.
+            CimdError: with a reason fit for the user and the logs; a failed fetch is remembered for
+                `cimd.failure_cache_seconds`, during which the same URL fails again without a fetch.
         """
         check_url(url)
-        host = urlsplit(url).hostname or ""
+        host = (urlsplit(url).hostname or "").rstrip(".")
         literal = _ip_literal(host)
-        if literal and special_use(literal) and host.lower() not in {h.lower() for h in self._settings.allow_hosts}:
+        if literal and special_use(literal) and host not in self._allow:
             raise CimdError("the client_id URL points at a private or special-use address")
+        remembered = self._failures.recall(url, now=now)
+        if remembered is not None:
+            raise CimdError(remembered)
+        with self._slots.take(host):
+            try:
+                async with asyncio.timeout(self._settings.timeout):  # one deadline: DNS, connect, headers, body
+                    body, cache_control = await self._get(url)
+                record = parse_document(url, body, now=now, private_use_schemes=self._private_use_schemes)
+            except CimdBusyError:
+                raise
+            except CimdError as error:
+                self._failures.remember(url, str(error), now=now)
+                raise
+            except TimeoutError:
+                message = f"the client metadata document could not be fetched within {self._settings.timeout} s"
+                self._failures.remember(url, message, now=now)
+                raise CimdError(message) from None
+        return record, self._cache_seconds(cache_control)
+
+    async def _get(self, url: str) -> tuple[bytes, str]:
+        """(body, Cache-Control) of a 200 JSON answer no larger than `cimd.max_bytes`.
+
+        Raises:
+            CimdError: another status, a redirect, a bad media type or encoding, too large, or unreachable.
+        """
         limit = self._settings.max_bytes
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
         try:
-            async with self._http.get(url, allow_redirects=False, headers={"Accept": "application/json"}) as resp:
+            async with self._http.get(url, allow_redirects=False, headers=headers) as resp:
                 if resp.status != 200:
                     raise CimdError(f"fetching the client metadata document gave HTTP {resp.status} (200 required)")
-                if resp.content_length is not None and resp.content_length > limit:
-                    raise CimdError(f"the client metadata document is larger than {limit} bytes")
-                body = b""
-                while len(body) <= limit and (chunk := await resp.content.readany()):
-                    body += chunk
-                cache_control = resp.headers.get("Cache-Control", "")
+                check_response_headers(resp.headers, limit)
+                return await read_capped(resp.content, limit), resp.headers.get("Cache-Control", "")
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, SpecialUseAddressError):
                 raise CimdError("the client_id URL points at a private or special-use address") from None
             raise CimdError(f"the client metadata document could not be fetched ({type(exc).__name__})") from None
         except aiohttp.ClientError as exc:
             raise CimdError(f"the client metadata document could not be fetched ({type(exc).__name__})") from None
-        except (OSError, TimeoutError):
-            raise CimdError("the client metadata document could not be fetched (address refused or timeout)") from None
-        if len(body) > limit:
-            raise CimdError(f"the client metadata document is larger than {limit} bytes")
-        record = parse_document(url, body, now=now, private_use_schemes=self._private_use_schemes)
-        return record, self._cache_seconds(cache_control)
+        except OSError:
+            raise CimdError("the client metadata document could not be fetched (address refused)") from None
 
     def _cache_seconds(self, cache_control: str) -> int:
         lowered = cache_control.lower()

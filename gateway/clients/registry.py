@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from gateway.clients.cimd import CimdError, CimdFetcher, is_cimd_client_id
+from gateway.clients.cimd import CimdError, CimdFetcher, check_url, is_cimd_client_id
 from gateway.config import ClientSettings, Settings
 from gateway.oauth.client_metadata import MAX_REDIRECT_URIS
+from gateway.oauth.display_text import hidden_character
 from gateway.oauth.redirects import redirect_uri_problem
 from gateway.oauth.registration import DCR_PREFIX
 from gateway.oauth.tokens import hash_token
@@ -41,7 +42,7 @@ class ClientRegistry:
         """The client, or None when unknown.
 
         Raises:
-            CimdError: a URL client_id whose document could not be used (errors are never cached).
+            CimdError: a URL client_id whose document could not be used (the fetcher remembers failures briefly).
             StoreUnavailableError: Redis is down.
         """
         if client_id in self._configured:
@@ -49,6 +50,7 @@ class ClientRegistry:
         if is_cimd_client_id(client_id):
             if self._fetcher is None:
                 raise CimdError("this gateway does not accept URL client_ids (cimd.enabled is false)")
+            check_url(client_id)  # today's URL rules (ASCII, no punycode host) bind documents cached before them
             cached = await self._store.load_cimd(client_id)
             if cached is not None:
                 return self._current_policy(cached)
@@ -62,8 +64,9 @@ class ClientRegistry:
         return None if stored is None else self._current_policy(stored)
 
     def _current_policy(self, record: ClientRecord) -> ClientRecord | None:
-        """A stored client under today's redirect rules: a record saved before they tightened (an `ms-msdt:`
-        redirect, 140,000 URIs) keeps only what would be accepted now; an oversized one is unknown."""
+        """A stored client under today's rules: a record saved before they tightened (an `ms-msdt:` redirect,
+        140,000 URIs, a name with a bidi override) keeps only what would be accepted now; an oversized one is
+        unknown."""
         if len(record.redirect_uris) > MAX_REDIRECT_URIS:
             return None
         kept = tuple(
@@ -71,4 +74,7 @@ class ClientRegistry:
             for u in record.redirect_uris
             if redirect_uri_problem(u, private_use_schemes=self._private_use_schemes) is None
         )
-        return record if kept == record.redirect_uris else record.model_copy(update={"redirect_uris": kept})
+        update: dict[str, object] = {} if kept == record.redirect_uris else {"redirect_uris": kept}
+        if record.client_name is not None and hidden_character(record.client_name):  # saved before that rule
+            update["client_name"] = None  # shown as an unnamed application, never with its hidden characters
+        return record.model_copy(update=update) if update else record

@@ -11,6 +11,7 @@ import json
 from collections.abc import Collection
 from typing import Any
 
+from gateway.oauth.display_text import hidden_character
 from gateway.oauth.errors import InvalidClientMetadataError, InvalidRedirectUriError
 from gateway.oauth.redirects import MAX_REDIRECT_URI_LENGTH, redirect_uri_problem
 
@@ -20,10 +21,14 @@ MAX_ARRAY_ITEMS = 10  # grant_types, response_types
 MAX_NAME_LENGTH = 200  # client_name, software_id, software_version, application_type, grant types …
 MAX_SCOPE_LENGTH = 1000
 MAX_URI_LENGTH = MAX_REDIRECT_URI_LENGTH  # client_uri, logo_uri
+# members shown to people, or that a page may show one day (RFC 7591 §2; "client_name#ja" variants too, §2.2)
+DISPLAYED_MEMBERS = frozenset({"client_name", "client_uri", "logo_uri", "policy_uri", "tos_uri"})
 STRING_LIMITS = {
     "client_name": MAX_NAME_LENGTH,
     "client_uri": MAX_URI_LENGTH,
     "logo_uri": MAX_URI_LENGTH,
+    "policy_uri": MAX_URI_LENGTH,
+    "tos_uri": MAX_URI_LENGTH,
     "scope": MAX_SCOPE_LENGTH,
     "software_id": MAX_NAME_LENGTH,
     "software_version": MAX_NAME_LENGTH,
@@ -35,7 +40,8 @@ STRING_LIMITS = {
 def parse_metadata_json(body: bytes) -> dict[str, Any]:
     """The JSON object in `body`, read strictly: UTF-8 only (RFC 8259 §8.1), no duplicate member names (parsers
     disagree on which one wins), every string valid Unicode (a lone surrogate such as "\\ud800" is accepted by
-    json.loads and fails later, when the record is encoded), at most MAX_MEMBERS members.
+    json.loads and fails later, when the record is encoded), at most MAX_MEMBERS members, and no control, bidi or
+    invisible character in what is shown to people (DISPLAYED_MEMBERS; `gateway.oauth.display_text`).
 
     Raises:
         InvalidClientMetadataError: with a reason fit for the client.
@@ -53,6 +59,13 @@ def parse_metadata_json(body: bytes) -> dict[str, Any]:
         raise InvalidClientMetadataError(f"at most {MAX_MEMBERS} metadata members are accepted")
     if not _valid_unicode(document):
         raise InvalidClientMetadataError("a string in the body is not valid Unicode (lone surrogate escape)")
+    for name, value in document.items():
+        if (
+            name.split("#", 1)[0] in DISPLAYED_MEMBERS
+            and isinstance(value, str)
+            and (hidden := hidden_character(value))
+        ):
+            raise InvalidClientMetadataError(f"{name} contains a control, bidi or invisible character ({hidden})")
     return document
 
 

@@ -7,6 +7,8 @@ import re
 from collections.abc import Collection
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from gateway.oauth.display_text import host_problem
+
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 DANGEROUS_SCHEMES = frozenset(
     {
@@ -34,11 +36,13 @@ MAX_REDIRECT_URI_LENGTH = 2000  # characters; real callbacks are < 200 (and brow
 DEFAULT_PRIVATE_USE_SCHEMES = ("cursor", "vscode", "vscode-insiders", "windsurf")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")  # RFC 3986 §3.1, lowercased
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_TLD = re.compile(r"^[a-z]{2,63}$")  # top-level domains are alphabetic (RFC 1123 §2.1 and IANA practice)
 
 
 def redirect_uri_problem(uri: str, *, private_use_schemes: Collection[str] | None = None) -> str | None:
     """Why `uri` may not be registered, or None when it may: https anywhere, http on loopback only,
-    private-use schemes for native apps; no fragments, no user info, at most MAX_REDIRECT_URI_LENGTH characters.
+    private-use schemes for native apps; ASCII only, https hosts never punycode (`xn--`: homographs on the consent
+    page); no fragments, no user info, at most MAX_REDIRECT_URI_LENGTH characters.
 
     `private_use_schemes` is the registration policy for private-use schemes (RFC 8252 §7.1): a reverse-DNS
     scheme (`com.example.app:/cb`, a period in it) or one of these (`cursor://…`). Every place that *accepts* a
@@ -53,6 +57,8 @@ def redirect_uri_problem(uri: str, *, private_use_schemes: Collection[str] | Non
     scheme = parts.scheme.lower()
     if not scheme or any(c.isspace() or c == "\\" or ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
         return "not an absolute URI (or contains whitespace, control characters or a backslash)"
+    if not uri.isascii():  # RFC 3986 URIs are ASCII; raw Unicode could hide bidi controls or homographs
+        return "must be ASCII (percent-encode other characters; internationalized hosts are refused)"
     if parts.fragment or "#" in uri:
         return "must not contain a fragment"
     if parts.username is not None or parts.password is not None:
@@ -60,7 +66,7 @@ def redirect_uri_problem(uri: str, *, private_use_schemes: Collection[str] | Non
     if scheme in DANGEROUS_SCHEMES:
         return f"scheme {scheme}: is not allowed"
     if scheme == "https":
-        return None if parts.hostname else "https URI without a host"
+        return host_problem(parts.hostname) if parts.hostname else "https URI without a host"
     if scheme == "http":
         return None if _is_loopback(parts.hostname) else "http is allowed only on loopback hosts"
     if private_use_schemes is None or is_reverse_dns_scheme(scheme) or scheme in private_use_schemes:
@@ -72,9 +78,10 @@ def redirect_uri_problem(uri: str, *, private_use_schemes: Collection[str] | Non
 
 
 def is_reverse_dns_scheme(scheme: str) -> bool:
-    """`com.example.app`: two or more DNS labels joined by periods (RFC 8252 §7.1, RFC 7595 §3.8)."""
+    """`com.example.app`: two or more DNS labels joined by periods, the first shaped like a top-level domain
+    (letters only, at least two: `a.b` or `1.app` name no domain anyone controls) (RFC 8252 §7.1, RFC 7595 §3.8)."""
     labels = scheme.lower().split(".")
-    return len(labels) >= 2 and all(_DNS_LABEL.match(label) for label in labels)
+    return len(labels) >= 2 and bool(_TLD.match(labels[0])) and all(_DNS_LABEL.match(label) for label in labels)
 
 
 def private_use_scheme_problem(scheme: str) -> str | None:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from gateway.access import AccessPolicy
 from gateway.accounts import AccountError, add_user, principal_of, signup_problem, verify_login
-from gateway.clients.cimd import CimdError
+from gateway.clients.cimd import CimdBusyError, CimdError
 from gateway.keys import CLIENTS_KEY, CLOCK_KEY, PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.authorize import (
     errors_may_redirect,
@@ -52,7 +52,10 @@ async def handle_authorize(request: web.Request) -> web.StreamResponse:
         client = await request.app[CLIENTS_KEY].resolve(client_id, now=now) if client_id else None
         redirect_uri = parse_client_redirect(client, client_id, params.get("redirect_uri"))
     except CimdError as exc:
-        return html_error("Application metadata unavailable", str(exc))
+        page = html_error("Application metadata unavailable", str(exc), status=exc.status)
+        if isinstance(exc, CimdBusyError):
+            page.headers["Retry-After"] = "5"
+        return page
     except UnsafeRedirectError as exc:
         return html_error(exc.title, exc.detail)
     assert client is not None  # parse_client_redirect refuses unknown clients

@@ -31,15 +31,18 @@ class ClientDescription:
     name: str  # how the pages call it
     badge: str  # "verified" | "pre-registered" | "unverified"
     how: str  # one sentence: how the gateway knows who this is
+    calls_itself: str | None = None  # a verified client's own name, shown after `how` (in <bdi>, as every name)
 
 
 def describe_client(client: ClientRecord) -> ClientDescription:
     claimed = (client.client_name or "").strip()[:MAX_SHOWN_NAME]
     if client.kind == "cimd":
         host = host_of(client.client_id) or client.client_id
-        also = f' It calls itself "{claimed}".' if claimed and claimed.lower() != host else ""
         return ClientDescription(
-            host, "verified", f"Its metadata document is published by {host} at {client.client_id}.{also}"
+            host,
+            "verified",
+            f"Its metadata document is published by {host} at {client.client_id}.",
+            claimed if claimed and claimed.lower() != host else None,
         )
     if client.kind in PRE_REGISTERED_KINDS:
         return ClientDescription(

@@ -9,9 +9,9 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from gateway.clients.cimd import CimdError
+from gateway.clients.cimd import CimdBusyError, CimdError
 from gateway.keys import CLIENTS_KEY, CLOCK_KEY
-from gateway.oauth.errors import InvalidClientError, InvalidRequestError
+from gateway.oauth.errors import InvalidClientError, InvalidRequestError, TemporarilyUnavailableError
 from gateway.oauth.tokens import hash_token
 from gateway.store.records import ClientRecord
 
@@ -44,6 +44,7 @@ async def authenticate_client(request: web.Request, form: Mapping[str, str]) -> 
         InvalidClientError: unknown client, missing or wrong secret, or another method than registered (one answer
             for all, 401).
         InvalidRequestError: no client identification at all, or two conflicting ones.
+        TemporarilyUnavailableError: a CIMD client whose document cannot be fetched now (every fetch slot taken).
     """
     basic = basic_credentials(request)
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
@@ -56,6 +57,8 @@ async def authenticate_client(request: web.Request, form: Mapping[str, str]) -> 
         raise InvalidRequestError("client_id is required")
     try:
         client = await request.app[CLIENTS_KEY].resolve(client_id, now=request.app[CLOCK_KEY]())
+    except CimdBusyError:
+        raise TemporarilyUnavailableError("client metadata cannot be fetched right now; try again shortly") from None
     except CimdError:
         client = None
     if client is None:

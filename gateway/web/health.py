@@ -7,6 +7,7 @@ public port serves it only when `listen.metrics_token` is set, and then only to 
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 from aiohttp import web
@@ -48,8 +49,12 @@ def metrics_response(request: web.BaseRequest, registry: CollectorRegistry, toke
 
 
 def _bears(request: web.BaseRequest, token: str) -> bool:
+    """Constant time in the token and the guess: both are hashed to 32 bytes first, so neither the length nor a
+    common prefix shows; bytes that are not UTF-8 are compared as sent (surrogateescape), never an error."""
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and secrets.compare_digest(presented.strip().encode(), token.encode())
+    guess = hashlib.sha256(presented.strip().encode("utf-8", "surrogateescape")).digest()
+    matches = secrets.compare_digest(guess, hashlib.sha256(token.encode()).digest())
+    return scheme.lower() == "bearer" and matches
 
 
 async def handle_jwks(request: web.Request) -> web.Response:

@@ -54,11 +54,16 @@ def test_check_url_accepts_https_urls_with_a_path(url: str) -> None:
         pytest.param("https://user:pass@client.example.com/meta", id="userinfo-with-password"),
         pytest.param("https://client.example.com/meta?v=1", id="query"),
         pytest.param("https://client.example.com/meta?", id="empty-query"),
+        pytest.param("https://xn--pple-43d.com/meta", id="punycode-host"),
+        pytest.param("https://\u0430pple.com/meta", id="non-ascii-host"),
+        pytest.param("https://client.example.com/\u202emeta", id="bidi-override-in-path"),
+        pytest.param("https://client.example.com/me ta", id="space-in-path"),
     ],
 )
 def test_check_url_refuses_urls_that_are_not_valid_client_identifiers(url: str) -> None:
     """MCP CIMD-1 (CIMD "Client Identifier"): https with a path; no dot segments (RFC 3986 §6.2.2.2 makes
-    %2e a dot), no fragment, no user info; a query SHOULD NOT be present (we refuse it)."""
+    %2e a dot), no fragment, no user info; a query SHOULD NOT be present (we refuse it). Its host names the client
+    on the consent page: ASCII, never punycode (security review 2, R12)."""
     with pytest.raises(CimdError):
         check_url(url)
 
@@ -168,6 +173,12 @@ def test_document_with_explicit_method_none_and_some_bad_redirects_keeps_the_goo
         pytest.param(json.dumps(document(client_name=None)).encode(), id="client-name-missing"),
         pytest.param(json.dumps(document(client_name="   ")).encode(), id="client-name-blank"),
         pytest.param(json.dumps(document(client_name=["VS Code"])).encode(), id="client-name-not-string"),
+        pytest.param(json.dumps(document(client_name="VS Code\u202e")).encode(), id="client-name-bidi-override"),
+        pytest.param(json.dumps(document(client_name="VS\u200bCode")).encode(), id="client-name-zero-width"),
+        pytest.param(json.dumps(document(logo_uri="https://c.example/\u2066.png")).encode(), id="logo-uri-isolate"),
+        pytest.param(
+            json.dumps(document(redirect_uris=["https://xn--pple-43d.com/cb"])).encode(), id="redirect-uri-punycode"
+        ),
         pytest.param(json.dumps(document(redirect_uris=None)).encode(), id="redirect-uris-missing"),
         pytest.param(json.dumps(document(redirect_uris="https://c.example/cb")).encode(), id="redirect-uris-string"),
         pytest.param(json.dumps(document(redirect_uris=[])).encode(), id="redirect-uris-empty"),

@@ -195,6 +195,40 @@ async def test_metrics_on_their_own_port_per_worker_and_not_on_the_public_one(ga
     assert await asyncio.to_thread(process.wait, 30) == 0
 
 
+async def test_a_reload_changes_the_metrics_token_on_both_listeners(gateway_process, upstream):
+    """Security review 2, R7: `listen.metrics_token` is read again on SIGHUP, by the public port and by the
+    metrics listener alike (which kept the token it started with): the old token stops working at once."""
+    metrics_port = free_port()
+    old, new = "old-metrics-token-0123456789", "new-metrics-token-9876543210"
+    port, config, process = gateway_process(listen_extra=f", metrics_port: {metrics_port}, metrics_token: {old}")
+    wait_for_port(metrics_port, deadline=30)
+    urls = (f"http://127.0.0.1:{port}/metrics", f"http://127.0.0.1:{metrics_port}/metrics")
+    async with aiohttp.ClientSession() as http:
+
+        async def statuses(token: str) -> list[int]:
+            answers = []
+            for url in urls:
+                async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
+                    answers.append(response.status)
+            return answers
+
+        assert await statuses(old) == [200, 200] and await statuses(new) == [401, 401]
+        replacement = config.with_name("next.yaml")
+        write_config(
+            replacement, port, upstream.url, listen_extra=f", metrics_port: {metrics_port}, metrics_token: {new}"
+        )
+        replacement.replace(config)
+        process.send_signal(signal.SIGHUP)
+        await poll(lambda: _is_list(statuses(new), [200, 200]))
+        assert await statuses(old) == [401, 401]
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(process.wait, 30) == 0
+
+
+async def _is_list(awaitable, expected: list[int]) -> bool:
+    return await awaitable == expected
+
+
 async def test_workers_share_the_port_and_the_store(gateway_process):
     port, config, process = gateway_process("--workers", "2")
     token = service_token(config)

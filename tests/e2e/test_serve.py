@@ -194,19 +194,25 @@ async def test_a_second_gateway_on_the_same_port_is_refused(tmp_path, upstream):
 
 async def test_serve_warns_when_public_url_names_another_port(tmp_path, upstream):
     """Issue 10 #25: public_url says 8080, the gateway listens elsewhere and no proxy is configured: a warning
-    line (not a refusal: a proxy may map one to the other)."""
+    line (not a refusal: a proxy may map one to the other). The port accepts as soon as it is bound, a moment
+    before the line is written: the log is polled (bounded) before the gateway is stopped."""
     port, public_port = free_port(), free_port()
     config = gateway_config(tmp_path / "gateway.yaml", port, upstream.url, public_port=public_port)
     log = tmp_path / "serve.log"
+    expected = f"names port {public_port} but the gateway listens on {port}"
     with log.open("wb") as out:
         serve = subprocess.Popen([*CLI, "serve", "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, serve, deadline=30)
+        async with asyncio.timeout(30):
+            while expected not in log.read_text(errors="replace"):
+                assert serve.poll() is None, log.read_text(errors="replace")
+                await asyncio.sleep(0.05)
     finally:
         serve.terminate()
         serve.wait(timeout=30)
     warnings = [line for line in log.read_text().splitlines() if "WARNING" in line]
-    assert any(f"names port {public_port} but the gateway listens on {port}" in line for line in warnings), warnings
+    assert any(expected in line for line in warnings), warnings
 
 
 async def test_a_store_down_at_start_is_one_line_then_back_off_until_it_is_back(tmp_path, upstream):

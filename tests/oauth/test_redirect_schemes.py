@@ -28,6 +28,14 @@ BASE = {"public_url": "https://gw.example.com", "routes": [{"name": "a", "upstre
         pytest.param("ms-settings:", False, id="ms-settings"),
         pytest.param("zoommtg://zoom.us/join", False, id="zoommtg"),
         pytest.param("com.:/cb", False, id="trailing-period"),
+        pytest.param("a.b:/cb", False, id="one-letter-first-label"),
+        pytest.param("x.example.app:/cb", False, id="one-letter-tld"),
+        pytest.param("1.app:/cb", False, id="numeric-first-label"),
+        pytest.param("c0m.example:/cb", False, id="digit-in-first-label"),
+        pytest.param("https://xn--pple-43d.com/cb", False, id="punycode-host"),
+        pytest.param("https://\u0430pple.com/cb", False, id="non-ascii-host"),
+        pytest.param("https://client.example.com/\u202ebc", False, id="bidi-override-in-path"),
+        pytest.param("com.example.app:/\u200bcb", False, id="zero-width-in-private-use-uri"),
         pytest.param("https://client.example.com/cb", True, id="https-unaffected"),
         pytest.param("http://127.0.0.1:5000/cb", True, id="loopback-unaffected"),
         pytest.param("https://client.example.com/" + "a" * 2000, False, id="over-2000-characters"),
@@ -35,7 +43,9 @@ BASE = {"public_url": "https://gw.example.com", "routes": [{"name": "a", "upstre
 )
 def test_redirect_uri_problem_under_the_default_scheme_policy(uri: str, allowed: bool) -> None:
     """RFC 8252 §7.1: reverse-DNS schemes, plus the well-known MCP clients' schemes without a period (Cursor,
-    VS Code, Windsurf); OS handlers such as ms-msdt:/search-ms: (remote code execution in the past) are refused."""
+    VS Code, Windsurf); OS handlers such as ms-msdt:/search-ms: (remote code execution in the past) are refused.
+    Security review 2, R12: a reverse-DNS scheme starts with a TLD-shaped label (letters, at least two); URIs are
+    ASCII and https hosts never punycode (homographs on the consent page)."""
     problem = redirect_uri_problem(uri, private_use_schemes=DEFAULT_PRIVATE_USE_SCHEMES)
     assert (problem is None) is allowed, problem
 

@@ -6,7 +6,9 @@ reaches `localhost` through `cimd.allow_hosts` (the explicit allowlist for priva
 
 from __future__ import annotations
 
+import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,6 +26,9 @@ class CimdServer:
     ca_file: Path
     documents: dict[str, tuple[int, Any, dict[str, str]]] = field(default_factory=dict)  # path -> status, body, hdrs
     hits: dict[str, int] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)  # paths answered with headers only, until `release` is set
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    streamed: set[str] = field(default_factory=set)  # paths sent chunked, without a Content-Length
 
     def url(self, path: str) -> str:
         return f"https://localhost:{self.port}{path}"
@@ -63,11 +68,21 @@ async def cimd_server(tmp_path: Path) -> AsyncIterator[CimdServer]:
             return web.Response(status=404)
         status, body, headers = server.documents[request.path]
         text = body if isinstance(body, str) else json.dumps(body)
-        return web.Response(status=status, text=text, content_type="application/json", headers=headers)
+        headers = {"Content-Type": "application/json", **headers}
+        if request.path not in server.held and request.path not in server.streamed:
+            return web.Response(status=status, text=text, headers=headers)
+        response = web.StreamResponse(status=status, headers=headers)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        if request.path in server.held:
+            await server.release.wait()
+        for start in range(0, len(text), 1000):
+            await response.write(text[start : start + 1000].encode())
+        await response.write_eof()
+        return response
 
     app = web.Application()
     app.router.add_route("GET", "/{tail:.*}", serve)
-    import ssl
 
     ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     certificate.configure_cert(ssl_context)
@@ -77,4 +92,5 @@ async def cimd_server(tmp_path: Path) -> AsyncIterator[CimdServer]:
     try:
         yield state[0]
     finally:
+        state[0].release.set()  # held answers finish, so the server closes at once
         await server.close()

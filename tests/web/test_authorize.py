@@ -318,11 +318,38 @@ async def test_consent_page_says_how_each_kind_of_client_is_known(with_clients, 
     browser = Browser("alice", "correct-horse-battery")
     await browser.authorize(authorize_url(with_clients, registered["client_id"], verifier=new_verifier()))
     dcr_page = browser.pages[-1]
-    assert "<h1>Allow &#34;Acme Notes Desktop&#34; to use" in dcr_page and "(unverified)" in dcr_page
+    assert "<h1>Allow <bdi>&#34;Acme Notes Desktop&#34;</bdi> to use" in dcr_page and "(unverified)" in dcr_page
     await browser.authorize(authorize_url(with_clients, "desktop-app", verifier=new_verifier()))
     configured = browser.pages[-1]
-    assert "<h1>Allow Desktop App to use" in configured and "(pre-registered)" in configured
+    assert "<h1>Allow <bdi>Desktop App</bdi> to use" in configured and "(pre-registered)" in configured
     assert "unverified" not in configured
+
+
+async def test_client_names_are_isolated_and_stored_hidden_characters_never_reach_a_page(
+    with_clients, aiohttp_client, alice, store
+):
+    """Security review 2, R11: every client-chosen name sits in <bdi> (a right-to-left name cannot reorder the
+    sentence around it); a DCR client stored before names were checked, with an override in its name, is shown
+    as an unnamed application."""
+    from gateway.store.records import ClientRecord
+
+    client = await aiohttp_client(with_clients)
+    registered = await register(client, client_name="Acme Notes Desktop")
+    browser = Browser("alice", "correct-horse-battery")
+    await browser.authorize(authorize_url(with_clients, registered["client_id"], verifier=new_verifier()))
+    assert "<h1>Allow <bdi>&#34;Acme Notes Desktop&#34;</bdi> to use" in browser.pages[-1]
+    legacy = ClientRecord(
+        client_id="mcpgw_c_legacy_name",
+        kind="dcr",
+        token_endpoint_auth_method="none",
+        redirect_uris=(REDIRECT,),
+        client_name="Acme \u202eexe.setoN",
+    )
+    await store.save_client(legacy, 3600)
+    await browser.authorize(authorize_url(with_clients, legacy.client_id, verifier=new_verifier()))
+    page = browser.pages[-1]
+    assert "<h1>Allow <bdi>An unnamed application</bdi> to use" in page
+    assert "\u202e" not in page and "setoN" not in page
 
 
 async def test_consent_page_names_a_cimd_client_by_the_host_of_its_document(
@@ -340,8 +367,8 @@ async def test_consent_page_names_a_cimd_client_by_the_host_of_its_document(
         browser = Browser("alice", "correct-horse-battery")
         await browser.authorize(authorize_url(server, client_id, verifier=new_verifier()))
         page = browser.pages[-1]
-        assert "<h1>Allow localhost to use" in page and "(verified)" in page
-        assert "&#34;Totally Official App&#34;" in page and client_id in page
+        assert "<h1>Allow <bdi>localhost</bdi> to use" in page and "(verified)" in page
+        assert "&ldquo;<bdi>Totally Official App</bdi>&rdquo;" in page and client_id in page
 
 
 async def test_consent_page_shows_the_configured_scope_descriptions(start_gateway, upstream, aiohttp_client, alice):

@@ -27,7 +27,7 @@ def client(kind: str, client_id: str = "c1", name: str | None = "Acme Notes Desk
             client("cimd", "https://notes.example.com/oauth/client.json"),
             "notes.example.com",
             "verified",
-            'calls itself "Acme Notes Desktop"',
+            "published by notes.example.com",
             id="cimd",
         ),
     ],
@@ -38,3 +38,4 @@ def test_each_kind_of_client_is_named_by_what_the_gateway_knows(
     described = describe_client(record)
     assert (described.name, described.badge) == (name, badge)
     assert says in described.how
+    assert described.calls_itself == ("Acme Notes Desktop" if record.kind == "cimd" else None)  # shown in <bdi>

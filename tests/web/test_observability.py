@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -79,6 +80,22 @@ async def test_public_metrics_need_the_metrics_token(start_gateway, upstream, ai
     allowed = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert allowed.status == 200 and allowed.headers["Content-Type"].startswith("text/plain")
     assert "mcpgw_token_validations_total" in await allowed.text()
+
+
+async def test_a_metrics_token_that_is_not_utf8_is_refused_not_a_500(start_gateway, upstream):
+    """Security review 2, R7: the token comparison hashes both sides and reads header bytes as sent, so bytes
+    that are not UTF-8 get the 401 challenge (they raised inside the comparison before)."""
+    server = await start_gateway([route("alpha", upstream.url)], listen={"metrics_token": METRICS_TOKEN})
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe" + METRICS_TOKEN.encode() + b"\r\n"
+        b"Connection: close\r\n\r\n"
+    )
+    async with asyncio.timeout(5):
+        answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b'WWW-Authenticate: Bearer realm="metrics", error="invalid_token"' in answer
 
 
 async def test_the_request_id_reaches_the_upstream_and_the_client(gateway, store):

@@ -305,6 +305,27 @@ async def test_registrations_over_a_bound_are_refused_and_store_nothing(gateway,
     assert (await response.json())["error"] == error
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"client_name": "Acme Notes\u202egnp.exe"}, id="bidi-override-in-name"),
+        pytest.param({"client_name": "Acme\u2066Notes\u2069"}, id="isolate-in-name"),
+        pytest.param({"client_name": "Acme\u200bNotes"}, id="zero-width-in-name"),
+        pytest.param({"client_name#ja": "Acme\x07"}, id="control-in-localized-name"),
+        pytest.param({"client_uri": "https://acme.example/\u202e"}, id="bidi-in-client-uri"),
+        pytest.param({"tos_uri": "https://acme.example/\u200d"}, id="zero-width-in-tos-uri"),
+    ],
+)
+async def test_shown_strings_with_hidden_characters_are_refused_at_registration(gateway, aiohttp_client, store, extra):
+    """Security review 2, R11: a name shown on the consent page with a bidi override, isolate, zero-width or
+    control character (it reads as something else) is refused whole with invalid_client_metadata, not cleaned."""
+    client = await aiohttp_client(gateway)
+    response = await client.post("/register", json=payload(token_endpoint_auth_method="none", **extra))
+    assert response.status == 400, await response.text()
+    body = await response.json()
+    assert body["error"] == "invalid_client_metadata" and "U+" in body["error_description"]
+
+
 @pytest.mark.parametrize("uri", ["ms-msdt:-id%20PCWDiagnostic%20/skip%20force", "search-ms:query=x&crumb=location:x"])
 async def test_os_handler_schemes_are_refused_at_registration(gateway, aiohttp_client, uri):
     """Issue 10 finding 18 / RFC 8252 §7.1: private-use schemes must be reverse-DNS (com.example.app) or listed in
