@@ -14,6 +14,7 @@ from gateway.keys import (
     CLOCK_KEY,
     CORS_HEADERS_KEY,
     DIGESTER_KEY,
+    EVENT_IDS_KEY,
     HTTP_KEY,
     METRICS_KEY,
     REQUEST_ID_KEY,
@@ -123,6 +124,12 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     problem = request_header_problem(request.headers)
     if problem is not None:  # (before the body is read: no id to echo)
         return jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, problem)
+    event_ids = await request.app[EVENT_IDS_KEY].binding(
+        context.record.user_id, context.record.client_id, info.route.name
+    )
+    resume_from = request.headers.get("Last-Event-ID")
+    if resume_from is not None and (resume_from := event_ids.open(resume_from)) is None:
+        return jsonrpc_error(400, jsonrpc.INVALID_REQUEST, "Last-Event-ID was not issued to this caller on this route")
 
     try:
         body = (
@@ -164,6 +171,7 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
             client_address=client_ip(request),
             plain=inspection.list_filter is not None,
             identity_jwt=signed,
+            last_event_id=resume_from,
         )
     except UpstreamFailure as failure:
         metrics.requests.labels(info.route.name, request.method, str(failure.status)).inc()
@@ -186,13 +194,13 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
         upstream.close()
         raise
     if upstream.content_type != "text/event-stream":
-        return await relay(request, upstream, inspection.list_filter)
+        return await relay(request, upstream, inspection.list_filter, event_ids=event_ids)
     watch = request[STREAM_WATCH_KEY]  # SSE (a POST's response stream or a GET stream): ends with its token
     watch.expire_in(context.record.expires_at - request.app[CLOCK_KEY]())
     streams = metrics.sse_streams.labels(info.route.name)
     streams.inc()
     try:
-        return await relay(request, upstream, inspection.list_filter, ended=watch.ended)
+        return await relay(request, upstream, inspection.list_filter, event_ids=event_ids, ended=watch.ended)
     finally:
         streams.dec()
         if watch.reason is not None:
