@@ -197,17 +197,26 @@ async def _unless_ended(copy: Coroutine[Any, Any, None], ended: asyncio.Event | 
 def _read_mode(upstream: aiohttp.ClientResponse, *, filtered: bool) -> str:
     """How a response is read: "sse" (framed, on every route: its event ids are bound), "none" (passed as it is,
     unfiltered routes only), on a filtered route "json" or "other" (filtered if it parses as JSON, else passed
-    on), or "refuse" when clients could read it in a way the gateway does not (an encoded SSE stream on any route;
-    on a filtered route any encoded body, or a Content-Type naming both JSON and SSE: the TypeScript SDK looks for
-    text/event-stream anywhere in it first, the Python SDK for a leading application/json)."""
+    on), or "refuse" when clients could read it in a way the gateway does not: on any route an encoded SSE stream
+    or a Content-Type naming both JSON and SSE (the TypeScript SDK looks for text/event-stream anywhere in it
+    first, the Python SDK for a leading application/json), on a filtered route any encoded body."""
     encodings = {v.strip().lower() for v in upstream.headers.getall("Content-Encoding", [])} - {"", "identity"}
-    content_type = ",".join(upstream.headers.getall("Content-Type", [])).lower()
-    sse = "event-stream" in content_type
+    content_type = _content_type(upstream)
+    sse = is_event_stream(upstream)
     if (sse or filtered) and (encodings or (sse and "json" in content_type)):
         return "refuse"
     if sse or not filtered:
         return "sse" if sse else "none"
     return "json" if "json" in content_type else "other"
+
+
+def is_event_stream(upstream: aiohttp.ClientResponse) -> bool:
+    """Whether the response is relayed as an SSE stream (framed; ended with its token): one answer for both."""
+    return "event-stream" in _content_type(upstream)
+
+
+def _content_type(upstream: aiohttp.ClientResponse) -> str:
+    return ",".join(upstream.headers.getall("Content-Type", [])).lower()
 
 
 async def _read_bounded(upstream: aiohttp.ClientResponse) -> bytes:

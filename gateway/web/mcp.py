@@ -32,7 +32,7 @@ from gateway.mcp import jsonrpc
 from gateway.oauth.errors import OAuthError
 from gateway.oauth.tokens import hash_token
 from gateway.proxy.headers import request_header_problem
-from gateway.proxy.upstream import UpstreamFailure, open_upstream, relay, upstream_failure_response
+from gateway.proxy.upstream import UpstreamFailure, is_event_stream, open_upstream, relay, upstream_failure_response
 from gateway.routing import RouteInfo
 from gateway.store.records import SessionOwnerRecord
 from gateway.store.tokens import SESSION_OWNER_TTL
@@ -193,7 +193,7 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     except BaseException:
         upstream.close()
         raise
-    if upstream.content_type != "text/event-stream":
+    if not is_event_stream(upstream):
         return await relay(request, upstream, inspection.list_filter, event_ids=event_ids)
     watch = request[STREAM_WATCH_KEY]  # SSE (a POST's response stream or a GET stream): ends with its token
     watch.expire_in(context.record.expires_at - request.app[CLOCK_KEY]())

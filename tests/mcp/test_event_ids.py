@@ -7,6 +7,8 @@ import json
 import secrets
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.mcp.event_ids import EVENT_ID_SECRET, MAX_LAST_EVENT_ID, EventIdBinding, EventIds
 from gateway.mcp.filtering import ListFilter
@@ -117,3 +119,63 @@ async def test_the_key_is_one_deployment_secret_for_every_instance(store) -> Non
     other = await second.binding("local:alice", "c", "alpha")
     assert other.open(one.seal(b"3").decode()) == "3"
     assert one.key == bytes.fromhex(await store.load_or_create_secret(EVENT_ID_SECRET))
+
+
+def dispatched(stream: bytes) -> tuple[list[tuple[str, str]], str]:
+    """What a WHATWG EventSource does with a stream (§9.2.6, straight from the spec): each dispatched event as
+    (last event id, data), and the last event id it would resume from at the end."""
+    text = stream.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")[:-1]  # (an unended last line is discarded)
+    events, data, id_buffer, last = [], "", "", ""
+    for line in lines:
+        if line == "":
+            last = id_buffer
+            if data:
+                events.append((last, data.removesuffix("\n")))
+            data = ""
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            data += value + "\n"
+        elif name == "id" and "\0" not in value:
+            id_buffer = value
+    return events, last
+
+
+_eol = st.sampled_from([b"\n", b"\r\n", b"\r"])
+_id_line = st.one_of(
+    st.integers(0, 999).map(lambda n: b"id: %d" % n),
+    st.integers(0, 999).map(lambda n: b"id:%d" % n),
+    st.just(b"id: 1\x002"),
+    st.just(b"id"),
+)
+
+
+@st.composite
+def _streams(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
+    out = b""
+    for _ in range(draw(st.integers(1, 6))):
+        for line in draw(st.lists(st.one_of(_id_line, st.just(b": c"), st.just(b'data: {"a":1}')), max_size=4)):
+            out += line + draw(_eol)
+        out += b"\n" if out.endswith(b"\r") else draw(_eol)  # (a CR then an LF would be one line end)
+    cuts = sorted(draw(st.sets(st.integers(0, len(out)), max_size=8)))
+    return out, [out[a:b] for a, b in zip([0, *cuts], [*cuts, len(out)], strict=True)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_streams())
+def test_a_client_resumes_from_the_sealed_form_of_the_id_it_would_have_resumed_from(
+    stream: tuple[bytes, list[bytes]],
+) -> None:
+    """Whatever the framing and chunking, the gateway's output dispatches the same events with each last event id
+    sealed (an empty one stays empty): the binding reads ids exactly as a client does."""
+    whole, chunks = stream
+    framer = SseFramer([binding().rewrite])
+    out = b"".join(framer.feed(chunk) for chunk in chunks) + framer.flush()
+    events, last = dispatched(whole)
+
+    def sealed(upstream_id: str) -> str:
+        return binding().seal(upstream_id.encode()).decode()
+
+    assert dispatched(out) == ([(sealed(i), d) for i, d in events], sealed(last))
