@@ -10,7 +10,8 @@ Resources: ``file:///public/readme.md`` and ``file:///secret/keys.txt`` (listed)
 ``file:///{+path}``, which reads any path the way a file server does: the SDK percent-decodes the variable, the
 path is normalized (``public/../secret`` is ``secret``) and looked up case-insensitively (as on macOS or Windows).
 A ``greeting`` prompt with completion of its ``name`` argument. ``--event-store`` keeps every SSE event in
-memory, so a client can resume a stream with ``Last-Event-ID`` (MCP 2025-11-25 resumability).
+memory, so a client can resume a stream with ``Last-Event-ID`` (MCP 2025-11-25 resumability); like most
+servers it replays to whoever presents an id, which is why the gateway binds ids to the caller (gateway.mcp.event_ids).
 """
 
 from __future__ import annotations
