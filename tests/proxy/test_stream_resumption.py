@@ -10,8 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from gateway.mcp.event_ids import MAC_LENGTH
 from tests.conftest import route
 from tests.mcp.test_resource_policy import sse_events
+from tests.support.hostile_upstream import hostile_app
 from tests.support.mcp_wire import legacy_initialize
 from tests.support.processes import UpstreamProcess, start_upstream
 from tests.support.tokens import issue
@@ -111,3 +113,38 @@ async def test_a_last_event_id_the_gateway_never_issued_is_refused(gateway, stor
     server, client = gateway
     headers = await session(client, await issue(store, server, "alpha", scopes=("alpha:read",)))
     await refused(await client.get("/alpha/mcp", headers={**headers, "Last-Event-ID": presented}))
+
+
+async def test_every_id_a_client_sees_is_bound_and_odd_ones_never_pass(
+    start_gateway, aiohttp_server, aiohttp_client, store
+):
+    """On a route without a policy too: each event's last event id as a client reads it (§9.2.6, mixed line ends)
+    is the sealed one; an id holding NUL is ignored (clients ignore it too), one a client could not echo back in a
+    header is sent empty (no resumption); the upstream's own ids never reach the client."""
+    which = {"reply": "sse-odd-ids"}
+    hostile = await aiohttp_server(hostile_app(which))
+    server = await start_gateway([route("alpha", str(hostile.make_url("/mcp")))])
+    client = await aiohttp_client(server)
+    token = await issue(store, server, "alpha", scopes=("alpha:read",))
+    response = await client.get("/alpha/mcp", headers={**ACCEPT, "Authorization": f"Bearer {token}"})
+    assert response.status == 200
+    events = await sse_events(response, 3)
+    first = events[0][0]
+    assert first is not None and first.startswith("7.") and len(first) == 2 + MAC_LENGTH
+    assert [event_id for event_id, _ in events] == [first, None, ""]  # (the NUL id line is gone: 7 still holds)
+    alpha = await client.get(
+        "/alpha/mcp", headers={**ACCEPT, "Authorization": f"Bearer {token}", "Last-Event-ID": first}
+    )
+    assert alpha.status == 200  # its owner may resume from it
+    alpha.close()
+
+
+async def test_a_compressed_sse_stream_is_refused_on_any_route(start_gateway, aiohttp_server, aiohttp_client, store):
+    """The gateway cannot bind ids it cannot read: 502 rather than the upstream's ids passing unbound."""
+    hostile = await aiohttp_server(hostile_app({"reply": "sse-gzip"}))
+    server = await start_gateway([route("alpha", str(hostile.make_url("/mcp")))])
+    client = await aiohttp_client(server)
+    token = await issue(store, server, "alpha", scopes=("alpha:read",))
+    response = await client.get("/alpha/mcp", headers={**ACCEPT, "Authorization": f"Bearer {token}"})
+    assert response.status == 502
+    assert (await response.json())["error"]["code"] == -31502
