@@ -3,7 +3,8 @@
 Run as a subprocess (`python -m gateway.demo_upstream --port N`); the process boundary is what the
 gateway is for. Tools:
 - ``echo_headers`` returns the HTTP headers this server received (oauth2-proxy's echo upstream);
-- ``slow_progress`` sends progress notifications with pauses, to show streaming is unbuffered;
+- ``slow_progress`` sends progress notifications with pauses, to show streaming is unbuffered (and can close its
+  stream midway, to show resumption);
 - ``add`` adds two integers.
 
 Resources: ``file:///public/readme.md`` and ``file:///secret/keys.txt`` (listed), and the template
@@ -41,10 +42,13 @@ async def echo_headers(ctx: Context) -> str:
 
 
 @server.tool()
-async def slow_progress(ctx: Context, steps: int = 3, delay: float = 0.3) -> str:
-    """Report ``steps`` progress notifications ``delay`` seconds apart, then return "done"."""
+async def slow_progress(ctx: Context, steps: int = 3, delay: float = 0.3, interrupt: bool = False) -> str:
+    """Report ``steps`` progress notifications ``delay`` seconds apart, then return "done". With ``interrupt`` (and
+    ``--event-store``) the response stream is closed after the first one: the client resumes with Last-Event-ID."""
     for step in range(1, steps + 1):
         await ctx.report_progress(step, steps, f"step {step}")
+        if interrupt and step == 1:
+            await ctx.close_sse_stream()
         await asyncio.sleep(delay)
     return "done"
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from gateway.mcp.event_ids import MAC_LENGTH
 from tests.conftest import route
@@ -148,3 +151,25 @@ async def test_a_compressed_sse_stream_is_refused_on_any_route(start_gateway, ai
     response = await client.get("/alpha/mcp", headers={**ACCEPT, "Authorization": f"Bearer {token}"})
     assert response.status == 502
     assert (await response.json())["error"]["code"] == -31502
+
+
+async def test_the_sdk_client_resumes_its_own_interrupted_call_through_the_gateway(gateway, store):
+    """MCP 2025-11-25 resumability with the real `mcp` client: the upstream closes the call's stream after the
+    first progress event; the client reconnects by GET with the (bound) Last-Event-ID it was given and gets the
+    rest of the call, replayed by the upstream's event store."""
+    server, _ = gateway
+    token = await issue(store, server, "alpha", user="carol", scopes=("alpha:read",))
+    progress: list[str] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    async with (
+        http,
+        Client(streamable_http_client(str(server.make_url("/alpha/mcp")), http_client=http), mode="legacy") as client,
+    ):
+        arguments = {"steps": 3, "delay": 0.05, "interrupt": True}
+        result = await client.call_tool("slow_progress", arguments, progress_callback=on_progress)
+    assert result.content[0].text == "done"
+    assert progress == ["step 1", "step 2", "step 3"]
