@@ -56,8 +56,9 @@ class SseFramer:
     def __init__(self, rewrites: Sequence[EventRewrite], max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         self._rewrites = tuple(rewrites)
         self._max = max_event_bytes
-        self._buffer = b""  # the current, incomplete event
+        self._buffer = bytearray()  # the current, incomplete event (grown in place: linear in what arrives)
         self._scanned = 0  # how far into it lines have been split off
+        self._searched = 0  # how far it holds no line end (a long line is not searched again)
         self._lines: list[bytes] = []  # its complete lines, without line ends
         self._started = False  # past the optional BOM
 
@@ -67,38 +68,44 @@ class SseFramer:
     def flush(self) -> bytes:
         """End of stream: a last CR ends its line; whatever event is still incomplete is dropped."""
         out = self._parse(b"", final=True)
-        self._buffer, self._scanned, self._lines = b"", 0, []
+        self._buffer, self._scanned, self._searched, self._lines = bytearray(), 0, 0, []
         return out
 
     def _parse(self, chunk: bytes, *, final: bool) -> bytes:
-        buffer = self._buffer + chunk
+        buffer = self._buffer
+        buffer += chunk
         if not self._started:
             if len(buffer) < len(_BOM) and _BOM.startswith(buffer) and not final:
-                self._buffer = buffer
                 return b""
-            buffer = buffer.removeprefix(_BOM)
+            if buffer.startswith(_BOM):
+                del buffer[: len(_BOM)]
             self._started = True
         out, start, position = [], 0, self._scanned
-        while (match := _LINE_END.search(buffer, position)) is not None:
+        search = max(position, self._searched)
+        while (match := _LINE_END.search(buffer, search)) is not None:
             end = match.end()
             if buffer[match.start()] == 0x0D:  # CR: a CRLF pair is one line end
                 if end == len(buffer) and not final:
-                    break  # the LF may be in the next chunk
+                    search = match.start()  # the LF may be in the next chunk
+                    break
                 if buffer[end : end + 1] == b"\n":
                     end += 1
-            line = buffer[position : match.start()]
-            position = end
+            line = bytes(buffer[position : match.start()])
+            position = search = end
             if line:
                 self._lines.append(line)
                 continue
             try:
-                out.append(self._event(buffer[start:end], self._lines))
+                out.append(self._event(bytes(buffer[start:end]), self._lines))
             except UnreadableEventError as exc:
                 exc.passed = b"".join(out)
                 raise
             start, self._lines = end, []
-        self._buffer, self._scanned = buffer[start:], position - start
-        if len(self._buffer) > self._max:
+        else:
+            search = len(buffer)
+        del buffer[:start]
+        self._scanned, self._searched = position - start, search - start
+        if len(buffer) > self._max:
             raise UnreadableEventError(f"an SSE event is larger than {self._max} bytes", b"".join(out))
         return b"".join(out)
 
