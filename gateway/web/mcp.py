@@ -129,6 +129,7 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     )
     resume_from = request.headers.get("Last-Event-ID")
     if resume_from is not None and (resume_from := event_ids.open(resume_from)) is None:
+        metrics.auth_failures.labels(info.route.name, "event_id").inc()  # another caller's stream, or a guess
         return jsonrpc_error(400, jsonrpc.INVALID_REQUEST, "Last-Event-ID was not issued to this caller on this route")
 
     try:
