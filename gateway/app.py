@@ -19,6 +19,7 @@ from gateway.keys import (
     CLIENTS_KEY,
     CLOCK_KEY,
     DIGESTER_KEY,
+    EVENT_IDS_KEY,
     HTTP_KEY,
     LIMITER_KEY,
     METRICS_KEY,
@@ -31,6 +32,7 @@ from gateway.keys import (
     TOKEN_CACHE_KEY,
 )
 from gateway.limiter import LeasedLimiter
+from gateway.mcp.event_ids import EventIds
 from gateway.metrics import Metrics
 from gateway.open_streams import OpenStreams
 from gateway.proxy.upstream import build_http_client
@@ -101,6 +103,7 @@ async def _clients_ctx(app: web.Application) -> AsyncIterator[None]:
     app[PROVIDERS_KEY] = build_providers(settings.login.providers)
     app[SIGNER_KEY] = IdentitySigner(settings.identity_jwt, app[STORE_KEY], settings.public_url)
     app[DIGESTER_KEY] = ArgumentDigester(app[STORE_KEY])
+    app[EVENT_IDS_KEY] = EventIds(app[STORE_KEY])
     cache = app[TOKEN_CACHE_KEY] = TokenCache(settings.store.token_cache_seconds)
     streams = app[STREAMS_KEY] = OpenStreams()
     app[STORE_KEY].revocation_listeners.extend([cache.evict, streams.revoked])

@@ -3,14 +3,16 @@
 Run as a subprocess (`python -m gateway.demo_upstream --port N`); the process boundary is what the
 gateway is for. Tools:
 - ``echo_headers`` returns the HTTP headers this server received (oauth2-proxy's echo upstream);
-- ``slow_progress`` sends progress notifications with pauses, to show streaming is unbuffered;
+- ``slow_progress`` sends progress notifications with pauses, to show streaming is unbuffered (and can close its
+  stream midway, to show resumption);
 - ``add`` adds two integers.
 
 Resources: ``file:///public/readme.md`` and ``file:///secret/keys.txt`` (listed), and the template
 ``file:///{+path}``, which reads any path the way a file server does: the SDK percent-decodes the variable, the
 path is normalized (``public/../secret`` is ``secret``) and looked up case-insensitively (as on macOS or Windows).
 A ``greeting`` prompt with completion of its ``name`` argument. ``--event-store`` keeps every SSE event in
-memory, so a client can resume a stream with ``Last-Event-ID`` (MCP 2025-11-25 resumability).
+memory, so a client can resume a stream with ``Last-Event-ID`` (MCP 2025-11-25 resumability); like most
+servers it replays to whoever presents an id, which is why the gateway binds ids to the caller (gateway.mcp.event_ids).
 """
 
 from __future__ import annotations
@@ -40,10 +42,13 @@ async def echo_headers(ctx: Context) -> str:
 
 
 @server.tool()
-async def slow_progress(ctx: Context, steps: int = 3, delay: float = 0.3) -> str:
-    """Report ``steps`` progress notifications ``delay`` seconds apart, then return "done"."""
+async def slow_progress(ctx: Context, steps: int = 3, delay: float = 0.3, interrupt: bool = False) -> str:
+    """Report ``steps`` progress notifications ``delay`` seconds apart, then return "done". With ``interrupt`` (and
+    ``--event-store``) the response stream is closed after the first one: the client resumes with Last-Event-ID."""
     for step in range(1, steps + 1):
         await ctx.report_progress(step, steps, f"step {step}")
+        if interrupt and step == 1:
+            await ctx.close_sse_stream()
         await asyncio.sleep(delay)
     return "done"
 

@@ -12,6 +12,7 @@ from gateway.clients.registry import ClientRegistry
 from gateway.config import Settings
 from gateway.idp.base import IdentityProvider
 from gateway.limiter import LeasedLimiter
+from gateway.mcp.event_ids import EventIds
 from gateway.metrics import Metrics
 from gateway.open_streams import OpenStreams, StreamWatch
 from gateway.routing import RouteInfo, RouteTable
@@ -38,5 +39,6 @@ PROVIDERS_KEY = web.AppKey("providers", dict[str, IdentityProvider])
 AUDIT_KEY = web.AppKey("audit", AuditLog)
 SIGNER_KEY = web.AppKey("signer", IdentitySigner)
 DIGESTER_KEY = web.AppKey("digester", ArgumentDigester)  # keyed digests of tools/call arguments (audit log)
+EVENT_IDS_KEY = web.AppKey("event_ids", EventIds)  # SSE event ids bound to the caller (resumption)
 TOKEN_CACHE_KEY = web.AppKey("token_cache", TokenCache)
 STREAMS_KEY = web.AppKey("streams", OpenStreams)  # requests in flight by token (revocation and expiry end them)

@@ -16,7 +16,9 @@ from gateway.config import ProxySettings
 from gateway.identity import RequestContext
 from gateway.keys import REQUEST_ID_KEY, ROUTE_INFO_KEY
 from gateway.mcp import jsonrpc
-from gateway.mcp.filtering import MAX_EVENT_BYTES, FilterError, ListFilter, SseRewriter
+from gateway.mcp.event_ids import EventIdBinding
+from gateway.mcp.filtering import FilterError, ListFilter
+from gateway.mcp.sse import MAX_EVENT_BYTES, EventRewrite, SseFramer, UnreadableEventError
 from gateway.proxy.headers import client_response_headers, upstream_request_headers
 from gateway.routing import RouteInfo
 from gateway.web.errors import jsonrpc_error
@@ -56,8 +58,10 @@ async def open_upstream(
     client_address: str,
     plain: bool = False,
     identity_jwt: str | None = None,
+    last_event_id: str | None = None,
 ) -> aiohttp.ClientResponse:
-    """Send the request upstream and return once its status and headers arrived.
+    """Send the request upstream and return once its status and headers arrived. `Last-Event-ID` goes only as
+    `last_event_id`: the upstream id the client's header was checked to be bound to (gateway.mcp.event_ids).
 
     Raises:
         UpstreamFailure: connection refused or reset (502), no response headers within the route timeout (504).
@@ -79,6 +83,9 @@ async def open_upstream(
     )
     if plain:  # the gateway must read this response (list filtering): ask for it uncompressed
         headers["Accept-Encoding"] = "identity"
+    headers.popall("Last-Event-ID", None)  # never as the client sent it
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = last_event_id
     url = route.upstream + (f"?{query}" if query else "")
     try:
         async with asyncio.timeout(route.timeout):
@@ -95,16 +102,18 @@ async def relay(
     upstream: aiohttp.ClientResponse,
     list_filter: ListFilter | None = None,
     *,
+    event_ids: EventIdBinding | None = None,
     ended: asyncio.Event | None = None,
 ) -> web.StreamResponse:
     """Copy status, headers and body to the client as they arrive; a client that leaves closes the upstream.
-    With `list_filter` (the route's policy is active) every response is filtered: an SSE stream event by event,
-    anything else as one body of at most MAX_EVENT_BYTES. What the gateway cannot read fails closed: a JSON body
-    becomes a 502, an SSE stream ends before the event (gateway.mcp.filtering). Once `ended` is set (the token
+    Every SSE stream is framed (gateway.mcp.sse) and its event ids bound to the caller (`event_ids`); an encoded
+    one is refused (502). With `list_filter` (the route's policy is active) every response is filtered: an SSE
+    stream event by event, anything else as one body of at most MAX_EVENT_BYTES. What the gateway cannot read
+    fails closed: a JSON body becomes a 502, an SSE stream ends before the event. Once `ended` is set (the token
     was revoked or expired) a streamed body stops: the client sees a clean end of the response (it reconnects
     with a fresh token) and the upstream request is closed (MCP: closing a stream cancels it)."""
     headers = client_response_headers(upstream.headers, request[ROUTE_INFO_KEY].route)
-    mode = _filter_mode(upstream) if list_filter is not None else "none"
+    mode = _read_mode(upstream, filtered=list_filter is not None)
     if mode == "refuse":
         upstream.close()
         return _unfilterable()
@@ -128,7 +137,7 @@ async def relay(
             await response.write(body)
             completed = True
         else:
-            sse = SseRewriter(list_filter) if mode == "sse" and list_filter is not None else None
+            sse = SseFramer(_rewrites(list_filter, event_ids)) if mode == "sse" else None
             await response.prepare(request)
             completed = await _unless_ended(_copy_body(upstream, response, sse), ended)
         await response.write_eof()
@@ -144,14 +153,24 @@ async def relay(
     return response
 
 
-async def _copy_body(upstream: aiohttp.ClientResponse, response: web.StreamResponse, sse: SseRewriter | None) -> None:
+def _rewrites(list_filter: ListFilter | None, event_ids: EventIdBinding | None) -> list[EventRewrite]:
+    """The list filter first (it may rewrite data), then the id binding (it rewrites ids only)."""
+    rewrites: list[EventRewrite] = []
+    if list_filter is not None:
+        rewrites.append(list_filter.event)
+    if event_ids is not None:
+        rewrites.append(event_ids.rewrite)
+    return rewrites
+
+
+async def _copy_body(upstream: aiohttp.ClientResponse, response: web.StreamResponse, sse: SseFramer | None) -> None:
     try:
         async for chunk in upstream.content.iter_any():
             await response.write(sse.feed(chunk) if sse is not None else chunk)
         if sse is not None:
             await response.write(sse.flush())
-    except FilterError as exc:  # ends the stream here: nothing after an unreadable event is trusted
-        logger.warning("SSE stream ended on a filtered route: %s", exc)
+    except UnreadableEventError as exc:  # ends the stream here: nothing after an unreadable event is trusted
+        logger.warning("SSE stream ended: %s", exc)
         await response.write(exc.passed)
 
 
@@ -175,16 +194,29 @@ async def _unless_ended(copy: Coroutine[Any, Any, None], ended: asyncio.Event | 
     return True
 
 
-def _filter_mode(upstream: aiohttp.ClientResponse) -> str:
-    """How a response on a filtered route is read: "sse", "json", "other" (filtered if it parses as JSON, else
-    passed on), or "refuse" when clients could read it in a way the gateway does not (an encoded body; a
-    Content-Type naming both JSON and SSE: the TypeScript SDK looks for text/event-stream anywhere in it first,
-    the Python SDK for a leading application/json)."""
+def _read_mode(upstream: aiohttp.ClientResponse, *, filtered: bool) -> str:
+    """How a response is read: "sse" (framed, on every route: its event ids are bound), "none" (passed as it is,
+    unfiltered routes only), on a filtered route "json" or "other" (filtered if it parses as JSON, else passed
+    on), or "refuse" when clients could read it in a way the gateway does not: on any route an encoded SSE stream
+    or a Content-Type naming both JSON and SSE (the TypeScript SDK looks for text/event-stream anywhere in it
+    first, the Python SDK for a leading application/json), on a filtered route any encoded body."""
     encodings = {v.strip().lower() for v in upstream.headers.getall("Content-Encoding", [])} - {"", "identity"}
-    content_type = ",".join(upstream.headers.getall("Content-Type", [])).lower()
-    if encodings or ("event-stream" in content_type and "json" in content_type):
+    content_type = _content_type(upstream)
+    sse = is_event_stream(upstream)
+    if (sse or filtered) and (encodings or (sse and "json" in content_type)):
         return "refuse"
-    return "sse" if "event-stream" in content_type else "json" if "json" in content_type else "other"
+    if sse or not filtered:
+        return "sse" if sse else "none"
+    return "json" if "json" in content_type else "other"
+
+
+def is_event_stream(upstream: aiohttp.ClientResponse) -> bool:
+    """Whether the response is relayed as an SSE stream (framed; ended with its token): one answer for both."""
+    return "event-stream" in _content_type(upstream)
+
+
+def _content_type(upstream: aiohttp.ClientResponse) -> str:
+    return ",".join(upstream.headers.getall("Content-Type", [])).lower()
 
 
 async def _read_bounded(upstream: aiohttp.ClientResponse) -> bytes:

@@ -14,6 +14,7 @@ from gateway.keys import (
     CLOCK_KEY,
     CORS_HEADERS_KEY,
     DIGESTER_KEY,
+    EVENT_IDS_KEY,
     HTTP_KEY,
     METRICS_KEY,
     REQUEST_ID_KEY,
@@ -31,7 +32,7 @@ from gateway.mcp import jsonrpc
 from gateway.oauth.errors import OAuthError
 from gateway.oauth.tokens import hash_token
 from gateway.proxy.headers import request_header_problem, upstream_session_id
-from gateway.proxy.upstream import UpstreamFailure, open_upstream, relay, upstream_failure_response
+from gateway.proxy.upstream import UpstreamFailure, is_event_stream, open_upstream, relay, upstream_failure_response
 from gateway.routing import RouteInfo
 from gateway.store.records import SessionOwnerRecord
 from gateway.store.tokens import SESSION_OWNER_TTL
@@ -123,6 +124,13 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     request[TOKEN_ID_KEY] = context.token_id
     metrics.token_validations.labels("valid").inc()
     fields.update(user=context.record.user_id, client=context.record.client_id, token_id=context.token_id)
+    event_ids = await request.app[EVENT_IDS_KEY].binding(
+        context.record.user_id, context.record.client_id, info.route.name
+    )
+    resume_from = request.headers.get("Last-Event-ID")
+    if resume_from is not None and (resume_from := event_ids.open(resume_from)) is None:
+        metrics.auth_failures.labels(info.route.name, "event_id").inc()  # another caller's stream, or a guess
+        return jsonrpc_error(400, jsonrpc.INVALID_REQUEST, "Last-Event-ID was not issued to this caller on this route")
 
     try:
         body = await read_body(request, settings.proxy.max_body_bytes, settings.listen) if request.body_exists else None
@@ -164,6 +172,7 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
             client_address=client_ip(request),
             plain=inspection.list_filter is not None,
             identity_jwt=signed,
+            last_event_id=resume_from,
         )
     except UpstreamFailure as failure:
         metrics.requests.labels(info.route.name, request.method, str(failure.status)).inc()
@@ -185,14 +194,14 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
     except BaseException:
         upstream.close()
         raise
-    if upstream.content_type != "text/event-stream":
-        return await relay(request, upstream, inspection.list_filter)
+    if not is_event_stream(upstream):
+        return await relay(request, upstream, inspection.list_filter, event_ids=event_ids)
     watch = request[STREAM_WATCH_KEY]  # SSE (a POST's response stream or a GET stream): ends with its token
     watch.expire_in(context.record.expires_at - request.app[CLOCK_KEY]())
     streams = metrics.sse_streams.labels(info.route.name)
     streams.inc()
     try:
-        return await relay(request, upstream, inspection.list_filter, ended=watch.ended)
+        return await relay(request, upstream, inspection.list_filter, event_ids=event_ids, ended=watch.ended)
     finally:
         streams.dec()
         if watch.reason is not None:

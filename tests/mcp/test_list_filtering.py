@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.mcp.filtering import FilterError, ListFilter, SseRewriter
+from gateway.mcp.filtering import FilterError, ListFilter
+from gateway.mcp.sse import SseFramer, UnreadableEventError
 
 HIDDEN = {
     ("tools", "secret_tool"),
@@ -188,7 +189,11 @@ def test_a_json_body_that_is_not_strict_json_fails_closed(raw: bytes) -> None:
         list_filter().json_body(raw)
 
 
-# -- SseRewriter ----------------------------------------------------------------------------------------------
+# -- SSE events: the one framer (gateway.mcp.sse) with the list filter ------------------------------------------
+
+
+def filtering_framer(max_event_bytes: int = 4 * 1024 * 1024) -> SseFramer:
+    return SseFramer([list_filter().event], max_event_bytes=max_event_bytes)
 
 
 def sse(message: Any, *, before: bytes = b"", eol: bytes = b"\n", space: bytes = b" ") -> bytes:
@@ -229,13 +234,13 @@ def data_of(stream: bytes) -> list[Any]:
     return [json.loads(event) for event in client_events(stream)]
 
 
-def feed_all(rewriter: SseRewriter, chunks: list[bytes]) -> bytes:
+def feed_all(rewriter: SseFramer, chunks: list[bytes]) -> bytes:
     return b"".join(rewriter.feed(chunk) for chunk in chunks) + rewriter.flush()
 
 
 def test_a_filtered_event_in_one_chunk_comes_out_filtered() -> None:
     """Streamable HTTP (text/event-stream): the JSON-RPC response in the event's data is filtered."""
-    out = SseRewriter(list_filter()).feed(sse(response(1, TOOLS_RESULT)))
+    out = filtering_framer().feed(sse(response(1, TOOLS_RESULT)))
     assert out.endswith(b"\n\n")
     assert data_of(out) == [response(1, TOOLS_FILTERED)]
 
@@ -259,7 +264,7 @@ def test_a_filtered_event_in_one_chunk_comes_out_filtered() -> None:
 def test_events_framed_any_way_the_spec_allows_are_filtered(stream: bytes) -> None:
     """Finding 7: WHATWG §9.2.6 ends a line at CRLF, LF or CR, mixed within one stream. The old framer looked for
     "\\r\\n\\r\\n|\\n\\n|\\r\\r" only, so "\\n\\r\\n" (and the BOM) let a tools list through unfiltered."""
-    out = feed_all(SseRewriter(list_filter()), [stream])
+    out = feed_all(filtering_framer(), [stream])
     assert client_events(stream)  # the client does dispatch these
     assert all(json.loads(e)["result"]["tools"] == TOOLS_FILTERED["tools"] for e in client_events(out))
     assert len(client_events(out)) == len(client_events(stream))
@@ -271,7 +276,7 @@ def test_events_framed_any_way_the_spec_allows_are_filtered(stream: bytes) -> No
 def test_an_event_fed_byte_by_byte_comes_out_filtered_once_complete(eol: bytes) -> None:
     """WHATWG SSE §9.2.6: events end with a blank line; chunks fall anywhere (a CR may wait for its LF)."""
     stream = sse(response(1, TOOLS_RESULT), before=b"event: message" + eol + b"id: 17" + eol, eol=eol)
-    rewriter = SseRewriter(list_filter())
+    rewriter = filtering_framer()
     outputs = [rewriter.feed(stream[i : i + 1]) for i in range(len(stream))]
     assert all(out == b"" for out in outputs[:-1]) or eol == b"\r"  # (a final CR waits for the next byte)
     rest = rewriter.flush()
@@ -281,7 +286,7 @@ def test_an_event_fed_byte_by_byte_comes_out_filtered_once_complete(eol: bytes) 
 def test_a_cr_at_the_end_of_a_chunk_and_an_lf_at_the_start_of_the_next_are_one_line_end() -> None:
     """A CR alone would end the line and the LF then be a blank line: the event would end early."""
     body = b"data: " + json.dumps(response(1, TOOLS_RESULT)).encode()
-    rewriter = SseRewriter(list_filter())
+    rewriter = filtering_framer()
     assert rewriter.feed(body + b"\r") == b""
     assert rewriter.feed(b"\ndata: more\r\n") == b""  # still the same event: a second data line
     with pytest.raises(FilterError):  # two data lines: not JSON together (the client could not read it either)
@@ -290,7 +295,7 @@ def test_a_cr_at_the_end_of_a_chunk_and_an_lf_at_the_start_of_the_next_are_one_l
 
 def test_a_filtered_event_keeps_its_id_and_event_lines() -> None:
     """SSE: the `id:` line is the resumption point (Last-Event-ID) and must survive the rewrite."""
-    out = SseRewriter(list_filter()).feed(sse(response(1, TOOLS_RESULT), before=b"event: message\nid: 17\n"))
+    out = filtering_framer().feed(sse(response(1, TOOLS_RESULT), before=b"event: message\nid: 17\n"))
     lines = out.split(b"\n")
     assert b"event: message" in lines
     assert b"id: 17" in lines
@@ -301,10 +306,10 @@ def test_a_filtered_event_keeps_its_id_and_event_lines() -> None:
 def test_a_filtered_event_split_at_every_possible_boundary_comes_out_the_same(split: int) -> None:
     """Chunk boundaries are the network's: every split point yields the same filtered event."""
     stream = sse(response(1, TOOLS_RESULT), before=b"id: 3\r\n", eol=b"\r\n")
-    expected = feed_all(SseRewriter(list_filter()), [stream])
+    expected = feed_all(filtering_framer(), [stream])
     for start in range(len(stream)):
         chunks = [stream[:start]] + [stream[i : i + split] for i in range(start, len(stream), split)]
-        assert feed_all(SseRewriter(list_filter()), chunks) == expected
+        assert feed_all(filtering_framer(), chunks) == expected
 
 
 UNTOUCHED = [
@@ -336,13 +341,13 @@ UNTOUCHED = [
 @pytest.mark.parametrize("event", UNTOUCHED)
 def test_an_event_with_nothing_to_hide_passes_byte_identical(event: bytes) -> None:
     """filtering.py: every other byte goes out as it came, whole events, whatever the framing."""
-    assert feed_all(SseRewriter(list_filter()), [event]) == event
+    assert feed_all(filtering_framer(), [event]) == event
 
 
 @pytest.mark.parametrize("event", UNTOUCHED)
 def test_an_untouched_event_fed_byte_by_byte_passes_byte_identical(event: bytes) -> None:
     """Same, with the event split into single bytes."""
-    rewriter = SseRewriter(list_filter())
+    rewriter = filtering_framer()
     assert feed_all(rewriter, [event[i : i + 1] for i in range(len(event))]) == event
 
 
@@ -362,7 +367,7 @@ def test_an_event_whose_data_is_not_strict_json_ends_the_stream(event: bytes) ->
     """Our choice (finding 7): fail closed by ending the stream, not by dropping the event. A reader that frames
     or parses differently from the client cannot be trusted with anything after the event either; what came
     before it was already delivered."""
-    rewriter = SseRewriter(list_filter())
+    rewriter = filtering_framer()
     first = rewriter.feed(sse(response(2, {"content": []})))
     assert data_of(first) == [response(2, {"content": []})]
     with pytest.raises(FilterError) as raised:
@@ -372,21 +377,21 @@ def test_an_event_whose_data_is_not_strict_json_ends_the_stream(event: bytes) ->
 
 def test_an_event_larger_than_the_bound_ends_the_stream() -> None:
     """Bounded buffer: an event that never ends (or is huge) is not held in memory without limit."""
-    rewriter = SseRewriter(list_filter(), max_event_bytes=1024)
+    rewriter = filtering_framer(max_event_bytes=1024)
     assert rewriter.feed(b"data: " + b"x" * 1000) == b""
-    with pytest.raises(FilterError):
+    with pytest.raises(UnreadableEventError):
         rewriter.feed(b"y" * 100)
 
 
 def test_many_small_events_in_one_large_chunk_are_within_the_bound() -> None:
     """The bound is per event, not per chunk."""
     chunk = sse(response(1, {"content": []})) * 1000
-    assert SseRewriter(list_filter(), max_event_bytes=1024).feed(chunk) == chunk
+    assert filtering_framer(max_event_bytes=1024).feed(chunk) == chunk
 
 
 def test_an_incomplete_event_at_the_end_of_the_stream_is_dropped() -> None:
     """§9.2.6: an event not ended by a blank line is never dispatched; the gateway does not pass it on at all."""
-    rewriter = SseRewriter(list_filter())
+    rewriter = filtering_framer()
     partial = b"id: 4\ndata: " + json.dumps(response(1, TOOLS_RESULT)).encode() + b"\n"
     assert rewriter.feed(sse(response(99, {})) + partial) == sse(response(99, {}))
     assert rewriter.flush() == b""
@@ -394,7 +399,7 @@ def test_an_incomplete_event_at_the_end_of_the_stream_is_dropped() -> None:
 
 def test_a_final_cr_ends_the_last_event_at_the_end_of_the_stream() -> None:
     """§9.2.6: CR alone is a line end, so "…\\r\\r" at end of stream is a complete event (filtered)."""
-    rewriter = SseRewriter(list_filter())
+    rewriter = filtering_framer()
     assert rewriter.feed(b"data: " + json.dumps(response(1, TOOLS_RESULT)).encode() + b"\r\r") == b""
     assert data_of(rewriter.flush()) == [response(1, TOOLS_FILTERED)]
 
@@ -408,7 +413,7 @@ def test_several_events_in_one_chunk_are_each_handled() -> None:
     )
     other = b"id: 8\ndata: " + json.dumps(response(99, {"content": []})).encode() + b"\n\n"
     chunk = notification + sse(response(1, TOOLS_RESULT)) + other + sse(response("p", PROMPTS_RESULT))
-    out = SseRewriter(list_filter()).feed(chunk)
+    out = filtering_framer().feed(chunk)
     assert out.startswith(notification)
     assert other in out
     assert data_of(out) == [
@@ -421,7 +426,7 @@ def test_several_events_in_one_chunk_are_each_handled() -> None:
 
 def test_a_batch_of_responses_in_one_event_is_filtered_like_a_batch_json_body() -> None:
     """JSON-RPC 2.0 §6 / MCP 2025-03-26 Streamable HTTP: an SSE event's data may be a batch of responses."""
-    out = SseRewriter(list_filter()).feed(sse([response(1, TOOLS_RESULT)]))
+    out = filtering_framer().feed(sse([response(1, TOOLS_RESULT)]))
     assert data_of(out) == [[response(1, TOOLS_FILTERED)]]
 
 
@@ -462,12 +467,12 @@ def test_no_framing_or_chunking_lets_a_client_read_a_hidden_item(stream: tuple[b
     followed by an LF one is a single CRLF: events then run together, their data is no JSON, and the stream ends
     there, before anything unreadable.)"""
     whole, chunks = stream
-    rewriter, out, ended = SseRewriter(list_filter()), b"", False
+    rewriter, out, ended = filtering_framer(), b"", False
     try:
         for chunk in chunks:
             out += rewriter.feed(chunk)
         out += rewriter.flush()
-    except FilterError as exc:
+    except UnreadableEventError as exc:
         out, ended = out + exc.passed, True
     assert b"secret_tool" not in out and b"secret_prompt" not in out
     readable = []

@@ -63,6 +63,14 @@ REPLIES = {
         chunks=[b"data: " + tools_list(7) + b"\n\n", b"data: " + deep_tools_list(8) + b"\n\n"],
         headers=[("Content-Type", "text/event-stream")],
     ),
+    "sse-gzip": Reply(
+        gzip.compress(b"id: 1\ndata: " + tools_list() + b"\n\n"),
+        [("Content-Type", "text/event-stream"), ("Content-Encoding", "gzip")],
+    ),
+    "sse-odd-ids": Reply(  # (what the client should see: tests/proxy/test_stream_resumption.py)
+        chunks=[b"id: 7\r\ndata: {}\r", b"\n\r\nid: 8\x009\ndata: {}\r\r", b"id: a b\ndata: {}\n\n"],
+        headers=[("Content-Type", "text/event-stream")],
+    ),
     "sse-endless-event": Reply(
         chunks=[b"data: [" + b"0," * 1024 * 1024] * 3, headers=[("Content-Type", "text/event-stream")]
     ),
