@@ -274,6 +274,10 @@ class RateLimitSettings(_Model):
     tool_calls_per_user: RateLimit | None = Field(
         default_factory=lambda: RateLimit(limit=300), description="Per user per tool on tools/call."
     )
+    failed_sign_ins: RateLimit | None = Field(
+        default_factory=lambda: RateLimit(limit=10, period=900),
+        description="Failed local password sign-ins per user name, from any address (then 429 until a cell frees).",
+    )
 
 
 class Route(_Model):

@@ -26,19 +26,19 @@ from gateway.oauth.consent import build_consent, may_skip_consent
 from gateway.oauth.errors import AccessDeniedError, OAuthError, UnsafeRedirectError
 from gateway.oauth.redirects import with_query
 from gateway.oauth.scopes import grant_scopes
+from gateway.passwords import PasswordWorkBusyError
 from gateway.store.records import ClientRecord, PendingAuthorizationRecord, Principal
 from gateway.web.auditing import audit
 from gateway.web.authorize_pages import consent_page, denied_page, login_page
-from gateway.web.client_ip import client_ip
 from gateway.web.errors import NO_STORE, redirect_error
 from gateway.web.federation import redirect_to_provider
 from gateway.web.forms import read_form
 from gateway.web.render import html_error
 from gateway.web.session import BrowserSession, csrf_ok, load_session, start_session
+from gateway.web.sign_in_limits import Attempt, charge_attempt, retry_after, too_many_from_this_address, undo
 
 logger = logging.getLogger(__name__)
 PENDING_TTL = 600
-LOGIN_ATTEMPTS_PER_MINUTE = 10
 
 
 async def handle_authorize(request: web.Request) -> web.StreamResponse:
@@ -122,17 +122,30 @@ async def handle_login(request: web.Request) -> web.StreamResponse:
         return html_error("Unknown application", "This application is no longer registered.")
     username = (_field(form, "username") or "").strip()
     store = request.app[STORE_KEY]
-    if await store.hit_rate_limit(client_ip(request), "login", LOGIN_ATTEMPTS_PER_MINUTE, 60):
+    if await too_many_from_this_address(request):
         return login_page(
             request, session, request_id, client, username, "Too many attempts. Wait a minute.", status=429
         )
     if not request.app[SETTINGS_KEY].login.local:
         return html_error("Local accounts are off", "Sign in with one of the offered providers.", status=403)
-    user = await verify_login(store, username, _field(form, "password") or "")
+    attempt = await charge_attempt(request, username)
+    if not isinstance(attempt, Attempt):  # this name's failed sign-ins are spent, whoever tries (and from where)
+        audit(request, "oauth.login", method="local", username=username[:64], outcome="rate_limited")
+        page = login_page(
+            request, session, request_id, client, username, "Too many failed sign-ins. Try again later.", status=429
+        )
+        page.headers.update(retry_after(attempt))
+        return page
+    try:
+        user = await verify_login(store, username, _field(form, "password") or "")
+    except PasswordWorkBusyError:
+        await undo(request, attempt)  # not judged: it does not count
+        return _busy_page()
     if user is None:
         audit(request, "oauth.login", method="local", username=username[:64], outcome="failed")
         return login_page(request, session, request_id, client, username, "Wrong username or password.", status=401)
 
+    await undo(request, attempt)  # only failures count
     audit(request, "oauth.login", method="local", user=user.user_id, outcome="ok")
     response = web.Response()
     principal = principal_of(user, now=now)
@@ -162,7 +175,7 @@ async def handle_signup(request: web.Request) -> web.StreamResponse:
     client = await _client(request, pending.client_id, now) if pending is not None else None
     if pending is None or client is None or pending.session_hash != session.session_hash:
         return html_error("Request expired", "This sign-in request expired. Start again from the application.")
-    if await store.hit_rate_limit(client_ip(request), "login", LOGIN_ATTEMPTS_PER_MINUTE, 60):
+    if await too_many_from_this_address(request):
         return login_page(request, session, request_id, client, error="Too many attempts. Wait a minute.", status=429)
     username, email = (_field(form, "username") or "").strip(), (_field(form, "email") or "").strip()
     problem = signup_problem(email, settings.login.signup.email_domains)
@@ -175,6 +188,8 @@ async def handle_signup(request: web.Request) -> web.StreamResponse:
             )  # nobody confirmed the address
         except AccountError as exc:
             problem = str(exc)
+        except PasswordWorkBusyError:
+            return _busy_page()
     if problem is not None:
         return login_page(request, session, request_id, client, username, problem, status=400)
     response = web.Response()
@@ -336,6 +351,12 @@ async def _client(request: web.Request, client_id: str, now: float) -> ClientRec
         return await request.app[CLIENTS_KEY].resolve(client_id, now=now)
     except CimdError:
         return None
+
+
+def _busy_page() -> web.Response:
+    page = html_error("Busy", "Too many sign-ins at once. Try again in a moment.", status=503)
+    page.headers["Retry-After"] = "1"
+    return page
 
 
 def _with_cookies(page: web.Response, carrier: web.Response) -> web.Response:
