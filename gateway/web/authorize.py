@@ -11,7 +11,7 @@ import secrets
 
 from aiohttp import web
 
-from gateway.access import AccessPolicy
+from gateway.access import AccessPolicy, local_names_in_rules
 from gateway.accounts import AccountError, add_user, principal_of, signup_problem, verify_login
 from gateway.clients.cimd import CimdError
 from gateway.keys import CLIENTS_KEY, CLOCK_KEY, PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
@@ -179,8 +179,11 @@ async def handle_signup(request: web.Request) -> web.StreamResponse:
         return login_page(request, session, request_id, client, error="Too many attempts. Wait a minute.", status=429)
     username, email = (_field(form, "username") or "").strip(), (_field(form, "email") or "").strip()
     problem = signup_problem(email, settings.login.signup.email_domains)
-    if problem is None and await store.user_was_removed(username):
-        problem = f"The name {username!r} is not available."  # a removed account's id stays retired
+    if problem is None and (
+        username.casefold() in local_names_in_rules(settings)  # meant for someone the operator will create
+        or await store.user_was_removed(username)  # a removed account's id stays retired
+    ):
+        problem = f"The name {username!r} is not available."
     if problem is None:
         try:
             user = await add_user(
