@@ -455,7 +455,8 @@ class IdentityJwtSettings(_Model):
 class AuditSettings(_Model):
     enabled: bool = Field(default=True, description="One JSON line per MCP request and per OAuth event.")
     path: str = Field(
-        default="-", description="'-' for standard output, else a file (appended; reopened if rotated away)."
+        default="-",
+        description="'-' for standard output, else a file (appended, created 0600; reopened if rotated away).",
     )
 
 
