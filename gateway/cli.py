@@ -292,7 +292,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from gateway.demo import run_demo
 
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("info", "plain")
     listen = _checked(lambda: cli_listen(Listen(metrics_port=None), host=args.host, port=args.port))
     upstream_port = _checked(lambda: cli_port("--upstream-port", args.upstream_port))
     return _checked(lambda: run_demo(listen, upstream_port, Path(args.data_dir)))
