@@ -536,6 +536,8 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
         except yaml.YAMLError as exc:
             raise ConfigError([f"{path}: not valid YAML ({exc})".replace("\n", " ")]) from None
         if loaded is not None and not isinstance(loaded, dict):
