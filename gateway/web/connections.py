@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 logger = logging.getLogger("gateway")
@@ -168,6 +169,22 @@ class GuardedRequestHandler(RequestHandler):
             self._disarm()
             self._arm()  # bytes of a pipelined request may wait in the parser: checked when the deadline is up
         return finished
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """aiohttp's HTTP parser refused the message (a control byte in a header, a bad request line…): a short
+        400 that does not echo the client's bytes, and no traceback in the log (anyone can send these)."""
+        if status != 400 or not isinstance(exc, HttpProcessingError):
+            return super().handle_error(request, status, exc, message)
+        logger.debug("malformed HTTP request from %s: %s", request.remote, type(exc).__name__)
+        response = web.Response(status=400, text="malformed HTTP request\n", content_type="text/plain")
+        response.force_close()
+        return response
 
     def _arm(self) -> None:
         self._header_timer = self._loop.call_later(self._header_timeout, self._headers_late)
