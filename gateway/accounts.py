@@ -42,6 +42,11 @@ def parse_duration(value: str) -> int:
 
 
 def check_password(password: str) -> None:
+    if not password.isascii():
+        try:
+            password.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that were not UTF-8 (a terminal or pipe in another encoding)
+            raise AccountError("the password is not valid UTF-8 text") from None
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
 

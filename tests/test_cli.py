@@ -531,3 +531,23 @@ def test_output_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
         )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == ["mcp-auth-gateway: error: No space left on device"]
+
+
+@pytest.mark.parametrize("command", [["users", "add", "newbie"], ["users", "passwd", "zed"]], ids=["add", "passwd"])
+def test_a_password_that_is_not_utf8_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    """Security review 2, R13: bytes that are not UTF-8 on --password-stdin reached argon2 as lone surrogates
+    and ended in a UnicodeEncodeError traceback."""
+    config = embedded_config(tmp_path)
+    assert cli("users", "add", "zed", "--password-stdin", "-c", config, stdin=PASSWORD + "\n").returncode == 0
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MCP_GATEWAY_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", *command, "--password-stdin", "-c", config],
+        cwd=REPO,
+        env=clean,
+        input=b"\xff\xfe\xfd-long-enough\n",
+        capture_output=True,
+        timeout=60,
+    )
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 1 and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines() == ["mcp-auth-gateway: error: the password is not valid UTF-8 text"], stderr
