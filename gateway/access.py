@@ -18,6 +18,18 @@ def rules_for(settings: Settings, route: Route) -> AllowRules:
     return route.allow if route.allow is not None else settings.allow
 
 
+def local_names_in_rules(settings: Settings) -> frozenset[str]:
+    """Local user names (case-folded) that a global or route `allow.users` rule names: self sign-up may not
+    take them, whether or not the operator has created the account yet."""
+    rule_sets = [settings.allow, *(route.allow for route in settings.routes if route.allow is not None)]
+    return frozenset(
+        user_id.removeprefix("local:").casefold()
+        for rules in rule_sets
+        for user_id in rules.users
+        if user_id.startswith("local:")
+    )
+
+
 def qualified_groups(user_id: str, groups: tuple[str, ...] | list[str]) -> frozenset[str]:
     """`groups` as rules name them: prefixed by the user's provider (the part of the user id before ':')."""
     provider = user_id.split(":", 1)[0]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from gateway.oauth.client_metadata import MAX_NAME_LENGTH, MAX_REDIRECT_URIS
 from gateway.oauth.redirects import DEFAULT_PRIVATE_USE_SCHEMES, redirect_uri_problem
 from gateway.oauth.tokens import hash_token, new_access_token, token_id
-from gateway.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from gateway.passwords import MIN_PASSWORD_LENGTH, hash_in_pool, hash_password, verify_in_pool
 from gateway.routing import RouteInfo
 from gateway.store.base import Store
 from gateway.store.records import AccessTokenRecord, ClientRecord, Principal, UserRecord
@@ -42,6 +42,11 @@ def parse_duration(value: str) -> int:
 
 
 def check_password(password: str) -> None:
+    if not password.isascii():
+        try:
+            password.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that were not UTF-8 (a terminal or pipe in another encoding)
+            raise AccountError("the password is not valid UTF-8 text") from None
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
 
@@ -65,7 +70,7 @@ async def add_user(
         name=name,
         email=email,
         groups=groups,
-        password_hash=hash_password(password),
+        password_hash=await hash_in_pool(password),
         created_at=now,
         email_verified=email_verified,
     )
@@ -114,7 +119,7 @@ async def set_password(store: Store, name: str, password: str) -> None:
     if user is None:
         raise AccountError(f"no user named {name!r}")
     check_password(password)
-    await store.save_user(user.model_copy(update={"password_hash": hash_password(password)}))
+    await store.save_user(user.model_copy(update={"password_hash": await hash_in_pool(password)}))
 
 
 _DUMMY_HASH = hash_password("timing-equaliser-not-a-password")
@@ -123,7 +128,7 @@ _DUMMY_HASH = hash_password("timing-equaliser-not-a-password")
 async def verify_login(store: Store, name: str, password: str) -> UserRecord | None:
     """The user when `password` is theirs; an unknown name costs the same argon2 work (no user enumeration)."""
     user = await store.load_user(name) if USER_NAME.match(name) else None
-    ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    ok = await verify_in_pool(user.password_hash if user else _DUMMY_HASH, password)
     return user if ok and user is not None else None
 
 

@@ -79,7 +79,9 @@ class AuditLog:
     def _open(self) -> None:
         if self._path is None:
             return
-        self._stream = open(self._path, "a", encoding="utf-8")  # noqa: SIM115 (kept open; closed in close())
+        # created 0600 (whatever the umask), also when logrotate moved the old one away: it names users and clients
+        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._stream = open(fd, "a", encoding="utf-8")  # noqa: SIM115 (kept open; closed in close())
         info = os.fstat(self._stream.fileno())
         self._identity = (info.st_dev, info.st_ino)
 

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -53,7 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.run(args) or 0)
+        status = int(args.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers, not at interpreter exit
+        return status
+    except BrokenPipeError:  # `… | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return _fail("output closed before everything was written (broken pipe)")
     except ConfigError as exc:
         if len(exc.problems) == 1:
             return _fail(f"invalid configuration: {exc.problems[0]}")
@@ -71,6 +76,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("standard input ended before the input was complete")
     except KeyboardInterrupt:
         return _fail("interrupted")
+    except OSError as exc:  # writing the output (a full disk), a file named on the command line
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(f"{exc.strerror or type(exc).__name__}{where}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the usage is one `--help` away), exit status 2 as argparse's."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _fail(reason: str) -> int:
@@ -79,7 +95,7 @@ def _fail(reason: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mcp-auth-gateway",
         description="OAuth 2.1 gateway and reverse proxy for unmodified MCP servers.",
         epilog=f"The config file may also come from ${CONFIG_ENV}; every key can be overridden by "
@@ -292,7 +308,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from gateway.demo import run_demo
 
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("info", "plain")
     listen = _checked(lambda: cli_listen(Listen(metrics_port=None), host=args.host, port=args.port))
     upstream_port = _checked(lambda: cli_port("--upstream-port", args.upstream_port))
     return _checked(lambda: run_demo(listen, upstream_port, Path(args.data_dir)))

@@ -281,6 +281,10 @@ class RateLimitSettings(_Model):
     tool_calls_per_user: RateLimit | None = Field(
         default_factory=lambda: RateLimit(limit=300), description="Per user per tool on tools/call."
     )
+    failed_sign_ins: RateLimit | None = Field(
+        default_factory=lambda: RateLimit(limit=10, period=900),
+        description="Failed local password sign-ins per user name, from any address (then 429 until a cell frees).",
+    )
 
 
 class Route(_Model):
@@ -465,7 +469,8 @@ class IdentityJwtSettings(_Model):
 class AuditSettings(_Model):
     enabled: bool = Field(default=True, description="One JSON line per MCP request and per OAuth event.")
     path: str = Field(
-        default="-", description="'-' for standard output, else a file (appended; reopened if rotated away)."
+        default="-",
+        description="'-' for standard output, else a file (appended, created 0600; reopened if rotated away).",
     )
 
 
@@ -545,6 +550,8 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
         except yaml.YAMLError as exc:
             raise ConfigError([f"{path}: not valid YAML ({exc})".replace("\n", " ")]) from None
         if loaded is not None and not isinstance(loaded, dict):

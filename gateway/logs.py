@@ -1,12 +1,43 @@
-"""Process logging: human-readable lines, or one JSON object per line (`serve --log-format json`)."""
+"""Process logging: human-readable lines, or one JSON object per line (`serve --log-format json`).
+
+Messages carry client-controlled text (paths, user and client names, header values). In plain lines every
+control character (CR and LF included), C1 control, Unicode line separator and bidi override is escaped
+(`\\x0a`, `\\u2028`), so no input can start a forged log line or hide text; traceback lines are indented. JSON
+lines are escaped by the encoder."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 
 STRUCTURED_FIELDS = ("request_id", "remote", "method", "path", "status", "ms", "token_id", "route")
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    """`text` on one line, with the characters above written as escapes."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
+class PlainFormatter(logging.Formatter):
+    """`PLAIN_FORMAT` lines whose message is escaped (`escape_controls`)."""
+
+    def __init__(self) -> None:
+        super().__init__(PLAIN_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: object) -> str:  # noqa: N802
+        text = super().formatException(ei)  # type: ignore[arg-type]
+        return "\n".join("    " + escape_controls(line) for line in text.split("\n"))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return "\n".join("    " + escape_controls(line) for line in stack_info.split("\n"))
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,7 +56,5 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str, fmt: str) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(
-        JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

@@ -421,10 +421,20 @@ def test_missing_input_is_one_line(config: str, args: list[str], stdin: str, fra
     assert_one_line_error(cli(*args, "-c", config, stdin=stdin), fragment)
 
 
-@pytest.mark.parametrize("content", [None, "routes: [unclosed", "- a list"], ids=["missing", "not-yaml", "not-map"])
-def test_a_bad_config_file_is_one_line(tmp_path: Path, content: str | None) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [None, "routes: [unclosed", "- a list", b"\xff\xfe\x00routes: []", "directory"],
+    ids=["missing", "not-yaml", "not-map", "not-utf8", "a-directory"],
+)
+def test_a_bad_config_file_is_one_line(tmp_path: Path, content: str | bytes | None) -> None:
+    """Issue 10 #24, security review 2 R13: a config file that is not UTF-8 printed a UnicodeDecodeError
+    traceback."""
     path = tmp_path / "gw.yaml"
-    if content is not None:
+    if content == "directory":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
         path.write_text(content)
     for command in (["users", "list"], ["serve"], ["check-config"]):
         assert_one_line_error(cli(*command, "-c", str(path)), "invalid configuration", str(path))
@@ -458,3 +468,86 @@ def test_ctrl_c_is_one_line_and_exit_1(config: str) -> None:
             process.kill()
             process.communicate()
     assert_one_line_error(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), "interrupted")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["bogus"], ["users", "add"], ["tokens", "list"], ["users", "list", "--nope"], ["serve", "--log-level", "x"]],
+    ids=["unknown-command", "missing-name", "missing-option", "unknown-option", "bad-choice"],
+)
+def test_bad_arguments_are_one_line_and_exit_2(args: list[str]) -> None:
+    """Security review 2, R13: argparse's usage block plus error became one line naming --help; exit 2 as
+    argparse's."""
+    result = cli(*args)
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mcp-auth-gateway") and "error: " in lines[0], result.stderr
+    assert "--help" in lines[0]
+
+
+def test_a_reader_that_leaves_early_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """`users list | head`: the pipe closes before the output is written (BrokenPipeError at the print or at
+    the interpreter's last flush): one line on stderr, exit 1."""
+    config = embedded_config(tmp_path)
+    for n in range(3):
+        added = cli("users", "add", f"user{n}", "--password-stdin", "-c", config, stdin=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MCP_GATEWAY_")}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway", "users", "list", "-c", config],
+            cwd=REPO,
+            env=clean,
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "mcp-auth-gateway: error: output closed before everything was written (broken pipe)"
+    ]
+
+
+def test_output_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    """A full disk under the output (/dev/full): the OSError is one line, exit 1."""
+    config = embedded_config(tmp_path)
+    cli("users", "add", "user0", "--password-stdin", "-c", config, stdin=PASSWORD + "\n")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MCP_GATEWAY_")}
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway", "users", "list", "-c", config],
+            cwd=REPO,
+            env=clean,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == ["mcp-auth-gateway: error: No space left on device"]
+
+
+@pytest.mark.parametrize("command", [["users", "add", "newbie"], ["users", "passwd", "zed"]], ids=["add", "passwd"])
+def test_a_password_that_is_not_utf8_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    """Security review 2, R13: bytes that are not UTF-8 on --password-stdin reached argon2 as lone surrogates
+    and ended in a UnicodeEncodeError traceback."""
+    config = embedded_config(tmp_path)
+    assert cli("users", "add", "zed", "--password-stdin", "-c", config, stdin=PASSWORD + "\n").returncode == 0
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MCP_GATEWAY_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", *command, "--password-stdin", "-c", config],
+        cwd=REPO,
+        env=clean,
+        input=b"\xff\xfe\xfd-long-enough\n",
+        capture_output=True,
+        timeout=60,
+    )
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 1 and "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines() == ["mcp-auth-gateway: error: the password is not valid UTF-8 text"], stderr

@@ -1,7 +1,8 @@
 """`/authorize`: validate, sign in, ask consent, redirect with a code (RFC 6749 §4.1, RFC 9207, MCP AUTHZ-*).
 
 GET /authorize validates and parks the request in Redis (10 min), bound to the browser's session; the login
-and consent forms POST back with that id and the session's CSRF token. No CORS here: top-level navigation.
+and consent forms POST back with that id and the session's CSRF token (the password forms are
+gateway.web.password_sign_in). No CORS here: top-level navigation.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import secrets
 from aiohttp import web
 
 from gateway.access import AccessPolicy
-from gateway.accounts import AccountError, add_user, principal_of, signup_problem, verify_login
 from gateway.clients.cimd import CimdBusyError, CimdError
 from gateway.keys import CLIENTS_KEY, CLOCK_KEY, PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.authorize import (
@@ -29,7 +29,6 @@ from gateway.oauth.scopes import grant_scopes
 from gateway.store.records import ClientRecord, PendingAuthorizationRecord, Principal
 from gateway.web.auditing import audit
 from gateway.web.authorize_pages import consent_page, denied_page, login_page
-from gateway.web.client_ip import client_ip
 from gateway.web.errors import NO_STORE, redirect_error
 from gateway.web.federation import redirect_to_provider
 from gateway.web.forms import read_form
@@ -38,7 +37,6 @@ from gateway.web.session import BrowserSession, csrf_ok, load_session, start_ses
 
 logger = logging.getLogger(__name__)
 PENDING_TTL = 600
-LOGIN_ATTEMPTS_PER_MINUTE = 10
 
 
 async def handle_authorize(request: web.Request) -> web.StreamResponse:
@@ -94,8 +92,8 @@ async def handle_authorize(request: web.Request) -> web.StreamResponse:
         else:
             page = login_page(request, session, request_id, client)
     else:
-        page = await _consent_or_approve(request, session, request_id, pending, client, principal)
-    return _with_cookies(page, response)
+        page = await consent_or_approve(request, session, request_id, pending, client, principal)
+    return with_cookies(page, response)
 
 
 async def _signed_in(request: web.Request, session: BrowserSession) -> Principal | None:
@@ -107,103 +105,20 @@ async def _signed_in(request: web.Request, session: BrowserSession) -> Principal
     return await policy.refreshed(session.record.principal, now=request.app[CLOCK_KEY]())
 
 
-async def handle_login(request: web.Request) -> web.StreamResponse:
-    form = await read_form(request)
-    if form is None:
-        return html_error("Unreadable form", "The form could not be read. Start again from the application.")
-    session = await load_session(request)
-    if not csrf_ok(session, _field(form, "csrf_token")):
-        return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
-    assert session is not None
-    request_id = _field(form, "request_id") or ""
-    pending = await request.app[STORE_KEY].load_pending(request_id)
-    if pending is None or pending.session_hash != session.session_hash:
-        return html_error("Request expired", "This sign-in request expired. Start again from the application.")
-    now = request.app[CLOCK_KEY]()
-    client = await _client(request, pending.client_id, now)
-    if client is None:
-        return html_error("Unknown application", "This application is no longer registered.")
-    username = (_field(form, "username") or "").strip()
-    store = request.app[STORE_KEY]
-    if await store.hit_rate_limit(client_ip(request), "login", LOGIN_ATTEMPTS_PER_MINUTE, 60):
-        return login_page(
-            request, session, request_id, client, username, "Too many attempts. Wait a minute.", status=429
-        )
-    if not request.app[SETTINGS_KEY].login.local:
-        return html_error("Local accounts are off", "Sign in with one of the offered providers.", status=403)
-    user = await verify_login(store, username, _field(form, "password") or "")
-    if user is None:
-        audit(request, "oauth.login", method="local", username=username[:64], outcome="failed")
-        return login_page(request, session, request_id, client, username, "Wrong username or password.", status=401)
-
-    audit(request, "oauth.login", method="local", user=user.user_id, outcome="ok")
-    response = web.Response()
-    principal = principal_of(user, now=now)
-    fresh = await start_session(request, response, principal, replacing=session)  # no session fixation
-    await store.consume_pending(request_id)
-    request_id = secrets.token_urlsafe(24)
-    pending = pending.model_copy(update={"session_hash": fresh.session_hash})
-    await store.save_pending(request_id, pending, PENDING_TTL)
-    page = await _consent_or_approve(request, fresh, request_id, pending, client, principal)
-    return _with_cookies(page, response)
-
-
-async def handle_signup(request: web.Request) -> web.StreamResponse:
-    """POST /authorize/signup: self sign-up (login.signup.enabled), limited to the configured email domains."""
-    settings = request.app[SETTINGS_KEY]
-    form = await read_form(request)
-    if form is None:
-        return html_error("Unreadable form", "The form could not be read. Start again from the application.")
-    session = await load_session(request)
-    if not settings.login.local or not settings.login.signup.enabled:
-        return html_error("Sign-up is closed", "Ask an administrator for an account.", status=403)
-    if not csrf_ok(session, _field(form, "csrf_token")) or session is None:
-        return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
-    request_id = _field(form, "request_id") or ""
-    store, now = request.app[STORE_KEY], request.app[CLOCK_KEY]()
-    pending = await store.load_pending(request_id)
-    client = await _client(request, pending.client_id, now) if pending is not None else None
-    if pending is None or client is None or pending.session_hash != session.session_hash:
-        return html_error("Request expired", "This sign-in request expired. Start again from the application.")
-    if await store.hit_rate_limit(client_ip(request), "login", LOGIN_ATTEMPTS_PER_MINUTE, 60):
-        return login_page(request, session, request_id, client, error="Too many attempts. Wait a minute.", status=429)
-    username, email = (_field(form, "username") or "").strip(), (_field(form, "email") or "").strip()
-    problem = signup_problem(email, settings.login.signup.email_domains)
-    if problem is None and await store.user_was_removed(username):
-        problem = f"The name {username!r} is not available."  # a removed account's id stays retired
-    if problem is None:
-        try:
-            user = await add_user(
-                store, username, _field(form, "password") or "", email=email, now=now, email_verified=False
-            )  # nobody confirmed the address
-        except AccountError as exc:
-            problem = str(exc)
-    if problem is not None:
-        return login_page(request, session, request_id, client, username, problem, status=400)
-    response = web.Response()
-    principal = principal_of(user, now=now)
-    fresh = await start_session(request, response, principal, replacing=session)
-    await store.consume_pending(request_id)
-    request_id = secrets.token_urlsafe(24)
-    pending = pending.model_copy(update={"session_hash": fresh.session_hash})
-    await store.save_pending(request_id, pending, PENDING_TTL)
-    return _with_cookies(await _consent_or_approve(request, fresh, request_id, pending, client, principal), response)
-
-
 async def handle_consent(request: web.Request) -> web.StreamResponse:
     form = await read_form(request)
     if form is None:
         return html_error("Unreadable form", "The form could not be read. Start again from the application.")
     session = await load_session(request)
-    provider = _field(form, "provider")
+    provider = form_field(form, "provider")
     principal = await _signed_in(request, session) if session is not None else None
-    if not csrf_ok(session, _field(form, "csrf_token")) or session is None or (principal is None and not provider):
+    if not csrf_ok(session, form_field(form, "csrf_token")) or session is None or (principal is None and not provider):
         return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
     store, settings = request.app[STORE_KEY], request.app[SETTINGS_KEY]
-    pending = await store.consume_pending(_field(form, "request_id") or "")  # single use
+    pending = await store.consume_pending(form_field(form, "request_id") or "")  # single use
     if pending is None or pending.session_hash != session.session_hash:
         return html_error("Request expired", "This authorization request expired. Start again from the application.")
-    if _field(form, "decision") != "approve":
+    if form_field(form, "decision") != "approve":
         audit(
             request,
             "oauth.authorize",
@@ -216,7 +131,7 @@ async def handle_consent(request: web.Request) -> web.StreamResponse:
         )
     table = request.app[ROUTES_KEY]
     candidates = [table.by_name(name) for name in pending.routes]
-    chosen = [info for info in candidates if len(candidates) == 1 or info.resource == _field(form, "resource")]
+    chosen = [info for info in candidates if len(candidates) == 1 or info.resource == form_field(form, "resource")]
     if not chosen:
         return html_error("No MCP server chosen", "Pick one of the listed MCP servers.")
     if principal is None:  # consent given before the upstream sign-in (AUTHZ-6)
@@ -224,7 +139,7 @@ async def handle_consent(request: web.Request) -> web.StreamResponse:
     return await _approve(request, pending, chosen[0].route.name, principal, remember=True, session=session)
 
 
-async def _consent_or_approve(
+async def consent_or_approve(
     request: web.Request,
     session: BrowserSession,
     request_id: str,
@@ -252,16 +167,16 @@ async def handle_provider_choice(request: web.Request) -> web.StreamResponse:
     if form is None:
         return html_error("Unreadable form", "The form could not be read. Start again from the application.")
     session = await load_session(request)
-    if not csrf_ok(session, _field(form, "csrf_token")) or session is None:
+    if not csrf_ok(session, form_field(form, "csrf_token")) or session is None:
         return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
-    request_id = _field(form, "request_id") or ""
+    request_id = form_field(form, "request_id") or ""
     pending = await request.app[STORE_KEY].load_pending(request_id)
     if pending is None or pending.session_hash != session.session_hash:
         return html_error("Request expired", "This sign-in request expired. Start again from the application.")
-    provider = _field(form, "provider") or ""
+    provider = form_field(form, "provider") or ""
     if provider not in request.app[PROVIDERS_KEY]:
         return html_error("Unknown sign-in method", "That sign-in method is not configured.")
-    client = await _client(request, pending.client_id, request.app[CLOCK_KEY]())
+    client = await resolve_client(request, pending.client_id, request.app[CLOCK_KEY]())
     if client is None:
         return html_error("Unknown application", "This application is no longer registered.")
     return consent_page(request, session, request_id, pending, client, None, provider)
@@ -334,19 +249,19 @@ async def _approve(
     return web.Response(status=302, headers={"Location": location, **NO_STORE})
 
 
-async def _client(request: web.Request, client_id: str, now: float) -> ClientRecord | None:
+async def resolve_client(request: web.Request, client_id: str, now: float) -> ClientRecord | None:
     try:
         return await request.app[CLIENTS_KEY].resolve(client_id, now=now)
     except CimdError:
         return None
 
 
-def _with_cookies(page: web.Response, carrier: web.Response) -> web.Response:
+def with_cookies(page: web.Response, carrier: web.Response) -> web.Response:
     for morsel in carrier.cookies.values():
         page.cookies[morsel.key] = morsel
     return page
 
 
-def _field(form: object, name: str) -> str | None:
+def form_field(form: object, name: str) -> str | None:
     value = form.get(name) if hasattr(form, "get") else None
     return value if isinstance(value, str) else None

@@ -6,7 +6,8 @@ server makes `GuardedRequestHandler` protocols, aiohttp's own with two additions
 
 - **header deadline** (`listen.header_timeout`, nginx's `client_header_timeout`): a request's headers must be
   complete within the deadline, counted from the connection's start for the first request and from the first
-  byte of the next request on a kept-alive connection (the idle time between requests is `keepalive_timeout`,
+  byte of the next request on a kept-alive connection, or from the end of the last response when part of the
+  next request came pipelined behind the last one (the idle time between requests is `keepalive_timeout`,
   as in nginx). Late: `408` and the connection closes. The deadline only ever closes a connection that is waiting
   for a request, never one whose request is being handled, so an SSE stream or a slow upstream is unaffected;
 - **per-IP cap** (`listen.max_connections_per_ip`, nginx's `limit_conn`): a connection beyond it is answered
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 logger = logging.getLogger("gateway")
@@ -107,6 +109,7 @@ class GuardedRequestHandler(RequestHandler):
         "_header_timer",
         "_awaiting_request",
         "_started_request",
+        "_served",
         "_address",
         "_refused",
     )
@@ -117,6 +120,7 @@ class GuardedRequestHandler(RequestHandler):
         self._header_timer: asyncio.TimerHandle | None = None
         self._awaiting_request = True  # the next bytes start a request (not a body)
         self._started_request = False  # some bytes of that request have arrived
+        self._served = False  # a response was sent: the connection is kept alive between requests
         self._address: str | None = None  # counted against the cap
         self._refused = False
 
@@ -144,9 +148,10 @@ class GuardedRequestHandler(RequestHandler):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        if self._awaiting_request and data:
+        if self._awaiting_request and data and not self._started_request:
             self._started_request = True
-            if self._header_timer is None:
+            if self._served or self._header_timer is None:
+                self._disarm()
                 self._arm()  # a kept-alive connection's next request: due from its first byte
         parsed = self._request_count
         super().data_received(data)
@@ -158,8 +163,28 @@ class GuardedRequestHandler(RequestHandler):
         self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
     ) -> tuple[web.StreamResponse, bool]:
         finished = await super().finish_response(request, resp, start_time)
+        self._served = True
         self._awaiting_request = not self._messages  # else the next request is already parsed
+        if self._awaiting_request and not self._started_request:
+            self._disarm()
+            self._arm()  # bytes of a pipelined request may wait in the parser: checked when the deadline is up
         return finished
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """aiohttp's HTTP parser refused the message (a control byte in a header, a bad request line…): a short
+        400 that does not echo the client's bytes, and no traceback in the log (anyone can send these)."""
+        if status != 400 or not isinstance(exc, HttpProcessingError):
+            return super().handle_error(request, status, exc, message)
+        logger.debug("malformed HTTP request from %s: %s", request.remote, type(exc).__name__)
+        response = web.Response(status=400, text="malformed HTTP request\n", content_type="text/plain")
+        response.force_close()
+        return response
 
     def _arm(self) -> None:
         self._header_timer = self._loop.call_later(self._header_timeout, self._headers_late)
@@ -174,9 +199,21 @@ class GuardedRequestHandler(RequestHandler):
         waiting = self._waiter is not None and not self._waiter.done()  # idle between requests, not handling one
         if not waiting or self.transport is None:
             return
-        if self._started_request:
+        if self._started_request or self._holds_partial_request():
             self.transport.write(REQUEST_TIMEOUT)
+        elif self._served:
+            return  # idle between requests, nothing sent: keepalive_timeout's job
         self.force_close()
+
+    def _holds_partial_request(self) -> bool:
+        """Part of a request that arrived pipelined behind the last one (same read) and was never completed.
+        The parser keeps it inside; ending the input shows it (then this connection is closed anyway)."""
+        if not self._served or self._parser is None or self._messages:
+            return False
+        try:
+            return self._parser.feed_eof() is not None
+        except Exception:  # noqa: BLE001 - aiohttp's parser refuses the cut request: there was one
+            return True
 
 
 class GuardedServer(web.Server):

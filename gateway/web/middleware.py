@@ -11,9 +11,9 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
-from gateway.keys import METRICS_KEY, REQUEST_ID_KEY, ROUTE_INFO_KEY, TOKEN_ID_KEY
+from gateway.keys import METRICS_KEY, REQUEST_ID_KEY, ROUTE_INFO_KEY, ROUTES_KEY, TOKEN_ID_KEY
 from gateway.mcp import jsonrpc
-from gateway.oauth.errors import OAuthError
+from gateway.oauth.errors import InvalidRequestError, OAuthError
 from gateway.store.base import StoreUnavailableError
 from gateway.web.errors import NO_STORE, json_error, jsonrpc_error
 from gateway.web.render import html_error
@@ -34,6 +34,8 @@ def _new_request_id() -> str:
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     inbound = request.headers.get("X-Request-Id", "")
     request[REQUEST_ID_KEY] = inbound if _SAFE_ID.match(inbound) else _new_request_id()
+    if not _headers_are_utf8(request):
+        return _bad_request(request)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -60,12 +62,38 @@ async def add_request_id(request: web.Request, response: web.StreamResponse) -> 
 
 
 def _is_mcp(request: web.Request) -> bool:
-    return ROUTE_INFO_KEY in request
+    if ROUTE_INFO_KEY in request:
+        return True
+    table = request.app.get(ROUTES_KEY)
+    return table is not None and table.match(request.host, request.path) is not None
+
+
+def _headers_are_utf8(request: web.Request) -> bool:
+    """aiohttp decodes header bytes as UTF-8 with surrogateescape: a value that is not UTF-8 keeps lone
+    surrogates that break every later encode (hashing a cookie, forwarding upstream). Refused here, once."""
+    for value in request.headers.values():
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
+
+
+def _bad_request(request: web.Request) -> web.Response:
+    """400 in the endpoint's shape for a request the gateway will not read (headers that are not UTF-8)."""
+    detail = "a request header is not valid UTF-8"
+    if _is_page(request):
+        return html_error("Bad request", "Your browser sent a request the gateway cannot read.", status=400)
+    if _is_mcp(request):
+        return jsonrpc_error(400, jsonrpc.INVALID_REQUEST, f"Invalid request: {detail}")
+    return json_error(InvalidRequestError(detail))
 
 
 def _is_page(request: web.Request) -> bool:
-    """Browser pages (sign-in and consent) get HTML errors; everything else is an API."""
-    return request.path == "/authorize" or request.path.startswith("/authorize/")
+    """Browser pages (sign-in, consent, provider callback, logout) get HTML errors; everything else is an API."""
+    path = request.path
+    return path in ("/authorize", "/logout") or path.startswith(("/authorize/", "/login/"))
 
 
 def _unavailable(request: web.Request) -> web.Response:

@@ -7,13 +7,7 @@ from aiohttp import web
 from gateway.keys import SETTINGS_KEY
 from gateway.oauth.resource import PRM_WELL_KNOWN
 from gateway.routing import RouteTable
-from gateway.web.authorize import (
-    handle_authorize,
-    handle_consent,
-    handle_login,
-    handle_provider_choice,
-    handle_signup,
-)
+from gateway.web.authorize import handle_authorize, handle_consent, handle_provider_choice
 from gateway.web.federation import handle_callback
 from gateway.web.health import handle_healthz, handle_jwks, handle_metrics, handle_readyz
 from gateway.web.logout import handle_logout
@@ -28,6 +22,7 @@ from gateway.web.oauth import (
     handle_token,
     handle_userinfo,
 )
+from gateway.web.password_sign_in import handle_login, handle_signup
 
 MCP_METHODS = ("POST", "GET", "DELETE", "OPTIONS")
 

@@ -7,6 +7,7 @@ the absolute limit is checked against the record's creation time. Login rotates 
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ from aiohttp import web
 from gateway.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.tokens import hash_token
 from gateway.store.records import BrowserSessionRecord, Principal
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ def cookie_name(request: web.Request) -> str:
 
 async def load_session(request: web.Request) -> BrowserSession | None:
     session_id = request.cookies.get(cookie_name(request))
-    if not session_id or len(session_id) > 100:
+    if not session_id or not SESSION_ID.match(session_id):  # only the shape we issue (any other is nobody's)
         return None
     oauth = request.app[SETTINGS_KEY].oauth
     record = await request.app[STORE_KEY].load_browser_session(hash_token(session_id), oauth.session_idle_ttl)

@@ -136,6 +136,23 @@ async def test_half_sent_and_trickled_headers_are_answered_408_and_closed(start)
         assert healthy.status == 200  # the gateway itself is fine
 
 
+async def test_a_request_cut_short_behind_pipelined_ones_is_answered_408_and_closed(start) -> None:
+    """The header deadline is re-armed for every request on a connection, also for one that arrived pipelined
+    in the same read as the requests before it and never completed (security review 2, R9): it was left to
+    `keepalive_timeout` (here 600 s) instead. The complete requests before it are answered first."""
+    gateway = start("header_timeout: 1, keepalive_timeout: 600, max_connections_per_ip: 0")
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    cut = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: "
+    one, two = await gateway.connect(), await gateway.connect()
+    one[1].write(request + cut)
+    two[1].write(request + request + cut)
+    async with asyncio.timeout(BOUND):
+        answers = await asyncio.gather(until_closed(one[0]), until_closed(two[0]))
+    for answer, served in zip(answers, (1, 2), strict=True):
+        assert answer.count(b"HTTP/1.1 200 OK") == served, answer[:400]
+        assert answer.rsplit(b"HTTP/1.1 ", 1)[1].startswith(b"408 Request Timeout"), answer[-200:]
+
+
 async def test_a_stalled_body_is_answered_408_on_oauth_and_mcp_routes(start) -> None:
     """nginx client_body_timeout: no byte of the body for `listen.body_timeout` -> 408 in the endpoint's shape
     (OAuth JSON at /token, a JSON-RPC error on an MCP route) and the connection is closed."""

@@ -188,3 +188,22 @@ def authorization_header(draw: st.DrawFn, client_ids: list[str]) -> str | None:
     if kind == "bearer":
         return "Bearer " + draw(latin1_header)
     return draw(latin1_header)
+
+
+# Header bytes aiohttp's client will not send: not UTF-8 (lone continuation bytes, overlongs, cut sequences)
+RAW_HEADER_BYTES = [
+    b"\xff",
+    b"\xfe\xff",
+    b"\xc3",
+    b"\xc0\xaf",
+    b"\xed\xa0\x80",
+    b"\xe9t\xe9",
+    b"\x80abc",
+    b"\xf4\x90\x80\x80",
+]
+raw_header_value = st.builds(
+    lambda prefix, junk, suffix: prefix.encode("latin-1") + junk + suffix.encode("latin-1"),
+    st.sampled_from(["", "mcpgw_session=", "Bearer ", "Basic ", "a=1; mcpgw_session=", "__Host-mcpgw_session="]),
+    st.sampled_from(RAW_HEADER_BYTES),
+    st.sampled_from(["", "x", "; b=2"]),
+)
