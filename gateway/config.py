@@ -283,7 +283,8 @@ class RateLimitSettings(_Model):
     )
     failed_sign_ins: RateLimit | None = Field(
         default_factory=lambda: RateLimit(limit=10, period=900),
-        description="Failed local password sign-ins per user name, from any address (then 429 until a cell frees).",
+        description="Failed local password sign-ins per user name and client address, and 10 times this per user name"
+        " from all addresses (then 429 until a cell frees).",
     )
 
 
