@@ -412,7 +412,10 @@ class CimdSettings(_Model):
     )
     max_fetches_per_host: int = Field(default=2, ge=1, description="Fetches at once to one host; one more is refused.")
     failure_cache_seconds: int = Field(
-        default=60, ge=0, description="A failed fetch is remembered this long per URL (0: retry at once)."
+        default=60,
+        ge=0,
+        description="A bad document (status, type, size, content, private address) is remembered this long per"
+        " URL (0: retry at once); timeouts and unreachable hosts are not remembered.",
     )
     cache_min_seconds: int = Field(default=300, ge=0)
     cache_max_seconds: int = Field(default=86400, ge=0)
