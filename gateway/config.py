@@ -283,7 +283,8 @@ class RateLimitSettings(_Model):
     )
     failed_sign_ins: RateLimit | None = Field(
         default_factory=lambda: RateLimit(limit=10, period=900),
-        description="Failed local password sign-ins per user name, from any address (then 429 until a cell frees).",
+        description="Failed local password sign-ins per user name and client address, and 10 times this per user name"
+        " from all addresses (then 429 until a cell frees).",
     )
 
 
@@ -411,7 +412,10 @@ class CimdSettings(_Model):
     )
     max_fetches_per_host: int = Field(default=2, ge=1, description="Fetches at once to one host; one more is refused.")
     failure_cache_seconds: int = Field(
-        default=60, ge=0, description="A failed fetch is remembered this long per URL (0: retry at once)."
+        default=60,
+        ge=0,
+        description="A bad document (status, type, size, content, private address) is remembered this long per"
+        " URL (0: retry at once); timeouts and unreachable hosts are not remembered.",
     )
     cache_min_seconds: int = Field(default=300, ge=0)
     cache_max_seconds: int = Field(default=86400, ge=0)

@@ -24,6 +24,7 @@ from gateway.clients.cimd_limits import (
     READ_BUFFER_BYTES,
     CimdBusyError,
     CimdError,
+    CimdUnreachableError,
     FetchSlots,
     OwnThreadLookups,
     RememberedFailures,
@@ -66,6 +67,10 @@ def check_url(url: str) -> None:
         raise CimdError("a URL client_id needs a path without dot segments")  # %2e%2e is a dot segment too
     if parts.fragment or "#" in url or "?" in url or parts.username is not None or parts.password is not None:
         raise CimdError("a URL client_id must not carry a fragment, user info or query")
+
+
+_PRIVATE_ADDRESS = "the client_id URL points at a private or special-use address"
+_UNREACHABLE = "the client metadata document could not be fetched"
 
 
 def special_use(address: str) -> bool:
@@ -139,14 +144,17 @@ class CimdFetcher:
 
         Raises:
             CimdBusyError: too many fetches are running (in total or to this host); nothing was fetched.
-            CimdError: with a reason fit for the user and the logs; a failed fetch is remembered for
+            CimdUnreachableError: the host did not answer within `cimd.timeout` or could not be reached
+                (never remembered: anyone can cause it for someone else's URL).
+            CimdError: with a reason fit for the user and the logs; a failure that depends on the document
+                (status, media type, size, content, private address) is remembered for
                 `cimd.failure_cache_seconds`, during which the same URL fails again without a fetch.
         """
         check_url(url)
         host = (urlsplit(url).hostname or "").rstrip(".")
         literal = _ip_literal(host)
         if literal and special_use(literal) and host not in self._allow:
-            raise CimdError("the client_id URL points at a private or special-use address")
+            raise CimdError(_PRIVATE_ADDRESS)
         remembered = self._failures.recall(url, now=now)
         if remembered is not None:
             raise CimdError(remembered)
@@ -155,22 +163,22 @@ class CimdFetcher:
                 async with asyncio.timeout(self._settings.timeout):  # one deadline: DNS, connect, headers, body
                     body, cache_control = await self._get(url)
                 record = parse_document(url, body, now=now, private_use_schemes=self._private_use_schemes)
-            except CimdBusyError:
+            except (CimdBusyError, CimdUnreachableError):
                 raise
             except CimdError as error:
                 self._failures.remember(url, str(error), now=now)
                 raise
             except TimeoutError:
                 message = f"the client metadata document could not be fetched within {self._settings.timeout} s"
-                self._failures.remember(url, message, now=now)
-                raise CimdError(message) from None
+                raise CimdUnreachableError(message) from None
         return record, self._cache_seconds(cache_control)
 
     async def _get(self, url: str) -> tuple[bytes, str]:
         """(body, Cache-Control) of a 200 JSON answer no larger than `cimd.max_bytes`.
 
         Raises:
-            CimdError: another status, a redirect, a bad media type or encoding, too large, or unreachable.
+            CimdUnreachableError: the host could not be reached or broke off.
+            CimdError: another status, a redirect, a bad media type or encoding, too large, a private address.
         """
         limit = self._settings.max_bytes
         headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
@@ -182,12 +190,14 @@ class CimdFetcher:
                 return await read_capped(resp.content, limit), resp.headers.get("Cache-Control", "")
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, SpecialUseAddressError):
-                raise CimdError("the client_id URL points at a private or special-use address") from None
-            raise CimdError(f"the client metadata document could not be fetched ({type(exc).__name__})") from None
+                raise CimdError(_PRIVATE_ADDRESS) from None
+            raise CimdUnreachableError(f"{_UNREACHABLE} ({type(exc).__name__})") from None
         except aiohttp.ClientError as exc:
-            raise CimdError(f"the client metadata document could not be fetched ({type(exc).__name__})") from None
+            raise CimdUnreachableError(f"{_UNREACHABLE} ({type(exc).__name__})") from None
+        except SpecialUseAddressError:
+            raise CimdError(_PRIVATE_ADDRESS) from None
         except OSError:
-            raise CimdError("the client metadata document could not be fetched (address refused)") from None
+            raise CimdUnreachableError(f"{_UNREACHABLE} (address refused)") from None
 
     def _cache_seconds(self, cache_control: str) -> int:
         lowered = cache_control.lower()

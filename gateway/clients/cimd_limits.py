@@ -5,7 +5,8 @@ An anonymous `/authorize` with an `https://` client_id makes the gateway fetch t
 fetch is bounded: how many run at once (in total and per host; one more is refused at once, never queued), how
 long one may take (one deadline for resolving, connecting, headers and body), how many bytes are read (counted
 while reading: a Content-Length is never trusted, and nothing is decompressed), what the body must be (JSON), and
-how often a failing URL is tried again (a failure is remembered briefly).
+how often a failing URL is tried again (a failure that depends on the document is remembered briefly; one an
+attacker can cause for someone else's URL, a timeout or an unreachable host, is not).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 from aiohttp import StreamReader
 from aiohttp.abc import ResolveResult
@@ -36,6 +39,11 @@ class CimdBusyError(CimdError):
     """Too many documents are being fetched right now: try again shortly (never remembered as a failure)."""
 
     status = 503
+
+
+class CimdUnreachableError(CimdError):
+    """The host did not answer in time or could not be reached: not the document's fault, so never remembered
+    (anyone can slow a fetch down, e.g. by keeping the DNS threads busy, and must not block a real client)."""
 
 
 class FetchSlots:
@@ -124,12 +132,31 @@ class OwnThreadLookups:
     """getaddrinfo on threads of its own: a resolver that never answers ties up these threads only, never the
     event loop's default executor that the rest of the gateway shares."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, getaddrinfo: Callable[..., list[Any]] = socket.getaddrinfo) -> None:
+        self._getaddrinfo = getaddrinfo  # the system resolver (a test passes one that does not answer)
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cimd-dns")
+        self._threads = threads
+        self._running = 0  # lookups on a thread or waiting for one; a timed-out fetch leaves its lookup running
+        self._lock = threading.Lock()
+
+    def _done(self, _: object) -> None:
+        with self._lock:
+            self._running -= 1
 
     async def resolve(self, host: str, port: int, family: socket.AddressFamily) -> list[ResolveResult]:
-        lookup = functools.partial(socket.getaddrinfo, host, port, family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)
-        infos = await asyncio.get_running_loop().run_in_executor(self._executor, lookup)
+        """The answers for `host`.
+
+        Raises:
+            CimdBusyError: every thread is busy (with lookups that have not answered): refused, never queued.
+        """
+        lookup = functools.partial(self._getaddrinfo, host, port, family, socket.SOCK_STREAM, 0, socket.AI_ADDRCONFIG)
+        with self._lock:
+            if self._running >= self._threads:
+                raise CimdBusyError("every name lookup for client metadata documents is busy; try again shortly")
+            self._running += 1
+        submitted = self._executor.submit(lookup)
+        submitted.add_done_callback(self._done)  # when the thread is free again, not when the fetch gives up
+        infos = await asyncio.wrap_future(submitted)
         answers: list[ResolveResult] = []
         for info_family, _, proto, _, address in infos:
             if info_family == socket.AF_INET6 and (len(address) < 4 or address[3]):

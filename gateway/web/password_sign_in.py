@@ -47,7 +47,7 @@ async def handle_login(request: web.Request) -> web.StreamResponse:
     if not request.app[SETTINGS_KEY].login.local:
         return html_error("Local accounts are off", "Sign in with one of the offered providers.", status=403)
     attempt = await charge_attempt(request, username)
-    if not isinstance(attempt, Attempt):  # this name's failed sign-ins are spent, whoever tries (and from where)
+    if not isinstance(attempt, Attempt):  # spent for this name from this address, or from all
         audit(request, "oauth.login", method="local", username=username[:64], outcome="rate_limited")
         page = login_page(
             request, session, request_id, client, username, "Too many failed sign-ins. Try again later.", status=429

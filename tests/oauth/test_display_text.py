@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -30,6 +31,16 @@ HIDDEN = [
     pytest.param("Acme\u3164Notes", "U+3164", id="hangul-filler"),
     pytest.param("Acme\u2800Notes", "U+2800", id="braille-blank"),
     pytest.param("Acme\ufe0fNotes", "U+FE0F", id="variation-selector"),
+    pytest.param("\ufe0fAcme", "U+FE0F", id="emoji-presentation-first"),
+    pytest.param("\u2601\ufe0f\ufe0f Acme", "U+FE0F", id="emoji-presentation-twice"),
+    pytest.param("\u2601\u200d Acme", "U+200D", id="joiner-after-an-emoji-only"),
+    pytest.param("Acme\u200d\U0001f4bb", "U+200D", id="joiner-before-an-emoji-only"),
+    pytest.param("\U0001f469\u200d\u200d\U0001f4bb", "U+200D", id="joiner-twice"),
+]
+EMOJI_NAMES = [
+    "\u2601\ufe0f Cloud Agent",
+    "\U0001f469\u200d\U0001f4bb Dev",
+    "\U0001f468\u200d\u2764\ufe0f\u200d\U0001f468 Pair",
 ]
 
 
@@ -43,6 +54,16 @@ def test_hidden_character_finds_controls_bidi_and_invisible_characters(text: str
 )
 def test_ordinary_names_in_any_script_are_shown(text: str) -> None:
     assert hidden_character(text) is None
+
+
+@pytest.mark.parametrize("text", EMOJI_NAMES)
+def test_emoji_sequences_are_shown_and_registered(text: str) -> None:
+    """U+FE0F right after an emoji and U+200D between two emoji are parts of emoji ("☁️ Cloud Agent",
+    "👩‍💻 Dev"): the shared reader of DCR bodies and CIMD documents accepts them (elsewhere they are refused)."""
+    assert hidden_character(text) is None
+    for ascii_only in (True, False):  # escaped as surrogate pairs, and as UTF-8
+        body = json.dumps({"client_name": text, "redirect_uris": []}, ensure_ascii=ascii_only).encode()
+        assert parse_metadata_json(body)["client_name"] == text
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,13 @@
-"""Failed local sign-ins are limited per user name besides per address (security review 2, R5; OWASP ASVS
-2.2.1, NIST SP 800-63B §5.2.2): `rate_limits.failed_sign_ins`, counted atomically in Redis."""
+"""Failed local sign-ins are limited per (user name, address) under a higher ceiling per user name (security
+review 2, R5; OWASP ASVS 2.2.1, NIST SP 800-63B §5.2.2): `rate_limits.failed_sign_ins`, counted atomically in
+Redis."""
 
 from __future__ import annotations
 
 import pytest
 
 from gateway.accounts import add_user
+from gateway.web.sign_in_limits import NAME_CEILING_FACTOR
 from tests.conftest import route
 from tests.support.headless_oauth import parse_forms
 from tests.support.oauth_client import authorize_url, new_verifier, register, relative
@@ -34,16 +36,31 @@ async def sign_in(client, form, username, password, address):
     return await client.post(form["action"], data=data, headers={"X-Forwarded-For": address}, allow_redirects=False)
 
 
-async def test_failed_sign_ins_of_one_name_are_limited_from_every_address(limited, aiohttp_client):
-    """Three wrong passwords from three addresses spend alice's budget: the right password from a fourth
-    address is refused too (429, Retry-After), while another name still gets its own tries."""
+async def test_one_address_over_the_limit_does_not_lock_the_name_out_elsewhere(limited, aiohttp_client):
+    """Three wrong passwords from one address spend alice's tries there (429, Retry-After, even for the right
+    password), but alice at another address still signs in: a guesser cannot lock her out (security review 2)."""
     client = await aiohttp_client(limited)
     form = await login_form(limited, client)
-    for n in range(3):
-        assert (await sign_in(client, form, "alice", "wrong-guess", f"203.0.113.{n}")).status == 401
-    refused = await sign_in(client, form, "alice", PASSWORD, "198.51.100.9")
+    for _ in range(3):
+        assert (await sign_in(client, form, "alice", "wrong-guess", "203.0.113.7")).status == 401
+    refused = await sign_in(client, form, "alice", PASSWORD, "203.0.113.7")
     assert refused.status == 429 and int(refused.headers["Retry-After"]) >= 1
     assert "Too many failed sign-ins" in await refused.text() and 'name="decision"' not in await refused.text()
+    owner = await aiohttp_client(limited)
+    signed_in = await sign_in(owner, await login_form(limited, owner), "alice", PASSWORD, "198.51.100.9")
+    assert signed_in.status == 200 and 'name="decision"' in await signed_in.text()
+
+
+async def test_failed_sign_ins_of_one_name_are_bounded_across_addresses(limited, aiohttp_client):
+    """A guesser spread over many addresses gets NAME_CEILING_FACTOR times the limit at one name in all, then
+    every address is refused, while another name still gets its own tries."""
+    client = await aiohttp_client(limited)
+    form = await login_form(limited, client)
+    ceiling = 3 * NAME_CEILING_FACTOR
+    for n in range(ceiling):
+        assert (await sign_in(client, form, "alice", "wrong-guess", f"203.0.{n // 3}.{n % 3 + 1}")).status == 401
+    refused = await sign_in(client, form, "alice", PASSWORD, "198.51.100.9")
+    assert refused.status == 429 and int(refused.headers["Retry-After"]) >= 1
     assert (await sign_in(client, form, "bob", "wrong-guess", "198.51.100.9")).status == 401
 
 
@@ -51,17 +68,17 @@ async def test_unknown_names_are_limited_like_existing_ones(limited, aiohttp_cli
     """No user enumeration: a name without an account runs out of tries exactly like alice."""
     client = await aiohttp_client(limited)
     form = await login_form(limited, client)
-    statuses = [(await sign_in(client, form, "nobody", "wrong-guess", f"203.0.113.{n}")).status for n in range(4)]
+    statuses = [(await sign_in(client, form, "nobody", "wrong-guess", "203.0.113.7")).status for _ in range(4)]
     assert statuses == [401, 401, 401, 429]
 
 
 async def test_successful_sign_ins_do_not_count_against_the_name(limited, aiohttp_client):
     """Only failures count: alice signs in four times with a budget of three, then still has three tries."""
-    for n in range(4):
+    for _ in range(4):
         client = await aiohttp_client(limited)  # a new browser each time (a signed-in one skips the form)
-        signed_in = await sign_in(client, await login_form(limited, client), "alice", PASSWORD, f"203.0.113.{n}")
+        signed_in = await sign_in(client, await login_form(limited, client), "alice", PASSWORD, "203.0.113.7")
         assert signed_in.status == 200 and 'name="decision"' in await signed_in.text()
     client = await aiohttp_client(limited)
     form = await login_form(limited, client)
-    statuses = [(await sign_in(client, form, "alice", "wrong", f"198.51.100.{n}")).status for n in range(4)]
+    statuses = [(await sign_in(client, form, "alice", "wrong", "203.0.113.7")).status for _ in range(4)]
     assert statuses == [401, 401, 401, 429]
