@@ -56,7 +56,6 @@ async def open_upstream(
     *,
     public_proto: str,
     client_address: str,
-    plain: bool = False,
     identity_jwt: str | None = None,
     last_event_id: str | None = None,
 ) -> aiohttp.ClientResponse:
@@ -81,8 +80,6 @@ async def open_upstream(
         request_id=request.get(REQUEST_ID_KEY),
         public_host=info.host,
     )
-    if plain:  # the gateway must read this response (list filtering): ask for it uncompressed
-        headers["Accept-Encoding"] = "identity"
     headers.popall("Last-Event-ID", None)  # never as the client sent it
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id
