@@ -4,12 +4,15 @@ read for its event ids (gateway.mcp.sse), which must not cost what main relayed 
 from __future__ import annotations
 
 import gzip
+import json
 
 from aiohttp import web
 
+from gateway.mcp.sse import MAX_EVENT_BYTES
 from tests.conftest import route
 from tests.support.tokens import issue
 
+BIG = MAX_EVENT_BYTES + 1024 * 1024
 ACCEPT = {"Accept": "application/json, text/event-stream"}
 
 
@@ -25,6 +28,45 @@ def compressing_app() -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/mcp", handle)
     return app
+
+
+def big_result_app() -> web.Application:
+    """A tools/call answered by one SSE event larger than MAX_EVENT_BYTES (an embedded image), sent in pieces."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b'id: ev1\ndata: {"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"image",')
+        await response.write(b'"mimeType":"image/png","data":"')
+        for _ in range(BIG // 65536):
+            await response.write(b"A" * 65536)
+        await response.write(b'"}]}}\n\n')
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/mcp", handle)
+    return app
+
+
+async def test_an_event_larger_than_the_filter_bound_is_relayed_whole(
+    start_gateway, aiohttp_server, aiohttp_client, store
+):
+    """The whole-event bound (4 MiB) is the list filter's: without a filter the stream ended before such an event
+    (a 200 with an empty body); main relayed it byte for byte, as the gateway does again, with its id bound."""
+    upstream = await aiohttp_server(big_result_app())
+    server = await start_gateway([route("alpha", str(upstream.make_url("/mcp")))])
+    client = await aiohttp_client(server)
+    token = await issue(store, server, "alpha", scopes=("alpha:read",))
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add", "arguments": {}}}
+    response = await client.post("/alpha/mcp", json=call, headers={**ACCEPT, "Authorization": f"Bearer {token}"})
+    assert response.status == 200 and response.content_type == "text/event-stream"
+    body = await response.read()
+    id_line, data_line, *rest = body.split(b"\n")
+    assert id_line.startswith(b"id: ev1.") and rest == [b"", b""]
+    message = json.loads(data_line.removeprefix(b"data: "))
+    assert len(message["result"]["content"][0]["data"]) == BIG
 
 
 async def test_a_client_accepting_gzip_gets_its_sse_stream(start_gateway, aiohttp_server, aiohttp_client, store):
