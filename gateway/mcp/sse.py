@@ -128,6 +128,8 @@ class SseFramer:
             if line:
                 self._lines.append(line)
                 continue
+            if end - start > self._max:  # (one that arrived whole within a chunk too)
+                raise UnreadableEventError(f"an SSE event is larger than {self._max} bytes", b"".join(out))
             try:
                 out.append(self._event(bytes(buffer[start:end]), self._lines))
             except UnreadableEventError as exc:
