@@ -67,8 +67,9 @@ class SseFramer:
     ) -> None:
         self._rewrites = tuple(rewrites)
         self._max = max_event_bytes
-        self._held = held_field  # line mode when set
-        self._held_prefix = (held_field or b"") + b":"
+        self._line_mode = held_field is not None
+        self._held = held_field or b""
+        self._held_prefix = self._held + b":"
         self._max_held = max_held_line
         self._head = b""  # the first bytes while they may still be a BOM
         self._line = bytearray()  # line mode: the current line while it is (or may be) a held one
@@ -85,12 +86,10 @@ class SseFramer:
         return self._parse(chunk, final=False)
 
     def flush(self) -> bytes:
-        """End of stream: a last CR ends its line; whatever event is still incomplete is dropped (in line mode
-        what already went on stays sent, a held line without its line end is dropped)."""
+        """End of stream: a last CR ends its line; whatever event is still incomplete is dropped (in line mode what
+        already went on stays sent; a held line without its line end, which no client reads, is dropped)."""
         out = self._parse(b"", final=True)
         self._buffer, self._scanned, self._searched, self._lines = bytearray(), 0, 0, []
-        if self._held is not None and not self._passing and not self._skipping and self._line:
-            out += b"" if bytes(self._line).startswith(self._held_prefix) or self._line == self._held else self._line
         self._line, self._passing, self._skipping = bytearray(), False, False
         return out
 
@@ -109,7 +108,7 @@ class SseFramer:
         begun = self._begin(chunk, final=final)
         if begun is None:
             return b""
-        if self._held is not None:
+        if self._line_mode:
             return self._parse_lines(begun)
         buffer = self._buffer
         buffer += begun
