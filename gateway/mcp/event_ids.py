@@ -21,6 +21,7 @@ from gateway.store.base import Store
 
 EVENT_ID_SECRET = "sse-event-ids"  # the store's name for the deployment secret that keys the MACs
 MAX_UPSTREAM_EVENT_ID = 256  # longer upstream ids are not bound (the client gets an empty id: no resumption)
+MAX_ID_LINE = len(b"id: ") + MAX_UPSTREAM_EVENT_ID  # a longer `id` line holds no bindable id
 MAC_LENGTH = 22  # base64url characters of the truncated MAC (16 bytes, 128 bits)
 MAX_LAST_EVENT_ID = MAX_UPSTREAM_EVENT_ID + 1 + MAC_LENGTH  # longer Last-Event-ID headers are refused unread
 # what a client echoes back unchanged in a header: visible ASCII, no spaces (HTTP trims them)

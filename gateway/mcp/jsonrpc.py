@@ -38,12 +38,22 @@ MAX_TARGET_BYTES = 16 * 1024  # their UTF-8 in all (a non-ASCII character costs 
 RequestId = str | int | float | None  # JSON-RPC ids are strings or Numbers (1.0 included)
 
 
+def _body_text(body: bytes) -> str | None:
+    """A client's body as the one text every reading of it uses: strict UTF-8 (RFC 8259 §8.1), None otherwise.
+    (json.loads of bytes also takes UTF-16 and UTF-32, which a depth check on a UTF-8 reading would not see.)"""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def peek_id(body: bytes) -> RequestId:
     """The `id` of a single JSON-RPC request in `body`, or None when unreadable (batches, notifications)."""
-    if not body or body.lstrip()[:1] != b"{":
+    text = _body_text(body)
+    if not text or text.lstrip()[:1] != "{":
         return None
     try:
-        message = json.loads(body)
+        message = json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: pathologically nested input
         return None
     return _id(message.get("id")) if isinstance(message, dict) else None
@@ -108,11 +118,12 @@ class BodyError(Exception):
 def parse_messages(body: bytes) -> list[Message] | None:
     """The requests in a single or batch body, leniently (for the audit line of a refused body); None when the
     body is not JSON. Use `read_messages` to decide anything."""
+    text = _body_text(body)
     try:
-        decoded = json.loads(body) if body else None
+        decoded = json.loads(text) if text else None
     except (ValueError, RecursionError):
         return None
-    if not isinstance(decoded, (dict, list)) or depth(body.decode("utf-8", "replace")) > MAX_DEPTH:
+    if not isinstance(decoded, (dict, list)) or text is None or depth(text) > MAX_DEPTH:
         return None  # (a deeper value would be walked again: digests, audit lines)
     items = decoded if isinstance(decoded, list) else [decoded]
     messages = []

@@ -37,7 +37,6 @@ FORWARDED_REQUEST = frozenset(
         "last-event-id",
         # content negotiation
         "accept",
-        "accept-encoding",
         "accept-language",
         "content-type",
         "user-agent",
@@ -56,6 +55,7 @@ GATEWAY_REQUEST = frozenset(
         "origin",
         "content-length",
         "content-encoding",
+        "accept-encoding",  # always identity: the gateway reads every SSE stream (event ids) and filtered body
         "forwarded",
         "x-real-ip",
         "x-request-id",

@@ -79,8 +79,9 @@ def upstream_request_headers(
     request_id: str | None = None,
     public_host: str | None = None,
 ) -> CIMultiDict[str]:
-    """The allow-listed inbound headers, then the gateway's: Host, X-Forwarded-*, X-Request-Id, identity.
-    `public_host` is the route's configured host (X-Forwarded-Host), never the client's Host header."""
+    """The allow-listed inbound headers, then the gateway's: Host, Accept-Encoding (identity), X-Forwarded-*,
+    X-Request-Id, identity. `public_host` is the route's configured host (X-Forwarded-Host), never the client's
+    Host header."""
     public_host = public_host or host
     allowed = _request_allowed(tuple(route.forward_headers), route.preserve_host)
     named = _connection_tokens(inbound)
@@ -93,6 +94,7 @@ def upstream_request_headers(
     if cookies:
         out["Cookie"] = cookies
     out["Host"] = host if route.preserve_host else upstream_host
+    out["Accept-Encoding"] = "identity"  # the gateway reads what it relays (SSE event ids, list filter)
     if client_ip:
         out["X-Forwarded-For"] = client_ip
     out["X-Forwarded-Proto"] = proto

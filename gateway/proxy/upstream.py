@@ -16,7 +16,7 @@ from gateway.config import ProxySettings
 from gateway.identity import RequestContext
 from gateway.keys import REQUEST_ID_KEY, ROUTE_INFO_KEY
 from gateway.mcp import jsonrpc
-from gateway.mcp.event_ids import EventIdBinding
+from gateway.mcp.event_ids import MAX_ID_LINE, EventIdBinding
 from gateway.mcp.filtering import FilterError, ListFilter
 from gateway.mcp.sse import MAX_EVENT_BYTES, EventRewrite, SseFramer, UnreadableEventError
 from gateway.proxy.headers import client_response_headers, upstream_request_headers
@@ -56,7 +56,6 @@ async def open_upstream(
     *,
     public_proto: str,
     client_address: str,
-    plain: bool = False,
     identity_jwt: str | None = None,
     last_event_id: str | None = None,
 ) -> aiohttp.ClientResponse:
@@ -81,8 +80,6 @@ async def open_upstream(
         request_id=request.get(REQUEST_ID_KEY),
         public_host=info.host,
     )
-    if plain:  # the gateway must read this response (list filtering): ask for it uncompressed
-        headers["Accept-Encoding"] = "identity"
     headers.popall("Last-Event-ID", None)  # never as the client sent it
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id
@@ -137,7 +134,7 @@ async def relay(
             await response.write(body)
             completed = True
         else:
-            sse = SseFramer(_rewrites(list_filter, event_ids)) if mode == "sse" else None
+            sse = _framer(list_filter, event_ids) if mode == "sse" else None
             await response.prepare(request)
             completed = await _unless_ended(_copy_body(upstream, response, sse), ended)
         await response.write_eof()
@@ -153,14 +150,13 @@ async def relay(
     return response
 
 
-def _rewrites(list_filter: ListFilter | None, event_ids: EventIdBinding | None) -> list[EventRewrite]:
-    """The list filter first (it may rewrite data), then the id binding (it rewrites ids only)."""
-    rewrites: list[EventRewrite] = []
-    if list_filter is not None:
-        rewrites.append(list_filter.event)
-    if event_ids is not None:
-        rewrites.append(event_ids.rewrite)
-    return rewrites
+def _framer(list_filter: ListFilter | None, event_ids: EventIdBinding | None) -> SseFramer:
+    """The list filter first (it may rewrite data: whole events, at most MAX_EVENT_BYTES each), then the id binding
+    (it rewrites ids only: without a filter, only `id` lines are held and every other byte streams on)."""
+    rewrites: list[EventRewrite] = [event_ids.rewrite] if event_ids is not None else []
+    if list_filter is None:
+        return SseFramer(rewrites, held_field=b"id", max_held_line=MAX_ID_LINE)
+    return SseFramer([list_filter.event, *rewrites])
 
 
 async def _copy_body(upstream: aiohttp.ClientResponse, response: web.StreamResponse, sse: SseFramer | None) -> None:

@@ -170,7 +170,6 @@ async def _serve(request: web.Request, fields: dict[str, Any]) -> web.StreamResp
             body,
             public_proto=urlsplit(settings.public_url).scheme,
             client_address=client_ip(request),
-            plain=inspection.list_filter is not None,
             identity_jwt=signed,
             last_event_id=resume_from,
         )

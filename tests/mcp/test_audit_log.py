@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from gateway.accounts import add_user
 from tests.conftest import route
 from tests.mcp.test_tool_policy import POLICY
@@ -194,3 +196,30 @@ async def test_a_refused_huge_batch_leaves_a_bounded_audit_line(
     assert len(record["tools"]) == 33 and record["tools"][-1].startswith("…(+")
     assert all(len(name) <= 200 for name in record["tools"][:-1])
     assert len(log.read_text()) < 64 * 1024
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16", "utf-32"])
+async def test_a_deep_body_in_another_encoding_is_refused_with_a_parse_error(
+    start_gateway, upstream, store, aiohttp_client, tmp_path, encoding
+):
+    """Review 2, R4 regression: the audit description read a UTF-16/32 body with json.loads(bytes) (which takes
+    those encodings) but checked its depth on a UTF-8 reading, where escaped quotes hide the brackets; the deep
+    value then raised RecursionError in the audit path (500). Every reading now starts from one strict UTF-8 text."""
+    log = tmp_path / "audit.jsonl"
+    server = await start_gateway([route("alpha", upstream.url, audit_arguments=False)], audit={"path": str(log)})
+    client = await aiohttp_client(server)
+    token = await issue(store, server, "alpha", scopes=("alpha:read",))
+    arguments = '{"k":"\\"","deep":' + "[" * 937 + "]" * 937 + ',"z":"\\""}'
+    text = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":' + arguments + "}}"
+    reply = await client.post(
+        "/alpha/mcp",
+        data=text.encode(encoding),
+        headers={
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {token}",
+        },
+    )
+    assert reply.status == 400 and (await reply.json())["error"]["code"] == -32700
+    record = [r for r in lines(log) if r["event"] == "mcp.request"][-1]
+    assert record["status"] == 400 and "tools" not in record  # (not read as a tools/call of "add")

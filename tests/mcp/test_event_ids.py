@@ -10,15 +10,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.mcp.event_ids import EVENT_ID_SECRET, MAX_LAST_EVENT_ID, EventIdBinding, EventIds
+from gateway.mcp.event_ids import EVENT_ID_SECRET, MAX_ID_LINE, MAX_LAST_EVENT_ID, EventIdBinding, EventIds
 from gateway.mcp.filtering import ListFilter
-from gateway.mcp.sse import SseFramer
+from gateway.mcp.sse import MAX_EVENT_BYTES, SseFramer
 
 KEY = secrets.token_bytes(32)
 
 
 def binding(user: str = "local:alice", client: str = "client-a", route: str = "alpha", key: bytes = KEY):
     return EventIdBinding(key, json.dumps([user, client, route]).encode())
+
+
+def id_lines_framer() -> SseFramer:
+    """The framer of a route without a list filter (gateway.proxy.upstream): only `id` lines are held."""
+    return SseFramer([binding().rewrite], held_field=b"id", max_held_line=MAX_ID_LINE)
+
+
+FRAMERS = {"whole-events": lambda: SseFramer([binding().rewrite]), "id-lines": id_lines_framer}
 
 
 def ids_of(stream: bytes) -> list[bytes]:
@@ -149,6 +157,7 @@ _id_line = st.one_of(
     st.integers(0, 999).map(lambda n: b"id:%d" % n),
     st.just(b"id: 1\x002"),
     st.just(b"id"),
+    st.just(b"id: " + b"7" * 300),  # (too long to bind: an empty id)
 )
 
 
@@ -163,15 +172,16 @@ def _streams(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
     return out, [out[a:b] for a, b in zip([0, *cuts], [*cuts, len(out)], strict=True)]
 
 
+@pytest.mark.parametrize("mode", FRAMERS)
 @settings(max_examples=300, deadline=None)
-@given(_streams())
+@given(stream=_streams())
 def test_a_client_resumes_from_the_sealed_form_of_the_id_it_would_have_resumed_from(
-    stream: tuple[bytes, list[bytes]],
+    mode: str, stream: tuple[bytes, list[bytes]]
 ) -> None:
     """Whatever the framing and chunking, the gateway's output dispatches the same events with each last event id
-    sealed (an empty one stays empty): the binding reads ids exactly as a client does."""
+    sealed (an empty one stays empty): the binding reads ids exactly as a client does, in both framer modes."""
     whole, chunks = stream
-    framer = SseFramer([binding().rewrite])
+    framer = FRAMERS[mode]()
     out = b"".join(framer.feed(chunk) for chunk in chunks) + framer.flush()
     events, last = dispatched(whole)
 
@@ -179,3 +189,23 @@ def test_a_client_resumes_from_the_sealed_form_of_the_id_it_would_have_resumed_f
         return binding().seal(upstream_id.encode()).decode()
 
     assert dispatched(out) == ([(sealed(i), d) for i, d in events], sealed(last))
+
+
+def test_without_a_filter_a_line_of_any_size_streams_on_as_it_arrives() -> None:
+    """Review 2, R2 regression: an event over MAX_EVENT_BYTES (a large tools/call result) ended the stream on
+    routes without a list filter too; only `id` lines need reading there, so nothing else is held."""
+    framer = id_lines_framer()
+    big = b"A" * (MAX_EVENT_BYTES + 1)
+    assert framer.feed(b"id: 1\r\ndata: " + big) == b"id: " + binding().seal(b"1") + b"\r\ndata: " + big
+    assert framer.feed(big) == big  # (still the same line: on as it arrives)
+    assert framer.feed(b"\n\n") + framer.flush() == b"\n\n"
+
+
+def test_without_a_filter_an_id_line_is_held_only_up_to_the_id_bound() -> None:
+    """An `id` line is the one line held; one too long to hold a bindable id goes on as an empty id."""
+    framer = id_lines_framer()
+    assert framer.feed(b"id: " + b"9" * 10 * MAX_ID_LINE) == b""
+    assert framer.feed(b"9" * MAX_EVENT_BYTES) == b""
+    assert framer.feed(b"\r\ndata: {}\r\n\r\n") == b"id\r\ndata: {}\r\n\r\n"
+    dropped = id_lines_framer()  # (an id holding NUL is dropped with its CRLF: no empty line appears)
+    assert dropped.feed(b"data: {}\nid: 1\x002\r") + dropped.feed(b"\n\n") == b"data: {}\n\n"

@@ -108,6 +108,16 @@ def test_a_body_that_is_not_json_parses_to_none(raw: bytes) -> None:
     assert parse_messages(raw) is None
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16", "utf-32"])
+def test_a_body_in_another_encoding_is_not_read_as_json(encoding: str) -> None:
+    """Review 2, R4 regression: json.loads(bytes) takes UTF-16 and UTF-32, but the depth bound read the body as
+    UTF-8; every reading is now of one strict UTF-8 text (RFC 8259 §8.1), so such a body is not JSON here."""
+    deep = '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"k":"\\"","d":' + "[" * 900 + "]" * 900 + "}}"
+    assert parse_messages(deep.encode(encoding)) is None
+    assert peek_id(deep.encode(encoding)) is None
+    assert peek_id(b'{"jsonrpc":"2.0","id":7}') == 7
+
+
 def test_a_pathologically_deep_body_is_left_to_the_upstream_rather_than_raising() -> None:
     """parse_messages docstring: a body we cannot read is the upstream's to refuse. Pinned gap: 100k nested
     arrays (well under the 4 MiB body limit) make json.loads raise RecursionError, which is not a ValueError."""

@@ -383,6 +383,16 @@ def test_an_event_larger_than_the_bound_ends_the_stream() -> None:
         rewriter.feed(b"y" * 100)
 
 
+def test_an_event_larger_than_the_bound_is_refused_when_it_arrives_whole_in_one_chunk() -> None:
+    """The bound held only for an event still incomplete after a chunk: one complete within a chunk of any size
+    (what a fast upstream's reads give) went to the filter whole."""
+    rewriter = filtering_framer(max_event_bytes=1024)
+    small = sse(response(1, {"content": []}))
+    with pytest.raises(UnreadableEventError) as raised:
+        rewriter.feed(small + sse(response(2, {"content": [], "_meta": {"pad": "x" * 2000}})) + small)
+    assert raised.value.passed == small
+
+
 def test_many_small_events_in_one_large_chunk_are_within_the_bound() -> None:
     """The bound is per event, not per chunk."""
     chunk = sse(response(1, {"content": []})) * 1000

@@ -70,7 +70,6 @@ def respond(upstream: dict[str, str] | list[tuple[str, str]], **route: object) -
         "Mcp-Param-Region",
         "Mcp-Param-user_id",
         "Accept",
-        "Accept-Encoding",
         "Accept-Language",
         "Content-Type",
         "User-Agent",
@@ -81,6 +80,13 @@ def respond(upstream: dict[str, str] | list[tuple[str, str]], **route: object) -
 def test_protocol_headers_pass_unchanged(name):
     """MCP RS-14 and Streamable HTTP: intermediaries MUST forward Mcp-Param-* (a param's name may hold `_`)."""
     assert forward({name: "v1"})[name] == "v1"
+
+
+def test_the_upstream_is_always_asked_for_an_uncompressed_answer():
+    """Review 2, R2 regression: the gateway reads every SSE stream it relays (event ids) and, on filtered routes,
+    every body; a client's Accept-Encoding would get it compressed answers it refuses (502)."""
+    assert forward({"Accept-Encoding": "gzip, br"}).getall("Accept-Encoding") == ["identity"]
+    assert forward({}).getall("Accept-Encoding") == ["identity"]
 
 
 @pytest.mark.parametrize("name", OTHER_PROXIES_IDENTITY)

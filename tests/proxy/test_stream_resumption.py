@@ -15,6 +15,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from gateway.mcp.event_ids import MAC_LENGTH
 from tests.conftest import route
+from tests.mcp.test_event_ids import dispatched
 from tests.mcp.test_resource_policy import sse_events
 from tests.support.hostile_upstream import hostile_app
 from tests.support.mcp_wire import legacy_initialize
@@ -131,10 +132,10 @@ async def test_every_id_a_client_sees_is_bound_and_odd_ones_never_pass(
     token = await issue(store, server, "alpha", scopes=("alpha:read",))
     response = await client.get("/alpha/mcp", headers={**ACCEPT, "Authorization": f"Bearer {token}"})
     assert response.status == 200
-    events = await sse_events(response, 3)
+    events, last = dispatched(await response.read())  # (read as an EventSource does: line ends kept as sent)
     first = events[0][0]
-    assert first is not None and first.startswith("7.") and len(first) == 2 + MAC_LENGTH
-    assert [event_id for event_id, _ in events] == [first, None, ""]  # (the NUL id line is gone: 7 still holds)
+    assert first.startswith("7.") and len(first) == 2 + MAC_LENGTH
+    assert events == [(first, "{}"), (first, "{}"), ("", "{}")] and last == ""  # (the NUL id is gone: 7 holds)
     alpha = await client.get(
         "/alpha/mcp", headers={**ACCEPT, "Authorization": f"Bearer {token}", "Last-Event-ID": first}
     )
