@@ -54,14 +54,18 @@ class EventIdBinding:
 
     def rewrite(self, lines: list[bytes]) -> list[bytes]:
         """One SSE event's lines (an EventRewrite of gateway.mcp.sse) with every `id` sealed; an `id` holding NUL,
-        which clients ignore (§9.2.6), is dropped; an empty `id` (a reset) stays. The same list when there is none."""
+        which clients ignore (§9.2.6), becomes an empty comment line (`:`, ignored too; dropping the line could
+        join a CR before it and an LF after it into one line end and lose an event boundary); an empty `id` (a
+        reset) stays. The same list when there is none."""
         if not any(field_name(line) == b"id" for line in lines):
             return lines
         out = []
         for line in lines:
             if field_name(line) != b"id":
                 out.append(line)
-            elif b"\0" not in (value := field_value(line)):
+            elif b"\0" in (value := field_value(line)):
+                out.append(b":")
+            else:
                 out.append(b"id: " + self.seal(value) if value else b"id")
         return out
 

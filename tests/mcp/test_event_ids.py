@@ -7,7 +7,7 @@ import json
 import secrets
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gateway.mcp.event_ids import EVENT_ID_SECRET, MAX_ID_LINE, MAX_LAST_EVENT_ID, EventIdBinding, EventIds
@@ -88,9 +88,10 @@ def test_every_id_line_of_an_event_is_sealed_and_the_rest_passes_as_it_came() ->
     assert out[1] == b"id: " + binding().seal(b"1") and out[3] == b"id: " + binding().seal(b"2")
 
 
-def test_an_id_holding_nul_is_dropped_and_an_empty_id_stays_a_reset() -> None:
-    """§9.2.6: an `id` field containing U+0000 is ignored by clients; an empty one resets the last event id."""
-    assert binding().rewrite([b"id: 1\x002", b"data: x"]) == [b"data: x"]
+def test_an_id_holding_nul_becomes_a_comment_and_an_empty_id_stays_a_reset() -> None:
+    """§9.2.6: an `id` field containing U+0000 is ignored by clients (so is a comment, and a comment keeps the line
+    and its line end); an empty one resets the last event id."""
+    assert binding().rewrite([b"id: 1\x002", b"data: x"]) == [b":", b"data: x"]
     assert binding().rewrite([b"id", b"id:", b"id: "]) == [b"id", b"id", b"id"]
 
 
@@ -175,6 +176,7 @@ def _streams(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
 @pytest.mark.parametrize("mode", FRAMERS)
 @settings(max_examples=300, deadline=None)
 @given(stream=_streams())
+@example(stream=(b"id: 0\rid: 1\x002\n\n", [b"id: 0\rid: 1\x002\n\n"]))
 def test_a_client_resumes_from_the_sealed_form_of_the_id_it_would_have_resumed_from(
     mode: str, stream: tuple[bytes, list[bytes]]
 ) -> None:
@@ -207,5 +209,10 @@ def test_without_a_filter_an_id_line_is_held_only_up_to_the_id_bound() -> None:
     assert framer.feed(b"id: " + b"9" * 10 * MAX_ID_LINE) == b""
     assert framer.feed(b"9" * MAX_EVENT_BYTES) == b""
     assert framer.feed(b"\r\ndata: {}\r\n\r\n") == b"id\r\ndata: {}\r\n\r\n"
-    dropped = id_lines_framer()  # (an id holding NUL is dropped with its CRLF: no empty line appears)
-    assert dropped.feed(b"data: {}\nid: 1\x002\r") + dropped.feed(b"\n\n") == b"data: {}\n\n"
+    dropped = id_lines_framer()  # (an id holding NUL becomes a comment with its own line end)
+    assert dropped.feed(b"data: {}\nid: 1\x002\r") + dropped.feed(b"\n\n") == b"data: {}\n:\r\n\n"
+    # found by the property below: dropping the line joined the CR before it and the LF after it into one line
+    # end, and the event boundary (and the last event id it sets) was lost
+    joined = id_lines_framer()
+    out = joined.feed(b"id: 0\rid: 1\x002\n\n") + joined.flush()
+    assert dispatched(out) == ([], binding().seal(b"0").decode())
