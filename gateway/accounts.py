@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from gateway.oauth.client_metadata import MAX_NAME_LENGTH, MAX_REDIRECT_URIS
 from gateway.oauth.redirects import DEFAULT_PRIVATE_USE_SCHEMES, redirect_uri_problem
-from gateway.oauth.tokens import hash_token, new_access_token, token_id
+from gateway.oauth.token_values import hash_token, new_access_token, token_id
 from gateway.passwords import MIN_PASSWORD_LENGTH, hash_in_pool, hash_password, verify_in_pool
 from gateway.routing import RouteInfo
 from gateway.store.base import Store

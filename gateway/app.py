@@ -9,12 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from gateway.audit import ArgumentDigester, AuditLog
-from gateway.clients.cimd import CimdFetcher
-from gateway.clients.registry import ClientRegistry
-from gateway.config import Settings
-from gateway.idp.registry import build_providers
-from gateway.keys import (
+from gateway.app_state import (
     AUDIT_KEY,
     CLIENTS_KEY,
     CLOCK_KEY,
@@ -31,6 +26,11 @@ from gateway.keys import (
     STREAMS_KEY,
     TOKEN_CACHE_KEY,
 )
+from gateway.audit import ArgumentDigester, AuditLog
+from gateway.clients.cimd import CimdFetcher
+from gateway.clients.registry import ClientRegistry
+from gateway.config import Settings
+from gateway.idp.registry import build_providers
 from gateway.limiter import LeasedLimiter
 from gateway.mcp.event_ids import EventIds
 from gateway.metrics import Metrics

@@ -29,7 +29,7 @@ from gateway.accounts import (
 )
 from gateway.config import ConfigError, Listen, Settings, load_settings
 from gateway.logs import configure as configure_logging
-from gateway.oauth.tokens import hash_token
+from gateway.oauth.token_values import hash_token
 from gateway.ports import BindError
 from gateway.routing import RouteTable
 from gateway.startup import OptionError, bind_all, cli_listen, cli_port, cli_workers, public_url_warnings

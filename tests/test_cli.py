@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gateway.config import Settings
-from gateway.oauth.tokens import ACCESS_TOKEN_PREFIX, hash_token, token_id
+from gateway.oauth.token_values import ACCESS_TOKEN_PREFIX, hash_token, token_id
 from gateway.passwords import hash_password, verify_password
 from gateway.store.records import UserRecord
 from gateway.store.redis import RedisStore

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from gateway.accounts import add_user
-from gateway.keys import SETTINGS_KEY
+from gateway.app_state import SETTINGS_KEY
 from tests.conftest import route, write_config
 from tests.support.oauth_client import REDIRECT, authorize_url, new_verifier, relative
 from tests.support.token_flow import PASSWORD, basic, mcp_status, obtain_code, redeem

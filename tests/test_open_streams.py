@@ -7,7 +7,7 @@ import asyncio
 
 from gateway.accounts import add_user, issue_service_token
 from gateway.config import Settings
-from gateway.oauth.tokens import hash_token
+from gateway.oauth.token_values import hash_token
 from gateway.open_streams import OpenStreams
 from gateway.routing import RouteTable
 from gateway.token_cache import TokenCache, follow_revocations

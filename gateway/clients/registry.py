@@ -10,7 +10,7 @@ from gateway.oauth.client_metadata import MAX_REDIRECT_URIS
 from gateway.oauth.display_text import hidden_character
 from gateway.oauth.redirects import redirect_uri_problem
 from gateway.oauth.registration import DCR_PREFIX
-from gateway.oauth.tokens import hash_token
+from gateway.oauth.token_values import hash_token
 from gateway.store.base import Store
 from gateway.store.records import ClientRecord
 

@@ -18,7 +18,7 @@ from gateway.oauth.errors import (
 from gateway.oauth.pkce import parse_challenge
 from gateway.oauth.redirects import redirect_matches, redirect_uri_problem
 from gateway.oauth.resource import normalize_resource, same_resource
-from gateway.oauth.tokens import hash_token, new_code, parse_scopes
+from gateway.oauth.token_values import hash_token, new_code, parse_scopes
 from gateway.routing import RouteInfo
 from gateway.store.base import Store
 from gateway.store.records import AuthorizationCodeRecord, ClientRecord, PendingAuthorizationRecord, Principal

@@ -11,7 +11,7 @@ from gateway.oauth.client_metadata import optional_string, parse_redirect_uris, 
 from gateway.oauth.errors import InvalidClientMetadataError
 from gateway.oauth.metadata import AUTH_METHODS
 from gateway.oauth.redirects import DEFAULT_PRIVATE_USE_SCHEMES
-from gateway.oauth.tokens import hash_token
+from gateway.oauth.token_values import hash_token
 from gateway.store.records import ClientRecord
 
 SUPPORTED_GRANTS = ("authorization_code", "refresh_token")

@@ -12,9 +12,9 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 from aiohttp import web
 
+from gateway.app_state import REQUEST_ID_KEY, ROUTE_INFO_KEY
 from gateway.config import ProxySettings
 from gateway.identity import RequestContext
-from gateway.keys import REQUEST_ID_KEY, ROUTE_INFO_KEY
 from gateway.mcp import jsonrpc
 from gateway.mcp.event_ids import MAX_ID_LINE, EventIdBinding
 from gateway.mcp.filtering import FilterError, ListFilter

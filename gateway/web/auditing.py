@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.keys import AUDIT_KEY, METRICS_KEY, REQUEST_ID_KEY
+from gateway.app_state import AUDIT_KEY, METRICS_KEY, REQUEST_ID_KEY
 from gateway.web.client_ip import client_ip
 
 

@@ -13,8 +13,8 @@ import secrets
 from aiohttp import web
 
 from gateway.access import AccessPolicy
+from gateway.app_state import CLIENTS_KEY, CLOCK_KEY, PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.clients.cimd import CimdBusyError, CimdError
-from gateway.keys import CLIENTS_KEY, CLOCK_KEY, PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.authorize import (
     errors_may_redirect,
     grant_code,

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from gateway.access import AccessPolicy
+from gateway.app_state import PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.config import Route
-from gateway.keys import PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.authorize import PRE_REGISTERED_KINDS
 from gateway.oauth.redirects import is_loopback_only
 from gateway.oauth.scopes import OPENID, grant_scopes

@@ -12,11 +12,11 @@ import re
 from aiohttp import web
 
 from gateway.access import allowed, rules_for
+from gateway.app_state import CLOCK_KEY, SETTINGS_KEY, STORE_KEY, TOKEN_CACHE_KEY
 from gateway.identity import RequestContext
-from gateway.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY, TOKEN_CACHE_KEY
 from gateway.oauth.errors import InsufficientScopeError, InvalidTokenError
 from gateway.oauth.resource import same_resource
-from gateway.oauth.tokens import hash_token, token_id
+from gateway.oauth.token_values import hash_token, token_id
 from gateway.routing import RouteInfo
 from gateway.store.records import SessionOwnerRecord
 

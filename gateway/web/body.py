@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.app_state import CORS_HEADERS_KEY, ROUTES_KEY, SETTINGS_KEY
 from gateway.config import Listen
-from gateway.keys import CORS_HEADERS_KEY, ROUTES_KEY, SETTINGS_KEY
 from gateway.oauth.errors import InvalidClientMetadataError, InvalidRequestError, OAuthError
 from gateway.oauth.registration import MAX_REGISTRATION_BYTES
 from gateway.web.auditing import audit

@@ -9,10 +9,10 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from gateway.app_state import CLIENTS_KEY, CLOCK_KEY
 from gateway.clients.cimd import CimdBusyError, CimdError
-from gateway.keys import CLIENTS_KEY, CLOCK_KEY
 from gateway.oauth.errors import InvalidClientError, InvalidRequestError, TemporarilyUnavailableError
-from gateway.oauth.tokens import hash_token
+from gateway.oauth.token_values import hash_token
 from gateway.store.records import ClientRecord
 
 

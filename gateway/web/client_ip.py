@@ -7,7 +7,7 @@ import ipaddress
 
 from aiohttp import web
 
-from gateway.keys import SETTINGS_KEY
+from gateway.app_state import SETTINGS_KEY
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

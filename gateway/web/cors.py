@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.app_state import CORS_HEADERS_KEY
 from gateway.config import Route, Settings
-from gateway.keys import CORS_HEADERS_KEY
 from gateway.proxy.header_names import MCP_PARAM_PREFIX, TOKEN
 from gateway.routing import RouteInfo
 

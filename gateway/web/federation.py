@@ -8,8 +8,8 @@ import logging
 
 from aiohttp import web
 
+from gateway.app_state import CLOCK_KEY, PROVIDERS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.idp.base import ProviderError
-from gateway.keys import CLOCK_KEY, PROVIDERS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.errors import AccessDeniedError
 from gateway.store.records import IdpStateRecord, PendingAuthorizationRecord
 from gateway.web.auditing import audit

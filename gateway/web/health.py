@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import SecretStr
 
-from gateway.keys import METRICS_KEY, SETTINGS_KEY, SIGNER_KEY, STORE_KEY
+from gateway.app_state import METRICS_KEY, SETTINGS_KEY, SIGNER_KEY, STORE_KEY
 from gateway.store.base import StoreUnavailableError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.keys import STORE_KEY
+from gateway.app_state import STORE_KEY
 from gateway.web.forms import read_form
 from gateway.web.render import html_error, render
 from gateway.web.session import cookie_name, csrf_ok, load_session

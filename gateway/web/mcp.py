@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway.keys import (
+from gateway.app_state import (
     AUDIT_KEY,
     CLOCK_KEY,
     CORS_HEADERS_KEY,
@@ -30,7 +30,7 @@ from gateway.keys import (
 )
 from gateway.mcp import jsonrpc
 from gateway.oauth.errors import OAuthError
-from gateway.oauth.tokens import hash_token
+from gateway.oauth.token_values import hash_token
 from gateway.proxy.headers import request_header_problem, upstream_session_id
 from gateway.proxy.upstream import UpstreamFailure, is_event_stream, open_upstream, relay, upstream_failure_response
 from gateway.routing import RouteInfo

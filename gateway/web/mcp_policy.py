@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.access import qualified_groups
+from gateway.app_state import LIMITER_KEY, SETTINGS_KEY
 from gateway.config import RateLimit
 from gateway.identity import RequestContext
-from gateway.keys import LIMITER_KEY, SETTINGS_KEY
 from gateway.mcp import jsonrpc
 from gateway.mcp.filtering import ListFilter
 from gateway.mcp.policy import Decision, Judge, active

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.keys import ROUTES_KEY, SETTINGS_KEY
+from gateway.app_state import ROUTES_KEY, SETTINGS_KEY
 from gateway.routing import RouteInfo
 from gateway.web.cors import DISCOVERY_CORS
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
-from gateway.keys import METRICS_KEY, REQUEST_ID_KEY, ROUTE_INFO_KEY, ROUTES_KEY, TOKEN_ID_KEY
+from gateway.app_state import METRICS_KEY, REQUEST_ID_KEY, ROUTE_INFO_KEY, ROUTES_KEY, TOKEN_ID_KEY
 from gateway.mcp import jsonrpc
 from gateway.oauth.errors import InvalidRequestError, OAuthError
 from gateway.store.base import StoreUnavailableError

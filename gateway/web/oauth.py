@@ -14,9 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from gateway.access import AccessPolicy
+from gateway.app_state import CLOCK_KEY, CORS_HEADERS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.config import IntrospectionCredential
-from gateway.keys import CLOCK_KEY, CORS_HEADERS_KEY, SETTINGS_KEY, STORE_KEY
-from gateway.oauth import token
+from gateway.oauth import grants
 from gateway.oauth.client_metadata import parse_metadata_json
 from gateway.oauth.errors import (
     InvalidRequestError,
@@ -26,7 +26,7 @@ from gateway.oauth.errors import (
 from gateway.oauth.metadata import build_authorization_server_metadata
 from gateway.oauth.registration import build_registration_response, parse_registration
 from gateway.oauth.scopes import OPENID
-from gateway.oauth.tokens import hash_token
+from gateway.oauth.token_values import hash_token
 from gateway.store.records import AccessTokenRecord, RefreshTokenRecord
 from gateway.web.auditing import audit
 from gateway.web.bearer import bearer_token
@@ -126,7 +126,7 @@ async def handle_token(request: web.Request) -> web.Response:
     known = frozenset(s for route in settings.routes for s in route.scopes) | {OPENID}
     store = request.app[STORE_KEY]
     try:
-        issued = await token.exchange(
+        issued = await grants.exchange(
             form,
             resources,
             client,

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.access import local_names_in_rules
 from gateway.accounts import AccountError, add_user, principal_of, signup_problem, verify_login
-from gateway.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.app_state import CLOCK_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.passwords import PasswordWorkBusyError
 from gateway.store.records import ClientRecord, PendingAuthorizationRecord, UserRecord
 from gateway.web.auditing import audit

@@ -8,7 +8,7 @@ import math
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.keys import METRICS_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.app_state import METRICS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.errors import SlowDownError
 from gateway.web.client_ip import client_ip
 from gateway.web.errors import json_error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.keys import SETTINGS_KEY
+from gateway.app_state import SETTINGS_KEY
 from gateway.oauth.resource import PRM_WELL_KNOWN
 from gateway.routing import RouteTable
 from gateway.web.authorize import handle_authorize, handle_consent, handle_provider_choice

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.keys import CLOCK_KEY, SETTINGS_KEY, STORE_KEY
-from gateway.oauth.tokens import hash_token
+from gateway.app_state import CLOCK_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.oauth.token_values import hash_token
 from gateway.store.records import BrowserSessionRecord, Principal
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)

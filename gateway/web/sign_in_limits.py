@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.accounts import USER_NAME
-from gateway.keys import SETTINGS_KEY, STORE_KEY
+from gateway.app_state import SETTINGS_KEY, STORE_KEY
 from gateway.web.client_ip import client_ip
 
 LOGIN_ATTEMPTS_PER_MINUTE = 10  # per client IP, sign-in and sign-up together

@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from gateway.keys import SETTINGS_KEY
+from gateway.app_state import SETTINGS_KEY
 from tests.conftest import write_config
 
 

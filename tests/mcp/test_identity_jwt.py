@@ -13,7 +13,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from gateway.app import create_app
-from gateway.keys import SETTINGS_KEY
+from gateway.app_state import SETTINGS_KEY
 from gateway.ports import free_port
 from tests.conftest import make_settings, route, write_config
 from tests.support.tokens import issue

@@ -7,7 +7,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.accounts import add_user
-from gateway.oauth.tokens import hash_token
+from gateway.oauth.token_values import hash_token
 from tests.conftest import route
 from tests.support.mcp_wire import legacy_initialize
 from tests.support.oauth_client import register
@@ -76,7 +76,7 @@ async def test_with_the_token_cache_on_a_session_stays_bound_to_its_owner(
     read no Redis, someone else's token still gets 404, and DELETE ends the session here at once."""
     import asyncio
 
-    from gateway.keys import TOKEN_CACHE_KEY
+    from gateway.app_state import TOKEN_CACHE_KEY
     from tests.conftest import route
 
     server = await start_gateway(

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from gateway.app import create_app
-from gateway.keys import TOKEN_CACHE_KEY
-from gateway.oauth.tokens import hash_token
+from gateway.app_state import TOKEN_CACHE_KEY
+from gateway.oauth.token_values import hash_token
 from gateway.ports import free_port
 from tests.conftest import make_settings, route
 from tests.support.paused_store import open_pausing_store

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.oauth.errors import InvalidClientMetadataError, InvalidRedirectUriError
 from gateway.oauth.registration import Registration, build_registration_response, parse_registration
-from gateway.oauth.tokens import hash_token
+from gateway.oauth.token_values import hash_token
 
 NOW = 1_800_000_000.0
 CALLBACK = "https://client.example.com/callback"

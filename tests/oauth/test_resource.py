@@ -8,7 +8,7 @@ import re
 import pytest
 
 from gateway.oauth.resource import canonical_resource, metadata_url, normalize_resource, same_resource
-from gateway.oauth.tokens import ACCESS_TOKEN_PREFIX, hash_token, new_access_token, parse_scopes, token_id
+from gateway.oauth.token_values import ACCESS_TOKEN_PREFIX, hash_token, new_access_token, parse_scopes, token_id
 
 
 @pytest.mark.parametrize(

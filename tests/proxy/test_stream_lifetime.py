@@ -12,8 +12,8 @@ import pytest
 
 from gateway.accounts import add_user
 from gateway.app import create_app
-from gateway.keys import TOKEN_CACHE_KEY
-from gateway.oauth.tokens import hash_token
+from gateway.app_state import TOKEN_CACHE_KEY
+from gateway.oauth.token_values import hash_token
 from gateway.ports import free_port
 from tests.conftest import make_settings, route
 from tests.support.mcp_wire import legacy_initialize, modern_call, read_sse_event, tool_result_text

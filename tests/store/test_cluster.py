@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from redis.crc import key_slot
 
-from gateway.oauth.tokens import hash_token, new_access_token
+from gateway.oauth.token_values import hash_token, new_access_token
 from gateway.store.base import StoreUnavailableError
 from gateway.store.records import AccessTokenRecord, UserRecord
 from gateway.store.redis import RedisStore

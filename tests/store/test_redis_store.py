@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.accounts import issue_service_token
-from gateway.oauth.tokens import hash_token, new_access_token, token_id
+from gateway.oauth.token_values import hash_token, new_access_token, token_id
 from gateway.passwords import hash_password
 from gateway.routing import RouteTable
 from gateway.store.base import StoreUnavailableError

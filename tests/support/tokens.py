@@ -7,7 +7,7 @@ import time
 from aiohttp.test_utils import TestServer
 
 from gateway.accounts import add_user, issue_service_token
-from gateway.keys import ROUTES_KEY
+from gateway.app_state import ROUTES_KEY
 from gateway.store.base import Store
 
 

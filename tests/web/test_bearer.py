@@ -78,7 +78,7 @@ async def test_expired_token_is_rejected(gateway, aiohttp_client, store, clock):
 
 
 async def test_revoked_token_is_rejected(gateway, aiohttp_client, store):
-    from gateway.oauth.tokens import hash_token
+    from gateway.oauth.token_values import hash_token
 
     token = await issue(store, gateway, "alpha")
     assert await store.revoke_access_token(hash_token(token))

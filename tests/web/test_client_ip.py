@@ -10,8 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
+from gateway.app_state import SETTINGS_KEY
 from gateway.config import Settings
-from gateway.keys import SETTINGS_KEY
 from gateway.web.client_ip import client_ip
 
 

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from gateway.accounts import add_user
-from gateway.keys import SETTINGS_KEY
+from gateway.app_state import SETTINGS_KEY
 from tests.conftest import route
 from tests.support.oauth_client import REDIRECT, new_verifier, register
 from tests.support.token_flow import (

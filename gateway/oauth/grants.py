@@ -18,7 +18,7 @@ from gateway.oauth.errors import (
 )
 from gateway.oauth.resource import same_resource
 from gateway.oauth.scopes import is_narrowing
-from gateway.oauth.tokens import hash_token, new_access_token, new_refresh_token, parse_scopes
+from gateway.oauth.token_values import hash_token, new_access_token, new_refresh_token, parse_scopes
 from gateway.store.base import Store
 from gateway.store.records import AccessTokenRecord, ClientRecord, Principal, RefreshTokenRecord
 
