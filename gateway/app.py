@@ -17,6 +17,7 @@ from gateway.app_state import (
     EVENT_IDS_KEY,
     HTTP_KEY,
     LIMITER_KEY,
+    MCP_KEY,
     METRICS_KEY,
     PROVIDERS_KEY,
     ROUTES_KEY,
@@ -43,6 +44,8 @@ from gateway.store.open import describe_store, open_store
 from gateway.token_cache import TokenCache, follow_revocations
 from gateway.web.body import bounded_body
 from gateway.web.cors import add_cors_headers
+from gateway.web.mcp import mcp_first
+from gateway.web.mcp_state import McpEndpoint
 from gateway.web.middleware import add_request_id, error_middleware
 from gateway.web.ratelimit import oauth_rate_limit
 from gateway.web.routes import setup_routes
@@ -55,7 +58,8 @@ def create_app(
 ) -> web.Application:
     """Build the gateway. `store` and `clock` are seams for tests; by default the store follows settings."""
     app = web.Application(
-        middlewares=[error_middleware, oauth_rate_limit, bounded_body], client_max_size=settings.proxy.max_body_bytes
+        middlewares=[mcp_first, error_middleware, oauth_rate_limit, bounded_body],
+        client_max_size=settings.proxy.max_body_bytes,
     )
     table = RouteTable(settings)
     app[SETTINGS_KEY] = settings
@@ -68,6 +72,7 @@ def create_app(
     app.cleanup_ctx.append(_store_ctx(settings, store))
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_clients_ctx)
+    app.cleanup_ctx.append(_mcp_ctx)
     setup_routes(app, table)
     return app
 
@@ -126,3 +131,22 @@ async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HTTP_KEY] = build_http_client(app[SETTINGS_KEY].proxy)
     yield
     await app[HTTP_KEY].close()
+
+
+async def _mcp_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[MCP_KEY] = McpEndpoint(
+        settings=app[SETTINGS_KEY],
+        routes=app[ROUTES_KEY],
+        metrics=app[METRICS_KEY],
+        audit=app[AUDIT_KEY],
+        store=app[STORE_KEY],
+        limiter=app[LIMITER_KEY],
+        cache=app[TOKEN_CACHE_KEY],
+        streams=app[STREAMS_KEY],
+        event_ids=app[EVENT_IDS_KEY],
+        signer=app[SIGNER_KEY],
+        digester=app[DIGESTER_KEY],
+        http=app[HTTP_KEY],
+        clock=app[CLOCK_KEY],
+    )
+    yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -19,6 +20,9 @@ from gateway.routing import RouteInfo, RouteTable
 from gateway.signing import IdentitySigner
 from gateway.store.base import Store
 from gateway.token_cache import TokenCache
+
+if TYPE_CHECKING:  # (it imports the MCP route's modules, which import these keys)
+    from gateway.web.mcp_state import McpEndpoint
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 STORE_KEY = web.AppKey("store", Store)
@@ -42,3 +46,4 @@ DIGESTER_KEY = web.AppKey("digester", ArgumentDigester)  # keyed digests of tool
 EVENT_IDS_KEY = web.AppKey("event_ids", EventIds)  # SSE event ids bound to the caller (resumption)
 TOKEN_CACHE_KEY = web.AppKey("token_cache", TokenCache)
 STREAMS_KEY = web.AppKey("streams", OpenStreams)  # requests in flight by token (revocation and expiry end them)
+MCP_KEY: web.AppKey[McpEndpoint] = web.AppKey("mcp")  # what the MCP route works with (gateway.web.mcp_state)

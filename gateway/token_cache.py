@@ -18,7 +18,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gateway.open_streams import OpenStreams
 from gateway.store.base import Store
@@ -29,10 +29,21 @@ MAX_ENTRIES = 50_000
 T = TypeVar("T")
 
 
+class CachedToken:
+    """A cached access token and what was worked out from it per route (gateway.oauth.bearer `Grant`s, keyed by
+    route name: at most one per configured route); evicted together."""
+
+    __slots__ = ("record", "grants")
+
+    def __init__(self, record: AccessTokenRecord) -> None:
+        self.record = record
+        self.grants: dict[str, Any] = {}
+
+
 class TokenCache:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._entries: OrderedDict[str, tuple[AccessTokenRecord, float]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[CachedToken, float]] = OrderedDict()
         self._owners: OrderedDict[str, tuple[SessionOwnerRecord, float]] = OrderedDict()
         self._generation = 0  # bumped by every eviction: a put holding an older ticket is refused
         self.connected = False  # only trusted while the revocation subscription is live
@@ -41,11 +52,13 @@ class TokenCache:
         """Take before reading Redis; hand to `put`/`put_owner` with what was read."""
         return self._generation
 
-    def get(self, token_hash: str) -> AccessTokenRecord | None:
+    def get(self, token_hash: str) -> CachedToken | None:
         return self._get(self._entries, token_hash)
 
-    def put(self, token_hash: str, record: AccessTokenRecord, ticket: int) -> None:
-        self._put(self._entries, token_hash, record, ticket)
+    def put(self, token_hash: str, record: AccessTokenRecord, ticket: int) -> CachedToken | None:
+        """Keep `record` (read with `ticket`); the entry kept, or None when it may not be (see the module docstring)."""
+        entry = CachedToken(record)
+        return entry if self._put(self._entries, token_hash, entry, ticket) else None
 
     def get_owner(self, session_id: str) -> SessionOwnerRecord | None:
         return self._get(self._owners, session_id)
@@ -78,13 +91,14 @@ class TokenCache:
             return None
         return value
 
-    def _put(self, entries: OrderedDict[str, tuple[T, float]], key: str, value: T, ticket: int) -> None:
+    def _put(self, entries: OrderedDict[str, tuple[T, float]], key: str, value: T, ticket: int) -> bool:
         if not self.connected or self.seconds <= 0 or ticket != self._generation:
-            return  # (an eviction since the read: what was read may be what was just revoked)
+            return False  # (an eviction since the read: what was read may be what was just revoked)
         entries[key] = (value, time.monotonic())
         entries.move_to_end(key)
         while len(entries) > MAX_ENTRIES:
             entries.popitem(last=False)
+        return True
 
 
 async def follow_revocations(

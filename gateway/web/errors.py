@@ -12,6 +12,16 @@ from gateway.oauth.errors import OAuthError
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+class Refusal(Exception):
+    """Ends an MCP request with `response` (a JSON-RPC error, a challenge, a preflight answer): the one way a step
+    of the MCP route (gateway.web.mcp) stops the request. `reason` counts it in mcpgw_auth_failures (None: not
+    counted there)."""
+
+    def __init__(self, response: web.StreamResponse, reason: str | None = None) -> None:
+        super().__init__(reason)
+        self.response, self.reason = response, reason
+
+
 def bearer_challenge(metadata_url: str, scopes: tuple[str, ...] | list[str], error: OAuthError | None = None) -> str:
     """`WWW-Authenticate: Bearer …` with exactly one absolute resource_metadata (RFC 9728 §5.1).
 

@@ -20,7 +20,7 @@ from gateway.mcp.filtering import ListFilter
 from gateway.mcp.policy import Decision, Judge, active
 from gateway.oauth.errors import InsufficientScopeError
 from gateway.routing import RouteInfo
-from gateway.web.errors import bearer_challenge, jsonrpc_error
+from gateway.web.errors import Refusal, bearer_challenge, jsonrpc_error
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,8 @@ def _bucket_name(tool: str) -> str:
     return tool if len(tool) <= 128 else "sha256:" + hashlib.sha256(tool.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def inspect(
-    request: web.Request, info: RouteInfo, context: RequestContext, body: bytes | None
-) -> Inspection | web.Response:
-    """The parsed messages and the list filter to apply, or the response that ends the request here. Cheap (one
+def inspect(request: web.Request, info: RouteInfo, context: RequestContext, body: bytes | None) -> Inspection:
+    """The parsed messages and the list filter to apply (else `Refusal`: a 400 that ends the request). Cheap (one
     strict JSON read, bounded by jsonrpc.read_messages): the rate limit is checked next, and only then what the
     policy says of each name (`refusal`), so a rate-limited flood costs no policy decision. Whenever the route's
     policy is active every response is filtered (POST, GET and DELETE alike: a GET stream may replay earlier
@@ -91,10 +89,10 @@ def inspect(
         messages = jsonrpc.read_messages(body)
     except jsonrpc.BodyError as error:
         # fail closed: what the gateway cannot read it cannot authorize (another parser might read it differently)
-        return jsonrpc_error(400, error.code, error.message, error.request_id)
+        raise Refusal(jsonrpc_error(400, error.code, error.message, error.request_id), "mcp_policy") from None
     mismatch = jsonrpc.header_mismatch(messages, method_header, name_header)
     if mismatch:
-        return jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, mismatch, jsonrpc.peek_id(body))
+        raise Refusal(jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, mismatch, jsonrpc.peek_id(body)), "mcp_policy")
     if not active(policy):
         return Inspection(messages, None)
     record = context.record
@@ -103,16 +101,16 @@ def inspect(
     return Inspection(messages, ListFilter(lambda kind, name: judge(kind, name).outcome == "allow"), judge)
 
 
-def refusal(info: RouteInfo, context: RequestContext, inspection: Inspection) -> web.Response | None:
-    """The answer to the first message naming something the policy refuses, or None (a batch is refused whole)."""
+def check_policy(info: RouteInfo, context: RequestContext, inspection: Inspection) -> None:
+    """Raise `Refusal` with the answer to the first message naming something the policy refuses (a batch is
+    refused whole)."""
     if inspection.judge is None:
-        return None
+        return
     for message in inspection.messages:
         for kind, name in message.targets:
             verdict = inspection.judge(kind, name)  # type: ignore[arg-type]
             if (refused := _refusal(info, context.record.scopes, message, name, verdict)) is not None:
-                return refused
-    return None
+                raise Refusal(refused, "mcp_policy")
 
 
 def _refusal(

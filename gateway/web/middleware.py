@@ -24,17 +24,23 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _ID_PREFIX = secrets.token_hex(4)
 _ID_COUNTER = itertools.count(secrets.randbelow(1 << 32))
 RETRY_AFTER_SECONDS = "5"
+UNREADABLE_HEADER = "a request header is not valid UTF-8"
 
 
 def _new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFF:08x}"
 
 
+def request_id(request: web.BaseRequest) -> str:
+    """The client's X-Request-Id when it is a safe token, else a new one."""
+    inbound = request.headers.get("X-Request-Id")
+    return inbound if inbound is not None and _SAFE_ID.match(inbound) else _new_request_id()
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    inbound = request.headers.get("X-Request-Id", "")
-    request[REQUEST_ID_KEY] = inbound if _SAFE_ID.match(inbound) else _new_request_id()
-    if not _headers_are_utf8(request):
+    request[REQUEST_ID_KEY] = request_id(request)
+    if not headers_are_utf8(request):
         return _bad_request(request)
     try:
         response = await handler(request)
@@ -68,7 +74,7 @@ def _is_mcp(request: web.Request) -> bool:
     return table is not None and table.match(request.host, request.path) is not None
 
 
-def _headers_are_utf8(request: web.Request) -> bool:
+def headers_are_utf8(request: web.BaseRequest) -> bool:
     """aiohttp decodes header bytes as UTF-8 with surrogateescape: a value that is not UTF-8 keeps lone
     surrogates that break every later encode (hashing a cookie, forwarding upstream). Refused here, once."""
     for value in request.headers.values():
@@ -82,7 +88,7 @@ def _headers_are_utf8(request: web.Request) -> bool:
 
 def _bad_request(request: web.Request) -> web.Response:
     """400 in the endpoint's shape for a request the gateway will not read (headers that are not UTF-8)."""
-    detail = "a request header is not valid UTF-8"
+    detail = UNREADABLE_HEADER
     if _is_page(request):
         return html_error("Bad request", "Your browser sent a request the gateway cannot read.", status=400)
     if _is_mcp(request):
@@ -129,7 +135,12 @@ def _internal_error(request: web.Request) -> web.Response:
 
 
 class AccessLogger(AbstractAccessLogger):
-    """One line per request; the path without its query string (a token there must never reach a log)."""
+    """One line per request; the path without its query string (a token there must never reach a log). Optional:
+    off unless its logger is enabled at INFO (`--log-level info`); the audit log is the record of MCP requests."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         fields = {

@@ -1,0 +1,70 @@
+"""What the MCP route works with, gathered once per application, and what one MCP request carries from step to
+step (gateway.web.mcp): attribute reads instead of a mapping lookup through `request.app` at every step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from gateway.access import rules_for
+from gateway.audit import ArgumentDigester, AuditLog
+from gateway.config import AllowRules, Settings
+from gateway.limiter import LeasedLimiter
+from gateway.mcp.event_ids import EventIds
+from gateway.metrics import Metrics
+from gateway.oauth.bearer import Grant
+from gateway.open_streams import OpenStreams, StreamWatch
+from gateway.routing import RouteInfo, RouteTable
+from gateway.signing import IdentitySigner
+from gateway.store.base import Store
+from gateway.token_cache import TokenCache
+
+if TYPE_CHECKING:
+    from gateway.web.mcp_policy import Inspection
+
+
+@dataclass(slots=True)
+class McpEndpoint:
+    """The application's parts the MCP route uses (built at start-up, after the store and the upstream pool)."""
+
+    settings: Settings
+    routes: RouteTable
+    metrics: Metrics
+    audit: AuditLog
+    store: Store
+    limiter: LeasedLimiter
+    cache: TokenCache
+    streams: OpenStreams
+    event_ids: EventIds
+    signer: IdentitySigner
+    digester: ArgumentDigester
+    http: Any  # the upstream pool (gateway.proxy.upstream.build_http_client)
+    clock: Callable[[], float]
+    public_proto: str = ""
+    rules: dict[str, AllowRules] = field(default_factory=dict)  # by route name: the route's or the global rules
+
+    def __post_init__(self) -> None:
+        self.public_proto = urlsplit(self.settings.public_url).scheme
+        self.rules = {info.route.name: rules_for(self.settings, info.route) for info in self.routes.routes}
+
+
+@dataclass(slots=True)
+class McpCall:
+    """One MCP request on its way through the steps; `fields` is what its audit line says."""
+
+    request: web.Request
+    mcp: McpEndpoint
+    info: RouteInfo | None = None
+    client_ip: str = ""
+    token_hash: str = ""
+    grant: Grant | None = None
+    watch: StreamWatch | None = None
+    resume_from: str | None = None  # the upstream event id a valid Last-Event-ID names
+    body: bytes | None = None
+    inspection: Inspection | None = None
+    started: float = 0.0
+    fields: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,244 @@
+"""The steps of the MCP route (gateway.web.mcp), in the order it runs them. Each reads and fills the `McpCall`;
+one that ends the request raises `Refusal` with the answer (JSON-RPC errors, challenges, preflights)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+
+from gateway.app_state import CORS_HEADERS_KEY, ROUTE_INFO_KEY, TOKEN_ID_KEY
+from gateway.mcp import jsonrpc
+from gateway.oauth.bearer import PolicyDeniedError, SessionNotFoundError, bearer_token, verify_token
+from gateway.oauth.errors import OAuthError
+from gateway.oauth.token_values import hash_token
+from gateway.proxy.headers import request_header_problem, upstream_session_id
+from gateway.proxy.upstream import UpstreamFailure, is_event_stream, open_upstream, relay, upstream_failure_response
+from gateway.routing import RouteInfo
+from gateway.store.records import SessionOwnerRecord
+from gateway.store.tokens import SESSION_OWNER_TTL
+from gateway.web.body import BodyTimeoutError, BodyTooLargeError, read_body
+from gateway.web.client_ip import client_ip
+from gateway.web.cors import mcp_cors_headers, mcp_preflight, origin_allowed
+from gateway.web.errors import Refusal, bearer_challenge, jsonrpc_error
+from gateway.web.mcp_policy import check_policy, inspect, rate_limited
+from gateway.web.mcp_state import McpCall
+
+logger = logging.getLogger("gateway.web.mcp")
+SESSION_HEADER = "Mcp-Session-Id"
+AUDIT_NAME_LENGTH = 200
+
+
+def route(call: McpCall) -> RouteInfo:
+    """The route this request's Host and path name (a host-based route's path on another host: 404)."""
+    request = call.request
+    info = call.mcp.routes.match(request.host, request.path)
+    if info is None:
+        raise Refusal(web.json_response({"error": "not_found", "error_description": "Not Found"}, status=404))
+    call.info = request[ROUTE_INFO_KEY] = info
+    call.client_ip = client_ip(request)
+    return info
+
+
+def origin(call: McpCall, info: RouteInfo) -> None:
+    """Browser origins (MCP Streamable HTTP "Security Warning"); OPTIONS is answered here (CORS preflight)."""
+    request = call.request
+    given = request.headers.get("Origin")
+    if given is not None:
+        if not origin_allowed(call.mcp.settings, info, given):
+            raise Refusal(jsonrpc_error(403, jsonrpc.FORBIDDEN, "Origin not allowed"), "origin")
+        request[CORS_HEADERS_KEY] = mcp_cors_headers(given)
+    if request.method == "OPTIONS":
+        if given is None:
+            raise Refusal(web.Response(status=204))
+        raise Refusal(mcp_preflight(given, info.route, request.headers.get("Access-Control-Request-Headers")))
+
+
+def transport_headers(call: McpCall) -> None:
+    """Ambiguous MCP headers are refused before anything reads them, the token lookup included."""
+    call.started = time.monotonic()
+    problem = request_header_problem(call.request.headers)
+    if problem is not None:  # (no body read: no id to echo)
+        raise Refusal(jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, problem))
+
+
+async def bearer(call: McpCall, info: RouteInfo) -> None:
+    """The bearer check (gateway.oauth.bearer); the request is watched from before the lookup, so a revocation
+    landing while it is in flight still ends this request's stream."""
+    request, mcp = call.request, call.mcp
+    outcomes = mcp.metrics.token_validations
+    try:
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is None:
+            raise Refusal(_challenge(info, None), "no_token")
+        call.token_hash = token_hash = hash_token(token)
+        call.watch = mcp.streams.watch(token_hash)
+        call.grant = grant = await verify_token(
+            token_hash,
+            info,
+            session_id=request.headers.get(SESSION_HEADER),
+            now=mcp.clock(),
+            rules=mcp.rules[info.route.name],
+            cache=mcp.cache,
+            store=mcp.store,
+        )
+    except OAuthError as error:
+        outcomes.labels(error.error).inc()
+        raise Refusal(_challenge(info, error), error.error) from None
+    except PolicyDeniedError:
+        outcomes.labels("access_rules").inc()
+        message = "Access to this MCP server is not allowed for this user"
+        raise Refusal(jsonrpc_error(403, jsonrpc.FORBIDDEN, message), "policy") from None
+    except SessionNotFoundError:
+        outcomes.labels("session_owner").inc()
+        raise Refusal(jsonrpc_error(404, jsonrpc.NOT_FOUND, "Session not found"), "session_owner") from None
+    outcomes.labels("valid").inc()
+    record = grant.context.record
+    request[TOKEN_ID_KEY] = grant.context.token_id
+    call.fields.update(user=record.user_id, client=record.client_id, token_id=grant.context.token_id)
+
+
+async def resumption(call: McpCall, info: RouteInfo) -> None:
+    """A `Last-Event-ID` must be one this gateway issued to this caller on this route (gateway.mcp.event_ids)."""
+    grant = call.grant
+    assert grant is not None
+    if grant.event_ids is None:
+        record = grant.context.record
+        grant.event_ids = await call.mcp.event_ids.binding(record.user_id, record.client_id, info.route.name)
+    given = call.request.headers.get("Last-Event-ID")
+    if given is not None and (resume_from := grant.event_ids.open(given)) is None:
+        message = "Last-Event-ID was not issued to this caller on this route"  # another caller's stream, or a guess
+        raise Refusal(jsonrpc_error(400, jsonrpc.INVALID_REQUEST, message), "event_id")
+    call.resume_from = resume_from if given is not None else None
+
+
+async def body(call: McpCall) -> None:
+    """The request body, whole, bounded in size and time (gateway.web.body)."""
+    request, proxy = call.request, call.mcp.settings.proxy
+    if not request.body_exists:
+        return
+    try:
+        call.body = await read_body(request, proxy.max_body_bytes, call.mcp.settings.listen)
+    except BodyTooLargeError:
+        message = f"Request body exceeds {proxy.max_body_bytes} bytes"
+        raise Refusal(jsonrpc_error(413, jsonrpc.PAYLOAD_TOO_LARGE, message)) from None
+    except BodyTimeoutError:
+        refused = jsonrpc_error(408, jsonrpc.REQUEST_TIMEOUT, "Request body not received in time")
+        refused.force_close()
+        raise Refusal(refused) from None
+
+
+async def inspection(call: McpCall, info: RouteInfo) -> None:
+    """The body read strictly and checked against the MCP headers (gateway.web.mcp_policy; GET and DELETE too:
+    their responses are filtered); described in the audit line, a refused body leniently."""
+    assert call.grant is not None
+    try:
+        call.inspection = inspect(call.request, info, call.grant.context, call.body)
+    except Refusal:
+        if call.mcp.audit.enabled:
+            await _describe(call, jsonrpc.parse_messages(call.body or b"") or [], info.route.audit_arguments)
+        raise
+    if call.mcp.audit.enabled:
+        await _describe(call, call.inspection.messages, info.route.audit_arguments)
+
+
+async def limits(call: McpCall, info: RouteInfo) -> None:
+    """Rate limits, then the policy's verdict on each name (after the limit: the costly part of policy)."""
+    assert call.grant is not None and call.inspection is not None
+    limited = await rate_limited(call.request, info, call.grant.context, call.inspection.messages, call.body or b"")
+    if limited is not None:
+        call.mcp.metrics.rate_limited.labels("mcp").inc()
+        raise Refusal(limited)
+    check_policy(info, call.grant.context, call.inspection)
+
+
+async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
+    """Forward to the upstream (gateway.proxy), bind a session it mints to this principal, relay the answer."""
+    mcp, request, grant = call.mcp, call.request, call.grant
+    assert grant is not None and call.inspection is not None and call.watch is not None
+    signed = await mcp.signer.sign(grant.context, info.resource) if info.route.identity_jwt_header else None
+    started = time.monotonic()
+    name = info.route.name
+    mcp.metrics.overhead_seconds.labels(name).observe(started - call.started)
+    try:
+        answer = await open_upstream(
+            mcp.http,
+            request,
+            info,
+            grant.context,
+            call.body,
+            public_proto=mcp.public_proto,
+            client_address=call.client_ip,
+            identity_jwt=signed,
+            last_event_id=call.resume_from,
+        )
+    except UpstreamFailure as failure:
+        mcp.metrics.requests.labels(name, request.method, str(failure.status)).inc()
+        raise Refusal(upstream_failure_response(failure, jsonrpc.peek_id(call.body or b""))) from None
+    waited = time.monotonic() - started
+    mcp.metrics.upstream_seconds.labels(name).observe(waited)
+    call.fields["upstream_ms"] = round(waited * 1000, 1)
+    mcp.metrics.requests.labels(name, request.method, str(answer.status)).inc()
+    try:
+        await _track_session(call, info, answer.headers, answer.status)
+    except BaseException:
+        answer.close()
+        raise
+    list_filter, event_ids = call.inspection.list_filter, grant.event_ids
+    if not is_event_stream(answer):
+        return await relay(request, answer, list_filter, event_ids=event_ids)
+    watch = call.watch  # SSE (a POST's response stream or a GET stream): ends with its token
+    watch.expire_in(grant.context.record.expires_at - mcp.clock())
+    streams = mcp.metrics.sse_streams.labels(name)
+    streams.inc()
+    try:
+        return await relay(request, answer, list_filter, event_ids=event_ids, ended=watch.ended)
+    finally:
+        streams.dec()
+        if watch.reason is not None:
+            logger.info("stream of token %s on %s ended: token %s", grant.context.token_id, name, watch.reason)
+            call.fields["stream_ended"] = f"token {watch.reason}"
+
+
+async def _track_session(call: McpCall, info: RouteInfo, headers: object, status: int) -> None:
+    """A new upstream session (MCP 2025-11-25 initialize) is bound to this principal; a DELETE ends it."""
+    request, mcp, grant = call.request, call.mcp, call.grant
+    assert grant is not None
+    minted, presented = upstream_session_id(headers), request.headers.get(SESSION_HEADER)  # type: ignore[arg-type]
+    if minted and minted != presented:
+        record = grant.context.record
+        owner = SessionOwnerRecord(user_id=record.user_id, client_id=record.client_id, route=info.route.name)
+        await mcp.store.save_session_owner(minted, owner, SESSION_OWNER_TTL)
+    elif presented and request.method == "DELETE" and status < 300:
+        await mcp.store.delete_session_owner(presented)  # the session ended
+        mcp.cache.evict_owner(presented)
+
+
+async def _describe(call: McpCall, messages: list[jsonrpc.Message], with_arguments: bool) -> None:
+    """What the audit line says about the JSON-RPC body: methods, tools, and keyed argument digests (or arguments).
+    Bounded whatever the body: at most MAX_BATCH_MESSAGES entries (a refused body is described leniently and in
+    part), each name cut to AUDIT_NAME_LENGTH characters."""
+    messages = messages[: jsonrpc.MAX_BATCH_MESSAGES]
+    fields = call.fields
+    fields["methods"] = [m.method[:AUDIT_NAME_LENGTH] for m in messages] or None
+    calls = [m for m in messages if m.method == "tools/call" and m.target is not None]
+    fields["tools"] = [m.target[1][:AUDIT_NAME_LENGTH] for m in calls if m.target] or None
+    if calls:
+        digester = call.mcp.digester
+        fields["argument_digests"] = [await digester.digest(m.arguments) for m in calls]
+        if with_arguments:
+            fields["arguments"] = [m.arguments for m in calls]
+
+
+def _challenge(info: RouteInfo, error: OAuthError | None) -> web.Response:
+    """401 (no or bad token) or 403 (insufficient scope) with the route's WWW-Authenticate challenge."""
+    scopes = info.route.required_scopes or info.route.scopes
+    status = error.status if error is not None else 401
+    message = "Authentication required" if error is None else error.description or error.error
+    return jsonrpc_error(
+        status,
+        jsonrpc.UNAUTHORIZED if status == 401 else jsonrpc.FORBIDDEN,
+        message,
+        headers={"WWW-Authenticate": bearer_challenge(info.metadata_url, scopes, error)},
+    )
