@@ -34,8 +34,11 @@ def loads_strict(data: str) -> Any:
 def depth(data: str) -> int:
     """How deeply the arrays and objects of a valid JSON text nest (strings set aside; linear, no recursion), or
     their number when that is at most MAX_DEPTH."""
+    opened = data.count("[") + data.count("{")  # (brackets in strings too: an upper bound)
+    if opened <= MAX_DEPTH:  # the usual message: too few to matter, no need to set strings aside
+        return opened
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", data)).encode("ascii").translate(_STEPS)
-    if brackets.count(1) <= MAX_DEPTH:  # (the usual message: too few opening brackets to matter)
+    if brackets.count(1) <= MAX_DEPTH:
         return brackets.count(1)
     return max(accumulate(memoryview(brackets).cast("b")), default=0)
 

@@ -68,6 +68,12 @@ async def read_body(request: web.BaseRequest, limit: int, listen: Listen) -> byt
     """
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLargeError()
+    content = request.content
+    if content.is_eof():  # the whole body came with the head (the usual MCP POST): nothing to wait for
+        whole = content.read_nowait()
+        if len(whole) > limit:
+            raise BodyTooLargeError()
+        return whole
     chunks: list[bytes] = []
     size = 0
     try:
