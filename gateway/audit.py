@@ -151,12 +151,15 @@ def bounded(value: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
 DIGEST_SECRET = "audit-digest"  # the store's name for the deployment secret that keys argument digests
 
 
-def argument_digest(arguments: Any, key: bytes) -> str:
+def argument_digest(arguments: Any, key: bytes | hmac.HMAC) -> str:
     """HMAC-SHA256 (RFC 2104) of the canonical JSON of the arguments under the deployment's secret: equal calls
     are recognisable across instances, while contents cannot be confirmed by hashing guesses (a bare hash of a
-    short argument, a PIN, an account number, is reversed by trying every value)."""
+    short argument, a PIN, an account number, is reversed by trying every value). `key` may be an HMAC already
+    keyed with it (copied, never updated: the key schedule is then worked out once)."""
     canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
-    return "hmac-sha256:" + hmac.new(key, canonical.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    keyed = key.copy() if isinstance(key, hmac.HMAC) else hmac.new(key, digestmod=hashlib.sha256)
+    keyed.update(canonical.encode("utf-8", "surrogatepass"))
+    return "hmac-sha256:" + keyed.hexdigest()
 
 
 class ArgumentDigester:
@@ -165,12 +168,13 @@ class ArgumentDigester:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._key: bytes | None = None
+        self._key: hmac.HMAC | None = None
 
     async def digest(self, arguments: Any) -> str:
         """Raises StoreUnavailableError while the key was never loaded and the store is down (then 503)."""
         if self._key is None:
-            self._key = bytes.fromhex(await self._store.load_or_create_secret(DIGEST_SECRET))
+            secret = bytes.fromhex(await self._store.load_or_create_secret(DIGEST_SECRET))
+            self._key = hmac.new(secret, digestmod=hashlib.sha256)
         return argument_digest(arguments, self._key)
 
 

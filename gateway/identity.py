@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from gateway.config import Claim
 from gateway.store.records import AccessTokenRecord
@@ -17,8 +18,13 @@ class RequestContext:
 
     def claim(self, name: Claim) -> str | None:
         """A claim as a header value; None when the principal has none (the header is then omitted)."""
+        return self.claims[name]
+
+    @cached_property
+    def claims(self) -> dict[str, str | None]:
+        """Every claim as a header value, worked out once (a context is kept with its cached token)."""
         r = self.record
-        values: dict[str, str | None] = {
+        return {
             "user": r.user_id,
             "email": r.email,
             "preferred_username": r.preferred_username,
@@ -26,4 +32,3 @@ class RequestContext:
             "client_id": r.client_id,
             "scopes": " ".join(r.scopes) or None,
         }
-        return values[name]
