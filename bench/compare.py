@@ -183,6 +183,8 @@ def main() -> None:
     }
     expected = int(sse.listen - 1)
     print("\n" + targets.summary(figures, sse.lossless, args.streams, (min(sse.events, default=0), expected)))
+    if args.rate != 500:
+        print(f"  (the open loop ran at --rate {args.rate} req/s, not the target's 500: that line is indicative only)")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ THROUGHPUT = Target("throughput vs nginx, 32 connections", 0.40, False, "x")
 CPU = Target("CPU per request vs the bare aiohttp relay", 1.2, True, "x")
 ONE_P50 = Target("added latency, one connection, p50", 0.30, True, " ms")
 ONE_P99 = Target("added latency, one connection, p99", 0.60, True, " ms")
-OPEN_P99 = Target("added p99, open loop at the fixed rate", 1.5, True, " ms")
+OPEN_P99 = Target("added p99, open loop at 500 req/s", 1.5, True, " ms")
 SSE_KIB = Target("SSE memory per open stream", 25.0, True, " KiB")
 
 
