@@ -16,6 +16,8 @@ from pathlib import Path
 from gateway.fd_limit import kernel_ceiling
 
 REPO = Path(__file__).resolve().parents[1]
+HARD = min(512, resource.getrlimit(resource.RLIMIT_NOFILE)[1])  # where an unprivileged child can still set it
+SOFT = HARD // 2
 CHILD = """
 import json, os, resource, sys
 from gateway.fd_limit import raise_descriptor_limit
@@ -52,18 +54,18 @@ def may_raise_hard_limit() -> bool:
 
 def test_the_soft_limit_is_raised_to_the_hard_limit_without_privilege():
     """Our choice: the soft limit is a default the process may lift itself; the hard limit stays where it was."""
-    result = run_child(256, 512, "drop")
-    assert result["first"] == [256, 512]
-    assert result["limits"] == [512, 512]
-    assert result["again"] == [512, 512]  # nothing left to raise: before == after
+    result = run_child(SOFT, HARD, "drop")
+    assert result["first"] == [SOFT, HARD]
+    assert result["limits"] == [HARD, HARD]
+    assert result["again"] == [HARD, HARD]  # nothing left to raise: before == after
 
 
 def test_with_the_capability_the_hard_limit_is_raised_to_the_kernel_ceiling():
     """With CAP_SYS_RESOURCE (root here) both limits go to min(1,048,576, fs.nr_open); without it (an ordinary
     CI user) the hard limit stays and only the soft one moves."""
-    result = run_child(256, 512, "keep")
-    expected = kernel_ceiling() if may_raise_hard_limit() else 512
-    assert result["first"] == [256, expected]
+    result = run_child(SOFT, HARD, "keep")
+    expected = kernel_ceiling() if may_raise_hard_limit() else HARD
+    assert result["first"] == [SOFT, expected]
     assert result["limits"] == [expected, expected]
     assert result["again"] == [expected, expected]
 
