@@ -24,6 +24,7 @@ import aiohttp
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.stack import add_user, issue_token  # noqa: E402
 from tests.support.mcp_wire import modern_call  # noqa: E402
 from tests.support.processes import free_port, wait_for_port  # noqa: E402
 
@@ -88,20 +89,8 @@ def main() -> None:
     try:
         wait_for_port(up_port, upstream)
         wait_for_port(gw_port, gateway)
-        subprocess.run(
-            [*cli, "users", "add", "bench", "--password-stdin", "-c", str(config)],
-            input=b"bench-password\n",
-            check=True,
-            env=env,
-            capture_output=True,
-        )
-        token = subprocess.run(
-            [*cli, "tokens", "issue", "--user", "bench", "--route", "bench", "-c", str(config)],
-            check=True,
-            env=env,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        add_user(config)
+        token = issue_token(config, ttl=None)
         print(
             f"store: {args.redis_url or 'embedded'}; {args.requests} tools/call requests, "
             f"concurrency {args.concurrency}",
