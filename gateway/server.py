@@ -29,6 +29,7 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.app_state import METRICS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.config import ConfigError, Settings, load_settings
+from gateway.fd_limit import raise_descriptor_limit
 from gateway.store.base import StoreUnavailableError
 from gateway.web.connections import ConnectionGuard, GatewayRunner
 from gateway.web.health import metrics_response
@@ -138,7 +139,11 @@ async def serve(
     watch_config: bool = False,
 ) -> None:
     """Serve on the bound `sockets` until SIGTERM/SIGINT (then drain and return); SIGHUP (or, with
-    `watch_config`, an edit) reloads `config` (None: no reloads)."""
+    `watch_config`, an edit) reloads `config` (None: no reloads). Each process raises its own descriptor limit
+    first (gateway.fd_limit: every open SSE stream holds two sockets)."""
+    before, after = raise_descriptor_limit()
+    if after != before:
+        logger.info("descriptor limit raised from %d to %d", before, after)
     loop = asyncio.get_running_loop()
     stop, reload = asyncio.Event(), asyncio.Event()
     signals = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: reload.set}
