@@ -88,26 +88,22 @@ async def verify_token(
     """
     cached = cache.get(token_hash)
     owner = cache.get_owner(session_id) if session_id is not None else None
-    if cached is None or (session_id is not None and owner is None):  # not cached: one store round trip
+    record = cached.record if cached is not None else None
+    if record is None or (session_id is not None and owner is None):  # not cached: one store round trip
         ticket = cache.ticket()  # an eviction while the read is in flight wins over its put
         record, owner = await store.load_access_token_with_session(token_hash, session_id)
-        if record is not None and record.usable(now):
+        if cached is None and record is not None and record.usable(now):
             cached = cache.put(token_hash, record, ticket)
         if owner is not None and session_id is not None:
             cache.put_owner(session_id, owner, ticket)
-    else:
-        record = cached.record
-    if record is None or not record.usable(now):
+    if record is None or not record.usable(now):  # (a fresh read saying revoked wins over the cached copy)
         raise InvalidTokenError("the access token is invalid, expired, revoked or for another resource")
     grant = cached.grants.get(info.route.name) if cached is not None else None
     if grant is None:
         grant = _grant(token_hash, record, info, rules)
-        if cached is not None and cached.record is record:
+        if cached is not None:  # (the same token: every field but `revoked` is fixed at issue)
             cached.grants[info.route.name] = grant
-    if session_id is not None and (
-        owner is None
-        or (owner.user_id, owner.client_id, owner.route) != (record.user_id, record.client_id, info.route.name)
-    ):
+    if session_id is not None and (owner is None or not _owns(owner, record, info.route.name)):
         raise SessionNotFoundError()  # another principal's session, or one the gateway never saw created
     return grant
 
