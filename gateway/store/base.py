@@ -1,39 +1,37 @@
-"""The storage seam: everything the gateway asks of Redis, as a Protocol."""
+"""The storage seams: what the gateway asks of Redis, one small Protocol per concern, and `Store`, their union.
+
+A consumer that needs one concern types against its seam (`gateway.limiter` takes a `RateLimitStore`); the app
+wires one `Store` (`RedisStore`, every seam on one Redis). Records and result types live in `store.records`,
+errors in `store.errors`: this module imports neither an implementation nor anything that imports it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from gateway.store.records import (
     AccessTokenRecord,
     AuthorizationCodeRecord,
     BrowserSessionRecord,
     ClientRecord,
+    CodeOutcome,
     ConsentRecord,
     IdpStateRecord,
     PendingAuthorizationRecord,
     RefreshTokenRecord,
+    Rotation,
     SessionOwnerRecord,
     UserRecord,
 )
 
-if TYPE_CHECKING:
-    from gateway.store.tokens import CodeOutcome, Rotation
 
+class TokenStore(Protocol):
+    """Access tokens, authorization codes (single use) and refresh-token families (grants), with revocation."""
 
-class StoreUnavailableError(Exception):
-    """Redis could not be reached in time: callers answer 503 and fail closed."""
+    revocation_listeners: list[Callable[[str], None]]  # told synchronously of revocations made through this store
 
-
-class Store(Protocol):
-    revocation_listeners: list[Callable[[str], None]]
-
-    async def ping(self) -> None: ...
-    async def close(self) -> None: ...
-
-    # tokens
     async def save_access_token(self, token_hash: str, record: AccessTokenRecord, *, now: float) -> bool: ...
     async def load_access_token(self, token_hash: str) -> AccessTokenRecord | None: ...
     async def load_access_token_with_session(
@@ -53,7 +51,11 @@ class Store(Protocol):
     async def revoke_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None: ...
     async def revoke_grant(self, grant_id: str, ttl: int = ...) -> None: ...
 
-    # accounts
+
+class AccountStore(Protocol):
+    """People and their sessions: local users, login sessions, consents, authorizations and upstream sign-ins in
+    flight, and who owns each upstream MCP session."""
+
     async def save_user(self, record: UserRecord) -> None: ...
     async def load_user(self, name: str) -> UserRecord | None: ...
     async def delete_user(self, name: str) -> bool: ...
@@ -70,26 +72,46 @@ class Store(Protocol):
     async def save_pending(self, request_id: str, record: PendingAuthorizationRecord, ttl: int) -> None: ...
     async def load_pending(self, request_id: str) -> PendingAuthorizationRecord | None: ...
     async def consume_pending(self, request_id: str) -> PendingAuthorizationRecord | None: ...
-    async def delete_session_owner(self, session_id: str) -> None: ...
     async def save_idp_state(self, state: str, record: IdpStateRecord, ttl: int) -> None: ...
     async def consume_idp_state(self, state: str) -> IdpStateRecord | None: ...
     async def save_session_owner(self, session_id: str, record: SessionOwnerRecord, ttl: int) -> None: ...
+    async def delete_session_owner(self, session_id: str) -> None: ...
 
-    # clients
+
+class ClientStore(Protocol):
+    """OAuth clients (DCR, admin-added) and the cache of fetched client metadata documents (CIMD)."""
+
     async def save_client(self, record: ClientRecord, ttl: int | None) -> None: ...
     async def load_client(self, client_id: str, idle_ttl: int | None = None) -> ClientRecord | None: ...
     async def delete_client(self, client_id: str) -> bool: ...
     async def list_clients(self) -> list[ClientRecord]: ...
     async def save_cimd(self, url: str, record: ClientRecord, ttl: int) -> None: ...
     async def load_cimd(self, url: str) -> ClientRecord | None: ...
-    async def load_signing_keys(self) -> str | None: ...
-    async def save_signing_keys(self, value: str, *, only_if_absent: bool) -> bool: ...
-    async def load_or_create_secret(self, name: str) -> str: ...
-    async def hit_rate_limit(self, subject: str, bucket: str, limit: int, window: int) -> bool: ...
-    async def take(self, subject: str, buckets: list[tuple[str, int, float]]) -> float: ...
+
+
+class RateLimitStore(Protocol):
+    """GCRA cells in Redis, the primitive under `gateway.limiter.RateLimiter` (the one entry point for callers).
+
+    An entry is `(bucket, limit, period seconds, most cells)`; all buckets of one call belong to `subject`."""
+
     async def take_cells(
         self, subject: str, entries: list[tuple[str, int, float, int]]
     ) -> tuple[float, list[int], list[int]]: ...
     async def refund_cells(
         self, subject: str, bucket: str, limit: int, period: float, cells: int, until_ms: int
     ) -> None: ...
+
+
+class KeyStore(Protocol):
+    """Key material shared by every gateway instance: the identity-JWT signing keys and deployment secrets."""
+
+    async def load_signing_keys(self) -> str | None: ...
+    async def save_signing_keys(self, value: str, *, only_if_absent: bool) -> bool: ...
+    async def load_or_create_secret(self, name: str) -> str: ...
+
+
+class Store(TokenStore, AccountStore, ClientStore, RateLimitStore, KeyStore, Protocol):
+    """Every seam on one store, plus its lifetime (what the app wires and the CLI opens)."""
+
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...

@@ -11,16 +11,21 @@ import contextlib
 import math
 import random
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Literal
 
 import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 
 from gateway.config import REVOCATIONS_KEPT_SECONDS
 from gateway.oauth.sealing import seal, unseal
-from gateway.store.base import StoreUnavailableError
-from gateway.store.records import AccessTokenRecord, AuthorizationCodeRecord, RefreshTokenRecord, SessionOwnerRecord
+from gateway.store.errors import StoreUnavailableError
+from gateway.store.records import (
+    AccessTokenRecord,
+    AuthorizationCodeRecord,
+    CodeOutcome,
+    RefreshTokenRecord,
+    Rotation,
+    SessionOwnerRecord,
+)
 from gateway.store.redis_base import GC_GRACE_SECONDS, RedisBase, digest, reachable
 
 # Single use, atomically: the winner takes the code and leaves a "used" marker holding the record, so a
@@ -46,15 +51,6 @@ return 1
 
 GRANT_INDEX_TTL = REVOCATIONS_KEPT_SECONDS
 SESSION_OWNER_TTL = 24 * 3600  # idle: an upstream session unused this long is forgotten (clients re-initialize)
-CodeOutcome = Literal["redeemed", "replayed", "unknown"]
-RotationOutcome = Literal["rotated", "grace", "reused", "invalid"]
-
-
-@dataclass(frozen=True)
-class Rotation:
-    outcome: RotationOutcome
-    record: RefreshTokenRecord | None = None  # the presented token's record (grant, scopes, principal)
-    successor: str | None = None  # plaintext refresh token to hand out (rotated or grace)
 
 
 def _ttl(expires_at: float, now: float) -> int:

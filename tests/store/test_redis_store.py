@@ -13,8 +13,8 @@ from gateway.accounts import issue_service_token
 from gateway.oauth.token_values import hash_token, new_access_token, token_id
 from gateway.passwords import hash_password
 from gateway.routing import RouteTable
-from gateway.store.base import StoreUnavailableError
 from gateway.store.embedded import start_embedded
+from gateway.store.errors import StoreUnavailableError
 from gateway.store.records import AccessTokenRecord, SessionOwnerRecord, UserRecord
 from gateway.store.redis import RedisStore
 from gateway.store.redis_base import GC_GRACE_SECONDS
