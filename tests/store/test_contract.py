@@ -94,12 +94,12 @@ async def test_token_store_contract(store: TokenStore) -> None:
     token_hash = hash_token(new_access_token())
     record = access_token(grant_id="g-at")
     assert await store.save_access_token(token_hash, record, now=NOW) is True
-    assert await store.load_access_token(token_hash) == record
+    assert await store.load_access_token(token_hash) == record and record.usable(NOW)
+    assert await store.revoke_access_token(hash_token("never-issued")) is False  # and it creates nothing:
     assert await store.load_access_token(hash_token("never-issued")) is None
-    assert await store.revoke_access_token(hash_token("never-issued")) is False
     told: list[str] = []
     store.revocation_listeners.append(told.append)
-    assert await gather(*(store.revoke_access_token(token_hash) for _ in range(10))) == [True] * 10  # idempotent
+    assert await gather(*(store.revoke_access_token(token_hash) for _ in range(20))) == [True] * 20  # idempotent
     revoked = await store.load_access_token(token_hash)
     assert revoked is not None and revoked.revoked and not revoked.usable(NOW)
     assert revoked.model_copy(update={"revoked": False}) == record
@@ -171,6 +171,7 @@ async def test_token_store_contract(store: TokenStore) -> None:
     await gather(*(store.save_session_owner("sess-1", second, ttl=60) for _ in range(5)))
     assert await store.load_access_token_with_session(bob_hash, "sess-1") == (access_token("local:bob"), first)
     assert await store.load_access_token_with_session(bob_hash, "sess-unknown") == (access_token("local:bob"), None)
+    assert await store.load_access_token_with_session(bob_hash, None) == (access_token("local:bob"), None)
     assert await store.load_access_token_with_session(hash_token("never-issued"), "sess-1") == (None, first)
     await store.delete_session_owner("sess-1")
     assert await store.load_access_token_with_session(bob_hash, "sess-1") == (access_token("local:bob"), None)
