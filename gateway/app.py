@@ -32,7 +32,7 @@ from gateway.clients.cimd import CimdFetcher
 from gateway.clients.registry import ClientRegistry
 from gateway.config import Settings
 from gateway.idp.registry import build_providers
-from gateway.limiter import LeasedLimiter
+from gateway.limiter import RateLimiter
 from gateway.mcp.event_ids import EventIds
 from gateway.metrics import Metrics
 from gateway.open_streams import OpenStreams
@@ -81,14 +81,14 @@ def _store_ctx(settings: Settings, given: Store | None) -> Callable[[web.Applica
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if given is not None:
             app[STORE_KEY] = given
-            app[LIMITER_KEY] = LeasedLimiter(given)
+            app[LIMITER_KEY] = RateLimiter(given)
             yield
             await app[LIMITER_KEY].close()
             return
         logger.info("store: %s", describe_store(settings.store))
         async with open_store(settings.store, watch=True) as store:
             app[STORE_KEY] = store
-            app[LIMITER_KEY] = LeasedLimiter(store)
+            app[LIMITER_KEY] = RateLimiter(store)
             yield
             await app[LIMITER_KEY].close()
 

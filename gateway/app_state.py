@@ -12,7 +12,7 @@ from gateway.audit import ArgumentDigester, AuditLog
 from gateway.clients.registry import ClientRegistry
 from gateway.config import Settings
 from gateway.idp.base import IdentityProvider
-from gateway.limiter import LeasedLimiter
+from gateway.limiter import RateLimiter
 from gateway.mcp.event_ids import EventIds
 from gateway.metrics import Metrics
 from gateway.open_streams import OpenStreams, StreamWatch
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # (it imports the MCP route's modules, which import these key
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 STORE_KEY = web.AppKey("store", Store)
-LIMITER_KEY = web.AppKey("limiter", LeasedLimiter)  # per-user MCP limits (cells reserved ahead)
+LIMITER_KEY = web.AppKey("limiter", RateLimiter)  # every rate limit (MCP per-user ones reserve cells ahead)
 HTTP_KEY = web.AppKey("http", aiohttp.ClientSession)
 CLOCK_KEY: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 ROUTES_KEY = web.AppKey("routes", RouteTable)

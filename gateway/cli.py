@@ -33,8 +33,8 @@ from gateway.oauth.token_values import hash_token
 from gateway.ports import BindError
 from gateway.routing import RouteTable
 from gateway.startup import OptionError, bind_all, cli_listen, cli_port, cli_workers, public_url_warnings
-from gateway.store.base import Store, StoreUnavailableError
-from gateway.store.embedded import EmbeddedStoreError
+from gateway.store.base import Store
+from gateway.store.errors import EmbeddedStoreError, StoreUnavailableError
 from gateway.store.open import describe_store, open_store, unavailable_reason
 
 CONFIG_ENV = "MCP_GATEWAY_CONFIG"

@@ -1,9 +1,19 @@
-"""Per-user MCP rate limits without a Redis round trip per request for busy users.
+"""Rate limits: `RateLimiter.take` is the one entry point, for every limit the gateway applies.
 
-The limits live in Redis (GCRA, `Store.take_cells`), shared by every gateway instance. A user who sends a
-steady stream of requests to this process gets a few cells reserved ahead with each Redis call: up to a quarter
-second of their recent rate, never more than a tenth of the limit. Requests then spend those cells locally.
-Cells not spent within `LEASE_SECONDS` are handed back to Redis, so nobody loses budget for long:
+Its callers: MCP per-user and per-tool limits (`web.mcp_policy.rate_limited`), OAuth per-address limits
+(`web.ratelimit`), sign-in limits per address and per (name, address) (`web.sign_in_limits`) and registrations per
+address (`web.oauth`). Underneath is one store primitive, GCRA cells in Redis (`RateLimitStore.take_cells`,
+`refund_cells`), shared by every gateway instance. Whatever the caller:
+
+- a request is admitted only when every one of its buckets admits it, and then each is charged (all or nothing,
+  one atomic script): a request refused by one limit never uses up another;
+- when Redis cannot be reached, `take` raises `StoreUnavailableError` (503, fail closed), unless every cell the
+  request needs was reserved ahead already (below): those were charged in Redis before.
+
+Per-user MCP limits (`reserve=True`, the default) avoid a Redis round trip per request for busy users. A user who
+sends a steady stream of requests to this process gets a few cells reserved ahead with each Redis call: up to a
+quarter second of their recent rate, never more than a tenth of the limit. Requests then spend those cells
+locally. Cells not spent within `LEASE_SECONDS` are handed back to Redis, so nobody loses budget for long:
 
 - never more requests than the limit: every request spends a cell that Redis charged first, and a refund gives
   back only the part of a reservation still ahead of the clock (cells whose time has passed were already
@@ -14,6 +24,11 @@ Cells not spent within `LEASE_SECONDS` are handed back to Redis, so nobody loses
   for at most `LEASE_SECONDS`;
 - a user sending less than 1 / LEASE_SECONDS requests per second reserves nothing: every request asks Redis,
   exactly as before (so do all first requests, and any burst before a rate is known).
+
+Limits of unauthenticated subjects (addresses, user names) pass `reserve=False`: every request asks Redis, and no
+state is kept for them here (a spray of addresses cannot grow this process's lease table). With a `receipt`, a
+take also records where each cell ends on its bucket's schedule, so that `refund` can hand exactly those cells
+back (a successful sign-in does not count against the failed-sign-in limit).
 """
 
 from __future__ import annotations
@@ -23,14 +38,16 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from gateway.store.base import Store
+from gateway.store.base import RateLimitStore
 
 logger = logging.getLogger(__name__)
 LEASE_SECONDS = 0.25
 MOST_OF_LIMIT = 0.1  # reserve at most this share of a limit at once
 MOST_CELLS = 256
+Bucket = tuple[str, int, float]  # (name, limit, period in seconds): one GCRA limit of a subject
 
 
 @dataclass
@@ -57,14 +74,31 @@ class _Lease:
 
 
 @dataclass
-class LeasedLimiter:
-    store: Store
+class RateLimiter:
+    """The gateway's rate limits (one per app, `app_state.LIMITER_KEY`); see the module docstring."""
+
+    store: RateLimitStore
     _leases: dict[tuple[str, str], _Lease] = field(default_factory=dict)
     _swept: float = 0.0
     _refunds: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def take(self, subject: str, buckets: list[tuple[str, int, float]]) -> float:
-        """0 when the request may pass (every bucket charged), else the seconds to wait (nothing charged)."""
+    async def take(
+        self, subject: str, buckets: Sequence[Bucket], *, reserve: bool = True, receipt: list[int] | None = None
+    ) -> float:
+        """One request of `subject` against its `buckets` (a bucket named twice is charged twice): 0 when it may
+        pass (every bucket charged), else the seconds to wait (nothing charged).
+
+        `reserve=False` asks Redis every time and keeps nothing here. A `receipt` (implies `reserve=False`) is filled,
+        when admitted, with what `refund` needs to give these cells back.
+
+        Raises:
+            StoreUnavailableError: Redis cannot be reached (fail closed: 503).
+        """
+        if not reserve or receipt is not None:
+            wait, _, untils = await self.store.take_cells(subject, [(name, lim, per, 1) for name, lim, per in buckets])
+            if receipt is not None and wait <= 0:
+                receipt[:] = untils
+            return wait
         if not buckets:
             return 0.0
         now = time.monotonic()
@@ -107,6 +141,12 @@ class LeasedLimiter:
             if cells > 1:  # (only the first entry of a bucket reserves)
                 self._reserved(subject, bucket, leases[bucket], cells - 1, until)
         return 0.0
+
+    async def refund(self, subject: str, buckets: Sequence[Bucket], receipt: Sequence[int]) -> None:
+        """Give back the cells of an admitted `take(subject, buckets, receipt=receipt)`: only the part of each that
+        is still ahead of the clock (a refund never admits more than the limit)."""
+        for (name, limit, period), until_ms in zip(buckets, receipt, strict=True):
+            await self.store.refund_cells(subject, name, limit, period, 1, until_ms)
 
     async def close(self) -> None:
         """Hand back every reserved cell (shutdown) and wait for the refunds in flight."""

@@ -16,7 +16,8 @@ import logging
 from collections.abc import Callable
 from typing import Literal
 
-from gateway.store.base import Store, StoreUnavailableError
+from gateway.store.base import Store
+from gateway.store.errors import StoreUnavailableError
 
 logger = logging.getLogger(__name__)
 EndReason = Literal["revoked", "expired"]

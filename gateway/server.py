@@ -30,7 +30,7 @@ from gateway.app import create_app
 from gateway.app_state import METRICS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.fd_limit import raise_descriptor_limit
-from gateway.store.base import StoreUnavailableError
+from gateway.store.errors import StoreUnavailableError
 from gateway.web.connections import ConnectionGuard, GatewayRunner
 from gateway.web.health import metrics_response
 from gateway.web.middleware import AccessLogger

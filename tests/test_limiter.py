@@ -1,4 +1,5 @@
-"""gateway.limiter: per-user limits that reserve cells ahead for busy users, on a real Redis (every store kind).
+"""gateway.limiter: the one rate-limit entry point; per-user limits reserve cells ahead for busy users, on a real
+Redis (every store kind).
 
 The store is the real RedisStore; a subclass only counts how often the limiter asked Redis."""
 
@@ -8,7 +9,7 @@ import asyncio
 import secrets
 import time
 
-from gateway.limiter import LEASE_SECONDS, LeasedLimiter
+from gateway.limiter import LEASE_SECONDS, RateLimiter
 from gateway.store.redis import RedisStore
 
 
@@ -25,8 +26,13 @@ def counting(store: RedisStore) -> CountingStore:
     return spy
 
 
+async def ask_redis(store: RedisStore, subject: str, buckets: list[tuple[str, int, float]]) -> float:
+    """One take straight from Redis (no reservation), as the per-address limits ask."""
+    return await RateLimiter(store).take(subject, buckets, reserve=False)
+
+
 async def steady(
-    limiter: LeasedLimiter,
+    limiter: RateLimiter,
     subject: str,
     bucket: str,
     limit: int,
@@ -49,7 +55,7 @@ async def steady(
 
 async def test_a_busy_user_mostly_spends_reserved_cells_without_asking_redis(store: RedisStore) -> None:
     spy = counting(store)
-    limiter = LeasedLimiter(spy)
+    limiter = RateLimiter(spy)
     subject = f"local:{secrets.token_hex(4)}"
     await steady(limiter, subject, "mcp:alpha", 1_000_000, 1.1, 400)  # the first second asks every time
     spy.calls = 0
@@ -62,7 +68,7 @@ async def test_a_busy_user_mostly_spends_reserved_cells_without_asking_redis(sto
 async def test_first_requests_ask_redis_every_time(store: RedisStore) -> None:
     """No rate known yet (a new user, a burst): exact, one Redis call per request, as without reservations."""
     spy = counting(store)
-    limiter = LeasedLimiter(spy)
+    limiter = RateLimiter(spy)
     subject = f"local:{secrets.token_hex(4)}"
     for _ in range(10):
         assert await limiter.take(subject, [("mcp:alpha", 1000, 3600.0)]) == 0
@@ -74,7 +80,7 @@ async def test_two_instances_never_admit_more_than_the_limit_and_unused_cells_co
     """Two processes' limiters on one Redis, both busy, limit 120 per hour: together they admit at most 120.
     After they hand back their reserved cells (close), exactly the unused budget is left in Redis."""
     subject, limit = f"local:{secrets.token_hex(4)}", 120
-    first, second = LeasedLimiter(store), LeasedLimiter(store)
+    first, second = RateLimiter(store), RateLimiter(store)
     results = await asyncio.gather(
         steady(first, subject, "mcp:alpha", limit, 1.6, 200), steady(second, subject, "mcp:alpha", limit, 1.6, 200)
     )
@@ -83,14 +89,14 @@ async def test_two_instances_never_admit_more_than_the_limit_and_unused_cells_co
     await first.close()
     await second.close()
     left = 0
-    while await store.take(subject, [("mcp:alpha", limit, 3600.0)]) == 0:
+    while await ask_redis(store, subject, [("mcp:alpha", limit, 3600.0)]) == 0:
         left += 1
     assert admitted + left == limit  # reserved but unused cells were all handed back
 
 
 async def test_reservations_expire_and_are_handed_back(store: RedisStore) -> None:
     subject, limit, period = f"local:{secrets.token_hex(4)}", 10_000, 864_000.0  # (no refill while it runs)
-    limiter = LeasedLimiter(store)
+    limiter = RateLimiter(store)
     admitted, _ = await steady(limiter, subject, "mcp:alpha", limit, 1.3, 400, period)
     await asyncio.sleep(LEASE_SECONDS + 1.0)  # expired; the next call sweeps and refunds
     assert await limiter.take(subject, [("other", limit, period)]) == 0
@@ -103,7 +109,7 @@ async def test_reservations_expire_and_are_handed_back(store: RedisStore) -> Non
 async def test_a_refused_request_keeps_its_local_cells(store: RedisStore) -> None:
     """Two buckets: one has reserved cells, the other is exhausted; the refusal must not spend the first's."""
     subject = f"local:{secrets.token_hex(4)}"
-    limiter = LeasedLimiter(store)
+    limiter = RateLimiter(store)
     await steady(limiter, subject, "mcp:alpha", 1_000_000, 1.3, 400)  # reserves cells for mcp:alpha
     assert await limiter.take(subject, [("tool:alpha:add", 1, 3600.0)]) == 0
     before = limiter._leases[(subject, "mcp:alpha")].cells  # noqa: SLF001
@@ -118,12 +124,12 @@ async def test_reserving_never_refuses_a_request_that_fits(store: RedisStore) ->
     reserve (the reservation only takes what is left after every entry got its cell)."""
     subject, period = f"local:{secrets.token_hex(4)}", 864_000.0
     for _ in range(98):
-        assert await store.take(subject, [("tool:alpha:add", 100, period)]) == 0
+        assert await ask_redis(store, subject, [("tool:alpha:add", 100, period)]) == 0
     wait, cells, _ = await store.take_cells(
         subject, [("tool:alpha:add", 100, period, 6), ("tool:alpha:add", 100, period, 1)]
     )
     assert wait == 0 and cells == [1, 1]
-    assert await store.take(subject, [("tool:alpha:add", 100, period)]) > 0  # and now it is full
+    assert await ask_redis(store, subject, [("tool:alpha:add", 100, period)]) > 0  # and now it is full
 
 
 async def test_a_late_refund_gives_back_nothing_the_clock_already_gave_back(store: RedisStore) -> None:
@@ -135,14 +141,44 @@ async def test_a_late_refund_gives_back_nothing_the_clock_already_gave_back(stor
     await asyncio.sleep(1.2)
     await store.take_cells(subject, [("mcp:alpha", limit, period, limit)])  # another instance takes everything
     await store.refund_cells(subject, "mcp:alpha", limit, period, 10, untils[0])  # too late: owes nothing
-    assert await store.take(subject, [("mcp:alpha", limit, period)]) > 0  # still full: no second credit
+    assert await ask_redis(store, subject, [("mcp:alpha", limit, period)]) > 0  # still full: no second credit
 
 
 async def test_an_idle_instance_hands_back_its_reservation_without_another_request(store: RedisStore) -> None:
     subject, limit, period = f"local:{secrets.token_hex(4)}", 10_000, 864_000.0
-    limiter = LeasedLimiter(store)
+    limiter = RateLimiter(store)
     admitted, _ = await steady(limiter, subject, "mcp:alpha", limit, 1.3, 400, period)
     await asyncio.sleep(LEASE_SECONDS + 0.3)  # no request: the reservation's own timer hands it back
     _, cells, _ = await store.take_cells(subject, [("mcp:alpha", limit, period, limit)])
     assert cells == [limit - admitted]
     await limiter.close()
+
+
+async def test_an_unreserved_take_asks_redis_every_time_and_keeps_nothing_here(store: RedisStore) -> None:
+    """reserve=False (addresses, user names): exact, one Redis call per request however busy the subject, and no
+    lease kept for it (a spray of addresses cannot grow the lease table)."""
+    spy = counting(store)
+    limiter = RateLimiter(spy)
+    for _ in range(20):
+        assert await limiter.take("203.0.113.9", [("ip", 1000, 60.0)], reserve=False) == 0
+    assert spy.calls == 20
+    assert limiter._leases == {}  # noqa: SLF001
+    await limiter.close()
+
+
+async def test_a_receipt_lets_refund_give_exactly_those_cells_back(store: RedisStore) -> None:
+    """sign_in_limits: a successful sign-in hands back the cells its attempt took (only failures count); a
+    refused take fills no receipt and charges nothing."""
+    subject, period = f"name:{secrets.token_hex(4)}", 600.0
+    buckets = [("failed_sign_in:from:203.0.113.9", 2, period), ("failed_sign_in", 20, period)]
+    limiter = RateLimiter(store)
+    receipt: list[int] = []
+    assert await limiter.take(subject, buckets, receipt=receipt) == 0
+    assert len(receipt) == 2
+    await limiter.refund(subject, buckets, receipt)
+    for _ in range(2):  # the refunded cell is back: the full burst of 2 fits again
+        assert await limiter.take(subject, buckets, receipt=[]) == 0
+    refused: list[int] = []
+    assert await limiter.take(subject, buckets, receipt=refused) > 0
+    assert refused == []
+    assert await ask_redis(store, subject, [("failed_sign_in", 20, period)]) == 0  # refusal charged nothing: 3 of 20

@@ -1,1 +1,1 @@
-"""Persistence: one Redis (remote or embedded) behind the `Store` protocol."""
+"""Persistence: one Redis (remote or embedded) behind the seams of `store.base`, `Store` being their union."""

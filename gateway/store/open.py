@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from gateway.config import StoreSettings
-from gateway.store.base import StoreUnavailableError
 from gateway.store.embedded import start_embedded
+from gateway.store.errors import StoreUnavailableError
 from gateway.store.redis import RedisStore
 
 logger = logging.getLogger("gateway")

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
+
+CodeOutcome = Literal["redeemed", "replayed", "unknown"]  # consume_code: first use, a replay, no such code
+RotationOutcome = Literal["rotated", "grace", "reused", "invalid"]
 
 
 class _Record(BaseModel):
@@ -168,3 +174,12 @@ class IdpStateRecord(_Record):
     route: str
     pending: PendingAuthorizationRecord
     created_at: float
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What `rotate_refresh_token` decided (a result, not a stored record)."""
+
+    outcome: RotationOutcome
+    record: RefreshTokenRecord | None = None  # the presented token's record (grant, scopes, principal)
+    successor: str | None = None  # plaintext refresh token to hand out (rotated or grace)

@@ -1,4 +1,4 @@
-"""`Store` on redis.asyncio: one client, the key layout of each concept in its own mixin."""
+"""`Store` on redis.asyncio: one client, each seam of `store.base` (its key layout and scripts) in its own mixin."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from redis.retry import Retry
 
 from gateway.store.accounts import AccountStoreMixin
 from gateway.store.clients import ClientStoreMixin
+from gateway.store.keys import KeyStoreMixin
+from gateway.store.rate_limits import RateLimitStoreMixin
 from gateway.store.redis_base import reachable
 from gateway.store.tokens import TokenStoreMixin
 
@@ -57,7 +59,7 @@ def _sentinel_master(url: str, options: dict[str, Any], timeout: float) -> tuple
     return master, sentinel
 
 
-class RedisStore(TokenStoreMixin, AccountStoreMixin, ClientStoreMixin):
+class RedisStore(TokenStoreMixin, AccountStoreMixin, ClientStoreMixin, RateLimitStoreMixin, KeyStoreMixin):
     """All gateway state in one Redis; every failure to reach it becomes `StoreUnavailableError`."""
 
     @classmethod

@@ -18,7 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.store.base import StoreUnavailableError
+from gateway.store.errors import StoreUnavailableError
 
 GC_GRACE_SECONDS = 3600  # keep expired/revoked records a little past expiry: one answer for all three
 _UNAVAILABLE_STATES = ("LOADING", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN")

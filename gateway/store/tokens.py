@@ -7,21 +7,23 @@ the bearer check stays one MGET, and revoking is a blind, idempotent SET.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import random
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Literal
 
-import redis.asyncio as redis
 from redis.asyncio.client import Pipeline
 
 from gateway.config import REVOCATIONS_KEPT_SECONDS
 from gateway.oauth.sealing import seal, unseal
-from gateway.store.base import StoreUnavailableError
-from gateway.store.records import AccessTokenRecord, AuthorizationCodeRecord, RefreshTokenRecord, SessionOwnerRecord
-from gateway.store.redis_base import GC_GRACE_SECONDS, RedisBase, digest, reachable
+from gateway.store.errors import StoreUnavailableError
+from gateway.store.records import (
+    AccessTokenRecord,
+    AuthorizationCodeRecord,
+    CodeOutcome,
+    RefreshTokenRecord,
+    Rotation,
+    SessionOwnerRecord,
+)
+from gateway.store.redis_base import GC_GRACE_SECONDS, digest, reachable
+from gateway.store.revocation_feed import RevocationFeedMixin
 
 # Single use, atomically: the winner takes the code and leaves a "used" marker holding the record, so a
 # replay can name the grant whose tokens must be revoked (OAuth 2.1 §4.1.3).
@@ -46,22 +48,15 @@ return 1
 
 GRANT_INDEX_TTL = REVOCATIONS_KEPT_SECONDS
 SESSION_OWNER_TTL = 24 * 3600  # idle: an upstream session unused this long is forgotten (clients re-initialize)
-CodeOutcome = Literal["redeemed", "replayed", "unknown"]
-RotationOutcome = Literal["rotated", "grace", "reused", "invalid"]
-
-
-@dataclass(frozen=True)
-class Rotation:
-    outcome: RotationOutcome
-    record: RefreshTokenRecord | None = None  # the presented token's record (grant, scopes, principal)
-    successor: str | None = None  # plaintext refresh token to hand out (rotated or grace)
 
 
 def _ttl(expires_at: float, now: float) -> int:
     return max(1, math.ceil(expires_at - now)) + GC_GRACE_SECONDS
 
 
-class TokenStoreMixin(RedisBase):
+class TokenStoreMixin(RevocationFeedMixin):
+    """`TokenStore` on Redis (the pub/sub feed of revocations in its own module)."""
+
     # -- access tokens ------------------------------------------------------------------------------------
 
     async def save_access_token(self, token_hash: str, record: AccessTokenRecord, *, now: float) -> bool:
@@ -128,43 +123,6 @@ class TokenStoreMixin(RedisBase):
         self._revoked_locally([token_hash])
         return True
 
-    async def revocations(self, on_subscribed: Callable[[], None], stop: asyncio.Event) -> AsyncIterator[str]:
-        """Hashes of access tokens as they are revoked anywhere (pub/sub); `on_subscribed` once listening.
-        Ends when `stop` is set (checked between short polls: cancelling redis-py's pubsub mid-read can hang)."""
-        listener = self._subscriber_client()
-        pubsub = listener.pubsub()
-        try:
-            async with reachable():
-                await pubsub.subscribe(self.revocation_channel)
-            on_subscribed()
-            while not stop.is_set():
-                async with reachable():  # short polls: the connection's socket timeout must not fire
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
-                if message is not None and message.get("type") == "message":
-                    for token_hash in str(message["data"]).split():  # one message per revoked grant
-                        yield token_hash
-        finally:
-            # bounded: cancelled mid-subscribe, redis-py's pubsub close can wait on a connection that never comes
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-                await listener.aclose(close_connection_pool=True)
-
-    def _subscriber_client(self) -> redis.Redis:
-        """A dedicated connection outside the request pool (a long-lived subscriber must not hold a pooled slot).
-        On a cluster any node will do: PUBLISH reaches subscribers on every node."""
-        if self.cluster:
-            node = random.choice(self._redis.get_nodes())
-            kwargs, connection_class = dict(node.connection_kwargs), node.connection_class
-            kwargs.update(host=node.host, port=node.port)
-        else:
-            kwargs, connection_class = (
-                dict(self._redis.connection_pool.connection_kwargs),
-                self._redis.connection_pool.connection_class,
-            )
-        return redis.Redis(
-            connection_pool=redis.ConnectionPool(connection_class=connection_class, max_connections=1, **kwargs)
-        )
-
     async def list_access_tokens(self, user_id: str) -> list[tuple[str, AccessTokenRecord]]:
         index = self.key("user-at", user_id)
         async with reachable():
@@ -190,6 +148,17 @@ class TokenStoreMixin(RedisBase):
         async with reachable():
             keys = [k async for k in self._redis.scan_iter(match=prefix + token_id + "*", count=1000)]
         return [k[len(prefix) : -1] for k in keys if k.endswith("}")]
+
+    # -- upstream MCP sessions (read with the token: load_access_token_with_session) ----------------------------
+
+    async def save_session_owner(self, session_id: str, record: SessionOwnerRecord, ttl: int) -> None:
+        """First writer wins (SET NX): a session id is never re-bound to someone else."""
+        async with reachable():
+            await self._redis.set(self.key("sess", digest(session_id)), record.model_dump_json(), ex=ttl, nx=True)
+
+    async def delete_session_owner(self, session_id: str) -> None:
+        async with reachable():
+            await self._redis.delete(self.key("sess", digest(session_id)))
 
     # -- authorization codes --------------------------------------------------------------------------------
 

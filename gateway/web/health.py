@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import SecretStr
 
 from gateway.app_state import METRICS_KEY, SETTINGS_KEY, SIGNER_KEY, STORE_KEY
-from gateway.store.base import StoreUnavailableError
+from gateway.store.errors import StoreUnavailableError
 
 
 async def handle_healthz(request: web.Request) -> web.Response:

@@ -15,7 +15,7 @@ from aiohttp.typedefs import Handler
 
 from gateway.app_state import MCP_KEY, REQUEST_ID_KEY
 from gateway.mcp import jsonrpc
-from gateway.store.base import StoreUnavailableError
+from gateway.store.errors import StoreUnavailableError
 from gateway.web import mcp_steps as step
 from gateway.web.errors import Refusal, jsonrpc_error
 from gateway.web.mcp_state import McpCall

@@ -13,7 +13,7 @@ from aiohttp import web
 from gateway.access import rules_for
 from gateway.audit import ArgumentDigester, AuditLog
 from gateway.config import AllowRules, Settings
-from gateway.limiter import LeasedLimiter
+from gateway.limiter import RateLimiter
 from gateway.mcp.event_ids import EventIds
 from gateway.metrics import Metrics
 from gateway.oauth.bearer import Grant
@@ -36,7 +36,7 @@ class McpEndpoint:
     metrics: Metrics
     audit: AuditLog
     store: Store
-    limiter: LeasedLimiter
+    limiter: RateLimiter
     cache: TokenCache
     streams: OpenStreams
     event_ids: EventIds

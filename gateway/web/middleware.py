@@ -14,7 +14,7 @@ from aiohttp.typedefs import Handler
 from gateway.app_state import METRICS_KEY, REQUEST_ID_KEY, ROUTE_INFO_KEY, ROUTES_KEY, TOKEN_ID_KEY
 from gateway.mcp import jsonrpc
 from gateway.oauth.errors import InvalidRequestError, OAuthError
-from gateway.store.base import StoreUnavailableError
+from gateway.store.errors import StoreUnavailableError
 from gateway.web.errors import NO_STORE, json_error, jsonrpc_error
 from gateway.web.render import html_error
 

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.access import AccessPolicy
-from gateway.app_state import CLOCK_KEY, CORS_HEADERS_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.app_state import CLOCK_KEY, CORS_HEADERS_KEY, LIMITER_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.config import IntrospectionCredential
 from gateway.oauth import grants
 from gateway.oauth.client_metadata import parse_metadata_json
@@ -89,7 +89,8 @@ async def handle_register(request: web.Request) -> web.Response:
     settings, store, now = request.app[SETTINGS_KEY], request.app[STORE_KEY], request.app[CLOCK_KEY]()
     if not settings.oauth.dcr_enabled:
         raise web.HTTPNotFound()
-    if await store.hit_rate_limit(client_ip(request), "register", settings.oauth.register_rate_per_minute, 60):
+    per_address = ("register", settings.oauth.register_rate_per_minute, 60.0)
+    if await request.app[LIMITER_KEY].take(client_ip(request), [per_address], reserve=False) > 0:
         raise SlowDownError("too many registrations from this address; retry in a minute")
     try:  # (the body was read and bounded before the handler: gateway.web.body)
         registration = parse_registration(

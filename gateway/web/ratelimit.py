@@ -8,7 +8,7 @@ import math
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.app_state import METRICS_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.app_state import LIMITER_KEY, METRICS_KEY, SETTINGS_KEY
 from gateway.oauth.errors import SlowDownError
 from gateway.web.client_ip import client_ip
 from gateway.web.errors import json_error
@@ -23,7 +23,7 @@ async def oauth_rate_limit(request: web.Request, handler: Handler) -> web.Stream
     path = request.path
     if limit is None or request.method == "OPTIONS" or not path.startswith(LIMITED_PATHS):
         return await handler(request)
-    wait = await request.app[STORE_KEY].take(client_ip(request), [("ip", limit.limit, limit.period)])
+    wait = await request.app[LIMITER_KEY].take(client_ip(request), [("ip", limit.limit, limit.period)], reserve=False)
     if wait <= 0:
         return await handler(request)
     request.app[METRICS_KEY].rate_limited.labels("oauth_ip").inc()

@@ -2,7 +2,7 @@
 attempts per (user name, client IP) (`rate_limits.failed_sign_ins`) under a ceiling per user name from all
 addresses of `NAME_CEILING_FACTOR` times that limit. So one address cannot lock a name out for its owner at
 another address, and a guesser spread over many addresses still gets a bounded number of tries at one account.
-All are GCRA buckets in Redis (atomic, shared by every gateway instance).
+All are GCRA buckets in Redis (atomic, shared by every gateway instance), taken through `gateway.limiter`.
 
 An attempt takes a cell of both of its name's buckets before the password is checked (so parallel guesses are
 counted too) and a successful sign-in gives them back: only failures count. Unknown names are counted exactly
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.accounts import USER_NAME
-from gateway.app_state import SETTINGS_KEY, STORE_KEY
+from gateway.app_state import LIMITER_KEY, SETTINGS_KEY
+from gateway.limiter import Bucket
 from gateway.web.client_ip import client_ip
 
 LOGIN_ATTEMPTS_PER_MINUTE = 10  # per client IP, sign-in and sign-up together
@@ -29,13 +30,13 @@ class Attempt:
     """A charged attempt at one name; `undo` gives its cells back (a success, or an attempt never judged)."""
 
     subject: str | None = None
-    entries: tuple[tuple[str, int, float], ...] = ()  # (bucket, limit, period) charged one cell each
-    untils_ms: tuple[int, ...] = ()
+    entries: tuple[Bucket, ...] = ()  # charged one cell each
+    receipt: tuple[int, ...] = ()  # what `RateLimiter.refund` needs to give them back
 
 
 async def too_many_from_this_address(request: web.Request) -> bool:
-    store = request.app[STORE_KEY]
-    return await store.hit_rate_limit(client_ip(request), "login", LOGIN_ATTEMPTS_PER_MINUTE, 60)
+    bucket = ("login", LOGIN_ATTEMPTS_PER_MINUTE, 60.0)
+    return await request.app[LIMITER_KEY].take(client_ip(request), [bucket], reserve=False) > 0
 
 
 async def charge_attempt(request: web.Request, username: str) -> Attempt | float:
@@ -48,16 +49,15 @@ async def charge_attempt(request: web.Request, username: str) -> Attempt | float
         (f"{_NAME_BUCKET}:from:{client_ip(request)}", limit.limit, limit.period),
         (_NAME_BUCKET, limit.limit * NAME_CEILING_FACTOR, limit.period),
     )
-    wait, _, untils = await request.app[STORE_KEY].take_cells(subject, [(*entry, 1) for entry in entries])
-    return wait if wait > 0 else Attempt(subject, entries, tuple(untils))
+    receipt: list[int] = []
+    wait = await request.app[LIMITER_KEY].take(subject, entries, receipt=receipt)
+    return wait if wait > 0 else Attempt(subject, entries, tuple(receipt))
 
 
 async def undo(request: web.Request, attempt: Attempt) -> None:
     if attempt.subject is None:
         return
-    store = request.app[STORE_KEY]
-    for (bucket, limit, period), until_ms in zip(attempt.entries, attempt.untils_ms, strict=True):
-        await store.refund_cells(attempt.subject, bucket, limit, period, 1, until_ms)
+    await request.app[LIMITER_KEY].refund(attempt.subject, attempt.entries, attempt.receipt)
 
 
 def retry_after(wait: float) -> dict[str, str]:

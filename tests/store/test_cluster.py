@@ -13,7 +13,7 @@ import pytest
 from redis.crc import key_slot
 
 from gateway.oauth.token_values import hash_token, new_access_token
-from gateway.store.base import StoreUnavailableError
+from gateway.store.errors import StoreUnavailableError
 from gateway.store.records import AccessTokenRecord, UserRecord
 from gateway.store.redis import RedisStore
 from tests.support.redis_cluster import start_cluster

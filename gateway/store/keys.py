@@ -1,0 +1,31 @@
+"""Key material in Redis shared by every gateway instance: the identity-JWT signing keys and deployment secrets
+(the audit log's argument digests, event ids). Not to be confused with `app_state` (aiohttp AppKeys)."""
+
+from __future__ import annotations
+
+import secrets
+
+from gateway.store.redis_base import RedisBase, reachable
+
+
+class KeyStoreMixin(RedisBase):
+    """`KeyStore` on Redis."""
+
+    async def load_signing_keys(self) -> str | None:
+        async with reachable():
+            value = await self._redis.get(self.key("signing", "keys"))
+        return str(value) if value is not None else None
+
+    async def save_signing_keys(self, value: str, *, only_if_absent: bool) -> bool:
+        """Store the private key set; with `only_if_absent` the first gateway instance to generate one wins."""
+        async with reachable():
+            return bool(await self._redis.set(self.key("signing", "keys"), value, nx=only_if_absent))
+
+    async def load_or_create_secret(self, name: str) -> str:
+        """A deployment secret (64 hex digits) shared by every gateway instance on this store: the first instance
+        that asks creates it, every later call returns the same one (never rotated by the gateway)."""
+        key = self.key("secret", name)
+        async with reachable():
+            await self._redis.set(key, secrets.token_hex(32), nx=True)
+            value = await self._redis.get(key)
+        return str(value)
