@@ -23,7 +23,9 @@ locally. Cells not spent within `LEASE_SECONDS` are handed back to Redis, so nob
 - a user at their limit on two instances may be refused on one while the other still holds reserved cells,
   for at most `LEASE_SECONDS`;
 - a user sending less than 1 / LEASE_SECONDS requests per second reserves nothing: every request asks Redis,
-  exactly as before (so do all first requests, and any burst before a rate is known).
+  exactly as before (so do all first requests, and any burst before a rate is known);
+- concurrent requests do not each ask Redis when the reserved cells run out: while one request's reservation is
+  in flight, the others of that user wait for it (at most WAITS_BEHIND times) and spend its cells.
 
 Limits of unauthenticated subjects (addresses, user names) pass `reserve=False`: every request asks Redis, and no
 state is kept for them here (a spray of addresses cannot grow this process's lease table). With a `receipt`, a
@@ -47,6 +49,7 @@ logger = logging.getLogger(__name__)
 LEASE_SECONDS = 0.25
 MOST_OF_LIMIT = 0.1  # reserve at most this share of a limit at once
 MOST_CELLS = 256
+WAITS_BEHIND = 2  # times a request waits for another's reservation in flight before asking Redis itself
 Bucket = tuple[str, int, float]  # (name, limit, period in seconds): one GCRA limit of a subject
 
 
@@ -60,6 +63,7 @@ class _Lease:
     window: float = 0.0  # start of the current one-second counting window
     hits: int = 0  # requests in that window
     rate: float = 0.0  # requests per second in the previous window
+    pending: asyncio.Future[None] | None = None  # a reservation of this bucket in flight (set while Redis answers)
 
     def count(self, now: float, hits: int) -> None:
         if now - self.window >= 1.0:
@@ -101,6 +105,30 @@ class RateLimiter:
             return wait
         if not buckets:
             return 0.0
+        for _ in range(WAITS_BEHIND):
+            in_flight = self._in_flight(subject, buckets)
+            if in_flight is None:
+                break
+            await asyncio.wait(in_flight)  # (their outcome is theirs: each request is judged below on its own)
+        return await self._take_leased(subject, buckets)
+
+    def _in_flight(self, subject: str, buckets: Sequence[Bucket]) -> list[asyncio.Future[None]] | None:
+        """The reservations in flight that this request waits for instead of asking Redis itself: when its local
+        cells do not cover it and every bucket it is short of is being reserved by another request right now (a
+        burst of concurrent requests then makes one Redis call, not one each)."""
+        needs = Counter(bucket for bucket, _, _ in buckets)
+        waits = []
+        for bucket, limit, period in buckets:
+            lease = self._leases.get((subject, bucket))
+            if lease is None or lease.limit != limit or lease.period != period:
+                return None
+            if lease.cells < needs[bucket]:
+                if lease.pending is None:
+                    return None
+                waits.append(lease.pending)
+        return waits or None
+
+    async def _take_leased(self, subject: str, buckets: Sequence[Bucket]) -> float:
         now = time.monotonic()
         self._sweep(now)
         needs = Counter(bucket for bucket, _, _ in buckets)
@@ -129,11 +157,20 @@ class RateLimiter:
             lease = leases[bucket]
             entries.append((bucket, lease.limit, lease.period, 1 + lease.ahead()))
             entries += [(bucket, lease.limit, lease.period, 1)] * (needs[bucket] - spent[bucket] - 1)
+        reserving = asyncio.get_running_loop().create_future()
+        for bucket in short:
+            if leases[bucket].pending is None and leases[bucket].ahead():  # (others may wait for its cells)
+                leases[bucket].pending = reserving
         try:
             wait, taken, untils = await self.store.take_cells(subject, entries)
         except BaseException:
             self._put_back(subject, leases, spent, origin)
             raise
+        finally:
+            for bucket in short:
+                if leases[bucket].pending is reserving:
+                    leases[bucket].pending = None
+            reserving.set_result(None)
         if wait > 0:  # refused: the local cells set aside are not spent either
             self._put_back(subject, leases, spent, origin)
             return wait

@@ -65,6 +65,28 @@ async def test_a_busy_user_mostly_spends_reserved_cells_without_asking_redis(sto
     assert spy.calls < admitted / 5, (spy.calls, admitted)  # (about 1 in 100 when the machine keeps up)
 
 
+async def test_concurrent_requests_of_a_busy_user_wait_for_one_reservation_instead_of_each_asking_redis(
+    store: RedisStore,
+) -> None:
+    """32 requests at once (a client with 32 connections) when the reserved cells have run out: one Redis call
+    reserves for the burst and the others spend its cells, instead of 32 calls each reserving (and refunding)."""
+    spy = counting(store)
+    limiter = RateLimiter(spy)
+    subject, buckets = f"local:{secrets.token_hex(4)}", [("mcp:alpha", 1_000_000, 3600.0)]
+    await steady(limiter, subject, "mcp:alpha", 1_000_000, 1.1, 400)  # a known rate: reservations are made
+    admitted = bursts = 0
+    spy.calls = 0
+    end = time.monotonic() + 1.0
+    while time.monotonic() < end:
+        results = await asyncio.gather(*(limiter.take(subject, buckets) for _ in range(32)))
+        admitted += results.count(0.0)
+        bursts += 1
+        await asyncio.sleep(0.01)
+    await limiter.close()
+    assert admitted == 32 * bursts
+    assert spy.calls < bursts, (spy.calls, bursts)  # (without waiting: up to 32 per burst once cells run out)
+
+
 async def test_first_requests_ask_redis_every_time(store: RedisStore) -> None:
     """No rate known yet (a new user, a burst): exact, one Redis call per request, as without reservations."""
     spy = counting(store)
