@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from gateway.access import qualified_groups
-from gateway.app_state import LIMITER_KEY, SETTINGS_KEY
-from gateway.config import RateLimit
+from gateway.config import RateLimit, Settings
 from gateway.identity import RequestContext
+from gateway.limiter import RateLimiter
 from gateway.mcp import jsonrpc
 from gateway.mcp.filtering import ListFilter
 from gateway.mcp.policy import Decision, Judge, active
@@ -30,37 +31,38 @@ class Inspection:
     judge: Judge | None = None  # the route's policy for this caller (None: no policy applies)
 
 
-def tool_limit(request: web.Request, info: RouteInfo) -> RateLimit | None:
-    return info.route.rate_limits.tool_calls_per_user or request.app[SETTINGS_KEY].rate_limits.tool_calls_per_user
+def tool_limit(settings: Settings, info: RouteInfo) -> RateLimit | None:
+    return info.route.rate_limits.tool_calls_per_user or settings.rate_limits.tool_calls_per_user
 
 
-def user_limit(request: web.Request, info: RouteInfo) -> RateLimit | None:
-    return info.route.rate_limits.mcp_per_user or request.app[SETTINGS_KEY].rate_limits.mcp_per_user
+def user_limit(settings: Settings, info: RouteInfo) -> RateLimit | None:
+    return info.route.rate_limits.mcp_per_user or settings.rate_limits.mcp_per_user
 
 
-async def rate_limited(
-    request: web.Request, info: RouteInfo, context: RequestContext, messages: list[jsonrpc.Message], body: bytes
-) -> web.Response | None:
+async def check_rate_limits(
+    limiter: RateLimiter,
+    settings: Settings,
+    info: RouteInfo,
+    context: RequestContext,
+    messages: list[jsonrpc.Message],
+    body: bytes,
+) -> None:
     """Per user per route, and per user per tool for each tools/call: one atomic check for all of them (at most
-    1 + MAX_DISTINCT_TOOLS buckets, each key of bounded length: jsonrpc.read_messages)."""
+    1 + MAX_DISTINCT_TOOLS buckets, each key of bounded length: jsonrpc.read_messages). Over a limit: `Refusal`
+    with a 429 and Retry-After."""
     user = context.record.user_id
     buckets: list[tuple[str, int, float]] = []
-    if (limit := user_limit(request, info)) is not None:
+    if (limit := user_limit(settings, info)) is not None:
         buckets.append((f"mcp:{info.route.name}", limit.limit, limit.period))
-    if (limit := tool_limit(request, info)) is not None:
+    if (limit := tool_limit(settings, info)) is not None:
         for message in messages:
             if message.method == "tools/call" and message.target is not None:
                 buckets.append((f"tool:{info.route.name}:{_bucket_name(message.target[1])}", limit.limit, limit.period))
-    wait = await request.app[LIMITER_KEY].take(user, buckets)
-    if wait <= 0:
-        return None
-    return jsonrpc_error(
-        429,
-        jsonrpc.RATE_LIMITED,
-        "Rate limit exceeded; retry later",
-        jsonrpc.peek_id(body),
-        headers={"Retry-After": str(max(1, math.ceil(wait)))},
-    )
+    wait = await limiter.take(user, buckets)
+    if wait > 0:
+        retry = {"Retry-After": str(max(1, math.ceil(wait)))}
+        message = "Rate limit exceeded; retry later"
+        raise Refusal(jsonrpc_error(429, jsonrpc.RATE_LIMITED, message, jsonrpc.peek_id(body), retry))
 
 
 def _bucket_name(tool: str) -> str:
@@ -68,20 +70,22 @@ def _bucket_name(tool: str) -> str:
     return tool if len(tool) <= 128 else "sha256:" + hashlib.sha256(tool.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def inspect(request: web.Request, info: RouteInfo, context: RequestContext, body: bytes | None) -> Inspection:
+def inspect(
+    settings: Settings, headers: Mapping[str, str], info: RouteInfo, context: RequestContext, body: bytes | None
+) -> Inspection:
     """The parsed messages and the list filter to apply (else `Refusal`: a 400 that ends the request). Cheap (one
     strict JSON read, bounded by jsonrpc.read_messages): the rate limit is checked next, and only then what the
     policy says of each name (`refusal`), so a rate-limited flood costs no policy decision. Whenever the route's
     policy is active every response is filtered (POST, GET and DELETE alike: a GET stream may replay earlier
     answers after `Last-Event-ID`)."""
-    method_header, name_header = request.headers.get("Mcp-Method"), request.headers.get("Mcp-Name")
+    method_header, name_header = headers.get("Mcp-Method"), headers.get("Mcp-Name")
     policy = info.route.policy
     body = body or b""
     if (
         not active(policy)
         and method_header is None
         and name_header is None
-        and not tool_limit(request, info)
+        and not tool_limit(settings, info)
         and body.lstrip()[:1] != b"["
     ):  # (a batch is always read: at most MAX_BATCH_MESSAGES per POST)
         return Inspection([], None)

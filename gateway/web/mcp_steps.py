@@ -22,7 +22,7 @@ from gateway.web.body import BodyTimeoutError, BodyTooLargeError, read_body
 from gateway.web.client_ip import client_ip
 from gateway.web.cors import mcp_cors_headers, mcp_preflight, origin_allowed
 from gateway.web.errors import Refusal, bearer_challenge, jsonrpc_error
-from gateway.web.mcp_policy import check_policy, inspect, rate_limited
+from gateway.web.mcp_policy import check_policy, check_rate_limits, inspect
 from gateway.web.mcp_state import McpCall
 
 logger = logging.getLogger("gateway.web.mcp")
@@ -134,7 +134,7 @@ async def inspection(call: McpCall, info: RouteInfo) -> None:
     their responses are filtered); described in the audit line, a refused body leniently."""
     assert call.grant is not None
     try:
-        call.inspection = inspect(call.request, info, call.grant.context, call.body)
+        call.inspection = inspect(call.mcp.settings, call.request.headers, info, call.grant.context, call.body)
     except Refusal:
         if call.mcp.audit.enabled:
             await _describe(call, jsonrpc.parse_messages(call.body or b"") or [], info.route.audit_arguments)
@@ -145,12 +145,14 @@ async def inspection(call: McpCall, info: RouteInfo) -> None:
 
 async def limits(call: McpCall, info: RouteInfo) -> None:
     """Rate limits, then the policy's verdict on each name (after the limit: the costly part of policy)."""
-    assert call.grant is not None and call.inspection is not None
-    limited = await rate_limited(call.request, info, call.grant.context, call.inspection.messages, call.body or b"")
-    if limited is not None:
-        call.mcp.metrics.rate_limited.labels("mcp").inc()
-        raise Refusal(limited)
-    check_policy(info, call.grant.context, call.inspection)
+    mcp, grant, inspection = call.mcp, call.grant, call.inspection
+    assert grant is not None and inspection is not None
+    try:
+        await check_rate_limits(mcp.limiter, mcp.settings, info, grant.context, inspection.messages, call.body or b"")
+    except Refusal:
+        mcp.metrics.rate_limited.labels("mcp").inc()
+        raise
+    check_policy(info, grant.context, inspection)
 
 
 async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
