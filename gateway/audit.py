@@ -126,26 +126,34 @@ def bounded(value: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
         budget.left -= min(len(value), keep) + 2
         return value if len(value) <= keep else f"{value[:keep]}…(+{len(value) - keep})"
     if isinstance(value, dict):
-        if depth >= MAX_DEPTH:
-            return {"truncated": f"object of {len(value)} members"}
-        out: dict[str, Any] = {}
-        for i, (key, item) in enumerate(value.items()):
-            if i >= MAX_ITEMS or budget.left <= 0:
-                out["…"] = f"+{len(value) - i} members"
-                break
-            out[bounded(str(key), budget, depth + 1)] = bounded(item, budget, depth + 1)
-        return out
+        return _bounded_object(value, budget, depth)
     if isinstance(value, (list, tuple, set, frozenset)):
-        if depth >= MAX_DEPTH:
-            return {"truncated": f"array of {len(value)} items"}
-        items: list[Any] = []
-        for i, item in enumerate(value):
-            if i >= MAX_ITEMS or budget.left <= 0:
-                items.append(f"…(+{len(value) - i})")
-                break
-            items.append(bounded(item, budget, depth + 1))
-        return items
+        return _bounded_array(value, budget, depth)
     return bounded(str(value), budget, depth)  # anything else as text (the encoder's default=str did the same)
+
+
+def _bounded_object(value: dict[Any, Any], budget: _Budget, depth: int) -> dict[str, Any]:
+    if depth >= MAX_DEPTH:
+        return {"truncated": f"object of {len(value)} members"}
+    out: dict[str, Any] = {}
+    for i, (key, item) in enumerate(value.items()):
+        if i >= MAX_ITEMS or budget.left <= 0:
+            out["…"] = f"+{len(value) - i} members"
+            break
+        out[bounded(str(key), budget, depth + 1)] = bounded(item, budget, depth + 1)
+    return out
+
+
+def _bounded_array(value: list[Any] | tuple[Any, ...] | set[Any] | frozenset[Any], budget: _Budget, depth: int) -> Any:
+    if depth >= MAX_DEPTH:
+        return {"truncated": f"array of {len(value)} items"}
+    items: list[Any] = []
+    for i, item in enumerate(value):
+        if i >= MAX_ITEMS or budget.left <= 0:
+            items.append(f"…(+{len(value) - i})")
+            break
+        items.append(bounded(item, budget, depth + 1))
+    return items
 
 
 DIGEST_SECRET = "audit-digest"  # the store's name for the deployment secret that keys argument digests

@@ -132,18 +132,7 @@ class RateLimiter:
         now = time.monotonic()
         self._sweep(now)
         needs = Counter(bucket for bucket, _, _ in buckets)
-        leases: dict[str, _Lease] = {}
-        for bucket, limit, period in buckets:
-            lease = self._leases.get((subject, bucket))
-            if lease is None or lease.limit != limit or lease.period != period:  # new, or the limit changed
-                if lease is not None and lease.cells:
-                    self._refund(subject, bucket, lease, lease.cells, lease.until)
-                lease = self._leases[(subject, bucket)] = _Lease(limit, period)
-            leases[bucket] = lease
-        for bucket, lease in leases.items():
-            lease.count(now, needs[bucket])
-            if lease.cells and now >= lease.expires:
-                self._refund(subject, bucket, lease, lease.cells, lease.until)
+        leases = self._current_leases(subject, buckets, needs, now)
         # set local cells aside now (other requests run while this one waits for Redis), remembering whose they are
         spent = {b: min(lease.cells, needs[b]) for b, lease in leases.items()}
         origin = {b: lease.until for b, lease in leases.items()}
@@ -157,20 +146,11 @@ class RateLimiter:
             lease = leases[bucket]
             entries.append((bucket, lease.limit, lease.period, 1 + lease.ahead()))
             entries += [(bucket, lease.limit, lease.period, 1)] * (needs[bucket] - spent[bucket] - 1)
-        reserving = asyncio.get_running_loop().create_future()
-        for bucket in short:
-            if leases[bucket].pending is None and leases[bucket].ahead():  # (others may wait for its cells)
-                leases[bucket].pending = reserving
         try:
-            wait, taken, untils = await self.store.take_cells(subject, entries)
+            wait, taken, untils = await self._reserving([leases[b] for b in short], subject, entries)
         except BaseException:
             self._put_back(subject, leases, spent, origin)
             raise
-        finally:
-            for bucket in short:
-                if leases[bucket].pending is reserving:
-                    leases[bucket].pending = None
-            reserving.set_result(None)
         if wait > 0:  # refused: the local cells set aside are not spent either
             self._put_back(subject, leases, spent, origin)
             return wait
@@ -178,6 +158,41 @@ class RateLimiter:
             if cells > 1:  # (only the first entry of a bucket reserves)
                 self._reserved(subject, bucket, leases[bucket], cells - 1, until)
         return 0.0
+
+    def _current_leases(
+        self, subject: str, buckets: Sequence[Bucket], needs: Counter[str], now: float
+    ) -> dict[str, _Lease]:
+        """This request's lease of each bucket (made, or remade when its limit changed), counted, expired ones
+        handed back."""
+        leases: dict[str, _Lease] = {}
+        for bucket, limit, period in buckets:
+            lease = self._leases.get((subject, bucket))
+            if lease is None or lease.limit != limit or lease.period != period:  # new, or the limit changed
+                if lease is not None and lease.cells:
+                    self._refund(subject, bucket, lease, lease.cells, lease.until)
+                lease = self._leases[(subject, bucket)] = _Lease(limit, period)
+            leases[bucket] = lease
+        for bucket, lease in leases.items():
+            lease.count(now, needs[bucket])
+            if lease.cells and now >= lease.expires:
+                self._refund(subject, bucket, lease, lease.cells, lease.until)
+        return leases
+
+    async def _reserving(
+        self, short: list[_Lease], subject: str, entries: list[tuple[str, int, float, int]]
+    ) -> tuple[float, list[int], list[int]]:
+        """`take_cells`, marked as in flight on the leases it reserves for (others wait for it: `_in_flight`)."""
+        reserving = asyncio.get_running_loop().create_future()
+        for lease in short:
+            if lease.pending is None and lease.ahead():
+                lease.pending = reserving
+        try:
+            return await self.store.take_cells(subject, entries)
+        finally:
+            for lease in short:
+                if lease.pending is reserving:
+                    lease.pending = None
+            reserving.set_result(None)
 
     async def refund(self, subject: str, buckets: Sequence[Bucket], receipt: Sequence[int]) -> None:
         """Give back the cells of an admitted `take(subject, buckets, receipt=receipt)`: only the part of each that

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import jinja2
 from aiohttp import web
 
 
-def _templates_dir() -> Path:
-    """MCP_GATEWAY_TEMPLATES_DIR, else the repository's templates/ (source checkouts, editable installs), else
-    the copy a wheel installs under {prefix}/share/mcp-auth-gateway/templates."""
+def _loader() -> jinja2.BaseLoader:
+    """The pages shipped inside the package (gateway/templates, in every wheel and sdist), or the directory
+    MCP_GATEWAY_TEMPLATES_DIR names when an operator serves customised copies."""
     configured = os.environ.get("MCP_GATEWAY_TEMPLATES_DIR")
     if configured:
-        return Path(configured)
-    source = Path(__file__).resolve().parents[2] / "templates"
-    return source if source.is_dir() else Path(sys.prefix) / "share" / "mcp-auth-gateway" / "templates"
+        return jinja2.FileSystemLoader(configured)
+    return jinja2.PackageLoader("gateway", "templates")
 
 
-TEMPLATES_DIR = _templates_dir()
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
@@ -31,9 +27,7 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
-_environment = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=jinja2.StrictUndefined
-)
+_environment = jinja2.Environment(loader=_loader(), autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 def render(template: str, context: dict[str, Any], *, status: int = 200) -> web.Response:

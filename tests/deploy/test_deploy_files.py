@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.cli import _parser
+from gateway.cli import build_parser
 from gateway.config import load_settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -84,7 +84,7 @@ def test_kubernetes_manifests_reference_real_cli_ports_probes_and_valid_config(m
     assert gateway["args"][0] in SUBCOMMANDS and gateway["args"][1:3] == ["-c", "/etc/mcp-auth-gateway/gateway.yaml"]
     port = int(gateway["args"][gateway["args"].index("--port") + 1])
     assert port == settings.listen.port == gateway["ports"][0]["containerPort"]
-    _parser().parse_args(gateway["args"])  # every flag is one the CLI has (argparse exits otherwise)
+    build_parser().parse_args(gateway["args"])  # every flag is one the CLI has (argparse exits otherwise)
     metrics_host = settings.listen.metrics_host or settings.listen.host
     if settings.listen.metrics_port is not None and metrics_host not in ("127.0.0.1", "::1", "localhost"):
         # issue 10 #17: scraped on the pod IP, declared, announced to Prometheus, and never behind the Service

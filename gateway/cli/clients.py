@@ -1,0 +1,78 @@
+"""`clients list | add | remove`: pre-registered OAuth clients (PRE-1) beside those of the YAML file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from gateway.accounts import add_static_client
+from gateway.cli.common import CliError, Commands, add_command, read_line, with_store
+from gateway.config import Settings
+from gateway.store.base import Store
+
+
+def add_commands(commands: Commands) -> None:
+    clients = commands.add_parser("clients", help="pre-registered OAuth clients (PRE-1)")
+    client_commands = clients.add_subparsers(title="clients commands", metavar="ACTION", required=True)
+    add_command(client_commands, "list", "list YAML, admin-added and registered clients", _clients_list)
+    cadd = add_command(client_commands, "add", "pre-register a client with fixed id and redirect URIs", _clients_add)
+    cadd.add_argument("--client-id", help="fixed id (default: generated)")
+    cadd.add_argument("--redirect-uri", action="append", default=[], required=True, help="repeatable")
+    cadd.add_argument("--name", help="shown on the consent page")
+    cadd.add_argument(
+        "--auth-method",
+        default="none",
+        choices=["none", "client_secret_post", "client_secret_basic"],
+        help="none: public client with PKCE (default); otherwise a secret is printed once",
+    )
+    cadd.add_argument("--secret-stdin", action="store_true", help="read a fixed secret from standard input")
+    cremove = add_command(client_commands, "remove", "delete an admin-added or registered client", _clients_remove)
+    cremove.add_argument("client_id")
+
+
+def _clients_add(args: argparse.Namespace) -> int:
+    secret = read_line("a client secret").strip() if args.secret_stdin else None
+    if args.secret_stdin and (not secret or len(secret) < 16):
+        raise CliError("a client secret needs at least 16 characters")
+
+    async def action(settings: Settings, store: Store) -> None:
+        if args.client_id and any(c.client_id == args.client_id for c in settings.clients):
+            raise CliError(f"client {args.client_id!r} is defined in the YAML configuration")
+        record, issued = await add_static_client(
+            store,
+            client_id=args.client_id,
+            redirect_uris=args.redirect_uri,
+            auth_method=args.auth_method,
+            name=args.name,
+            secret=secret,
+            now=time.time(),
+            private_use_schemes=settings.oauth.private_use_schemes,
+        )
+        print(f"client_id: {record.client_id}")
+        if issued is not None and not args.secret_stdin:
+            print(f"client_secret: {issued}   (shown once; only its hash is stored)")
+        print(f"token_endpoint_auth_method: {record.token_endpoint_auth_method}", file=sys.stderr)
+
+    return with_store(args, action)
+
+
+def _clients_list(args: argparse.Namespace) -> int:
+    async def action(settings: Settings, store: Store) -> None:
+        for entry in settings.clients:
+            print(f"{entry.client_id}\tconfig\t{entry.client_name or '-'}\t{' '.join(entry.redirect_uris)}")
+        for client in await store.list_clients():
+            print(f"{client.client_id}\t{client.kind}\t{client.client_name or '-'}\t{' '.join(client.redirect_uris)}")
+
+    return with_store(args, action)
+
+
+def _clients_remove(args: argparse.Namespace) -> int:
+    async def action(settings: Settings, store: Store) -> None:
+        if any(c.client_id == args.client_id for c in settings.clients):
+            raise CliError(f"client {args.client_id!r} is defined in the YAML configuration; remove it there")
+        if not await store.delete_client(args.client_id):
+            raise CliError(f"no client {args.client_id!r}")
+        print(f"removed client {args.client_id} (its tokens stay valid until they expire or are revoked)")
+
+    return with_store(args, action)
