@@ -54,7 +54,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, separators=(",", ":"), default=str)
 
 
-def configure(level: str, fmt: str) -> None:
+ACCESS_LOGGER = "aiohttp.access"  # the access log's lines (gateway.web.middleware.AccessLogger)
+
+
+def configure(level: str, fmt: str, *, access_log: bool = False) -> None:
+    """Log at `level` in `fmt`; the access log only with `access_log` (and a level that shows info)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET if access_log else logging.WARNING)

@@ -32,6 +32,12 @@ def add_commands(commands: Commands) -> None:
         help="json: one JSON object per line, with request ids (for log shippers)",
     )
     serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="one log line per HTTP request, every endpoint (off by default: the audit log records every MCP "
+        "request and OAuth event; the access line costs CPU on every request)",
+    )
+    serve.add_argument(
         "--watch-config",
         action="store_true",
         help="also reload when the config file changes (checked every second), as on SIGHUP",
@@ -43,7 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from gateway.server import event_loop_factory, inherited_sockets, serve
 
-    configure_logging(args.log_level, args.log_format)
+    configure_logging(args.log_level, args.log_format, access_log=args.access_log)
     settings = settings_of(args)
     listen, workers = checked(
         lambda: (cli_listen(settings.listen, host=args.host, port=args.port), cli_workers(args.workers))

@@ -47,7 +47,8 @@ async def test_serve_on_the_embedded_store_proxies_and_never_logs_tokens(upstrea
     log = tmp_path / "serve.log"
     for attempt in range(2):  # the second run proves the token outlived a restart
         with log.open("w") as out:
-            serve = subprocess.Popen([*cli, "serve", "-c", str(config)], stdout=out, stderr=subprocess.STDOUT)
+            command = [*cli, "serve", "-c", str(config), "--access-log"]
+            serve = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_for_port(port, serve, deadline=30)
             async with aiohttp.ClientSession() as http:
