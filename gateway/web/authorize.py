@@ -12,28 +12,23 @@ import secrets
 
 from aiohttp import web
 
-from gateway.access import AccessPolicy
 from gateway.app_state import CLIENTS_KEY, CLOCK_KEY, PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.clients.cimd import CimdBusyError, CimdError
 from gateway.oauth.authorize import (
     errors_may_redirect,
-    grant_code,
     parse_authorization_request,
     parse_client_redirect,
     parse_query,
 )
-from gateway.oauth.consent import build_consent, may_skip_consent
 from gateway.oauth.errors import AccessDeniedError, OAuthError, UnsafeRedirectError
-from gateway.oauth.redirects import with_query
-from gateway.oauth.scopes import grant_scopes
-from gateway.store.records import ClientRecord, PendingAuthorizationRecord, Principal
+from gateway.store.records import ClientRecord, PendingAuthorizationRecord
+from gateway.web.approval import approve, consent_or_approve, redirect_to_provider, with_cookies
 from gateway.web.auditing import audit
-from gateway.web.authorize_pages import consent_page, denied_page, login_page
-from gateway.web.errors import NO_STORE, redirect_error
-from gateway.web.federation import redirect_to_provider
-from gateway.web.forms import read_form
+from gateway.web.authorize_pages import consent_page, login_page
+from gateway.web.errors import redirect_error
+from gateway.web.forms import page_refusals, pending_form
 from gateway.web.render import html_error
-from gateway.web.session import BrowserSession, csrf_ok, load_session, start_session
+from gateway.web.session import load_session, signed_in, start_session
 
 logger = logging.getLogger(__name__)
 PENDING_TTL = 600
@@ -85,7 +80,7 @@ async def handle_authorize(request: web.Request) -> web.StreamResponse:
     )
     await request.app[STORE_KEY].save_pending(request_id, pending, PENDING_TTL)
     providers = request.app[PROVIDERS_KEY]
-    principal = await _signed_in(request, session)
+    principal = await signed_in(request, session)
     if principal is None or "login" in prompt:
         if not settings.login.local and len(providers) == 1:  # straight to consent, then to the provider
             page = consent_page(request, session, request_id, pending, client, None, next(iter(providers)))
@@ -96,29 +91,14 @@ async def handle_authorize(request: web.Request) -> web.StreamResponse:
     return with_cookies(page, response)
 
 
-async def _signed_in(request: web.Request, session: BrowserSession) -> Principal | None:
-    """Who this session is, as they stand now; None when nobody signed in, or the sign-in must be renewed (older
-    than login.identity_max_age, or the local account is gone): the session then counts as signed out."""
-    if session.record.principal is None:
-        return None
-    policy = AccessPolicy(request.app[SETTINGS_KEY], request.app[STORE_KEY])
-    return await policy.refreshed(session.record.principal, now=request.app[CLOCK_KEY]())
-
-
+@page_refusals
 async def handle_consent(request: web.Request) -> web.StreamResponse:
-    form = await read_form(request)
-    if form is None:
-        return html_error("Unreadable form", "The form could not be read. Start again from the application.")
-    session = await load_session(request)
-    provider = form_field(form, "provider")
-    principal = await _signed_in(request, session) if session is not None else None
-    if not csrf_ok(session, form_field(form, "csrf_token")) or session is None or (principal is None and not provider):
-        return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
-    store, settings = request.app[STORE_KEY], request.app[SETTINGS_KEY]
-    pending = await store.consume_pending(form_field(form, "request_id") or "")  # single use
-    if pending is None or pending.session_hash != session.session_hash:
-        return html_error("Request expired", "This authorization request expired. Start again from the application.")
-    if form_field(form, "decision") != "approve":
+    """POST /authorize/consent: deny (back to the client with access_denied), or approve one route: the code, or,
+    before a provider sign-in, the provider. The request is consumed first (single use)."""
+    submitted = await pending_form(request, consent=True)
+    pending, principal, provider = submitted.pending, submitted.principal, submitted.field("provider")
+    settings = request.app[SETTINGS_KEY]
+    if submitted.field("decision") != "approve":
         audit(
             request,
             "oauth.authorize",
@@ -131,122 +111,25 @@ async def handle_consent(request: web.Request) -> web.StreamResponse:
         )
     table = request.app[ROUTES_KEY]
     candidates = [table.by_name(name) for name in pending.routes]
-    chosen = [info for info in candidates if len(candidates) == 1 or info.resource == form_field(form, "resource")]
+    chosen = [info for info in candidates if len(candidates) == 1 or info.resource == submitted.field("resource")]
     if not chosen:
         return html_error("No MCP server chosen", "Pick one of the listed MCP servers.")
     if principal is None:  # consent given before the upstream sign-in (AUTHZ-6)
         return await redirect_to_provider(request, pending, chosen[0].route.name, provider or "")
-    return await _approve(request, pending, chosen[0].route.name, principal, remember=True, session=session)
+    return await approve(request, pending, chosen[0].route.name, principal, remember=True, session=submitted.session)
 
 
-async def consent_or_approve(
-    request: web.Request,
-    session: BrowserSession,
-    request_id: str,
-    pending: PendingAuthorizationRecord,
-    client: ClientRecord,
-    principal: Principal,
-) -> web.Response:
-    """Skip the page when this user already approved this client for this route and these scopes (and, for a
-    public native client, this exact redirect URI: gateway.oauth.consent)."""
-    store, settings = request.app[STORE_KEY], request.app[SETTINGS_KEY]
-    table = request.app[ROUTES_KEY]
-    if len(pending.routes) == 1 and not pending.force_consent and settings.oauth.consent_ttl > 0:
-        info = table.by_name(pending.routes[0])
-        remembered = await store.load_consent(principal.user_id, client.client_id, info.route.name)
-        wanted = grant_scopes(pending.scopes_requested, info.route.scopes)
-        if may_skip_consent(remembered, wanted, client, pending.redirect_uri):
-            await store.consume_pending(request_id)
-            return await _approve(request, pending, info.route.name, principal, remember=False, session=session)
-    return consent_page(request, session, request_id, pending, client, principal, None)
-
-
+@page_refusals
 async def handle_provider_choice(request: web.Request) -> web.StreamResponse:
     """POST /authorize/provider (the login page's provider buttons): consent first, then the provider."""
-    form = await read_form(request)
-    if form is None:
-        return html_error("Unreadable form", "The form could not be read. Start again from the application.")
-    session = await load_session(request)
-    if not csrf_ok(session, form_field(form, "csrf_token")) or session is None:
-        return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
-    request_id = form_field(form, "request_id") or ""
-    pending = await request.app[STORE_KEY].load_pending(request_id)
-    if pending is None or pending.session_hash != session.session_hash:
-        return html_error("Request expired", "This sign-in request expired. Start again from the application.")
-    provider = form_field(form, "provider") or ""
+    submitted = await pending_form(request)
+    provider = submitted.field("provider") or ""
     if provider not in request.app[PROVIDERS_KEY]:
         return html_error("Unknown sign-in method", "That sign-in method is not configured.")
-    client = await resolve_client(request, pending.client_id, request.app[CLOCK_KEY]())
+    client = await resolve_client(request, submitted.pending.client_id, request.app[CLOCK_KEY]())
     if client is None:
         return html_error("Unknown application", "This application is no longer registered.")
-    return consent_page(request, session, request_id, pending, client, None, provider)
-
-
-async def approve_after_sign_in(
-    request: web.Request, session: BrowserSession, pending: PendingAuthorizationRecord, route: str
-) -> web.Response:
-    """The provider confirmed who this is; consent was given before the redirect."""
-    assert session.record.principal is not None
-    return await _approve(request, pending, route, session.record.principal, remember=True, session=session)
-
-
-async def _approve(
-    request: web.Request,
-    pending: PendingAuthorizationRecord,
-    route: str,
-    principal: Principal,
-    *,
-    remember: bool,
-    session: BrowserSession,
-) -> web.Response:
-    """Issue the code, for the person as they stand now (every path to a code comes here): the account is re-read,
-    a sign-in older than login.identity_max_age is refused, and the route's rules are applied again."""
-    store, settings, now = request.app[STORE_KEY], request.app[SETTINGS_KEY], request.app[CLOCK_KEY]()
-    info = request.app[ROUTES_KEY].by_name(route)
-    policy = AccessPolicy(settings, store)
-    current = await policy.refreshed(principal, now=now)
-    if current is None:
-        await store.delete_browser_session(session.session_hash)  # signed out: the next attempt signs in
-        audit(
-            request,
-            "oauth.authorize",
-            client=pending.client_id,
-            user=principal.user_id,
-            route=route,
-            outcome="sign_in_required",
-        )
-        return html_error(
-            "Sign in again",
-            "Your sign-in has expired or your account has changed. Start again from the application.",
-            status=403,
-        )
-    if not policy.permits(info.route, user_id=current.user_id, email=current.email, groups=current.groups):
-        audit(
-            request,
-            "oauth.authorize",
-            client=pending.client_id,
-            user=current.user_id,
-            route=route,
-            outcome="denied_by_rules",
-        )
-        return denied_page(session, current, route)
-    scopes = grant_scopes(pending.scopes_requested, info.route.scopes)
-    if remember and settings.oauth.consent_ttl > 0:
-        previous = await store.load_consent(current.user_id, pending.client_id, route)
-        approval = build_consent(previous, scopes, pending.redirect_uri, now=now)
-        await store.save_consent(current.user_id, pending.client_id, route, approval, settings.oauth.consent_ttl)
-    code = await grant_code(store, pending, info, current, scopes, code_ttl=settings.oauth.code_ttl, now=now)
-    audit(
-        request,
-        "oauth.authorize",
-        client=pending.client_id,
-        user=current.user_id,
-        route=route,
-        scope=" ".join(scopes),
-        outcome="code",
-    )
-    location = with_query(pending.redirect_uri, {"code": code, "state": pending.state, "iss": settings.public_url})
-    return web.Response(status=302, headers={"Location": location, **NO_STORE})
+    return consent_page(request, submitted.session, submitted.request_id, submitted.pending, client, None, provider)
 
 
 async def resolve_client(request: web.Request, client_id: str, now: float) -> ClientRecord | None:
@@ -254,14 +137,3 @@ async def resolve_client(request: web.Request, client_id: str, now: float) -> Cl
         return await request.app[CLIENTS_KEY].resolve(client_id, now=now)
     except CimdError:
         return None
-
-
-def with_cookies(page: web.Response, carrier: web.Response) -> web.Response:
-    for morsel in carrier.cookies.values():
-        page.cookies[morsel.key] = morsel
-    return page
-
-
-def form_field(form: object, name: str) -> str | None:
-    value = form.get(name) if hasattr(form, "get") else None
-    return value if isinstance(value, str) else None

@@ -1,6 +1,8 @@
 """Sign-in through an upstream identity provider (the "2-hop" login), with the confused-deputy defences:
 consent for this client is given **before** the redirect to the provider, and the provider `state` is stored
-only after that consent, single use, for at most 10 minutes (MCP security best practices; AUTHZ-6/7)."""
+only after that consent, single use, for at most 10 minutes (MCP security best practices; AUTHZ-6/7).
+
+The redirect out is gateway.web.approval.redirect_to_provider (it follows consent); this is the way back in."""
 
 from __future__ import annotations
 
@@ -11,48 +13,17 @@ from aiohttp import web
 from gateway.app_state import CLOCK_KEY, PROVIDERS_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.idp.base import ProviderError
 from gateway.oauth.errors import AccessDeniedError
-from gateway.store.records import IdpStateRecord, PendingAuthorizationRecord
+from gateway.web.approval import approve, callback_url, with_cookies
 from gateway.web.auditing import audit
 from gateway.web.errors import redirect_error
 from gateway.web.render import html_error
 from gateway.web.session import load_session, start_session
 
 logger = logging.getLogger(__name__)
-STATE_TTL = 600
-
-
-def callback_url(request: web.Request, provider: str) -> str:
-    """The redirect URI to register at the provider: {public_url}/login/{provider}/callback."""
-    return f"{request.app[SETTINGS_KEY].public_url}/login/{provider}/callback"
-
-
-async def redirect_to_provider(
-    request: web.Request, pending: PendingAuthorizationRecord, route: str, provider_name: str
-) -> web.StreamResponse:
-    """After consent: remember the sign-in (keyed by a fresh state) and send the browser to the provider."""
-    provider = request.app[PROVIDERS_KEY].get(provider_name)
-    if provider is None:
-        return html_error("Unknown sign-in method", "That sign-in method is not configured.")
-    try:
-        start = await provider.start(callback_url(request, provider_name))
-    except ProviderError as exc:
-        return html_error("Sign-in unavailable", str(exc), status=502)
-    record = IdpStateRecord(
-        provider=provider_name,
-        nonce=start.nonce,
-        code_verifier=start.code_verifier,
-        route=route,
-        pending=pending,
-        created_at=request.app[CLOCK_KEY](),
-    )
-    await request.app[STORE_KEY].save_idp_state(start.state, record, STATE_TTL)
-    return web.Response(status=302, headers={"Location": start.url, "Cache-Control": "no-store"})
 
 
 async def handle_callback(request: web.Request) -> web.StreamResponse:
     """GET /login/{provider}/callback: verify, sign the person in, apply the route's rules, answer the client."""
-    from gateway.web.authorize import approve_after_sign_in  # local: authorize imports this module
-
     name = request.match_info["provider"]
     state = request.query.get("state", "")
     store, now = request.app[STORE_KEY], request.app[CLOCK_KEY]()
@@ -80,7 +51,6 @@ async def handle_callback(request: web.Request) -> web.StreamResponse:
     audit(request, "oauth.login", method=name, user=principal.user_id, outcome="ok")
     response = web.Response()
     fresh = await start_session(request, response, principal, replacing=session)
-    page = await approve_after_sign_in(request, fresh, pending, flight.route)
-    for morsel in response.cookies.values():
-        page.cookies[morsel.key] = morsel
-    return page
+    # the provider confirmed who this is; consent was given before the redirect (gateway.web.approval)
+    page = await approve(request, pending, flight.route, principal, remember=True, session=fresh)
+    return with_cookies(page, response)

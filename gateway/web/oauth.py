@@ -16,18 +16,13 @@ from aiohttp import web
 from gateway.access import AccessPolicy
 from gateway.app_state import CLOCK_KEY, CORS_HEADERS_KEY, LIMITER_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.config import IntrospectionCredential
-from gateway.oauth import grants
+from gateway.oauth import grants, introspection, revocation
 from gateway.oauth.client_metadata import parse_metadata_json
-from gateway.oauth.errors import (
-    InvalidRequestError,
-    OAuthError,
-    SlowDownError,
-)
+from gateway.oauth.errors import InvalidRequestError, OAuthError, SlowDownError
 from gateway.oauth.metadata import build_authorization_server_metadata
 from gateway.oauth.registration import build_registration_response, parse_registration
 from gateway.oauth.scopes import OPENID
 from gateway.oauth.token_values import hash_token
-from gateway.store.records import AccessTokenRecord, RefreshTokenRecord
 from gateway.web.auditing import audit
 from gateway.web.bearer import bearer_token
 from gateway.web.client_auth import authenticate_client, basic_credentials
@@ -157,23 +152,7 @@ async def handle_revoke(request: web.Request) -> web.Response:
     """RFC 7009: 200 whether or not the token existed; only the owning client's tokens are revoked."""
     form, _ = await _form(request)
     client = await authenticate_client(request, form)
-    presented = form.get("token")
-    if not presented:
-        raise InvalidRequestError("token is required")
-    store, token_hash = request.app[STORE_KEY], hash_token(presented)
-    refresh = await store.load_refresh_token(token_hash)
-    if refresh is not None and refresh.client_id == client.client_id:
-        await store.revoke_refresh_token(token_hash)  # and every token of its grant (RFC 7009 §2.1)
-    access = await store.load_access_token(token_hash)
-    if access is not None and access.client_id == client.client_id:
-        await store.revoke_access_token(token_hash)
-    kind = (
-        "refresh_token"
-        if refresh is not None and refresh.client_id == client.client_id
-        else "access_token"
-        if access is not None and access.client_id == client.client_id
-        else "unknown"
-    )
+    kind = await revocation.revoke(request.app[STORE_KEY], client, form.get("token"))
     audit(request, "oauth.revoke", client=client.client_id, token_type=kind)
     return web.Response(status=200, headers=NO_STORE)
 
@@ -192,17 +171,8 @@ async def handle_introspect(request: web.Request) -> web.Response:
             headers={**NO_STORE, "WWW-Authenticate": 'Basic realm="introspection"'},
         )
     form, _ = await _form(request)
-    presented = form.get("token")
-    if not presented:
-        raise InvalidRequestError("token is required")
-    store, now, token_hash = request.app[STORE_KEY], request.app[CLOCK_KEY](), hash_token(presented)
-    access = await store.load_access_token(token_hash)
-    if access is not None and access.usable(now):
-        return web.json_response(_introspection(access, "access_token"), headers=NO_STORE)
-    refresh = await store.load_refresh_token(token_hash)
-    if refresh is not None and refresh.rotated_at is None and now < refresh.expires_at:
-        return web.json_response(_introspection(refresh, "refresh_token"), headers=NO_STORE)
-    return web.json_response({"active": False}, headers=NO_STORE)
+    body = await introspection.introspect(request.app[STORE_KEY], form.get("token"), now=request.app[CLOCK_KEY]())
+    return web.json_response(body, headers=NO_STORE)
 
 
 @public_cors
@@ -246,20 +216,6 @@ def _introspection_caller(credentials: tuple[str, str], callers: list[Introspect
     presented = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
     wanted = hashlib.sha256((expected or "").encode()).digest()
     return secrets.compare_digest(presented, wanted) and expected is not None
-
-
-def _introspection(record: AccessTokenRecord | RefreshTokenRecord, kind: str) -> dict[str, Any]:
-    user_id = record.user_id if isinstance(record, AccessTokenRecord) else record.principal.user_id
-    return {
-        "active": True,
-        "token_type": "Bearer" if kind == "access_token" else "refresh_token",
-        "scope": " ".join(record.scopes),
-        "client_id": record.client_id,
-        "sub": user_id,
-        "aud": record.resource,
-        "iat": int(record.issued_at),
-        "exp": int(record.expires_at),
-    }
 
 
 async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:

@@ -15,31 +15,24 @@ from gateway.accounts import AccountError, add_user, principal_of, signup_proble
 from gateway.app_state import CLOCK_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.passwords import PasswordWorkBusyError
 from gateway.store.records import ClientRecord, PendingAuthorizationRecord, UserRecord
+from gateway.web.approval import consent_or_approve, with_cookies
 from gateway.web.auditing import audit
-from gateway.web.authorize import PENDING_TTL, consent_or_approve, form_field, resolve_client, with_cookies
+from gateway.web.authorize import PENDING_TTL, resolve_client
 from gateway.web.authorize_pages import login_page
-from gateway.web.forms import read_form
+from gateway.web.forms import SIGN_IN_EXPIRED, PageRefusalError, page_refusals, pending_form
 from gateway.web.render import html_error
-from gateway.web.session import BrowserSession, csrf_ok, load_session, start_session
+from gateway.web.session import BrowserSession, start_session
 from gateway.web.sign_in_limits import Attempt, charge_attempt, retry_after, too_many_from_this_address, undo
 
 
+@page_refusals
 async def handle_login(request: web.Request) -> web.StreamResponse:
-    form = await read_form(request)
-    if form is None:
-        return html_error("Unreadable form", "The form could not be read. Start again from the application.")
-    session = await load_session(request)
-    if not csrf_ok(session, form_field(form, "csrf_token")):
-        return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
-    assert session is not None
-    request_id = form_field(form, "request_id") or ""
-    pending = await request.app[STORE_KEY].load_pending(request_id)
-    if pending is None or pending.session_hash != session.session_hash:
-        return html_error("Request expired", "This sign-in request expired. Start again from the application.")
+    submitted = await pending_form(request)
+    session, request_id, pending = submitted.session, submitted.request_id, submitted.pending
     client = await resolve_client(request, pending.client_id, request.app[CLOCK_KEY]())
     if client is None:
         return html_error("Unknown application", "This application is no longer registered.")
-    username = (form_field(form, "username") or "").strip()
+    username = (submitted.field("username") or "").strip()
     if await too_many_from_this_address(request):
         return login_page(
             request, session, request_id, client, username, "Too many attempts. Wait a minute.", status=429
@@ -55,7 +48,7 @@ async def handle_login(request: web.Request) -> web.StreamResponse:
         page.headers.update(retry_after(attempt))
         return page
     try:
-        user = await verify_login(request.app[STORE_KEY], username, form_field(form, "password") or "")
+        user = await verify_login(request.app[STORE_KEY], username, submitted.field("password") or "")
     except PasswordWorkBusyError:
         await undo(request, attempt)  # not judged: it does not count
         return _busy_page()
@@ -67,26 +60,21 @@ async def handle_login(request: web.Request) -> web.StreamResponse:
     return await _signed_in(request, session, request_id, pending, client, user)
 
 
+@page_refusals
 async def handle_signup(request: web.Request) -> web.StreamResponse:
     """POST /authorize/signup: self sign-up (login.signup.enabled), limited to the configured email domains."""
     settings = request.app[SETTINGS_KEY]
-    form = await read_form(request)
-    if form is None:
-        return html_error("Unreadable form", "The form could not be read. Start again from the application.")
-    session = await load_session(request)
-    if not settings.login.local or not settings.login.signup.enabled:
-        return html_error("Sign-up is closed", "Ask an administrator for an account.", status=403)
-    if not csrf_ok(session, form_field(form, "csrf_token")) or session is None:
-        return html_error("Session expired", "Your sign-in session expired or the form was not ours.", status=403)
-    request_id = form_field(form, "request_id") or ""
+    is_open = settings.login.local and settings.login.signup.enabled
+    closed = PageRefusalError("Sign-up is closed", "Ask an administrator for an account.", status=403)
+    submitted = await pending_form(request, closed=None if is_open else closed)
+    session, request_id, pending = submitted.session, submitted.request_id, submitted.pending
     store, now = request.app[STORE_KEY], request.app[CLOCK_KEY]()
-    pending = await store.load_pending(request_id)
-    client = await resolve_client(request, pending.client_id, now) if pending is not None else None
-    if pending is None or client is None or pending.session_hash != session.session_hash:
-        return html_error("Request expired", "This sign-in request expired. Start again from the application.")
+    client = await resolve_client(request, pending.client_id, now)
+    if client is None:
+        raise PageRefusalError(*SIGN_IN_EXPIRED)
     if await too_many_from_this_address(request):
         return login_page(request, session, request_id, client, error="Too many attempts. Wait a minute.", status=429)
-    username, email = (form_field(form, "username") or "").strip(), (form_field(form, "email") or "").strip()
+    username, email = (submitted.field("username") or "").strip(), (submitted.field("email") or "").strip()
     problem = signup_problem(email, settings.login.signup.email_domains)
     if problem is None and (
         username.casefold() in local_names_in_rules(settings)  # meant for someone the operator will create
@@ -96,7 +84,7 @@ async def handle_signup(request: web.Request) -> web.StreamResponse:
     if problem is None:
         try:
             user = await add_user(
-                store, username, form_field(form, "password") or "", email=email, now=now, email_verified=False
+                store, username, submitted.field("password") or "", email=email, now=now, email_verified=False
             )  # nobody confirmed the address
         except AccountError as exc:
             problem = str(exc)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway.access import AccessPolicy
 from gateway.app_state import CLOCK_KEY, SETTINGS_KEY, STORE_KEY
 from gateway.oauth.token_values import hash_token
 from gateway.store.records import BrowserSessionRecord, Principal
@@ -78,6 +79,15 @@ async def start_session(
         samesite="Lax",
     )
     return session
+
+
+async def signed_in(request: web.Request, session: BrowserSession) -> Principal | None:
+    """Who this session is, as they stand now; None when nobody signed in, or the sign-in must be renewed (older
+    than login.identity_max_age, or the local account is gone): the session then counts as signed out."""
+    if session.record.principal is None:
+        return None
+    policy = AccessPolicy(request.app[SETTINGS_KEY], request.app[STORE_KEY])
+    return await policy.refreshed(session.record.principal, now=request.app[CLOCK_KEY]())
 
 
 def csrf_ok(session: BrowserSession | None, submitted: str | None) -> bool:
