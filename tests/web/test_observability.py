@@ -127,7 +127,7 @@ async def test_serve_writes_json_logs_with_request_ids(upstream, tmp_path):
     )
     log = (tmp_path / "serve.log").open("w")
     serve = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "-c", str(config), "--log-format", "json"],
+        [sys.executable, "-m", "gateway", "serve", "-c", str(config), "--log-format", "json", "--access-log"],
         stdout=subprocess.DEVNULL,
         stderr=log,
     )
@@ -144,3 +144,35 @@ async def test_serve_writes_json_logs_with_request_ids(upstream, tmp_path):
     entries = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.startswith("{")]
     access = [e for e in entries if e.get("path") == "/alpha/mcp"]
     assert access and access[0]["request_id"] == "abc-123" and access[0]["status"] == 401
+
+
+async def test_serve_writes_no_access_log_unless_asked(upstream, tmp_path):
+    """The audit log is the record of MCP requests; the per-request access line is opt-in (`--access-log`)."""
+    port = free_port()
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, "
+        "metrics_port: null}\n"
+        f"store: {{data_dir: {tmp_path / 'data'}}}\n"
+        f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}'}}\n"
+    )
+    log = (tmp_path / "serve.log").open("w")
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "-c", str(config), "--log-format", "json"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, serve, deadline=30)
+        async with aiohttp.ClientSession() as http:
+            await (
+                await http.post(f"http://127.0.0.1:{port}/alpha/mcp", json={}, headers={"X-Request-Id": "abc-123"})
+            ).read()
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+        log.close()
+    entries = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.startswith("{")]
+    assert not [e for e in entries if e.get("path") == "/alpha/mcp"]  # no access line
+    audited = [e for e in entries if e.get("event") == "mcp.request"]
+    assert audited and audited[0]["request_id"] == "abc-123" and audited[0]["status"] == 401
