@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import aiohttp
 from aiohttp import web
 
 from gateway.audit import ArgumentDigester, AuditLog
@@ -15,6 +14,7 @@ from gateway.limiter import LeasedLimiter
 from gateway.mcp.event_ids import EventIds
 from gateway.metrics import Metrics
 from gateway.open_streams import OpenStreams, StreamWatch
+from gateway.proxy.pool import UpstreamPool
 from gateway.routing import RouteInfo, RouteTable
 from gateway.signing import IdentitySigner
 from gateway.store.base import Store
@@ -23,7 +23,7 @@ from gateway.token_cache import TokenCache
 SETTINGS_KEY = web.AppKey("settings", Settings)
 STORE_KEY = web.AppKey("store", Store)
 LIMITER_KEY = web.AppKey("limiter", LeasedLimiter)  # per-user MCP limits (cells reserved ahead)
-HTTP_KEY = web.AppKey("http", aiohttp.ClientSession)
+HTTP_KEY = web.AppKey("http", UpstreamPool)  # the MCP proxy path's upstream connections
 CLOCK_KEY: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 ROUTES_KEY = web.AppKey("routes", RouteTable)
 METRICS_KEY = web.AppKey("metrics", Metrics)

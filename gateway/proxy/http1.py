@@ -1,0 +1,287 @@
+"""One HTTP/1.1 upstream connection (RFC 9112) on an asyncio Protocol, responses parsed by llhttp (`httptools`).
+
+The proxy path's client: aiohttp's ClientSession costs more CPU per request than the rest of the relay (issue 11,
+"A lean upstream leg"). It does only what the relay needs: a request head encoded once, Content-Length framing,
+keep-alive reuse (gateway.proxy.pool) and a body consumed chunk by chunk with backpressure. The framing rules are
+the ones request smuggling and response splitting exploit; llhttp (strict, no leniencies) enforces most of them
+and this module the rest: one Transfer-Encoding, exactly `chunked`; 1xx interim responses skipped; a bounded head;
+a message that ends early is an error, never a short body; anything unsolicited closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Final
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway.proxy.header_names import TOKEN
+
+MAX_HEAD_BYTES: Final = 64 * 1024  # status line and headers, 1xx heads included (aiohttp: 8190 per line)
+HIGH_WATER: Final = 64 * 1024  # body bytes buffered before the socket stops being read (SSE to a slow client)
+_FRAMING: Final = frozenset({"content-length", "transfer-encoding", "connection"})  # the pool sets its own
+_valid_names: set[str] = set()  # header names already checked to be tokens (a route sends the same few)
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached, broke the connection, or sent what the gateway does not accept (502)."""
+
+
+class UpstreamBodyError(UpstreamError):
+    """The response body broke off or was malformed after the head had been relayed."""
+
+
+def encode_head(method: str, target: str, headers: CIMultiDict[str], body: bytes | None) -> bytes:
+    """The request head as one bytes object. Identity header values come from user claims: a CR, LF or NUL in any
+    value, or a name that is not an RFC 9110 §5.6.2 token, is refused rather than sent (header injection).
+
+    Raises:
+        UpstreamError: a header or the target that would change the request's framing.
+    """
+    lines = [f"{method} {target} HTTP/1.1\r\n"]
+    for name, value in headers.items():
+        if name not in _valid_names:
+            if TOKEN.match(name) is None or "\n" in name:  # ($ in TOKEN matches before a final \n)
+                raise UpstreamError("header name is not a token")
+            if len(_valid_names) < 4096:
+                _valid_names.add(name)
+        if name.lower() in _FRAMING:
+            continue
+        lines.append(f"{name}: {value}\r\n")
+    if body:
+        lines.append(f"Content-Length: {len(body)}\r\n")
+    elif body is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append("Content-Length: 0\r\n")  # as aiohttp sends it
+    lines.append("\r\n")
+    head = "".join(lines)
+    # every CR and LF is a line end this function wrote: one check over the whole head instead of one per value
+    if "\0" in head or head.count("\r") != len(lines) or head.count("\n") != len(lines) or " " in target:
+        raise UpstreamError("CR, LF or NUL in a request header or target")
+    return head.encode("utf-8")  # (aiohttp encodes header values as UTF-8 too)
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")  # as aiohttp decodes header names and values
+
+
+class UpstreamResponse:
+    """A response head and its body, read chunk by chunk with `async for`. `release()` hands the connection back
+    for reuse (only once the body was read to its end); `close()` drops it at once (a client that left, a revoked
+    token: closing cancels the upstream request)."""
+
+    __slots__ = ("status", "reason", "headers", "_connection")
+
+    def __init__(self, connection: Connection, status: int, reason: str, headers: CIMultiDict[str]) -> None:
+        self.status, self.reason, self._connection = status, reason, connection
+        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(headers)
+
+    def __aiter__(self) -> UpstreamResponse:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self._connection.read()
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
+
+    def release(self) -> None:
+        self._connection.release()
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class Connection(asyncio.Protocol):
+    """One upstream socket: the httptools callbacks fill the head, then a deque of body chunks for `read()`."""
+
+    def __init__(self, on_idle: Callable[[Connection], None], on_closed: Callable[[Connection], None]) -> None:
+        self._on_idle, self._on_closed = on_idle, on_closed
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self.idle_since = 0.0
+        self.closed = False
+        self._busy = False  # a request was sent and its final response is not complete
+        self._head_only = False  # HEAD: llhttp cannot be told the response has no body
+        self._head: asyncio.Future[UpstreamResponse] | None = None
+        self._head_bytes = self._header_bytes = 0
+        self._headers: CIMultiDict[str] = CIMultiDict()
+        self._reason = ""
+        self._framed_by_eof = False
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._complete = False
+        self._keep_alive = False
+        self._error: UpstreamError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    # -- used by the pool and the response -----------------------------------------------------------------------
+    def send(self, head: bytes, body: bytes | None, head_only: bool) -> asyncio.Future[UpstreamResponse]:
+        """Write the request; the future resolves with the final response head (or an UpstreamError)."""
+        assert self._transport is not None and not self._busy
+        loop = asyncio.get_running_loop()
+        self._head = loop.create_future()
+        self._busy, self._head_only, self._complete, self._error = True, head_only, False, None
+        self._head_bytes = self._header_bytes = 0
+        if body and len(body) <= HIGH_WATER:
+            self._transport.write(head + body)  # one write, one segment
+        else:
+            self._transport.write(head)
+            if body:
+                self._transport.write(body)
+        return self._head
+
+    async def read(self) -> bytes:
+        """The next body bytes (everything buffered), b"" at the end. Raises UpstreamBodyError on a broken body."""
+        while not self._chunks:
+            if self._complete:
+                return b""
+            if self._error is not None:
+                raise self._error
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        chunk = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        return chunk
+
+    def release(self) -> None:
+        """Back to the pool when the body was read to its end on a keep-alive connection; else closed."""
+        if self.closed:
+            return
+        if self._complete and not self._chunks and self._keep_alive and self._error is None and not self._busy:
+            self._on_idle(self)
+        else:
+            self.close()
+
+    def timed_out(self) -> None:
+        """The response head did not arrive in time: the caller answers 504; the upstream request is closed."""
+        if self._head is not None and not self._head.done():
+            self._head.set_exception(TimeoutError())
+        self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self._transport is not None:
+                self._transport.abort()  # at once: no lingering, the upstream sees its request cancelled
+            self._fail(UpstreamBodyError("connection closed"))
+            self._on_closed(self)
+
+    def usable(self) -> bool:
+        return not self.closed and self._transport is not None and not self._transport.is_closing()
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if not self._busy:  # unsolicited bytes on an idle connection: nothing after them can be trusted
+            self.close()
+            return
+        in_head = self._head is not None and not self._head.done()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(UpstreamError("upstream switched protocols"))
+        except httptools.HttpParserError as exc:  # (a callback's own UpstreamError is its context)
+            cause = exc.__context__
+            self._fail(cause if isinstance(cause, UpstreamError) else UpstreamBodyError(f"malformed response: {exc}"))
+        if in_head and self._head is not None and not self._head.done():
+            self._head_bytes += len(data)  # a head still incomplete: bounded across reads and 1xx heads
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._fail(UpstreamError("upstream response head too large"))
+        if self._error is not None:
+            self.close()
+
+    def eof_received(self) -> bool:
+        if self._busy and self._framed_by_eof and self._head is not None and self._head.done():
+            self._busy, self._complete, self._keep_alive = False, True, False  # read to EOF: that was its end
+            self._wake()
+        self.close()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if self._busy and self._framed_by_eof and self._head is not None and self._head.done() and exc is None:
+            self._busy, self._complete, self._keep_alive = False, True, False
+            self._wake()
+        self.close()
+
+    def pause_writing(self) -> None:  # (the request body is already in memory: the transport buffers it)
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    # -- httptools callbacks -------------------------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if not self._busy or self._head is None or self._head.done():
+            raise UpstreamError("unsolicited upstream response")
+        self._headers = CIMultiDict()
+
+    def on_status(self, status: bytes) -> None:
+        self._reason = _text(status)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)  # (one read may hold a whole oversized head)
+        if self._header_bytes > MAX_HEAD_BYTES:
+            raise UpstreamError("upstream response head too large")
+        self._headers.add(_text(name), _text(value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:  # interim (100 Continue, 103 Early Hints): never relayed; llhttp reads on
+            return
+        encodings = self._headers.getall("Transfer-Encoding", [])
+        if encodings and (len(encodings) > 1 or encodings[0].strip().lower() != "chunked"):
+            raise UpstreamError("upstream Transfer-Encoding other than chunked")  # its coding would be relayed bare
+        has_body = not (self._head_only or status in (204, 304))
+        self._framed_by_eof = has_body and not encodings and "Content-Length" not in self._headers
+        self._keep_alive = self._parser.should_keep_alive() and not self._framed_by_eof and not self._head_only
+        assert self._head is not None
+        self._head.set_result(UpstreamResponse(self, status, self._reason, self._headers))
+        if not has_body:
+            self._finish()
+
+    def on_body(self, body: bytes) -> None:
+        if self._complete:  # (a HEAD response's "body": llhttp was never told there is none)
+            raise UpstreamError("body after a response without one")
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > HIGH_WATER and not self._paused and self._transport is not None:
+            self._paused = True
+            self._transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self._head is not None and self._head.done() and not self._complete:
+            self._finish()
+
+    # -- internals -----------------------------------------------------------------------------------------------
+    def _finish(self) -> None:
+        self._busy, self._complete = False, True
+        if self._head_only:
+            self._keep_alive = False  # llhttp would read the next response as this one's body
+        self._wake()
+
+    def _fail(self, error: UpstreamError) -> None:
+        if self._error is None and not self._complete:  # (a body read to its end stays whole)
+            self._error = error
+        if self._head is not None and not self._head.done():
+            self._head.set_exception(error)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
