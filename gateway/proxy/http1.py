@@ -234,10 +234,12 @@ class Connection(asyncio.Protocol):
         self._reason = _text(status)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._head is not None and self._head.done():
+            return  # a chunked body's trailers: dropped (the head was relayed already; none is trusted)
         self._header_bytes += len(name) + len(value)  # (one read may hold a whole oversized head)
         if self._header_bytes > MAX_HEAD_BYTES:
             raise UpstreamError("upstream response head too large")
-        self._headers.add(_text(name), _text(value))
+        self._headers.add(_text(name), _text(value.rstrip(b" \t")))  # (llhttp keeps trailing whitespace)
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
