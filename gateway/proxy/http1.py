@@ -197,12 +197,14 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:  # (a callback's own UpstreamError is its context)
             cause = exc.__context__
             self._fail(cause if isinstance(cause, UpstreamError) else UpstreamBodyError(f"malformed response: {exc}"))
-        if in_head and self._head is not None and not self._head.done():
+        else:
+            if not (in_head and self._head is not None and not self._head.done()):
+                return
             self._head_bytes += len(data)  # a head still incomplete: bounded across reads and 1xx heads
-            if self._head_bytes > MAX_HEAD_BYTES:
-                self._fail(UpstreamError("upstream response head too large"))
-        if self._error is not None:
-            self.close()
+            if self._head_bytes <= MAX_HEAD_BYTES:
+                return
+            self._fail(UpstreamError("upstream response head too large"))
+        self.close()  # (even after a complete response: the parser is spent, the bytes after it untrusted)
 
     def eof_received(self) -> bool:
         if self._busy and self._framed_by_eof and self._head is not None and self._head.done():
