@@ -5,11 +5,13 @@ header injection. Status mapping (502/504) over a whole gateway: tests/proxy/tes
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import pytest
+import uvloop
 from multidict import CIMultiDict
 
 from gateway.ports import free_port
@@ -18,6 +20,7 @@ from gateway.proxy.pool import Origin, UpstreamPool
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 BODY = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add"}}'
+
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Upstream"], Awaitable[None]]
 
 
@@ -298,3 +301,19 @@ async def test_idle_connections_are_closed_after_the_idle_timeout() -> None:
         async with asyncio.timeout(5):
             await server.closed.wait()
         await pool.close()
+
+
+def test_the_same_cases_hold_on_uvloop() -> None:
+    """`mcp-auth-gateway serve` runs on uvloop, whose transports are not asyncio's (nor its subclasses)."""
+    cases = [
+        case
+        for name, case in globals().items()
+        if name.startswith("test_") and name != "test_the_same_cases_hold_on_uvloop"
+    ]
+    for case in cases:
+        if not inspect.signature(case).parameters:
+            uvloop.run(case())
+    uvloop.run(test_header_injection_is_refused_before_anything_is_sent({"X-A": "1\r\nX-B: 2"}))
+    uvloop.run(
+        test_connections_that_cannot_be_trusted_again_are_not_reused(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    )
