@@ -229,10 +229,10 @@ class Connection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         if not self._busy or self._head is None or self._head.done():
             raise UpstreamError("unsolicited upstream response")
-        self._headers = CIMultiDict()
+        self._headers, self._reason = CIMultiDict(), ""
 
     def on_status(self, status: bytes) -> None:
-        self._reason = _text(status)
+        self._reason += _text(status)  # (in pieces when the status line spans reads)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._head is not None and self._head.done():
@@ -252,7 +252,8 @@ class Connection(asyncio.Protocol):
         has_body = not (self._head_only or status in (204, 304))
         self._framed_by_eof = has_body and not encodings and "Content-Length" not in self._headers
         self._keep_alive = self._parser.should_keep_alive() and not self._framed_by_eof and not self._head_only
-        assert self._head is not None
+        if self._head is None or self._head.done():  # (the request was given up: close() follows)
+            raise UpstreamError("response to an abandoned request")
         self._head.set_result(UpstreamResponse(self, status, self._reason, self._headers))
         if not has_body:
             self._finish()

@@ -5,6 +5,7 @@ header injection. Status mapping (502/504) over a whole gateway: tests/proxy/tes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -48,9 +49,13 @@ class Upstream:
 async def upstream(handler: Handler) -> AsyncIterator[Upstream]:
     """A raw loopback server: `handler` scripts each connection; accepts and requests are counted."""
     state: list[Upstream] = []
+    handlers: set[asyncio.Task[None]] = set()
 
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         state[0].accepts += 1
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
         try:
             await handler(reader, writer, state[0])
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -58,6 +63,7 @@ async def upstream(handler: Handler) -> AsyncIterator[Upstream]:
         finally:
             state[0].closed.set()
             writer.close()
+            handlers.discard(task)
 
     server = await asyncio.start_server(accept, "127.0.0.1", 0)
     state.append(Upstream(("http", "127.0.0.1", server.sockets[0].getsockname()[1])))
@@ -65,6 +71,10 @@ async def upstream(handler: Handler) -> AsyncIterator[Upstream]:
         yield state[0]
     finally:
         server.close()
+        for task in list(handlers):  # (scripts that wait for the gateway to hang up)
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*handlers)
         await server.wait_closed()
 
 
