@@ -97,6 +97,30 @@ class UpstreamResponse:
 class Connection(asyncio.Protocol):
     """One upstream socket: the httptools callbacks fill the head, then a deque of body chunks for `read()`."""
 
+    __slots__ = (
+        "_on_idle",
+        "_on_closed",
+        "_transport",
+        "_parser",
+        "idle_since",
+        "closed",
+        "_busy",
+        "_head_only",
+        "_head",
+        "_head_bytes",
+        "_header_bytes",
+        "_headers",
+        "_reason",
+        "_framed_by_eof",
+        "_chunks",
+        "_buffered",
+        "_paused",
+        "_complete",
+        "_keep_alive",
+        "_error",
+        "_waiter",
+    )
+
     def __init__(self, on_idle: Callable[[Connection], None], on_closed: Callable[[Connection], None]) -> None:
         self._on_idle, self._on_closed = on_idle, on_closed
         self._transport: asyncio.Transport | None = None
