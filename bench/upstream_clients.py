@@ -4,7 +4,7 @@ gateway's own pool (gateway/proxy/pool.py), (c) pyreqwest's async client, (d) ai
 connector and HttpResponseParser without ClientSession). Each: N sequential, then M concurrent; CPU µs per
 request is `time.process_time()` (all threads: pyreqwest's Tokio runtime included) over requests.
 
-    python bench/upstream_clients.py [--sequential 3000] [--concurrent 32] [--per-task 150]
+    python bench/upstream_clients.py [--rounds 3] [--sequential 2000] [--concurrent 32] [--per-task 100]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -182,16 +183,22 @@ async def main(args: argparse.Namespace) -> None:
     try:
         wait_for_port(port, upstream)
         url = f"http://127.0.0.1:{port}/mcp"
+        results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in OPTIONS if args.only in name}
+        for _ in range(args.rounds):  # interleaved rounds, medians: a shared machine is noisy
+            for name in results:
+                try:
+                    results[name].append(await measure(OPTIONS[name], url, args))
+                except Exception as exc:  # an option that does not run here is reported, not fatal
+                    print(f"{name}: failed: {type(exc).__name__}: {exc}")
+        print(
+            f"medians of {args.rounds} rounds: {args.sequential} sequential, "
+            f"{args.concurrent}x{args.per_task} concurrent"
+        )
         print(f"{'option':32} {'seq CPU µs/req':>15} {'seq wall µs':>12} {f'{args.concurrent}-conc CPU µs/req':>20}")
-        for name, make in OPTIONS.items():
-            if args.only and args.only not in name:
-                continue
-            try:
-                sequential, wall, concurrent = await measure(make, url, args)
-            except Exception as exc:  # an option that does not run here is reported, not fatal
-                print(f"{name:32} failed: {type(exc).__name__}: {exc}")
-                continue
-            print(f"{name:32} {sequential:15.1f} {wall:12.1f} {concurrent:20.1f}")
+        for name, runs in results.items():
+            if runs:
+                sequential, wall, concurrent = (statistics.median(run[i] for run in runs) for i in range(3))
+                print(f"{name:32} {sequential:15.1f} {wall:12.1f} {concurrent:20.1f}")
     finally:
         upstream.terminate()
         upstream.wait()
@@ -199,8 +206,9 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sequential", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sequential", type=int, default=2000)
     parser.add_argument("--concurrent", type=int, default=32)
-    parser.add_argument("--per-task", type=int, default=150)
+    parser.add_argument("--per-task", type=int, default=100)
     parser.add_argument("--only", default="")
     uvloop.run(main(parser.parse_args()))
