@@ -90,6 +90,8 @@ async def open_upstream(
     headers.popall("Last-Event-ID", None)  # never as the client sent it
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id
+    if "Accept" not in headers:
+        headers["Accept"] = "*/*"  # what aiohttp's client sent for a client that named none
     if query:
         path += ("&" if "?" in path else "?") + query
     try:
