@@ -1,11 +1,12 @@
 """One HTTP/1.1 upstream connection (RFC 9112) on an asyncio Protocol, responses parsed by llhttp (`httptools`).
 
-The proxy path's client: aiohttp's ClientSession costs more CPU per request than the rest of the relay (issue 11,
-"A lean upstream leg"). It does only what the relay needs: a request head encoded once, Content-Length framing,
-keep-alive reuse (gateway.proxy.pool) and a body consumed chunk by chunk with backpressure. The framing rules are
-the ones request smuggling and response splitting exploit; llhttp (strict, no leniencies) enforces most of them
-and this module the rest: one Transfer-Encoding, exactly `chunked`; 1xx interim responses skipped; a bounded head;
-a message that ends early is an error, never a short body; anything unsolicited closes the connection.
+The proxy path's client (issue 11, "A lean upstream leg"): aiohttp's ClientSession was a large share of the CPU
+per proxied request; this costs about a third of it (bench/upstream_clients.py). It does only what the relay needs:
+a request head encoded once (gateway.proxy.pool), keep-alive reuse, a body read chunk by chunk with backpressure.
+The framing rules are the ones request smuggling and response splitting exploit; llhttp (strict, no leniencies)
+enforces most of them and this module the rest: one Transfer-Encoding, exactly `chunked`; 1xx interim responses
+skipped; a bounded head; a message that ends early is an error, never a short body; anything unsolicited closes
+the connection.
 """
 
 from __future__ import annotations
@@ -18,12 +19,8 @@ from typing import Final, cast
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.proxy.header_names import TOKEN
-
 MAX_HEAD_BYTES: Final = 64 * 1024  # status line and headers, 1xx heads included (aiohttp: 8190 per line)
 HIGH_WATER: Final = 64 * 1024  # body bytes buffered before the socket stops being read (SSE to a slow client)
-_FRAMING: Final = frozenset({"content-length", "transfer-encoding", "connection"})  # the pool sets its own
-_valid_names: set[str] = set()  # header names already checked to be tokens (a route sends the same few)
 
 
 class UpstreamError(Exception):
@@ -32,35 +29,6 @@ class UpstreamError(Exception):
 
 class UpstreamBodyError(UpstreamError):
     """The response body broke off or was malformed after the head had been relayed."""
-
-
-def encode_head(method: str, target: str, headers: CIMultiDict[str], body: bytes | None) -> bytes:
-    """The request head as one bytes object. Identity header values come from user claims: a CR, LF or NUL in any
-    value, or a name that is not an RFC 9110 §5.6.2 token, is refused rather than sent (header injection).
-
-    Raises:
-        UpstreamError: a header or the target that would change the request's framing.
-    """
-    lines = [f"{method} {target} HTTP/1.1\r\n"]
-    for name, value in headers.items():
-        if name not in _valid_names:
-            if TOKEN.match(name) is None or "\n" in name:  # ($ in TOKEN matches before a final \n)
-                raise UpstreamError("header name is not a token")
-            if len(_valid_names) < 4096:
-                _valid_names.add(name)
-        if name.lower() in _FRAMING:
-            continue
-        lines.append(f"{name}: {value}\r\n")
-    if body:
-        lines.append(f"Content-Length: {len(body)}\r\n")
-    elif body is not None or method in ("POST", "PUT", "PATCH"):
-        lines.append("Content-Length: 0\r\n")  # as aiohttp sends it
-    lines.append("\r\n")
-    head = "".join(lines)
-    # every CR and LF is a line end this function wrote: one check over the whole head instead of one per value
-    if "\0" in head or head.count("\r") != len(lines) or head.count("\n") != len(lines) or " " in target:
-        raise UpstreamError("CR, LF or NUL in a request header or target")
-    return head.encode("utf-8")  # (aiohttp encodes header values as UTF-8 too)
 
 
 def _text(raw: bytes) -> str:

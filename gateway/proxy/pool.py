@@ -15,10 +15,42 @@ from typing import Final
 
 from multidict import CIMultiDict
 
-from gateway.proxy.http1 import Connection, UpstreamError, UpstreamResponse, encode_head
+from gateway.proxy.header_names import TOKEN
+from gateway.proxy.http1 import Connection, UpstreamError, UpstreamResponse
 
-IDLE_SECONDS: Final = 15.0  # below common upstream keep-alive timeouts (nginx 75 s, Node 5 s is the exception)
+IDLE_SECONDS: Final = 15.0  # upstreams that close sooner (Node: 5 s) send a FIN first, which evicts at once
 Origin = tuple[str, str, int]  # scheme, host, port
+_FRAMING: Final = frozenset({"content-length", "transfer-encoding", "connection"})  # the pool sets its own
+_valid_names: set[str] = set()  # header names already checked to be tokens (a route sends the same few)
+
+
+def encode_head(method: str, target: str, headers: CIMultiDict[str], body: bytes | None) -> bytes:
+    """The request head as one bytes object. Identity header values come from user claims: a CR, LF or NUL in any
+    value, or a name that is not an RFC 9110 §5.6.2 token, is refused rather than sent (header injection).
+
+    Raises:
+        UpstreamError: a header or the target that would change the request's framing.
+    """
+    lines = [f"{method} {target} HTTP/1.1\r\n"]
+    for name, value in headers.items():
+        if name not in _valid_names:
+            if TOKEN.match(name) is None or "\n" in name:  # ($ in TOKEN matches before a final \n)
+                raise UpstreamError("header name is not a token")
+            if len(_valid_names) < 4096:
+                _valid_names.add(name)
+        if name.lower() in _FRAMING:
+            continue
+        lines.append(f"{name}: {value}\r\n")
+    if body:
+        lines.append(f"Content-Length: {len(body)}\r\n")
+    elif body is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append("Content-Length: 0\r\n")  # as aiohttp sends it
+    lines.append("\r\n")
+    head = "".join(lines)
+    # every CR and LF is a line end this function wrote: one check over the whole head instead of one per value
+    if "\0" in head or head.count("\r") != len(lines) or head.count("\n") != len(lines) or " " in target:
+        raise UpstreamError("CR, LF or NUL in a request header or target")
+    return head.encode("utf-8")  # (aiohttp encodes header values as UTF-8 too)
 
 
 class UpstreamPool:
