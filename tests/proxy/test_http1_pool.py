@@ -172,6 +172,31 @@ async def test_a_post_on_a_reused_connection_the_upstream_drops_is_a_502_never_r
         await pool.close()
 
 
+async def test_an_upstream_closing_as_the_next_post_goes_out_never_sees_it_twice() -> None:
+    """The true race: the upstream closes right after its answer while the next POST is already on its way. Either
+    the FIN wins (evicted, a fresh connection serves the POST) or the POST does (502); never a replay."""
+
+    async def answer_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Upstream) -> None:
+        if await server.read_request(reader) is not None:
+            writer.write(OK)
+            await writer.drain()
+            writer.close()  # (no keep-alive after all: its idle timer fired)
+
+    async with upstream(answer_and_close) as server:
+        pool = UpstreamPool()
+        outcomes = []
+        for request_id in range(20):
+            try:
+                outcomes.append(await read_all(await post(pool, server.origin, **{"X-Id": str(request_id)})))
+            except UpstreamError:
+                outcomes.append(b"502")
+        await asyncio.sleep(0.05)
+        seen = [line for request in server.requests for line in request.split(b"\r\n") if line.startswith(b"X-Id")]
+        assert len(seen) == len(set(seen))  # no request reached the upstream twice
+        assert set(outcomes) <= {b"ok", b"502"} and outcomes.count(b"ok") <= len(seen)
+        await pool.close()
+
+
 async def test_no_response_head_in_time_is_a_timeout_and_the_request_is_closed() -> None:
     async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Upstream) -> None:
         await server.read_request(reader)
