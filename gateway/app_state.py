@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import aiohttp
 from aiohttp import web
 
 from gateway.audit import ArgumentDigester, AuditLog
@@ -16,6 +15,7 @@ from gateway.limiter import RateLimiter
 from gateway.mcp.event_ids import EventIds
 from gateway.metrics import Metrics
 from gateway.open_streams import OpenStreams, StreamWatch
+from gateway.proxy.pool import UpstreamPool
 from gateway.routing import RouteInfo, RouteTable
 from gateway.signing import IdentitySigner
 from gateway.store.base import Store
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # (it imports the MCP route's modules, which import these key
 SETTINGS_KEY = web.AppKey("settings", Settings)
 STORE_KEY = web.AppKey("store", Store)
 LIMITER_KEY = web.AppKey("limiter", RateLimiter)  # every rate limit (MCP per-user ones reserve cells ahead)
-HTTP_KEY = web.AppKey("http", aiohttp.ClientSession)
+HTTP_KEY = web.AppKey("http", UpstreamPool)  # the MCP proxy path's upstream connections
 CLOCK_KEY: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 ROUTES_KEY = web.AppKey("routes", RouteTable)
 METRICS_KEY = web.AppKey("metrics", Metrics)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -20,6 +21,8 @@ from gateway.mcp.event_ids import MAX_ID_LINE, EventIdBinding
 from gateway.mcp.filtering import FilterError, ListFilter
 from gateway.mcp.sse import MAX_EVENT_BYTES, EventRewrite, SseFramer, UnreadableEventError
 from gateway.proxy.headers import client_response_headers, upstream_request_headers
+from gateway.proxy.http1 import UpstreamBodyError, UpstreamError, UpstreamResponse
+from gateway.proxy.pool import Origin, UpstreamPool
 from gateway.routing import RouteInfo
 from gateway.web.errors import jsonrpc_error
 
@@ -35,20 +38,24 @@ class UpstreamFailure(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def build_http_client(settings: ProxySettings) -> aiohttp.ClientSession:
-    """One pooled session for every upstream; no total timeout (SSE streams are long-lived)."""
-    timeout = aiohttp.ClientTimeout(
-        total=None, connect=settings.connect_timeout, sock_connect=settings.connect_timeout, sock_read=None
-    )
-    connector = aiohttp.TCPConnector(limit=settings.pool_size, limit_per_host=0, enable_cleanup_closed=True)
-    # auto_decompress off: bytes pass through as the upstream encoded them
-    return aiohttp.ClientSession(
-        connector=connector, timeout=timeout, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
-    )
+def build_http_client(settings: ProxySettings) -> UpstreamPool:
+    """One keep-alive pool for every upstream; no body timeout (SSE streams are long-lived). Bodies pass through as
+    the upstream encoded them (nothing is decompressed)."""
+    return UpstreamPool(limit=settings.pool_size, connect_timeout=settings.connect_timeout)
+
+
+@lru_cache(maxsize=256)
+def _upstream_target(upstream: str) -> tuple[Origin, str, str]:
+    """(scheme, host, port), the request target's path and the Host value, parsed once per route URL."""
+    url = urlsplit(upstream)
+    scheme = url.scheme.lower()
+    port = url.port or (443 if scheme == "https" else 80)
+    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    return (scheme, url.hostname or "", port), path, url.netloc
 
 
 async def open_upstream(
-    http: aiohttp.ClientSession,
+    http: UpstreamPool,
     request: web.Request,
     info: RouteInfo,
     context: RequestContext,
@@ -58,7 +65,7 @@ async def open_upstream(
     client_address: str,
     identity_jwt: str | None = None,
     last_event_id: str | None = None,
-) -> aiohttp.ClientResponse:
+) -> UpstreamResponse:
     """Send the request upstream and return once its status and headers arrived. `Last-Event-ID` goes only as
     `last_event_id`: the upstream id the client's header was checked to be bound to (gateway.mcp.event_ids).
 
@@ -66,7 +73,7 @@ async def open_upstream(
         UpstreamFailure: connection refused or reset (502), no response headers within the route timeout (504).
     """
     route = info.route
-    target = urlsplit(route.upstream)
+    origin, path, netloc = _upstream_target(route.upstream)
     query = urlencode([(k, v) for k, v in request.query.items() if k not in _QUERY_DROP])
     headers = upstream_request_headers(
         request.headers,
@@ -75,7 +82,7 @@ async def open_upstream(
         client_ip=client_address,
         proto=public_proto,
         host=request.host,
-        upstream_host=target.netloc,
+        upstream_host=netloc,
         identity_jwt=identity_jwt,
         request_id=request.get(REQUEST_ID_KEY),
         public_host=info.host,
@@ -83,20 +90,22 @@ async def open_upstream(
     headers.popall("Last-Event-ID", None)  # never as the client sent it
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id
-    url = route.upstream + (f"?{query}" if query else "")
+    if "Accept" not in headers:
+        headers["Accept"] = "*/*"  # what aiohttp's client sent for a client that named none
+    if query:
+        path += ("&" if "?" in path else "?") + query
     try:
-        async with asyncio.timeout(route.timeout):
-            return await http.request(request.method, url, headers=headers, data=body, allow_redirects=False)
+        return await http.request(request.method, origin, path, headers, body, route.timeout)
     except TimeoutError:
         raise UpstreamFailure(504, jsonrpc.UPSTREAM_TIMEOUT, "Upstream MCP server timed out") from None
-    except aiohttp.ClientError as exc:
+    except UpstreamError as exc:
         logger.warning("upstream %s unreachable: %s", route.name, type(exc).__name__)
         raise UpstreamFailure(502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream MCP server unavailable") from None
 
 
 async def relay(
     request: web.Request,
-    upstream: aiohttp.ClientResponse,
+    upstream: UpstreamResponse,
     list_filter: ListFilter | None = None,
     *,
     event_ids: EventIdBinding | None = None,
@@ -140,7 +149,7 @@ async def relay(
         await response.write_eof()
     except (ConnectionResetError, aiohttp.ClientConnectionResetError):
         logger.debug("client went away; closing upstream stream")
-    except aiohttp.ClientPayloadError:
+    except UpstreamBodyError:
         logger.warning("upstream stream broke off")  # status already sent: end the response
     finally:
         if completed:
@@ -159,9 +168,9 @@ def _framer(list_filter: ListFilter | None, event_ids: EventIdBinding | None) ->
     return SseFramer([list_filter.event, *rewrites])
 
 
-async def _copy_body(upstream: aiohttp.ClientResponse, response: web.StreamResponse, sse: SseFramer | None) -> None:
+async def _copy_body(upstream: UpstreamResponse, response: web.StreamResponse, sse: SseFramer | None) -> None:
     try:
-        async for chunk in upstream.content.iter_any():
+        async for chunk in upstream:
             await response.write(sse.feed(chunk) if sse is not None else chunk)
         if sse is not None:
             await response.write(sse.flush())
@@ -190,7 +199,7 @@ async def _unless_ended(copy: Coroutine[Any, Any, None], ended: asyncio.Event | 
     return True
 
 
-def _read_mode(upstream: aiohttp.ClientResponse, *, filtered: bool) -> str:
+def _read_mode(upstream: UpstreamResponse, *, filtered: bool) -> str:
     """How a response is read: "sse" (framed, on every route: its event ids are bound), "none" (passed as it is,
     unfiltered routes only), on a filtered route "json" or "other" (filtered if it parses as JSON, else passed
     on), or "refuse" when clients could read it in a way the gateway does not: on any route an encoded SSE stream
@@ -206,19 +215,19 @@ def _read_mode(upstream: aiohttp.ClientResponse, *, filtered: bool) -> str:
     return "json" if "json" in content_type else "other"
 
 
-def is_event_stream(upstream: aiohttp.ClientResponse) -> bool:
+def is_event_stream(upstream: UpstreamResponse) -> bool:
     """Whether the response is relayed as an SSE stream (framed; ended with its token): one answer for both."""
     return "event-stream" in _content_type(upstream)
 
 
-def _content_type(upstream: aiohttp.ClientResponse) -> str:
+def _content_type(upstream: UpstreamResponse) -> str:
     return ",".join(upstream.headers.getall("Content-Type", [])).lower()
 
 
-async def _read_bounded(upstream: aiohttp.ClientResponse) -> bytes:
+async def _read_bounded(upstream: UpstreamResponse) -> bytes:
     """The whole body; one byte more than MAX_EVENT_BYTES when it is larger (the caller refuses it)."""
     chunks, size = [], 0
-    async for chunk in upstream.content.iter_any():
+    async for chunk in upstream:
         size += len(chunk)
         chunks.append(chunk)
         if size > MAX_EVENT_BYTES:
