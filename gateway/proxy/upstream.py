@@ -12,6 +12,7 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 
 from gateway.app_state import REQUEST_ID_KEY, ROUTE_INFO_KEY
 from gateway.config import ProxySettings
@@ -103,6 +104,9 @@ async def open_upstream(
         raise UpstreamFailure(502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream MCP server unavailable") from None
 
 
+WHOLE_BODY_BYTES = 256 * 1024  # a response no longer than this (by its Content-Length) is sent in one write
+
+
 async def relay(
     request: web.Request,
     upstream: UpstreamResponse,
@@ -111,41 +115,65 @@ async def relay(
     event_ids: EventIdBinding | None = None,
     ended: asyncio.Event | None = None,
 ) -> web.StreamResponse:
-    """Copy status, headers and body to the client as they arrive; a client that leaves closes the upstream.
-    Every SSE stream is framed (gateway.mcp.sse) and its event ids bound to the caller (`event_ids`); an encoded
-    one is refused (502). With `list_filter` (the route's policy is active) every response is filtered: an SSE
-    stream event by event, anything else as one body of at most MAX_EVENT_BYTES. What the gateway cannot read
-    fails closed: a JSON body becomes a 502, an SSE stream ends before the event. Once `ended` is set (the token
-    was revoked or expired) a streamed body stops: the client sees a clean end of the response (it reconnects
-    with a fresh token) and the upstream request is closed (MCP: closing a stream cancels it)."""
+    """Copy status, headers and body to the client; a client that leaves closes the upstream. Every SSE stream
+    is framed (gateway.mcp.sse) and its event ids bound to the caller (`event_ids`); an encoded one is refused
+    (502). With `list_filter` (the route's policy is active) every response is filtered: an SSE stream event by
+    event, anything else as one body of at most MAX_EVENT_BYTES. What the gateway cannot read fails closed: a
+    JSON body becomes a 502, an SSE stream ends before the event. Once `ended` is set (the token was revoked or
+    expired) a streamed body stops: the client sees a clean end of the response (it reconnects with a fresh
+    token) and the upstream request is closed (MCP: closing a stream cancels it). A body read whole (filtered,
+    or short by its Content-Length: the usual JSON-RPC answer) goes out with its head in one write."""
     headers = client_response_headers(upstream.headers, request[ROUTE_INFO_KEY].route)
     mode = _read_mode(upstream, filtered=list_filter is not None)
     if mode == "refuse":
         upstream.close()
         return _unfilterable()
+    if mode in ("json", "other") or (mode == "none" and _short(upstream)):
+        return await _whole(upstream, headers, list_filter if mode != "none" else None, mode)
     if mode != "none":
         headers.popall("Content-Length", None)  # the length changes
+    return await _stream(request, upstream, headers, _framer(list_filter, event_ids) if mode == "sse" else None, ended)
+
+
+async def _whole(
+    upstream: UpstreamResponse, headers: CIMultiDict[str], list_filter: ListFilter | None, mode: str
+) -> web.Response:
+    completed = False
+    try:
+        body = await _read_bounded(upstream)
+        completed = True
+    except UpstreamBodyError:
+        logger.warning("upstream response broke off")  # (nothing was sent yet: a clean 502)
+        return jsonrpc_error(502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream MCP server unavailable")
+    finally:
+        if completed:
+            upstream.release()
+        else:
+            upstream.close()
+    if list_filter is not None:
+        try:
+            body = list_filter.json_body(body)
+        except FilterError as exc:
+            if mode == "json" or len(body) > MAX_EVENT_BYTES:
+                logger.warning("upstream response refused on a filtered route: %s", exc)
+                return _unfilterable()
+            # not JSON and not labelled JSON: no client reads it as JSON-RPC (an error page): pass it on
+    headers.popall("Content-Length", None)  # (set from the body)
+    return web.Response(status=upstream.status, reason=upstream.reason, headers=headers, body=body)
+
+
+async def _stream(
+    request: web.Request,
+    upstream: UpstreamResponse,
+    headers: CIMultiDict[str],
+    sse: SseFramer | None,
+    ended: asyncio.Event | None,
+) -> web.StreamResponse:
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     completed = False
     try:
-        if mode in ("json", "other"):
-            assert list_filter is not None
-            try:
-                body = await _read_bounded(upstream)
-                body = list_filter.json_body(body)
-            except FilterError as exc:
-                if mode == "json" or len(body) > MAX_EVENT_BYTES:
-                    logger.warning("upstream response refused on a filtered route: %s", exc)
-                    return _unfilterable()
-                # not JSON and not labelled JSON: no client reads it as JSON-RPC (an error page): pass it on
-            response.content_length = len(body)
-            await response.prepare(request)
-            await response.write(body)
-            completed = True
-        else:
-            sse = _framer(list_filter, event_ids) if mode == "sse" else None
-            await response.prepare(request)
-            completed = await _unless_ended(_copy_body(upstream, response, sse), ended)
+        await response.prepare(request)
+        completed = await _unless_ended(_copy_body(upstream, response, sse), ended)
         await response.write_eof()
     except (ConnectionResetError, aiohttp.ClientConnectionResetError):
         logger.debug("client went away; closing upstream stream")
@@ -157,6 +185,17 @@ async def relay(
         else:
             upstream.close()  # cancels the upstream request
     return response
+
+
+def _short(upstream: UpstreamResponse) -> bool:
+    """A body of known length small enough to hold (HEAD, 204 and 304 answers stream: they have none)."""
+    length = upstream.headers.get("Content-Length")
+    return (
+        length is not None
+        and length.isdigit()
+        and int(length) <= WHOLE_BODY_BYTES
+        and upstream.status not in (204, 304)
+    )
 
 
 def _framer(list_filter: ListFilter | None, event_ids: EventIdBinding | None) -> SseFramer:

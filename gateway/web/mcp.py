@@ -82,7 +82,7 @@ def _finish(call: McpCall, response: web.StreamResponse | None) -> None:
         http_method=request.method,
         client_ip=call.client_ip,
         status=response.status if response is not None else None,
-        bytes=response.body_length if response is not None and response.prepared else None,
+        bytes=_length(response),
         **call.fields,
     )
 
@@ -93,3 +93,12 @@ async def mcp_first(request: web.Request, handler: Handler) -> web.StreamRespons
     if request.match_info.handler is handle_mcp:
         return await handle_mcp(request)
     return await handler(request)
+
+
+def _length(response: web.StreamResponse | None) -> int | None:
+    """Body bytes sent (streamed), or to be sent (a whole response the server writes after the handler)."""
+    if response is None:
+        return None
+    if response.prepared:
+        return response.body_length
+    return response.content_length if isinstance(response, web.Response) else None
