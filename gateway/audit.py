@@ -113,6 +113,10 @@ class _Budget:
 def bounded(value: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
     """`value` as JSON-ready data no larger than the limits above; what was cut is marked."""
     budget = budget if budget is not None else _Budget(MAX_LINE_CHARS)
+    if isinstance(value, str):  # (the usual field: first)
+        keep = max(0, min(MAX_STRING_CHARS, budget.left))
+        budget.left -= min(len(value), keep) + 2
+        return value if len(value) <= keep else f"{value[:keep]}…(+{len(value) - keep})"
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -121,10 +125,6 @@ def bounded(value: Any, budget: _Budget | None = None, depth: int = 0) -> Any:
     if isinstance(value, float):
         budget.left -= 24
         return value if math.isfinite(value) else str(value)  # NaN/Infinity are not JSON
-    if isinstance(value, str):
-        keep = max(0, min(MAX_STRING_CHARS, budget.left))
-        budget.left -= min(len(value), keep) + 2
-        return value if len(value) <= keep else f"{value[:keep]}…(+{len(value) - keep})"
     if isinstance(value, dict):
         return _bounded_object(value, budget, depth)
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -156,6 +156,7 @@ def _bounded_array(value: list[Any] | tuple[Any, ...] | set[Any] | frozenset[Any
     return items
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode  # (made once)
 DIGEST_SECRET = "audit-digest"  # the store's name for the deployment secret that keys argument digests
 
 
@@ -164,7 +165,7 @@ def argument_digest(arguments: Any, key: bytes | hmac.HMAC) -> str:
     are recognisable across instances, while contents cannot be confirmed by hashing guesses (a bare hash of a
     short argument, a PIN, an account number, is reversed by trying every value). `key` may be an HMAC already
     keyed with it (copied, never updated: the key schedule is then worked out once)."""
-    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = _CANONICAL(arguments)
     keyed = key.copy() if isinstance(key, hmac.HMAC) else hmac.new(key, digestmod=hashlib.sha256)
     keyed.update(canonical.encode("utf-8", "surrogatepass"))
     return "hmac-sha256:" + keyed.hexdigest()

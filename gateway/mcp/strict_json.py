@@ -23,7 +23,7 @@ def loads_strict(data: str) -> Any:
         ValueError: not strict JSON, or nested deeper than MAX_DEPTH (RecursionError included).
     """
     try:
-        value = json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        value = _STRICT.decode(data)
     except RecursionError:
         raise ValueError("nested too deeply") from None
     if isinstance(value, (list, dict)) and depth(data) > MAX_DEPTH:
@@ -52,3 +52,6 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+_STRICT = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)  # (made once, not per body)
