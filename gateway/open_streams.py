@@ -25,19 +25,43 @@ _RECHECK_BATCH = 100  # tokens read at once when re-checking after the feed (re)
 
 
 class StreamWatch:
-    """One request's hold on its token: `ended` is set once the token is revoked or expires."""
+    """One request's hold on its token: ended once the token is revoked or expires. A relay reacts through
+    `on_end` (one callback, no task per stream); `ended` is an event for those that wait."""
+
+    __slots__ = ("token_hash", "reason", "_owner", "_timer", "_event", "_on_end")
 
     def __init__(self, owner: OpenStreams, token_hash: str) -> None:
         self.token_hash = token_hash
-        self.ended = asyncio.Event()
         self.reason: EndReason | None = None
         self._owner = owner
         self._timer: asyncio.TimerHandle | None = None
+        self._event: asyncio.Event | None = None  # made when first asked for (most requests never wait)
+        self._on_end: Callable[[], None] | None = None
+
+    @property
+    def ended(self) -> asyncio.Event:
+        if self._event is None:
+            self._event = asyncio.Event()
+            if self.reason is not None:
+                self._event.set()
+        return self._event
 
     def end(self, reason: EndReason) -> None:
-        if not self.ended.is_set():
+        if self.reason is None:
             self.reason = reason
-            self.ended.set()
+            if self._event is not None:
+                self._event.set()
+            if self._on_end is not None:
+                callback, self._on_end = self._on_end, None
+                callback()
+
+    def on_end(self, callback: Callable[[], None] | None) -> None:
+        """Call `callback` when the token ends (at once if it has); None takes a callback back (the stream is
+        over: what it would close may be reused)."""
+        self._on_end = callback
+        if callback is not None and self.reason is not None:
+            self._on_end = None
+            callback()
 
     def expire_in(self, seconds: float) -> None:
         """End after `seconds` (the token's remaining lifetime, by the gateway's clock)."""
@@ -47,6 +71,7 @@ class StreamWatch:
 
     def release(self) -> None:
         """The request is over: forget it (idempotent)."""
+        self._on_end = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Coroutine
 from functools import lru_cache
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
@@ -21,6 +17,7 @@ from gateway.mcp import jsonrpc
 from gateway.mcp.event_ids import MAX_ID_LINE, EventIdBinding
 from gateway.mcp.filtering import FilterError, ListFilter
 from gateway.mcp.sse import MAX_EVENT_BYTES, EventRewrite, SseFramer, UnreadableEventError
+from gateway.open_streams import StreamWatch
 from gateway.proxy.headers import client_response_headers, upstream_request_headers
 from gateway.proxy.http1 import UpstreamBodyError, UpstreamError, UpstreamResponse
 from gateway.proxy.pool import Origin, UpstreamPool
@@ -113,13 +110,13 @@ async def relay(
     list_filter: ListFilter | None = None,
     *,
     event_ids: EventIdBinding | None = None,
-    ended: asyncio.Event | None = None,
+    watch: StreamWatch | None = None,
 ) -> web.StreamResponse:
     """Copy status, headers and body to the client; a client that leaves closes the upstream. Every SSE stream
     is framed (gateway.mcp.sse) and its event ids bound to the caller (`event_ids`); an encoded one is refused
     (502). With `list_filter` (the route's policy is active) every response is filtered: an SSE stream event by
     event, anything else as one body of at most MAX_EVENT_BYTES. What the gateway cannot read fails closed: a
-    JSON body becomes a 502, an SSE stream ends before the event. Once `ended` is set (the token was revoked or
+    JSON body becomes a 502, an SSE stream ends before the event. Once `watch` ends (the token was revoked or
     expired) a streamed body stops: the client sees a clean end of the response (it reconnects with a fresh
     token) and the upstream request is closed (MCP: closing a stream cancels it). A body read whole (filtered,
     or short by its Content-Length: the usual JSON-RPC answer) goes out with its head in one write."""
@@ -132,7 +129,7 @@ async def relay(
         return await _whole(upstream, headers, list_filter if mode != "none" else None, mode)
     if mode != "none":
         headers.popall("Content-Length", None)  # the length changes
-    return await _stream(request, upstream, headers, _framer(list_filter, event_ids) if mode == "sse" else None, ended)
+    return await _stream(request, upstream, headers, _framer(list_filter, event_ids) if mode == "sse" else None, watch)
 
 
 async def _whole(
@@ -167,13 +164,25 @@ async def _stream(
     upstream: UpstreamResponse,
     headers: CIMultiDict[str],
     sse: SseFramer | None,
-    ended: asyncio.Event | None,
+    watch: StreamWatch | None,
 ) -> web.StreamResponse:
+    """The body as it arrives. When the token ends, closing the upstream ends the copy (no task per stream waits
+    for it): the client then sees a clean end of the response."""
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
     completed = False
     try:
         await response.prepare(request)
-        completed = await _unless_ended(_copy_body(upstream, response, sse), ended)
+        if watch is not None:
+            watch.on_end(upstream.close)
+        try:
+            await _copy_body(upstream, response, sse)
+            completed = True
+        except UpstreamBodyError:
+            if watch is None or watch.reason is None:
+                raise
+        finally:
+            if watch is not None:
+                watch.on_end(None)  # (before the connection may go back to the pool)
         await response.write_eof()
     except (ConnectionResetError, aiohttp.ClientConnectionResetError):
         logger.debug("client went away; closing upstream stream")
@@ -216,26 +225,6 @@ async def _copy_body(upstream: UpstreamResponse, response: web.StreamResponse, s
     except UnreadableEventError as exc:  # ends the stream here: nothing after an unreadable event is trusted
         logger.warning("SSE stream ended: %s", exc)
         await response.write(exc.passed)
-
-
-async def _unless_ended(copy: Coroutine[Any, Any, None], ended: asyncio.Event | None) -> bool:
-    """Run `copy` to its end (True), or until `ended` is set (then cancel it: False)."""
-    if ended is None:
-        await copy
-        return True
-    work, stop = asyncio.ensure_future(copy), asyncio.ensure_future(ended.wait())
-    try:
-        await asyncio.wait((work, stop), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop.cancel()
-        if not work.done():
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
-    if work.cancelled():
-        return False
-    work.result()  # (re-raises what the copy raised)
-    return True
 
 
 def _read_mode(upstream: UpstreamResponse, *, filtered: bool) -> str:

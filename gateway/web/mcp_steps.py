@@ -195,7 +195,7 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
     streams = mcp.metrics.sse_streams.labels(name)
     streams.inc()
     try:
-        return await relay(request, answer, list_filter, event_ids=event_ids, ended=watch.ended)
+        return await relay(request, answer, list_filter, event_ids=event_ids, watch=watch)
     finally:
         streams.dec()
         if watch.reason is not None:
