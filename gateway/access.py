@@ -9,7 +9,7 @@ from __future__ import annotations
 from gateway.accounts import principal_of
 from gateway.config import AllowRules, Route, Settings
 from gateway.oauth.errors import InvalidGrantError
-from gateway.store.base import Store
+from gateway.store.base import AccountStore
 from gateway.store.records import Principal
 
 
@@ -56,7 +56,7 @@ class AccessPolicy:
     """Rules plus freshness: what `allowed` decides, applied at authorize, at code redemption, at refresh and
     on every MCP request."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: AccountStore) -> None:
         self._settings = settings
         self._store = store
 

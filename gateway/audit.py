@@ -19,7 +19,7 @@ import time
 from typing import IO, Any
 
 from gateway.config import AuditSettings
-from gateway.store.base import Store
+from gateway.store.base import KeyStore
 
 logger = logging.getLogger(__name__)
 REOPEN_CHECK_SECONDS = 1.0
@@ -175,7 +175,7 @@ class ArgumentDigester:
     """Keyed argument digests; the key is a secret kept in the store (created by the first instance that needs
     it, like the identity-JWT keys) and held in memory once loaded."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: KeyStore) -> None:
         self._store = store
         self._key: hmac.HMAC | None = None
 

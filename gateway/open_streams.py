@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Literal
 
-from gateway.store.base import Store
+from gateway.store.base import TokenStore
 from gateway.store.errors import StoreUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class OpenStreams:
     def __len__(self) -> int:
         return sum(len(w) for w in self._watches.values())
 
-    async def recheck(self, store: Store, clock: Callable[[], float]) -> None:
+    async def recheck(self, store: TokenStore, clock: Callable[[], float]) -> None:
         """Read every watched token again and end the requests of those no longer usable (revoked, expired or gone)
         - what the feed may have missed while it was not subscribed."""
         hashes = self.token_hashes()

@@ -17,7 +17,7 @@ from joserfc.jwk import ECKey, KeySet
 
 from gateway.config import IdentityJwtSettings
 from gateway.identity import RequestContext
-from gateway.store.base import Store
+from gateway.store.base import KeyStore
 
 CACHE_SECONDS = 30  # how quickly another instance's rotation is picked up
 KEPT_KEYS = 3
@@ -28,7 +28,7 @@ def new_key() -> dict[str, Any]:
     return key.as_dict(private=True)
 
 
-async def rotate(store: Store) -> str:
+async def rotate(store: KeyStore) -> str:
     """Add a new signing key (it signs from now on); keep the newest KEPT_KEYS. Returns its kid."""
     current = json.loads(await store.load_signing_keys() or "[]")
     fresh = new_key()
@@ -37,7 +37,7 @@ async def rotate(store: Store) -> str:
 
 
 class IdentitySigner:
-    def __init__(self, settings: IdentityJwtSettings, store: Store, issuer: str) -> None:
+    def __init__(self, settings: IdentityJwtSettings, store: KeyStore, issuer: str) -> None:
         self._settings = settings
         self._store = store
         self._issuer = issuer

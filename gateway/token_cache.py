@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from gateway.open_streams import OpenStreams
-from gateway.store.base import Store
+from gateway.store.base import TokenStore
 from gateway.store.records import AccessTokenRecord, SessionOwnerRecord
 
 logger = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class TokenCache:
 
 
 async def follow_revocations(
-    store: Store, stop: asyncio.Event, cache: TokenCache, streams: OpenStreams, clock: Callable[[], float]
+    store: TokenStore, stop: asyncio.Event, cache: TokenCache, streams: OpenStreams, clock: Callable[[], float]
 ) -> None:
     """Follow the revocation feed until `stop` is set: evict each revoked token and end its open streams. On any
     break drop the cache and retry, backing off (1 s doubling to 30 s) and logging only the break of a feed that

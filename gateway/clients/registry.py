@@ -11,7 +11,7 @@ from gateway.oauth.display_text import hidden_character
 from gateway.oauth.redirects import redirect_uri_problem
 from gateway.oauth.registration import DCR_PREFIX
 from gateway.oauth.token_values import hash_token
-from gateway.store.base import Store
+from gateway.store.base import ClientStore
 from gateway.store.records import ClientRecord
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def config_client(entry: ClientSettings) -> ClientRecord:
 
 
 class ClientRegistry:
-    def __init__(self, settings: Settings, store: Store, fetcher: CimdFetcher | None) -> None:
+    def __init__(self, settings: Settings, store: ClientStore, fetcher: CimdFetcher | None) -> None:
         self._configured = {c.client_id: config_client(c) for c in settings.clients}
         self._store = store
         self._fetcher = fetcher

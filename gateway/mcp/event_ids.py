@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from gateway.mcp.sse import field_name, field_value
-from gateway.store.base import Store
+from gateway.store.base import KeyStore
 
 EVENT_ID_SECRET = "sse-event-ids"  # the store's name for the deployment secret that keys the MACs
 MAX_UPSTREAM_EVENT_ID = 256  # longer upstream ids are not bound (the client gets an empty id: no resumption)
@@ -78,7 +78,7 @@ class EventIds:
     """Makes bindings; the key is a deployment secret kept in the store (created by the first instance that needs
     it, like the audit digest key) and held in memory once loaded."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: KeyStore) -> None:
         self._store = store
         self._key: bytes | None = None
 

@@ -20,7 +20,7 @@ from gateway.oauth.redirects import redirect_matches, redirect_uri_problem
 from gateway.oauth.resource import normalize_resource, same_resource
 from gateway.oauth.token_values import hash_token, new_code, parse_scopes
 from gateway.routing import RouteInfo
-from gateway.store.base import Store
+from gateway.store.base import TokenStore
 from gateway.store.records import AuthorizationCodeRecord, ClientRecord, PendingAuthorizationRecord, Principal
 
 MAX_PARAMETERS = 32  # distinct names: the request's own (RFC 6749, 7636, 8707, OIDC) plus extensions
@@ -164,7 +164,7 @@ def resolve_routes(resources: list[str], routes: list[RouteInfo], host: str) -> 
 
 
 async def grant_code(
-    store: Store,
+    store: TokenStore,
     pending: PendingAuthorizationRecord,
     info: RouteInfo,
     principal: Principal,

@@ -22,6 +22,7 @@ from gateway.oauth.errors import InsufficientScopeError, InvalidTokenError
 from gateway.oauth.resource import same_resource
 from gateway.oauth.token_values import token_id
 from gateway.routing import RouteInfo
+from gateway.store.base import TokenStore
 from gateway.store.records import AccessTokenRecord, SessionOwnerRecord
 from gateway.token_cache import TokenCache
 
@@ -58,15 +59,6 @@ def bearer_token(authorization: str | None) -> str | None:
     return match.group(1)
 
 
-class TokenLoader:
-    """What `verify_token` reads records from (gateway.store's token seam)."""
-
-    async def load_access_token_with_session(
-        self, token_hash: str, session_id: str | None
-    ) -> tuple[AccessTokenRecord | None, SessionOwnerRecord | None]:
-        raise NotImplementedError
-
-
 async def verify_token(
     token_hash: str,
     info: RouteInfo,
@@ -75,7 +67,7 @@ async def verify_token(
     now: float,
     rules: AllowRules,
     cache: TokenCache,
-    store: TokenLoader,
+    store: TokenStore,
 ) -> Grant:
     """Check the token whose hash is `token_hash` for `info`'s route; on success its `Grant` there.
 

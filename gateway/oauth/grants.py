@@ -19,7 +19,7 @@ from gateway.oauth.errors import (
 from gateway.oauth.resource import same_resource
 from gateway.oauth.scopes import is_narrowing
 from gateway.oauth.token_values import hash_token, new_access_token, new_refresh_token, parse_scopes
-from gateway.store.base import Store
+from gateway.store.base import TokenStore
 from gateway.store.records import AccessTokenRecord, ClientRecord, Principal, RefreshTokenRecord
 
 TokenResponse = dict[str, Any]
@@ -30,7 +30,7 @@ async def exchange(
     resources: list[str],
     client: ClientRecord,
     *,
-    store: Store,
+    store: TokenStore,
     oauth: OAuthSettings,
     known_scopes: frozenset[str],
     policy: AccessPolicy,
@@ -59,7 +59,7 @@ async def redeem_code(
     resources: list[str],
     client: ClientRecord,
     *,
-    store: Store,
+    store: TokenStore,
     oauth: OAuthSettings,
     policy: AccessPolicy,
     now: float,
@@ -103,7 +103,7 @@ async def refresh(
     resources: list[str],
     client: ClientRecord,
     *,
-    store: Store,
+    store: TokenStore,
     oauth: OAuthSettings,
     known_scopes: frozenset[str],
     policy: AccessPolicy,
@@ -147,7 +147,7 @@ async def refresh(
 
 
 async def issue_tokens(
-    store: Store,
+    store: TokenStore,
     principal: Principal,
     client: ClientRecord,
     *,

@@ -10,13 +10,13 @@ from typing import Any
 
 from gateway.oauth.errors import InvalidRequestError
 from gateway.oauth.token_values import hash_token
-from gateway.store.base import Store
+from gateway.store.base import TokenStore
 from gateway.store.records import AccessTokenRecord, RefreshTokenRecord
 
 INACTIVE: dict[str, Any] = {"active": False}
 
 
-async def introspect(store: Store, token: str | None, *, now: float) -> dict[str, Any]:
+async def introspect(store: TokenStore, token: str | None, *, now: float) -> dict[str, Any]:
     """The RFC 7662 §2.2 response for `token`: its claims while it is usable, else INACTIVE.
 
     Raises:

@@ -10,13 +10,13 @@ from typing import Literal
 
 from gateway.oauth.errors import InvalidRequestError
 from gateway.oauth.token_values import hash_token
-from gateway.store.base import Store
+from gateway.store.base import TokenStore
 from gateway.store.records import ClientRecord
 
 RevokedKind = Literal["refresh_token", "access_token", "unknown"]
 
 
-async def revoke(store: Store, client: ClientRecord, token: str | None) -> RevokedKind:
+async def revoke(store: TokenStore, client: ClientRecord, token: str | None) -> RevokedKind:
     """Revoke `token` if `client` owns it; which kind it was, for the audit log only (never for the answer).
 
     A refresh token takes every token of its grant with it (RFC 7009 §2.1); tokens are marked revoked, not
