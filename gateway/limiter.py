@@ -39,7 +39,6 @@ import asyncio
 import logging
 import math
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -105,18 +104,20 @@ class RateLimiter:
             return wait
         if not buckets:
             return 0.0
+        needs = _needs(buckets)
         for _ in range(WAITS_BEHIND):
-            in_flight = self._in_flight(subject, buckets)
+            in_flight = self._in_flight(subject, buckets, needs)
             if in_flight is None:
                 break
             await asyncio.wait(in_flight)  # (their outcome is theirs: each request is judged below on its own)
-        return await self._take_leased(subject, buckets)
+        return await self._take_leased(subject, buckets, needs)
 
-    def _in_flight(self, subject: str, buckets: Sequence[Bucket]) -> list[asyncio.Future[None]] | None:
+    def _in_flight(
+        self, subject: str, buckets: Sequence[Bucket], needs: dict[str, int]
+    ) -> list[asyncio.Future[None]] | None:
         """The reservations in flight that this request waits for instead of asking Redis itself: when its local
         cells do not cover it and every bucket it is short of is being reserved by another request right now (a
         burst of concurrent requests then makes one Redis call, not one each)."""
-        needs = Counter(bucket for bucket, _, _ in buckets)
         waits = []
         for bucket, limit, period in buckets:
             lease = self._leases.get((subject, bucket))
@@ -128,10 +129,9 @@ class RateLimiter:
                 waits.append(lease.pending)
         return waits or None
 
-    async def _take_leased(self, subject: str, buckets: Sequence[Bucket]) -> float:
+    async def _take_leased(self, subject: str, buckets: Sequence[Bucket], needs: dict[str, int]) -> float:
         now = time.monotonic()
         self._sweep(now)
-        needs = Counter(bucket for bucket, _, _ in buckets)
         leases = self._current_leases(subject, buckets, needs, now)
         # set local cells aside now (other requests run while this one waits for Redis), remembering whose they are
         spent = {b: min(lease.cells, needs[b]) for b, lease in leases.items()}
@@ -160,7 +160,7 @@ class RateLimiter:
         return 0.0
 
     def _current_leases(
-        self, subject: str, buckets: Sequence[Bucket], needs: Counter[str], now: float
+        self, subject: str, buckets: Sequence[Bucket], needs: dict[str, int], now: float
     ) -> dict[str, _Lease]:
         """This request's lease of each bucket (made, or remade when its limit changed), counted, expired ones
         handed back."""
@@ -256,3 +256,11 @@ class RateLimiter:
         task = asyncio.ensure_future(give_back())
         self._refunds.add(task)
         task.add_done_callback(self._refunds.discard)
+
+
+def _needs(buckets: Sequence[Bucket]) -> dict[str, int]:
+    """Cells per bucket name (a name listed twice is charged twice)."""
+    needs: dict[str, int] = {}
+    for name, _, _ in buckets:
+        needs[name] = needs.get(name, 0) + 1
+    return needs
