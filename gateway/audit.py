@@ -48,7 +48,15 @@ class AuditLog:
         if not self.enabled:
             return
         budget = _Budget(MAX_LINE_CHARS)
-        record = {"time": _now(), "event": event, **{k: bounded(v, budget) for k, v in fields.items() if v is not None}}
+        record: dict[str, Any] = {"time": _now(), "event": event}
+        for key, value in fields.items():
+            if value is None:
+                continue
+            if type(value) is str and len(value) <= MAX_STRING_CHARS and len(value) <= budget.left:
+                budget.left -= len(value) + 2  # (what `bounded` does with a string it keeps whole, inline)
+                record[key] = value
+            else:
+                record[key] = bounded(value, budget)
         self._pending.append(self._encode(record) + "\n")
         if len(self._pending) == 1:
             try:
