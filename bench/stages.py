@@ -36,8 +36,15 @@ from bench.stack import ensure_tools, started  # noqa: E402
 # the first frame that a row matches (file pattern, and function pattern where given) names the stage, rows
 # tried top to bottom. Adjust here when modules are renamed; OTHER takes what no row names.
 OTHER = "event loop, other"
-_CLIENT = r"gateway/proxy/http1\w*\.py|aiohttp/(client|client_reqrep|client_proto|connector)\.py"
+_CLIENT = r"gateway/proxy/(http1|pool)\.py|aiohttp/(client|client_reqrep|client_proto|connector)\.py"
+_STEPS = r"gateway/web/mcp_steps\.py"  # the MCP route's steps, each named for its stage
 STAGES: list[tuple[str, str, str | None]] = [
+    ("bearer", _STEPS, r"^(bearer|resumption)$"),
+    ("policy", _STEPS, r"^inspection$"),
+    ("audit", _STEPS, r"^_describe"),
+    ("limiter", _STEPS, r"^limits$"),
+    ("body", _STEPS, r"^body$"),
+    ("upstream write", _STEPS, r"^(upstream|_track_session)$"),
     ("bearer", r"gateway/web/bearer\.py|gateway/oauth/bearer\w*\.py|gateway/token_cache\.py", None),
     ("bearer", r"gateway/open_streams\.py", None),  # the token's watch for revocation, taken with the bearer check
     ("bearer", r"gateway/oauth/(resource|token_values)\.py", None),  # audience check, the token's hash
@@ -47,9 +54,9 @@ STAGES: list[tuple[str, str, str | None]] = [
     ("limiter", r"gateway/store/", r"cells"),  # the cells a busy user reserves ahead (gateway/limiter.py)
     ("headers", r"gateway/proxy/header\w*\.py", None),
     ("headers", r"gateway/identity\.py", None),  # the identity headers' values, from the token's claims
-    ("upstream read", _CLIENT, r"read|receiv|pars|feed|start|content|iter|chunk|eof"),
+    ("upstream read", _CLIENT, r"read|receiv|pars|feed|start|content|iter|chunk|eof|_returned|release|on_"),
     ("upstream write", _CLIENT, None),  # the request's building and sending, connection pool
-    ("relay", r"gateway/proxy/upstream\.py", r"relay|copy"),
+    ("relay", r"gateway/proxy/upstream\.py", r"relay|copy|_whole|_stream|_short"),
     ("upstream write", r"gateway/proxy/upstream\.py", None),
     ("relay", r"aiohttp/web_response\.py", None),  # the answer to the client: prepare, write, write_eof
     ("audit", r"gateway/audit\.py|gateway/web/auditing\.py", None),
@@ -57,7 +64,7 @@ STAGES: list[tuple[str, str, str | None]] = [
     ("body", r"gateway/web/body\.py", None),
     ("middleware", r"gateway/web/(middleware|cors|connections|client_ip)\.py", None),
     ("server", r"aiohttp/(web_protocol|web_request|web_urldispatcher|web_app|web_server|http_parser)\.py", None),
-    ("handler", r"gateway/web/mcp\.py|gateway/routing\.py", None),  # the MCP route's own steps, route lookup
+    ("handler", r"gateway/web/mcp(_steps|_state)?\.py|gateway/routing\.py", None),  # the route's other steps
     (OTHER, r"gateway/cli\.py|asyncio/runners\.py", None),  # innermost: the loop itself (uvloop runs in C)
     ("gateway, other", r"gateway/", None),
 ]
