@@ -31,7 +31,9 @@ async def test_a_path_with_crlf_cannot_forge_a_log_line_and_the_audit_file_is_06
     try:
         with log.open("w") as out:
             serve = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "serve", "-c", str(config)], stdout=out, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "gateway", "serve", "-c", str(config), "--access-log"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
     finally:
         os.umask(previous)
