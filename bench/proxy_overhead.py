@@ -1,10 +1,13 @@
 """Proxy overhead: the same MCP tools/call, direct to the upstream and through the gateway, in one run.
 
-    python bench/proxy_overhead.py [--requests 2000] [--concurrency 16] [--redis-url redis://127.0.0.1:6379/0]
+    python bench/proxy_overhead.py [--requests 2000] [--concurrency 16] [--redis-url redis://127.0.0.1:6379/0] [--pin]
 
 Starts the demo upstream and `mcp-auth-gateway serve` as subprocesses (store: the given Redis, else the
 embedded one in a temp dir), issues a token, then measures latency percentiles and throughput for both
-paths and prints the ratios (gateway / direct). Numbers are for this machine only; compare ratios.
+paths and prints the ratios (gateway / direct). Numbers are for this machine only; compare ratios. With --pin
+the gateway runs on the last CPU and the upstream and this client on the others, in both runs: the gateway as a
+sidecar with a CPU share of its own, so the ratio shows what it adds rather than what it takes from the upstream
+when they compete for the same cores.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,7 +70,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--redis-url", default=None, help="default: the embedded store")
+    parser.add_argument("--pin", action="store_true", help="the gateway on the last CPU, the rest on the others")
     args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0))
+    own: list[str] = []
+    if args.pin and len(cpus) > 1 and shutil.which("taskset"):
+        own = ["taskset", "-c", str(cpus[-1])]
+        os.sched_setaffinity(0, set(cpus[:-1]))  # this client and the upstream it starts
 
     work = Path(tempfile.mkdtemp(prefix="mcpgw-bench-"))
     up_port, gw_port = free_port(), free_port()
@@ -85,7 +95,7 @@ def main() -> None:
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "cwd": REPO}
     cli = [sys.executable, "-m", "gateway"]
     upstream = subprocess.Popen([sys.executable, "-m", "gateway.demo_upstream", "--port", str(up_port)], **quiet)
-    gateway = subprocess.Popen([*cli, "serve", "-c", str(config), "--log-level", "warning"], **quiet)
+    gateway = subprocess.Popen([*own, *cli, "serve", "-c", str(config), "--log-level", "warning"], **quiet)
     try:
         wait_for_port(up_port, upstream)
         wait_for_port(gw_port, gateway)
@@ -93,7 +103,7 @@ def main() -> None:
         token = issue_token(config, ttl=None)
         print(
             f"store: {args.redis_url or 'embedded'}; {args.requests} tools/call requests, "
-            f"concurrency {args.concurrency}",
+            f"concurrency {args.concurrency}; {'gateway pinned to CPU ' + own[-1] if own else 'not pinned'}",
             flush=True,
         )
         rows = {}
