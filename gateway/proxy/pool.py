@@ -9,6 +9,7 @@ fails on a reused connection is never replayed: a POST may have run a tool.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ssl
 from collections import deque
 from typing import Final
@@ -143,7 +144,8 @@ class UpstreamPool:
         except TimeoutError:  # (an OSError too): no connection in time, a 504
             raise
         except OSError as exc:  # refused, reset, unreachable, TLS failure (ssl.SSLError is an OSError)
-            raise UpstreamError(f"connect failed: {type(exc).__name__}") from None
+            reason = errno.errorcode.get(exc.errno or 0, type(exc).__name__)  # (ECONNREFUSED, EMFILE, ...)
+            raise UpstreamError(f"connect failed: {reason}") from None
         self._origins[connection] = origin
         return connection
 

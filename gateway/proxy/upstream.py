@@ -97,7 +97,7 @@ async def open_upstream(
     except TimeoutError:
         raise UpstreamFailure(504, jsonrpc.UPSTREAM_TIMEOUT, "Upstream MCP server timed out") from None
     except UpstreamError as exc:
-        logger.warning("upstream %s unreachable: %s", route.name, type(exc).__name__)
+        logger.warning("upstream %s unreachable: %s", route.name, exc)  # (the pool's own words: no request data)
         raise UpstreamFailure(502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream MCP server unavailable") from None
 
 
