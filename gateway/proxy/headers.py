@@ -54,6 +54,8 @@ def request_header_problem(inbound: CIMultiDictProxy[str]) -> str | None:
         return f"header 'Mcp-Session-Id': 1 to {MAX_SESSION_ID_LENGTH} visible ASCII characters (0x21-0x7E)"
     seen: set[str] = set()
     for key, _ in inbound.items():  # (keys() folds repeated names)
+        if key[:1] not in "mMlL":  # (neither mcp-… nor last-event-id, in any spelling: skipped unread)
+            continue
         name = canonical(key)
         if not (name.startswith("mcp-") or name == "last-event-id"):  # the MCP transport's: one line each
             continue
@@ -149,8 +151,10 @@ def _settable(set_cookie: str, names: frozenset[str]) -> bool:
     return "=" in pair and name in names and not gateway_cookie(name)
 
 
-def _connection_tokens(headers: CIMultiDictProxy[str]) -> set[str]:
+def _connection_tokens(headers: CIMultiDictProxy[str]) -> frozenset[str] | set[str]:
     """Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1)."""
+    if "Connection" not in headers:  # (the usual request and response: HTTP/1.1 keeps alive unasked)
+        return HOP_BY_HOP
     tokens = {t.strip().lower() for v in headers.getall("Connection", []) for t in v.split(",") if t.strip()}
     return tokens | HOP_BY_HOP
 
