@@ -4,7 +4,9 @@
                             [--no-limits] [--workers N] [--skip-oauth] [--pin]
 
 Starts bench/fast_upstream.py, nginx (`proxy_pass`, keepalive upstream), `mcp-auth-gateway serve` in front of
-it, and bench/bare_proxy.py (aiohttp relaying and nothing else: the floor of the gateway's stack), issues a
+it, bench/bare_proxy.py (aiohttp relaying with aiohttp's client and nothing else: "bare") and the same relay on
+the gateway's own upstream pool ("floor": aiohttp's server and the gateway's upstream leg, nothing between
+them), issues a
 service token (bench/stack.py), and drives the same authenticated MCP POST at each with wrk: at saturation
 (--connections; with the CPU each proxy's processes spent per completed request), with one connection (added
 latency per request), and paced at about --rate requests/s (wrk's delay() hook; wrk2 is not packaged). Then
@@ -86,6 +88,12 @@ def closed_loop(stack: Stack, args: argparse.Namespace, work: Path) -> tuple[Row
         f"\ngateway throughput: {g.rps / d.rps:.2f}x direct, {g.rps / n.rps:.2f}x nginx; the bare aiohttp proxy "
         f"(bench/bare_proxy.py: no auth, no policy, the stack's floor) {b.rps / n.rps:.2f}x nginx, the gateway "
         f"{g.rps / b.rps:.2f}x of it"
+    )
+    f, fs = rows["floor"][0], rows["floor"][1]
+    print(
+        f"the floor as the gateway is now built (bench/bare_proxy.py --pool: aiohttp's server and the gateway's "
+        f"upstream pool, nothing between them): {f.rps / n.rps:.2f}x nginx, {cpu['floor']:.0f} µs CPU per request, "
+        f"one connection p50 {fs.p50 - ds.p50:+.3f} ms, p99 {fs.p99 - ds.p99:+.3f} ms"
     )
     print(
         f"CPU per proxied request at {args.connections} connections (process and children, /proc): gateway "
