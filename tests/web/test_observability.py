@@ -116,38 +116,9 @@ async def test_the_request_id_reaches_the_upstream_and_the_client(gateway, store
     assert echoed["x-request-id"] == "trace-42" and seen["returned"] == "trace-42"
 
 
-async def test_serve_writes_json_logs_with_request_ids(upstream, tmp_path):
-    port = free_port()
-    config = tmp_path / "gateway.yaml"
-    config.write_text(
-        f"public_url: http://127.0.0.1:{port}\nlisten: {{host: 127.0.0.1, port: {port}, "
-        "metrics_port: null}\n"
-        f"store: {{data_dir: {tmp_path / 'data'}}}\naudit: {{enabled: false}}\n"
-        f"routes:\n  - {{name: alpha, path: /alpha/mcp, upstream: '{upstream.url}'}}\n"
-    )
-    log = (tmp_path / "serve.log").open("w")
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "-c", str(config), "--log-format", "json", "--access-log"],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    try:
-        wait_for_port(port, serve, deadline=30)
-        async with aiohttp.ClientSession() as http:
-            await (
-                await http.post(f"http://127.0.0.1:{port}/alpha/mcp", json={}, headers={"X-Request-Id": "abc-123"})
-            ).read()
-    finally:
-        serve.terminate()
-        serve.wait(timeout=30)
-        log.close()
-    entries = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.startswith("{")]
-    access = [e for e in entries if e.get("path") == "/alpha/mcp"]
-    assert access and access[0]["request_id"] == "abc-123" and access[0]["status"] == 401
-
-
-async def test_serve_writes_no_access_log_unless_asked(upstream, tmp_path):
-    """The audit log is the record of MCP requests; the per-request access line is opt-in (`--access-log`)."""
+async def json_log_of_one_request(upstream, tmp_path, *options: str) -> list[dict]:
+    """`serve --log-format json [options]` (audit lines to stdout, logs to stderr: both kept), one tokenless MCP
+    POST with `X-Request-Id: abc-123`; every JSON line written."""
     port = free_port()
     config = tmp_path / "gateway.yaml"
     config.write_text(
@@ -158,7 +129,7 @@ async def test_serve_writes_no_access_log_unless_asked(upstream, tmp_path):
     )
     log = (tmp_path / "serve.log").open("w")
     serve = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "-c", str(config), "--log-format", "json"],
+        [sys.executable, "-m", "gateway", "serve", "-c", str(config), "--log-format", "json", *options],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -172,7 +143,18 @@ async def test_serve_writes_no_access_log_unless_asked(upstream, tmp_path):
         serve.terminate()
         serve.wait(timeout=30)
         log.close()
-    entries = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.startswith("{")]
+
+
+async def test_serve_writes_json_logs_with_request_ids(upstream, tmp_path):
+    entries = await json_log_of_one_request(upstream, tmp_path, "--access-log")
+    access = [e for e in entries if e.get("path") == "/alpha/mcp"]
+    assert access and access[0]["request_id"] == "abc-123" and access[0]["status"] == 401
+
+
+async def test_serve_writes_no_access_log_unless_asked(upstream, tmp_path):
+    """The audit log is the record of MCP requests; the per-request access line is opt-in (`--access-log`)."""
+    entries = await json_log_of_one_request(upstream, tmp_path)
     assert not [e for e in entries if e.get("path") == "/alpha/mcp"]  # no access line
     audited = [e for e in entries if e.get("event") == "mcp.request"]
     assert audited and audited[0]["request_id"] == "abc-123" and audited[0]["status"] == 401
