@@ -19,7 +19,9 @@ from multidict import CIMultiDict
 from gateway.proxy.header_names import TOKEN
 from gateway.proxy.http1 import Connection, UpstreamError, UpstreamResponse
 
-IDLE_SECONDS: Final = 15.0  # upstreams that close sooner (Node: 5 s) send a FIN first, which evicts at once
+# below the keep-alive timeouts of the servers MCP upstreams run on (uvicorn and Node: 5 s; nginx, aiohttp: 75 s),
+# so the gateway, not the upstream, ends an idle connection: a request never races an upstream's close
+IDLE_SECONDS: Final = 4.0
 Origin = tuple[str, str, int]  # scheme, host, port
 _FRAMING: Final = frozenset({"content-length", "transfer-encoding", "connection"})  # the pool sets its own
 _valid_names: set[str] = set()  # header names already checked to be tokens (a route sends the same few)
@@ -108,9 +110,10 @@ class UpstreamPool:
 
     def _take_idle(self, origin: Origin) -> Connection | None:
         idle = self._idle.get(origin)
+        cutoff = asyncio.get_running_loop().time() - self.idle_seconds  # (the sweep runs only now and then)
         while idle:
             connection = idle.pop()  # the most recently used: least likely to have been timed out upstream
-            if connection.usable():
+            if connection.usable() and connection.idle_since > cutoff:
                 return connection
             connection.close()
         return None
