@@ -119,7 +119,11 @@ async def relay(
     JSON body becomes a 502, an SSE stream ends before the event. Once `watch` ends (the token was revoked or
     expired) a streamed body stops: the client sees a clean end of the response (it reconnects with a fresh
     token) and the upstream request is closed (MCP: closing a stream cancels it). A body read whole (filtered,
-    or short by its Content-Length: the usual JSON-RPC answer) goes out with its head in one write."""
+    or short by its Content-Length: the usual JSON-RPC answer) goes out with its head in one write.
+
+    Raises:
+        UpstreamFailure: such a body broke off before anything was sent (502; the caller echoes the request id).
+    """
     headers = client_response_headers(upstream.headers, request[ROUTE_INFO_KEY].route)
     mode = _read_mode(upstream, filtered=list_filter is not None)
     if mode == "refuse":
@@ -140,8 +144,8 @@ async def _whole(
         body = await _read_bounded(upstream)
         completed = True
     except UpstreamBodyError:
-        logger.warning("upstream response broke off")  # (nothing was sent yet: a clean 502)
-        return jsonrpc_error(502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream MCP server unavailable")
+        logger.warning("upstream response broke off")  # (nothing was sent yet: a clean 502, as if unreachable)
+        raise UpstreamFailure(502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream MCP server unavailable") from None
     finally:
         if completed:
             upstream.release()

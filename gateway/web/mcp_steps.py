@@ -189,7 +189,10 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
         raise
     list_filter, event_ids = call.inspection.list_filter, grant.event_ids
     if not is_event_stream(answer):
-        return await relay(request, answer, list_filter, event_ids=event_ids)
+        try:
+            return await relay(request, answer, list_filter, event_ids=event_ids)
+        except UpstreamFailure as failure:  # (a short answer that broke off before anything was sent)
+            raise Refusal(upstream_failure_response(failure, jsonrpc.peek_id(call.body or b""))) from None
     watch = call.watch  # SSE (a POST's response stream or a GET stream): ends with its token
     watch.expire_in(grant.context.record.expires_at - mcp.clock())
     streams = mcp.metrics.sse_streams.labels(name)

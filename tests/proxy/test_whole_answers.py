@@ -59,5 +59,6 @@ async def test_a_short_body_that_breaks_off_is_a_clean_502(start_gateway, aiohtt
     async with scripted(head + b'{"jsonrpc":') as upstream:
         response = await post(start_gateway, aiohttp_client, store, upstream)
         assert response.status == 502
-        error = (await response.json())["error"]
-        assert error["code"] == jsonrpc.UPSTREAM_UNAVAILABLE
+        answer = await response.json()
+        assert answer["error"]["code"] == jsonrpc.UPSTREAM_UNAVAILABLE
+        assert answer["id"] == "req-9"  # (the request's id, as for an unreachable upstream)
