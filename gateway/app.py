@@ -43,10 +43,9 @@ from gateway.store.base import Store
 from gateway.store.open import describe_store, open_store
 from gateway.token_cache import TokenCache, follow_revocations
 from gateway.web.body import bounded_body
-from gateway.web.cors import add_cors_headers
 from gateway.web.mcp import mcp_first
 from gateway.web.mcp_state import McpEndpoint
-from gateway.web.middleware import add_request_id, error_middleware
+from gateway.web.middleware import error_middleware
 from gateway.web.ratelimit import oauth_rate_limit
 from gateway.web.routes import setup_routes
 
@@ -67,8 +66,6 @@ def create_app(
     app[ROUTES_KEY] = table
     app[METRICS_KEY] = Metrics()
     app.cleanup_ctx.append(_audit_ctx)
-    app.on_response_prepare.append(add_cors_headers)
-    app.on_response_prepare.append(add_request_id)
     app.cleanup_ctx.append(_store_ctx(settings, store))
     app.cleanup_ctx.append(_http_ctx)
     app.cleanup_ctx.append(_clients_ctx)

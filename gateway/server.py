@@ -33,6 +33,7 @@ from gateway.fd_limit import raise_descriptor_limit
 from gateway.store.errors import StoreUnavailableError
 from gateway.web.connections import ConnectionGuard, GatewayRunner
 from gateway.web.health import metrics_response
+from gateway.web.mcp import dispatcher
 from gateway.web.middleware import AccessLogger
 
 logger = logging.getLogger("gateway")
@@ -85,7 +86,13 @@ async def _runner(
 
 async def _start(settings: Settings, sockets: Sequence[socket.socket], guard: ConnectionGuard) -> GatewayRunner:
     return await _runner(
-        create_app(settings), settings, guard, sockets, access_log_class=AccessLogger, handler_cancellation=True
+        create_app(settings),
+        settings,
+        guard,
+        sockets,
+        dispatch=dispatcher,  # MCP requests before the application's router (gateway.web.mcp)
+        access_log_class=AccessLogger,
+        handler_cancellation=True,
     )
 
 

@@ -22,6 +22,7 @@ from gateway.app import create_app
 from gateway.config import Settings
 from gateway.store.embedded import start_embedded
 from gateway.store.redis import RedisStore
+from tests.support.gateway_server import GatewayServer
 from tests.support.processes import UpstreamProcess, free_port, start_upstream
 from tests.support.redis_cluster import start_cluster
 
@@ -124,15 +125,22 @@ GatewayFactory = Callable[..., Awaitable[TestServer]]
 
 
 @pytest.fixture
-async def start_gateway(aiohttp_server: Any, redis_url: str, key_prefix: str, clock: Clock) -> GatewayFactory:
-    """Start a gateway in-process on a real socket: `await start_gateway(routes=[...], **settings)`."""
+async def start_gateway(redis_url: str, key_prefix: str, clock: Clock) -> AsyncIterator[GatewayFactory]:
+    """Start a gateway in-process on a real socket, served as `gateway serve` serves it (its own runner: the MCP
+    dispatcher, the header deadline, the per-IP cap): `await start_gateway(routes=[...], **settings)`."""
+    servers: list[TestServer] = []
 
     async def start(routes: list[dict[str, Any]], **extra: Any) -> TestServer:
         port = free_port()
         settings = make_settings(port, redis_url, key_prefix, routes, **extra)
-        return await aiohttp_server(create_app(settings, clock=clock), port=port)
+        server = GatewayServer(create_app(settings, clock=clock), port=port)
+        await server.start_server()
+        servers.append(server)
+        return server
 
-    return start
+    yield start
+    while servers:
+        await servers.pop().close()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from gateway.proxy.headers import client_response_headers, upstream_request_head
 from gateway.proxy.http1 import UpstreamBodyError, UpstreamError, UpstreamResponse
 from gateway.proxy.pool import Origin, UpstreamPool
 from gateway.routing import RouteInfo
+from gateway.web.cors import stamp
 from gateway.web.errors import jsonrpc_error
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ async def relay(
     *,
     event_ids: EventIdBinding | None = None,
     watch: StreamWatch | None = None,
+    own: tuple[str | None, dict[str, str] | None] = (None, None),
 ) -> web.StreamResponse:
     """Copy status, headers and body to the client; a client that leaves closes the upstream. Every SSE stream
     is framed (gateway.mcp.sse) and its event ids bound to the caller (`event_ids`); an encoded one is refused
@@ -119,7 +121,9 @@ async def relay(
     JSON body becomes a 502, an SSE stream ends before the event. Once `watch` ends (the token was revoked or
     expired) a streamed body stops: the client sees a clean end of the response (it reconnects with a fresh
     token) and the upstream request is closed (MCP: closing a stream cancels it). A body read whole (filtered,
-    or short by its Content-Length: the usual JSON-RPC answer) goes out with its head in one write.
+    or short by its Content-Length: the usual JSON-RPC answer) goes out with its head in one write. A streamed
+    answer gets the gateway's own headers (`own`: request id and CORS, gateway.web.cors.stamp) before its head is sent;
+    the caller stamps a whole one.
 
     Raises:
         UpstreamFailure: such a body broke off before anything was sent (502; the caller echoes the request id).
@@ -133,6 +137,7 @@ async def relay(
         return await _whole(upstream, headers, list_filter if mode != "none" else None, mode)
     if mode != "none":
         headers.popall("Content-Length", None)  # the length changes
+    stamp(headers, *own)
     return await _stream(request, upstream, headers, _framer(list_filter, event_ids) if mode == "sse" else None, watch)
 
 

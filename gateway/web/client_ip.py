@@ -13,8 +13,12 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def client_ip(request: web.Request) -> str:
+    return client_ip_behind(request, request.app[SETTINGS_KEY].trusted_proxies)
+
+
+def client_ip_behind(request: web.BaseRequest, trusted: list[Network]) -> str:
+    """`client_ip` with the trusted proxies given (the MCP route holds them: its requests carry no application)."""
     peer = request.remote or ""
-    trusted = request.app[SETTINGS_KEY].trusted_proxies
     if not trusted or not _within(peer, trusted):
         return peer
     hops = [h.strip() for v in request.headers.getall("X-Forwarded-For", []) for h in v.split(",") if h.strip()]

@@ -22,7 +22,7 @@ import asyncio
 import ipaddress
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from aiohttp import web
@@ -217,11 +217,14 @@ class GuardedRequestHandler(RequestHandler):
 
 
 class GuardedServer(web.Server):
-    """aiohttp's low-level server, making `GuardedRequestHandler` protocols with the same options."""
+    """aiohttp's low-level server, making `GuardedRequestHandler` protocols with the same options; `handler` (the
+    MCP dispatcher, gateway.web.mcp) in place of the application's own where given."""
 
-    def __init__(self, plain: web.Server, *, guard: ConnectionGuard, header_timeout: float) -> None:
+    def __init__(
+        self, plain: web.Server, *, guard: ConnectionGuard, header_timeout: float, handler: Any = None
+    ) -> None:
         super().__init__(
-            plain.request_handler,
+            handler or plain.request_handler,
             request_factory=plain.request_factory,
             handler_cancellation=plain.handler_cancellation,
             **plain._kwargs,
@@ -235,12 +238,22 @@ class GuardedServer(web.Server):
 
 
 class GatewayRunner(web.AppRunner):
-    """An `AppRunner` whose connections get the header deadline and the per-IP cap."""
+    """An `AppRunner` whose connections get the header deadline and the per-IP cap, and whose requests go first to
+    `dispatch` (made from the started application: `dispatch(app)`, the server's request handler) when given."""
 
-    def __init__(self, app: web.Application, *, guard: ConnectionGuard, header_timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        *,
+        guard: ConnectionGuard,
+        header_timeout: float,
+        dispatch: Callable[[web.Application], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(app, **kwargs)
-        self.guard, self.header_timeout = guard, header_timeout
+        self.guard, self.header_timeout, self.dispatch = guard, header_timeout, dispatch
 
     async def _make_server(self) -> web.Server:
         plain = await super()._make_server()  # the application's startup runs here
-        return GuardedServer(plain, guard=self.guard, header_timeout=self.header_timeout)
+        handler = self.dispatch(self.app) if self.dispatch is not None else None
+        return GuardedServer(plain, guard=self.guard, header_timeout=self.header_timeout, handler=handler)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
 from aiohttp import web
 
-from gateway.app_state import CORS_HEADERS_KEY
 from gateway.config import Route, Settings
 from gateway.proxy.header_names import MCP_PARAM_PREFIX, TOKEN
 from gateway.routing import RouteInfo
@@ -54,9 +55,13 @@ def mcp_preflight(origin: str, route: Route, requested: str | None) -> web.Respo
     )
 
 
-async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every response of a request that passed the Origin check carries CORS headers."""
-    for name, value in request.get(CORS_HEADERS_KEY, {}).items():
-        if name == "Vary" and "Vary" in response.headers:
-            value = f"{response.headers['Vary']}, {value}"
-        response.headers[name] = value  # the gateway's CORS decision replaces an upstream's
+def stamp(headers: MutableMapping[str, str], request_id: str | None, cors: dict[str, str] | None) -> None:
+    """The gateway's own headers on a response before it is sent: its request id, and the CORS headers of a request
+    that passed the Origin check (the gateway's decision replaces an upstream's; `Vary` is merged)."""
+    if request_id is not None:
+        headers["X-Request-Id"] = request_id
+    if cors:
+        for name, value in cors.items():
+            if name == "Vary" and "Vary" in headers:
+                value = f"{headers['Vary']}, {value}"
+            headers[name] = value

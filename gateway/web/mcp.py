@@ -9,6 +9,7 @@ failure as a JSON-RPC 500 without details. Every request but a preflight leaves 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -17,11 +18,13 @@ from gateway.app_state import MCP_KEY, REQUEST_ID_KEY
 from gateway.mcp import jsonrpc
 from gateway.store.errors import StoreUnavailableError
 from gateway.web import mcp_steps as step
+from gateway.web.cors import stamp
 from gateway.web.errors import Refusal, jsonrpc_error
-from gateway.web.mcp_state import McpCall
+from gateway.web.mcp_state import McpCall, McpEndpoint
 from gateway.web.middleware import RETRY_AFTER_SECONDS, headers_are_utf8, request_id
 
 logger = logging.getLogger(__name__)
+MCP_METHODS = ("POST", "GET", "DELETE", "OPTIONS")  # what an MCP endpoint answers (any other: 405)
 
 
 async def _serve(call: McpCall) -> web.StreamResponse:
@@ -37,10 +40,15 @@ async def _serve(call: McpCall) -> web.StreamResponse:
 
 
 async def handle_mcp(request: web.Request) -> web.StreamResponse:
-    """POST (JSON-RPC), GET (SSE stream), DELETE (end session) and OPTIONS (CORS preflight); audited."""
-    mcp = request.app[MCP_KEY]
-    request[REQUEST_ID_KEY] = request_id(request)
-    call = McpCall(request, mcp)
+    """The MCP route as the application's router reaches it (`mcp_first`; the server's `dispatcher` comes first)."""
+    return await serve_mcp(request, request.app[MCP_KEY])
+
+
+async def serve_mcp(request: web.BaseRequest, mcp: McpEndpoint) -> web.StreamResponse:
+    """POST (JSON-RPC), GET (SSE stream), DELETE (end session) and OPTIONS (CORS preflight); audited. Every answer
+    names its request id and carries the CORS headers the Origin check decided on (stamped before it is sent)."""
+    call = McpCall(request, mcp)  # type: ignore[arg-type]  # (a web.Request but for its application)
+    call.request_id = request[REQUEST_ID_KEY] = request_id(request)
     response: web.StreamResponse | None = None
     try:
         if not headers_are_utf8(request):
@@ -53,7 +61,7 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
         if refusal.reason is not None and call.info is not None:
             mcp.metrics.auth_failures.labels(call.info.route.name, refusal.reason).inc()
     except StoreUnavailableError as exc:
-        logger.error("store unavailable (%s): answering 503 (request %s)", exc, request[REQUEST_ID_KEY])
+        logger.error("store unavailable (%s): answering 503 (request %s)", exc, call.request_id)
         mcp.metrics.store_errors.inc()
         headers = {"Retry-After": RETRY_AFTER_SECONDS}
         response = jsonrpc_error(
@@ -65,6 +73,8 @@ async def handle_mcp(request: web.Request) -> web.StreamResponse:
         response = jsonrpc_error(500, jsonrpc.INTERNAL_ERROR, "Internal gateway error")
     finally:
         _finish(call, response)
+    if not response.prepared:  # (a streamed answer was stamped before its head went out)
+        stamp(response.headers, call.request_id, call.cors)
     return response
 
 
@@ -77,7 +87,7 @@ def _finish(call: McpCall, response: web.StreamResponse | None) -> None:
         return
     call.mcp.audit.emit(
         "mcp.request",
-        request_id=request[REQUEST_ID_KEY],
+        request_id=call.request_id,
         route=call.info.route.name,
         http_method=request.method,
         client_ip=call.client_ip,
@@ -91,8 +101,24 @@ def _finish(call: McpCall, response: web.StreamResponse | None) -> None:
 async def mcp_first(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The outermost middleware: MCP routes go to their one handler at once, everything else down the chain."""
     if request.match_info.handler is handle_mcp:
-        return await handle_mcp(request)
+        return await serve_mcp(request, request.app[MCP_KEY])
     return await handler(request)
+
+
+def dispatcher(app: web.Application) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
+    """The server's request handler (gateway.web.connections): a request to an MCP endpoint path, with a method the
+    route answers, goes to `serve_mcp` before the application's router, middleware and response signals; anything
+    else to the application. The same paths and methods as the router's MCP routes (gateway.web.routes), so
+    both ways in answer alike (tests through aiohttp's test server take the router's)."""
+    mcp, handle = app[MCP_KEY], app._handle  # noqa: SLF001 (what aiohttp's AppRunner serves)
+    paths, methods = frozenset(mcp.routes.endpoint_paths()), frozenset(MCP_METHODS)
+
+    async def dispatch(request: web.BaseRequest) -> web.StreamResponse:
+        if request.rel_url.path_safe in paths and request.method in methods:  # (what the router matches)
+            return await serve_mcp(request, mcp)
+        return await handle(request)  # type: ignore[arg-type]  # (the application's requests: web.Request)
+
+    return dispatch
 
 
 def _length(response: web.StreamResponse | None) -> int | None:

@@ -59,7 +59,9 @@ class McpCall:
     request: web.Request
     mcp: McpEndpoint
     info: RouteInfo | None = None
+    request_id: str = ""
     client_ip: str = ""
+    cors: dict[str, str] | None = None  # the CORS headers of a request whose Origin passed (gateway.web.cors)
     token_hash: str = ""
     grant: Grant | None = None
     watch: StreamWatch | None = None

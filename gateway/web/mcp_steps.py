@@ -8,7 +8,7 @@ import time
 
 from aiohttp import web
 
-from gateway.app_state import CORS_HEADERS_KEY, ROUTE_INFO_KEY, TOKEN_ID_KEY
+from gateway.app_state import ROUTE_INFO_KEY, TOKEN_ID_KEY
 from gateway.mcp import jsonrpc
 from gateway.oauth.bearer import PolicyDeniedError, SessionNotFoundError, bearer_token, verify_token
 from gateway.oauth.errors import OAuthError
@@ -19,7 +19,7 @@ from gateway.routing import RouteInfo
 from gateway.store.records import SessionOwnerRecord
 from gateway.store.tokens import SESSION_OWNER_TTL
 from gateway.web.body import BodyTimeoutError, BodyTooLargeError, read_body
-from gateway.web.client_ip import client_ip
+from gateway.web.client_ip import client_ip_behind
 from gateway.web.cors import mcp_cors_headers, mcp_preflight, origin_allowed
 from gateway.web.errors import Refusal, bearer_challenge, jsonrpc_error
 from gateway.web.mcp_policy import check_policy, check_rate_limits, inspect
@@ -37,7 +37,7 @@ def route(call: McpCall) -> RouteInfo:
     if info is None:
         raise Refusal(web.json_response({"error": "not_found", "error_description": "Not Found"}, status=404))
     call.info = request[ROUTE_INFO_KEY] = info
-    call.client_ip = client_ip(request)
+    call.client_ip = client_ip_behind(request, call.mcp.settings.trusted_proxies)
     return info
 
 
@@ -48,7 +48,7 @@ def origin(call: McpCall, info: RouteInfo) -> None:
     if given is not None:
         if not origin_allowed(call.mcp.settings, info, given):
             raise Refusal(jsonrpc_error(403, jsonrpc.FORBIDDEN, "Origin not allowed"), "origin")
-        request[CORS_HEADERS_KEY] = mcp_cors_headers(given)
+        call.cors = mcp_cors_headers(given)
     if request.method == "OPTIONS":
         if given is None:
             raise Refusal(web.Response(status=204))
@@ -187,10 +187,10 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
     except BaseException:
         answer.close()
         raise
-    list_filter, event_ids = call.inspection.list_filter, grant.event_ids
+    list_filter, event_ids, own = call.inspection.list_filter, grant.event_ids, (call.request_id, call.cors)
     if not is_event_stream(answer):
         try:
-            return await relay(request, answer, list_filter, event_ids=event_ids)
+            return await relay(request, answer, list_filter, event_ids=event_ids, own=own)
         except UpstreamFailure as failure:  # (a short answer that broke off before anything was sent)
             raise Refusal(upstream_failure_response(failure, jsonrpc.peek_id(call.body or b""))) from None
     watch = call.watch  # SSE (a POST's response stream or a GET stream): ends with its token
@@ -198,7 +198,7 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
     streams = mcp.metrics.sse_streams.labels(name)
     streams.inc()
     try:
-        return await relay(request, answer, list_filter, event_ids=event_ids, watch=watch)
+        return await relay(request, answer, list_filter, event_ids=event_ids, watch=watch, own=own)
     finally:
         streams.dec()
         if watch.reason is not None:

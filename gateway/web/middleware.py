@@ -11,10 +11,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
-from gateway.app_state import METRICS_KEY, REQUEST_ID_KEY, ROUTE_INFO_KEY, ROUTES_KEY, TOKEN_ID_KEY
+from gateway.app_state import CORS_HEADERS_KEY, METRICS_KEY, REQUEST_ID_KEY, ROUTE_INFO_KEY, ROUTES_KEY, TOKEN_ID_KEY
 from gateway.mcp import jsonrpc
 from gateway.oauth.errors import InvalidRequestError, OAuthError
 from gateway.store.errors import StoreUnavailableError
+from gateway.web.cors import stamp
 from gateway.web.errors import NO_STORE, json_error, jsonrpc_error
 from gateway.web.render import html_error
 
@@ -39,32 +40,32 @@ def request_id(request: web.BaseRequest) -> str:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer but an MCP route's (gateway.web.mcp does the same for itself) names its request id and carries
+    the CORS headers its endpoint decided on (`stamp`), redirects and errors included."""
     request[REQUEST_ID_KEY] = request_id(request)
     if not headers_are_utf8(request):
-        return _bad_request(request)
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        response = _http_error(exc)
-    except StoreUnavailableError as exc:
-        logger.error("store unavailable (%s): answering 503 (request %s)", exc, request[REQUEST_ID_KEY])
-        request.app[METRICS_KEY].store_errors.inc()
-        response = _unavailable(request)
-    except OAuthError as error:
-        response = json_error(error)
-    except Exception:
-        # no request details in the message: headers may carry tokens
-        logger.exception("unhandled error (request %s %s)", request.method, request.path)
-        response = _internal_error(request)
+        response = _bad_request(request)
+    else:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                stamp(exc.headers, request[REQUEST_ID_KEY], request.get(CORS_HEADERS_KEY))
+                raise
+            response = _http_error(exc)
+        except StoreUnavailableError as exc:
+            logger.error("store unavailable (%s): answering 503 (request %s)", exc, request[REQUEST_ID_KEY])
+            request.app[METRICS_KEY].store_errors.inc()
+            response = _unavailable(request)
+        except OAuthError as error:
+            response = json_error(error)
+        except Exception:
+            # no request details in the message: headers may carry tokens
+            logger.exception("unhandled error (request %s %s)", request.method, request.path)
+            response = _internal_error(request)
+    if not response.prepared:  # (no page streams its answer; an MCP route's answer is stamped already)
+        stamp(response.headers, request[REQUEST_ID_KEY], request.get(CORS_HEADERS_KEY))
     return response
-
-
-async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: every response, streamed ones included, names its request id."""
-    if REQUEST_ID_KEY in request:
-        response.headers["X-Request-Id"] = request[REQUEST_ID_KEY]
 
 
 def _is_mcp(request: web.Request) -> bool:

@@ -11,7 +11,7 @@ from gateway.web.authorize import handle_authorize, handle_consent, handle_provi
 from gateway.web.federation import handle_callback
 from gateway.web.health import handle_healthz, handle_jwks, handle_metrics, handle_readyz
 from gateway.web.logout import handle_logout
-from gateway.web.mcp import handle_mcp
+from gateway.web.mcp import MCP_METHODS, handle_mcp
 from gateway.web.metadata import handle_protected_resource
 from gateway.web.oauth import (
     handle_introspect,
@@ -23,8 +23,6 @@ from gateway.web.oauth import (
     handle_userinfo,
 )
 from gateway.web.password_sign_in import handle_login, handle_signup
-
-MCP_METHODS = ("POST", "GET", "DELETE", "OPTIONS")
 
 
 def setup_routes(app: web.Application, table: RouteTable) -> None:
