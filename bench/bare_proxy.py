@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gateway.proxy.pool import UpstreamPool  # noqa: E402
@@ -47,8 +46,8 @@ async def make_app(upstream: str, pool: bool) -> web.Application:
 
     async def relay_pooled(request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in HOP)
-        headers["Host"] = target.netloc
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP and k.lower() != "host"]
+        headers.append(("Host", target.netloc))
         answer = await ours.request(request.method, origin, target.path, headers, body, 300.0)
         chunks = [chunk async for chunk in answer]
         answer.release()

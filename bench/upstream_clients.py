@@ -78,7 +78,7 @@ async def own_pool(url: str) -> tuple[Send, Callable[[], Awaitable[None]]]:
     origin = ("http", "127.0.0.1", int(host.split(":")[1]))
 
     async def send() -> int:
-        response = await pool.request("POST", origin, "/mcp", CIMultiDict(HEADERS, Host=host), PAYLOAD, 300)
+        response = await pool.request("POST", origin, "/mcp", [*HEADERS.items(), ("Host", host)], PAYLOAD, 300)
         size = 0
         async for chunk in response:
             size += len(chunk)

@@ -12,7 +12,8 @@ headers and the route's `forward_response_headers`; nothing that would speak for
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -30,6 +31,11 @@ from gateway.proxy.header_names import (
 )
 
 SESSION_ID = "mcp-session-id"
+# set by the gateway on every upstream request (upstream_request_headers), never as a client sent them
+OWN_REQUEST = frozenset(
+    {"cookie", "accept-encoding", "last-event-id", "host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
+    | {"x-request-id"}
+)
 MAX_SESSION_ID_LENGTH = 512  # the spec bounds none; SDKs mint 32-36 characters
 _SESSION_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_SESSION_ID_LENGTH}}}")  # MCP 2025-11-25 transports: visible ASCII
 
@@ -80,52 +86,81 @@ def upstream_request_headers(
     identity_jwt: str | None = None,
     request_id: str | None = None,
     public_host: str | None = None,
-) -> CIMultiDict[str]:
+    last_event_id: str | None = None,
+) -> list[tuple[str, str]]:
     """The allow-listed inbound headers, then the gateway's: Host, Accept-Encoding (identity), X-Forwarded-*,
-    X-Request-Id, identity. `public_host` is the route's configured host (X-Forwarded-Host), never the client's
-    Host header."""
-    public_host = public_host or host
-    allowed = _request_allowed(tuple(route.forward_headers), route.preserve_host)
+    X-Request-Id, identity; as (name, value) pairs for the request head (gateway.proxy.pool.encode_head).
+    `public_host` is the route's configured host (X-Forwarded-Host), never the client's Host header. A
+    `Last-Event-ID` goes only as `last_event_id` (the upstream id the client's was checked to be bound to), never
+    as the client sent it; `Accept: */*` when the client named none (what aiohttp's client sent)."""
+    allowed, own, cookie_names = _per_route(_request_plans, route, _plan_request)
     named = _connection_tokens(inbound)
-    out: CIMultiDict[str] = CIMultiDict()
+    out: list[tuple[str, str]] = []
+    accept = False
     for key, given in inbound.items():
         name = key.lower()  # literal spelling: X_Tenant is not X-Tenant (underscore forms never pass)
-        if (name in allowed or name.startswith(MCP_PARAM_PREFIX)) and name not in named:
-            out.add(key, given)
-    cookies = _named_cookies(inbound.getall("Cookie", []), frozenset(route.forward_cookies))
+        if (name in allowed or (name.startswith(MCP_PARAM_PREFIX) and name not in own)) and name not in named:
+            out.append((key, given))
+            accept = accept or name == "accept"
+    cookies = _named_cookies(inbound.getall("Cookie", []), cookie_names) if cookie_names else ""
     if cookies:
-        out["Cookie"] = cookies
-    out["Host"] = host if route.preserve_host else upstream_host
-    out["Accept-Encoding"] = "identity"  # the gateway reads what it relays (SSE event ids, list filter)
+        out.append(("Cookie", cookies))
+    if not accept:
+        out.append(("Accept", "*/*"))
+    if last_event_id is not None:
+        out.append(("Last-Event-ID", last_event_id))
+    out.append(("Host", host if route.preserve_host else upstream_host))
+    out.append(("Accept-Encoding", "identity"))  # the gateway reads what it relays (SSE event ids, list filter)
     if client_ip:
-        out["X-Forwarded-For"] = client_ip
-    out["X-Forwarded-Proto"] = proto
-    out["X-Forwarded-Host"] = public_host
+        out.append(("X-Forwarded-For", client_ip))
+    out.append(("X-Forwarded-Proto", proto))
+    out.append(("X-Forwarded-Host", public_host or host))
     if request_id is not None:
-        out["X-Request-Id"] = request_id  # the same id as the gateway's logs and audit line
+        out.append(("X-Request-Id", request_id))  # the same id as the gateway's logs and audit line
     if route.identity_jwt_header and identity_jwt is not None:
-        out[route.identity_jwt_header] = identity_jwt
+        out.append((route.identity_jwt_header, identity_jwt))
     for header, claim in route.identity_headers.items():
         value = context.claim(claim)
         if value is not None:
-            out[header] = value
+            out.append((header, value))
     return out
 
 
-@lru_cache(maxsize=1024)
-def _request_allowed(extra: tuple[str, ...], preserve_host: bool) -> frozenset[str]:
-    """What a route forwards (computed once per route configuration; config validation keeps the extras clean)."""
-    allowed = FORWARDED_REQUEST | {h.lower() for h in extra}
-    if preserve_host:
+def _plan_request(route: Route) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """What a route forwards; the names only the gateway sets (its own and the route's identity headers: config
+    validation keeps the extras clean, this keeps each of the gateway's lines single whatever a route says); the
+    cookies it forwards."""
+    jwt = (route.identity_jwt_header,) if route.identity_jwt_header else ()
+    own = frozenset({*OWN_REQUEST, *(name.lower() for name in (*route.identity_headers, *jwt))})
+    allowed = FORWARDED_REQUEST | {h.lower() for h in route.forward_headers}
+    if route.preserve_host:
         allowed |= {"origin"}  # else the gateway validated it; the upstream would judge it against its own host
-    return frozenset(allowed)
+    return frozenset(allowed - own), own, frozenset(route.forward_cookies)
+
+
+_T = TypeVar("_T")
+_request_plans: dict[int, tuple[Route, Any]] = {}
+_response_plans: dict[int, tuple[Route, Any]] = {}
+MAX_PLANS = 1024  # routes of every configuration a process has served (reloads); then forgotten and recomputed
+
+
+def _per_route(plans: dict[int, tuple[Route, Any]], route: Route, compute: Callable[[Route], _T]) -> _T:
+    """`compute(route)` once per route object (keyed by identity: a route model is immutable but unhashable; the
+    entry holds the route, so its id is not reused while it is there)."""
+    entry = plans.get(id(route))
+    if entry is not None and entry[0] is route:
+        return entry[1]  # type: ignore[no-any-return]
+    if len(plans) >= MAX_PLANS:
+        plans.clear()
+    plan = compute(route)
+    plans[id(route)] = (route, plan)
+    return plan
 
 
 def client_response_headers(upstream: CIMultiDictProxy[str], route: Route) -> CIMultiDict[str]:
     """The allow-listed upstream response headers, plus the route's extras and the Set-Cookie of its cookies; an
     `Mcp-Session-Id` only when it is one valid value (`upstream_session_id`)."""
-    allowed = _response_allowed(tuple(route.forward_response_headers))
-    cookies = frozenset(route.forward_cookies)
+    allowed, cookies = _per_route(_response_plans, route, _plan_response)
     named = _connection_tokens(upstream)
     out: CIMultiDict[str] = CIMultiDict()
     for key, value in upstream.items():
@@ -137,11 +172,12 @@ def client_response_headers(upstream: CIMultiDictProxy[str], route: Route) -> CI
     return out
 
 
-@lru_cache(maxsize=1024)
-def _response_allowed(extra: tuple[str, ...]) -> frozenset[str]:
-    extras = {h.lower() for h in extra}
+def _plan_response(route: Route) -> tuple[frozenset[str], frozenset[str]]:
+    """The response headers a route passes back, and the cookies it forwards."""
+    extras = {h.lower() for h in route.forward_response_headers}
     allowed = (FORWARDED_RESPONSE | extras) - NEVER_FROM_UPSTREAM - HOP_BY_HOP  # (config refuses such extras too)
-    return frozenset(h for h in allowed if not h.startswith(NEVER_FROM_UPSTREAM_PREFIXES))
+    passed = frozenset(h for h in allowed if not h.startswith(NEVER_FROM_UPSTREAM_PREFIXES))
+    return passed, frozenset(route.forward_cookies)
 
 
 def _settable(set_cookie: str, names: frozenset[str]) -> bool:

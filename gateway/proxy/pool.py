@@ -12,9 +12,8 @@ import asyncio
 import errno
 import ssl
 from collections import deque
+from collections.abc import Iterable
 from typing import Final
-
-from multidict import CIMultiDict
 
 from gateway.proxy.header_names import TOKEN
 from gateway.proxy.http1 import Connection, UpstreamError, UpstreamResponse
@@ -23,11 +22,13 @@ from gateway.proxy.http1 import Connection, UpstreamError, UpstreamResponse
 # so the gateway, not the upstream, ends an idle connection: a request never races an upstream's close
 IDLE_SECONDS: Final = 4.0
 Origin = tuple[str, str, int]  # scheme, host, port
+Headers = Iterable[tuple[str, str]]  # a request's header lines, in order
 _FRAMING: Final = frozenset({"content-length", "transfer-encoding", "connection"})  # the pool sets its own
-_valid_names: set[str] = set()  # header names already checked to be tokens (a route sends the same few)
+# header names already checked to be tokens (a route sends the same few): whether the pool sets that one itself
+_checked_names: dict[str, bool] = {}
 
 
-def encode_head(method: str, target: str, headers: CIMultiDict[str], body: bytes | None) -> bytes:
+def encode_head(method: str, target: str, headers: Headers, body: bytes | None) -> bytes:
     """The request head as one bytes object. Identity header values come from user claims: a CR, LF or NUL in any
     value, or a name that is not an RFC 9110 §5.6.2 token, is refused rather than sent (header injection).
 
@@ -35,13 +36,15 @@ def encode_head(method: str, target: str, headers: CIMultiDict[str], body: bytes
         UpstreamError: a header or the target that would change the request's framing.
     """
     lines = [f"{method} {target} HTTP/1.1\r\n"]
-    for name, value in headers.items():
-        if name not in _valid_names:
+    for name, value in headers:
+        framing = _checked_names.get(name)
+        if framing is None:
             if TOKEN.match(name) is None or "\n" in name:  # ($ in TOKEN matches before a final \n)
                 raise UpstreamError("header name is not a token")
-            if len(_valid_names) < 4096:
-                _valid_names.add(name)
-        if name.lower() in _FRAMING:
+            framing = name.lower() in _FRAMING
+            if len(_checked_names) < 4096:
+                _checked_names[name] = framing
+        if framing:
             continue
         lines.append(f"{name}: {value}\r\n")
     if body:
@@ -75,7 +78,7 @@ class UpstreamPool:
         return self._open
 
     async def request(
-        self, method: str, origin: Origin, target: str, headers: CIMultiDict[str], body: bytes | None, timeout: float
+        self, method: str, origin: Origin, target: str, headers: Headers, body: bytes | None, timeout: float
     ) -> UpstreamResponse:
         """Send one request and return once the final response head arrived (its body is read from the response).
 

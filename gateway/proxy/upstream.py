@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.app_state import REQUEST_ID_KEY, ROUTE_INFO_KEY
+from gateway.app_state import ROUTE_INFO_KEY
 from gateway.config import ProxySettings
 from gateway.identity import RequestContext
 from gateway.mcp import jsonrpc
@@ -64,6 +64,7 @@ async def open_upstream(
     client_address: str,
     identity_jwt: str | None = None,
     last_event_id: str | None = None,
+    request_id: str | None = None,
 ) -> UpstreamResponse:
     """Send the request upstream and return once its status and headers arrived. `Last-Event-ID` goes only as
     `last_event_id`: the upstream id the client's header was checked to be bound to (gateway.mcp.event_ids).
@@ -83,14 +84,10 @@ async def open_upstream(
         host=request.host,
         upstream_host=netloc,
         identity_jwt=identity_jwt,
-        request_id=request.get(REQUEST_ID_KEY),
+        request_id=request_id,
         public_host=info.host,
+        last_event_id=last_event_id,  # never as the client sent it
     )
-    headers.popall("Last-Event-ID", None)  # never as the client sent it
-    if last_event_id is not None:
-        headers["Last-Event-ID"] = last_event_id
-    if "Accept" not in headers:
-        headers["Accept"] = "*/*"  # what aiohttp's client sent for a client that named none
     if query:
         path += ("&" if "?" in path else "?") + query
     try:

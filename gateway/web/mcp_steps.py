@@ -174,6 +174,7 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
             client_address=call.client_ip,
             identity_jwt=signed,
             last_event_id=call.resume_from,
+            request_id=call.request_id,
         )
     except UpstreamFailure as failure:
         mcp.metrics.requests.labels(name, request.method, str(failure.status)).inc()

@@ -41,14 +41,17 @@ def headers(pairs: dict[str, str] | list[tuple[str, str]]) -> CIMultiDictProxy[s
 
 
 def forward(inbound: dict[str, str] | list[tuple[str, str]], **route: object) -> CIMultiDict[str]:
-    return upstream_request_headers(
-        headers(inbound),
-        make_route(**route),
-        RequestContext("t", RECORD),
-        client_ip="192.0.2.7",
-        proto="https",
-        host="gw.example.com",
-        upstream_host="10.0.0.5:9001",
+    """The header lines sent upstream, as a multidict to read (in order, repeats kept)."""
+    return CIMultiDict(
+        upstream_request_headers(
+            headers(inbound),
+            make_route(**route),
+            RequestContext("t", RECORD),
+            client_ip="192.0.2.7",
+            proto="https",
+            host="gw.example.com",
+            upstream_host="10.0.0.5:9001",
+        )
     )
 
 
@@ -64,7 +67,6 @@ def respond(upstream: dict[str, str] | list[tuple[str, str]], **route: object) -
     [
         "Mcp-Session-Id",
         "MCP-Protocol-Version",
-        "Last-Event-ID",
         "Mcp-Method",
         "Mcp-Name",
         "Mcp-Param-Region",
@@ -80,6 +82,34 @@ def respond(upstream: dict[str, str] | list[tuple[str, str]], **route: object) -
 def test_protocol_headers_pass_unchanged(name):
     """MCP RS-14 and Streamable HTTP: intermediaries MUST forward Mcp-Param-* (a param's name may hold `_`)."""
     assert forward({name: "v1"})[name] == "v1"
+
+
+def test_last_event_id_goes_only_as_the_gateway_bound_it():
+    """A client's Last-Event-ID names the gateway's event id (gateway.mcp.event_ids): it never goes upstream as sent;
+    the upstream id it was checked to stand for goes instead, once."""
+    assert "Last-Event-ID" not in forward({"Last-Event-ID": "client-made"})
+    sent = CIMultiDict(
+        upstream_request_headers(
+            headers({"Last-Event-ID": "client-made"}),
+            make_route(),
+            RequestContext("t", RECORD),
+            client_ip=None,
+            proto="https",
+            host="gw.example.com",
+            upstream_host="10.0.0.5:9001",
+            last_event_id="upstream-17",
+        )
+    )
+    assert sent.getall("Last-Event-ID") == ["upstream-17"]
+
+
+def test_the_gateway_sets_each_of_its_own_lines_once():
+    """Whatever the client sends under the gateway's own names, each goes upstream once, as the gateway set it."""
+    own = ["Host", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id", "Accept-Encoding"]
+    sent = forward([(name, "forged") for name in own], forward_headers=["X-Tenant"])
+    for name in own:  # (X-Request-Id: none here, the helper names no request id)
+        values = sent.getall(name, [])
+        assert len(values) == (0 if name == "X-Request-Id" else 1) and "forged" not in values, name
 
 
 def test_the_upstream_is_always_asked_for_an_uncompressed_answer():

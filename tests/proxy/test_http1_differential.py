@@ -14,7 +14,6 @@ import asyncio
 
 import h11
 import pytest
-from multidict import CIMultiDict
 
 from gateway.proxy.http1 import MAX_HEAD_BYTES, UpstreamError
 from gateway.proxy.pool import UpstreamPool
@@ -136,7 +135,7 @@ async def ours(script: bytes, method: str, pieces: int = 1) -> Outcome:
     pool = UpstreamPool()
     try:
         async with asyncio.timeout(5):
-            response = await pool.request(method, origin, "/mcp", CIMultiDict(Host="upstream"), None, 5)
+            response = await pool.request(method, origin, "/mcp", [("Host", "upstream")], None, 5)
             body = b"".join([chunk async for chunk in response])
             response.release()
         return ("ok", response.status, [(k.lower(), v) for k, v in response.headers.items()], body)

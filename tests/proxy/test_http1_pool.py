@@ -84,7 +84,7 @@ async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 
 
 async def post(pool: UpstreamPool, origin: Origin, timeout: float = 5, **headers: str) -> UpstreamResponse:
-    return await pool.request("POST", origin, "/mcp", CIMultiDict(Host="upstream", **headers), BODY, timeout)
+    return await pool.request("POST", origin, "/mcp", CIMultiDict(Host="upstream", **headers).items(), BODY, timeout)
 
 
 async def read_all(response: UpstreamResponse) -> bytes:
@@ -286,7 +286,7 @@ async def test_header_injection_is_refused_before_anything_is_sent(headers: dict
     async with upstream(keep_alive) as server:
         pool = UpstreamPool()
         with pytest.raises(UpstreamError):
-            await pool.request("POST", server.origin, "/mcp", CIMultiDict(headers), BODY, 5)
+            await pool.request("POST", server.origin, "/mcp", CIMultiDict(headers).items(), BODY, 5)
         assert server.accepts == 0
         await pool.close()
 
