@@ -90,15 +90,12 @@ class UpstreamPool:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         connection = self._take_idle(origin) or await self._acquire(origin, min(deadline, self._connect_deadline()))
-        answer = connection.send(head, body, method == "HEAD")
-        timer = loop.call_at(deadline, connection.timed_out)  # the one deadline handle of a request
+        answer = connection.send(head, body, method == "HEAD", deadline)
         try:
             return await answer
         except BaseException:  # an error, the timeout, or the client went away (cancelled): the request ends here
             connection.close()
             raise
-        finally:
-            timer.cancel()
 
     async def close(self) -> None:
         self._closed = True

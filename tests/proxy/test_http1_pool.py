@@ -212,6 +212,33 @@ async def test_no_response_head_in_time_is_a_timeout_and_the_request_is_closed()
         await pool.close()
 
 
+async def test_each_request_on_a_kept_alive_connection_keeps_its_own_deadline() -> None:
+    """One timer serves a connection's requests (gateway.proxy.http1.Connection.send): a later request's longer
+    deadline is not cut short by an earlier request's, and a shorter one is not stretched by a longer one's."""
+    delays = [0.0, 0.5, 0.0, 0.6]  # seconds each answer waits, request by request, on one connection
+
+    async def scripted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Upstream) -> None:
+        for delay in delays:
+            if await server.read_request(reader) is None:
+                return
+            await asyncio.sleep(delay)
+            writer.write(OK)
+        await reader.read()
+
+    async with upstream(scripted) as server:
+        pool = UpstreamPool()
+        assert await read_all(await post(pool, server.origin, timeout=0.2)) == b"ok"  # sets the timer at +0.2 s
+        assert await read_all(await post(pool, server.origin, timeout=2)) == b"ok"  # waits 0.5 s: past +0.2 s
+        assert await read_all(await post(pool, server.origin, timeout=30)) == b"ok"  # a timer at +30 s
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(TimeoutError):  # 0.3 s, not the earlier request's 30 s
+            await post(pool, server.origin, timeout=0.3)
+        assert loop.time() - started < 0.55
+        assert server.accepts == 1 and pool.open_connections == 0
+        await pool.close()
+
+
 async def test_a_refused_connection_is_an_upstream_error() -> None:
     pool = UpstreamPool()
     with pytest.raises(UpstreamError):
