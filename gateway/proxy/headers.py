@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 
 from gateway.config import Route
 from gateway.identity import RequestContext
@@ -157,18 +157,23 @@ def _per_route(plans: dict[int, tuple[Route, Any]], route: Route, compute: Calla
     return plan
 
 
-def client_response_headers(upstream: CIMultiDictProxy[str], route: Route) -> CIMultiDict[str]:
+def client_response_headers(
+    upstream: CIMultiDictProxy[str], route: Route, *, keep_length: bool = True
+) -> list[tuple[str, str]]:
     """The allow-listed upstream response headers, plus the route's extras and the Set-Cookie of its cookies; an
-    `Mcp-Session-Id` only when it is one valid value (`upstream_session_id`)."""
+    `Mcp-Session-Id` only when it is one valid value (`upstream_session_id`); Content-Length only with
+    `keep_length` (a body the gateway rewrites or sends whole gets its own). As (name, value) lines, in order."""
     allowed, cookies = _per_route(_response_plans, route, _plan_response)
     named = _connection_tokens(upstream)
-    out: CIMultiDict[str] = CIMultiDict()
+    out: list[tuple[str, str]] = []
     for key, value in upstream.items():
         name = key.lower()
         if name in named or (name == SESSION_ID and upstream_session_id(upstream) is None):
             continue
+        if name == "content-length" and not keep_length:
+            continue
         if name in allowed or (name == "set-cookie" and _settable(value, cookies)):
-            out.add(key, value)
+            out.append((key, value))
     return out
 
 

@@ -8,7 +8,6 @@ from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
 
 from gateway.app_state import ROUTE_INFO_KEY
 from gateway.config import ProxySettings
@@ -125,21 +124,21 @@ async def relay(
     Raises:
         UpstreamFailure: such a body broke off before anything was sent (502; the caller echoes the request id).
     """
-    headers = client_response_headers(upstream.headers, request[ROUTE_INFO_KEY].route)
     mode = _read_mode(upstream, filtered=list_filter is not None)
     if mode == "refuse":
         upstream.close()
         return _unfilterable()
+    route = request[ROUTE_INFO_KEY].route
     if mode in ("json", "other") or (mode == "none" and _short(upstream)):
+        headers = client_response_headers(upstream.headers, route, keep_length=False)  # (set from the body)
         return await _whole(upstream, headers, list_filter if mode != "none" else None, mode)
-    if mode != "none":
-        headers.popall("Content-Length", None)  # the length changes
-    stamp(headers, *own)
-    return await _stream(request, upstream, headers, _framer(list_filter, event_ids) if mode == "sse" else None, watch)
+    headers = client_response_headers(upstream.headers, route, keep_length=mode == "none")  # (else it changes)
+    framer = _framer(list_filter, event_ids) if mode == "sse" else None
+    return await _stream(request, upstream, headers, framer, watch, own)
 
 
 async def _whole(
-    upstream: UpstreamResponse, headers: CIMultiDict[str], list_filter: ListFilter | None, mode: str
+    upstream: UpstreamResponse, headers: list[tuple[str, str]], list_filter: ListFilter | None, mode: str
 ) -> web.Response:
     completed = False
     try:
@@ -161,20 +160,21 @@ async def _whole(
                 logger.warning("upstream response refused on a filtered route: %s", exc)
                 return _unfilterable()
             # not JSON and not labelled JSON: no client reads it as JSON-RPC (an error page): pass it on
-    headers.popall("Content-Length", None)  # (set from the body)
     return web.Response(status=upstream.status, reason=upstream.reason, headers=headers, body=body)
 
 
 async def _stream(
     request: web.Request,
     upstream: UpstreamResponse,
-    headers: CIMultiDict[str],
+    headers: list[tuple[str, str]],
     sse: SseFramer | None,
     watch: StreamWatch | None,
+    own: tuple[str | None, dict[str, str] | None],
 ) -> web.StreamResponse:
     """The body as it arrives. When the token ends, closing the upstream ends the copy (no task per stream waits
     for it): the client then sees a clean end of the response."""
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason, headers=headers)
+    stamp(response.headers, *own)
     completed = False
     try:
         await response.prepare(request)

@@ -56,7 +56,7 @@ def forward(inbound: dict[str, str] | list[tuple[str, str]], **route: object) ->
 
 
 def respond(upstream: dict[str, str] | list[tuple[str, str]], **route: object) -> CIMultiDict[str]:
-    return client_response_headers(headers(upstream), make_route(**route))
+    return CIMultiDict(client_response_headers(headers(upstream), make_route(**route)))
 
 
 # -- request headers -----------------------------------------------------------------------------------------------
