@@ -184,14 +184,17 @@ async def test_token_store_contract(store: TokenStore) -> None:
     async def follow() -> None:
         async for revoked_hash in store.revocations(subscribed.set, stop):
             heard.append(revoked_hash)
-            stop.set()
+            if revoked_hash == listened:
+                stop.set()
 
     follower = asyncio.ensure_future(follow())
     async with asyncio.timeout(5):
         await subscribed.wait()
         await store.revoke_access_token(listened)
         await follower
-    assert heard == [listened]
+    # (a cluster's bus may still deliver this test's earlier revocation after the subscription: one token, twice
+    # evicted, is harmless; a revocation of another prefix's token would not be)
+    assert heard[-1] == listened and set(heard) <= {listened, token_hash}
 
 
 async def test_account_store_contract(store: AccountStore) -> None:
