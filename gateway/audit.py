@@ -55,6 +55,8 @@ class AuditLog:
             if type(value) is str and len(value) <= MAX_STRING_CHARS and len(value) <= budget.left:
                 budget.left -= len(value) + 2  # (what `bounded` does with a string it keeps whole, inline)
                 record[key] = value
+            elif type(value) is list and _short_strings(value, budget):  # (methods, tools, digests: kept whole)
+                record[key] = value
             else:
                 record[key] = bounded(value, budget)
         self._pending.append(self._encode(record) + "\n")
@@ -109,6 +111,22 @@ class AuditLog:
             if self._stream is not None:
                 self._stream.close()
             self._open()
+
+
+def _short_strings(value: list[Any], budget: _Budget) -> bool:
+    """Whether `bounded` would keep this list as it is (at most MAX_ITEMS strings, each and all within the limits);
+    then the budget is charged as `bounded` charges it."""
+    if len(value) > MAX_ITEMS:
+        return False
+    size = 0
+    for item in value:
+        if type(item) is not str or len(item) > MAX_STRING_CHARS:
+            return False
+        size += len(item) + 2
+    if size > budget.left:
+        return False
+    budget.left -= size
+    return True
 
 
 class _Budget:

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gateway.audit import MAX_ITEMS, MAX_LINE_CHARS, MAX_STRING_CHARS, AuditLog
+from gateway.audit import MAX_ITEMS, MAX_LINE_CHARS, MAX_STRING_CHARS, AuditLog, _Budget, _short_strings, bounded
 from gateway.config import AuditSettings
 
 LINE_BOUND = MAX_LINE_CHARS + 4096  # the budget of the values, plus keys, markers and punctuation
@@ -78,3 +80,18 @@ def test_values_json_cannot_carry_are_written_as_text(tmp_path: Path) -> None:
     json.loads(line, parse_constant=not_json)
     assert record["nan"] == "nan" and record["inf"] == "inf" and record["ok"] == 1.5
     assert record["big"] == "(20001-bit integer)"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    items=st.lists(st.text(alphabet="ab…\u2028", max_size=MAX_STRING_CHARS + 2), max_size=MAX_ITEMS + 2),
+    left=st.integers(min_value=-10, max_value=MAX_LINE_CHARS),
+)
+def test_the_short_list_path_keeps_only_what_bounded_keeps(items: list[str], left: int) -> None:
+    """emit's fast path for lists of short strings (methods, tools, digests) takes a list only when `bounded`
+    would keep it whole, and charges the line's budget as `bounded` does."""
+    fast, general = _Budget(left), _Budget(left)
+    if _short_strings(items, fast):
+        assert bounded(items, general) == items and fast.left == general.left
+    else:
+        assert fast.left == left  # (nothing charged: the general path then does it all)

@@ -98,6 +98,20 @@ async def test_first_requests_ask_redis_every_time(store: RedisStore) -> None:
     await limiter.close()
 
 
+async def test_a_bucket_named_twice_is_charged_twice_from_reserved_cells_too(store: RedisStore) -> None:
+    """A batch calling one tool twice names its bucket twice: two cells, also when the busy user's reserved cells
+    would cover one (the fast path for reserved cells takes only buckets named once)."""
+    subject, limit = f"local:{secrets.token_hex(4)}", 2000
+    limiter = RateLimiter(store)
+    admitted, refused = await steady(limiter, subject, "mcp:alpha", limit, 1.1, 400)  # a rate, then reservations
+    assert await limiter.take(subject, [("mcp:alpha", limit, 3600.0)] * 2) == 0
+    await limiter.close()
+    left = 0
+    while await ask_redis(store, subject, [("mcp:alpha", limit, 3600.0)]) == 0:
+        left += 1
+    assert refused == 0 and admitted + 2 + left == limit
+
+
 async def test_two_instances_never_admit_more_than_the_limit_and_unused_cells_come_back(store: RedisStore) -> None:
     """Two processes' limiters on one Redis, both busy, limit 120 per hour: together they admit at most 120.
     After they hand back their reserved cells (close), exactly the unused budget is left in Redis."""
