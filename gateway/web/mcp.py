@@ -1,9 +1,11 @@
 """The protected MCP endpoint of each route: one handler, its steps read top to bottom (gateway.web.mcp_steps).
 
-MCP requests are dispatched straight here by the outermost middleware (`mcp_first`): they do not pass through the
-OAuth pages' layers (per-IP OAuth limits, form bodies), and this handler does for itself what the catch-all
-middleware does for the rest: request ids, unreadable headers (400), store down (503, fail closed), and any other
-failure as a JSON-RPC 500 without details. Every request but a preflight leaves one audit line, refused or not.
+MCP requests are dispatched straight here by the server (`dispatcher`, before the application's router) or, through
+aiohttp's plain test server, by the outermost middleware (`mcp_first`): they do not pass through the OAuth pages'
+layers (per-IP OAuth limits, form bodies), and this handler does for itself what the catch-all middleware does for
+the rest: request ids and CORS headers stamped on every answer, unreadable headers (400), store down (503, fail
+closed), and any other failure as a JSON-RPC 500 without details. Every request but a preflight leaves one audit
+line, refused or not.
 """
 
 from __future__ import annotations
