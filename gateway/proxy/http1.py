@@ -19,9 +19,10 @@ from typing import Final, cast
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from gateway.deadline import LazyDeadline
+
 MAX_HEAD_BYTES: Final = 64 * 1024  # status line and headers, 1xx heads included (aiohttp: 8190 per line)
 HIGH_WATER: Final = 64 * 1024  # body bytes buffered before the socket stops being read (SSE to a slow client)
-TIMER_SLACK: Final = 0.001  # seconds: a deadline timer firing this close to its deadline is on time (libuv: ms)
 
 
 class UpstreamError(Exception):
@@ -88,8 +89,7 @@ class Connection(asyncio.Protocol):
         "_keep_alive",
         "_error",
         "_waiter",
-        "_deadline",
-        "_timer",
+        "_head_due",
     )
 
     def __init__(self, on_idle: Callable[[Connection], None], on_closed: Callable[[Connection], None]) -> None:
@@ -112,25 +112,20 @@ class Connection(asyncio.Protocol):
         self._keep_alive = False
         self._error: UpstreamError | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._deadline = 0.0  # loop time the pending response head is due by
-        self._timer: asyncio.TimerHandle | None = None  # at or before the deadline (see `send`)
+        self._head_due: LazyDeadline | None = None  # the pending response head (made with the loop, in `send`)
 
     # -- used by the pool and the response -----------------------------------------------------------------------
     def send(
         self, head: bytes, body: bytes | None, head_only: bool, deadline: float
     ) -> asyncio.Future[UpstreamResponse]:
         """Write the request; the future resolves with the final response head, an UpstreamError, or TimeoutError
-        once the loop's clock passes `deadline` first (the connection is then closed). One timer serves the
-        requests of a kept-alive connection: it is moved only when it fires early, or set anew for an earlier
-        deadline (a timer per request, created and cancelled, cost more than the rest of the request's deadline)."""
+        once the loop's clock passes `deadline` first (the connection is then closed; one timer serves the requests
+        of a kept-alive connection)."""
         assert self._transport is not None and not self._busy
         loop = asyncio.get_running_loop()
-        self._deadline = deadline
-        if self._timer is not None and self._timer.when() > deadline:
-            self._timer.cancel()
-            self._timer = None
-        if self._timer is None:
-            self._timer = loop.call_at(deadline, self._deadline_check)
+        if self._head_due is None:
+            self._head_due = LazyDeadline(loop, self._head_late)
+        self._head_due.set(deadline)
         self._head = loop.create_future()
         self._busy, self._head_only, self._complete, self._error = True, head_only, False, None
         self._head_bytes = self._header_bytes = 0
@@ -171,22 +166,16 @@ class Connection(asyncio.Protocol):
         else:
             self.close()
 
-    def _deadline_check(self) -> None:
-        """The timer fired: a pending head past its deadline times out; one still early waits on."""
-        self._timer = None
+    def _head_late(self) -> None:
+        """A pending head past its deadline times out."""
         if self.closed or self._head is None or self._head.done():
             return  # (the head arrived, or the request failed: nothing is due)
-        early = self._deadline - asyncio.get_running_loop().time()
-        if early > TIMER_SLACK:
-            self._timer = asyncio.get_running_loop().call_later(early, self._deadline_check)
-            return
         self._head.set_exception(TimeoutError())  # the caller answers 504
         self.close()  # the upstream request is closed
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._head_due is not None:
+            self._head_due.cancel()
         if not self.closed:
             self.closed = True
             if self._transport is not None:
@@ -272,6 +261,8 @@ class Connection(asyncio.Protocol):
         if self._head is None or self._head.done():  # (the request was given up: close() follows)
             raise UpstreamError("response to an abandoned request")
         self._head.set_result(UpstreamResponse(self, status, self._reason, self._headers))
+        if self._head_due is not None:
+            self._head_due.clear()  # (nothing more is due: the timer, when it fires, stops)
         if not has_body:
             self._finish()
 

@@ -29,6 +29,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
+from gateway.deadline import LazyDeadline
+
 logger = logging.getLogger("gateway")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 REQUEST_TIMEOUT = (
@@ -39,7 +41,6 @@ TOO_MANY = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 39\r\n"
     b"Retry-After: 5\r\nConnection: close\r\n\r\ntoo many connections from this address\n"
 )
-TIMER_SLACK = 0.001  # seconds: a timer firing this close to the deadline counts as on time (libuv counts in ms)
 WARN_EVERY = 60.0  # seconds between log lines about refused connections (an attack must not flood the log)
 
 
@@ -107,8 +108,7 @@ class GuardedRequestHandler(RequestHandler):
     __slots__ = (
         "_guard",
         "_header_timeout",
-        "_header_timer",
-        "_header_deadline",
+        "_headers_due",
         "_awaiting_request",
         "_started_request",
         "_served",
@@ -119,8 +119,7 @@ class GuardedRequestHandler(RequestHandler):
     def __init__(self, manager: web.Server, *, guard: ConnectionGuard, header_timeout: float, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._guard, self._header_timeout = guard, header_timeout
-        self._header_timer: asyncio.TimerHandle | None = None  # at or before the deadline (see `_arm`)
-        self._header_deadline: float | None = None  # loop time the awaited headers are due by; None: none awaited
+        self._headers_due = LazyDeadline(self._loop, self._headers_late)  # the awaited headers; none: not awaited
         self._awaiting_request = True  # the next bytes start a request (not a body)
         self._started_request = False  # some bytes of that request have arrived
         self._served = False  # a response was sent: the connection is kept alive between requests
@@ -140,10 +139,7 @@ class GuardedRequestHandler(RequestHandler):
         self._arm()  # the first request's headers are due from the connection's start
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._disarm()
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        self._headers_due.cancel()
         if self._refused:
             return  # refused in connection_made: aiohttp never saw it
         if self._address is not None:
@@ -156,7 +152,7 @@ class GuardedRequestHandler(RequestHandler):
             return
         if self._awaiting_request and data and not self._started_request:
             self._started_request = True
-            if self._served or self._header_deadline is None:
+            if self._served or self._headers_due.due is None:
                 self._disarm()
                 self._arm()  # a kept-alive connection's next request: due from its first byte
         parsed = self._request_count
@@ -193,27 +189,11 @@ class GuardedRequestHandler(RequestHandler):
         return response
 
     def _arm(self) -> None:
-        """The awaited headers are due `header_timeout` from now. One timer serves many requests: it is moved
-        only when it fires early (a kept-alive connection re-arms at every request; a timer per request, created
-        and cancelled, cost more than the rest of this class)."""
-        self._header_deadline = self._loop.time() + self._header_timeout
-        if self._header_timer is None:
-            self._header_timer = self._loop.call_at(self._header_deadline, self._header_timer_fired)
+        """The awaited headers are due `header_timeout` from now (one timer for all of a connection's requests)."""
+        self._headers_due.set_in(self._header_timeout)
 
     def _disarm(self) -> None:
-        self._header_deadline = None  # (a pending timer finds no deadline and stops)
-
-    def _header_timer_fired(self) -> None:
-        self._header_timer = None
-        deadline = self._header_deadline
-        if deadline is None:
-            return
-        early = deadline - self._loop.time()
-        if early > TIMER_SLACK:  # re-armed since it was set: wait for the current deadline
-            self._header_timer = self._loop.call_later(early, self._header_timer_fired)
-            return
-        self._header_deadline = None
-        self._headers_late()
+        self._headers_due.clear()
 
     def _headers_late(self) -> None:
         waiting = self._waiter is not None and not self._waiter.done()  # idle between requests, not handling one
