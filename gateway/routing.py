@@ -36,6 +36,7 @@ class RouteTable:
         self._by_endpoint = {(info.host, info.route.path.rstrip("/") or "/"): info for info in self.routes}
         self._by_prm = {(info.host, info.prm_path): info for info in self.routes}
         self._by_name = {info.route.name: info for info in self.routes}
+        self._hosts = frozenset(info.host for info in self.routes)
 
     def endpoint_paths(self) -> set[str]:
         """Every path aiohttp must answer for MCP traffic (with and without the trailing slash)."""
@@ -72,5 +73,4 @@ class RouteTable:
 
     def _host(self, host: str) -> str:
         host = host.lower()
-        known = {info.host for info in self.routes}
-        return host if host in known else self.default_host
+        return host if host in self._hosts else self.default_host
