@@ -1,7 +1,7 @@
 """Gateway vs nginx vs direct, one run, one load generator (wrk); plus SSE streams and OAuth rates.
 
     python bench/compare.py [--duration 10] [--connections 32] [--rate 500] [--streams 2000] [--redis-url URL]
-                            [--no-limits] [--workers N] [--skip-oauth] [--pin]
+                            [--no-limits] [--workers N] [--skip-oauth] [--pin] [--rounds N]
 
 Starts bench/fast_upstream.py, nginx (`proxy_pass`, keepalive upstream), `mcp-auth-gateway serve` in front of
 it, bench/bare_proxy.py (aiohttp relaying with aiohttp's client and nothing else: "bare") and the same relay on
@@ -15,7 +15,8 @@ latency, returning-user flows/s, refreshes/s), and --streams SSE streams directl
 (bench/sse_probe.py): the gateway's RSS growth per stream, the delay of each event from the upstream's send
 time with all streams open, and whether every stream got every event. Last, issue 11's targets with a verdict
 each (bench/targets.py). Needs nginx and wrk: installed from Debian's packages when missing (as root). Compare
-ratios within one run.
+ratios within one run. On a shared machine whose speed drifts within minutes, `--rounds 3` runs the closed-loop
+measurements three times per path, interleaved, and reports each figure's median.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,6 +50,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-limits", action="store_true", help="rate limits off (no Redis round trip per request)")
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument("--rate", type=int, default=500, help="requests/s of the fixed-rate latency run")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="closed-loop runs per path, interleaved (each round visits every path); figures are medians",
+    )
     parser.add_argument("--skip-oauth", action="store_true", help="skip the OAuth flows/refreshes measurement")
     parser.add_argument(
         "--pin",
@@ -60,19 +69,25 @@ def parse_args() -> argparse.Namespace:
 def closed_loop(stack: Stack, args: argparse.Namespace, work: Path) -> tuple[Rows, dict[str, float]]:
     """wrk at each path: saturation (and the CPU µs its processes spent per completed request meanwhile), one
     connection, paced; printed as a table with the ratios."""
-    rows: Rows = {}
-    cpu: dict[str, float] = {}
-    for name, url in stack.urls.items():
-        wrk(url, stack.token, 4, 2, work)  # warm-up
-        saturated, cpu[name] = loaded(
-            url, stack.token, args.connections, args.duration, work, stack.processes[name].pid
-        )
-        rows[name] = (
-            saturated,
-            wrk(url, stack.token, 1, args.duration, work),
-            wrk(url, stack.token, 10, args.duration, work, rate=args.rate),
-        )
-        print(f"  measured {name}", flush=True)
+    names = list(stack.urls)
+    runs: dict[str, list[tuple[WrkRun, WrkRun, WrkRun, float]]] = {name: [] for name in names}
+    for turn in range(args.rounds):  # each round visits every path, starting one further along each time
+        for name in names[turn % len(names) :] + names[: turn % len(names)]:
+            url = stack.urls[name]
+            wrk(url, stack.token, 4, 2, work)  # warm-up
+            saturated, spent = loaded(
+                url, stack.token, args.connections, args.duration, work, stack.processes[name].pid
+            )
+            one = wrk(url, stack.token, 1, args.duration, work)
+            runs[name].append((saturated, one, wrk(url, stack.token, 10, args.duration, work, rate=args.rate), spent))
+            print(
+                f"  measured {name}" + (f" (round {turn + 1} of {args.rounds})" if args.rounds > 1 else ""), flush=True
+            )
+    rows: Rows = {
+        name: (_median(r[0] for r in runs[name]), _median(r[1] for r in runs[name]), _median(r[2] for r in runs[name]))
+        for name in names
+    }
+    cpu = {name: statistics.median(r[3] for r in runs[name]) for name in names}
     print(
         f"\n{'path':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU µs/req':>10}   {'1-conn p50':>10} "
         f"{'1-conn p99':>10}   {'paced req/s':>11} {'p50 ms':>7} {'p99 ms':>7}"
@@ -109,6 +124,12 @@ def closed_loop(stack: Stack, args: argparse.Namespace, work: Path) -> tuple[Row
         f"p99 {gf.p99 - df.p99:+.3f} ms; nginx p50 {nf.p50 - df.p50:+.3f} ms, p99 {nf.p99 - df.p99:+.3f} ms"
     )
     return rows, cpu
+
+
+def _median(runs: Iterable[WrkRun]) -> WrkRun:
+    """Each figure's median over the rounds (figure by figure: not one round's)."""
+    listed = list(runs)
+    return WrkRun(*(statistics.median(run[i] for run in listed) for i in range(len(WrkRun._fields))))
 
 
 def open_loop(stack: Stack, args: argparse.Namespace) -> dict[str, tuple[float, float, float, int]]:
@@ -166,7 +187,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mcpgw-compare-"))
     with started(work, redis_url=args.redis_url, limits=not args.no_limits, workers=args.workers) as stack:
         print(
-            f"MCP POST, wrk {args.duration}s per run; store: {args.redis_url or 'embedded'}; rate limits "
+            f"MCP POST, wrk {args.duration}s per run"
+            + (f", {args.rounds} interleaved rounds (medians)" if args.rounds > 1 else "")
+            + f"; store: {args.redis_url or 'embedded'}; rate limits "
             f"{'off' if args.no_limits else 'on'}; {args.workers} gateway worker(s); {placement}",
             flush=True,
         )

@@ -1,8 +1,9 @@
 """The audit log: one JSON object per line, per MCP request and per OAuth event. Never a token or secret;
 tool arguments only as a keyed digest (HMAC-SHA256) unless the route opts in (`audit_arguments`).
 
-Lines are written in batches: an event appends to a buffer and the buffer is written once per event-loop
-iteration (under load, one write for many requests; when idle, at once). A file that logrotate moved away is
+Lines are written in batches: an event appends its fields to a buffer and the buffer is encoded and written once
+per event-loop iteration (under load, one write for many requests; when idle, at once), after the answer it
+describes went out: a request's audit line costs its client no latency. A file that logrotate moved away is
 noticed within a second and reopened (as logging's WatchedFileHandler does, without a stat per line)."""
 
 from __future__ import annotations
@@ -39,16 +40,33 @@ class AuditLog:
         self._stream: IO[str] | None = None
         self._identity: tuple[int, int] | None = None
         self._checked = 0.0
-        self._pending: list[str] = []
+        self._pending: list[tuple[float, str, dict[str, Any]]] = []  # (time, event, fields), encoded at flush
         self._encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
         if self.enabled:
             self._open()
 
     def emit(self, event: str, **fields: Any) -> None:
+        """One line of `fields` (values the caller no longer changes), timed now, written with the loop's next batch
+        (at once without a running loop: the CLI)."""
         if not self.enabled:
             return
+        self._pending.append((time.time(), event, fields))
+        if len(self._pending) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop (CLI): write now
+                self.flush()
+
+    def _encoded(self, when: float, event: str, fields: dict[str, Any]) -> str:
+        try:
+            return self._line(when, event, fields)
+        except Exception as exc:  # noqa: BLE001 - one line lost, never the batch; said without its values
+            logger.error("audit line of event %s not encoded (%s); lost", event, type(exc).__name__)
+            return ""
+
+    def _line(self, when: float, event: str, fields: dict[str, Any]) -> str:
         budget = _Budget(MAX_LINE_CHARS)
-        record: dict[str, Any] = {"time": _now(), "event": event}
+        record: dict[str, Any] = {"time": _timestamp(when), "event": event}
         for key, value in fields.items():
             if value is None:
                 continue
@@ -59,17 +77,13 @@ class AuditLog:
                 record[key] = value
             else:
                 record[key] = bounded(value, budget)
-        self._pending.append(self._encode(record) + "\n")
-        if len(self._pending) == 1:
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:  # no loop (CLI): write now
-                self.flush()
+        return self._encode(record) + "\n"
 
     def flush(self) -> None:
         if not self._pending:
             return
-        lines, self._pending = "".join(self._pending), []
+        pending, self._pending = self._pending, []
+        lines = "".join([self._encoded(*entry) for entry in pending])
         try:
             if self._path is not None and self._stream is None:  # (a line after close(): reopen, never stdout)
                 self._open()
@@ -216,10 +230,9 @@ class ArgumentDigester:
 _second: tuple[int, str] = (0, "")
 
 
-def _now() -> str:
-    """UTC with milliseconds; the formatted second is reused while it lasts."""
+def _timestamp(now: float) -> str:
+    """`now` (time.time()) in UTC with milliseconds; the formatted second is reused while it lasts."""
     global _second
-    now = time.time()
     whole = int(now)
     if whole != _second[0]:
         _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))

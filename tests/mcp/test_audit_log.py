@@ -223,3 +223,39 @@ async def test_a_deep_body_in_another_encoding_is_refused_with_a_parse_error(
     assert reply.status == 400 and (await reply.json())["error"]["code"] == -32700
     record = [r for r in lines(log) if r["event"] == "mcp.request"][-1]
     assert record["status"] == 400 and "tools" not in record  # (not read as a tools/call of "add")
+
+
+async def test_lines_are_encoded_with_the_loops_next_batch_timed_when_emitted_and_one_bad_value_loses_one_line(
+    tmp_path, caplog
+):
+    """Within the event loop a line is encoded and written after the request that emitted it is answered (the
+    loop's next iteration), stamped with the time of the event; a value that cannot be turned into text loses its
+    own line, said in the log without the value, and never the rest of the batch."""
+    import asyncio
+    import calendar
+    import time
+
+    from gateway.audit import AuditLog
+    from gateway.config import AuditSettings
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog(AuditSettings(path=str(path)))
+    try:
+        emitted = time.time()
+        audit.emit("first", n=1)
+        audit.emit("broken", value=Unprintable())
+        audit.emit("last", n=3)
+        assert path.read_text() == ""  # nothing encoded or written yet
+        await asyncio.sleep(0.05)
+    finally:
+        audit.close()
+    written = lines(path)
+    assert [r["event"] for r in written] == ["first", "last"]
+    stamped = calendar.timegm(time.strptime(written[0]["time"][:19], "%Y-%m-%dT%H:%M:%S"))
+    assert abs(stamped + int(written[0]["time"][20:23]) / 1000 - emitted) < 0.05 + 0.001
+    assert "audit line of event broken not encoded (RuntimeError); lost" in caplog.text
+    assert "no text" not in caplog.text
