@@ -110,6 +110,12 @@ def closed_loop(stack: Stack, args: argparse.Namespace, work: Path) -> tuple[Row
         f"upstream pool, nothing between them): {f.rps / n.rps:.2f}x nginx, {cpu['floor']:.0f} µs CPU per request, "
         f"one connection p50 {fs.p50 - ds.p50:+.3f} ms, p99 {fs.p99 - ds.p99:+.3f} ms"
     )
+    r, rs = rows["raw"][0], rows["raw"][1]
+    print(
+        f"the floor without aiohttp's server (bench/bare_proxy.py --raw: httptools parsing requests, the gateway's "
+        f"pool, one pre-encoded write per answer): {r.rps / n.rps:.2f}x nginx, {cpu['raw']:.0f} µs CPU per request, "
+        f"one connection p50 {rs.p50 - ds.p50:+.3f} ms, p99 {rs.p99 - ds.p99:+.3f} ms"
+    )
     print(
         f"CPU per proxied request at {args.connections} connections (process and children, /proc): gateway "
         f"{cpu['gateway']:.0f} µs, bare relay {cpu['bare']:.0f} µs ({cpu['gateway'] / cpu['bare']:.2f}x), nginx "

@@ -145,7 +145,7 @@ def started(
         "gateway": [*TESTED, *serve],
     }
     if references:
-        ports["nginx"], ports["bare"], ports["floor"] = free_port(), free_port(), free_port()
+        ports["nginx"], ports["bare"], ports["floor"], ports["raw"] = free_port(), free_port(), free_port(), free_port()
         (work / "nginx.conf").write_text(nginx_config(ports["nginx"], ports["direct"], work))
         commands["nginx"] = [*TESTED, "nginx", "-p", str(work), "-c", str(work / "nginx.conf"), "-g", "daemon off;"]
         upstream = f"http://127.0.0.1:{ports['direct']}/mcp"
@@ -157,6 +157,7 @@ def started(
             upstream,
         ]
         commands["floor"] = [*commands["bare"][:-2], str(ports["floor"]), upstream, "--pool"]
+        commands["raw"] = [*commands["bare"][:-2], str(ports["raw"]), upstream, "--raw"]
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name, command in commands.items():
@@ -164,7 +165,7 @@ def started(
         for name, process in processes.items():
             wait_for_port(ports[name], process)
         urls = {name: f"http://127.0.0.1:{port}/mcp" for name, port in ports.items()}
-        order = ["direct", "nginx", "gateway", "bare", "floor"]  # the order of the report's rows
+        order = ["direct", "nginx", "gateway", "bare", "floor", "raw"]  # the order of the report's rows
         add_user(config)
         yield Stack(
             {name: urls[name] for name in order if name in urls},
