@@ -12,6 +12,7 @@ from gateway.config.access import AllowRules
 from gateway.config.base import Model, url_problems
 from gateway.config.policy import PolicySettings
 from gateway.config.rate_limits import RouteRateLimits
+from gateway.config.upstream_auth import StaticUpstreamAuth, upstream_auth_problems
 from gateway.proxy import header_names
 
 Claim = Literal["user", "email", "preferred_username", "groups", "client_id", "scopes"]
@@ -66,6 +67,9 @@ class Route(Model):
     scope_descriptions: dict[str, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=dict, description="Scope -> what it allows, in words, shown on the consent page."
     )
+    upstream_auth: StaticUpstreamAuth | None = Field(
+        default=None, description="The credential the gateway presents to the upstream (never the client's)."
+    )
 
 
 def route_problems(data: dict[str, Any]) -> list[str]:
@@ -95,6 +99,7 @@ def route_problems(data: dict[str, Any]) -> list[str]:
             if isinstance(scopes, list) and "offline_access" in scopes:
                 problems.append(f"{where}.{field}: offline_access is not a resource scope (MCP SEP-2207)")
         problems += _forwarding_problems(route, where)
+        problems += upstream_auth_problems(route, where, _own_names(route))
     return problems
 
 
@@ -124,17 +129,22 @@ def _path_problems(
     return [f"{where}.path: duplicate route path {path!r} (also routes[{first}])"] if first != i else []
 
 
-def _forwarding_problems(route: dict[str, Any], where: str) -> list[str]:
-    """forward_headers / forward_cookies / forward_response_headers name valid tokens the gateway may let through:
-    never a credential, a header the gateway sets (identity included, in any spelling) or a hop-by-hop header."""
-    problems: list[str] = []
+def _own_names(route: dict[str, Any]) -> set[str]:
+    """The identity headers the gateway sets on this route (the defaults too, in any spelling)."""
     identity = route.get("identity_headers", DEFAULT_IDENTITY_HEADERS)
     own = {
         *DEFAULT_IDENTITY_HEADERS,
         *(identity if isinstance(identity, dict) else {}),
         *([route["identity_jwt_header"]] if isinstance(route.get("identity_jwt_header"), str) else []),
     }
-    own_names = {header_names.canonical(str(h)) for h in own}
+    return {header_names.canonical(str(h)) for h in own}
+
+
+def _forwarding_problems(route: dict[str, Any], where: str) -> list[str]:
+    """forward_headers / forward_cookies / forward_response_headers name valid tokens the gateway may let through:
+    never a credential, a header the gateway sets (identity included, in any spelling) or a hop-by-hop header."""
+    problems: list[str] = []
+    own_names = _own_names(route)
     h = header_names
     checks: dict[str, Callable[[str], bool]] = {
         "forward_headers": lambda n: (

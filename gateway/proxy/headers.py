@@ -93,7 +93,7 @@ def upstream_request_headers(
     `public_host` is the route's configured host (X-Forwarded-Host), never the client's Host header. A
     `Last-Event-ID` goes only as `last_event_id` (the upstream id the client's was checked to be bound to), never
     as the client sent it; `Accept: */*` when the client named none (what aiohttp's client sent)."""
-    allowed, own, cookie_names = _per_route(_request_plans, route, _plan_request)
+    allowed, own, cookie_names, credential = _per_route(_request_plans, route, _plan_request)
     named = _connection_tokens(inbound)
     out: list[tuple[str, str]] = []
     accept = False
@@ -123,19 +123,25 @@ def upstream_request_headers(
         value = context.claim(claim)
         if value is not None:
             out.append((header, value))
+    if credential is not None:
+        out.append(credential)  # the route's upstream_auth: the gateway's credential, never a client's
     return out
 
 
-def _plan_request(route: Route) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
-    """What a route forwards; the names only the gateway sets (its own and the route's identity headers: config
-    validation keeps the extras clean, this keeps each of the gateway's lines single whatever a route says); the
-    cookies it forwards."""
+def _plan_request(
+    route: Route,
+) -> tuple[frozenset[str], frozenset[str], frozenset[str], tuple[str, str] | None]:
+    """What a route forwards; the names only the gateway sets (its own, the route's identity headers and its
+    credential's: config validation keeps the extras clean, this keeps each of the gateway's lines single whatever a
+    route says); the cookies it forwards; the credential's header line (`upstream_auth`), if any."""
     jwt = (route.identity_jwt_header,) if route.identity_jwt_header else ()
-    own = frozenset({*OWN_REQUEST, *(name.lower() for name in (*route.identity_headers, *jwt))})
+    credential = route.upstream_auth.header_line() if route.upstream_auth is not None else None
+    named = (*route.identity_headers, *jwt, *((credential[0],) if credential else ()))
+    own = frozenset({*OWN_REQUEST, *(name.lower() for name in named)})
     allowed = FORWARDED_REQUEST | {h.lower() for h in route.forward_headers}
     if route.preserve_host:
         allowed |= {"origin"}  # else the gateway validated it; the upstream would judge it against its own host
-    return frozenset(allowed - own), own, frozenset(route.forward_cookies)
+    return frozenset(allowed - own), own, frozenset(route.forward_cookies), credential
 
 
 _T = TypeVar("_T")

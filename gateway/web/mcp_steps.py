@@ -182,6 +182,9 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
     waited = time.monotonic() - started
     mcp.metrics.upstream_seconds.labels(name).observe(waited)
     call.fields["upstream_ms"] = round(waited * 1000, 1)
+    if answer.status == 401 and info.route.upstream_auth is not None:
+        answer.close()
+        raise _credential_refused(call, info)
     mcp.metrics.requests.labels(name, request.method, str(answer.status)).inc()
     try:
         await _track_session(call, info, answer.headers, answer.status)
@@ -205,6 +208,17 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
         if watch.reason is not None:
             logger.info("stream of token %s on %s ended: token %s", grant.context.token_id, name, watch.reason)
             call.fields["stream_ended"] = f"token {watch.reason}"
+
+
+def _credential_refused(call: McpCall, info: RouteInfo) -> Refusal:
+    """The upstream answered 401 to the gateway's own credential (`upstream_auth`): the gateway's configuration is
+    at fault, not the client's token. A 502 (relayed, the 401 would send the client back to sign in with the gateway,
+    and again after that); said in the log for the operator, without the credential."""
+    name = info.route.name
+    logger.warning("the upstream of route %s refused the gateway's credential (401): check upstream_auth", name)
+    call.mcp.metrics.requests.labels(name, call.request.method, "502").inc()
+    message = "The upstream MCP server refused the gateway's credential for this route"
+    return Refusal(jsonrpc_error(502, jsonrpc.UPSTREAM_UNAVAILABLE, message, jsonrpc.peek_id(call.body or b"")))
 
 
 async def _track_session(call: McpCall, info: RouteInfo, headers: object, status: int) -> None:

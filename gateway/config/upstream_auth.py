@@ -1,0 +1,90 @@
+"""`routes[].upstream_auth`: the credential the gateway presents to a route's upstream. The client never sees it
+and never supplies it: a copy of the header in a client's request is dropped, the gateway's line replaces it.
+
+`static`: one header, the same for every user (an upstream that knows only an API key, or one service token), its
+value in the configuration (`value: "Bearer ${UPSTREAM_KEY}"`, from the environment) or read from a file
+(`value_file`, e.g. a mounted secret; read when the configuration is loaded, so a reload picks up a rotated
+secret). The value is never logged nor shown by `check-config`: a SecretStr, and no message quotes it.
+
+The per-user modes of the contract (`oauth`, `token_exchange`, `provider_token`) are not in this version yet: a
+route that names one is refused when the configuration is loaded, with a message that says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
+
+from gateway.config.base import Model
+from gateway.proxy import header_names
+
+PER_USER_TYPES = ("oauth", "token_exchange", "provider_token")  # in the contract, not in this version
+MAX_VALUE_CHARS = 8192  # a header line the upstream's server accepts (aiohttp: 8190 per line; nginx: 8 KiB)
+MAX_FILE_BYTES = 64 * 1024
+
+
+class StaticUpstreamAuth(Model):
+    type: Literal["static"] = Field(description="The same credential for every user of the route.")
+    header: str = Field(default="Authorization", description="Header that carries it to the upstream.")
+    value: SecretStr | None = Field(default=None, description="The header's value (`${VAR}`: from the environment).")
+    value_file: str | None = Field(
+        default=None, description="Read the value from this file instead (trailing newline dropped)."
+    )
+    _secret: str = PrivateAttr(default="")
+
+    @model_validator(mode="after")
+    def _resolve(self) -> StaticUpstreamAuth:
+        if (self.value is None) == (self.value_file is None):
+            raise ValueError("give exactly one of value and value_file")
+        secret = self.value.get_secret_value() if self.value is not None else _read_secret(self.value_file or "")
+        if not secret or len(secret) > MAX_VALUE_CHARS:
+            raise ValueError(f"the value must be 1 to {MAX_VALUE_CHARS} characters")
+        if secret != secret.strip(" \t") or not all(c == "\t" or " " <= c <= "~" for c in secret):
+            raise ValueError("the value may hold visible ASCII, spaces and tabs only, not at its ends (no line breaks)")
+        self._secret = secret
+        return self
+
+    def header_line(self) -> tuple[str, str]:
+        """The (name, value) the upstream request carries."""
+        return self.header, self._secret
+
+
+def _read_secret(path: str) -> str:
+    try:
+        with Path(path).open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"value_file {path!r} cannot be read ({type(exc).__name__})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"value_file {path!r} is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError(f"value_file {path!r} holds more than ASCII text") from None
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+def upstream_auth_problems(route: dict[str, Any], where: str, own_names: set[str]) -> list[str]:
+    """The header names one the gateway may send for its credential (not one it sets or guards otherwise, not one the
+    route forwards from clients); a per-user type named clearly as not yet available."""
+    auth = route.get("upstream_auth")
+    if not isinstance(auth, dict):
+        return []
+    kind = auth.get("type")
+    if kind in PER_USER_TYPES:
+        return [f"{where}.upstream_auth.type: {kind!r} is not available in this version (only 'static')"]
+    header = auth.get("header", "Authorization")
+    if not isinstance(header, str):
+        return []
+    name = header_names.canonical(header)
+    h = header_names
+    if not h.TOKEN.match(header):
+        return [f"{where}.upstream_auth.header: {header!r} is not a valid name"]
+    reserved = (h.GATEWAY_REQUEST - {"authorization"}) | h.HOP_BY_HOP | h.FORWARDED_REQUEST | own_names
+    if name in reserved or name.startswith((*h.GATEWAY_REQUEST_PREFIXES, h.MCP_PARAM_PREFIX)):
+        return [f"{where}.upstream_auth.header: {header!r} is set or guarded by the gateway for another purpose"]
+    forwarded = route.get("forward_headers")
+    if isinstance(forwarded, list) and name in {h.canonical(str(f)) for f in forwarded}:
+        return [f"{where}.upstream_auth.header: {header!r} is also in forward_headers (a client's copy never passes)"]
+    return []
