@@ -42,6 +42,7 @@ from gateway.signing import IdentitySigner
 from gateway.store.base import Store
 from gateway.store.open import describe_store, open_store
 from gateway.token_cache import TokenCache, follow_revocations
+from gateway.upstream_credentials import UpstreamCredentials
 from gateway.web.body import bounded_body
 from gateway.web.mcp import mcp_first
 from gateway.web.mcp_state import McpEndpoint
@@ -145,5 +146,7 @@ async def _mcp_ctx(app: web.Application) -> AsyncIterator[None]:
         digester=app[DIGESTER_KEY],
         http=app[HTTP_KEY],
         clock=app[CLOCK_KEY],
+        credentials=UpstreamCredentials(app[SIGNER_KEY], app[CLOCK_KEY]),
     )
     yield
+    await app[MCP_KEY].credentials.close()

@@ -24,10 +24,11 @@ from gateway.config.rate_limits import RateLimit, RateLimitSettings, RouteRateLi
 from gateway.config.routes import DEFAULT_IDENTITY_HEADERS, Claim, Route
 from gateway.config.settings import ENV_PREFIX, Settings
 from gateway.config.store import STORE_SCHEMES, StoreSettings
-from gateway.config.upstream_auth import StaticUpstreamAuth
+from gateway.config.upstream_auth import StaticUpstreamAuth, TokenExchangeUpstreamAuth
 
 __all__ = [
     "StaticUpstreamAuth",
+    "TokenExchangeUpstreamAuth",
     "DEFAULT_IDENTITY_HEADERS",
     "ENV_PREFIX",
     "PUBLIC_ENTRA_TENANTS",

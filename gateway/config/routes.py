@@ -12,7 +12,7 @@ from gateway.config.access import AllowRules
 from gateway.config.base import Model, url_problems
 from gateway.config.policy import PolicySettings
 from gateway.config.rate_limits import RouteRateLimits
-from gateway.config.upstream_auth import StaticUpstreamAuth, upstream_auth_problems
+from gateway.config.upstream_auth import UpstreamAuth, upstream_auth_problems
 from gateway.proxy import header_names
 
 Claim = Literal["user", "email", "preferred_username", "groups", "client_id", "scopes"]
@@ -67,7 +67,7 @@ class Route(Model):
     scope_descriptions: dict[str, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=dict, description="Scope -> what it allows, in words, shown on the consent page."
     )
-    upstream_auth: StaticUpstreamAuth | None = Field(
+    upstream_auth: UpstreamAuth | None = Field(
         default=None, description="The credential the gateway presents to the upstream (never the client's)."
     )
 

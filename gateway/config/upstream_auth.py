@@ -6,20 +6,26 @@ value in the configuration (`value: "Bearer ${UPSTREAM_KEY}"`, from the environm
 (`value_file`, e.g. a mounted secret; read when the configuration is loaded, so a reload picks up a rotated
 secret). The value is never logged nor shown by `check-config`: a SecretStr, and no message quotes it.
 
-The per-user modes of the contract (`oauth`, `token_exchange`, `provider_token`) are not in this version yet: a
-route that names one is refused when the configuration is loaded, with a message that says so."""
+`token_exchange`: a credential per user, from an RFC 8693 token service (Keycloak, Okta, an STS of your own): the
+subject token is a gateway-signed assertion of the user (the identity JWT, `aud` = the token endpoint, verifiable
+at the gateway's `/.well-known/jwks.json`), the gateway authenticates as `client_id` / `client_secret`, and the
+token it gets is cached per (route, user, client) until shortly before it expires (gateway.upstream_credentials).
+
+The other per-user modes of the contract (`oauth`, `provider_token`) are not in this version yet: a route that
+names one is refused when the configuration is loaded, with a message that says so."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
 
-from gateway.config.base import Model
+from gateway.config.base import Model, url_problems
 from gateway.proxy import header_names
 
-PER_USER_TYPES = ("oauth", "token_exchange", "provider_token")  # in the contract, not in this version
+NOT_YET_TYPES = ("oauth", "provider_token")  # in the contract, not in this version
 MAX_VALUE_CHARS = 8192  # a header line the upstream's server accepts (aiohttp: 8190 per line; nginx: 8 KiB)
 MAX_FILE_BYTES = 64 * 1024
 
@@ -50,6 +56,36 @@ class StaticUpstreamAuth(Model):
         return self.header, self._secret
 
 
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+class TokenExchangeUpstreamAuth(Model):
+    type: Literal["token_exchange"] = Field(description="A credential per user from an RFC 8693 token service.")
+    token_endpoint: str = Field(description="The token service's token endpoint (https; http on loopback only).")
+    client_id: str = Field(min_length=1, max_length=512, description="The gateway's client at the token service.")
+    client_secret: SecretStr | None = Field(default=None, description="Sent as HTTP Basic (client_secret_basic).")
+    audience: str | None = Field(default=None, description="RFC 8693 `audience`: the upstream, as the STS names it.")
+    resource: str | None = Field(default=None, description="RFC 8707 `resource` of the token asked for.")
+    scopes: list[str] = Field(default_factory=list, description="`scope` of the token asked for.")
+    requested_token_type: str = Field(default=ACCESS_TOKEN_TYPE, description="RFC 8693 `requested_token_type`.")
+    header: str = Field(default="Authorization", description="Header that carries it to the upstream.")
+    timeout: float = Field(default=10.0, gt=0, le=60, description="Seconds for one exchange.")
+    max_cache_seconds: int = Field(default=3600, ge=0, description="Longest a token is reused (0: never cached).")
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> TokenExchangeUpstreamAuth:
+        problems = url_problems(self.token_endpoint, origin_only=False)
+        if problems:
+            raise ValueError(f"token_endpoint: {problems[0]}")
+        parts = urlsplit(self.token_endpoint)
+        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("token_endpoint: https is required (http only on loopback)")
+        return self
+
+
+UpstreamAuth = Annotated[StaticUpstreamAuth | TokenExchangeUpstreamAuth, Field(discriminator="type")]
+
+
 def _read_secret(path: str) -> str:
     try:
         with Path(path).open("rb") as file:
@@ -72,7 +108,7 @@ def upstream_auth_problems(route: dict[str, Any], where: str, own_names: set[str
     if not isinstance(auth, dict):
         return []
     kind = auth.get("type")
-    if kind in PER_USER_TYPES:
+    if kind in NOT_YET_TYPES:
         return [f"{where}.upstream_auth.type: {kind!r} is not available in this version (only 'static')"]
     header = auth.get("header", "Authorization")
     if not isinstance(header, str):

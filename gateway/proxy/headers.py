@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from multidict import CIMultiDictProxy
 
-from gateway.config import Route
+from gateway.config import Route, StaticUpstreamAuth
 from gateway.identity import RequestContext
 from gateway.proxy.header_names import (
     FORWARDED_REQUEST,
@@ -87,13 +87,16 @@ def upstream_request_headers(
     request_id: str | None = None,
     public_host: str | None = None,
     last_event_id: str | None = None,
+    credential: tuple[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """The allow-listed inbound headers, then the gateway's: Host, Accept-Encoding (identity), X-Forwarded-*,
     X-Request-Id, identity; as (name, value) pairs for the request head (gateway.proxy.pool.encode_head).
     `public_host` is the route's configured host (X-Forwarded-Host), never the client's Host header. A
     `Last-Event-ID` goes only as `last_event_id` (the upstream id the client's was checked to be bound to), never
-    as the client sent it; `Accept: */*` when the client named none (what aiohttp's client sent)."""
-    allowed, own, cookie_names, credential = _per_route(_request_plans, route, _plan_request)
+    as the client sent it; `Accept: */*` when the client named none (what aiohttp's client sent). The route's
+    upstream credential last: a static one from the route, a per-user one as `credential`."""
+    allowed, own, cookie_names, static = _per_route(_request_plans, route, _plan_request)
+    credential = credential or static
     named = _connection_tokens(inbound)
     out: list[tuple[str, str]] = []
     accept = False
@@ -135,8 +138,9 @@ def _plan_request(
     credential's: config validation keeps the extras clean, this keeps each of the gateway's lines single whatever a
     route says); the cookies it forwards; the credential's header line (`upstream_auth`), if any."""
     jwt = (route.identity_jwt_header,) if route.identity_jwt_header else ()
-    credential = route.upstream_auth.header_line() if route.upstream_auth is not None else None
-    named = (*route.identity_headers, *jwt, *((credential[0],) if credential else ()))
+    auth = route.upstream_auth
+    credential = auth.header_line() if isinstance(auth, StaticUpstreamAuth) else None
+    named = (*route.identity_headers, *jwt, *((auth.header,) if auth is not None else ()))
     own = frozenset({*OWN_REQUEST, *(name.lower() for name in named)})
     allowed = FORWARDED_REQUEST | {h.lower() for h in route.forward_headers}
     if route.preserve_host:

@@ -64,6 +64,7 @@ async def open_upstream(
     identity_jwt: str | None = None,
     last_event_id: str | None = None,
     request_id: str | None = None,
+    credential: tuple[str, str] | None = None,
 ) -> UpstreamResponse:
     """Send the request upstream and return once its status and headers arrived. `Last-Event-ID` goes only as
     `last_event_id`: the upstream id the client's header was checked to be bound to (gateway.mcp.event_ids).
@@ -86,6 +87,7 @@ async def open_upstream(
         request_id=request_id,
         public_host=info.host,
         last_event_id=last_event_id,  # never as the client sent it
+        credential=credential,
     )
     if query:
         path += ("&" if "?" in path else "?") + query

@@ -22,6 +22,7 @@ from gateway.routing import RouteInfo, RouteTable
 from gateway.signing import IdentitySigner
 from gateway.store.base import Store
 from gateway.token_cache import TokenCache
+from gateway.upstream_credentials import UpstreamCredentials
 
 if TYPE_CHECKING:
     from gateway.web.mcp_policy import Inspection
@@ -44,6 +45,7 @@ class McpEndpoint:
     digester: ArgumentDigester
     http: Any  # the upstream pool (gateway.proxy.upstream.build_http_client)
     clock: Callable[[], float]
+    credentials: UpstreamCredentials  # per-user upstream credentials (routes[].upstream_auth)
     public_proto: str = ""
     rules: dict[str, AllowRules] = field(default_factory=dict)  # by route name: the route's or the global rules
 

@@ -9,6 +9,7 @@ import time
 from aiohttp import web
 
 from gateway.app_state import ROUTE_INFO_KEY, TOKEN_ID_KEY
+from gateway.config import TokenExchangeUpstreamAuth
 from gateway.mcp import jsonrpc
 from gateway.oauth.bearer import PolicyDeniedError, SessionNotFoundError, bearer_token, verify_token
 from gateway.oauth.errors import OAuthError
@@ -18,6 +19,7 @@ from gateway.proxy.upstream import UpstreamFailure, is_event_stream, open_upstre
 from gateway.routing import RouteInfo
 from gateway.store.records import SessionOwnerRecord
 from gateway.store.tokens import SESSION_OWNER_TTL
+from gateway.upstream_credentials import CredentialError
 from gateway.web.body import BodyTimeoutError, BodyTooLargeError, read_body
 from gateway.web.client_ip import client_ip_behind
 from gateway.web.cors import mcp_cors_headers, mcp_preflight, origin_allowed
@@ -160,6 +162,7 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
     mcp, request, grant = call.mcp, call.request, call.grant
     assert grant is not None and call.inspection is not None and call.watch is not None
     signed = await mcp.signer.sign(grant.context, info.resource) if info.route.identity_jwt_header else None
+    credential = await _per_user_credential(call, info)
     started = time.monotonic()
     name = info.route.name
     mcp.metrics.overhead_seconds.labels(name).observe(started - call.started)
@@ -175,6 +178,7 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
             identity_jwt=signed,
             last_event_id=call.resume_from,
             request_id=call.request_id,
+            credential=credential,
         )
     except UpstreamFailure as failure:
         mcp.metrics.requests.labels(name, request.method, str(failure.status)).inc()
@@ -210,11 +214,28 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
             call.fields["stream_ended"] = f"token {watch.reason}"
 
 
+async def _per_user_credential(call: McpCall, info: RouteInfo) -> tuple[str, str] | None:
+    """This user's credential for the route's upstream (`upstream_auth: token_exchange`), or None (a static one
+    travels with the route's header plan; no `upstream_auth`: none)."""
+    auth = info.route.upstream_auth
+    if not isinstance(auth, TokenExchangeUpstreamAuth):
+        return None
+    assert call.grant is not None
+    try:
+        return await call.mcp.credentials.header_line(info.route.name, auth, call.grant.context)
+    except CredentialError as error:
+        code = jsonrpc.FORBIDDEN if error.status == 403 else jsonrpc.UPSTREAM_UNAVAILABLE
+        raise Refusal(jsonrpc_error(error.status, code, error.message, jsonrpc.peek_id(call.body or b""))) from None
+
+
 def _credential_refused(call: McpCall, info: RouteInfo) -> Refusal:
     """The upstream answered 401 to the gateway's own credential (`upstream_auth`): the gateway's configuration is
     at fault, not the client's token. A 502 (relayed, the 401 would send the client back to sign in with the gateway,
-    and again after that); said in the log for the operator, without the credential."""
+    and again after that); said in the log for the operator, without the credential. A per-user one is forgotten:
+    the next request asks for a new one."""
     name = info.route.name
+    if call.grant is not None:
+        call.mcp.credentials.forget(name, call.grant.context)
     logger.warning("the upstream of route %s refused the gateway's credential (401): check upstream_auth", name)
     call.mcp.metrics.requests.labels(name, call.request.method, "502").inc()
     message = "The upstream MCP server refused the gateway's credential for this route"

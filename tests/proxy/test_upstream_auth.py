@@ -4,6 +4,7 @@ gateway sets or guards."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -60,7 +61,13 @@ def test_a_value_or_a_file_gives_the_header_line(tmp_path):
         ({"type": "static", "value": "k", "header": "Cookie"}, "set or guarded by the gateway"),
         ({"type": "static", "value": "k", "header": "Bad Header"}, "not a valid name"),
         ({"type": "oauth"}, "'oauth' is not available in this version"),
-        ({"type": "token_exchange"}, "'token_exchange' is not available in this version"),
+        ({"type": "token_exchange"}, "token_endpoint: Field required"),
+        (
+            {"type": "token_exchange", "client_id": "gw", "token_endpoint": "http://sts.example/token"},
+            "https is required (http only on loopback)",
+        ),
+        ({"type": "token_exchange", "client_id": "gw", "token_endpoint": "sts/token"}, "not an absolute http(s) URL"),
+        ({"type": "kerberos"}, "does not match any of the expected tags"),
         ({"type": "provider_token"}, "'provider_token' is not available in this version"),
     ],
 )
@@ -180,3 +187,133 @@ def test_check_config_prints_the_credential_masked_and_never_quotes_a_bad_one(tm
     refused = check("Bearer ${UPSTREAM_KEY}\u00e9")
     assert refused.returncode == 1 and "routes[0].upstream_auth" in refused.stderr
     assert "upstream-key" not in refused.stdout + refused.stderr and "Traceback" not in refused.stderr
+
+
+def exchange_auth(sts_url: str, **extra) -> dict:
+    from tests.support.token_service import CLIENT, SECRET
+
+    return {
+        "type": "token_exchange",
+        "token_endpoint": sts_url,
+        "client_id": CLIENT,
+        "client_secret": SECRET,
+        "audience": "https://api.example",
+        **extra,
+    }
+
+
+async def test_token_exchange_gives_each_user_their_own_credential_once_until_it_expires(
+    start_gateway, upstream, store, aiohttp_client, clock, tmp_path, caplog
+):
+    """RFC 8693 at a stand-in token service that trusts the gateway's signed assertions: the upstream sees the
+    user's exchanged token (never the client's); concurrent requests of one user share one exchange; another user
+    gets their own; an expired one is exchanged again; a refused user gets 403, an unreachable service 502."""
+    from tests.support.token_service import token_service
+
+    log = tmp_path / "audit.jsonl"
+    async with token_service() as sts:
+        server = await start_gateway(
+            [route("alpha", upstream.url, upstream_auth=exchange_auth(sts.url, scopes=["api:read"]))],
+            audit={"path": str(log)},
+        )
+        sts.gateway_origin, sts.delay = str(server.make_url("")).rstrip("/"), 0.2
+        client = await aiohttp_client(server)
+
+        async def call(token: str, tool: str = "echo_headers", request_id: int = 1):
+            headers, body = modern_call(request_id, tool, {} if tool == "echo_headers" else {"a": 1, "b": 2})
+            return await client.post("/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"})
+
+        alice = await issue(store, server, "alpha", user="alice", ttl=7200)
+        answers = await asyncio.gather(*(call(alice, request_id=i) for i in range(5)))
+        assert [a.status for a in answers] == [200] * 5
+        seen = [json.loads(await tool_result_text(a)) for a in answers]
+        assert {s["authorization"] for s in seen} == {"Bearer sts.local:alice.1"}  # one exchange for five calls
+        assert alice not in json.dumps(seen)
+        assert sts.exchanges == [
+            {
+                "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+                "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                "audience": "https://api.example",
+                "scope": "api:read",
+                "sub": "local:alice",
+            }
+        ]
+
+        bob = await issue(store, server, "alpha", user="bob", ttl=7200)
+        seen = json.loads(await tool_result_text(await call(bob)))
+        assert seen["authorization"] == "Bearer sts.local:bob.2" and seen["x-forwarded-user"] == "local:bob"
+
+        clock.now += 3600  # alice's exchanged token is past its life (less the margin): exchanged anew
+        seen = json.loads(await tool_result_text(await call(alice)))
+        assert seen["authorization"] == "Bearer sts.local:alice.3" and len(sts.exchanges) == 3
+
+        sts.refuse.add("local:mallory")
+        mallory = await issue(store, server, "alpha", user="mallory")
+        refused = await call(mallory, "add", 9)
+        assert refused.status == 403
+        body = await refused.json()
+        assert body["id"] == 9 and "token service refused a credential for this user" in body["error"]["message"]
+        added = await call(bob, "add", 10)  # (bob's cached token: the tool's answer carries none of it)
+        assert added.status == 200 and "sts." not in await added.text()
+
+    carol = await issue(store, server, "alpha", user="carol")  # the token service is gone now
+    failed = await call(carol, "add", 11)
+    assert failed.status == 502 and "could not be reached" in (await failed.json())["error"]["message"]
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith(("gateway", "aiohttp.web", "aiohttp.server"))]
+    written = log.read_text() + "\n".join(ours)
+    assert "sts.local" not in written and "sts-secret" not in written
+
+
+async def test_a_token_the_upstream_refuses_is_forgotten_and_the_next_request_exchanges_again(
+    start_gateway, upstream, store, aiohttp_client
+):
+    """A second gateway stands in for the upstream: it knows none of the exchanged tokens, answers 401, and the
+    first gateway answers 502 and drops the token (the next request exchanges again rather than reuse it)."""
+    from tests.support.token_service import token_service
+
+    inner = await start_gateway([route("inner", upstream.url)])
+    async with token_service() as sts:
+        server = await start_gateway(
+            [route("alpha", str(inner.make_url("/inner/mcp")), upstream_auth=exchange_auth(sts.url))]
+        )
+        sts.gateway_origin = str(server.make_url("")).rstrip("/")
+        client = await aiohttp_client(server)
+        token = await issue(store, server, "alpha")
+        headers, body = modern_call(1, "add", {"a": 1, "b": 2})
+        for _ in range(2):
+            answer = await client.post("/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"})
+            assert answer.status == 502
+        assert len(sts.exchanges) == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(b"not json", id="not-json"),
+        pytest.param(b'["access_token"]', id="not-an-object"),
+        pytest.param(b'{"token_type": "Bearer", "expires_in": 60}', id="no-token"),
+        pytest.param(b'{"access_token": "a\\r\\nX-Admin: 1", "expires_in": 60}', id="line-break-in-token"),
+        pytest.param(b'{"access_token": "two words", "expires_in": 60}', id="space-in-token"),
+        pytest.param(b'{"access_token": "t", "token_type": "mac", "expires_in": 60}', id="not-bearer"),
+        pytest.param(b'{"access_token": "t", "expires_in": -5}', id="negative-lifetime"),
+        pytest.param(b'{"access_token": "t", "expires_in": true}', id="boolean-lifetime"),
+        pytest.param(b'{"access_token": "t", "expires_in": "60"}', id="string-lifetime"),
+        pytest.param(b'{"access_token": "' + b"t" * 9000 + b'"}', id="token-too-long"),
+        pytest.param(b'{"access_token": "t", "pad": "' + b"x" * 70000 + b'"}', id="answer-too-large"),
+    ],
+)
+async def test_a_token_service_answer_that_is_not_a_usable_token_is_a_502_and_reaches_no_upstream(
+    start_gateway, upstream, store, aiohttp_client, answer
+):
+    from tests.support.token_service import token_service
+
+    async with token_service() as sts:
+        server = await start_gateway([route("alpha", upstream.url, upstream_auth=exchange_auth(sts.url))])
+        sts.gateway_origin, sts.answer = str(server.make_url("")).rstrip("/"), answer
+        client = await aiohttp_client(server)
+        token = await issue(store, server, "alpha")
+        headers, body = modern_call(5, "add", {"a": 1, "b": 2})
+        refused = await client.post("/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"})
+        assert refused.status == 502
+        assert (await refused.json())["error"]["message"] == "The upstream's token service failed"
