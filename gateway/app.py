@@ -146,7 +146,7 @@ async def _mcp_ctx(app: web.Application) -> AsyncIterator[None]:
         digester=app[DIGESTER_KEY],
         http=app[HTTP_KEY],
         clock=app[CLOCK_KEY],
-        credentials=UpstreamCredentials(app[SIGNER_KEY], app[CLOCK_KEY]),
+        credentials=UpstreamCredentials(app[SIGNER_KEY], app[METRICS_KEY].upstream_credentials, app[CLOCK_KEY]),
     )
     yield
     await app[MCP_KEY].credentials.close()

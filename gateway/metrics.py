@@ -132,5 +132,11 @@ class Metrics:
         self.rate_limited = Family(
             "counter", "mcpgw_rate_limited", "Requests refused by a rate limit, by limit.", ("limit",)
         )
+        self.upstream_credentials = Family(
+            "counter",
+            "mcpgw_upstream_credentials",
+            "Per-user upstream credentials by route and outcome (cached, exchanged, refused, failed).",
+            ("route", "outcome"),
+        )
         self.registry = CollectorRegistry()
         self.registry.register(_Families([value for value in vars(self).values() if isinstance(value, Family)]))

@@ -22,6 +22,7 @@ import aiohttp
 
 from gateway.config import TokenExchangeUpstreamAuth
 from gateway.identity import RequestContext
+from gateway.metrics import Family
 from gateway.signing import IdentitySigner
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ class CredentialError(Exception):
 class UpstreamCredentials:
     """The per-user credentials of every route of one application (one per app, `McpEndpoint.credentials`)."""
 
-    def __init__(self, signer: IdentitySigner, clock: Callable[[], float] = time.time) -> None:
-        self._signer, self._clock = signer, clock
+    def __init__(self, signer: IdentitySigner, counted: Family, clock: Callable[[], float] = time.time) -> None:
+        self._signer, self._counted, self._clock = signer, counted, clock
         self._cached: dict[Key, tuple[str, float]] = {}  # key -> (token, reuse until)
         self._pending: dict[Key, asyncio.Future[tuple[str, float]]] = {}  # exchanges in flight
         self._slots = asyncio.Semaphore(MAX_EXCHANGES)
@@ -69,6 +70,8 @@ class UpstreamCredentials:
         cached = self._cached.get(key)
         if cached is None or cached[1] <= self._clock():
             cached = await self._single_flight(key, auth, context)
+        else:
+            self._counted.labels(route, "cached").inc()
         return auth.header, f"Bearer {cached[0]}"
 
     def forget(self, route: str, context: RequestContext) -> None:
@@ -89,7 +92,7 @@ class UpstreamCredentials:
         cancels neither the exchange nor the others waiting for it."""
         task = self._pending.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._exchange(auth, context))
+            task = asyncio.ensure_future(self._counted_exchange(key[0], auth, context))
             self._pending[key] = task
             task.add_done_callback(lambda done: self._settled(key, done))
         return await asyncio.shield(task)
@@ -101,6 +104,17 @@ class UpstreamCredentials:
         result = task.result()
         if result[1] > self._clock():
             self._remember(key, result)
+
+    async def _counted_exchange(
+        self, route: str, auth: TokenExchangeUpstreamAuth, context: RequestContext
+    ) -> tuple[str, float]:
+        try:
+            result = await self._exchange(auth, context)
+        except CredentialError as error:
+            self._counted.labels(route, "refused" if error.status == 403 else "failed").inc()
+            raise
+        self._counted.labels(route, "exchanged").inc()
+        return result
 
     def _remember(self, key: Key, result: tuple[str, float]) -> None:
         if len(self._cached) >= MAX_CACHED:

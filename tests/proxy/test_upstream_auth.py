@@ -10,6 +10,7 @@ import logging
 
 import pytest
 
+from gateway.app_state import METRICS_KEY
 from gateway.config import ConfigError, Settings
 from tests.conftest import route
 from tests.proxy.test_forwarding import echo_headers_via_sdk
@@ -254,7 +255,7 @@ async def test_token_exchange_gives_each_user_their_own_credential_once_until_it
         assert refused.status == 403
         body = await refused.json()
         assert body["id"] == 9 and "token service refused a credential for this user" in body["error"]["message"]
-        added = await call(bob, "add", 10)  # (bob's cached token: the tool's answer carries none of it)
+        added = await call(alice, "add", 10)  # (alice's cached token: the tool's answer carries none of it)
         assert added.status == 200 and "sts." not in await added.text()
 
     carol = await issue(store, server, "alpha", user="carol")  # the token service is gone now
@@ -263,6 +264,9 @@ async def test_token_exchange_gives_each_user_their_own_credential_once_until_it
     ours = [r.getMessage() for r in caplog.records if r.name.startswith(("gateway", "aiohttp.web", "aiohttp.server"))]
     written = log.read_text() + "\n".join(ours)
     assert "sts.local" not in written and "sts-secret" not in written
+    counted = server.app[METRICS_KEY].upstream_credentials
+    outcomes = {o: counted.labels("alpha", o).value for o in ("exchanged", "cached", "refused", "failed")}
+    assert outcomes == {"exchanged": 3, "cached": 1, "refused": 1, "failed": 1}  # (the four who waited: no row)
 
 
 async def test_a_token_the_upstream_refuses_is_forgotten_and_the_next_request_exchanges_again(
