@@ -212,7 +212,7 @@ async def _serve_until_stopped(
         if config is None:
             continue
         try:
-            fresh = load_settings(config)
+            fresh = await asyncio.to_thread(load_settings, config)  # (off the loop: files it reads may be slow)
         except ConfigError as exc:
             logger.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
             continue

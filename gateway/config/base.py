@@ -18,7 +18,7 @@ class ConfigError(Exception):
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)  # (inputs may be secrets)
 
 
 _TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})

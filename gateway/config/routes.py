@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field
 
 from gateway.config.access import AllowRules
-from gateway.config.base import Model, url_problems
+from gateway.config.base import Model, plain, url_problems
 from gateway.config.policy import PolicySettings
 from gateway.config.rate_limits import RouteRateLimits
 from gateway.config.upstream_auth import UpstreamAuth, upstream_auth_problems
@@ -75,7 +75,7 @@ class Route(Model):
 def route_problems(data: dict[str, Any]) -> list[str]:
     """At least one route; unique names and endpoints; paths, upstream URLs, scopes and forwarded names that
     work. Tolerant of malformed input (pydantic reports its types)."""
-    routes = data.get("routes")
+    routes = plain(data.get("routes"))  # (routes given as models are checked alike)
     if routes is None or routes == []:
         return ["routes: at least one route is required"]
     if not isinstance(routes, list):

@@ -32,7 +32,9 @@ ENV_PREFIX = "MCP_GATEWAY_"
 class Settings(BaseSettings):
     """The whole gateway configuration (see config/gateway.example.yaml)."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True, hide_input_in_errors=True
+    )
 
     public_url: str = Field(description="The issuer and public origin, byte for byte; no trailing slash.")
     listen: Listen = Field(default_factory=Listen)

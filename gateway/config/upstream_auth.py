@@ -16,7 +16,8 @@ names one is refused when the configuration is loaded, with a message that says 
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+import stat
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -48,6 +49,8 @@ class StaticUpstreamAuth(Model):
             raise ValueError(f"the value must be 1 to {MAX_VALUE_CHARS} characters")
         if secret != secret.strip(" \t") or not all(c == "\t" or " " <= c <= "~" for c in secret):
             raise ValueError("the value may hold visible ASCII, spaces and tabs only, not at its ends (no line breaks)")
+        if set(secret) == {"*"}:
+            raise ValueError("the value is the mask check-config --print shows for a secret: give the secret itself")
         self._secret = secret
         return self
 
@@ -87,11 +90,21 @@ UpstreamAuth = Annotated[StaticUpstreamAuth | TokenExchangeUpstreamAuth, Field(d
 
 
 def _read_secret(path: str) -> str:
+    """The file's text. Opened without blocking and only when it is a regular file (a FIFO or a device would hold
+    start-up, or a reload and every request with it, until something writes to it)."""
     try:
-        with Path(path).open("rb") as file:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ValueError(f"value_file {path!r} cannot be read ({type(exc).__name__})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"value_file {path!r} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as file:
             data = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ValueError(f"value_file {path!r} cannot be read ({type(exc).__name__})") from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_FILE_BYTES:
         raise ValueError(f"value_file {path!r} is larger than {MAX_FILE_BYTES} bytes")
     try:
@@ -99,6 +112,10 @@ def _read_secret(path: str) -> str:
     except UnicodeDecodeError:
         raise ValueError(f"value_file {path!r} holds more than ASCII text") from None
     return text.removesuffix("\n").removesuffix("\r")
+
+
+def _names(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def upstream_auth_problems(route: dict[str, Any], where: str, own_names: set[str]) -> list[str]:
@@ -120,7 +137,7 @@ def upstream_auth_problems(route: dict[str, Any], where: str, own_names: set[str
     reserved = (h.GATEWAY_REQUEST - {"authorization"}) | h.HOP_BY_HOP | h.FORWARDED_REQUEST | own_names
     if name in reserved or name.startswith((*h.GATEWAY_REQUEST_PREFIXES, h.MCP_PARAM_PREFIX)):
         return [f"{where}.upstream_auth.header: {header!r} is set or guarded by the gateway for another purpose"]
-    forwarded = route.get("forward_headers")
-    if isinstance(forwarded, list) and name in {h.canonical(str(f)) for f in forwarded}:
-        return [f"{where}.upstream_auth.header: {header!r} is also in forward_headers (a client's copy never passes)"]
+    forwarded = [*_names(route.get("forward_headers")), *_names(route.get("forward_response_headers"))]
+    if name in {h.canonical(str(f)) for f in forwarded}:
+        return [f"{where}.upstream_auth.header: {header!r} is also in forward_headers or forward_response_headers"]
     return []

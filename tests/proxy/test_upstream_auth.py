@@ -80,7 +80,7 @@ def test_unusable_credentials_are_refused_without_quoting_the_value(auth, says):
 
 def test_the_header_may_not_be_one_the_route_forwards_or_an_identity_header():
     assert any(
-        "also in forward_headers" in p
+        "also in forward_headers or forward_response_headers" in p
         for p in problems({"type": "static", "value": "k", "header": "X-Api-Key"}, forward_headers=["x-api-key"])
     )
     clash = problems({"type": "static", "value": "k", "header": "X-Tenant"}, identity_headers={"X-Tenant": "user"})
@@ -321,3 +321,39 @@ async def test_a_token_service_answer_that_is_not_a_usable_token_is_a_502_and_re
         refused = await client.post("/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"})
         assert refused.status == 502
         assert (await refused.json())["error"]["message"] == "The upstream's token service failed"
+
+
+def test_a_value_file_that_is_no_regular_file_is_refused_at_once(tmp_path):
+    """A FIFO (or a device) would hold the load until something writes to it: start-up, or a reload and every
+    request with it. Refused without waiting, as is a directory and the mask `check-config --print` shows."""
+    import os
+
+    fifo = tmp_path / "key.fifo"
+    os.mkfifo(fifo)
+    for path, says in ((fifo, "is not a regular file"), (tmp_path, "is not a regular file")):
+        assert any(says in p for p in problems({"type": "static", "value_file": str(path)}))
+    assert any("the mask check-config --print shows" in p for p in problems({"type": "static", "value": "**********"}))
+
+
+def test_routes_given_as_models_are_checked_like_yaml_and_errors_never_quote_the_input():
+    """Settings built from models (the demo, embedders) get the same header checks; pydantic's own errors leave
+    the input out (a value may be a secret)."""
+    from pydantic import ValidationError
+
+    from gateway.config import Route, StaticUpstreamAuth
+
+    auth = StaticUpstreamAuth(type="static", header="Host", value="k")
+    with pytest.raises(ConfigError) as caught:
+        Settings(
+            public_url="http://127.0.0.1:8080",
+            routes=[Route(name="a", upstream="http://127.0.0.1:9/mcp", upstream_auth=auth)],
+        )
+    assert any("routes[0].upstream_auth.header" in p and "guarded" in p for p in caught.value.problems)
+    with pytest.raises(ValidationError) as refused:
+        StaticUpstreamAuth(type="static", value="Bearer TOPSECRET-0123\r\n")
+    assert "TOPSECRET" not in str(refused.value)
+
+
+def test_the_credential_header_may_not_be_passed_back_to_clients():
+    found = problems({"type": "static", "value": "k", "header": "X-Api-Key"}, forward_response_headers=["X-Api-Key"])
+    assert any("also in forward_headers or forward_response_headers" in p for p in found)
