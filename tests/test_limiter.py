@@ -101,13 +101,13 @@ async def test_first_requests_ask_redis_every_time(store: RedisStore) -> None:
 async def test_a_bucket_named_twice_is_charged_twice_from_reserved_cells_too(store: RedisStore) -> None:
     """A batch calling one tool twice names its bucket twice: two cells, also when the busy user's reserved cells
     would cover one (the fast path for reserved cells takes only buckets named once)."""
-    subject, limit = f"local:{secrets.token_hex(4)}", 2000
+    subject, limit, period = f"local:{secrets.token_hex(4)}", 2000, 864_000.0  # (no refill while it runs)
     limiter = RateLimiter(store)
-    admitted, refused = await steady(limiter, subject, "mcp:alpha", limit, 1.1, 400)  # a rate, then reservations
-    assert await limiter.take(subject, [("mcp:alpha", limit, 3600.0)] * 2) == 0
+    admitted, refused = await steady(limiter, subject, "mcp:alpha", limit, 1.1, 400, period)  # a rate, reservations
+    assert await limiter.take(subject, [("mcp:alpha", limit, period)] * 2) == 0
     await limiter.close()
     left = 0
-    while await ask_redis(store, subject, [("mcp:alpha", limit, 3600.0)]) == 0:
+    while await ask_redis(store, subject, [("mcp:alpha", limit, period)]) == 0:
         left += 1
     assert refused == 0 and admitted + 2 + left == limit
 
