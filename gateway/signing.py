@@ -59,7 +59,8 @@ class IdentitySigner:
     async def jwks(self) -> dict[str, Any]:
         return dict(KeySet(await self.keys()).as_dict(private=False))  # type: ignore[arg-type]
 
-    async def sign(self, context: RequestContext, audience: str) -> str:
+    async def sign(self, context: RequestContext, audience: str, lifetime: int | None = None) -> str:
+        """The identity JWT for `audience`, valid `lifetime` seconds (default: identity_jwt.lifetime)."""
         key = (await self.keys())[0]
         record, now = context.record, int(time.time())
         claims = {
@@ -67,7 +68,7 @@ class IdentitySigner:
             "aud": audience,
             "sub": record.user_id,
             "iat": now,
-            "exp": now + self._settings.lifetime,
+            "exp": now + (self._settings.lifetime if lifetime is None else lifetime),
             "jti": secrets.token_urlsafe(12),
             "client_id": record.client_id,
             "scope": " ".join(record.scopes),

@@ -3,10 +3,13 @@ a route's upstream for one user. Never the client's token, never sent to the cli
 
 `token_exchange` (RFC 8693): the subject token is a gateway-signed assertion of the user (gateway.signing, `aud` =
 the token endpoint), the gateway authenticates with HTTP Basic as the route's `client_id`; the issued token is
-reused for the same (route, user, client) until `EXPIRY_MARGIN` before it expires (at most `max_cache_seconds`).
-Concurrent requests of one user wait for one exchange (single flight); at most `MAX_CACHED` tokens are kept per
-process, at most `MAX_EXCHANGES` exchanges run at once. The token service's answer is read bounded
-(`MAX_ANSWER_BYTES`) and held to RFC 6749 §5.1 / RFC 8693 §2.2.1; anything else is a `CredentialError`."""
+reused for the same (route, user, client, and the claims the assertion made: scopes, groups, email, name) until
+`EXPIRY_MARGIN` before it expires (at most `max_cache_seconds`), so a user's changed groups or a down-scoped token
+get a token of their own. Concurrent requests of one user wait for one exchange (single flight); at most
+`MAX_CACHED` tokens are kept per process, at most `MAX_EXCHANGES` exchanges run at once per token service, and
+`timeout` bounds the whole exchange (waiting for a slot and signing included). The token service's answer is read
+bounded (`MAX_ANSWER_BYTES`, however it is framed) and held to RFC 6749 §5.1 / RFC 8693 §2.2.1; anything else is a
+`CredentialError`. The subject assertion lives `ASSERTION_SECONDS`, whatever `identity_jwt.lifetime` says."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import asyncio
 import base64
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from urllib.parse import quote
@@ -21,6 +25,7 @@ from urllib.parse import quote
 import aiohttp
 
 from gateway.config import TokenExchangeUpstreamAuth
+from gateway.config.upstream_auth import ACCESS_TOKEN_TYPE
 from gateway.identity import RequestContext
 from gateway.metrics import Family
 from gateway.signing import IdentitySigner
@@ -34,7 +39,12 @@ MAX_CACHED = 10_000
 MAX_EXCHANGES = 64
 MAX_ANSWER_BYTES = 64 * 1024
 MAX_TOKEN_CHARS = 8192  # a header line the upstream's server accepts
-Key = tuple[str, str, str]  # (route, user, client)
+ASSERTION_SECONDS = 60
+# the service refused this user (403 for the client); anything else it answers is its failure or the gateway's
+# misconfiguration (invalid_client, throttling): 502, and the operator's warning says which
+REFUSED_STATUSES = frozenset({400, 403})
+GATEWAY_ERRORS = frozenset({"invalid_client", "unauthorized_client", "unsupported_grant_type", "invalid_scope"})
+Key = tuple[str, str, str, tuple[object, ...]]  # (route, user, client, the assertion's claims)
 
 
 class CredentialError(Exception):
@@ -53,7 +63,7 @@ class UpstreamCredentials:
         self._signer, self._counted, self._clock = signer, counted, clock
         self._cached: dict[Key, tuple[str, float]] = {}  # key -> (token, reuse until)
         self._pending: dict[Key, asyncio.Future[tuple[str, float]]] = {}  # exchanges in flight
-        self._slots = asyncio.Semaphore(MAX_EXCHANGES)
+        self._slots: dict[str, asyncio.Semaphore] = {}  # per token endpoint: a hanging one holds only its own
         self._http: aiohttp.ClientSession | None = None
         self.exchanges = 0  # token service calls made (tests, metrics)
 
@@ -65,8 +75,7 @@ class UpstreamCredentials:
         Raises:
             CredentialError: the token service refused (403) or failed (502).
         """
-        record = context.record
-        key = (route, record.user_id, record.client_id)
+        key = _key(route, context)
         cached = self._cached.get(key)
         if cached is None or cached[1] <= self._clock():
             cached = await self._single_flight(key, auth, context)
@@ -74,13 +83,19 @@ class UpstreamCredentials:
             self._counted.labels(route, "cached").inc()
         return auth.header, f"Bearer {cached[0]}"
 
-    def forget(self, route: str, context: RequestContext) -> None:
-        """The upstream refused this user's token: the next request exchanges again."""
-        self._cached.pop((route, context.record.user_id, context.record.client_id), None)
+    def forget(self, route: str, context: RequestContext, refused: tuple[str, str]) -> None:
+        """The upstream refused this token (`refused`, the header line it got): the next request exchanges again
+        (a newer token cached meanwhile stays)."""
+        key = _key(route, context)
+        cached = self._cached.get(key)
+        if cached is not None and refused[1] == f"Bearer {cached[0]}":
+            del self._cached[key]
 
     async def close(self) -> None:
-        for task in list(self._pending.values()):
+        pending = list(self._pending.values())
+        for task in pending:
             task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -126,7 +141,20 @@ class UpstreamCredentials:
         self._cached[key] = result
 
     async def _exchange(self, auth: TokenExchangeUpstreamAuth, context: RequestContext) -> tuple[str, float]:
-        assertion = await self._signer.sign(context, auth.token_endpoint)
+        try:
+            async with asyncio.timeout(auth.timeout):  # (the slot, the signature and the call together)
+                return await self._exchange_now(auth, context)
+        except TimeoutError:
+            logger.warning("token exchange at %s: no answer within %ss", auth.token_endpoint, auth.timeout)
+            raise CredentialError(502, "The upstream's token service could not be reached") from None
+
+    async def _exchange_now(self, auth: TokenExchangeUpstreamAuth, context: RequestContext) -> tuple[str, float]:
+        slots = self._slots.setdefault(auth.token_endpoint, asyncio.Semaphore(MAX_EXCHANGES))
+        async with slots:
+            return await self._ask(auth, context)
+
+    async def _ask(self, auth: TokenExchangeUpstreamAuth, context: RequestContext) -> tuple[str, float]:
+        assertion = await self._signer.sign(context, auth.token_endpoint, ASSERTION_SECONDS)
         form = {
             "grant_type": GRANT_TYPE,
             "subject_token": assertion,
@@ -140,17 +168,20 @@ class UpstreamCredentials:
         if auth.scopes:
             form["scope"] = " ".join(auth.scopes)
         headers = {"Accept": "application/json", "Authorization": _basic(auth)}
-        async with self._slots:
-            started = self._clock()
-            self.exchanges += 1
-            status, body = await self._post(auth, form, headers)
+        started = self._clock()
+        self.exchanges += 1
+        status, body = await self._post(auth, form, headers)
         if status // 100 != 2:
-            error = body.get("error") if isinstance(body, dict) else None
-            logger.warning(
-                "token exchange for %s refused: %s %s", auth.token_endpoint, status, _printable(error) or "no error"
-            )
-            if 400 <= status < 500:
+            error = _printable(body.get("error") if isinstance(body, dict) else None)
+            if status in REFUSED_STATUSES and error not in GATEWAY_ERRORS:
+                logger.warning("token exchange at %s refused the user: %s %s", auth.token_endpoint, status, error)
                 raise CredentialError(403, "The upstream's token service refused a credential for this user")
+            logger.warning(
+                "token exchange at %s failed: %s %s (the service, or the gateway's client there: check upstream_auth)",
+                auth.token_endpoint,
+                status,
+                error or "no error code",
+            )
             raise CredentialError(502, "The upstream's token service failed")
         return _issued(auth, body, started)
 
@@ -162,13 +193,18 @@ class UpstreamCredentials:
                 cookie_jar=aiohttp.DummyCookieJar(), headers={"User-Agent": "mcp-auth-gateway"}
             )
         try:
-            async with asyncio.timeout(auth.timeout):
-                async with self._http.post(
-                    auth.token_endpoint, data=form, headers=headers, allow_redirects=False
-                ) as response:
-                    raw = await response.content.read(MAX_ANSWER_BYTES + 1)
-                    status = response.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            async with self._http.post(
+                auth.token_endpoint, data=form, headers=headers, allow_redirects=False
+            ) as response:
+                status, raw = response.status, bytearray()
+                if (response.content_length or 0) <= MAX_ANSWER_BYTES:
+                    async for chunk in response.content.iter_chunked(16 * 1024):  # (however the answer is framed)
+                        raw += chunk
+                        if len(raw) > MAX_ANSWER_BYTES:
+                            break
+                else:
+                    raw = bytearray(MAX_ANSWER_BYTES + 1)  # (said to be larger: not read)
+        except (aiohttp.ClientError, OSError) as exc:
             logger.warning("token exchange at %s failed: %s", auth.token_endpoint, type(exc).__name__)
             raise CredentialError(502, "The upstream's token service could not be reached") from None
         if len(raw) > MAX_ANSWER_BYTES:
@@ -182,23 +218,43 @@ class UpstreamCredentials:
 
 def _issued(auth: TokenExchangeUpstreamAuth, body: object, started: float) -> tuple[str, float]:
     """(token, reuse until) from a 2xx answer, or CredentialError(502)."""
-    token = body.get("access_token") if isinstance(body, dict) else None
-    token_type = body.get("token_type") if isinstance(body, dict) else None
-    lifetime = body.get("expires_in", DEFAULT_LIFETIME) if isinstance(body, dict) else None
+    answer = body if isinstance(body, dict) else {}
+    token, token_type, issued = answer.get("access_token"), answer.get("token_type"), answer.get("issued_token_type")
+    lifetime = _seconds(answer.get("expires_in", DEFAULT_LIFETIME))
+    # N_A: "not an access token" (RFC 8693 §2.2.1): usable as a Bearer value only when no access token was asked for
+    types = ("bearer",) if auth.requested_token_type == ACCESS_TOKEN_TYPE else ("bearer", "n_a")
     usable = (
         isinstance(token, str)
         and 0 < len(token) <= MAX_TOKEN_CHARS
         and all("!" <= c <= "~" for c in token)
-        and (not isinstance(token_type, str) or token_type.lower() in ("bearer", "n_a"))
-        and isinstance(lifetime, (int, float))
-        and not isinstance(lifetime, bool)
-        and lifetime >= 0
+        and isinstance(token_type, str)
+        and token_type.lower() in types
+        and (issued is None or issued == auth.requested_token_type)
+        and lifetime is not None
     )
     if not usable:
         logger.warning("token exchange at %s: the answer is not a usable token response", auth.token_endpoint)
         raise CredentialError(502, "The upstream's token service failed")
-    reuse = min(float(lifetime) - EXPIRY_MARGIN, float(auth.max_cache_seconds))  # type: ignore[arg-type]
-    return token, started + max(0.0, reuse)  # type: ignore[return-value]
+    reuse = min((lifetime or 0.0) - EXPIRY_MARGIN, float(auth.max_cache_seconds))
+    return str(token), started + max(0.0, reuse)
+
+
+def _seconds(value: object) -> float | None:
+    """`expires_in` as seconds (a huge number: as long as the cache allows), or None when it is no number ≥ 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # (an integer beyond a float's range)
+        return math.inf if value > 0 else None
+    return seconds if seconds >= 0 else None  # (NaN is not ≥ 0)
+
+
+def _key(route: str, context: RequestContext) -> Key:
+    """The cache and single-flight key: who asks, and what the assertion says of them."""
+    record = context.record
+    claims = (record.scopes, tuple(record.groups), record.email, record.preferred_username)
+    return route, record.user_id, record.client_id, claims
 
 
 def _basic(auth: TokenExchangeUpstreamAuth) -> str:

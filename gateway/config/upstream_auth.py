@@ -77,9 +77,8 @@ class TokenExchangeUpstreamAuth(Model):
 
     @model_validator(mode="after")
     def _endpoint(self) -> TokenExchangeUpstreamAuth:
-        problems = url_problems(self.token_endpoint, origin_only=False)
-        if problems:
-            raise ValueError(f"token_endpoint: {problems[0]}")
+        if url_problems(self.token_endpoint, origin_only=False):  # (not quoted: it may carry a password)
+            raise ValueError("token_endpoint: an absolute http(s) URL without user info, query or fragment")
         parts = urlsplit(self.token_endpoint)
         if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
             raise ValueError("token_endpoint: https is required (http only on loopback)")
@@ -126,7 +125,7 @@ def upstream_auth_problems(route: dict[str, Any], where: str, own_names: set[str
         return []
     kind = auth.get("type")
     if kind in NOT_YET_TYPES:
-        return [f"{where}.upstream_auth.type: {kind!r} is not available in this version (only 'static')"]
+        return [f"{where}.upstream_auth.type: {kind!r} is not available in this version (static, token_exchange)"]
     header = auth.get("header", "Authorization")
     if not isinstance(header, str):
         return []

@@ -188,7 +188,7 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
     call.fields["upstream_ms"] = round(waited * 1000, 1)
     if answer.status == 401 and info.route.upstream_auth is not None:
         answer.close()
-        raise _credential_refused(call, info)
+        raise _credential_refused(call, info, credential)
     mcp.metrics.requests.labels(name, request.method, str(answer.status)).inc()
     try:
         await _track_session(call, info, answer.headers, answer.status)
@@ -228,14 +228,14 @@ async def _per_user_credential(call: McpCall, info: RouteInfo) -> tuple[str, str
         raise Refusal(jsonrpc_error(error.status, code, error.message, jsonrpc.peek_id(call.body or b""))) from None
 
 
-def _credential_refused(call: McpCall, info: RouteInfo) -> Refusal:
+def _credential_refused(call: McpCall, info: RouteInfo, credential: tuple[str, str] | None) -> Refusal:
     """The upstream answered 401 to the gateway's own credential (`upstream_auth`): the gateway's configuration is
     at fault, not the client's token. A 502 (relayed, the 401 would send the client back to sign in with the gateway,
     and again after that); said in the log for the operator, without the credential. A per-user one is forgotten:
     the next request asks for a new one."""
     name = info.route.name
-    if call.grant is not None:
-        call.mcp.credentials.forget(name, call.grant.context)
+    if call.grant is not None and credential is not None:
+        call.mcp.credentials.forget(name, call.grant.context, credential)
     logger.warning("the upstream of route %s refused the gateway's credential (401): check upstream_auth", name)
     call.mcp.metrics.requests.labels(name, call.request.method, "502").inc()
     message = "The upstream MCP server refused the gateway's credential for this route"

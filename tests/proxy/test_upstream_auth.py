@@ -67,7 +67,7 @@ def test_a_value_or_a_file_gives_the_header_line(tmp_path):
             {"type": "token_exchange", "client_id": "gw", "token_endpoint": "http://sts.example/token"},
             "https is required (http only on loopback)",
         ),
-        ({"type": "token_exchange", "client_id": "gw", "token_endpoint": "sts/token"}, "not an absolute http(s) URL"),
+        ({"type": "token_exchange", "client_id": "gw", "token_endpoint": "sts/token"}, "an absolute http(s) URL"),
         ({"type": "kerberos"}, "does not match any of the expected tags"),
         ({"type": "provider_token"}, "'provider_token' is not available in this version"),
     ],
@@ -291,20 +291,31 @@ async def test_a_token_the_upstream_refuses_is_forgotten_and_the_next_request_ex
         assert len(sts.exchanges) == 2
 
 
+B = b'"token_type": "Bearer", '
+
+
 @pytest.mark.parametrize(
     "answer",
     [
         pytest.param(b"not json", id="not-json"),
         pytest.param(b'["access_token"]', id="not-an-object"),
         pytest.param(b'{"token_type": "Bearer", "expires_in": 60}', id="no-token"),
-        pytest.param(b'{"access_token": "a\\r\\nX-Admin: 1", "expires_in": 60}', id="line-break-in-token"),
-        pytest.param(b'{"access_token": "two words", "expires_in": 60}', id="space-in-token"),
+        pytest.param(b"{" + B + b'"access_token": "a\\r\\nX-Admin: 1", "expires_in": 60}', id="line-break-in-token"),
+        pytest.param(b"{" + B + b'"access_token": "two words", "expires_in": 60}', id="space-in-token"),
         pytest.param(b'{"access_token": "t", "token_type": "mac", "expires_in": 60}', id="not-bearer"),
-        pytest.param(b'{"access_token": "t", "expires_in": -5}', id="negative-lifetime"),
-        pytest.param(b'{"access_token": "t", "expires_in": true}', id="boolean-lifetime"),
-        pytest.param(b'{"access_token": "t", "expires_in": "60"}', id="string-lifetime"),
-        pytest.param(b'{"access_token": "' + b"t" * 9000 + b'"}', id="token-too-long"),
-        pytest.param(b'{"access_token": "t", "pad": "' + b"x" * 70000 + b'"}', id="answer-too-large"),
+        pytest.param(b'{"access_token": "t", "token_type": "N_A", "expires_in": 60}', id="not-an-access-token"),
+        pytest.param(b'{"access_token": "t", "expires_in": 60}', id="no-token-type"),
+        pytest.param(b'{"access_token": "t", "token_type": 7, "expires_in": 60}', id="numeric-token-type"),
+        pytest.param(
+            b"{" + B + b'"access_token": "t", "issued_token_type": "urn:ietf:params:oauth:token-type:refresh_token"}',
+            id="another-token-type-issued",
+        ),
+        pytest.param(b"{" + B + b'"access_token": "t", "expires_in": -5}', id="negative-lifetime"),
+        pytest.param(b"{" + B + b'"access_token": "t", "expires_in": NaN}', id="nan-lifetime"),
+        pytest.param(b"{" + B + b'"access_token": "t", "expires_in": true}', id="boolean-lifetime"),
+        pytest.param(b"{" + B + b'"access_token": "t", "expires_in": "60"}', id="string-lifetime"),
+        pytest.param(b"{" + B + b'"access_token": "' + b"t" * 9000 + b'"}', id="token-too-long"),
+        pytest.param(b"{" + B + b'"access_token": "t", "pad": "' + b"x" * 70000 + b'"}', id="answer-too-large"),
     ],
 )
 async def test_a_token_service_answer_that_is_not_a_usable_token_is_a_502_and_reaches_no_upstream(
@@ -357,3 +368,57 @@ def test_routes_given_as_models_are_checked_like_yaml_and_errors_never_quote_the
 def test_the_credential_header_may_not_be_passed_back_to_clients():
     found = problems({"type": "static", "value": "k", "header": "X-Api-Key"}, forward_response_headers=["X-Api-Key"])
     assert any("also in forward_headers or forward_response_headers" in p for p in found)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["one-write", "chunked-in-pieces"])
+async def test_a_usable_answer_is_used_however_it_is_framed_and_a_huge_lifetime_is_capped(
+    start_gateway, upstream, store, aiohttp_client, chunked
+):
+    from tests.support.token_service import token_service
+
+    async with token_service() as sts:
+        server = await start_gateway([route("alpha", upstream.url, upstream_auth=exchange_auth(sts.url))])
+        sts.gateway_origin, sts.chunked = str(server.make_url("")).rstrip("/"), chunked
+        sts.answer = b'{"access_token": "framed-token", "token_type": "bearer", "expires_in": 1' + b"0" * 400 + b"}"
+        client = await aiohttp_client(server)
+        token = await issue(store, server, "alpha")
+        for request_id in (1, 2):
+            headers, body = modern_call(request_id, "echo_headers", {})
+            answer = await client.post("/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"})
+            assert answer.status == 200
+            assert json.loads(await tool_result_text(answer))["authorization"] == "Bearer framed-token"
+        assert sts.calls == 1  # (cached: the lifetime capped at max_cache_seconds, not an overflow)
+
+
+async def test_the_services_own_failures_are_502_and_a_changed_scope_gets_its_own_token(
+    start_gateway, upstream, store, aiohttp_client
+):
+    """invalid_client (the gateway's client there is wrong) or throttling is no refusal of the user: 502. A token
+    with other scopes for the same user is exchanged on its own (the assertion says other things)."""
+    from tests.support.token_service import token_service
+
+    async with token_service() as sts:
+        server = await start_gateway(
+            [route("alpha", upstream.url, scopes=["alpha:read", "alpha:write"], upstream_auth=exchange_auth(sts.url))]
+        )
+        sts.gateway_origin = str(server.make_url("")).rstrip("/")
+        client = await aiohttp_client(server)
+
+        async def call(token: str) -> int:
+            headers, body = modern_call(1, "add", {"a": 1, "b": 2})
+            answer = await client.post("/alpha/mcp", json=body, headers={**headers, "Authorization": f"Bearer {token}"})
+            return answer.status
+
+        wide = await issue(store, server, "alpha", scopes=("alpha:read", "alpha:write"))
+        narrow = await issue(store, server, "alpha", scopes=("alpha:read",))
+        assert [await call(wide), await call(narrow), await call(wide)] == [200, 200, 200]
+        assert [e["sub"] for e in sts.exchanges] == ["local:alice", "local:alice"]  # two claim sets, two tokens
+        for status, error in ((401, "invalid_client"), (429, "slow_down"), (400, "invalid_client"), (503, None)):
+            sts.fail = (status, error)
+            assert await call(await issue(store, server, "alpha", user=f"u{status}{error}")) == 502
+
+
+def test_a_token_endpoint_with_a_password_is_refused_without_quoting_it():
+    auth = {"type": "token_exchange", "client_id": "gw", "token_endpoint": "https://gw:hunter2@sts.example/token"}
+    found = problems(auth)
+    assert any("without user info" in p for p in found) and not any("hunter2" in p for p in found)

@@ -33,8 +33,11 @@ class TokenService:
     exchanges: list[dict[str, str]] = field(default_factory=list)  # the forms it accepted
     issued: list[str] = field(default_factory=list)
     answer: bytes | None = None  # answer this body (200, application/json) instead of a token response
+    chunked: bool = False  # send `answer` chunked, in pieces written apart
+    fail: tuple[int, str | None] | None = None  # answer this status and error code instead
+    calls: int = 0  # token requests that passed client authentication
 
-    async def token(self, request: web.Request) -> web.Response:
+    async def token(self, request: web.Request) -> web.StreamResponse:
         form = dict(await request.post())
         expected = "Basic " + base64.b64encode(b"gateway:sts-secret%3Awith%2Fodd%26chars").decode()
         if request.headers.get("Authorization") != expected:
@@ -47,7 +50,20 @@ class TokenService:
         claims = jwt.decode(str(form["subject_token"]), keys, algorithms=["ES256"]).claims
         if claims["aud"] != self.url or claims["iss"] != self.gateway_origin or claims["exp"] < time.time():
             return web.json_response({"error": "invalid_grant"}, status=400)
+        self.calls += 1
         await asyncio.sleep(self.delay)
+        if self.fail is not None:
+            status, error = self.fail
+            return web.json_response({"error": error} if error else {}, status=status)
+        if self.answer is not None and self.chunked:
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            for i in range(0, len(self.answer), 7):
+                await response.write(self.answer[i : i + 7])
+                await asyncio.sleep(0)
+            await response.write_eof()
+            return response  # type: ignore[return-value]
         if self.answer is not None:
             return web.Response(body=self.answer, content_type="application/json")
         if claims["sub"] in self.refuse:
