@@ -26,6 +26,7 @@ import aiohttp
 
 from gateway.config import TokenExchangeUpstreamAuth
 from gateway.config.upstream_auth import ACCESS_TOKEN_TYPE
+from gateway.config.upstream_auth import MAX_VALUE_CHARS as MAX_TOKEN_CHARS  # (the same header-line bound)
 from gateway.identity import RequestContext
 from gateway.metrics import Family
 from gateway.signing import IdentitySigner
@@ -38,7 +39,6 @@ DEFAULT_LIFETIME = 60.0  # seconds a token without `expires_in` is reused
 MAX_CACHED = 10_000
 MAX_EXCHANGES = 64
 MAX_ANSWER_BYTES = 64 * 1024
-MAX_TOKEN_CHARS = 8192  # a header line the upstream's server accepts
 ASSERTION_SECONDS = 60
 # the service refused this user (403 for the client); anything else it answers is its failure or the gateway's
 # misconfiguration (invalid_client, throttling): 502, and the operator's warning says which
@@ -65,7 +65,6 @@ class UpstreamCredentials:
         self._pending: dict[Key, asyncio.Future[tuple[str, float]]] = {}  # exchanges in flight
         self._slots: dict[str, asyncio.Semaphore] = {}  # per token endpoint: a hanging one holds only its own
         self._http: aiohttp.ClientSession | None = None
-        self.exchanges = 0  # token service calls made (tests, metrics)
 
     async def header_line(
         self, route: str, auth: TokenExchangeUpstreamAuth, context: RequestContext
@@ -169,7 +168,6 @@ class UpstreamCredentials:
             form["scope"] = " ".join(auth.scopes)
         headers = {"Accept": "application/json", "Authorization": _basic(auth)}
         started = self._clock()
-        self.exchanges += 1
         status, body = await self._post(auth, form, headers)
         if status // 100 != 2:
             error = _printable(body.get("error") if isinstance(body, dict) else None)

@@ -162,7 +162,7 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
     mcp, request, grant = call.mcp, call.request, call.grant
     assert grant is not None and call.inspection is not None and call.watch is not None
     signed = await mcp.signer.sign(grant.context, info.resource) if info.route.identity_jwt_header else None
-    credential = await _per_user_credential(call, info)
+    credential = await _per_user_credential(call, info) if info.route.upstream_auth is not None else None
     started = time.monotonic()
     name = info.route.name
     mcp.metrics.overhead_seconds.labels(name).observe(started - call.started)
