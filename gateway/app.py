@@ -13,6 +13,7 @@ from gateway.app_state import (
     AUDIT_KEY,
     CLIENTS_KEY,
     CLOCK_KEY,
+    CONNECTOR_KEY,
     DIGESTER_KEY,
     EVENT_IDS_KEY,
     HTTP_KEY,
@@ -43,6 +44,8 @@ from gateway.store.base import Store
 from gateway.store.open import describe_store, open_store
 from gateway.token_cache import TokenCache, follow_revocations
 from gateway.upstream_credentials import UpstreamCredentials
+from gateway.upstream_oauth.connector import Connector
+from gateway.vault import Vault
 from gateway.web.body import bounded_body
 from gateway.web.mcp import mcp_first
 from gateway.web.mcp_state import McpEndpoint
@@ -107,6 +110,16 @@ async def _clients_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SIGNER_KEY] = IdentitySigner(settings.identity_jwt, app[STORE_KEY], settings.public_url)
     app[DIGESTER_KEY] = ArgumentDigester(app[STORE_KEY])
     app[EVENT_IDS_KEY] = EventIds(app[STORE_KEY])
+    connector = app[CONNECTOR_KEY] = Connector(
+        app[STORE_KEY],
+        Vault(settings.vault, app[STORE_KEY]),
+        settings.public_url,
+        app[METRICS_KEY].held_credentials,
+        settings.vault.refresh_ahead_seconds,
+        app[CLOCK_KEY],
+    )
+    for name, provider in app[PROVIDERS_KEY].items():
+        connector.refreshers[name] = provider.token_client
     cache = app[TOKEN_CACHE_KEY] = TokenCache(settings.store.token_cache_seconds)
     streams = app[STREAMS_KEY] = OpenStreams()
     app[STORE_KEY].revocation_listeners.extend([cache.evict, streams.revoked])
@@ -123,6 +136,7 @@ async def _clients_ctx(app: web.Application) -> AsyncIterator[None]:
         await fetcher.close()
     for provider in app[PROVIDERS_KEY].values():
         await provider.close()
+    await connector.close()
 
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -147,6 +161,7 @@ async def _mcp_ctx(app: web.Application) -> AsyncIterator[None]:
         http=app[HTTP_KEY],
         clock=app[CLOCK_KEY],
         credentials=UpstreamCredentials(app[SIGNER_KEY], app[METRICS_KEY].upstream_credentials, app[CLOCK_KEY]),
+        connector=app[CONNECTOR_KEY],
     )
     yield
     await app[MCP_KEY].credentials.close()

@@ -20,6 +20,7 @@ from gateway.routing import RouteInfo, RouteTable
 from gateway.signing import IdentitySigner
 from gateway.store.base import Store
 from gateway.token_cache import TokenCache
+from gateway.upstream_oauth.connector import Connector
 
 if TYPE_CHECKING:  # (it imports the MCP route's modules, which import these keys)
     from gateway.web.mcp_state import McpEndpoint
@@ -47,3 +48,4 @@ EVENT_IDS_KEY = web.AppKey("event_ids", EventIds)  # SSE event ids bound to the 
 TOKEN_CACHE_KEY = web.AppKey("token_cache", TokenCache)
 STREAMS_KEY = web.AppKey("streams", OpenStreams)  # requests in flight by token (revocation and expiry end them)
 MCP_KEY: web.AppKey[McpEndpoint] = web.AppKey("mcp")  # what the MCP route works with (gateway.web.mcp_state)
+CONNECTOR_KEY = web.AppKey("connector", Connector)  # per-user upstream credentials held in the vault

@@ -138,5 +138,12 @@ class Metrics:
             "Per-user upstream credentials by route and outcome (cached, exchanged, refused, failed).",
             ("route", "outcome"),
         )
+        self.held_credentials = Family(
+            "counter",
+            "mcpgw_held_credentials",
+            "Per-user upstream credentials held in the vault (oauth, provider_token), by route and outcome"
+            " (held, missing, refreshed, revoked, expired, failed, connected).",
+            ("route", "outcome"),
+        )
         self.registry = CollectorRegistry()
         self.registry.register(_Families([value for value in vars(self).values() if isinstance(value, Family)]))

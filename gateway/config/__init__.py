@@ -24,9 +24,18 @@ from gateway.config.rate_limits import RateLimit, RateLimitSettings, RouteRateLi
 from gateway.config.routes import DEFAULT_IDENTITY_HEADERS, Claim, Route
 from gateway.config.settings import ENV_PREFIX, Settings
 from gateway.config.store import STORE_SCHEMES, StoreSettings
-from gateway.config.upstream_auth import StaticUpstreamAuth, TokenExchangeUpstreamAuth
+from gateway.config.upstream_auth import (
+    OAuthUpstreamAuth,
+    ProviderTokenUpstreamAuth,
+    StaticUpstreamAuth,
+    TokenExchangeUpstreamAuth,
+)
+from gateway.config.vault import VaultSettings
 
 __all__ = [
+    "OAuthUpstreamAuth",
+    "ProviderTokenUpstreamAuth",
+    "VaultSettings",
     "StaticUpstreamAuth",
     "TokenExchangeUpstreamAuth",
     "DEFAULT_IDENTITY_HEADERS",

@@ -40,11 +40,11 @@ def plain(value: Any) -> Any:
     return value
 
 
-def url_problems(url: str, *, origin_only: bool) -> list[str]:
+def url_problems(url: str, *, origin_only: bool, allow_query: bool = False) -> list[str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return [f"{url!r} is not an absolute http(s) URL"]
-    if parts.username or parts.password or parts.fragment or parts.query:
+    if parts.username or parts.password or parts.fragment or (parts.query and not allow_query):
         return [f"{url!r} must not carry user info, query or fragment"]
     if origin_only and url.endswith("/"):
         return [f"{url!r} must not end with a slash (it is the issuer, compared byte for byte)"]

@@ -25,6 +25,8 @@ from gateway.config.proxy import ProxySettings
 from gateway.config.rate_limits import RateLimitSettings
 from gateway.config.routes import Route, route_problems
 from gateway.config.store import StoreSettings
+from gateway.config.upstream_auth import provider_token_problems
+from gateway.config.vault import VaultSettings
 
 ENV_PREFIX = "MCP_GATEWAY_"
 
@@ -50,6 +52,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     identity_jwt: IdentityJwtSettings = Field(default_factory=IdentityJwtSettings)
+    vault: VaultSettings = Field(default_factory=VaultSettings, description="Encryption of upstream credentials.")
     trusted_proxies: list[IPv4Network | IPv6Network] = Field(
         default_factory=list, description="Proxies whose X-Forwarded-For is believed (CIDRs); else the socket."
     )
@@ -109,4 +112,5 @@ def _cross_check(data: dict[str, Any]) -> list[str]:
     problems += access_problems(data)
     problems += client_problems(data)
     problems += route_problems(data)
+    problems += provider_token_problems(data)
     return problems

@@ -11,8 +11,14 @@ subject token is a gateway-signed assertion of the user (the identity JWT, `aud`
 at the gateway's `/.well-known/jwks.json`), the gateway authenticates as `client_id` / `client_secret`, and the
 token it gets is cached per (route, user, client) until shortly before it expires (gateway.upstream_credentials).
 
-The other per-user modes of the contract (`oauth`, `provider_token`) are not in this version yet: a route that
-names one is refused when the configuration is loaded, with a message that says so."""
+`oauth`: a credential per user from the upstream's own OAuth authorization server, with the user's consent: the
+gateway is an OAuth 2.1 client there (gateway.upstream_oauth). With no endpoints given, everything is discovered as
+an MCP client does it (the upstream's 401 / RFC 9728 metadata, then RFC 8414 metadata of its authorization
+server); with `authorization_endpoint` and `token_endpoint`, a plain OAuth provider that is no MCP server (GitHub,
+Google, Atlassian, Slack). Tokens are kept per (user, route) in the vault, encrypted (gateway.vault).
+
+`provider_token`: the access token the user's sign-in provider (`login.providers[]`, `provider`) returned when they
+signed in, refreshed with its refresh token; for upstreams that accept tokens of the same IdP."""
 
 from __future__ import annotations
 
@@ -26,7 +32,6 @@ from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from gateway.config.base import Model, url_problems
 from gateway.proxy import header_names
 
-NOT_YET_TYPES = ("oauth", "provider_token")  # in the contract, not in this version
 MAX_VALUE_CHARS = 8192  # a header line the upstream's server accepts (aiohttp: 8190 per line; nginx: 8 KiB)
 MAX_FILE_BYTES = 64 * 1024
 
@@ -77,15 +82,107 @@ class TokenExchangeUpstreamAuth(Model):
 
     @model_validator(mode="after")
     def _endpoint(self) -> TokenExchangeUpstreamAuth:
-        if url_problems(self.token_endpoint, origin_only=False):  # (not quoted: it may carry a password)
-            raise ValueError("token_endpoint: an absolute http(s) URL without user info, query or fragment")
-        parts = urlsplit(self.token_endpoint)
-        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
-            raise ValueError("token_endpoint: https is required (http only on loopback)")
+        if (problem := endpoint_problem(self.token_endpoint, allow_query=False)) is not None:
+            raise ValueError(f"token_endpoint: {problem}")
         return self
 
 
-UpstreamAuth = Annotated[StaticUpstreamAuth | TokenExchangeUpstreamAuth, Field(discriminator="type")]
+def endpoint_problem(url: str, *, allow_query: bool = True) -> str | None:
+    """An endpoint the gateway calls or sends browsers to: absolute https (http on loopback only), no user info,
+    no fragment (not quoted: it may carry a password)."""
+    if url_problems(url, origin_only=False, allow_query=allow_query):
+        return "an absolute http(s) URL without user info or fragment" + ("" if allow_query else " or query")
+    parts = urlsplit(url)
+    if parts.scheme != "https" and parts.hostname not in LOOPBACK:
+        return "https is required (http only on loopback)"
+    return None
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+FORMAT_FIELD = "{token}"
+
+
+class OAuthUpstreamAuth(Model):
+    type: Literal["oauth"] = Field(description="A credential per user from the upstream's OAuth server.")
+    client_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="The gateway's client there. Default: the gateway's own Client ID Metadata Document (when"
+        " public_url is https and the server supports it), else dynamic registration.",
+    )
+    client_secret: SecretStr | None = Field(default=None, description="Sent as HTTP Basic (client_secret_basic).")
+    authorization_endpoint: str | None = Field(
+        default=None, description="A plain OAuth provider's authorization endpoint (with token_endpoint)."
+    )
+    token_endpoint: str | None = Field(default=None, description="A plain OAuth provider's token endpoint.")
+    revocation_endpoint: str | None = Field(default=None, description="RFC 7009 endpoint, used at disconnect.")
+    issuer: str | None = Field(
+        default=None, description="The provider's issuer: its `iss` on the callback must match (RFC 9207)."
+    )
+    scopes: list[str] = Field(
+        default_factory=list, description="Scopes asked for. Default: what the upstream's metadata lists."
+    )
+    resource: str | None = Field(
+        default=None, description="RFC 8707 `resource`. Default: the upstream's (discovered), none for a provider."
+    )
+    header: str = Field(default="Authorization", description="Header that carries it to the upstream.")
+    format: str = Field(default="Bearer {token}", description="The header's value; {token} is the access token.")
+    timeout: float = Field(default=10.0, gt=0, le=60, description="Seconds for one call to the upstream's server.")
+    connect_on_authorize: bool = Field(
+        default=True,
+        description="Ask for the credential during sign-in (after consent, before the client's code); else only"
+        " when a request needs it (the connect link).",
+    )
+
+    @model_validator(mode="after")
+    def _endpoints(self) -> OAuthUpstreamAuth:
+        if (self.authorization_endpoint is None) != (self.token_endpoint is None):
+            raise ValueError("give both authorization_endpoint and token_endpoint, or neither (discovery)")
+        if self.authorization_endpoint is not None and self.client_id is None:
+            raise ValueError("a provider with explicit endpoints needs client_id (it has no registration)")
+        for name in ("authorization_endpoint", "token_endpoint", "revocation_endpoint", "issuer", "resource"):
+            value = getattr(self, name)
+            if value is not None and (problem := endpoint_problem(value)) is not None:
+                raise ValueError(f"{name}: {problem}")
+        if self.format.count(FORMAT_FIELD) != 1 or "{" in self.format.replace(FORMAT_FIELD, ""):
+            raise ValueError("format: must hold {token} once and no other braces")
+        if not all(" " <= c <= "~" for c in self.format):
+            raise ValueError("format: visible ASCII and spaces only")
+        return self
+
+    @property
+    def discovered(self) -> bool:
+        """True: endpoints come from the upstream's metadata (an MCP server); False: configured (a provider)."""
+        return self.token_endpoint is None
+
+    def header_line(self, token: str) -> tuple[str, str]:
+        return self.header, self.format.replace(FORMAT_FIELD, token)
+
+
+class ProviderTokenUpstreamAuth(Model):
+    type: Literal["provider_token"] = Field(description="The user's own token from their sign-in provider.")
+    provider: str = Field(min_length=1, description="The login.providers[] entry whose token is sent.")
+    header: str = Field(default="Authorization", description="Header that carries it to the upstream.")
+    format: str = Field(default="Bearer {token}", description="The header's value; {token} is the access token.")
+    timeout: float = Field(default=10.0, gt=0, le=60, description="Seconds for one refresh at the provider.")
+
+    @model_validator(mode="after")
+    def _format(self) -> ProviderTokenUpstreamAuth:
+        if self.format.count(FORMAT_FIELD) != 1 or "{" in self.format.replace(FORMAT_FIELD, ""):
+            raise ValueError("format: must hold {token} once and no other braces")
+        return self
+
+    def header_line(self, token: str) -> tuple[str, str]:
+        return self.header, self.format.replace(FORMAT_FIELD, token)
+
+
+PER_USER_CONNECTED = (OAuthUpstreamAuth, ProviderTokenUpstreamAuth)  # held in the vault
+
+UpstreamAuth = Annotated[
+    StaticUpstreamAuth | TokenExchangeUpstreamAuth | OAuthUpstreamAuth | ProviderTokenUpstreamAuth,
+    Field(discriminator="type"),
+]
 
 
 def _read_secret(path: str) -> str:
@@ -119,13 +216,10 @@ def _names(value: Any) -> list[Any]:
 
 def upstream_auth_problems(route: dict[str, Any], where: str, own_names: set[str]) -> list[str]:
     """The header names one the gateway may send for its credential (not one it sets or guards otherwise, not one the
-    route forwards from clients); a per-user type named clearly as not yet available."""
+    route forwards from clients)."""
     auth = route.get("upstream_auth")
     if not isinstance(auth, dict):
         return []
-    kind = auth.get("type")
-    if kind in NOT_YET_TYPES:
-        return [f"{where}.upstream_auth.type: {kind!r} is not available in this version (static, token_exchange)"]
     header = auth.get("header", "Authorization")
     if not isinstance(header, str):
         return []
@@ -140,3 +234,21 @@ def upstream_auth_problems(route: dict[str, Any], where: str, own_names: set[str
     if name in {h.canonical(str(f)) for f in forwarded}:
         return [f"{where}.upstream_auth.header: {header!r} is also in forward_headers or forward_response_headers"]
     return []
+
+
+def provider_token_problems(data: dict[str, Any]) -> list[str]:
+    """`provider_token` routes that name no configured sign-in provider."""
+    login = data.get("login")
+    providers = login.get("providers") if isinstance(login, dict) else None
+    known = {p.get("name") for p in providers if isinstance(p, dict)} if isinstance(providers, list) else set()
+    routes = data.get("routes")
+    problems = []
+    for i, route in enumerate(routes if isinstance(routes, list) else []):
+        auth = route.get("upstream_auth") if isinstance(route, dict) else None
+        if isinstance(auth, dict) and auth.get("type") == "provider_token" and auth.get("provider") not in known:
+            names = ", ".join(sorted(str(k) for k in known)) or "none"
+            problems.append(
+                f"routes[{i}].upstream_auth.provider: {auth.get('provider')!r} is no login.providers[] entry"
+                f" (known: {names})"
+            )
+    return problems

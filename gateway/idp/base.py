@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.store.records import Principal
 
@@ -22,6 +22,15 @@ class AuthorizationStart:
     code_verifier: str
 
 
+@dataclass(frozen=True)
+class TokenClient:
+    """Where and as whom the gateway refreshes a provider's tokens (provider_token routes)."""
+
+    token_endpoint: str
+    client_id: str
+    client_secret: str
+
+
 class IdentityProvider(Protocol):
     name: str
     label: str
@@ -29,7 +38,16 @@ class IdentityProvider(Protocol):
     async def start(self, redirect_uri: str) -> AuthorizationStart: ...
 
     async def finish(
-        self, code: str, start_nonce: str, code_verifier: str, redirect_uri: str, *, now: float
+        self,
+        code: str,
+        start_nonce: str,
+        code_verifier: str,
+        redirect_uri: str,
+        *,
+        now: float,
+        tokens_out: dict[str, Any] | None = None,  # filled with the provider's token answer (provider_token routes)
     ) -> Principal: ...
+
+    async def token_client(self) -> TokenClient: ...
 
     async def close(self) -> None: ...

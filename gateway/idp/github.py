@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from gateway.config import ProviderSettings
-from gateway.idp.base import AuthorizationStart, ProviderError
+from gateway.idp.base import AuthorizationStart, ProviderError, TokenClient
 from gateway.idp.http import fetch_json, provider_session
 from gateway.oauth.pkce import s256
 from gateway.store.records import Principal
@@ -44,7 +44,20 @@ class GitHubProvider:
         }
         return AuthorizationStart(f"{self._web}/login/oauth/authorize?{urlencode(params)}", state, "", verifier)
 
-    async def finish(self, code: str, nonce: str, code_verifier: str, redirect_uri: str, *, now: float) -> Principal:
+    async def token_client(self) -> TokenClient:
+        secret = self._settings.client_secret.get_secret_value()
+        return TokenClient(f"{self._web}/login/oauth/access_token", self._settings.client_id, secret)
+
+    async def finish(
+        self,
+        code: str,
+        nonce: str,
+        code_verifier: str,
+        redirect_uri: str,
+        *,
+        now: float,
+        tokens_out: dict[str, Any] | None = None,
+    ) -> Principal:
         http = self._session()
         tokens = await fetch_json(
             http,
@@ -70,6 +83,8 @@ class GitHubProvider:
         teams = await fetch_json(http, "GET", f"{self._api}/user/teams", "teams", headers=headers)
         if not isinstance(user, dict) or not isinstance(user.get("id"), int):
             raise ProviderError("GitHub returned no user")
+        if tokens_out is not None:
+            tokens_out.update(tokens)
         return Principal(
             user_id=f"{self.name}:{user['id']}",
             email=_verified_primary(emails),

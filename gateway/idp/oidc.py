@@ -17,7 +17,7 @@ import aiohttp
 from joserfc.jwk import KeySet
 
 from gateway.config import ProviderSettings
-from gateway.idp.base import AuthorizationStart, ProviderError
+from gateway.idp.base import AuthorizationStart, ProviderError, TokenClient
 from gateway.idp.http import fetch_json, provider_session
 from gateway.idp.id_token import IdTokenError, UnknownKeyError, validate_id_token
 from gateway.oauth.pkce import s256
@@ -79,7 +79,21 @@ class OidcProvider:
         }
         return AuthorizationStart(f"{meta['authorization_endpoint']}?{urlencode(params)}", state, nonce, verifier)
 
-    async def finish(self, code: str, nonce: str, code_verifier: str, redirect_uri: str, *, now: float) -> Principal:
+    async def token_client(self) -> TokenClient:
+        meta = await self._metadata()
+        secret = self._settings.client_secret.get_secret_value()
+        return TokenClient(meta["token_endpoint"], self._settings.client_id, secret)
+
+    async def finish(
+        self,
+        code: str,
+        nonce: str,
+        code_verifier: str,
+        redirect_uri: str,
+        *,
+        now: float,
+        tokens_out: dict[str, Any] | None = None,
+    ) -> Principal:
         meta = await self._metadata()
         settings = self._settings
         form = {
@@ -101,6 +115,8 @@ class OidcProvider:
         if not isinstance(id_token, str):
             raise ProviderError("the identity provider returned no id_token")
         claims = await self._verify(id_token, nonce, now)
+        if tokens_out is not None:
+            tokens_out.update(tokens)
         if settings.use_userinfo and meta.get("userinfo_endpoint") and isinstance(tokens.get("access_token"), str):
             info = await fetch_json(
                 self._session(),

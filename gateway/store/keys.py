@@ -21,6 +21,16 @@ class KeyStoreMixin(RedisBase):
         async with reachable():
             return bool(await self._redis.set(self.key("signing", "keys"), value, nx=only_if_absent))
 
+    async def load_vault_keys(self) -> str | None:
+        """The vault's key set when none is configured (gateway.vault): a JSON list, the first encrypts."""
+        async with reachable():
+            value = await self._redis.get(self.key("vault", "keys"))
+        return str(value) if value is not None else None
+
+    async def save_vault_keys(self, value: str, *, only_if_absent: bool) -> bool:
+        async with reachable():
+            return bool(await self._redis.set(self.key("vault", "keys"), value, nx=only_if_absent))
+
     async def load_or_create_secret(self, name: str) -> str:
         """A deployment secret (64 hex digits) shared by every gateway instance on this store: the first instance
         that asks creates it, every later call returns the same one (never rotated by the gateway)."""

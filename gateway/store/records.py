@@ -57,6 +57,7 @@ class SessionOwnerRecord(_Record):
     user_id: str
     client_id: str
     route: str
+    url_elicitation: bool = False  # its initialize declared URL-mode elicitation (gateway.web.connect_required)
 
 
 class Principal(_Record):
@@ -183,3 +184,51 @@ class Rotation:
     outcome: RotationOutcome
     record: RefreshTokenRecord | None = None  # the presented token's record (grant, scopes, principal)
     successor: str | None = None  # plaintext refresh token to hand out (rotated or grace)
+
+
+class UpstreamCredentialRecord(_Record):
+    """A user's credential for one upstream (`routes[].upstream_auth` oauth, provider_token), as the vault keeps it:
+    encrypted as a whole (gateway.vault), never in the clear in Redis. `endpoint`, `client_id` (and a registered
+    client's `client_secret`) are what a refresh and a revocation need; `issued_at` tells a refreshed one apart."""
+
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: float | None = None  # None: the server said nothing (used until the upstream refuses it)
+    scope: str | None = None
+    token_endpoint: str
+    revocation_endpoint: str | None = None
+    client_id: str
+    client_secret: str | None = None  # a dynamically registered client's (a configured one's stays in config)
+    issuer: str | None = None
+    resource: str | None = None
+    issued_at: float
+
+
+class UpstreamFlightRecord(_Record):
+    """An authorization at an upstream's server in flight, keyed by its `state` (single use, 10 minutes), bound to
+    the browser session and the user that started it; with `pending`, the client's own authorization it continues."""
+
+    route: str
+    user_id: str
+    session_hash: str
+    code_verifier: str
+    redirect_uri: str
+    authorization_endpoint: str
+    token_endpoint: str
+    revocation_endpoint: str | None = None
+    issuer: str | None = None
+    iss_required: bool = False  # RFC 9207: the server said it sends `iss`
+    client_id: str
+    client_secret: str | None = None  # a registered client's (sealed with the vault key, see gateway.vault)
+    resource: str | None = None
+    pending: PendingAuthorizationRecord | None = None
+    remember: bool = True
+    created_at: float
+
+
+class UpstreamClientRecord(_Record):
+    """The gateway's dynamically registered client (RFC 7591) at one upstream authorization server."""
+
+    client_id: str
+    client_secret: str | None = None
+    registered_at: float

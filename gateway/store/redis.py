@@ -13,6 +13,7 @@ from redis.retry import Retry
 
 from gateway.store.accounts import AccountStoreMixin
 from gateway.store.clients import ClientStoreMixin
+from gateway.store.credentials import CredentialStoreMixin
 from gateway.store.keys import KeyStoreMixin
 from gateway.store.rate_limits import RateLimitStoreMixin
 from gateway.store.redis_base import reachable
@@ -59,7 +60,9 @@ def _sentinel_master(url: str, options: dict[str, Any], timeout: float) -> tuple
     return master, sentinel
 
 
-class RedisStore(TokenStoreMixin, AccountStoreMixin, ClientStoreMixin, RateLimitStoreMixin, KeyStoreMixin):
+class RedisStore(
+    TokenStoreMixin, AccountStoreMixin, ClientStoreMixin, RateLimitStoreMixin, KeyStoreMixin, CredentialStoreMixin
+):
     """All gateway state in one Redis; every failure to reach it becomes `StoreUnavailableError`."""
 
     @classmethod

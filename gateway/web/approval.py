@@ -10,7 +10,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.access import AccessPolicy
-from gateway.app_state import CLOCK_KEY, PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.app_state import CLOCK_KEY, CONNECTOR_KEY, PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.config import OAuthUpstreamAuth
 from gateway.idp.base import ProviderError
 from gateway.oauth.authorize import grant_code
 from gateway.oauth.consent import build_consent, may_skip_consent
@@ -22,6 +23,7 @@ from gateway.web.authorize_pages import consent_page, denied_page
 from gateway.web.errors import NO_STORE
 from gateway.web.render import html_error
 from gateway.web.session import BrowserSession
+from gateway.web.upstream_connect import redirect_to_upstream
 
 STATE_TTL = 600
 
@@ -58,7 +60,9 @@ async def approve(
     session: BrowserSession,
 ) -> web.Response:
     """Issue the code, for the person as they stand now (every path to a code comes here): the account is re-read,
-    a sign-in older than login.identity_max_age is refused, and the route's rules are applied again."""
+    a sign-in older than login.identity_max_age is refused, and the route's rules are applied again. A route with
+    `upstream_auth: oauth` the person has not connected yet sends them to the upstream's server first; its
+    callback (gateway.web.upstream_callback) comes back here."""
     store, settings, now = request.app[STORE_KEY], request.app[SETTINGS_KEY], request.app[CLOCK_KEY]()
     info = request.app[ROUTES_KEY].by_name(route)
     policy = AccessPolicy(settings, store)
@@ -88,6 +92,10 @@ async def approve(
             outcome="denied_by_rules",
         )
         return denied_page(session, current, route)
+    auth = info.route.upstream_auth  # a route that acts for the user upstream: connected before the code
+    if isinstance(auth, OAuthUpstreamAuth) and auth.connect_on_authorize:
+        if not await request.app[CONNECTOR_KEY].holds(current.user_id, route):
+            return await redirect_to_upstream(request, info, current, session, pending=pending, remember=remember)
     scopes = grant_scopes(pending.scopes_requested, info.route.scopes)
     if remember and settings.oauth.consent_ttl > 0:
         previous = await store.load_consent(current.user_id, pending.client_id, route)

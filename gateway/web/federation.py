@@ -10,7 +10,8 @@ import logging
 
 from aiohttp import web
 
-from gateway.app_state import CLOCK_KEY, PROVIDERS_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.app_state import CLOCK_KEY, CONNECTOR_KEY, PROVIDERS_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.config import ProviderTokenUpstreamAuth, Settings
 from gateway.idp.base import ProviderError
 from gateway.oauth.errors import AccessDeniedError
 from gateway.web.approval import approve, callback_url, with_cookies
@@ -40,17 +41,47 @@ async def handle_callback(request: web.Request) -> web.StreamResponse:
         return redirect_error(
             pending.redirect_uri, AccessDeniedError("the identity provider refused the sign-in"), pending.state, issuer
         )
+    tokens: dict[str, object] = {}
+    provider = request.app[PROVIDERS_KEY][name]
     try:
-        principal = await request.app[PROVIDERS_KEY][name].finish(
-            request.query["code"], flight.nonce, flight.code_verifier, callback_url(request, name), now=now
+        principal = await provider.finish(
+            request.query["code"],
+            flight.nonce,
+            flight.code_verifier,
+            callback_url(request, name),
+            now=now,
+            tokens_out=tokens,
         )
     except ProviderError as exc:
         logger.warning("sign-in through %s failed: %s", name, exc)
         audit(request, "oauth.login", method=name, outcome="failed", reason=str(exc)[:200])
         return html_error("Sign-in failed", str(exc))
     audit(request, "oauth.login", method=name, user=principal.user_id, outcome="ok")
+    if name in provider_token_users(request.app[SETTINGS_KEY]) and _token_shaped(tokens.get("access_token")):
+        try:
+            client = await provider.token_client()
+        except ProviderError:
+            client = None
+        if client is not None:
+            await request.app[CONNECTOR_KEY].keep_provider_tokens(
+                principal.user_id, name, tokens, client.token_endpoint, client.client_id
+            )
     response = web.Response()
     fresh = await start_session(request, response, principal, replacing=session)
     # the provider confirmed who this is; consent was given before the redirect (gateway.web.approval)
     page = await approve(request, pending, flight.route, principal, remember=True, session=fresh)
     return with_cookies(page, response)
+
+
+def provider_token_users(settings: Settings) -> set[str]:
+    """The sign-in providers whose tokens some route sends upstream (`upstream_auth: provider_token`): only their
+    tokens are kept, in the vault, after a sign-in."""
+    return {
+        route.upstream_auth.provider
+        for route in settings.routes
+        if isinstance(route.upstream_auth, ProviderTokenUpstreamAuth)
+    }
+
+
+def _token_shaped(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 8192 and all("!" <= c <= "~" for c in value)

@@ -23,6 +23,7 @@ from gateway.signing import IdentitySigner
 from gateway.store.base import Store
 from gateway.token_cache import TokenCache
 from gateway.upstream_credentials import UpstreamCredentials
+from gateway.upstream_oauth.connector import Connector
 
 if TYPE_CHECKING:
     from gateway.web.mcp_policy import Inspection
@@ -45,7 +46,8 @@ class McpEndpoint:
     digester: ArgumentDigester
     http: Any  # the upstream pool (gateway.proxy.upstream.build_http_client)
     clock: Callable[[], float]
-    credentials: UpstreamCredentials  # per-user upstream credentials (routes[].upstream_auth)
+    credentials: UpstreamCredentials  # per-user upstream credentials by token exchange (routes[].upstream_auth)
+    connector: Connector  # per-user upstream credentials held in the vault (oauth, provider_token)
     public_proto: str = ""
     rules: dict[str, AllowRules] = field(default_factory=dict)  # by route name: the route's or the global rules
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from aiohttp import web
 
 from gateway.app_state import ROUTE_INFO_KEY, TOKEN_ID_KEY
-from gateway.config import TokenExchangeUpstreamAuth
+from gateway.config import OAuthUpstreamAuth, ProviderTokenUpstreamAuth, TokenExchangeUpstreamAuth
 from gateway.mcp import jsonrpc
 from gateway.oauth.bearer import PolicyDeniedError, SessionNotFoundError, bearer_token, verify_token
 from gateway.oauth.errors import OAuthError
@@ -20,12 +21,16 @@ from gateway.routing import RouteInfo
 from gateway.store.records import SessionOwnerRecord
 from gateway.store.tokens import SESSION_OWNER_TTL
 from gateway.upstream_credentials import CredentialError
+from gateway.upstream_oauth.connector import ConnectRequiredError, HeldCredentialError
+from gateway.web import connect_required
 from gateway.web.body import BodyTimeoutError, BodyTooLargeError, read_body
 from gateway.web.client_ip import client_ip_behind
 from gateway.web.cors import mcp_cors_headers, mcp_preflight, origin_allowed
 from gateway.web.errors import Refusal, bearer_challenge, jsonrpc_error
 from gateway.web.mcp_policy import check_policy, check_rate_limits, inspect
 from gateway.web.mcp_state import McpCall
+
+HELD = (OAuthUpstreamAuth, ProviderTokenUpstreamAuth)  # per-user credentials the gateway holds (gateway.vault)
 
 logger = logging.getLogger("gateway.web.mcp")
 SESSION_HEADER = "Mcp-Session-Id"
@@ -166,29 +171,18 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
     started = time.monotonic()
     name = info.route.name
     mcp.metrics.overhead_seconds.labels(name).observe(started - call.started)
-    try:
-        answer = await open_upstream(
-            mcp.http,
-            request,
-            info,
-            grant.context,
-            call.body,
-            public_proto=mcp.public_proto,
-            client_address=call.client_ip,
-            identity_jwt=signed,
-            last_event_id=call.resume_from,
-            request_id=call.request_id,
-            credential=credential,
-        )
-    except UpstreamFailure as failure:
-        mcp.metrics.requests.labels(name, request.method, str(failure.status)).inc()
-        raise Refusal(upstream_failure_response(failure, jsonrpc.peek_id(call.body or b""))) from None
+    answer = await _open(call, info, signed, credential)
+    if answer.status == 401 and isinstance(info.route.upstream_auth, HELD):
+        answer.close()  # the upstream ended the user's credential early: refreshed (or connected again) once
+        await mcp.connector.expire(name, info.route.upstream_auth, grant.context.record.user_id)
+        credential = await _per_user_credential(call, info)
+        answer = await _open(call, info, signed, credential)
     waited = time.monotonic() - started
     mcp.metrics.upstream_seconds.labels(name).observe(waited)
     call.fields["upstream_ms"] = round(waited * 1000, 1)
     if answer.status == 401 and info.route.upstream_auth is not None:
         answer.close()
-        raise _credential_refused(call, info, credential)
+        raise await _credential_refused(call, info, credential)
     mcp.metrics.requests.labels(name, request.method, str(answer.status)).inc()
     try:
         await _track_session(call, info, answer.headers, answer.status)
@@ -214,26 +208,73 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
             call.fields["stream_ended"] = f"token {watch.reason}"
 
 
+async def _open(call: McpCall, info: RouteInfo, signed: str | None, credential: tuple[str, str] | None) -> Any:
+    """The upstream's answer (its head), or the refusal that relays its failure."""
+    mcp, request, grant = call.mcp, call.request, call.grant
+    assert grant is not None
+    try:
+        return await open_upstream(
+            mcp.http,
+            request,
+            info,
+            grant.context,
+            call.body,
+            public_proto=mcp.public_proto,
+            client_address=call.client_ip,
+            identity_jwt=signed,
+            last_event_id=call.resume_from,
+            request_id=call.request_id,
+            credential=credential,
+        )
+    except UpstreamFailure as failure:
+        mcp.metrics.requests.labels(info.route.name, request.method, str(failure.status)).inc()
+        raise Refusal(upstream_failure_response(failure, jsonrpc.peek_id(call.body or b""))) from None
+
+
 async def _per_user_credential(call: McpCall, info: RouteInfo) -> tuple[str, str] | None:
-    """This user's credential for the route's upstream (`upstream_auth: token_exchange`), or None (a static one
-    travels with the route's header plan; no `upstream_auth`: none)."""
+    """This user's credential for the route's upstream (`upstream_auth` token_exchange, oauth, provider_token), or
+    None (a static one travels with the route's header plan; no `upstream_auth`: none). One the user must connect
+    first is answered in-band (gateway.web.connect_required)."""
     auth = info.route.upstream_auth
+    assert call.grant is not None
+    if isinstance(auth, HELD):
+        record = call.grant.context.record
+        name = info.route.name
+        await connect_required.connected_retry(call, name)  # (a retry after the connect page: the client's own body)
+        try:
+            line = await call.mcp.connector.header_line(name, auth, record.user_id)
+        except ConnectRequiredError as error:
+            raise await connect_required.answer(call, error) from None
+        except HeldCredentialError as error:
+            raise Refusal(
+                jsonrpc_error(502, jsonrpc.UPSTREAM_UNAVAILABLE, str(error), jsonrpc.peek_id(call.body or b""))
+            ) from None
+        call.fields["credential"] = auth.type
+        return line
     if not isinstance(auth, TokenExchangeUpstreamAuth):
         return None
-    assert call.grant is not None
     try:
-        return await call.mcp.credentials.header_line(info.route.name, auth, call.grant.context)
+        line = await call.mcp.credentials.header_line(info.route.name, auth, call.grant.context)
     except CredentialError as error:
         code = jsonrpc.FORBIDDEN if error.status == 403 else jsonrpc.UPSTREAM_UNAVAILABLE
         raise Refusal(jsonrpc_error(error.status, code, error.message, jsonrpc.peek_id(call.body or b""))) from None
+    call.fields["credential"] = auth.type
+    return line
 
 
-def _credential_refused(call: McpCall, info: RouteInfo, credential: tuple[str, str] | None) -> Refusal:
-    """The upstream answered 401 to the gateway's own credential (`upstream_auth`): the gateway's configuration is
-    at fault, not the client's token. A 502 (relayed, the 401 would send the client back to sign in with the gateway,
-    and again after that); said in the log for the operator, without the credential. A per-user one is forgotten:
-    the next request asks for a new one."""
+async def _credential_refused(call: McpCall, info: RouteInfo, credential: tuple[str, str] | None) -> Refusal:
+    """The upstream answered 401 to the gateway's own credential (`upstream_auth`): not the client's token's fault.
+    A user's held credential (oauth, provider_token) was revoked or expired upstream: dropped, and the client told
+    to connect again. Else the gateway's configuration is at fault: a 502 (relayed, the 401 would send the client
+    back to sign in with the gateway, and again after that); said in the log for the operator, without the
+    credential. A per-user exchanged one is forgotten: the next request asks for a new one."""
     name = info.route.name
+    auth = info.route.upstream_auth
+    if call.grant is not None and isinstance(auth, HELD):
+        await call.mcp.connector.forget(name, auth, call.grant.context.record.user_id)
+        call.mcp.metrics.requests.labels(name, call.request.method, "401").inc()
+        provider = auth.provider if isinstance(auth, ProviderTokenUpstreamAuth) else None
+        return await connect_required.answer(call, ConnectRequiredError(name, provider))
     if call.grant is not None and credential is not None:
         call.mcp.credentials.forget(name, call.grant.context, credential)
     logger.warning("the upstream of route %s refused the gateway's credential (401): check upstream_auth", name)
@@ -249,7 +290,13 @@ async def _track_session(call: McpCall, info: RouteInfo, headers: object, status
     minted, presented = upstream_session_id(headers), request.headers.get(SESSION_HEADER)  # type: ignore[arg-type]
     if minted and minted != presented:
         record = grant.context.record
-        owner = SessionOwnerRecord(user_id=record.user_id, client_id=record.client_id, route=info.route.name)
+        owner = SessionOwnerRecord(
+            user_id=record.user_id,
+            client_id=record.client_id,
+            route=info.route.name,
+            url_elicitation=info.route.upstream_auth is not None
+            and connect_required.initialize_declares_url_elicitation(call.body),
+        )
         await mcp.store.save_session_owner(minted, owner, SESSION_OWNER_TTL)
     elif presented and request.method == "DELETE" and status < 300:
         await mcp.store.delete_session_owner(presented)  # the session ended

@@ -23,6 +23,13 @@ from gateway.web.oauth import (
     handle_userinfo,
 )
 from gateway.web.password_sign_in import handle_login, handle_signup
+from gateway.web.upstream_callback import handle_upstream_callback
+from gateway.web.upstream_connect import (
+    handle_client_document,
+    handle_connect,
+    handle_connections,
+    handle_disconnect,
+)
 
 
 def setup_routes(app: web.Application, table: RouteTable) -> None:
@@ -50,6 +57,12 @@ def setup_routes(app: web.Application, table: RouteTable) -> None:
     router.add_post("/authorize/provider", handle_provider_choice)
     router.add_post("/authorize/signup", handle_signup)
     router.add_get("/login/{provider}/callback", handle_callback)
+    router.add_get("/upstream/callback", handle_upstream_callback)
+    router.add_route("GET", "/upstream/connect/{route}", handle_connect)
+    router.add_route("POST", "/upstream/connect/{route}", handle_connect)
+    router.add_get("/upstream/connections", handle_connections)
+    router.add_post("/upstream/connections/disconnect", handle_disconnect)
+    router.add_get("/upstream/client/{route}", handle_client_document)
     router.add_route("GET", "/logout", handle_logout)
     router.add_route("POST", "/logout", handle_logout)
     for path in sorted({PRM_WELL_KNOWN, PRM_WELL_KNOWN + "/"} | table.prm_paths()):

@@ -64,6 +64,8 @@ class Browser:
     provider: str | None = None  # click this provider's button instead of the password form
     idp_subject: str | None = None  # who to be at the identity provider's (mock) sign-in form
     provider_callbacks: list[str] = field(default_factory=list)  # every gateway callback URL the IdP sent
+    # other gateways the walk may pass through (an upstream's own authorization server): origin -> who to be there
+    logins: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     async def redirect_handler(self, authorization_url: str) -> None:
         self.result = await self.authorize(authorization_url)
@@ -78,13 +80,13 @@ class Browser:
         """Walk login, consent and (when `provider` is set) the provider's sign-in; return the query parameters
         of the redirect back to the client (code/state/iss or error). A non-200 page ends the walk: its
         status and body are in `self.pages` / the returned {"status": …} dict."""
-        gateway = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+        gateway = _origin(url)
         async with aiohttp.ClientSession(cookie_jar=self.jar) as http:
             response = await http.get(url, allow_redirects=False)
-            for _ in range(8):
+            for _ in range(16):
                 if response.status in (302, 303):
                     location = urljoin(str(response.url), response.headers["Location"])
-                    if location.startswith(gateway + "/"):  # the gateway's own redirects
+                    if _origin(location) in {gateway, *self.logins}:  # the gateways' own redirects
                         response = await http.get(location, allow_redirects=False)
                         continue
                     if (
@@ -103,6 +105,8 @@ class Browser:
                 if response.status != 200:
                     return {"status": str(response.status)}
                 forms = parse_forms(html)
+                if not forms:  # a page that ends the walk (connected, an error shown with 200)
+                    return {"status": "200"}
                 form = next(
                     (f for f in forms if self.provider is not None and f["action"] == "/authorize/provider"), forms[0]
                 )
@@ -110,7 +114,8 @@ class Browser:
                 if form["action"] == "/authorize/provider":
                     data["provider"] = self.provider or ""
                 elif "password" in data:
-                    data.update(username=self.username, password=self.password)
+                    username, password = self.logins.get(_origin(str(response.url)), (self.username, self.password))
+                    data.update(username=username, password=password)
                 else:
                     data["decision"] = self.decision
                     options = form.get("options", {}).get("resource")
@@ -130,6 +135,10 @@ class Browser:
         location = answer.headers["Location"]
         self.provider_callbacks.append(location)
         return await http.get(location, allow_redirects=False)
+
+
+def _origin(url: str) -> str:
+    return "{0.scheme}://{0.netloc}".format(urlsplit(url))
 
 
 class MemoryStorage(TokenStorage):

@@ -1,0 +1,196 @@
+"""The vault: per-user upstream credentials, encrypted at rest (AES-256-GCM), in the store.
+
+Every record is sealed whole: `v1.<key id>.<base64url(nonce ‖ ciphertext)>`, the associated data binding it to its
+user and slot (`mcpgw-vault v1\\0<user>\\0<slot>`), so a sealed value copied onto another user or another route
+does not open. The key id is the first 8 hex digits of the SHA-256 of the key: the first key of the set seals,
+any key of the set opens, so rotation is "put a new key first, keep the old ones while credentials sealed with
+them remain" (`credentials rekey` moves them all onto the first key). Keys come from `vault.keys` /
+`vault.key_file`, else a key set kept in the store (gateway.config.vault says what that exposes)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import stat
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import ValidationError
+
+from gateway.config import VaultSettings
+from gateway.config.vault import decode_key
+from gateway.store.base import CredentialStore
+from gateway.store.records import UpstreamClientRecord, UpstreamCredentialRecord
+
+VERSION = "v1"
+NONCE_BYTES = 12
+
+
+class VaultKeyError(Exception):
+    """The configured key file cannot be used."""
+
+
+def new_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
+
+
+def key_id(key: bytes) -> str:
+    return hashlib.sha256(key).hexdigest()[:8]
+
+
+def route_slot(route: str) -> str:
+    return f"route:{route}"
+
+
+def provider_slot(provider: str) -> str:
+    return f"provider:{provider}"
+
+
+class Vault:
+    """Seals and opens credentials of one deployment; reads its key set once per process (after a rotation in the
+    store, other instances learn the new key on their next start, and open credentials sealed with it meanwhile:
+    an unknown key id makes the vault read the set again)."""
+
+    def __init__(self, settings: VaultSettings, store: CredentialStore) -> None:
+        self._settings, self._store = settings, store
+        self._keys: list[bytes] | None = None
+
+    async def keys(self, *, reread: bool = False) -> list[bytes]:
+        if self._keys is None or reread:
+            self._keys = await self._load_keys()
+        return self._keys
+
+    async def _load_keys(self) -> list[bytes]:
+        if self._settings.keys:
+            return [decode_key(k.get_secret_value()) for k in self._settings.keys]
+        if self._settings.key_file is not None:
+            return read_key_file(self._settings.key_file)
+        stored = await self._store.load_vault_keys()
+        if stored is None:
+            await self._store.save_vault_keys(json.dumps([new_key()]), only_if_absent=True)  # the first one wins
+            stored = await self._store.load_vault_keys()
+        return [decode_key(k) for k in json.loads(stored or "[]")]
+
+    async def seal(self, user_id: str, slot: str, plain: str) -> str:
+        key = (await self.keys())[0]
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = AESGCM(key).encrypt(nonce, plain.encode("utf-8"), _aad(user_id, slot))
+        return f"{VERSION}.{key_id(key)}.{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
+
+    async def open(self, user_id: str, slot: str, sealed: str) -> str | None:
+        """The plain text, or None when it was not sealed for this user and slot with a key of the set."""
+        version, _, rest = sealed.partition(".")
+        kid, _, body = rest.partition(".")
+        if version != VERSION:
+            return None
+        keys = await self.keys()
+        if not any(key_id(k) == kid for k in keys):
+            keys = await self.keys(reread=True)  # (rotated by another instance since this one read the set)
+        for key in keys:
+            if key_id(key) != kid:
+                continue
+            try:
+                raw = base64.urlsafe_b64decode(body.encode("ascii"))
+                return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(user_id, slot)).decode("utf-8")
+            except (InvalidTag, ValueError):
+                return None
+        return None
+
+    # -- credentials ----------------------------------------------------------------------------------------------
+
+    async def save(self, user_id: str, slot: str, record: UpstreamCredentialRecord) -> str:
+        sealed = await self.seal(user_id, slot, record.model_dump_json())
+        await self._store.save_credential(user_id, slot, sealed)
+        return sealed
+
+    async def load(self, user_id: str, slot: str) -> tuple[UpstreamCredentialRecord, str] | None:
+        """The credential and its sealed form (for a compare-and-delete), or None when there is none, or it cannot
+        be opened (its key is gone: it is as good as none, the user connects again)."""
+        sealed = await self._store.load_credential(user_id, slot)
+        if sealed is None:
+            return None
+        record = await self._record(user_id, slot, sealed)
+        return (record, sealed) if record is not None else None
+
+    async def all_of(self, user_id: str) -> dict[str, UpstreamCredentialRecord | None]:
+        """Every slot the user holds (None: a credential this key set cannot open)."""
+        return {
+            slot: await self._record(user_id, slot, sealed)
+            for slot, sealed in sorted((await self._store.credentials_of(user_id)).items())
+        }
+
+    async def _record(self, user_id: str, slot: str, sealed: str) -> UpstreamCredentialRecord | None:
+        plain = await self.open(user_id, slot, sealed)
+        if plain is None:
+            return None
+        try:
+            return UpstreamCredentialRecord.model_validate_json(plain)
+        except ValidationError:
+            return None
+
+    async def rekey(self) -> tuple[int, int]:
+        """Seal every credential again with the first key: (moved, unreadable ones left as they are)."""
+        moved = unreadable = 0
+        first = key_id((await self.keys())[0])
+        for user_id in await self._store.credential_users():
+            for slot, sealed in (await self._store.credentials_of(user_id)).items():
+                if sealed.split(".")[1:2] == [first]:
+                    continue
+                plain = await self.open(user_id, slot, sealed)
+                if plain is None:
+                    unreadable += 1
+                    continue
+                await self._store.save_credential(user_id, slot, await self.seal(user_id, slot, plain))
+                moved += 1
+        return moved, unreadable
+
+    # -- the gateway's registered clients at upstream servers -------------------------------------------------------
+
+    async def save_client(self, route: str, issuer: str, record: UpstreamClientRecord) -> None:
+        sealed = await self.seal("-", f"client:{route}:{issuer}", record.model_dump_json())
+        await self._store.save_upstream_client(route, issuer, sealed)
+
+    async def load_client(self, route: str, issuer: str) -> UpstreamClientRecord | None:
+        sealed = await self._store.load_upstream_client(route, issuer)
+        plain = await self.open("-", f"client:{route}:{issuer}", sealed) if sealed else None
+        try:
+            return UpstreamClientRecord.model_validate_json(plain) if plain else None
+        except ValidationError:
+            return None
+
+
+def _aad(user_id: str, slot: str) -> bytes:
+    return f"mcpgw-vault {VERSION}\0{user_id}\0{slot}".encode()
+
+
+def read_key_file(path: os.PathLike[str] | str) -> list[bytes]:
+    """One base64url key per line (blank lines and `#` comments skipped); owner-only, like every key file."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise VaultKeyError(f"vault.key_file {str(path)!r} is not a regular file")
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            raise VaultKeyError(f"vault.key_file {str(path)!r} is readable by others: chmod 600 it")
+        with open(path, encoding="ascii") as file:
+            lines = [line.strip() for line in file.read(64 * 1024).splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VaultKeyError(f"vault.key_file {str(path)!r} cannot be read ({type(exc).__name__})") from None
+    try:
+        keys = [decode_key(line) for line in lines if line and not line.startswith("#")]
+    except ValueError as exc:
+        raise VaultKeyError(f"vault.key_file {str(path)!r}: {exc}") from None
+    if not keys:
+        raise VaultKeyError(f"vault.key_file {str(path)!r} holds no key")
+    return keys
+
+
+async def rotate_stored_key(store: CredentialStore) -> str:
+    """Put a new key first in the store-held key set (the old ones stay, for reading); its id."""
+    stored = await store.load_vault_keys()
+    keys = json.loads(stored) if stored else []
+    fresh = new_key()
+    await store.save_vault_keys(json.dumps([fresh, *keys]), only_if_absent=False)
+    return key_id(decode_key(fresh))
