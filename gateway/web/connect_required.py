@@ -7,8 +7,8 @@ way its protocol revision offers, and its retry succeeds once the user has.
   `requestState` the gateway signs (user, route, expiry). The retry carries it back: once the user has connected
   (the gateway waits up to CONNECT_WAIT seconds for that), the gateway's own `requestState` and `inputResponses`
   are taken out and the request goes upstream as the client first sent it.
-- 2025-11-25, a session whose `initialize` declared URL-mode elicitation: the URL-elicitation-required error
-  (-32042) naming the connect page.
+- 2025-11-25, a session whose `initialize` declared URL-mode elicitation (or that `initialize` itself): the
+  URL-elicitation-required error (-32042) naming the connect page.
 - Anything else: a JSON-RPC error (403) whose message names the connect page (2026-07-28: the
   missing-capability error, -32021, with the URL in its data too).
 
@@ -96,7 +96,7 @@ async def answer(call: McpCall, error: ConnectRequiredError) -> Refusal:
         data = {"requiredCapabilities": {"elicitation": {"url": {}}}, "url": url}
         body = jsonrpc.error_body(MISSING_CAPABILITY, text, request_id, data)
         return Refusal(_json(body, 400), "connect_required")
-    if await _session_declared_url(call):
+    if initialize_declares_url_elicitation(call.body) or await _session_declared_url(call):
         elicitation = {"mode": "url", "elicitationId": str(uuid.uuid4()), "url": url, "message": text}
         body = jsonrpc.error_body(URL_ELICITATION_REQUIRED, text, request_id, {"elicitations": [elicitation]})
         return Refusal(_json(body, 200), "connect_required")

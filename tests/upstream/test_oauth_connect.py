@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
 import httpx2
+import mcp_types as types
+import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 from mcp.client.streamable_http import streamable_http_client
 
 from gateway.accounts import add_user
-from tests.support.headless_oauth import Browser, MemoryStorage, oauth_provider
+from tests.support.headless_oauth import Browser, MemoryStorage, oauth_provider, parse_forms
 from tests.upstream.conftest import UPSTREAM_USER, origin, remote_route
 
 
@@ -38,3 +42,110 @@ async def test_sign_in_connects_the_upstream_in_the_same_flow_and_the_upstream_s
     held = await store.credentials_of("local:alice")
     assert list(held) == ["route:remote"]
     assert "access_token" not in held["route:remote"]  # sealed, not the token
+
+
+def innermost(error: BaseException) -> MCPError:
+    """The MCPError inside the task groups a failed `Client` start wraps it in."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    assert isinstance(error, MCPError), error
+    return error
+
+
+async def signed_in_at_both(start_gateway, upstream_gateway, store, clock, **auth):
+    """The gateway under test in front of the upstream gateway, and a client that signed in (and connected)."""
+    front = await start_gateway([remote_route(upstream_gateway, **auth)])
+    await add_user(store, "alice", "correct-horse-battery", now=clock.now)
+    url = str(front.make_url("/remote/mcp"))
+    browser = Browser("alice", "correct-horse-battery", logins={origin(upstream_gateway): UPSTREAM_USER})
+    storage = MemoryStorage()
+    seen = await call_echo(url, oauth_provider(url, browser, storage))
+    assert seen["x-forwarded-user"] == "local:bob"
+    return front, url, browser, storage
+
+
+async def disconnect(browser: Browser, front, slot: str = "route:remote") -> str:
+    """The user's connections page, and its Disconnect button for `slot`; the page after."""
+    async with aiohttp.ClientSession(cookie_jar=browser.jar) as http:
+        page = await http.get(front.make_url("/upstream/connections"))
+        assert page.status == 200
+        form = next(f for f in parse_forms(await page.text()) if f["fields"].get("slot") == slot)
+        after = await http.post(front.make_url(form["action"]), data=form["fields"])
+        assert after.status == 200
+        return await after.text()
+
+
+def connecting(browser: Browser, seen: list[str]):
+    """An elicitation callback that walks the connect page in the browser, as a person would."""
+
+    async def on_elicit(context, params):
+        assert params.mode == "url"
+        seen.append(params.url)
+        result = await browser.authorize(params.url)
+        assert result == {"status": "200"}, result
+        assert "Connected" in browser.pages[-1]
+        return types.ElicitResult(action="accept")
+
+    return on_elicit
+
+
+async def test_after_a_disconnect_the_next_call_asks_to_connect_in_band_and_the_retry_succeeds(
+    start_gateway, upstream_gateway, store, clock
+):
+    """2026-07-28: an input-required result asking for a URL elicitation of the connect page; the SDK opens it
+    (here: the headless browser walks it) and retries with the gateway's requestState, which succeeds."""
+    front, url, browser, storage = await signed_in_at_both(start_gateway, upstream_gateway, store, clock)
+    asked: list[str] = []
+    async with (
+        httpx2.AsyncClient(auth=oauth_provider(url, browser, storage), timeout=60) as http,
+        Client(streamable_http_client(url, http_client=http), elicitation_callback=connecting(browser, asked)) as client,
+    ):
+        assert not (await client.call_tool("echo_headers", {})).is_error
+        page = await disconnect(browser, front)
+        assert "No connections." in page and await store.credentials_of("local:alice") == {}
+        result = await client.call_tool("echo_headers", {})
+    assert asked == [f"http://127.0.0.1:{front.port}/upstream/connect/remote"]
+    assert json.loads(result.content[0].text)["x-forwarded-user"] == "local:bob"
+    assert list(await store.credentials_of("local:alice")) == ["route:remote"]
+
+
+async def test_a_client_without_url_elicitation_gets_an_error_naming_the_connect_page(
+    start_gateway, upstream_gateway, store, clock
+):
+    front, url, browser, storage = await signed_in_at_both(start_gateway, upstream_gateway, store, clock)
+    await disconnect(browser, front)
+    connect = f"http://127.0.0.1:{front.port}/upstream/connect/remote"
+    for mode in ("auto", "legacy"):  # 2026-07-28, 2025-11-25 (already at discovery / initialize)
+        with pytest.raises(BaseException) as refused:
+            await call_echo(url, oauth_provider(url, browser, storage), mode=mode)
+        assert connect in innermost(refused.value).error.message, mode
+
+
+async def test_a_2025_11_25_client_that_declared_url_elicitation_gets_the_url_elicitation_error(
+    start_gateway, upstream_gateway, store, clock
+):
+    front, url, browser, storage = await signed_in_at_both(start_gateway, upstream_gateway, store, clock)
+    async with (
+        httpx2.AsyncClient(auth=oauth_provider(url, browser, storage), timeout=60) as http,
+        Client(
+            streamable_http_client(url, http_client=http), mode="legacy", elicitation_callback=connecting(browser, [])
+        ) as client,
+    ):
+        assert not (await client.call_tool("echo_headers", {})).is_error
+        await disconnect(browser, front)
+        with pytest.raises(MCPError) as refused:  # in the session whose initialize declared URL elicitation
+            await client.call_tool("echo_headers", {})
+    assert refused.value.error.code == -32042
+    with pytest.raises(BaseException) as refused:  # and at the next initialize
+        await call_echo(
+            url, oauth_provider(url, browser, storage), mode="legacy", elicitation_callback=connecting(browser, [])
+        )
+    error = innermost(refused.value).error
+    assert error.code == -32042
+    (elicitation,) = error.data["elicitations"]
+    assert elicitation["mode"] == "url" and elicitation["url"].endswith("/upstream/connect/remote")
+    assert elicitation["elicitationId"]
+    result = await browser.authorize(elicitation["url"])  # the person opens it; the retry then succeeds
+    assert result == {"status": "200"}
+    seen = await call_echo(url, oauth_provider(url, browser, storage), mode="legacy")
+    assert seen["x-forwarded-user"] == "local:bob"
