@@ -1,31 +1,21 @@
 """`upstream_auth: oauth` end to end: the SDK client signs in at the gateway, is sent on to the upstream's own
 authorization server (a second gateway) as part of the same flow, and its tool call reaches the upstream as the
-upstream's user; disconnect, in-band connect, retry; refresh across expiry; revocation at the upstream."""
+upstream's user; disconnect, in-band connect, retry."""
 
 from __future__ import annotations
 
 import json
 
-import aiohttp
 import httpx2
-import mcp_types as types
 import pytest
 from mcp import Client
-from mcp.shared.exceptions import MCPError
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from gateway.accounts import add_user
-from tests.support.headless_oauth import Browser, MemoryStorage, oauth_provider, parse_forms
+from tests.support.headless_oauth import Browser, MemoryStorage, oauth_provider
 from tests.upstream.conftest import UPSTREAM_USER, origin, remote_route
-
-
-async def call_echo(url: str, provider, **client_options) -> dict[str, str]:
-    async with (
-        httpx2.AsyncClient(auth=provider, timeout=60) as http,
-        Client(streamable_http_client(url, http_client=http), **client_options) as client,
-    ):
-        result = await client.call_tool("echo_headers", {})
-    return json.loads(result.content[0].text)
+from tests.upstream.flows import call_echo, connecting, disconnect, innermost, signed_in_at_both
 
 
 async def test_sign_in_connects_the_upstream_in_the_same_flow_and_the_upstream_sees_its_own_user(
@@ -44,51 +34,6 @@ async def test_sign_in_connects_the_upstream_in_the_same_flow_and_the_upstream_s
     assert "access_token" not in held["route:remote"]  # sealed, not the token
 
 
-def innermost(error: BaseException) -> MCPError:
-    """The MCPError inside the task groups a failed `Client` start wraps it in."""
-    while isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    assert isinstance(error, MCPError), error
-    return error
-
-
-async def signed_in_at_both(start_gateway, upstream_gateway, store, clock, **auth):
-    """The gateway under test in front of the upstream gateway, and a client that signed in (and connected)."""
-    front = await start_gateway([remote_route(upstream_gateway, **auth)])
-    await add_user(store, "alice", "correct-horse-battery", now=clock.now)
-    url = str(front.make_url("/remote/mcp"))
-    browser = Browser("alice", "correct-horse-battery", logins={origin(upstream_gateway): UPSTREAM_USER})
-    storage = MemoryStorage()
-    seen = await call_echo(url, oauth_provider(url, browser, storage))
-    assert seen["x-forwarded-user"] == "local:bob"
-    return front, url, browser, storage
-
-
-async def disconnect(browser: Browser, front, slot: str = "route:remote") -> str:
-    """The user's connections page, and its Disconnect button for `slot`; the page after."""
-    async with aiohttp.ClientSession(cookie_jar=browser.jar) as http:
-        page = await http.get(front.make_url("/upstream/connections"))
-        assert page.status == 200
-        form = next(f for f in parse_forms(await page.text()) if f["fields"].get("slot") == slot)
-        after = await http.post(front.make_url(form["action"]), data=form["fields"])
-        assert after.status == 200
-        return await after.text()
-
-
-def connecting(browser: Browser, seen: list[str]):
-    """An elicitation callback that walks the connect page in the browser, as a person would."""
-
-    async def on_elicit(context, params):
-        assert params.mode == "url"
-        seen.append(params.url)
-        result = await browser.authorize(params.url)
-        assert result == {"status": "200"}, result
-        assert "Connected" in browser.pages[-1]
-        return types.ElicitResult(action="accept")
-
-    return on_elicit
-
-
 async def test_after_a_disconnect_the_next_call_asks_to_connect_in_band_and_the_retry_succeeds(
     start_gateway, upstream_gateway, store, clock
 ):
@@ -98,7 +43,9 @@ async def test_after_a_disconnect_the_next_call_asks_to_connect_in_band_and_the_
     asked: list[str] = []
     async with (
         httpx2.AsyncClient(auth=oauth_provider(url, browser, storage), timeout=60) as http,
-        Client(streamable_http_client(url, http_client=http), elicitation_callback=connecting(browser, asked)) as client,
+        Client(
+            streamable_http_client(url, http_client=http), elicitation_callback=connecting(browser, asked)
+        ) as client,
     ):
         assert not (await client.call_tool("echo_headers", {})).is_error
         page = await disconnect(browser, front)
