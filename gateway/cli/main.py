@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from gateway import __version__
 from gateway.accounts import AccountError
-from gateway.cli import check_config, clients, demo, keys, serve, tokens, users
+from gateway.cli import check_config, clients, credentials, demo, keys, serve, tokens, users
 from gateway.cli.common import CONFIG_ENV, CliError, Parser, fail
 from gateway.config import ConfigError
 from gateway.store.errors import EmbeddedStoreError, StoreUnavailableError
@@ -68,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for group in (serve, check_config, demo, users, clients, keys, tokens):  # the order `--help` lists them in
+    for group in (
+        serve,
+        check_config,
+        demo,
+        users,
+        clients,
+        keys,
+        tokens,
+        credentials,
+    ):  # the order `--help` lists them in
         group.add_commands(commands)
     return parser

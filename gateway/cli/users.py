@@ -48,10 +48,20 @@ def _users_list(args: argparse.Namespace) -> int:
 
 def _users_remove(args: argparse.Namespace) -> int:
     async def action(settings: Settings, store: Store) -> None:
+        from gateway.upstream_oauth.connector import Connector
+        from gateway.vault import Vault
+
         removal = await remove_user(store, args.name, now=time.time())
+        connector = Connector(store, Vault(settings.vault, store), settings.public_url)
+        try:  # the credentials it held upstream: revoked there where the server allows, and dropped
+            held = await connector.disconnect_all(
+                f"local:{args.name}", {r.name: r.upstream_auth for r in settings.routes}
+            )
+        finally:
+            await connector.close()
         print(
             f"removed user {args.name}: {removal.sessions} login session(s) ended, {removal.tokens} token(s) "
-            "revoked (with their refresh tokens)"
+            f"revoked (with their refresh tokens), {held} upstream credential(s) revoked and dropped"
         )
 
     return with_store(args, action)

@@ -58,10 +58,11 @@ class Connector:
         store: Store,
         vault: Vault,
         public_url: str,
-        counted: Family,
-        refresh_ahead: float,
+        counted: Family | None = None,
+        refresh_ahead: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        counted = counted or Family("counter", "held_credentials", "", ("route", "outcome"))
         self.store, self.vault, self.public_url = store, vault, public_url
         self._counted, self._ahead, self._clock = counted, refresh_ahead, clock
         self.http: aiohttp.ClientSession = oauth_session()
@@ -304,6 +305,17 @@ class Connector:
             client = UpstreamClient(record.client_id, auth.client_secret.get_secret_value())
         await oauth_client.revoke(self.http, record, client)
         return await self.store.delete_credential(user_id, slot)
+
+    async def disconnect_all(self, user_id: str, routes: dict[str, object]) -> int:
+        """Every credential of the user, revoked at its server where it can be, then dropped (`users remove`,
+        `credentials revoke`); `routes`: upstream_auth by route name (a configured client's secret)."""
+        slots = list(await self.store.credentials_of(user_id))
+        for slot in slots:
+            await self.disconnect(
+                user_id, slot, routes.get(slot.partition(":")[2]) if slot.startswith("route:") else None
+            )
+        await self.store.drop_credentials(user_id)  # (and anything that could not be opened)
+        return len(slots)
 
 
 def _slot(route: str, auth: OAuthUpstreamAuth | ProviderTokenUpstreamAuth) -> str:

@@ -1,0 +1,93 @@
+"""`credentials list | revoke | new-key | rotate-key | rekey`: the per-user upstream credentials the gateway holds
+(`routes[].upstream_auth` oauth, provider_token) and the vault keys that encrypt them."""
+
+from __future__ import annotations
+
+import argparse
+
+from gateway.cli.common import CliError, Commands, add_command, when, with_store
+from gateway.config import Settings
+from gateway.store.base import Store
+
+
+def add_commands(commands: Commands) -> None:
+    group = commands.add_parser("credentials", help="per-user upstream credentials held in the vault, and its keys")
+    actions = group.add_subparsers(title="credentials commands", metavar="ACTION", required=True)
+    listing = add_command(actions, "list", "list the credentials held (never their values)", _list)
+    listing.add_argument("--user", help="only this user id (e.g. local:alice, corp:1234)")
+    revoke = add_command(actions, "revoke", "revoke a user's credentials at their servers and drop them", _revoke)
+    revoke.add_argument("user", help="the user id (e.g. local:alice)")
+    revoke.add_argument("--route", help="only the credential of this route")
+    add_command(actions, "new-key", "print a new vault key (for vault.keys or vault.key_file)", _new_key)
+    add_command(actions, "rotate-key", "add a new key to the store-held key set (older ones stay)", _rotate_key)
+    add_command(actions, "rekey", "seal every credential again with the first key (then drop old keys)", _rekey)
+
+
+def _vault(settings: Settings, store: Store):  # type: ignore[no-untyped-def]
+    from gateway.vault import Vault
+
+    return Vault(settings.vault, store)
+
+
+def _list(args: argparse.Namespace) -> int:
+    async def action(settings: Settings, store: Store) -> None:
+        vault = _vault(settings, store)
+        users = [args.user] if args.user else await store.credential_users()
+        for user_id in users:
+            for slot, record in (await vault.all_of(user_id)).items():
+                if record is None:
+                    print(f"{user_id}\t{slot}\tunreadable (its key is not in the vault's key set)")
+                    continue
+                expires = when(record.expires_at) if record.expires_at else "-"
+                refresh = "refreshable" if record.refresh_token else "no refresh token"
+                print(f"{user_id}\t{slot}\tissued {when(record.issued_at)}\texpires {expires}\t{refresh}")
+
+    return with_store(args, action)
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from gateway.upstream_oauth.connector import Connector
+    from gateway.vault import route_slot
+
+    async def action(settings: Settings, store: Store) -> None:
+        connector = Connector(store, _vault(settings, store), settings.public_url)
+        routes = {route.name: route.upstream_auth for route in settings.routes}
+        try:
+            if args.route:
+                if not await connector.disconnect(args.user, route_slot(args.route), routes.get(args.route)):
+                    raise CliError(f"{args.user} holds no credential for route {args.route}")
+                count = 1
+            else:
+                count = await connector.disconnect_all(args.user, routes)
+        finally:
+            await connector.close()
+        print(f"{count} credential(s) of {args.user} revoked and dropped")
+
+    return with_store(args, action)
+
+
+def _new_key(args: argparse.Namespace) -> int:
+    from gateway.vault import new_key
+
+    print(new_key())
+    return 0
+
+
+def _rotate_key(args: argparse.Namespace) -> int:
+    from gateway.vault import rotate_stored_key
+
+    async def action(settings: Settings, store: Store) -> None:
+        if settings.vault.keys or settings.vault.key_file is not None:
+            raise CliError("vault keys are configured: rotate by putting a new key first in vault.keys / key_file")
+        kid = await rotate_stored_key(store)
+        print(f"new vault key {kid}; restart the gateways to seal with it (older keys stay for reading)")
+
+    return with_store(args, action)
+
+
+def _rekey(args: argparse.Namespace) -> int:
+    async def action(settings: Settings, store: Store) -> None:
+        moved, unreadable = await _vault(settings, store).rekey()
+        print(f"{moved} credential(s) sealed again with the first key; {unreadable} unreadable left as they are")
+
+    return with_store(args, action)
