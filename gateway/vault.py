@@ -14,23 +14,19 @@ import hashlib
 import json
 import os
 import secrets
-import stat
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
 
 from gateway.config import VaultSettings
-from gateway.config.vault import decode_key
+from gateway.config.vault import VaultKeyError, decode_key, read_key_file
 from gateway.store.base import CredentialStore
 from gateway.store.records import UpstreamClientRecord, UpstreamCredentialRecord
 
+__all__ = ["Vault", "VaultKeyError", "read_key_file"]
 VERSION = "v1"
 NONCE_BYTES = 12
-
-
-class VaultKeyError(Exception):
-    """The configured key file cannot be used."""
 
 
 def new_key() -> str:
@@ -164,27 +160,6 @@ class Vault:
 
 def _aad(user_id: str, slot: str) -> bytes:
     return f"mcpgw-vault {VERSION}\0{user_id}\0{slot}".encode()
-
-
-def read_key_file(path: os.PathLike[str] | str) -> list[bytes]:
-    """One base64url key per line (blank lines and `#` comments skipped); owner-only, like every key file."""
-    try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            raise VaultKeyError(f"vault.key_file {str(path)!r} is not a regular file")
-        if stat.S_IMODE(info.st_mode) & 0o077:
-            raise VaultKeyError(f"vault.key_file {str(path)!r} is readable by others: chmod 600 it")
-        with open(path, encoding="ascii") as file:
-            lines = [line.strip() for line in file.read(64 * 1024).splitlines()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VaultKeyError(f"vault.key_file {str(path)!r} cannot be read ({type(exc).__name__})") from None
-    try:
-        keys = [decode_key(line) for line in lines if line and not line.startswith("#")]
-    except ValueError as exc:
-        raise VaultKeyError(f"vault.key_file {str(path)!r}: {exc}") from None
-    if not keys:
-        raise VaultKeyError(f"vault.key_file {str(path)!r} holds no key")
-    return keys
 
 
 async def rotate_stored_key(store: CredentialStore) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
+import stat
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -17,6 +19,10 @@ from pydantic import Field, SecretStr, field_validator
 from gateway.config.base import Model
 
 KEY_BYTES = 32
+
+
+class VaultKeyError(ValueError):
+    """The configured key file cannot be used."""
 
 
 def decode_key(text: str) -> bytes:
@@ -41,9 +47,37 @@ class VaultSettings(Model):
         default=60, ge=0, le=3600, description="Refresh an upstream token this long before it expires."
     )
 
+    @field_validator("key_file")
+    @classmethod
+    def _key_file(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            read_key_file(path)  # (checked when the configuration is loaded: check-config and start-up say so)
+        return path
+
     @field_validator("keys")
     @classmethod
     def _keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
         for key in keys:
             decode_key(key.get_secret_value())
         return keys
+
+
+def read_key_file(path: os.PathLike[str] | str) -> list[bytes]:
+    """One base64url key per line (blank lines and `#` comments skipped); owner-only, like every key file."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise VaultKeyError(f"vault.key_file {str(path)!r} is not a regular file")
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            raise VaultKeyError(f"vault.key_file {str(path)!r} is readable by others: chmod 600 it")
+        with open(path, encoding="ascii") as file:
+            lines = [line.strip() for line in file.read(64 * 1024).splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VaultKeyError(f"vault.key_file {str(path)!r} cannot be read ({type(exc).__name__})") from None
+    try:
+        keys = [decode_key(line) for line in lines if line and not line.startswith("#")]
+    except ValueError as exc:
+        raise VaultKeyError(f"vault.key_file {str(path)!r}: {exc}") from None
+    if not keys:
+        raise VaultKeyError(f"vault.key_file {str(path)!r} holds no key")
+    return keys
