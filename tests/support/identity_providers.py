@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 import aiohttp
 from aiohttp import web
@@ -65,17 +65,33 @@ class GitHubUser:
     teams: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class TokenRequest:
+    """One call to the stand-in's token endpoint, as GitHub saw it."""
+
+    form: dict[str, str]
+    client_auth: str  # client_secret_basic (HTTP Basic), client_secret_post (form fields) or none
+    client_id: str
+    accept: str
+
+
 @dataclass
 class GitHubStandIn:
     url: str
     users: dict[str, GitHubUser] = field(default_factory=dict)  # by login
     codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # code -> login, challenge, redirect
     tokens: dict[str, str] = field(default_factory=dict)  # access token -> login
+    authorizations: list[dict[str, str]] = field(default_factory=list)  # the query of each authorization request
+    token_requests: list[TokenRequest] = field(default_factory=list)
 
 
 @asynccontextmanager
 async def github_stand_in(client_id: str, client_secret: str) -> AsyncIterator[GitHubStandIn]:
-    """github.com/login/oauth/{authorize,access_token} and api.github.com/user{,/emails,/orgs,/teams}."""
+    """github.com/login/oauth/{authorize,access_token} and api.github.com/user{,/emails,/orgs,/teams}.
+
+    The token endpoint takes the client's credentials as form fields or as HTTP Basic (not both), checks PKCE and
+    the redirect URI, and answers as GitHub does: 200 whatever happened (an `error` field when it refused), as
+    JSON when the request accepts it, else form-encoded."""
     state: list[GitHubStandIn] = []
 
     async def authorize(request: web.Request) -> web.StreamResponse:
@@ -83,6 +99,7 @@ async def github_stand_in(client_id: str, client_secret: str) -> AsyncIterator[G
         if params.get("client_id") != client_id:
             return web.Response(status=404, text="unknown client")
         if request.method == "GET":
+            state[0].authorizations.append(dict(params))
             return web.Response(content_type="text/html", text='<form method="post"><input name="sub"></form>')
         login = str((await request.post()).get("sub"))
         code = secrets.token_hex(10)
@@ -91,20 +108,20 @@ async def github_stand_in(client_id: str, client_secret: str) -> AsyncIterator[G
         return web.Response(status=302, headers={"Location": target})
 
     async def access_token(request: web.Request) -> web.Response:
-        form = await request.post()
-        entry = state[0].codes.pop(str(form.get("code")), None)
-        verifier = str(form.get("code_verifier", "")).encode()
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        method, given_id, given_secret = _client_credentials(request.headers.get("Authorization"), form)
+        accept = request.headers.get("Accept", "")
+        state[0].token_requests.append(TokenRequest(form, method, given_id, accept))
+        if (given_id, given_secret) != (client_id, client_secret):
+            return _github_answer(accept, {"error": "incorrect_client_credentials"})  # GitHub answers errors with 200
+        entry = state[0].codes.pop(form.get("code", ""), None)
+        verifier = form.get("code_verifier", "").encode()
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=").decode()
-        if (
-            (form.get("client_id"), form.get("client_secret")) != (client_id, client_secret)
-            or entry is None
-            or entry[1] != challenge
-            or entry[2] != form.get("redirect_uri")
-        ):
-            return web.json_response({"error": "bad_verification_code"})  # GitHub answers errors with 200
+        if entry is None or entry[1] != challenge or entry[2] != form.get("redirect_uri"):
+            return _github_answer(accept, {"error": "bad_verification_code"})
         token = "gho_" + secrets.token_hex(16)
         state[0].tokens[token] = entry[0]
-        return web.json_response({"access_token": token, "token_type": "bearer", "scope": "read:user"})
+        return _github_answer(accept, {"access_token": token, "token_type": "bearer", "scope": "read:user"})
 
     def user_of(request: web.Request) -> GitHubUser:
         login = state[0].tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
@@ -139,3 +156,26 @@ async def github_stand_in(client_id: str, client_secret: str) -> AsyncIterator[G
         yield state[0]
     finally:
         await server.close()
+
+
+def _client_credentials(authorization: str | None, form: dict[str, str]) -> tuple[str, str, str | None]:
+    """(method, client_id, secret) of a token request; an unreadable or doubled authentication has no secret."""
+    if authorization is not None and authorization.startswith("Basic "):
+        if "client_secret" in form:
+            return "both", "", None  # RFC 6749 §2.3: one method per request
+        try:
+            pair = base64.b64decode(authorization.removeprefix("Basic "), validate=True).decode("utf-8")
+        except ValueError:
+            return "client_secret_basic", "", None
+        given_id, _, secret = pair.partition(":")  # RFC 6749 §2.3.1: each part form-urlencoded
+        return "client_secret_basic", unquote_plus(given_id), unquote_plus(secret)
+    if "client_secret" in form:
+        return "client_secret_post", form.get("client_id", ""), form["client_secret"]
+    return "none", form.get("client_id", ""), None
+
+
+def _github_answer(accept: str, body: dict[str, str]) -> web.Response:
+    """200, as JSON when asked for (`Accept: application/json`), else form-encoded (GitHub's default)."""
+    if "application/json" in accept:
+        return web.json_response(body)
+    return web.Response(text=urlencode(body), content_type="application/x-www-form-urlencoded")
