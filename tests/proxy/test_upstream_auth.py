@@ -61,7 +61,24 @@ def test_a_value_or_a_file_gives_the_header_line(tmp_path):
         ({"type": "static", "value": "k", "header": "Transfer-Encoding"}, "set or guarded by the gateway"),
         ({"type": "static", "value": "k", "header": "Cookie"}, "set or guarded by the gateway"),
         ({"type": "static", "value": "k", "header": "Bad Header"}, "not a valid name"),
-        ({"type": "oauth"}, "'oauth' is not available in this version"),
+        ({"type": "oauth", "token_endpoint": "https://as.example/token"}, "give both authorization_endpoint"),
+        (
+            {"type": "oauth", "authorization_endpoint": "https://as/a", "token_endpoint": "https://as/t"},
+            "needs client_id",
+        ),
+        (
+            {
+                "type": "oauth",
+                "client_id": "c",
+                "authorization_endpoint": "javascript:x",
+                "token_endpoint": "https://t",
+            },
+            "absolute",
+        ),
+        ({"type": "oauth", "format": "Bearer"}, "format: must hold {token} once"),
+        ({"type": "oauth", "format": "{token} {x}"}, "format: must hold {token} once"),
+        ({"type": "oauth", "scopes": "read"}, "scopes"),
+        ({"type": "oauth", "header": "Cookie"}, "set or guarded by the gateway"),
         ({"type": "token_exchange"}, "token_endpoint: Field required"),
         (
             {"type": "token_exchange", "client_id": "gw", "token_endpoint": "http://sts.example/token"},
@@ -69,7 +86,8 @@ def test_a_value_or_a_file_gives_the_header_line(tmp_path):
         ),
         ({"type": "token_exchange", "client_id": "gw", "token_endpoint": "sts/token"}, "an absolute http(s) URL"),
         ({"type": "kerberos"}, "does not match any of the expected tags"),
-        ({"type": "provider_token"}, "'provider_token' is not available in this version"),
+        ({"type": "provider_token"}, "provider: Field required"),
+        ({"type": "provider_token", "provider": "corp"}, "'corp' is no login.providers[] entry"),
     ],
 )
 def test_unusable_credentials_are_refused_without_quoting_the_value(auth, says):
