@@ -14,22 +14,19 @@ bounded (`MAX_ANSWER_BYTES`, however it is framed) and held to RFC 6749 §5.1 / 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
-from urllib.parse import quote
 
 import aiohttp
 
 from gateway.config import TokenExchangeUpstreamAuth
 from gateway.config.upstream_auth import ACCESS_TOKEN_TYPE
-from gateway.config.upstream_auth import MAX_VALUE_CHARS as MAX_TOKEN_CHARS  # (the same header-line bound)
 from gateway.identity import RequestContext
 from gateway.metrics import Family
 from gateway.signing import IdentitySigner
+from gateway.upstream_oauth.client import basic, printable, seconds, token_shaped
 
 logger = logging.getLogger(__name__)
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -170,7 +167,7 @@ class UpstreamCredentials:
         started = self._clock()
         status, body = await self._post(auth, form, headers)
         if status // 100 != 2:
-            error = _printable(body.get("error") if isinstance(body, dict) else None)
+            error = printable(body.get("error") if isinstance(body, dict) else None)
             if status in REFUSED_STATUSES and error not in GATEWAY_ERRORS:
                 logger.warning("token exchange at %s refused the user: %s %s", auth.token_endpoint, status, error)
                 raise CredentialError(403, "The upstream's token service refused a credential for this user")
@@ -218,13 +215,12 @@ def _issued(auth: TokenExchangeUpstreamAuth, body: object, started: float) -> tu
     """(token, reuse until) from a 2xx answer, or CredentialError(502)."""
     answer = body if isinstance(body, dict) else {}
     token, token_type, issued = answer.get("access_token"), answer.get("token_type"), answer.get("issued_token_type")
-    lifetime = _seconds(answer.get("expires_in", DEFAULT_LIFETIME))
+    lifetime = seconds(answer.get("expires_in", DEFAULT_LIFETIME))
     # N_A: "not an access token" (RFC 8693 §2.2.1): usable as a Bearer value only when no access token was asked for
     types = ("bearer",) if auth.requested_token_type == ACCESS_TOKEN_TYPE else ("bearer", "n_a")
     usable = (
         isinstance(token, str)
-        and 0 < len(token) <= MAX_TOKEN_CHARS
-        and all("!" <= c <= "~" for c in token)
+        and token_shaped(token)
         and isinstance(token_type, str)
         and token_type.lower() in types
         and (issued is None or issued == auth.requested_token_type)
@@ -237,17 +233,6 @@ def _issued(auth: TokenExchangeUpstreamAuth, body: object, started: float) -> tu
     return str(token), started + max(0.0, reuse)
 
 
-def _seconds(value: object) -> float | None:
-    """`expires_in` as seconds (a huge number: as long as the cache allows), or None when it is no number ≥ 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:  # (an integer beyond a float's range)
-        return math.inf if value > 0 else None
-    return seconds if seconds >= 0 else None  # (NaN is not ≥ 0)
-
-
 def _key(route: str, context: RequestContext) -> Key:
     """The cache and single-flight key: who asks, and what the assertion says of them."""
     record = context.record
@@ -256,14 +241,4 @@ def _key(route: str, context: RequestContext) -> Key:
 
 
 def _basic(auth: TokenExchangeUpstreamAuth) -> str:
-    """client_secret_basic (RFC 6749 §2.3.1: both parts form-urlencoded first)."""
-    secret = auth.client_secret.get_secret_value() if auth.client_secret is not None else ""
-    pair = f"{quote(auth.client_id, safe='')}:{quote(secret, safe='')}"
-    return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
-
-
-def _printable(value: object) -> str | None:
-    """An error code from the token service, safe for one log line."""
-    if not isinstance(value, str):
-        return None
-    return "".join(c for c in value[:64] if "!" <= c <= "~") or None
+    return basic(auth.client_id, auth.client_secret.get_secret_value() if auth.client_secret is not None else "")

@@ -100,7 +100,7 @@ async def _register(
     )
     client_id = body.get("client_id") if isinstance(body, dict) else None
     secret = body.get("client_secret") if isinstance(body, dict) else None
-    if status not in (200, 201) or not _token_shaped(client_id) or (secret is not None and not _token_shaped(secret)):
+    if status not in (200, 201) or not token_shaped(client_id) or (secret is not None and not token_shaped(secret)):
         raise UpstreamOAuthError(f"the client registration at {endpoint} failed ({status})")
     logger.info("registered at %s for route %s as client %s", endpoint, route, str(client_id)[:64])
     return UpstreamClientRecord(client_id=str(client_id), client_secret=secret, registered_at=time.time())
@@ -140,7 +140,7 @@ async def token_request(
     """
     headers = {"Accept": "application/json"}
     if client.client_secret is not None:
-        headers["Authorization"] = _basic(client.client_id, client.client_secret)
+        headers["Authorization"] = basic(client.client_id, client.client_secret)
     else:
         form = {**form, "client_id": client.client_id}
     status, body, _ = await call_json(
@@ -148,12 +148,12 @@ async def token_request(
     )
     error = body.get("error") if isinstance(body, dict) else None  # (GitHub says errors with a 200)
     if status // 100 != 2 or error is not None:
-        code = _printable(error)
+        code = printable(error)
         if refreshing and code == "invalid_grant":
             raise GrantRevokedError(endpoint)
         raise UpstreamOAuthError(f"the token endpoint {endpoint} refused: {status} {code or 'no error code'}")
     token, token_type = body.get("access_token"), body.get("token_type")
-    if not _token_shaped(token) or not isinstance(token_type, str) or token_type.lower() != "bearer":
+    if not token_shaped(token) or not isinstance(token_type, str) or token_type.lower() != "bearer":
         raise UpstreamOAuthError(f"the token endpoint {endpoint} gave no usable bearer token")
     return body
 
@@ -173,11 +173,11 @@ def credential_from(
     """The record to keep from a token answer; a refresh answer without a new refresh token keeps the old one
     (RFC 6749 §6: the server may or may not rotate it)."""
     refresh = answer.get("refresh_token")
-    lifetime = _seconds(answer.get("expires_in"))
+    lifetime = seconds(answer.get("expires_in"))
     scope = answer.get("scope")
     return UpstreamCredentialRecord(
         access_token=str(answer["access_token"]),
-        refresh_token=str(refresh) if _token_shaped(refresh) else (previous.refresh_token if previous else None),
+        refresh_token=str(refresh) if token_shaped(refresh) else (previous.refresh_token if previous else None),
         expires_at=now + lifetime if lifetime is not None and math.isfinite(lifetime) else None,
         scope=scope[:2048] if isinstance(scope, str) else (previous.scope if previous else None),
         token_endpoint=meta_endpoint,
@@ -200,7 +200,7 @@ async def revoke(http: aiohttp.ClientSession, record: UpstreamCredentialRecord, 
     headers = {"Accept": "application/json"}
     form = {"token": token or "", "token_type_hint": hint}
     if client.client_secret is not None:
-        headers["Authorization"] = _basic(client.client_id, client.client_secret)
+        headers["Authorization"] = basic(client.client_id, client.client_secret)
     else:
         form["client_id"] = client.client_id
     try:
@@ -213,11 +213,13 @@ async def revoke(http: aiohttp.ClientSession, record: UpstreamCredentialRecord, 
     return status == 200
 
 
-def _token_shaped(value: object) -> bool:
+def token_shaped(value: object) -> bool:
+    """A token the gateway may put in a header line: visible ASCII (no header injection), at most 8192."""
     return isinstance(value, str) and 0 < len(value) <= MAX_VALUE_CHARS and all("!" <= c <= "~" for c in value)
 
 
-def _seconds(value: object) -> float | None:
+def seconds(value: object) -> float | None:
+    """`expires_in` as seconds (a huge number: infinite), or None when it is no number ≥ 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     try:
@@ -227,13 +229,14 @@ def _seconds(value: object) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-def _basic(client_id: str, secret: str) -> str:
+def basic(client_id: str, secret: str) -> str:
     """client_secret_basic (RFC 6749 §2.3.1: both parts form-urlencoded first)."""
     pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
     return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
 
 
-def _printable(value: object) -> str | None:
+def printable(value: object) -> str | None:
+    """An error code from a server, safe for one log line."""
     if not isinstance(value, str):
         return None
     return "".join(c for c in value[:64] if "!" <= c <= "~") or None

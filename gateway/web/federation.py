@@ -14,6 +14,7 @@ from gateway.app_state import CLOCK_KEY, CONNECTOR_KEY, PROVIDERS_KEY, SETTINGS_
 from gateway.config import ProviderTokenUpstreamAuth, Settings
 from gateway.idp.base import ProviderError
 from gateway.oauth.errors import AccessDeniedError
+from gateway.upstream_oauth.client import token_shaped
 from gateway.web.approval import approve, callback_url, with_cookies
 from gateway.web.auditing import audit
 from gateway.web.errors import redirect_error
@@ -57,7 +58,7 @@ async def handle_callback(request: web.Request) -> web.StreamResponse:
         audit(request, "oauth.login", method=name, outcome="failed", reason=str(exc)[:200])
         return html_error("Sign-in failed", str(exc))
     audit(request, "oauth.login", method=name, user=principal.user_id, outcome="ok")
-    if name in provider_token_users(request.app[SETTINGS_KEY]) and _token_shaped(tokens.get("access_token")):
+    if name in provider_token_users(request.app[SETTINGS_KEY]) and token_shaped(tokens.get("access_token")):
         try:
             client = await provider.token_client()
         except ProviderError:
@@ -81,7 +82,3 @@ def provider_token_users(settings: Settings) -> set[str]:
         for route in settings.routes
         if isinstance(route.upstream_auth, ProviderTokenUpstreamAuth)
     }
-
-
-def _token_shaped(value: object) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 8192 and all("!" <= c <= "~" for c in value)
