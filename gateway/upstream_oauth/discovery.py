@@ -59,16 +59,17 @@ class Discovery:
 
     def __init__(self, http: aiohttp.ClientSession) -> None:
         self._http = http
-        self._cached: dict[str, tuple[ServerMetadata, float]] = {}
+        self._cached: dict[tuple[object, ...], tuple[ServerMetadata, float]] = {}  # (configured upstreams only)
 
     async def metadata(self, upstream: str, auth: OAuthUpstreamAuth) -> ServerMetadata:
         if not auth.discovered:
             return configured(auth)
-        cached = self._cached.get(upstream)
+        key = (upstream, tuple(auth.scopes), auth.resource)  # (what the route's own settings change in the result)
+        cached = self._cached.get(key)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
         found = await discover(self._http, upstream, auth)
-        self._cached[upstream] = (found, time.monotonic() + CACHE_SECONDS)
+        self._cached[key] = (found, time.monotonic() + CACHE_SECONDS)
         return found
 
 

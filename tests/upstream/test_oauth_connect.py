@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
 import httpx2
 import pytest
 from mcp import Client
@@ -14,6 +15,9 @@ from mcp.shared.exceptions import MCPError
 
 from gateway.accounts import add_user
 from tests.support.headless_oauth import Browser, MemoryStorage, oauth_provider
+from tests.support.mcp_wire import modern_call
+from tests.support.oauth_client import REDIRECT, authorize_url, new_verifier
+from tests.support.tokens import issue
 from tests.upstream.conftest import UPSTREAM_USER, origin, remote_route
 from tests.upstream.flows import call_echo, connecting, disconnect, innermost, signed_in_at_both
 
@@ -96,3 +100,63 @@ async def test_a_2025_11_25_client_that_declared_url_elicitation_gets_the_url_el
     assert result == {"status": "200"}
     seen = await call_echo(url, oauth_provider(url, browser, storage), mode="legacy")
     assert seen["x-forwarded-user"] == "local:bob"
+
+
+async def test_connect_on_request_only_answers_a_raw_call_with_input_required_then_the_retry_succeeds(
+    start_gateway, upstream_gateway, store, clock
+):
+    """`connect_on_authorize: false`: signing in gives the client its code at once; the first tool call is answered
+    in-band; the retry with the gateway's requestState succeeds once the person connected, a forged one does not
+    count as such a retry."""
+    front = await start_gateway([remote_route(upstream_gateway, connect_on_authorize=False)])
+    token = await issue(store, front, "remote", now=clock.now)
+    assert await store.credentials_of("local:alice") == {}
+    headers, body = modern_call(7, "echo_headers", {})
+    body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = {"elicitation": {"url": {}}}
+    status, reply = await raw_post(front, token, headers, body)
+    assert status == 200 and reply["id"] == 7
+    result = reply["result"]
+    assert result["resultType"] == "input_required"
+    (request,) = result["inputRequests"].values()
+    assert request["method"] == "elicitation/create" and request["params"]["mode"] == "url"
+    url = request["params"]["url"]
+    assert url == f"http://127.0.0.1:{front.port}/upstream/connect/remote"
+
+    forged = {**body, "params": {**body["params"], "requestState": result["requestState"][:-4] + "AAAA"}}
+    status, again = await raw_post(front, token, headers, forged)
+    assert status == 200 and again["result"]["resultType"] == "input_required"  # not a retry: asked again
+
+    browser = Browser("alice", "correct-horse-battery", logins={origin(upstream_gateway): UPSTREAM_USER})
+    await sign_in(browser, front)  # (the connect page keeps the credential for whoever is signed in there)
+    assert await browser.authorize(url) == {"status": "200"} and "Connected" in browser.pages[-1]
+    retry = {
+        **body,
+        "id": 8,
+        "params": {
+            **body["params"],
+            "requestState": result["requestState"],
+            "inputResponses": {next(iter(result["inputRequests"])): {"action": "accept"}},
+        },
+    }
+    status, done = await raw_post(front, token, headers, retry)
+    assert status == 200 and done["id"] == 8, done
+    assert json.loads(done["result"]["content"][0]["text"])["x-forwarded-user"] == "local:bob"
+
+
+async def raw_post(server, token: str, headers: dict, body: dict) -> tuple[int, dict]:
+    async with aiohttp.ClientSession() as http:
+        answer = await http.post(
+            server.make_url("/remote/mcp"), json=body, headers={**headers, "Authorization": f"Bearer {token}"}
+        )
+        return answer.status, await answer.json(content_type=None)
+
+
+async def sign_in(browser: Browser, server) -> None:
+    """The person signs in at the gateway in this browser (an authorization for a raw client)."""
+    async with aiohttp.ClientSession() as http:
+        answer = await http.post(
+            server.make_url("/register"), json={"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}
+        )
+        client_id = (await answer.json())["client_id"]
+    result = await browser.authorize(authorize_url(server, client_id, verifier=new_verifier(), route="remote"))
+    assert "code" in result, result

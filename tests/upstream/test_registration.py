@@ -1,0 +1,61 @@
+"""Which client the gateway is at an upstream's authorization server: the configured one, its own CIMD document
+(only for an https public_url), else one registered dynamically, once per route and server."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from gateway.config import OAuthUpstreamAuth, VaultSettings
+from gateway.upstream_oauth.client import client_for
+from gateway.upstream_oauth.discovery import ServerMetadata
+from gateway.upstream_oauth.http import UpstreamOAuthError, oauth_session
+from gateway.vault import Vault
+
+
+@pytest.fixture
+async def registrar():
+    calls: list[dict] = []
+
+    async def register(request: web.Request) -> web.Response:
+        calls.append(await request.json())
+        return web.json_response({"client_id": f"registered-{len(calls)}", "client_secret": "s3cret"}, status=201)
+
+    app = web.Application()
+    app.router.add_post("/register", register)
+    server = TestServer(app)
+    await server.start_server()
+    yield server, calls
+    await server.close()
+
+
+def meta(**extra) -> ServerMetadata:
+    return ServerMetadata(
+        authorization_endpoint="https://as/a", token_endpoint="https://as/t", issuer="https://as", **extra
+    )
+
+
+async def test_configured_then_cimd_then_dcr_once(store, registrar):
+    server, calls = registrar
+    vault = Vault(VaultSettings(), store)
+    endpoint = str(server.make_url("/register"))
+    async with oauth_session() as http:
+        configured = OAuthUpstreamAuth(type="oauth", client_id="mine", client_secret="pw")
+        chosen = await client_for(http, vault, "https://gw.example", "r", configured, meta(cimd=True))
+        assert (chosen.client_id, chosen.client_secret) == ("mine", "pw")
+
+        auto = OAuthUpstreamAuth(type="oauth")
+        chosen = await client_for(http, vault, "https://gw.example", "r", auto, meta(cimd=True))
+        assert chosen.client_id == "https://gw.example/upstream/client/r" and chosen.client_secret is None
+
+        offered = meta(cimd=True, registration_endpoint=endpoint)
+        chosen = await client_for(http, vault, "http://127.0.0.1:1", "r", auto, offered)  # http: no CIMD
+        assert (chosen.client_id, chosen.client_secret) == ("registered-1", "s3cret")
+        again = await client_for(http, vault, "http://127.0.0.1:1", "r", auto, offered)
+        assert again.client_id == "registered-1" and len(calls) == 1  # kept (sealed), not registered again
+        assert calls[0]["redirect_uris"] == ["http://127.0.0.1:1/upstream/callback"]
+        assert "client_id" not in calls[0]
+
+        with pytest.raises(UpstreamOAuthError, match="configure upstream_auth.client_id"):
+            await client_for(http, vault, "http://127.0.0.1:1", "other", auto, meta())
