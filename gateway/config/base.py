@@ -41,7 +41,10 @@ def plain(value: Any) -> Any:
 
 
 def url_problems(url: str, *, origin_only: bool, allow_query: bool = False) -> list[str]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # (`http://[::1`: an unclosed IPv6 bracket)
+        return [f"{url!r} is not an absolute http(s) URL"]
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return [f"{url!r} is not an absolute http(s) URL"]
     if parts.username or parts.password or parts.fragment or (parts.query and not allow_query):

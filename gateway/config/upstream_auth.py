@@ -87,15 +87,22 @@ class TokenExchangeUpstreamAuth(Model):
         return self
 
 
-def endpoint_problem(url: str, *, allow_query: bool = True) -> str | None:
-    """An endpoint the gateway calls or sends browsers to: absolute https (http on loopback only), no user info,
-    no fragment (not quoted: it may carry a password)."""
+def endpoint_problem(url: str, *, allow_query: bool = True, loopback_http: bool = True) -> str | None:
+    """An endpoint the gateway calls or sends browsers to: absolute https (http on loopback only, and only when
+    `loopback_http`), no user info, no fragment (not quoted: it may carry a password)."""
     if url_problems(url, origin_only=False, allow_query=allow_query):
         return "an absolute http(s) URL without user info or fragment" + ("" if allow_query else " or query")
     parts = urlsplit(url)
-    if parts.scheme != "https" and parts.hostname not in LOOPBACK:
-        return "https is required (http only on loopback)"
+    if parts.scheme != "https" and (parts.hostname not in LOOPBACK or not loopback_http):
+        return "https is required (http only on loopback, for an upstream on loopback)"
     return None
+
+
+def on_loopback(url: str) -> bool:
+    try:
+        return urlsplit(url).hostname in LOOPBACK
+    except ValueError:
+        return False
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")

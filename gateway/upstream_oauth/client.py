@@ -152,6 +152,8 @@ async def token_request(
         if refreshing and code == "invalid_grant":
             raise GrantRevokedError(endpoint)
         raise UpstreamOAuthError(f"the token endpoint {endpoint} refused: {status} {code or 'no error code'}")
+    if not isinstance(body, dict):  # (a 2xx that is HTML, an array, nothing)
+        raise UpstreamOAuthError(f"the token endpoint {endpoint} gave no usable bearer token")
     token, token_type = body.get("access_token"), body.get("token_type")
     if not token_shaped(token) or not isinstance(token_type, str) or token_type.lower() != "bearer":
         raise UpstreamOAuthError(f"the token endpoint {endpoint} gave no usable bearer token")

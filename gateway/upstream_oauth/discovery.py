@@ -15,13 +15,14 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from gateway.config import OAuthUpstreamAuth
-from gateway.config.upstream_auth import endpoint_problem
+from gateway.config.upstream_auth import endpoint_problem, on_loopback
 from gateway.oauth.resource import PRM_WELL_KNOWN, metadata_url, same_resource
 from gateway.upstream_oauth.http import UpstreamOAuthError, call_json, get_document
 
 CACHE_SECONDS = 3600
 MAX_SCOPES = 64
 _PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*"([^"]{0,2048})"')
+REQUIRED = frozenset({"authorization_endpoint", "token_endpoint"})
 PROBE = b'{"jsonrpc":"2.0","id":0,"method":"ping"}'
 
 
@@ -74,23 +75,30 @@ class Discovery:
 
 
 async def discover(http: aiohttp.ClientSession, upstream: str, auth: OAuthUpstreamAuth) -> ServerMetadata:
-    """Raises UpstreamOAuthError naming the step that failed."""
+    """Raises UpstreamOAuthError naming the step that failed. What the upstream's documents name is held to https;
+    plain http only on loopback and only for an upstream on loopback itself (a remote upstream naming
+    `http://127.0.0.1:…` would make the gateway call its own host's services)."""
+    local = on_loopback(upstream)
     challenge = await _challenge(http, upstream, auth.timeout)
-    prm = await _protected_resource(http, upstream, challenge.get("resource_metadata"), auth.timeout)
+    prm = await _protected_resource(http, upstream, challenge.get("resource_metadata"), auth.timeout, local)
     servers = prm.get("authorization_servers")
     if not isinstance(servers, list) or not servers or not isinstance(servers[0], str):
         raise UpstreamOAuthError(f"the protected resource metadata of {upstream} names no authorization server")
     issuer = servers[0]
-    if (problem := endpoint_problem(issuer, allow_query=False)) is not None:
+    if (problem := endpoint_problem(issuer, allow_query=False, loopback_http=local)) is not None:
         raise UpstreamOAuthError(f"the authorization server {issuer!r} of {upstream} is unusable: {problem}")
     document = await _server_metadata(http, issuer, auth.timeout)
+    found = {
+        name: _endpoint(document, name, issuer, local, required=name in REQUIRED)
+        for name in ("authorization_endpoint", "token_endpoint", "registration_endpoint", "revocation_endpoint")
+    }
     scopes = challenge.get("scope", "").split() or _strings(prm.get("scopes_supported"))
     return ServerMetadata(
-        authorization_endpoint=_endpoint(document, "authorization_endpoint", issuer, required=True) or "",
-        token_endpoint=_endpoint(document, "token_endpoint", issuer, required=True) or "",
+        authorization_endpoint=found["authorization_endpoint"] or "",
+        token_endpoint=found["token_endpoint"] or "",
         issuer=issuer,
-        registration_endpoint=_endpoint(document, "registration_endpoint", issuer),
-        revocation_endpoint=_endpoint(document, "revocation_endpoint", issuer),
+        registration_endpoint=found["registration_endpoint"],
+        revocation_endpoint=found["revocation_endpoint"],
         scopes=tuple(auth.scopes) or tuple(scopes[:MAX_SCOPES]),
         cimd=document.get("client_id_metadata_document_supported") is True,
         iss_required=document.get("authorization_response_iss_parameter_supported") is True,
@@ -116,7 +124,7 @@ async def _challenge(http: aiohttp.ClientSession, upstream: str, timeout: float)
 
 
 async def _protected_resource(
-    http: aiohttp.ClientSession, upstream: str, named: str | None, timeout: float
+    http: aiohttp.ClientSession, upstream: str, named: str | None, timeout: float, local: bool
 ) -> dict[str, Any]:
     """RFC 9728 metadata: the URL the challenge names, else the path-inserted and the root well-known URLs."""
     parts = urlsplit(upstream)
@@ -124,7 +132,7 @@ async def _protected_resource(
     failures = []
     for url in candidates:
         assert url is not None
-        if (problem := endpoint_problem(url)) is not None:
+        if (problem := endpoint_problem(url, loopback_http=local)) is not None:
             raise UpstreamOAuthError(f"the upstream {upstream} names unusable resource metadata: {problem}")
         try:
             document = await get_document(http, url, timeout=timeout, what="protected resource metadata")
@@ -168,13 +176,13 @@ async def _server_metadata(http: aiohttp.ClientSession, issuer: str, timeout: fl
     raise UpstreamOAuthError(f"no authorization server metadata found for {issuer} ({'; '.join(failures)})")
 
 
-def _endpoint(document: dict[str, Any], name: str, issuer: str, *, required: bool = False) -> str | None:
+def _endpoint(document: dict[str, Any], name: str, issuer: str, local: bool, *, required: bool) -> str | None:
     value = document.get(name)
     if value is None and not required:
         return None
     if not isinstance(value, str):
         raise UpstreamOAuthError(f"the authorization server {issuer} gives no usable {name}")
-    if (problem := endpoint_problem(value)) is not None:
+    if (problem := endpoint_problem(value, loopback_http=local)) is not None:
         raise UpstreamOAuthError(f"the authorization server {issuer} gives an unusable {name}: {problem}")
     return value
 

@@ -45,7 +45,7 @@ async def call_json(
         raise UpstreamOAuthError(f"the {what} at {url} could not be reached ({type(exc).__name__})") from None
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # (not JSON, not UTF-8, an integer past 4300 digits, nested too deep)
         body = None
     return status, body, headers
 
