@@ -92,15 +92,17 @@ class Vault:
                 raw = base64.urlsafe_b64decode(body.encode("ascii"))
                 return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(user_id, slot)).decode("utf-8")
             except (InvalidTag, ValueError):
-                return None
+                continue  # (two keys of one id: the other may open it)
         return None
 
     # -- credentials ----------------------------------------------------------------------------------------------
 
-    async def save(self, user_id: str, slot: str, record: UpstreamCredentialRecord) -> str:
+    async def save(
+        self, user_id: str, slot: str, record: UpstreamCredentialRecord, *, only_if: str | None = None
+    ) -> str | None:
+        """The sealed value kept, or None when `only_if` no longer held (gateway.store.credentials)."""
         sealed = await self.seal(user_id, slot, record.model_dump_json())
-        await self._store.save_credential(user_id, slot, sealed)
-        return sealed
+        return sealed if await self._store.save_credential(user_id, slot, sealed, only_if=only_if) else None
 
     async def load(self, user_id: str, slot: str) -> tuple[UpstreamCredentialRecord, str] | None:
         """The credential and its sealed form (for a compare-and-delete), or None when there is none, or it cannot
@@ -139,15 +141,17 @@ class Vault:
                 if plain is None:
                     unreadable += 1
                     continue
-                await self._store.save_credential(user_id, slot, await self.seal(user_id, slot, plain))
-                moved += 1
+                if await self._store.save_credential(
+                    user_id, slot, await self.seal(user_id, slot, plain), only_if=sealed
+                ):
+                    moved += 1  # (one refreshed or dropped meanwhile is left as it now is)
         return moved, unreadable
 
     # -- the gateway's registered clients at upstream servers -------------------------------------------------------
 
     async def save_client(self, route: str, issuer: str, record: UpstreamClientRecord) -> None:
         sealed = await self.seal("-", f"client:{route}:{issuer}", record.model_dump_json())
-        await self._store.save_upstream_client(route, issuer, sealed)
+        await self._store.save_upstream_client(route, issuer, sealed)  # (first writer wins: load it back)
 
     async def load_client(self, route: str, issuer: str) -> UpstreamClientRecord | None:
         sealed = await self._store.load_upstream_client(route, issuer)
@@ -164,8 +168,6 @@ def _aad(user_id: str, slot: str) -> bytes:
 
 async def rotate_stored_key(store: CredentialStore) -> str:
     """Put a new key first in the store-held key set (the old ones stay, for reading); its id."""
-    stored = await store.load_vault_keys()
-    keys = json.loads(stored) if stored else []
     fresh = new_key()
-    await store.save_vault_keys(json.dumps([fresh, *keys]), only_if_absent=False)
+    await store.add_vault_key(fresh)
     return key_id(decode_key(fresh))

@@ -93,8 +93,12 @@ def endpoint_problem(url: str, *, allow_query: bool = True, loopback_http: bool 
     if url_problems(url, origin_only=False, allow_query=allow_query):
         return "an absolute http(s) URL without user info or fragment" + ("" if allow_query else " or query")
     parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (a port beyond 65535, or not a number: ValueError)
+    except ValueError:
+        return "an absolute http(s) URL with a valid port"
     if parts.scheme != "https" and (parts.hostname not in LOOPBACK or not loopback_http):
-        return "https is required (http only on loopback, for an upstream on loopback)"
+        return "https is required (http only on loopback)" if loopback_http else "https is required"
     return None
 
 
@@ -106,6 +110,16 @@ def on_loopback(url: str) -> bool:
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def format_problem(text: str) -> str | None:
+    if text.count(FORMAT_FIELD) != 1 or "{" in text.replace(FORMAT_FIELD, "") or "}" in text.replace(FORMAT_FIELD, ""):
+        return "format: must hold {token} once and no other braces"
+    if not all(" " <= c <= "~" for c in text) or text != text.strip():
+        return "format: visible ASCII and inner spaces only"
+    return None
+
+
 FORMAT_FIELD = "{token}"
 
 
@@ -152,10 +166,8 @@ class OAuthUpstreamAuth(Model):
             value = getattr(self, name)
             if value is not None and (problem := endpoint_problem(value)) is not None:
                 raise ValueError(f"{name}: {problem}")
-        if self.format.count(FORMAT_FIELD) != 1 or "{" in self.format.replace(FORMAT_FIELD, ""):
-            raise ValueError("format: must hold {token} once and no other braces")
-        if not all(" " <= c <= "~" for c in self.format):
-            raise ValueError("format: visible ASCII and spaces only")
+        if (problem := format_problem(self.format)) is not None:
+            raise ValueError(problem)
         return self
 
     @property
@@ -176,8 +188,8 @@ class ProviderTokenUpstreamAuth(Model):
 
     @model_validator(mode="after")
     def _format(self) -> ProviderTokenUpstreamAuth:
-        if self.format.count(FORMAT_FIELD) != 1 or "{" in self.format.replace(FORMAT_FIELD, ""):
-            raise ValueError("format: must hold {token} once and no other braces")
+        if (problem := format_problem(self.format)) is not None:
+            raise ValueError(problem)
         return self
 
     def header_line(self, token: str) -> tuple[str, str]:

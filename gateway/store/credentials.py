@@ -16,6 +16,18 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+_SAVE_IF = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  return 1
+end
+return 0
+"""
+_DROP_ALL = """
+local values = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return values
+"""
 _TAKE = """
 local value = redis.call('GET', KEYS[1])
 if value then redis.call('DEL', KEYS[1]) end
@@ -26,11 +38,18 @@ return value
 class CredentialStoreMixin(RedisBase):
     """`CredentialStore` on Redis."""
 
-    async def save_credential(self, user_id: str, slot: str, sealed: str) -> None:
-        async with reachable(), self.batch() as pipe:
-            pipe.hset(self.key("ucred", user_id), slot, sealed)
-            pipe.sadd(self.key(*USERS_INDEX), user_id)
-            await pipe.execute()
+    async def save_credential(self, user_id: str, slot: str, sealed: str, *, only_if: str | None = None) -> bool:
+        """Keep a credential; `only_if`: only while the slot still holds that sealed value (a refresh or an expiry
+        mark must not bring back one disconnected meanwhile, nor overwrite a newer one). False: not saved."""
+        key = self.key("ucred", user_id)
+        async with reachable():
+            if only_if is not None:
+                return bool(await self.script(_SAVE_IF)(keys=[key], args=[slot, only_if, sealed]))
+            async with self.batch() as pipe:
+                pipe.hset(key, slot, sealed)
+                pipe.sadd(self.key(*USERS_INDEX), user_id)
+                await pipe.execute()
+        return True
 
     async def load_credential(self, user_id: str, slot: str) -> str | None:
         async with reachable():
@@ -58,10 +77,9 @@ class CredentialStoreMixin(RedisBase):
         """Every credential of the user, removed (returned: a caller may revoke them at their servers)."""
         key = self.key("ucred", user_id)
         async with reachable():
-            values = await self._redis.hgetall(key)
-            await self._redis.delete(key)
+            flat = await self.script(_DROP_ALL)(keys=[key])  # (at once: a save racing it is either taken or kept)
             await self._redis.srem(self.key(*USERS_INDEX), user_id)
-        return {str(k): str(v) for k, v in values.items()}
+        return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat), 2)}
 
     async def credential_users(self) -> list[str]:
         async with reachable():
@@ -75,9 +93,11 @@ class CredentialStoreMixin(RedisBase):
         async with reachable():
             await self.script(_RELEASE)(keys=[self.key("ucred-lock", user_id, slot)], args=[holder])
 
-    async def save_upstream_client(self, route: str, issuer: str, sealed: str) -> None:
+    async def save_upstream_client(self, route: str, issuer: str, sealed: str) -> bool:
+        """First writer wins (two first connections registering at once keep one client): False when one was
+        already kept."""
         async with reachable():
-            await self._redis.set(self.key("uclient", route, digest(issuer)), sealed)
+            return bool(await self._redis.set(self.key("uclient", route, digest(issuer)), sealed, nx=True))
 
     async def load_upstream_client(self, route: str, issuer: str) -> str | None:
         async with reachable():

@@ -31,6 +31,15 @@ class KeyStoreMixin(RedisBase):
         async with reachable():
             return bool(await self._redis.set(self.key("vault", "keys"), value, nx=only_if_absent))
 
+    async def add_vault_key(self, key: str) -> None:
+        """Put `key` first in the store-held vault key set, at once (two rotations racing keep both keys)."""
+        script = self.script(
+            "local keys = cjson.decode(redis.call('GET', KEYS[1]) or '[]') "
+            "table.insert(keys, 1, ARGV[1]) redis.call('SET', KEYS[1], cjson.encode(keys)) return #keys"
+        )
+        async with reachable():
+            await script(keys=[self.key("vault", "keys")], args=[key])
+
     async def load_or_create_secret(self, name: str) -> str:
         """A deployment secret (64 hex digits) shared by every gateway instance on this store: the first instance
         that asks creates it, every later call returns the same one (never rotated by the gateway)."""

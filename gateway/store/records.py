@@ -201,6 +201,7 @@ class UpstreamCredentialRecord(_Record):
     client_secret: str | None = None  # a dynamically registered client's (a configured one's stays in config)
     issuer: str | None = None
     resource: str | None = None
+    upstream: str | None = None  # the route's upstream it was made for (never sent to another one)
     issued_at: float
 
 

@@ -29,11 +29,18 @@ from gateway.vault import Vault
 
 logger = logging.getLogger(__name__)
 CLIENT_DOCUMENT_PATH = "/upstream/client/{route}"
-CALLBACK_PATH = "/upstream/callback"
+CALLBACK_PATH = "/upstream/callback/{route}"  # under the contract's {public_url}/upstream/callback, one per route
+MAX_LIFETIME = 10 * 365 * 86400.0
+ENDED = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})  # a refresh that cannot succeed
 
 
 class GrantRevokedError(Exception):
-    """The server refused the refresh token (`invalid_grant`): the credential is gone, the user connects again."""
+    """The server refused the refresh (`invalid_grant`; or `invalid_client` / `unauthorized_client`: the gateway's
+    client there is gone, a registration deleted): the credential is gone, the user connects again."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,10 @@ class UpstreamClient:
     client_secret: str | None = None
 
 
-def callback_url(public_url: str) -> str:
-    return public_url + CALLBACK_PATH
+def callback_url(public_url: str, route: str) -> str:
+    """The redirect URI of one route's connections: a distinct one per route, so an authorization server of one
+    route cannot have a code of another route's server sent to its own token endpoint (mix-up, RFC 9700 §4.4)."""
+    return public_url + CALLBACK_PATH.format(route=quote(route, safe=""))
 
 
 def client_document_url(public_url: str, route: str) -> str:
@@ -56,7 +65,7 @@ def client_document(public_url: str, route: str) -> dict[str, Any]:
         "client_id": client_document_url(public_url, route),
         "client_name": f"MCP gateway ({route})",
         "client_uri": public_url,
-        "redirect_uris": [callback_url(public_url)],
+        "redirect_uris": [callback_url(public_url, route)],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
@@ -84,11 +93,14 @@ async def client_for(
         )
     issuer = meta.issuer or meta.token_endpoint
     saved = await vault.load_client(route, issuer)
-    if saved is not None:
-        return UpstreamClient(saved.client_id, saved.client_secret)
-    registered = await _register(http, public_url, route, auth, meta.registration_endpoint)
-    await vault.save_client(route, issuer, registered)
-    return UpstreamClient(registered.client_id, registered.client_secret)
+    if saved is None:
+        await vault.save_client(
+            route, issuer, await _register(http, public_url, route, auth, meta.registration_endpoint)
+        )
+        saved = await vault.load_client(route, issuer)  # (two registering at once: the first one kept is used)
+    if saved is None:
+        raise UpstreamOAuthError(f"the client registration for route {route} could not be kept")
+    return UpstreamClient(saved.client_id, saved.client_secret)
 
 
 async def _register(
@@ -149,8 +161,8 @@ async def token_request(
     error = body.get("error") if isinstance(body, dict) else None  # (GitHub says errors with a 200)
     if status // 100 != 2 or error is not None:
         code = printable(error)
-        if refreshing and code == "invalid_grant":
-            raise GrantRevokedError(endpoint)
+        if refreshing and code in ENDED:
+            raise GrantRevokedError(code or "")
         raise UpstreamOAuthError(f"the token endpoint {endpoint} refused: {status} {code or 'no error code'}")
     if not isinstance(body, dict):  # (a 2xx that is HTML, an array, nothing)
         raise UpstreamOAuthError(f"the token endpoint {endpoint} gave no usable bearer token")
@@ -228,6 +240,8 @@ def seconds(value: object) -> float | None:
         seconds = float(value)
     except OverflowError:
         return math.inf if value > 0 else None
+    if seconds > MAX_LIFETIME:  # (a date this far off is none: used until the server refuses it)
+        return math.inf
     return seconds if seconds >= 0 else None
 
 

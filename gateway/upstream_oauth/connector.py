@@ -33,7 +33,7 @@ from gateway.vault import Vault, provider_slot, route_slot
 
 logger = logging.getLogger(__name__)
 FLIGHT_TTL = 600
-LOCK_MS = 30_000
+REFRESH_CALLS = 2
 WAIT_STEP = 0.05
 TokenClientOf = Callable[[], Awaitable[TokenClient]]  # provider_token: where and as whom to refresh
 
@@ -97,11 +97,12 @@ class Connector:
             UpstreamOAuthError: the upstream's server cannot be found or used.
         """
         auth = info.route.upstream_auth
-        assert isinstance(auth, OAuthUpstreamAuth)
+        if not isinstance(auth, OAuthUpstreamAuth):
+            raise UpstreamOAuthError(f"route {info.route.name} does not connect at an authorization server")
         meta = await self.discovery.metadata(info.route.upstream, auth)
         client = await oauth_client.client_for(self.http, self.vault, self.public_url, info.route.name, auth, meta)
         verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(32)
-        redirect_uri = oauth_client.callback_url(self.public_url)
+        redirect_uri = oauth_client.callback_url(self.public_url, info.route.name)
         flight = UpstreamFlightRecord(
             route=info.route.name,
             user_id=user_id,
@@ -129,7 +130,8 @@ class Connector:
             UpstreamOAuthError: the token endpoint refused or answered nonsense.
         """
         auth = info.route.upstream_auth
-        assert isinstance(auth, OAuthUpstreamAuth)
+        if not isinstance(auth, OAuthUpstreamAuth):  # (reconfigured while the person was at the server)
+            raise UpstreamOAuthError(f"route {info.route.name} no longer connects at an authorization server")
         client = await self._client(info.route.name, auth, flight.client_id, flight.issuer or flight.token_endpoint)
         form = {
             "grant_type": "authorization_code",
@@ -150,7 +152,7 @@ class Connector:
             revocation_endpoint=flight.revocation_endpoint,
             issuer=flight.issuer,
             resource=flight.resource,
-        )
+        ).model_copy(update={"upstream": info.route.upstream})
         await self.vault.save(flight.user_id, route_slot(info.route.name), record)
         self._counted.labels(info.route.name, "connected").inc()
 
@@ -165,14 +167,25 @@ class Connector:
     # -- using ----------------------------------------------------------------------------------------------------
 
     async def header_line(
-        self, route: str, auth: OAuthUpstreamAuth | ProviderTokenUpstreamAuth, user_id: str
+        self,
+        route: str,
+        auth: OAuthUpstreamAuth | ProviderTokenUpstreamAuth,
+        user_id: str,
+        upstream: str | None = None,
     ) -> tuple[str, str]:
-        """Raises ConnectRequiredError (none held, or it ended) or HeldCredentialError (its server failed)."""
+        """The header line for this user on this route. A credential made for another upstream than the route's
+        `upstream` now (the operator repointed it) is never sent there: dropped, the user connects again.
+
+        Raises ConnectRequiredError (none held, or it ended) or HeldCredentialError (its server failed)."""
         held = await self.vault.load(user_id, slot := _slot(route, auth))
         if held is None:
             self._counted.labels(route, "missing").inc()
             raise ConnectRequiredError(route, getattr(auth, "provider", None))
         record, sealed = held
+        if upstream is not None and record.upstream is not None and record.upstream != upstream:
+            await self.store.delete_credential(user_id, slot, only_if=sealed)  # (the route now points elsewhere)
+            self._counted.labels(route, "missing").inc()
+            raise ConnectRequiredError(route, getattr(auth, "provider", None))
         if self._fresh(record):
             self._counted.labels(route, "held").inc()
             return auth.header_line(record.access_token)
@@ -190,15 +203,21 @@ class Connector:
         refreshed is dropped there)."""
         slot = _slot(route, auth)
         held = await self.vault.load(user_id, slot)
-        if held is not None and self._fresh(held[0]):
-            await self.vault.save(user_id, slot, held[0].model_copy(update={"expires_at": 0.0}))
+        if held is not None and self._fresh(held[0]):  # (only the value read: a newer one stays as it is)
+            await self.vault.save(user_id, slot, held[0].model_copy(update={"expires_at": 0.0}), only_if=held[1])
 
-    async def forget(self, route: str, auth: OAuthUpstreamAuth | ProviderTokenUpstreamAuth, user_id: str) -> None:
-        """The upstream refused the credential (401): dropped, unless it was refreshed meanwhile; the user connects
-        again (a provider token: signs in again)."""
+    async def forget(
+        self,
+        route: str,
+        auth: OAuthUpstreamAuth | ProviderTokenUpstreamAuth,
+        user_id: str,
+        refused: tuple[str, str] | None,
+    ) -> None:
+        """The upstream refused the credential (401; `refused`: the header line it got): dropped, unless it was
+        refreshed meanwhile; the user connects again (a provider token: signs in again)."""
         slot = _slot(route, auth)
         held = await self.vault.load(user_id, slot)
-        if held is not None:
+        if held is not None and (refused is None or auth.header_line(held[0].access_token) == refused):
             await self.store.delete_credential(user_id, slot, only_if=held[1])
 
     def _fresh(self, record: UpstreamCredentialRecord) -> bool:
@@ -208,11 +227,16 @@ class Connector:
         self, route: str, auth: OAuthUpstreamAuth | ProviderTokenUpstreamAuth, user_id: str, slot: str, seen: str
     ) -> UpstreamCredentialRecord:
         holder = secrets.token_hex(8)
-        deadline = time.monotonic() + auth.timeout + 5
+        budget = REFRESH_CALLS * auth.timeout  # (a provider's metadata and its token endpoint: two calls)
+        deadline = time.monotonic() + budget + 5
         while True:
-            if await self.store.lock_credential(user_id, slot, holder, LOCK_MS):
+            # the lock outlives the refresh it guards: the refresh is cut at `budget`, the lock lasts longer
+            if await self.store.lock_credential(user_id, slot, holder, int((budget + 10) * 1000)):
                 try:
-                    return await self._refresh_locked(route, auth, user_id, slot)
+                    async with asyncio.timeout(budget):
+                        return await self._refresh_locked(route, auth, user_id, slot)
+                except TimeoutError:
+                    raise HeldCredentialError("the upstream's authorization server did not answer in time") from None
                 finally:
                     await self.store.unlock_credential(user_id, slot, holder)
             await asyncio.sleep(WAIT_STEP)  # another instance refreshes: its result, once it lands
@@ -242,10 +266,10 @@ class Connector:
             raise ConnectRequiredError(route, getattr(auth, "provider", None))
         try:
             answer = await self._ask_refresh(route, auth, record)
-        except GrantRevokedError:
+        except GrantRevokedError as ended:
             await self.store.delete_credential(user_id, slot, only_if=sealed)
             self._counted.labels(route, "revoked").inc()
-            logger.info("the upstream server of route %s ended a credential (invalid_grant): dropped", route)
+            logger.info("the upstream server of route %s ended a credential (%s): dropped", route, ended.code)
             raise ConnectRequiredError(route, getattr(auth, "provider", None)) from None
         except UpstreamOAuthError as exc:
             self._counted.labels(route, "failed").inc()
@@ -255,8 +279,9 @@ class Connector:
         fresh = oauth_client.credential_from(
             answer, record.token_endpoint, client, now=self._clock(), configured_secret=True, previous=record
         )
-        fresh = fresh.model_copy(update={"client_secret": record.client_secret})
-        await self.vault.save(user_id, slot, fresh)
+        fresh = fresh.model_copy(update={"client_secret": record.client_secret, "upstream": record.upstream})
+        if await self.vault.save(user_id, slot, fresh, only_if=sealed) is None:  # disconnected meanwhile: stays so
+            raise ConnectRequiredError(route, getattr(auth, "provider", None))
         self._counted.labels(route, "refreshed").inc()
         return fresh
 

@@ -11,13 +11,14 @@ from aiohttp import web
 
 from gateway.access import AccessPolicy
 from gateway.app_state import CLOCK_KEY, CONNECTOR_KEY, PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
-from gateway.config import OAuthUpstreamAuth
+from gateway.config import OAuthUpstreamAuth, ProviderTokenUpstreamAuth
 from gateway.idp.base import ProviderError
 from gateway.oauth.authorize import grant_code
 from gateway.oauth.consent import build_consent, may_skip_consent
 from gateway.oauth.redirects import with_query
 from gateway.oauth.scopes import grant_scopes
 from gateway.store.records import ClientRecord, IdpStateRecord, PendingAuthorizationRecord, Principal
+from gateway.vault import provider_slot
 from gateway.web.auditing import audit
 from gateway.web.authorize_pages import consent_page, denied_page
 from gateway.web.errors import NO_STORE
@@ -58,6 +59,7 @@ async def approve(
     *,
     remember: bool,
     session: BrowserSession,
+    provider_signed_in: bool = False,
 ) -> web.Response:
     """Issue the code, for the person as they stand now (every path to a code comes here): the account is re-read,
     a sign-in older than login.identity_max_age is refused, and the route's rules are applied again. A route with
@@ -96,6 +98,13 @@ async def approve(
     if isinstance(auth, OAuthUpstreamAuth) and auth.connect_on_authorize:
         if not await request.app[CONNECTOR_KEY].holds(current.user_id, route):
             return await redirect_to_upstream(request, info, current, session, pending=pending, remember=remember)
+    if (
+        isinstance(auth, ProviderTokenUpstreamAuth)
+        and not provider_signed_in
+        and current.user_id.startswith(f"{auth.provider}:")
+        and await request.app[CONNECTOR_KEY].vault.load(current.user_id, provider_slot(auth.provider)) is None
+    ):  # the provider's token is gone (expired, refused): through the provider again, not a code from the session
+        return await redirect_to_provider(request, pending, route, auth.provider)
     scopes = grant_scopes(pending.scopes_requested, info.route.scopes)
     if remember and settings.oauth.consent_ttl > 0:
         previous = await store.load_consent(current.user_id, pending.client_id, route)

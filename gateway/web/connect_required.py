@@ -51,7 +51,7 @@ INPUT_KEY = "mcpgw_connect"
 def single_message(body: bytes | None) -> dict[str, Any] | None:
     try:
         message = json.loads(body or b"")
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return message if isinstance(message, dict) else None
 
@@ -125,7 +125,10 @@ async def connected_retry(call: McpCall, route: str) -> bool:
     if isinstance(inputs, dict):
         others = {k: v for k, v in inputs.items() if k != INPUT_KEY}
         rest = {k: v for k, v in rest.items() if k != "inputResponses"} | ({"inputResponses": others} if others else {})
-    call.body = json.dumps({**message, "params": rest}, separators=(",", ":")).encode()
+    try:
+        call.body = json.dumps({**message, "params": rest}, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError:  # (a number beyond a float's range: the client's body stays as it is)
+        return False
     return True
 
 

@@ -70,7 +70,9 @@ async def handle_callback(request: web.Request) -> web.StreamResponse:
     response = web.Response()
     fresh = await start_session(request, response, principal, replacing=session)
     # the provider confirmed who this is; consent was given before the redirect (gateway.web.approval)
-    page = await approve(request, pending, flight.route, principal, remember=True, session=fresh)
+    page = await approve(
+        request, pending, flight.route, principal, remember=True, session=fresh, provider_signed_in=True
+    )
     return with_cookies(page, response)
 
 

@@ -242,7 +242,7 @@ async def _per_user_credential(call: McpCall, info: RouteInfo) -> tuple[str, str
         name = info.route.name
         await connect_required.connected_retry(call, name)  # (a retry after the connect page: the client's own body)
         try:
-            line = await call.mcp.connector.header_line(name, auth, record.user_id)
+            line = await call.mcp.connector.header_line(name, auth, record.user_id, info.route.upstream)
         except ConnectRequiredError as error:
             raise await connect_required.answer(call, error) from None
         except HeldCredentialError as error:
@@ -271,7 +271,7 @@ async def _credential_refused(call: McpCall, info: RouteInfo, credential: tuple[
     name = info.route.name
     auth = info.route.upstream_auth
     if call.grant is not None and isinstance(auth, HELD):
-        await call.mcp.connector.forget(name, auth, call.grant.context.record.user_id)
+        await call.mcp.connector.forget(name, auth, call.grant.context.record.user_id, credential)
         call.mcp.metrics.requests.labels(name, call.request.method, "401").inc()
         provider = auth.provider if isinstance(auth, ProviderTokenUpstreamAuth) else None
         return await connect_required.answer(call, ConnectRequiredError(name, provider))

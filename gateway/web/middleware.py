@@ -100,8 +100,8 @@ def _bad_request(request: web.Request) -> web.Response:
 def _is_page(request: web.Request) -> bool:
     """Browser pages (sign-in, consent, provider callback, logout) get HTML errors; everything else is an API."""
     path = request.path
-    return path in ("/authorize", "/logout", "/upstream/callback", "/upstream/connections") or path.startswith(
-        ("/authorize/", "/login/", "/upstream/connect/", "/upstream/connections/")
+    return path in ("/authorize", "/logout", "/upstream/connections") or path.startswith(
+        ("/authorize/", "/login/", "/upstream/connect/", "/upstream/connections/", "/upstream/callback/")
     )
 
 

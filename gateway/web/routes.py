@@ -57,7 +57,7 @@ def setup_routes(app: web.Application, table: RouteTable) -> None:
     router.add_post("/authorize/provider", handle_provider_choice)
     router.add_post("/authorize/signup", handle_signup)
     router.add_get("/login/{provider}/callback", handle_callback)
-    router.add_get("/upstream/callback", handle_upstream_callback)
+    router.add_get("/upstream/callback/{route}", handle_upstream_callback)
     router.add_route("GET", "/upstream/connect/{route}", handle_connect)
     router.add_route("POST", "/upstream/connect/{route}", handle_connect)
     router.add_get("/upstream/connections", handle_connections)

@@ -1,5 +1,6 @@
-"""`/upstream/callback`: the way back from an upstream's authorization server (gateway.web.upstream_connect sent
+"""`/upstream/callback/<route>`: the way back from an upstream's authorization server (gateway.web.upstream_connect sent
 the browser there). The `state` is single use and bound to the browser session and the user that started it; the
+path must be the route's own (one redirect URI per route: RFC 9700 §4.4 mix-up), the
 `iss` of the answer must be the server's (RFC 9207, when it says it sends one, or sends one anyway); the code is
 redeemed with the PKCE verifier; the credential is kept for that user. Inside an authorization of our own, the
 client's code is issued only now (gateway.web.approval.approve, which checks the person again)."""
@@ -7,6 +8,7 @@ client's code is issued only now (gateway.web.approval.approve, which checks the
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -35,6 +37,8 @@ async def handle_upstream_callback(request: web.Request) -> web.StreamResponse:
         return html_error("Connection expired", "This connection was started in another browser session.")
     if principal is None or principal.user_id != flight.user_id:
         return html_error("Sign in again", "You are no longer signed in as the person who started this.", status=403)
+    if request.path != urlsplit(flight.redirect_uri).path:  # a code for another route's server (mix-up)
+        return html_error("Connection refused", "This answer came back for another MCP server than the one asked.")
     try:
         info = request.app[ROUTES_KEY].by_name(flight.route)
     except KeyError:

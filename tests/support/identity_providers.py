@@ -114,14 +114,7 @@ async def github_stand_in(client_id: str, client_secret: str) -> AsyncIterator[G
         state[0].token_requests.append(TokenRequest(form, method, given_id, accept))
         if (given_id, given_secret) != (client_id, client_secret):
             return _github_answer(accept, {"error": "incorrect_client_credentials"})  # GitHub answers errors with 200
-        entry = state[0].codes.pop(form.get("code", ""), None)
-        verifier = form.get("code_verifier", "").encode()
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=").decode()
-        if entry is None or entry[1] != challenge or entry[2] != form.get("redirect_uri"):
-            return _github_answer(accept, {"error": "bad_verification_code"})
-        token = "gho_" + secrets.token_hex(16)
-        state[0].tokens[token] = entry[0]
-        return _github_answer(accept, {"access_token": token, "token_type": "bearer", "scope": "read:user"})
+        return _github_answer(accept, _redeem(state[0], form))
 
     def user_of(request: web.Request) -> GitHubUser:
         login = state[0].tokens.get(request.headers.get("Authorization", "").removeprefix("Bearer "))
@@ -172,6 +165,18 @@ def _client_credentials(authorization: str | None, form: dict[str, str]) -> tupl
     if "client_secret" in form:
         return "client_secret_post", form.get("client_id", ""), form["client_secret"]
     return "none", form.get("client_id", ""), None
+
+
+def _redeem(stand_in: GitHubStandIn, form: dict[str, str]) -> dict[str, str]:
+    """A code for a token, once; the PKCE verifier and the redirect URI must be those of its authorization."""
+    entry = stand_in.codes.pop(form.get("code", ""), None)
+    verifier = form.get("code_verifier", "").encode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=").decode()
+    if entry is None or entry[1] != challenge or entry[2] != form.get("redirect_uri"):
+        return {"error": "bad_verification_code"}
+    token = "gho_" + secrets.token_hex(16)
+    stand_in.tokens[token] = entry[0]
+    return {"access_token": token, "token_type": "bearer", "scope": "read:user"}
 
 
 def _github_answer(accept: str, body: dict[str, str]) -> web.Response:

@@ -75,7 +75,7 @@ async def test_the_gateway_publishes_its_client_metadata_document_per_route(
         assert (await http.get(front.make_url("/upstream/client/nothing"))).status == 404
     base = f"http://127.0.0.1:{front.port}"
     assert document["client_id"] == f"{base}/upstream/client/remote"
-    assert document["redirect_uris"] == [f"{base}/upstream/callback"]
+    assert document["redirect_uris"] == [f"{base}/upstream/callback/remote"]
     assert document["token_endpoint_auth_method"] == "none"
 
 

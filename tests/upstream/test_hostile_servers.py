@@ -42,7 +42,7 @@ class Walk:
         return self.browser.pages[-1] if self.browser.pages else ""
 
     def callback(self, **query: str) -> str:
-        return str(self.front.make_url("/upstream/callback?" + urlencode(query)))
+        return str(self.front.make_url("/upstream/callback/remote?" + urlencode(query)))
 
 
 @pytest.fixture

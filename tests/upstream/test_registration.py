@@ -54,7 +54,7 @@ async def test_configured_then_cimd_then_dcr_once(store, registrar):
         assert (chosen.client_id, chosen.client_secret) == ("registered-1", "s3cret")
         again = await client_for(http, vault, "http://127.0.0.1:1", "r", auto, offered)
         assert again.client_id == "registered-1" and len(calls) == 1  # kept (sealed), not registered again
-        assert calls[0]["redirect_uris"] == ["http://127.0.0.1:1/upstream/callback"]
+        assert calls[0]["redirect_uris"] == ["http://127.0.0.1:1/upstream/callback/r"]
         assert "client_id" not in calls[0]
 
         with pytest.raises(UpstreamOAuthError, match="configure upstream_auth.client_id"):

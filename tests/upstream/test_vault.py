@@ -3,6 +3,7 @@ losing what was sealed with the old ones."""
 
 from __future__ import annotations
 
+import base64
 import os
 
 import pytest
@@ -44,7 +45,10 @@ async def test_a_sealed_value_opens_only_for_its_user_and_slot_and_a_tampered_on
     sealed = await vault.save("local:alice", "route:remote", RECORD)
     assert await vault.open("local:bob", "route:remote", sealed) is None
     assert await vault.open("local:alice", "route:other", sealed) is None
-    flipped = sealed[:-2] + ("A" if sealed[-2] != "A" else "B") + sealed[-1]
+    head, _, body = sealed.rpartition(".")
+    raw = bytearray(base64.urlsafe_b64decode(body))
+    raw[20] ^= 1  # one bit of the ciphertext
+    flipped = f"{head}.{base64.urlsafe_b64encode(bytes(raw)).decode()}"
     assert await vault.open("local:alice", "route:remote", flipped) is None
     assert await vault.open("local:alice", "route:remote", "v2." + sealed[3:]) is None
     assert await vault.open("local:alice", "route:remote", "garbage") is None
