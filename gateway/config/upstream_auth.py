@@ -87,9 +87,11 @@ class TokenExchangeUpstreamAuth(Model):
         return self
 
 
-def endpoint_problem(url: str, *, allow_query: bool = True, loopback_http: bool = True) -> str | None:
-    """An endpoint the gateway calls or sends browsers to: absolute https (http on loopback only, and only when
-    `loopback_http`), no user info, no fragment (not quoted: it may carry a password)."""
+def endpoint_problem(
+    url: str, *, allow_query: bool = True, http_hosts: frozenset[str] | tuple[str, ...] | None = None
+) -> str | None:
+    """An endpoint the gateway calls or sends browsers to: absolute https (plain http only on the `http_hosts`,
+    by default loopback), no user info, no fragment (not quoted: it may carry a password)."""
     if url_problems(url, origin_only=False, allow_query=allow_query):
         return "an absolute http(s) URL without user info or fragment" + ("" if allow_query else " or query")
     parts = urlsplit(url)
@@ -97,16 +99,23 @@ def endpoint_problem(url: str, *, allow_query: bool = True, loopback_http: bool 
         parts.port  # noqa: B018 (a port beyond 65535, or not a number: ValueError)
     except ValueError:
         return "an absolute http(s) URL with a valid port"
-    if parts.scheme != "https" and (parts.hostname not in LOOPBACK or not loopback_http):
-        return "https is required (http only on loopback)" if loopback_http else "https is required"
+    allowed = LOOPBACK if http_hosts is None else http_hosts
+    if parts.scheme != "https" and parts.hostname not in allowed:
+        return "https is required (http only on loopback)" if http_hosts is None else "https is required"
     return None
 
 
-def on_loopback(url: str) -> bool:
+def http_hosts_of(upstream: str) -> frozenset[str]:
+    """Where an upstream's documents may name plain http URLs: only on a plain-http upstream's own host (an
+    internal sidecar), and loopback for an upstream on loopback; never for an https upstream (a remote one naming
+    `http://127.0.0.1:…` would make the gateway call its own host's services)."""
     try:
-        return urlsplit(url).hostname in LOOPBACK
+        parts = urlsplit(upstream)
     except ValueError:
-        return False
+        return frozenset()
+    if parts.scheme != "http" or not parts.hostname:
+        return frozenset()
+    return frozenset({parts.hostname, *(LOOPBACK if parts.hostname in LOOPBACK else ())})
 
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")

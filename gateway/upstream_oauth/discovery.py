@@ -6,6 +6,7 @@ the issuer is the one asked for, PKCE S256 is offered, endpoints are https (http
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -15,11 +16,12 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from gateway.config import OAuthUpstreamAuth
-from gateway.config.upstream_auth import endpoint_problem, on_loopback
+from gateway.config.upstream_auth import endpoint_problem, http_hosts_of
 from gateway.oauth.resource import PRM_WELL_KNOWN, metadata_url, same_resource
 from gateway.upstream_oauth.http import UpstreamOAuthError, call_json, get_document
 
 CACHE_SECONDS = 3600
+DISCOVERY_CALLS = 3  # the whole discovery may take this many calls' time
 MAX_SCOPES = 64
 _PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*"([^"]{0,2048})"')
 REQUIRED = frozenset({"authorization_endpoint", "token_endpoint"})
@@ -69,23 +71,26 @@ class Discovery:
         cached = self._cached.get(key)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        found = await discover(self._http, upstream, auth)
+        try:
+            async with asyncio.timeout(DISCOVERY_CALLS * auth.timeout):  # (every step's own deadline, and one for all)
+                found = await discover(self._http, upstream, auth)
+        except TimeoutError:
+            raise UpstreamOAuthError(f"discovering the authorization server of {upstream} took too long") from None
         self._cached[key] = (found, time.monotonic() + CACHE_SECONDS)
         return found
 
 
 async def discover(http: aiohttp.ClientSession, upstream: str, auth: OAuthUpstreamAuth) -> ServerMetadata:
-    """Raises UpstreamOAuthError naming the step that failed. What the upstream's documents name is held to https;
-    plain http only on loopback and only for an upstream on loopback itself (a remote upstream naming
-    `http://127.0.0.1:…` would make the gateway call its own host's services)."""
-    local = on_loopback(upstream)
+    """Raises UpstreamOAuthError naming the step that failed. What the upstream's documents name is held to https
+    (plain http: gateway.config.upstream_auth.http_hosts_of)."""
+    local = http_hosts_of(upstream)
     challenge = await _challenge(http, upstream, auth.timeout)
     prm = await _protected_resource(http, upstream, challenge.get("resource_metadata"), auth.timeout, local)
     servers = prm.get("authorization_servers")
     if not isinstance(servers, list) or not servers or not isinstance(servers[0], str):
         raise UpstreamOAuthError(f"the protected resource metadata of {upstream} names no authorization server")
     issuer = servers[0]
-    if (problem := endpoint_problem(issuer, allow_query=False, loopback_http=local)) is not None:
+    if (problem := endpoint_problem(issuer, allow_query=False, http_hosts=local)) is not None:
         raise UpstreamOAuthError(f"the authorization server {issuer!r} of {upstream} is unusable: {problem}")
     document = await _server_metadata(http, issuer, auth.timeout)
     found = {
@@ -124,7 +129,7 @@ async def _challenge(http: aiohttp.ClientSession, upstream: str, timeout: float)
 
 
 async def _protected_resource(
-    http: aiohttp.ClientSession, upstream: str, named: str | None, timeout: float, local: bool
+    http: aiohttp.ClientSession, upstream: str, named: str | None, timeout: float, local: frozenset[str]
 ) -> dict[str, Any]:
     """RFC 9728 metadata: the URL the challenge names, else the path-inserted and the root well-known URLs."""
     parts = urlsplit(upstream)
@@ -132,7 +137,7 @@ async def _protected_resource(
     failures = []
     for url in candidates:
         assert url is not None
-        if (problem := endpoint_problem(url, loopback_http=local)) is not None:
+        if (problem := endpoint_problem(url, http_hosts=local)) is not None:
             raise UpstreamOAuthError(f"the upstream {upstream} names unusable resource metadata: {problem}")
         try:
             document = await get_document(http, url, timeout=timeout, what="protected resource metadata")
@@ -176,13 +181,13 @@ async def _server_metadata(http: aiohttp.ClientSession, issuer: str, timeout: fl
     raise UpstreamOAuthError(f"no authorization server metadata found for {issuer} ({'; '.join(failures)})")
 
 
-def _endpoint(document: dict[str, Any], name: str, issuer: str, local: bool, *, required: bool) -> str | None:
+def _endpoint(document: dict[str, Any], name: str, issuer: str, local: frozenset[str], *, required: bool) -> str | None:
     value = document.get(name)
     if value is None and not required:
         return None
     if not isinstance(value, str):
         raise UpstreamOAuthError(f"the authorization server {issuer} gives no usable {name}")
-    if (problem := endpoint_problem(value, loopback_http=local)) is not None:
+    if (problem := endpoint_problem(value, http_hosts=local)) is not None:
         raise UpstreamOAuthError(f"the authorization server {issuer} gives an unusable {name}: {problem}")
     return value
 

@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.config import OAuthUpstreamAuth, VaultSettings
+from gateway.config.upstream_auth import endpoint_problem, http_hosts_of
 from gateway.upstream_oauth.client import client_for
 from gateway.upstream_oauth.discovery import ServerMetadata
 from gateway.upstream_oauth.http import UpstreamOAuthError, oauth_session
@@ -59,3 +60,17 @@ async def test_configured_then_cimd_then_dcr_once(store, registrar):
 
         with pytest.raises(UpstreamOAuthError, match="configure upstream_auth.client_id"):
             await client_for(http, vault, "http://127.0.0.1:1", "other", auto, meta())
+
+
+def test_plain_http_is_named_only_on_a_plain_http_upstreams_own_host():
+    """An https upstream's documents must name https URLs (a remote one naming http://127.0.0.1 would have the
+    gateway call its own host); an internal plain-http upstream may name its own host; loopback stays loopback."""
+    remote, internal, local = (
+        http_hosts_of(u) for u in ("https://mcp.vendor.example/mcp", "http://mcp:8000/mcp", "http://127.0.0.1:9/mcp")
+    )
+    assert endpoint_problem("http://127.0.0.1:1/token", http_hosts=remote) == "https is required"
+    assert endpoint_problem("https://as.vendor.example/token", http_hosts=remote) is None
+    assert endpoint_problem("http://mcp:8000/.well-known/x", http_hosts=internal) is None
+    assert endpoint_problem("http://127.0.0.1:1/token", http_hosts=internal) == "https is required"
+    assert endpoint_problem("http://localhost:2/token", http_hosts=local) is None
+    assert endpoint_problem("https://[::1/x") is not None and endpoint_problem("https://a:99999/") is not None
