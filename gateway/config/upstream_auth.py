@@ -15,7 +15,8 @@ token it gets is cached per (route, user, client) until shortly before it expire
 gateway is an OAuth 2.1 client there (gateway.upstream_oauth). With no endpoints given, everything is discovered as
 an MCP client does it (the upstream's 401 / RFC 9728 metadata, then RFC 8414 metadata of its authorization
 server); with `authorization_endpoint` and `token_endpoint`, a plain OAuth provider that is no MCP server (GitHub,
-Google, Atlassian, Slack). Tokens are kept per (user, route) in the vault, encrypted (gateway.vault).
+Google, Atlassian, Slack; register `{public_url}/upstream/callback/<route>` there). Tokens are kept per (user,
+route) in the vault, encrypted (gateway.vault).
 
 `provider_token`: the access token the user's sign-in provider (`login.providers[]`, `provider`) returned when they
 signed in, refreshed with its refresh token; for upstreams that accept tokens of the same IdP."""
