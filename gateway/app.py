@@ -160,7 +160,9 @@ async def _mcp_ctx(app: web.Application) -> AsyncIterator[None]:
         digester=app[DIGESTER_KEY],
         http=app[HTTP_KEY],
         clock=app[CLOCK_KEY],
-        credentials=UpstreamCredentials(app[SIGNER_KEY], app[METRICS_KEY].upstream_credentials, app[CLOCK_KEY]),
+        credentials=UpstreamCredentials(
+            app[SIGNER_KEY], app[METRICS_KEY].upstream_credentials, app[CLOCK_KEY], held=app[CONNECTOR_KEY]
+        ),
         connector=app[CONNECTOR_KEY],
     )
     yield

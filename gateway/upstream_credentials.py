@@ -2,8 +2,10 @@
 a route's upstream for one user. Never the client's token, never sent to the client, never logged.
 
 `token_exchange` (RFC 8693): the subject token is a gateway-signed assertion of the user (gateway.signing, `aud` =
-the token endpoint), the gateway authenticates with HTTP Basic as the route's `client_id`; the issued token is
-reused for the same (route, user, client, and the claims the assertion made: scopes, groups, email, name) until
+the token endpoint) or, with `subject_provider`, the access token the user's sign-in provider gave them (held in
+the vault, refreshed when due: gateway.upstream_oauth.connector); the gateway authenticates with HTTP Basic as
+the route's `client_id`; the issued token is reused for the same (route, user, client, and the claims the
+assertion made: scopes, groups, email, name) until
 `EXPIRY_MARGIN` before it expires (at most `max_cache_seconds`), so a user's changed groups or a down-scoped token
 get a token of their own. Concurrent requests of one user wait for one exchange (single flight); at most
 `MAX_CACHED` tokens are kept per process, at most `MAX_EXCHANGES` exchanges run at once per token service, and
@@ -27,6 +29,7 @@ from gateway.identity import RequestContext
 from gateway.metrics import Family
 from gateway.signing import IdentitySigner
 from gateway.upstream_oauth.client import basic, printable, seconds, token_shaped
+from gateway.upstream_oauth.connector import Connector, ConnectRequiredError, HeldCredentialError
 
 logger = logging.getLogger(__name__)
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -56,8 +59,15 @@ class CredentialError(Exception):
 class UpstreamCredentials:
     """The per-user credentials of every route of one application (one per app, `McpEndpoint.credentials`)."""
 
-    def __init__(self, signer: IdentitySigner, counted: Family, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        signer: IdentitySigner,
+        counted: Family,
+        clock: Callable[[], float] = time.time,
+        held: Connector | None = None,
+    ) -> None:
         self._signer, self._counted, self._clock = signer, counted, clock
+        self._held = held  # the users' provider tokens (subject_provider)
         self._cached: dict[Key, tuple[str, float]] = {}  # key -> (token, reuse until)
         self._pending: dict[Key, asyncio.Future[tuple[str, float]]] = {}  # exchanges in flight
         self._slots: dict[str, asyncio.Semaphore] = {}  # per token endpoint: a hanging one holds only its own
@@ -150,11 +160,15 @@ class UpstreamCredentials:
             return await self._ask(auth, context)
 
     async def _ask(self, auth: TokenExchangeUpstreamAuth, context: RequestContext) -> tuple[str, float]:
-        assertion = await self._signer.sign(context, auth.token_endpoint, ASSERTION_SECONDS)
+        if auth.subject_provider is not None:  # the user's own token from their sign-in provider
+            subject, subject_type = await self._provider_token(auth.subject_provider, context), ACCESS_TOKEN_TYPE
+        else:
+            subject = await self._signer.sign(context, auth.token_endpoint, ASSERTION_SECONDS)
+            subject_type = JWT_TOKEN_TYPE
         form = {
             "grant_type": GRANT_TYPE,
-            "subject_token": assertion,
-            "subject_token_type": JWT_TOKEN_TYPE,
+            "subject_token": subject,
+            "subject_token_type": subject_type,
             "requested_token_type": auth.requested_token_type,
         }
         if auth.audience:
@@ -179,6 +193,16 @@ class UpstreamCredentials:
             )
             raise CredentialError(502, "The upstream's token service failed")
         return _issued(auth, body, started)
+
+    async def _provider_token(self, provider: str, context: RequestContext) -> str:
+        if self._held is None:
+            raise CredentialError(502, "The upstream's token service could not be asked")
+        try:
+            return await self._held.provider_access_token(context.record.user_id, provider)
+        except ConnectRequiredError:
+            raise CredentialError(403, f"Sign in again with {provider} to use this MCP server") from None
+        except HeldCredentialError:
+            raise CredentialError(502, "The sign-in provider could not refresh the user's token") from None
 
     async def _post(
         self, auth: TokenExchangeUpstreamAuth, form: dict[str, str], headers: dict[str, str]

@@ -80,6 +80,11 @@ class TokenExchangeUpstreamAuth(Model):
     header: str = Field(default="Authorization", description="Header that carries it to the upstream.")
     timeout: float = Field(default=10.0, gt=0, le=60, description="Seconds for one exchange.")
     max_cache_seconds: int = Field(default=3600, ge=0, description="Longest a token is reused (0: never cached).")
+    subject_provider: str | None = Field(
+        default=None,
+        description="Exchange the access token this login.providers[] entry gave the user at sign-in (the STS"
+        " trusts that IdP: Entra on-behalf-of, Keycloak, Okta) instead of the gateway's signed assertion.",
+    )
 
     @model_validator(mode="after")
     def _endpoint(self) -> TokenExchangeUpstreamAuth:
@@ -266,7 +271,8 @@ def upstream_auth_problems(route: dict[str, Any], where: str, own_names: set[str
 
 
 def provider_token_problems(data: dict[str, Any]) -> list[str]:
-    """`provider_token` routes that name no configured sign-in provider."""
+    """`provider_token` routes (and token exchanges of a provider's token) that name no configured sign-in
+    provider."""
     login = data.get("login")
     providers = login.get("providers") if isinstance(login, dict) else None
     known = {p.get("name") for p in providers if isinstance(p, dict)} if isinstance(providers, list) else set()
@@ -274,10 +280,13 @@ def provider_token_problems(data: dict[str, Any]) -> list[str]:
     problems = []
     for i, route in enumerate(routes if isinstance(routes, list) else []):
         auth = route.get("upstream_auth") if isinstance(route, dict) else None
-        if isinstance(auth, dict) and auth.get("type") == "provider_token" and auth.get("provider") not in known:
+        if not isinstance(auth, dict):
+            continue
+        key = {"provider_token": "provider", "token_exchange": "subject_provider"}.get(str(auth.get("type")))
+        named = auth.get(key) if key is not None else None
+        if key is not None and (named is not None or key == "provider") and named not in known:
             names = ", ".join(sorted(str(k) for k in known)) or "none"
             problems.append(
-                f"routes[{i}].upstream_auth.provider: {auth.get('provider')!r} is no login.providers[] entry"
-                f" (known: {names})"
+                f"routes[{i}].upstream_auth.{key}: {named!r} is no login.providers[] entry (known: {names})"
             )
     return problems

@@ -198,6 +198,13 @@ class Connector:
         record = await asyncio.shield(task)
         return auth.header_line(record.access_token)
 
+    async def provider_access_token(self, user_id: str, provider: str) -> str:
+        """The user's access token from their sign-in provider (refreshed when due), for a token exchange.
+
+        Raises ConnectRequiredError (none held: the user signs in with the provider again) or HeldCredentialError."""
+        auth = ProviderTokenUpstreamAuth(type="provider_token", provider=provider, format="{token}")
+        return (await self.header_line(f"provider:{provider}", auth, user_id))[1]
+
     async def expire(self, route: str, auth: OAuthUpstreamAuth | ProviderTokenUpstreamAuth, user_id: str) -> None:
         """The upstream refused the access token before its time: the next use refreshes it (one that cannot be
         refreshed is dropped there)."""

@@ -11,7 +11,7 @@ import logging
 from aiohttp import web
 
 from gateway.app_state import CLOCK_KEY, CONNECTOR_KEY, PROVIDERS_KEY, SETTINGS_KEY, STORE_KEY
-from gateway.config import ProviderTokenUpstreamAuth, Settings
+from gateway.config import ProviderTokenUpstreamAuth, Settings, TokenExchangeUpstreamAuth
 from gateway.idp.base import ProviderError
 from gateway.oauth.errors import AccessDeniedError
 from gateway.upstream_oauth.client import token_shaped
@@ -77,10 +77,13 @@ async def handle_callback(request: web.Request) -> web.StreamResponse:
 
 
 def provider_token_users(settings: Settings) -> set[str]:
-    """The sign-in providers whose tokens some route sends upstream (`upstream_auth: provider_token`): only their
-    tokens are kept, in the vault, after a sign-in."""
-    return {
-        route.upstream_auth.provider
-        for route in settings.routes
-        if isinstance(route.upstream_auth, ProviderTokenUpstreamAuth)
-    }
+    """The sign-in providers whose tokens some route sends upstream (`upstream_auth: provider_token`) or exchanges
+    (`token_exchange` with `subject_provider`): only their tokens are kept, in the vault, after a sign-in."""
+    names = set()
+    for route in settings.routes:
+        auth = route.upstream_auth
+        if isinstance(auth, ProviderTokenUpstreamAuth):
+            names.add(auth.provider)
+        elif isinstance(auth, TokenExchangeUpstreamAuth) and auth.subject_provider is not None:
+            names.add(auth.subject_provider)
+    return names

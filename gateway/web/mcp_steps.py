@@ -252,6 +252,7 @@ async def _per_user_credential(call: McpCall, info: RouteInfo) -> tuple[str, str
         call.fields["credential"] = auth.type
         return line
     if not isinstance(auth, TokenExchangeUpstreamAuth):
+        call.fields["credential"] = auth.type if auth is not None else None  # (static: in the route's header plan)
         return None
     try:
         line = await call.mcp.credentials.header_line(info.route.name, auth, call.grant.context)

@@ -36,20 +36,16 @@ class TokenService:
     chunked: bool = False  # send `answer` chunked, in pieces written apart
     fail: tuple[int, str | None] | None = None  # answer this status and error code instead
     calls: int = 0  # token requests that passed client authentication
+    userinfo_url: str | None = None  # also trust access tokens of this IdP (checked at its userinfo endpoint)
 
     async def token(self, request: web.Request) -> web.StreamResponse:
         form = dict(await request.post())
         expected = "Basic " + base64.b64encode(b"gateway:sts-secret%3Awith%2Fodd%26chars").decode()
         if request.headers.get("Authorization") != expected:
             return web.json_response({"error": "invalid_client"}, status=401)
-        if form.get("grant_type") != GRANT_TYPE or form.get("subject_token_type") != JWT_TYPE:
-            return web.json_response({"error": "unsupported_grant_type"}, status=400)
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"{self.gateway_origin}/.well-known/jwks.json") as answer:
-                keys = KeySet.import_key_set(await answer.json())
-        claims = jwt.decode(str(form["subject_token"]), keys, algorithms=["ES256"]).claims
-        if claims["aud"] != self.url or claims["iss"] != self.gateway_origin or claims["exp"] < time.time():
-            return web.json_response({"error": "invalid_grant"}, status=400)
+        claims = await self._subject(form)
+        if isinstance(claims, web.Response):
+            return claims
         self.calls += 1
         await asyncio.sleep(self.delay)
         if self.fail is not None:
@@ -75,6 +71,29 @@ class TokenService:
         if self.expires_in is not None:
             body["expires_in"] = self.expires_in
         return web.json_response(body)
+
+    async def _subject(self, form: dict[str, object]) -> dict[str, object] | web.Response:
+        """The subject token's claims: a gateway assertion (its JWKS) or an access token of the trusted IdP."""
+        if form.get("grant_type") != GRANT_TYPE:
+            return web.json_response({"error": "unsupported_grant_type"}, status=400)
+        if form.get("subject_token_type") == ACCESS_TYPE and self.userinfo_url is not None:
+            claims = await self._idp_claims(str(form["subject_token"]))
+            return claims if claims is not None else web.json_response({"error": "invalid_grant"}, status=400)
+        if form.get("subject_token_type") != JWT_TYPE:
+            return web.json_response({"error": "unsupported_grant_type"}, status=400)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{self.gateway_origin}/.well-known/jwks.json") as answer:
+                keys = KeySet.import_key_set(await answer.json())
+        claims = jwt.decode(str(form["subject_token"]), keys, algorithms=["ES256"]).claims
+        if claims["aud"] != self.url or claims["iss"] != self.gateway_origin or claims["exp"] < time.time():
+            return web.json_response({"error": "invalid_grant"}, status=400)
+        return claims
+
+    async def _idp_claims(self, token: str) -> dict[str, object] | None:
+        assert self.userinfo_url is not None
+        headers = {"Authorization": f"Bearer {token}"}
+        async with aiohttp.ClientSession() as http, http.get(self.userinfo_url, headers=headers) as answer:
+            return await answer.json() if answer.status == 200 else None
 
 
 @asynccontextmanager

@@ -23,10 +23,12 @@ from gateway.accounts import add_user
 from gateway.app_state import METRICS_KEY
 from gateway.oauth.pkce import s256
 from tests.conftest import route
+from tests.proxy.test_upstream_auth import exchange_auth
 from tests.support.headless_oauth import Browser, MemoryStorage, oauth_provider, parse_forms
 from tests.support.identity_providers import GitHubStandIn, github_stand_in, oidc_provider
 from tests.support.mcp_wire import modern_call
 from tests.support.oauth_client import REDIRECT, authorize_url, new_verifier
+from tests.support.token_service import token_service
 from tests.upstream.flows import call_echo, innermost
 
 PASSWORD = "correct-horse-battery"
@@ -333,3 +335,24 @@ async def test_a_user_signed_in_with_a_password_gets_a_403_naming_the_provider(
     assert status == 403 and reply["error"]["code"] == FORBIDDEN
     assert "Sign in again with corp to use files" in reply["error"]["message"]
     assert await store.credentials_of("local:alice") == {}
+
+
+async def test_a_token_exchange_of_the_users_provider_token_gives_the_upstream_the_services_token(
+    start_gateway, upstream, oidc, store
+):
+    """`token_exchange` with `subject_provider`: the subject token is the user's own access token from their sign-in
+    provider (an STS that trusts that IdP: Entra on-behalf-of, Keycloak), not the gateway's assertion."""
+    await oidc.add_user("erin", email="erin@example.com", email_verified=True)
+    async with token_service() as sts:
+        sts.userinfo_url = f"{oidc.issuer}/userinfo"
+        auth = {**exchange_auth(sts.url), "subject_provider": "corp"}
+        server = await start_gateway(
+            [route("files", upstream.url, upstream_auth=auth)], login={"providers": [corp(oidc)]}
+        )
+        url = str(server.make_url("/files/mcp"))
+        browser = Browser("erin", "", provider="corp", idp_subject="erin")
+        seen = await call_echo(url, oauth_provider(url, browser, MemoryStorage()))
+    assert seen["authorization"] == "Bearer sts.erin.1"  # the service's token, for the provider's erin
+    (exchange,) = sts.exchanges
+    assert exchange["subject_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
+    assert exchange["sub"] == "erin"
