@@ -120,6 +120,10 @@ class Vault:
             for slot, sealed in sorted((await self._store.credentials_of(user_id)).items())
         }
 
+    async def opened(self, user_id: str, slot: str, sealed: str) -> UpstreamCredentialRecord | None:
+        """The credential a sealed value holds (None: not for this user and slot, or its key is gone)."""
+        return await self._record(user_id, slot, sealed)
+
     async def _record(self, user_id: str, slot: str, sealed: str) -> UpstreamCredentialRecord | None:
         plain = await self.open(user_id, slot, sealed)
         if plain is None:

@@ -27,7 +27,10 @@ DEFAULT_IDENTITY_HEADERS: dict[str, Claim] = {
 
 
 class Route(Model):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Unique; used in the CLI, logs and metrics.")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$",  # (not `.` nor `..`: a path segment in URLs)
+        description="Unique; used in the CLI, logs, metrics and URLs.",
+    )
     path: str = Field(default="/mcp", description="Public MCP endpoint path; resource = origin + path.")
     host: str | None = Field(default=None, description="Serve this route on another host name (host-based route).")
     upstream: str = Field(description="URL of the unmodified MCP server's Streamable HTTP endpoint.")

@@ -23,6 +23,7 @@ signed in, refreshed with its refresh token; for upstreams that accept tokens of
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 from typing import Annotated, Any, Literal
@@ -94,7 +95,11 @@ class TokenExchangeUpstreamAuth(Model):
 
 
 def endpoint_problem(
-    url: str, *, allow_query: bool = True, http_hosts: frozenset[str] | tuple[str, ...] | None = None
+    url: str,
+    *,
+    allow_query: bool = True,
+    http_hosts: frozenset[str] | tuple[str, ...] | None = None,
+    internal_ok: bool = True,
 ) -> str | None:
     """An endpoint the gateway calls or sends browsers to: absolute https (plain http only on the `http_hosts`,
     by default loopback), no user info, no fragment (not quoted: it may carry a password)."""
@@ -106,9 +111,22 @@ def endpoint_problem(
     except ValueError:
         return "an absolute http(s) URL with a valid port"
     allowed = LOOPBACK if http_hosts is None else http_hosts
+    if not internal_ok and parts.hostname not in allowed and internal_host(parts.hostname or ""):
+        return "it names an internal address (only the upstream's own host may be one)"
     if parts.scheme != "https" and parts.hostname not in allowed:
         return "https is required (http only on loopback)" if http_hosts is None else "https is required"
     return None
+
+
+def internal_host(host: str) -> bool:
+    """localhost, or an IP literal that is not globally routable (loopback, private, link-local, metadata …)."""
+    if host.lower() in LOOPBACK or host.lower().endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # (a name: resolved by the system when called)
+    return not address.is_global or address.is_multicast
 
 
 def http_hosts_of(upstream: str) -> frozenset[str]:

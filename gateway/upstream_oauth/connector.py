@@ -68,6 +68,7 @@ class Connector:
         self.http: aiohttp.ClientSession = oauth_session()
         self.discovery = Discovery(self.http)
         self._pending: dict[tuple[str, str], asyncio.Future[UpstreamCredentialRecord]] = {}
+        self.waiting: set[tuple[str, str]] = set()  # (user, route) with a retry waiting for a connection
         self.refreshers: dict[str, TokenClientOf] = {}  # sign-in provider name -> its token client (gateway.idp)
 
     async def close(self) -> None:
@@ -222,6 +223,8 @@ class Connector:
     ) -> None:
         """The upstream refused the credential (401; `refused`: the header line it got): dropped, unless it was
         refreshed meanwhile; the user connects again (a provider token: signs in again)."""
+        if isinstance(auth, ProviderTokenUpstreamAuth):  # (shared by every route of the provider: it ends at the IdP)
+            return
         slot = _slot(route, auth)
         held = await self.vault.load(user_id, slot)
         if held is not None and (refused is None or auth.header_line(held[0].access_token) == refused):
@@ -274,6 +277,12 @@ class Connector:
         try:
             answer = await self._ask_refresh(route, auth, record)
         except GrantRevokedError as ended:
+            if ended.code != "invalid_grant" and (isinstance(auth, ProviderTokenUpstreamAuth) or auth.client_id):
+                self._counted.labels(route, "failed").inc()  # (a configured client refused: the operator's to fix)
+                logger.warning(
+                    "refreshing for route %s: the server refused the gateway's client (%s)", route, ended.code
+                )
+                raise HeldCredentialError("the upstream's authorization server refused the gateway's client") from None
             await self.store.delete_credential(user_id, slot, only_if=sealed)
             self._counted.labels(route, "revoked").inc()
             logger.info("the upstream server of route %s ended a credential (%s): dropped", route, ended.code)
@@ -287,7 +296,10 @@ class Connector:
             answer, record.token_endpoint, client, now=self._clock(), configured_secret=True, previous=record
         )
         fresh = fresh.model_copy(update={"client_secret": record.client_secret, "upstream": record.upstream})
-        if await self.vault.save(user_id, slot, fresh, only_if=sealed) is None:  # disconnected meanwhile: stays so
+        if await self.vault.save(user_id, slot, fresh, only_if=sealed) is None:  # changed meanwhile: as it is now
+            now = await self.vault.load(user_id, slot)
+            if now is not None and self._fresh(now[0]):  # (connected again, or a new sign-in's token)
+                return now[0]
             raise ConnectRequiredError(route, getattr(auth, "provider", None))
         self._counted.labels(route, "refreshed").inc()
         return fresh
@@ -336,18 +348,27 @@ class Connector:
         if isinstance(auth, OAuthUpstreamAuth) and auth.client_id == record.client_id and auth.client_secret:
             client = UpstreamClient(record.client_id, auth.client_secret.get_secret_value())
         await oauth_client.revoke(self.http, record, client)
-        return await self.store.delete_credential(user_id, slot)
+        await self.store.delete_credential(user_id, slot, only_if=held[1])  # (a newer connection stays)
+        return True
 
     async def disconnect_all(self, user_id: str, routes: dict[str, object]) -> int:
         """Every credential of the user, revoked at its server where it can be, then dropped (`users remove`,
         `credentials revoke`); `routes`: upstream_auth by route name (a configured client's secret)."""
-        slots = list(await self.store.credentials_of(user_id))
-        for slot in slots:
-            await self.disconnect(
-                user_id, slot, routes.get(slot.partition(":")[2]) if slot.startswith("route:") else None
+        taken = await self.store.drop_credentials(user_id)  # (at once: what is revoked is what was dropped)
+        for slot, sealed in taken.items():
+            record = await self.vault.opened(user_id, slot, sealed)
+            if record is None:
+                continue  # (unreadable: its key is gone; dropped)
+            kind, _, name = slot.partition(":")
+            auth = routes.get(name) if kind == "route" else None
+            secret = (
+                auth.client_secret
+                if isinstance(auth, OAuthUpstreamAuth) and auth.client_id == record.client_id
+                else None
             )
-        await self.store.drop_credentials(user_id)  # (and anything that could not be opened)
-        return len(slots)
+            client = UpstreamClient(record.client_id, secret.get_secret_value() if secret else record.client_secret)
+            await oauth_client.revoke(self.http, record, client)
+        return len(taken)
 
 
 def _slot(route: str, auth: OAuthUpstreamAuth | ProviderTokenUpstreamAuth) -> str:

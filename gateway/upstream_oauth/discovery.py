@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from gateway.config import OAuthUpstreamAuth
-from gateway.config.upstream_auth import endpoint_problem, http_hosts_of
+from gateway.config.upstream_auth import endpoint_problem, http_hosts_of, internal_host
 from gateway.oauth.resource import PRM_WELL_KNOWN, metadata_url, same_resource
 from gateway.upstream_oauth.http import UpstreamOAuthError, call_json, get_document
 
@@ -83,14 +83,16 @@ class Discovery:
 async def discover(http: aiohttp.ClientSession, upstream: str, auth: OAuthUpstreamAuth) -> ServerMetadata:
     """Raises UpstreamOAuthError naming the step that failed. What the upstream's documents name is held to https
     (plain http: gateway.config.upstream_auth.http_hosts_of)."""
-    local = http_hosts_of(upstream)
+    # where the upstream's documents may point: plain http on its own host; internal addresses only for an upstream
+    # that is itself on one (a public upstream naming 10.0.0.5 or 169.254.169.254 is an SSRF attempt)
+    local = {"http_hosts": http_hosts_of(upstream), "internal_ok": internal_host(urlsplit(upstream).hostname or "")}
     challenge = await _challenge(http, upstream, auth.timeout)
     prm = await _protected_resource(http, upstream, challenge.get("resource_metadata"), auth.timeout, local)
     servers = prm.get("authorization_servers")
     if not isinstance(servers, list) or not servers or not isinstance(servers[0], str):
         raise UpstreamOAuthError(f"the protected resource metadata of {upstream} names no authorization server")
     issuer = servers[0]
-    if (problem := endpoint_problem(issuer, allow_query=False, http_hosts=local)) is not None:
+    if (problem := endpoint_problem(issuer, allow_query=False, **local)) is not None:
         raise UpstreamOAuthError(f"the authorization server {issuer!r} of {upstream} is unusable: {problem}")
     document = await _server_metadata(http, issuer, auth.timeout)
     found = {
@@ -129,7 +131,7 @@ async def _challenge(http: aiohttp.ClientSession, upstream: str, timeout: float)
 
 
 async def _protected_resource(
-    http: aiohttp.ClientSession, upstream: str, named: str | None, timeout: float, local: frozenset[str]
+    http: aiohttp.ClientSession, upstream: str, named: str | None, timeout: float, local: dict[str, Any]
 ) -> dict[str, Any]:
     """RFC 9728 metadata: the URL the challenge names, else the path-inserted and the root well-known URLs."""
     parts = urlsplit(upstream)
@@ -137,7 +139,7 @@ async def _protected_resource(
     failures = []
     for url in candidates:
         assert url is not None
-        if (problem := endpoint_problem(url, http_hosts=local)) is not None:
+        if (problem := endpoint_problem(url, **local)) is not None:
             raise UpstreamOAuthError(f"the upstream {upstream} names unusable resource metadata: {problem}")
         try:
             document = await get_document(http, url, timeout=timeout, what="protected resource metadata")
@@ -181,13 +183,13 @@ async def _server_metadata(http: aiohttp.ClientSession, issuer: str, timeout: fl
     raise UpstreamOAuthError(f"no authorization server metadata found for {issuer} ({'; '.join(failures)})")
 
 
-def _endpoint(document: dict[str, Any], name: str, issuer: str, local: frozenset[str], *, required: bool) -> str | None:
+def _endpoint(document: dict[str, Any], name: str, issuer: str, local: dict[str, Any], *, required: bool) -> str | None:
     value = document.get(name)
     if value is None and not required:
         return None
     if not isinstance(value, str):
         raise UpstreamOAuthError(f"the authorization server {issuer} gives no usable {name}")
-    if (problem := endpoint_problem(value, http_hosts=local)) is not None:
+    if (problem := endpoint_problem(value, **local)) is not None:
         raise UpstreamOAuthError(f"the authorization server {issuer} gives an unusable {name}: {problem}")
     return value
 

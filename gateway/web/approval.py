@@ -11,7 +11,7 @@ from aiohttp import web
 
 from gateway.access import AccessPolicy
 from gateway.app_state import CLOCK_KEY, CONNECTOR_KEY, PROVIDERS_KEY, ROUTES_KEY, SETTINGS_KEY, STORE_KEY
-from gateway.config import OAuthUpstreamAuth, ProviderTokenUpstreamAuth
+from gateway.config import OAuthUpstreamAuth, ProviderTokenUpstreamAuth, TokenExchangeUpstreamAuth
 from gateway.idp.base import ProviderError
 from gateway.oauth.authorize import grant_code
 from gateway.oauth.consent import build_consent, may_skip_consent
@@ -98,13 +98,14 @@ async def approve(
     if isinstance(auth, OAuthUpstreamAuth) and auth.connect_on_authorize:
         if not await request.app[CONNECTOR_KEY].holds(current.user_id, route):
             return await redirect_to_upstream(request, info, current, session, pending=pending, remember=remember)
+    provider = provider_of(auth)
     if (
-        isinstance(auth, ProviderTokenUpstreamAuth)
+        provider is not None
         and not provider_signed_in
-        and current.user_id.startswith(f"{auth.provider}:")
-        and await request.app[CONNECTOR_KEY].vault.load(current.user_id, provider_slot(auth.provider)) is None
+        and current.user_id.startswith(f"{provider}:")
+        and await request.app[CONNECTOR_KEY].vault.load(current.user_id, provider_slot(provider)) is None
     ):  # the provider's token is gone (expired, refused): through the provider again, not a code from the session
-        return await redirect_to_provider(request, pending, route, auth.provider)
+        return await redirect_to_provider(request, pending, route, provider)
     scopes = grant_scopes(pending.scopes_requested, info.route.scopes)
     if remember and settings.oauth.consent_ttl > 0:
         previous = await store.load_consent(current.user_id, pending.client_id, route)
@@ -122,6 +123,14 @@ async def approve(
     )
     location = with_query(pending.redirect_uri, {"code": code, "state": pending.state, "iss": settings.public_url})
     return web.Response(status=302, headers={"Location": location, **NO_STORE})
+
+
+def provider_of(auth: object) -> str | None:
+    """The sign-in provider whose token a route's upstream credential is made of (provider_token, or a token
+    exchange of the provider's token), if any."""
+    if isinstance(auth, ProviderTokenUpstreamAuth):
+        return auth.provider
+    return auth.subject_provider if isinstance(auth, TokenExchangeUpstreamAuth) else None
 
 
 def callback_url(request: web.Request, provider: str) -> str:

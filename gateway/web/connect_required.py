@@ -114,11 +114,20 @@ async def connected_retry(call: McpCall, route: str) -> bool:
     user_id = call.grant.context.record.user_id
     if not await _state_ok(call, state, user_id, route):
         return False
-    deadline = time.monotonic() + CONNECT_WAIT
-    while not await call.mcp.connector.holds(user_id, route):
-        if time.monotonic() > deadline:
+    waiting, key = call.mcp.connector.waiting, (user_id, route)
+    if key in waiting:  # (one retry of a user waits per route and process; the others are asked again at once)
+        if not await call.mcp.connector.holds(user_id, route):
             return False
-        await asyncio.sleep(WAIT_STEP)
+    else:
+        waiting.add(key)
+        try:
+            deadline = time.monotonic() + CONNECT_WAIT
+            while not await call.mcp.connector.holds(user_id, route):
+                if time.monotonic() > deadline:
+                    return False
+                await asyncio.sleep(WAIT_STEP)
+        finally:
+            waiting.discard(key)
     assert message is not None and isinstance(params, dict)
     inputs = params.get("inputResponses")
     rest = {k: v for k, v in params.items() if k != "requestState"}
@@ -148,7 +157,7 @@ async def _sign_state(call: McpCall, user_id: str, route: str) -> str:
 
 async def _state_ok(call: McpCall, state: str, user_id: str, route: str) -> bool:
     expires, _, mac = state.removeprefix(STATE_PREFIX).partition(".")
-    if not expires.isdigit() or len(expires) > 12 or int(expires) < call.mcp.clock():
+    if not (expires.isascii() and expires.isdigit()) or len(expires) > 12 or int(expires) < call.mcp.clock():
         return False
     return hmac.compare_digest(mac.encode(), (await _mac(call, f"{user_id}\0{route}\0{expires}")).encode())
 

@@ -122,9 +122,10 @@ async def test_connect_on_request_only_answers_a_raw_call_with_input_required_th
     url = request["params"]["url"]
     assert url == f"http://127.0.0.1:{front.port}/upstream/connect/remote"
 
-    forged = {**body, "params": {**body["params"], "requestState": result["requestState"][:-4] + "AAAA"}}
-    status, again = await raw_post(front, token, headers, forged)
-    assert status == 200 and again["result"]["resultType"] == "input_required"  # not a retry: asked again
+    for state in (result["requestState"][:-4] + "AAAA", "mcpgw-connect1.\u00b2\u00b2.x", "mcpgw-connect1."):
+        forged = {**body, "params": {**body["params"], "requestState": state}}
+        status, again = await raw_post(front, token, headers, forged)
+        assert status == 200 and again["result"]["resultType"] == "input_required"  # not a retry: asked again
 
     browser = Browser("alice", "correct-horse-battery", logins={origin(upstream_gateway): UPSTREAM_USER})
     await sign_in(browser, front)  # (the connect page keeps the credential for whoever is signed in there)

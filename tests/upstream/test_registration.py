@@ -74,3 +74,6 @@ def test_plain_http_is_named_only_on_a_plain_http_upstreams_own_host():
     assert endpoint_problem("http://127.0.0.1:1/token", http_hosts=internal) == "https is required"
     assert endpoint_problem("http://localhost:2/token", http_hosts=local) is None
     assert endpoint_problem("https://[::1/x") is not None and endpoint_problem("https://a:99999/") is not None
+    for internal in ("https://10.0.0.5/t", "https://169.254.169.254/t", "https://[::1]/t", "https://localhost/t"):
+        assert "internal address" in endpoint_problem(internal, http_hosts=remote, internal_ok=False), internal
+        assert endpoint_problem(internal, http_hosts=remote, internal_ok=True) is None  # (an internal upstream)
