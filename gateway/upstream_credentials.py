@@ -16,6 +16,7 @@ bounded (`MAX_ANSWER_BYTES`, however it is framed) and held to RFC 6749 §5.1 / 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -81,7 +82,7 @@ class UpstreamCredentials:
         Raises:
             CredentialError: the token service refused (403) or failed (502).
         """
-        key = _key(route, context)
+        key = _key(route, context, await self._subject_digest(auth, context))
         cached = self._cached.get(key)
         if cached is None or cached[1] <= self._clock():
             cached = await self._single_flight(key, auth, context)
@@ -92,9 +93,8 @@ class UpstreamCredentials:
     def forget(self, route: str, context: RequestContext, refused: tuple[str, str]) -> None:
         """The upstream refused this token (`refused`, the header line it got): the next request exchanges again
         (a newer token cached meanwhile stays)."""
-        key = _key(route, context)
-        cached = self._cached.get(key)
-        if cached is not None and refused[1] == f"Bearer {cached[0]}":
+        who = _key(route, context)[:3]
+        for key in [k for k, (token, _) in self._cached.items() if k[:3] == who and refused[1] == f"Bearer {token}"]:
             del self._cached[key]
 
     async def close(self) -> None:
@@ -194,6 +194,14 @@ class UpstreamCredentials:
             raise CredentialError(502, "The upstream's token service failed")
         return _issued(auth, body, started)
 
+    async def _subject_digest(self, auth: TokenExchangeUpstreamAuth, context: RequestContext) -> str:
+        """With `subject_provider`: a digest of the user's provider token, so a token exchanged for an older one
+        (revoked, refreshed) is not reused; "" for the gateway's own assertion (its claims are in the key)."""
+        if auth.subject_provider is None:
+            return ""
+        subject = await self._provider_token(auth.subject_provider, context)
+        return hashlib.sha256(subject.encode("utf-8")).hexdigest()[:16]
+
     async def _provider_token(self, provider: str, context: RequestContext) -> str:
         if self._held is None:
             raise CredentialError(502, "The upstream's token service could not be asked")
@@ -257,10 +265,11 @@ def _issued(auth: TokenExchangeUpstreamAuth, body: object, started: float) -> tu
     return str(token), started + max(0.0, reuse)
 
 
-def _key(route: str, context: RequestContext) -> Key:
-    """The cache and single-flight key: who asks, and what the assertion says of them."""
+def _key(route: str, context: RequestContext, subject: str = "") -> Key:
+    """The cache and single-flight key: who asks, what the assertion says of them (and which provider token is
+    exchanged, `subject`: its digest)."""
     record = context.record
-    claims = (record.scopes, tuple(record.groups), record.email, record.preferred_username)
+    claims = (record.scopes, tuple(record.groups), record.email, record.preferred_username, subject)
     return route, record.user_id, record.client_id, claims
 
 

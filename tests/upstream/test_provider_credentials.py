@@ -338,21 +338,28 @@ async def test_a_user_signed_in_with_a_password_gets_a_403_naming_the_provider(
 
 
 async def test_a_token_exchange_of_the_users_provider_token_gives_the_upstream_the_services_token(
-    start_gateway, upstream, oidc, store
+    start_gateway, upstream, oidc, store, clock
 ):
     """`token_exchange` with `subject_provider`: the subject token is the user's own access token from their sign-in
-    provider (an STS that trusts that IdP: Entra on-behalf-of, Keycloak), not the gateway's assertion."""
+    provider (an STS that trusts that IdP: Entra on-behalf-of, Keycloak), not the gateway's assertion; a new
+    provider token (refreshed) is exchanged again, however long the service's token would last."""
     await oidc.add_user("erin", email="erin@example.com", email_verified=True)
     async with token_service() as sts:
-        sts.userinfo_url = f"{oidc.issuer}/userinfo"
-        auth = {**exchange_auth(sts.url), "subject_provider": "corp"}
+        sts.userinfo_url, sts.expires_in = f"{oidc.issuer}/userinfo", 10**6
+        auth = {**exchange_auth(sts.url), "subject_provider": "corp", "max_cache_seconds": 10**6}
         server = await start_gateway(
-            [route("files", upstream.url, upstream_auth=auth)], login={"providers": [corp(oidc)]}
+            [route("files", upstream.url, upstream_auth=auth)],
+            login={"providers": [corp(oidc)]},
+            oauth={"access_token_ttl": 86400},
         )
         url = str(server.make_url("/files/mcp"))
-        browser = Browser("erin", "", provider="corp", idp_subject="erin")
-        seen = await call_echo(url, oauth_provider(url, browser, MemoryStorage()))
-    assert seen["authorization"] == "Bearer sts.erin.1"  # the service's token, for the provider's erin
-    (exchange,) = sts.exchanges
-    assert exchange["subject_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
-    assert exchange["sub"] == "erin"
+        browser, storage = Browser("erin", "", provider="corp", idp_subject="erin"), MemoryStorage()
+        seen = await call_echo(url, oauth_provider(url, browser, storage))
+        assert seen["authorization"] == "Bearer sts.erin.1"  # the service's token, for the provider's erin
+        (exchange,) = sts.exchanges
+        assert exchange["subject_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
+        assert exchange["sub"] == "erin"
+        assert (await call_echo(url, oauth_provider(url, browser, storage)))["authorization"] == "Bearer sts.erin.1"
+        clock.now += 4000  # the provider's token is refreshed (a new one): exchanged again
+        seen = await call_echo(url, oauth_provider(url, browser, storage))
+    assert seen["authorization"] == "Bearer sts.erin.2" and len(sts.exchanges) == 2
