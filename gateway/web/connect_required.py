@@ -41,6 +41,7 @@ INPUT_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
 CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities"
 VERSION_META = "io.modelcontextprotocol/protocolVersion"
 STATE_PREFIX = "mcpgw-connect1."
+STATE_PREFIX_BYTES = STATE_PREFIX.encode()
 STATE_SECRET = "connect-state"
 STATE_SECONDS = 900
 CONNECT_WAIT = 60.0  # seconds a retry waits for the user to finish connecting
@@ -106,6 +107,8 @@ async def answer(call: McpCall, error: ConnectRequiredError) -> Refusal:
 async def connected_retry(call: McpCall, route: str) -> bool:
     """A retry of a request the gateway answered with input-required (its signed `requestState`): waits for the
     user to connect, then takes the gateway's fields out of the body. False: not such a retry, or not yet."""
+    if STATE_PREFIX_BYTES not in (call.body or b""):  # (every request of a held route: no JSON parse for the rest)
+        return False
     message = single_message(call.body)
     params = message.get("params") if message is not None else None
     state = params.get("requestState") if isinstance(params, dict) else None
