@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from gateway.config.clients import machine_client_problems
 from gateway.oauth.client_metadata import MAX_NAME_LENGTH, MAX_REDIRECT_URIS
+from gateway.oauth.grant_types import AUTHORIZATION_CODE, REFRESH_TOKEN
 from gateway.oauth.redirects import DEFAULT_PRIVATE_USE_SCHEMES, redirect_uri_problem
 from gateway.oauth.token_values import hash_token, new_access_token, token_id
 from gateway.passwords import MIN_PASSWORD_LENGTH, hash_in_pool, hash_password, verify_in_pool
@@ -186,16 +189,37 @@ async def add_static_client(
     secret: str | None,
     now: float,
     private_use_schemes: Collection[str] = DEFAULT_PRIVATE_USE_SCHEMES,
+    grant_types: Collection[str] = (AUTHORIZATION_CODE, REFRESH_TOKEN),
+    jwks: str | None = None,
+    jwks_uri: str | None = None,
+    groups: Collection[str] = (),
+    scopes: Collection[str] | None = None,
 ) -> tuple[ClientRecord, str | None]:
-    """A pre-registered client (PRE-1): fixed id and redirects (DCR's rules and bounds); a secret for confidential
-    methods."""
+    """A pre-registered client (PRE-1): fixed id and redirects (DCR's rules and bounds); a secret for the
+    client_secret methods, a public JWK set (inline or by URL) for private_key_jwt; a machine client
+    (client_credentials) with its groups and scopes. The same rules as `clients[]` (gateway.config.clients)."""
     client_id = client_id or "mcpgw_s_" + secrets.token_urlsafe(12)
     if not CLIENT_ID.match(client_id):
         raise AccountError(f"bad client id {client_id!r}: letters, digits and ._~@- only (URLs are CIMD ids)")
     if await store.load_client(client_id) is not None:
         raise AccountError(f"client {client_id!r} already exists")
-    if not redirect_uris:
-        raise AccountError("at least one --redirect-uri is required")
+    try:
+        key_set = json.loads(jwks) if jwks is not None else None
+    except ValueError:
+        raise AccountError("the JWK set is not JSON") from None
+    entry = {
+        "token_endpoint_auth_method": auth_method,
+        "client_secret": secret or (None if auth_method in ("none", "private_key_jwt") else "generated"),
+        "redirect_uris": list(redirect_uris),
+        "grant_types": list(grant_types),
+        "jwks": key_set,
+        "jwks_uri": jwks_uri,
+        "groups": list(groups),
+        "scopes": list(scopes) if scopes is not None else None,
+    }
+    problems = [p.removeprefix("client: ") for p in machine_client_problems(entry, "client")]
+    if problems:
+        raise AccountError("; ".join(problems))
     if len(redirect_uris) > MAX_REDIRECT_URIS:
         raise AccountError(f"at most {MAX_REDIRECT_URIS} redirect URIs")
     if name is not None and len(name) > MAX_NAME_LENGTH:
@@ -204,7 +228,7 @@ async def add_static_client(
         problem = redirect_uri_problem(uri, private_use_schemes=private_use_schemes)
         if problem:
             raise AccountError(f"redirect URI {uri!r}: {problem}")
-    if auth_method == "none":
+    if auth_method in ("none", "private_key_jwt"):
         secret = None
     else:
         secret = secret or "mcpgw_cs_" + secrets.token_urlsafe(32)
@@ -216,6 +240,11 @@ async def add_static_client(
         redirect_uris=tuple(redirect_uris),
         client_name=name,
         client_id_issued_at=int(now),
+        grant_types=tuple(dict.fromkeys(grant_types)),
+        jwks=json.dumps(key_set, separators=(",", ":")) if key_set is not None else None,
+        jwks_uri=jwks_uri,
+        groups=tuple(groups),
+        scopes=tuple(scopes) if scopes is not None else None,
     )
     await store.save_client(record, None)
     return record, secret

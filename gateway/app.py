@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from gateway.app_state import (
+    ASSERTIONS_KEY,
     AUDIT_KEY,
     CLIENTS_KEY,
     CLOCK_KEY,
     CONNECTOR_KEY,
     DIGESTER_KEY,
+    DPOP_KEY,
     EVENT_IDS_KEY,
     HTTP_KEY,
     LIMITER_KEY,
@@ -28,6 +30,7 @@ from gateway.app_state import (
     STREAMS_KEY,
     TOKEN_CACHE_KEY,
 )
+from gateway.assertions.verifier import Assertions
 from gateway.audit import ArgumentDigester, AuditLog
 from gateway.clients.cimd import CimdFetcher
 from gateway.clients.registry import ClientRegistry
@@ -47,6 +50,7 @@ from gateway.upstream_credentials import UpstreamCredentials
 from gateway.upstream_oauth.connector import Connector
 from gateway.vault import Vault
 from gateway.web.body import bounded_body
+from gateway.web.dpop import DpopChecker
 from gateway.web.mcp import mcp_first
 from gateway.web.mcp_state import McpEndpoint
 from gateway.web.middleware import error_middleware
@@ -110,6 +114,8 @@ async def _clients_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SIGNER_KEY] = IdentitySigner(settings.identity_jwt, app[STORE_KEY], settings.public_url)
     app[DIGESTER_KEY] = ArgumentDigester(app[STORE_KEY])
     app[EVENT_IDS_KEY] = EventIds(app[STORE_KEY])
+    app[ASSERTIONS_KEY] = Assertions(settings, app[STORE_KEY])
+    app[DPOP_KEY] = DpopChecker(settings, app[STORE_KEY])
     connector = app[CONNECTOR_KEY] = Connector(
         app[STORE_KEY],
         Vault(settings.vault, app[STORE_KEY]),
@@ -137,6 +143,7 @@ async def _clients_ctx(app: web.Application) -> AsyncIterator[None]:
     for provider in app[PROVIDERS_KEY].values():
         await provider.close()
     await connector.close()
+    await app[ASSERTIONS_KEY].close()
 
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -164,6 +171,7 @@ async def _mcp_ctx(app: web.Application) -> AsyncIterator[None]:
             app[SIGNER_KEY], app[METRICS_KEY].upstream_credentials, app[CLOCK_KEY], held=app[CONNECTOR_KEY]
         ),
         connector=app[CONNECTOR_KEY],
+        dpop=app[DPOP_KEY],
     )
     yield
     await app[MCP_KEY].credentials.close()

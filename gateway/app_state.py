@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from gateway.assertions.verifier import Assertions
 from gateway.audit import ArgumentDigester, AuditLog
 from gateway.clients.registry import ClientRegistry
 from gateway.config import Settings
@@ -21,6 +22,7 @@ from gateway.signing import IdentitySigner
 from gateway.store.base import Store
 from gateway.token_cache import TokenCache
 from gateway.upstream_oauth.connector import Connector
+from gateway.web.dpop import DpopChecker
 
 if TYPE_CHECKING:  # (it imports the MCP route's modules, which import these keys)
     from gateway.web.mcp_state import McpEndpoint
@@ -49,3 +51,5 @@ TOKEN_CACHE_KEY = web.AppKey("token_cache", TokenCache)
 STREAMS_KEY = web.AppKey("streams", OpenStreams)  # requests in flight by token (revocation and expiry end them)
 MCP_KEY: web.AppKey[McpEndpoint] = web.AppKey("mcp")  # what the MCP route works with (gateway.web.mcp_state)
 CONNECTOR_KEY = web.AppKey("connector", Connector)  # per-user upstream credentials held in the vault
+ASSERTIONS_KEY = web.AppKey("assertions", Assertions)  # private_key_jwt and enterprise ID-JAGs at /token
+DPOP_KEY = web.AppKey("dpop", DpopChecker)  # DPoP proofs at /token and on MCP routes

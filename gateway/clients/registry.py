@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from gateway.clients.cimd import CimdError, CimdFetcher, check_url, is_cimd_client_id
@@ -27,6 +28,11 @@ def config_client(entry: ClientSettings) -> ClientRecord:
         token_endpoint_auth_method=method,
         redirect_uris=tuple(entry.redirect_uris),
         client_name=entry.client_name,
+        grant_types=tuple(entry.grant_types),
+        jwks=json.dumps(entry.jwks) if entry.jwks is not None else None,
+        jwks_uri=entry.jwks_uri,
+        groups=tuple(entry.groups),
+        scopes=tuple(entry.scopes) if entry.scopes is not None else None,
     )
 
 

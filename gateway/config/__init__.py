@@ -13,6 +13,7 @@ from gateway.config.audit import AuditSettings
 from gateway.config.base import ConfigError
 from gateway.config.cimd import CimdSettings
 from gateway.config.clients import ClientSettings
+from gateway.config.enterprise import EnterpriseSettings, TrustedIssuer
 from gateway.config.identity_jwt import IdentityJwtSettings
 from gateway.config.listen import Listen, host_problem
 from gateway.config.loading import load_settings
@@ -48,6 +49,8 @@ __all__ = [
     "CimdSettings",
     "Claim",
     "ClientSettings",
+    "EnterpriseSettings",
+    "TrustedIssuer",
     "ConfigError",
     "IdentityJwtSettings",
     "IntrospectionCredential",

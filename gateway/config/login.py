@@ -57,7 +57,11 @@ def login_problems(data: dict[str, Any]) -> list[str]:
     signup = login.get("signup") if isinstance(login, dict) else None
     if isinstance(signup, dict) and signup.get("enabled") and not signup.get("email_domains"):
         problems.append("login.signup.email_domains: required when sign-up is enabled (who may sign up)")
-    return problems + _unknown_method_problems(data, {"local", *names})
+    enterprise = data.get("enterprise")
+    issuers = enterprise.get("issuers") if isinstance(enterprise, dict) else None
+    namespaces = {i.get("provider") for i in issuers if isinstance(i, dict)} if isinstance(issuers, list) else set()
+    known = {"local", "client", *names, *(n for n in namespaces if isinstance(n, str))}
+    return problems + _unknown_method_problems(data, known)
 
 
 def _provider_problems(providers: list[Any]) -> tuple[list[str], list[str]]:
@@ -69,8 +73,8 @@ def _provider_problems(providers: list[Any]) -> tuple[list[str], list[str]]:
             continue
         where, kind, name = f"login.providers[{i}]", entry.get("type", "oidc"), entry.get("name")
         if isinstance(name, str):
-            if name in names or name == "local":
-                problems.append(f"{where}.name: {name!r} is taken (names must be unique and not 'local')")
+            if name in names or name in ("local", "client"):
+                problems.append(f"{where}.name: {name!r} is taken (names must be unique, not 'local' nor 'client')")
             names.append(name)
         if kind in ("oidc", "keycloak", "okta", "auth0") and not entry.get("issuer"):
             problems.append(f"{where}.issuer: required for type {kind}")

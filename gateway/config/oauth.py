@@ -34,6 +34,13 @@ class OAuthSettings(Model):
     introspection: list[IntrospectionCredential] = Field(
         default_factory=list, description="HTTP Basic credentials allowed to call /introspect; empty: no /introspect."
     )
+    dpop_nonce: bool = Field(
+        default=False,
+        description="Require the server nonce in DPoP proofs (RFC 9449 §8, §9): at /token and on MCP routes.",
+    )
+    dpop_iat_window: int = Field(
+        default=300, gt=0, le=600, description="Seconds a DPoP proof's iat may be off the gateway's clock."
+    )
     private_use_schemes: list[str] = Field(
         default_factory=lambda: list(DEFAULT_PRIVATE_USE_SCHEMES),
         description="Private-use redirect URI schemes without a period that clients may register (RFC 8252 §7.1 "

@@ -73,6 +73,9 @@ class Route(Model):
     upstream_auth: UpstreamAuth | None = Field(
         default=None, description="The credential the gateway presents to the upstream (never the client's)."
     )
+    require_dpop: bool = Field(
+        default=False, description="Accept only DPoP-bound tokens with a proof per request (RFC 9449); no Bearer."
+    )
 
 
 def route_problems(data: dict[str, Any]) -> list[str]:

@@ -17,6 +17,7 @@ from gateway.config.audit import AuditSettings
 from gateway.config.base import ConfigError, join, url_problems
 from gateway.config.cimd import CimdSettings
 from gateway.config.clients import ClientSettings, client_problems
+from gateway.config.enterprise import EnterpriseSettings, enterprise_problems
 from gateway.config.identity_jwt import IdentityJwtSettings
 from gateway.config.listen import Listen
 from gateway.config.login import LoginSettings, login_problems
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     oauth: OAuthSettings = Field(default_factory=OAuthSettings)
     clients: list[ClientSettings] = Field(default_factory=list, description="Pre-registered OAuth clients.")
     cimd: CimdSettings = Field(default_factory=CimdSettings)
+    enterprise: EnterpriseSettings = Field(
+        default_factory=EnterpriseSettings, description="Enterprise IdPs whose ID-JAGs /token accepts."
+    )
     login: LoginSettings = Field(default_factory=LoginSettings)
     allow: AllowRules = Field(default_factory=AllowRules, description="Default access rules for every route.")
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
@@ -111,6 +115,7 @@ def _cross_check(data: dict[str, Any]) -> list[str]:
     problems += login_problems(data)
     problems += access_problems(data)
     problems += client_problems(data)
+    problems += enterprise_problems(data)
     problems += route_problems(data)
     problems += provider_token_problems(data)
     return problems

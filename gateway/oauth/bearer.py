@@ -27,6 +27,7 @@ from gateway.store.records import AccessTokenRecord, SessionOwnerRecord
 from gateway.token_cache import TokenCache
 
 _BEARER = re.compile(r"^Bearer +([A-Za-z0-9\-._~+/]+=*) *$", re.IGNORECASE)  # RFC 6750 §2.1 b64token
+_DPOP = re.compile(r"^DPoP +([A-Za-z0-9\-._~+/]+=*) *$", re.IGNORECASE)  # RFC 9449 §7.1: the same token68
 
 
 class PolicyDeniedError(Exception):
@@ -57,6 +58,22 @@ def bearer_token(authorization: str | None) -> str | None:
     if match is None:
         raise InvalidTokenError("malformed bearer credentials")
     return match.group(1)
+
+
+def access_token(authorization: str | None) -> tuple[str, bool] | None:
+    """(token, whether it came with the DPoP scheme) from an `Authorization` header value; None without either
+    scheme.
+
+    Raises:
+        InvalidTokenError: a Bearer or DPoP header that is not a well-formed token68.
+    """
+    if authorization is not None and authorization[:4].lower() == "dpop":
+        match = _DPOP.match(authorization)
+        if match is None:
+            raise InvalidTokenError("malformed DPoP credentials")
+        return match.group(1), True
+    token = bearer_token(authorization)
+    return (token, False) if token is not None else None
 
 
 async def verify_token(

@@ -26,6 +26,8 @@ ErrorCode = Literal[
     "invalid_client_metadata",
     "unsupported_token_type",
     "slow_down",
+    "invalid_dpop_proof",
+    "use_dpop_nonce",
 ]
 _OUTSIDE_RFC6749_CHARSET = re.compile(r"[^\x20-\x21\x23-\x5B\x5D-\x7E]")  # RFC 6749 §5.2 error_description
 
@@ -38,6 +40,7 @@ class OAuthError(Exception):
 
     def __init__(self, description: str = "") -> None:
         self.description = _OUTSIDE_RFC6749_CHARSET.sub(" ", description).strip()[:500]
+        self.headers: dict[str, str] = {}  # more response headers (a fresh `DPoP-Nonce`)
         super().__init__(self.description or self.error)
 
 
@@ -97,6 +100,18 @@ class SlowDownError(OAuthError):
 class TemporarilyUnavailableError(OAuthError):
     error = "temporarily_unavailable"
     status = 503
+
+
+class InvalidDpopProofError(OAuthError):
+    """RFC 9449 §5.1 (token endpoint, 400) and §7.1 (resource, answered 401 with a DPoP challenge)."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDpopNonceError(OAuthError):
+    """RFC 9449 §8: the proof must carry the server's current nonce (sent in `DPoP-Nonce`)."""
+
+    error = "use_dpop_nonce"
 
 
 class InvalidTokenError(OAuthError):

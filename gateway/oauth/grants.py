@@ -9,6 +9,7 @@ from gateway.access import AccessPolicy
 from gateway.config import OAuthSettings
 from gateway.oauth import pkce
 from gateway.oauth.errors import (
+    InvalidDpopProofError,
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
@@ -16,6 +17,7 @@ from gateway.oauth.errors import (
     UnauthorizedClientError,
     UnsupportedGrantTypeError,
 )
+from gateway.oauth.grant_types import AUTHORIZATION_CODE, GRANT_TYPES
 from gateway.oauth.resource import same_resource
 from gateway.oauth.scopes import is_narrowing
 from gateway.oauth.token_values import hash_token, new_access_token, new_refresh_token, parse_scopes
@@ -35,22 +37,24 @@ async def exchange(
     known_scopes: frozenset[str],
     policy: AccessPolicy,
     now: float,
+    jkt: str | None = None,
 ) -> TokenResponse:
-    """Dispatch on grant_type.
+    """Dispatch on grant_type (the user's grants; machine ones: gateway.oauth.machine_grants). `jkt`: the DPoP key
+    the request proved (RFC 9449 §5): the tokens issued are bound to it.
 
     Raises:
         UnsupportedGrantTypeError, UnauthorizedClientError, InvalidRequestError, InvalidGrantError,
         InvalidScopeError, InvalidTargetError.
     """
     grant_type = form.get("grant_type")
-    if grant_type not in ("authorization_code", "refresh_token"):
-        raise UnsupportedGrantTypeError("grant_type must be authorization_code or refresh_token")
+    if grant_type not in GRANT_TYPES:
+        raise UnsupportedGrantTypeError(f"grant_type must be one of {', '.join(GRANT_TYPES)}")
     if grant_type not in client.grant_types:
         raise UnauthorizedClientError(f"this client did not register the {grant_type} grant")
-    if grant_type == "authorization_code":
-        return await redeem_code(form, resources, client, store=store, oauth=oauth, policy=policy, now=now)
+    if grant_type == AUTHORIZATION_CODE:
+        return await redeem_code(form, resources, client, store=store, oauth=oauth, policy=policy, now=now, jkt=jkt)
     return await refresh(
-        form, resources, client, store=store, oauth=oauth, known_scopes=known_scopes, policy=policy, now=now
+        form, resources, client, store=store, oauth=oauth, known_scopes=known_scopes, policy=policy, now=now, jkt=jkt
     )
 
 
@@ -63,6 +67,7 @@ async def redeem_code(
     oauth: OAuthSettings,
     policy: AccessPolicy,
     now: float,
+    jkt: str | None = None,
 ) -> TokenResponse:
     """Exchange a code for tokens, for the person as they stand now: a code issued before the account was removed
     or changed, or before the rules changed, is refused like a refresh would be."""
@@ -95,6 +100,7 @@ async def redeem_code(
         grant_id=record.grant_id,
         oauth=oauth,
         now=now,
+        jkt=jkt,
     )
 
 
@@ -108,15 +114,19 @@ async def refresh(
     known_scopes: frozenset[str],
     policy: AccessPolicy,
     now: float,
+    jkt: str | None = None,
 ) -> TokenResponse:
     """Rotate on every use; a narrower scope or resource is allowed, a wider one refused (TOK-3). Scopes no
-    route knows (offline_access, claude.ai's `claudeai`) are ignored here as at /authorize (SCP-4)."""
+    route knows (offline_access, claude.ai's `claudeai`) are ignored here as at /authorize (SCP-4). A refresh
+    token bound to a DPoP key (a public client's, RFC 9449 §5) is refreshed only with a proof by that key."""
     presented = form.get("refresh_token")
     if not presented:
         raise InvalidRequestError("refresh_token is required")
     record = await store.load_refresh_token(hash_token(presented))
     if record is None or record.client_id != client.client_id:
         raise InvalidGrantError("the refresh token is invalid, expired or revoked")
+    if record.cnf_jkt is not None and jkt != record.cnf_jkt:
+        raise InvalidDpopProofError("this refresh token is bound to a DPoP key: send a proof signed by it")
     scopes = tuple(s for s in parse_scopes(form.get("scope")) if s in known_scopes) or record.scopes
     if not is_narrowing(scopes, record.scopes):
         raise InvalidScopeError("a refresh cannot widen the granted scope")
@@ -141,6 +151,7 @@ async def refresh(
         oauth=oauth,
         now=now,
         with_refresh=False,
+        jkt=jkt,
     )
     response["refresh_token"] = rotation.successor
     return response
@@ -158,10 +169,14 @@ async def issue_tokens(
     oauth: OAuthSettings,
     now: float,
     with_refresh: bool = True,
+    jkt: str | None = None,
+    ttl: int | None = None,
 ) -> TokenResponse:
     """Mint an access token (and a refresh token when the client registered that grant, with or without
-    offline_access: TOK-5) bound to one resource."""
+    offline_access: TOK-5) bound to one resource, and to a DPoP key when `jkt` is given (`token_type` DPoP; a
+    public client's refresh token too: RFC 9449 §5)."""
     access = new_access_token()
+    ttl = ttl or oauth.access_token_ttl
     live = await store.save_access_token(
         hash_token(access),
         AccessTokenRecord(
@@ -174,8 +189,9 @@ async def issue_tokens(
             resource=resource,
             scopes=scopes,
             issued_at=now,
-            expires_at=now + oauth.access_token_ttl,
+            expires_at=now + ttl,
             grant_id=grant_id,
+            cnf_jkt=jkt,
         ),
         now=now,
     )
@@ -183,8 +199,8 @@ async def issue_tokens(
         raise InvalidGrantError("the authorization was revoked")
     response: TokenResponse = {
         "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": oauth.access_token_ttl,
+        "token_type": "DPoP" if jkt else "Bearer",
+        "expires_in": ttl,
         "scope": " ".join(scopes),
     }
     if with_refresh and "refresh_token" in client.grant_types:
@@ -200,6 +216,7 @@ async def issue_tokens(
                 principal=principal,
                 issued_at=now,
                 expires_at=now + oauth.refresh_token_ttl,
+                cnf_jkt=jkt if client.is_public else None,
             ),
             now=now,
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway.oauth.client_metadata import optional_string, parse_redirect_uris, string_array
 from gateway.oauth.errors import InvalidClientMetadataError
-from gateway.oauth.metadata import AUTH_METHODS
+from gateway.oauth.metadata import SECRET_METHODS
 from gateway.oauth.redirects import DEFAULT_PRIVATE_USE_SCHEMES
 from gateway.oauth.token_values import hash_token
 from gateway.store.records import ClientRecord
@@ -49,8 +49,8 @@ def parse_registration(
 
     method = optional_string(body, "token_endpoint_auth_method")
     method = "client_secret_basic" if method is None else method  # RFC 7591 §2 default
-    if method not in AUTH_METHODS:
-        raise InvalidClientMetadataError(f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
+    if method not in SECRET_METHODS:  # (private_key_jwt: pre-registered clients only, `clients[]`, `clients add`)
+        raise InvalidClientMetadataError(f"token_endpoint_auth_method must be one of {', '.join(SECRET_METHODS)}")
     grants = string_array(body, "grant_types", ["authorization_code"])
     responses = string_array(body, "response_types", ["code"])
     if "code" not in responses:

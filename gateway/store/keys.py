@@ -48,3 +48,9 @@ class KeyStoreMixin(RedisBase):
             await self._redis.set(key, secrets.token_hex(32), nx=True)
             value = await self._redis.get(key)
         return str(value)
+
+    async def claim_once(self, kind: str, value: str, ttl: int) -> bool:
+        """True for the first claim of `value` (a digest of an assertion's or a proof's `jti`) within `ttl` seconds,
+        False for every later one, on every instance sharing this store (SET NX: atomic)."""
+        async with reachable():
+            return bool(await self._redis.set(self.key("once", kind, value), "1", nx=True, ex=max(1, ttl)))

@@ -29,6 +29,7 @@ class AccessTokenRecord(_Record):
     issued_at: float
     expires_at: float
     grant_id: str | None = None  # the authorization (refresh family) it came from; None for CLI tokens
+    cnf_jkt: str | None = None  # DPoP-bound (RFC 9449 §6): the JWK SHA-256 thumbprint its proofs must be signed by
     revoked: bool = False  # filled in from the separate revocation key at load time
 
     def usable(self, now: float) -> bool:
@@ -95,6 +96,10 @@ class ClientRecord(_Record):
     software_id: str | None = None
     software_version: str | None = None
     client_id_issued_at: int | None = None
+    jwks: str | None = None  # private_key_jwt (RFC 7523 §2.2): the client's public JWK set (JSON), or
+    jwks_uri: str | None = None  # where it is served
+    groups: tuple[str, ...] = ()  # client_credentials: the groups of its own principal `client:<id>`
+    scopes: tuple[str, ...] | None = None  # client_credentials: the scopes it may be given (None: any of the route's)
 
     @property
     def is_public(self) -> bool:
@@ -129,6 +134,7 @@ class RefreshTokenRecord(_Record):
     principal: Principal
     issued_at: float
     expires_at: float  # idle expiry: every rotation starts a new window
+    cnf_jkt: str | None = None  # a public client's DPoP key (RFC 9449 §5): refreshed only with a proof by it
     rotated_at: float | None = None
     successor_sealed: str | None = None
 

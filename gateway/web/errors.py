@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from gateway.mcp.jsonrpc import RequestId, error_body
+from gateway.oauth.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from gateway.oauth.errors import OAuthError
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -22,19 +23,28 @@ class Refusal(Exception):
         self.response, self.reason = response, reason
 
 
-def bearer_challenge(metadata_url: str, scopes: tuple[str, ...] | list[str], error: OAuthError | None = None) -> str:
+def bearer_challenge(
+    metadata_url: str,
+    scopes: tuple[str, ...] | list[str],
+    error: OAuthError | None = None,
+    *,
+    scheme: str = "Bearer",
+) -> str:
     """`WWW-Authenticate: Bearer …` with exactly one absolute resource_metadata (RFC 9728 §5.1).
 
-    `error` only when a token was presented (RFC 6750 §3.1); `scope` always names what the route needs.
+    `error` only when a token was presented (RFC 6750 §3.1); `scope` always names what the route needs. The DPoP
+    scheme (RFC 9449 §7.1) also names the proof algorithms accepted (`algs`).
     """
     params = [f'resource_metadata="{metadata_url}"']
+    if scheme == "DPoP":
+        params.append(f'algs="{" ".join(DPOP_ALGORITHMS)}"')
     if error is not None:
         params.append(f'error="{error.error}"')
     if scopes:
         params.append(f'scope="{" ".join(scopes)}"')
     if error is not None and error.description:
         params.append(f'error_description="{error.description}"')
-    return "Bearer " + ", ".join(params)
+    return f"{scheme} " + ", ".join(params)
 
 
 def redirect_error(redirect_uri: str, error: OAuthError, state: str | None, issuer: str) -> web.Response:
@@ -60,7 +70,9 @@ def json_error(error: OAuthError, headers: Mapping[str, str] | None = None) -> w
         extra["WWW-Authenticate"] = 'Bearer error="invalid_token"'  # RFC 6750 §3: every 401 carries one
     if error.status == 429:
         extra["Retry-After"] = "60"  # callers that know better pass their own in `headers`
-    return web.json_response(body, status=error.status, headers={**NO_STORE, **extra, **(headers or {})})
+    return web.json_response(
+        body, status=error.status, headers={**NO_STORE, **extra, **error.headers, **(headers or {})}
+    )
 
 
 def jsonrpc_error(

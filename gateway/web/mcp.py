@@ -36,6 +36,7 @@ async def _serve(call: McpCall) -> web.StreamResponse:
     await step.bearer(call, info)
     await step.resumption(call, info)
     await step.body(call)
+    await step.proof(call, info)
     await step.inspection(call, info)
     await step.limits(call, info)
     return await step.upstream(call, info)  # identity headers, upstream, relay

@@ -24,6 +24,7 @@ from gateway.store.base import Store
 from gateway.token_cache import TokenCache
 from gateway.upstream_credentials import UpstreamCredentials
 from gateway.upstream_oauth.connector import Connector
+from gateway.web.dpop import DpopChecker
 
 if TYPE_CHECKING:
     from gateway.web.mcp_policy import Inspection
@@ -48,6 +49,7 @@ class McpEndpoint:
     clock: Callable[[], float]
     credentials: UpstreamCredentials  # per-user upstream credentials by token exchange (routes[].upstream_auth)
     connector: Connector  # per-user upstream credentials held in the vault (oauth, provider_token)
+    dpop: DpopChecker  # proofs of DPoP-bound tokens (RFC 9449)
     public_proto: str = ""
     rules: dict[str, AllowRules] = field(default_factory=dict)  # by route name: the route's or the global rules
 
@@ -67,6 +69,7 @@ class McpCall:
     client_ip: str = ""
     cors: dict[str, str] | None = None  # the CORS headers of a request whose Origin passed (gateway.web.cors)
     token_hash: str = ""
+    dpop: bool = False  # the token came with the DPoP scheme (RFC 9449 §7.1)
     grant: Grant | None = None
     watch: StreamWatch | None = None
     resume_from: str | None = None  # the upstream event id a valid Last-Event-ID names

@@ -12,8 +12,8 @@ from aiohttp import web
 from gateway.app_state import ROUTE_INFO_KEY, TOKEN_ID_KEY
 from gateway.config import OAuthUpstreamAuth, ProviderTokenUpstreamAuth, TokenExchangeUpstreamAuth
 from gateway.mcp import jsonrpc
-from gateway.oauth.bearer import PolicyDeniedError, SessionNotFoundError, bearer_token, verify_token
-from gateway.oauth.errors import OAuthError
+from gateway.oauth.bearer import PolicyDeniedError, SessionNotFoundError, access_token, verify_token
+from gateway.oauth.errors import InvalidDpopProofError, InvalidTokenError, OAuthError, UseDpopNonceError
 from gateway.oauth.token_values import hash_token
 from gateway.proxy.headers import request_header_problem, upstream_session_id
 from gateway.proxy.upstream import UpstreamFailure, is_event_stream, open_upstream, relay, upstream_failure_response
@@ -76,9 +76,10 @@ async def bearer(call: McpCall, info: RouteInfo) -> None:
     request, mcp = call.request, call.mcp
     outcomes = mcp.metrics.token_validations
     try:
-        token = bearer_token(request.headers.get("Authorization"))
-        if token is None:
+        presented = access_token(request.headers.get("Authorization"))
+        if presented is None:
             raise Refusal(_challenge(info, None), "no_token")
+        token, call.dpop = presented
         call.token_hash = token_hash = hash_token(token)
         call.watch = mcp.streams.watch(token_hash)
         call.grant = grant = await verify_token(
@@ -90,9 +91,10 @@ async def bearer(call: McpCall, info: RouteInfo) -> None:
             cache=mcp.cache,
             store=mcp.store,
         )
+        _check_binding(call, info, grant.context.record.cnf_jkt)
     except OAuthError as error:
         outcomes.labels(error.error).inc()
-        raise Refusal(_challenge(info, error), error.error) from None
+        raise Refusal(_challenge(info, error, dpop=call.dpop), error.error) from None
     except PolicyDeniedError:
         outcomes.labels("access_rules").inc()
         message = "Access to this MCP server is not allowed for this user"
@@ -104,6 +106,49 @@ async def bearer(call: McpCall, info: RouteInfo) -> None:
     record = grant.context.record
     request[TOKEN_ID_KEY] = grant.context.token_id
     call.fields.update(user=record.user_id, client=record.client_id, token_id=grant.context.token_id)
+
+
+def _check_binding(call: McpCall, info: RouteInfo, jkt: str | None) -> None:
+    """A DPoP-bound token only with the DPoP scheme (RFC 9449 §7.2: never as a bearer token), the DPoP scheme only
+    with a bound token, and a route that requires DPoP only with a bound token.
+
+    Raises:
+        InvalidTokenError: any other combination.
+    """
+    if jkt is not None and not call.dpop:
+        raise InvalidTokenError("this access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof")
+    if jkt is None and call.dpop:
+        raise InvalidTokenError("this access token is not DPoP-bound: send it as Authorization: Bearer")
+    if jkt is None and info.route.require_dpop:
+        call.dpop = True  # (the challenge names the DPoP scheme)
+        raise InvalidTokenError("this MCP server accepts DPoP-bound access tokens only (RFC 9449)")
+
+
+async def proof(call: McpCall, info: RouteInfo) -> None:
+    """The DPoP proof of a request with a DPoP-bound token (RFC 9449 §4.3, §7.1): signed by the token's key, for this
+    method and URL, this token (`ath`), this body (`content_digest`, the MCP profile), fresh, used once."""
+    grant = call.grant
+    assert grant is not None
+    jkt = grant.context.record.cnf_jkt
+    if jkt is None:
+        return
+    request, mcp = call.request, call.mcp
+    origin = info.resource.removesuffix(info.route.path)  # (resource = origin + path: gateway.routing)
+    try:
+        checked = await mcp.dpop.check(
+            request.headers,
+            method=request.method,
+            url=origin + request.path,
+            now=mcp.clock(),
+            token_hash=call.token_hash,
+            body=call.body if call.body else None,
+            required=True,
+        )
+        if checked is None or checked.jkt != jkt:
+            raise InvalidDpopProofError("the DPoP proof is not signed by the key this access token is bound to")
+    except OAuthError as error:
+        mcp.metrics.token_validations.labels(error.error).inc()
+        raise Refusal(_challenge(info, error, dpop=True), error.error) from None
 
 
 async def resumption(call: McpCall, info: RouteInfo) -> None:
@@ -320,14 +365,17 @@ async def _describe(call: McpCall, messages: list[jsonrpc.Message], with_argumen
             fields["arguments"] = [m.arguments for m in calls]
 
 
-def _challenge(info: RouteInfo, error: OAuthError | None) -> web.Response:
-    """401 (no or bad token) or 403 (insufficient scope) with the route's WWW-Authenticate challenge."""
+def _challenge(info: RouteInfo, error: OAuthError | None, *, dpop: bool = False) -> web.Response:
+    """401 (no or bad token, a DPoP proof that fails) or 403 (insufficient scope) with the route's WWW-Authenticate
+    challenge: the DPoP scheme (RFC 9449 §7.1, with `algs`) for DPoP requests and on routes that require it."""
     scopes = info.route.required_scopes or info.route.scopes
-    status = error.status if error is not None else 401
+    status = 401 if isinstance(error, (InvalidDpopProofError, UseDpopNonceError)) else error.status if error else 401
     message = "Authentication required" if error is None else error.description or error.error
+    scheme = "DPoP" if dpop or info.route.require_dpop else "Bearer"
+    challenge = bearer_challenge(info.metadata_url, scopes, error, scheme=scheme)
     return jsonrpc_error(
         status,
         jsonrpc.UNAUTHORIZED if status == 401 else jsonrpc.FORBIDDEN,
         message,
-        headers={"WWW-Authenticate": bearer_challenge(info.metadata_url, scopes, error)},
+        headers={"WWW-Authenticate": challenge, **(error.headers if error is not None else {})},
     )

@@ -7,18 +7,22 @@ from typing import Any
 from aiohttp import web
 
 from gateway.app_state import ROUTES_KEY, SETTINGS_KEY
+from gateway.oauth import dpop
 from gateway.routing import RouteInfo
 from gateway.web.cors import DISCOVERY_CORS
 
 
 def build_resource_metadata(info: RouteInfo, issuer: str) -> dict[str, Any]:
-    """`resource` is the canonical URL byte for byte; the issuer is the gateway's public_url byte for byte."""
+    """`resource` is the canonical URL byte for byte; the issuer is the gateway's public_url byte for byte. DPoP
+    proofs are accepted on every route (RFC 9728 §2 `dpop_signing_alg_values_supported`), required on some."""
     return {
         "resource": info.resource,
         "authorization_servers": [issuer],
         "scopes_supported": list(info.route.scopes),
         "bearer_methods_supported": ["header"],
         "resource_name": info.route.resource_name or info.route.name,
+        "dpop_signing_alg_values_supported": list(dpop.ALGORITHMS),
+        "dpop_bound_access_tokens_required": info.route.require_dpop,
     }
 
 

@@ -14,15 +14,33 @@ from typing import Any
 from aiohttp import web
 
 from gateway.access import AccessPolicy
-from gateway.app_state import CLOCK_KEY, CORS_HEADERS_KEY, LIMITER_KEY, SETTINGS_KEY, STORE_KEY
+from gateway.app_state import (
+    ASSERTIONS_KEY,
+    CLOCK_KEY,
+    CORS_HEADERS_KEY,
+    DPOP_KEY,
+    LIMITER_KEY,
+    ROUTES_KEY,
+    SETTINGS_KEY,
+    STORE_KEY,
+)
+from gateway.assertions.verifier import grant_principal
 from gateway.config import IntrospectionCredential
-from gateway.oauth import grants, introspection, revocation
+from gateway.oauth import grants, introspection, machine_grants, revocation
 from gateway.oauth.client_metadata import parse_metadata_json
-from gateway.oauth.errors import InvalidRequestError, OAuthError, SlowDownError
+from gateway.oauth.errors import (
+    InvalidRequestError,
+    OAuthError,
+    SlowDownError,
+    UnauthorizedClientError,
+    UnsupportedGrantTypeError,
+)
+from gateway.oauth.grant_types import CLIENT_CREDENTIALS, JWT_BEARER
 from gateway.oauth.metadata import build_authorization_server_metadata
 from gateway.oauth.registration import build_registration_response, parse_registration
 from gateway.oauth.scopes import OPENID
 from gateway.oauth.token_values import hash_token
+from gateway.store.records import ClientRecord
 from gateway.web.auditing import audit
 from gateway.web.bearer import bearer_token
 from gateway.web.client_auth import authenticate_client, basic_credentials
@@ -34,6 +52,7 @@ from gateway.web.forms import FormError, parse_form
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_CORS = {**DISCOVERY_CORS, "Access-Control-Allow-Methods": "GET, POST, OPTIONS"}
 MAX_FIELD_LENGTH = 4096  # characters of one form name or value (tokens ~50, verifiers <= 128, URLs <= 2000)
+MAX_ASSERTION_LENGTH = 8192  # a signed JWT (RFC 7523 assertion, client_assertion): RSA-4096 and claims fit
 MAX_RESOURCES = 10  # repeated `resource` parameters (RFC 8707 §2 allows several; a token gets one)
 
 
@@ -59,6 +78,7 @@ async def handle_metadata(request: web.Request) -> web.Response:
         dcr_enabled=settings.oauth.dcr_enabled,
         cimd_enabled=settings.cimd.enabled,
         introspection_enabled=bool(settings.oauth.introspection),
+        enterprise_enabled=bool(settings.enterprise.issuers),
     )
     return web.json_response(body, headers={"Cache-Control": "public, max-age=300"})
 
@@ -110,30 +130,26 @@ async def handle_register(request: web.Request) -> web.Response:
 
 @public_cors
 async def handle_token(request: web.Request) -> web.Response:
-    """Token endpoint (RFC 6749 §3.2): form in, JSON out, never cached, never HTML."""
+    """Token endpoint (RFC 6749 §3.2): form in, JSON out, never cached, never HTML. A `DPoP` proof (RFC 9449 §5)
+    binds what is issued to its key; with `oauth.dpop_nonce` every answer carries a fresh `DPoP-Nonce`."""
     form, resources = await _form(request)
     grant_type = form.get("grant_type")
+    now = request.app[CLOCK_KEY]()
+    dpop = request.app[DPOP_KEY]
+    nonce = await dpop.nonce_headers(now)
     try:
         client = await authenticate_client(request, form)
     except OAuthError as error:
         audit(request, "oauth.token", grant_type=grant_type, client=form.get("client_id"), outcome=error.error)
+        error.headers.update(nonce)
         raise
-    settings = request.app[SETTINGS_KEY]
-    known = frozenset(s for route in settings.routes for s in route.scopes) | {OPENID}
-    store = request.app[STORE_KEY]
     try:
-        issued = await grants.exchange(
-            form,
-            resources,
-            client,
-            store=store,
-            oauth=settings.oauth,
-            known_scopes=known,
-            policy=AccessPolicy(settings, store),
-            now=request.app[CLOCK_KEY](),
-        )
+        url = request.app[SETTINGS_KEY].public_url + "/token"
+        proof = await dpop.check(request.headers, method="POST", url=url, now=now)
+        issued = await _issue(request, form, resources, client, now=now, jkt=proof.jkt if proof else None)
     except OAuthError as error:
         audit(request, "oauth.token", grant_type=grant_type, client=client.client_id, outcome=error.error)
+        error.headers = {**nonce, **error.headers}
         raise
     audit(
         request,
@@ -143,8 +159,53 @@ async def handle_token(request: web.Request) -> web.Response:
         outcome="issued",
         scope=issued.get("scope"),
         refresh_token=("refresh_token" in issued),
+        user=issued.pop("_user", None),
+        dpop=proof is not None or None,
     )
-    return web.json_response(issued, headers=NO_STORE)
+    return web.json_response(issued, headers={**NO_STORE, **nonce})
+
+
+async def _issue(
+    request: web.Request,
+    form: dict[str, str],
+    resources: list[str],
+    client: ClientRecord,
+    *,
+    now: float,
+    jkt: str | None,
+) -> dict[str, Any]:
+    """The grant's tokens: the person's grants (gateway.oauth.grants) or the machine ones (machine_grants). An
+    ID-JAG's answer carries `_user` (for the audit line only, removed before it is sent)."""
+    settings, store = request.app[SETTINGS_KEY], request.app[STORE_KEY]
+    policy = AccessPolicy(settings, store)
+    grant_type = form.get("grant_type")
+    routes = request.app[ROUTES_KEY].routes
+    if grant_type == CLIENT_CREDENTIALS:
+        return await machine_grants.client_credentials(
+            form, resources, client, routes=routes, host=request.host, store=store, oauth=settings.oauth,
+            policy=policy, now=now, jkt=jkt,
+        )  # fmt: skip
+    if grant_type == JWT_BEARER:
+        assertions = request.app[ASSERTIONS_KEY]
+        if not assertions.enterprise:
+            raise UnsupportedGrantTypeError("this gateway trusts no enterprise identity provider (enterprise.issuers)")
+        assertion = form.get("assertion")
+        if not assertion:
+            raise InvalidRequestError("assertion is required (RFC 7523 §2.1)")
+        if client.is_public:
+            raise UnauthorizedClientError("ID-JAGs are accepted from authenticated clients only")
+        issuer, claims = await assertions.identity_grant(assertion, client, now=now)
+        principal = grant_principal(issuer, claims, now=now)
+        issued = await machine_grants.identity_assertion(
+            form, resources, client, claims, principal, routes=routes, store=store, oauth=settings.oauth,
+            policy=policy, now=now, ttl=settings.enterprise.access_token_ttl, jkt=jkt,
+        )  # fmt: skip
+        return {**issued, "_user": principal.user_id}
+    known = frozenset(s for route in settings.routes for s in route.scopes) | {OPENID}
+    return await grants.exchange(
+        form, resources, client, store=store, oauth=settings.oauth, known_scopes=known, policy=policy, now=now,
+        jkt=jkt,
+    )  # fmt: skip
 
 
 @public_cors
@@ -228,8 +289,9 @@ async def _form(request: web.Request) -> tuple[dict[str, str], list[str]]:
         raise InvalidRequestError(f"{exc} (RFC 6749 §3.2: application/x-www-form-urlencoded)") from None
     fields: dict[str, str] = {}
     for name, value in form.items():
-        if len(name) > MAX_FIELD_LENGTH or len(value) > MAX_FIELD_LENGTH:
-            raise InvalidRequestError(f"a form field has at most {MAX_FIELD_LENGTH} characters")
+        limit = MAX_ASSERTION_LENGTH if name in ("assertion", "client_assertion") else MAX_FIELD_LENGTH
+        if len(name) > MAX_FIELD_LENGTH or len(value) > limit:
+            raise InvalidRequestError(f"a form field has at most {limit} characters")
         if name in fields and name != "resource":
             raise InvalidRequestError(f"{name[:64]} appears more than once")
         fields.setdefault(name, value)

@@ -39,14 +39,17 @@ async def test_metadata_publishes_every_field_mcp_clients_check(gateway, aiohttp
     assert body["revocation_endpoint"] == f"{issuer}/revoke"
     assert body["response_types_supported"] == ["code"]
     assert body["response_modes_supported"] == ["query"]
-    assert set(body["grant_types_supported"]) == {"authorization_code", "refresh_token"}
+    # client_credentials (ext-auth OAuth Client Credentials); jwt-bearer only with an enterprise IdP (issue 13)
+    assert set(body["grant_types_supported"]) == {"authorization_code", "refresh_token", "client_credentials"}
+    assert "authorization_grant_profiles_supported" not in body
     assert body["code_challenge_methods_supported"] == ["S256"]
-    assert set(body["token_endpoint_auth_methods_supported"]) == {"none", "client_secret_post", "client_secret_basic"}
-    assert set(body["revocation_endpoint_auth_methods_supported"]) == {
-        "none",
-        "client_secret_post",
-        "client_secret_basic",
-    }
+    methods = {"none", "client_secret_post", "client_secret_basic", "private_key_jwt"}
+    assert set(body["token_endpoint_auth_methods_supported"]) == methods
+    assert set(body["revocation_endpoint_auth_methods_supported"]) == methods
+    assert "ES256" in body["token_endpoint_auth_signing_alg_values_supported"]
+    assert "none" not in body["token_endpoint_auth_signing_alg_values_supported"]
+    assert "ES256" in body["dpop_signing_alg_values_supported"]  # RFC 9449 §5.1
+    assert not {"none", "HS256"} & set(body["dpop_signing_alg_values_supported"])
     assert body["client_id_metadata_document_supported"] is True
     assert body["authorization_response_iss_parameter_supported"] is True
 

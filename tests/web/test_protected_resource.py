@@ -18,6 +18,8 @@ async def test_route_metadata_names_the_canonical_resource_byte_for_byte(gateway
         "scopes_supported": ["alpha:read"],
         "bearer_methods_supported": ["header"],
         "resource_name": "alpha",
+        "dpop_signing_alg_values_supported": ["ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA"],
+        "dpop_bound_access_tokens_required": False,  # RFC 9728 §2 (issue 13: routes[].require_dpop)
     }
     assert response.headers["Access-Control-Allow-Origin"] == "*"
 
