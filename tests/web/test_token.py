@@ -160,9 +160,7 @@ async def test_expired_code_is_invalid_grant(gateway, aiohttp_client, alice, clo
     assert_error(await redeem(client, code), 400, "invalid_grant")
 
 
-@pytest.mark.parametrize(
-    "grant_type", ["password", "implicit", "urn:ietf:params:oauth:grant-type:device_code"]
-)
+@pytest.mark.parametrize("grant_type", ["password", "implicit", "urn:ietf:params:oauth:grant-type:device_code"])
 async def test_unknown_grant_type_is_unsupported_grant_type(gateway, aiohttp_client, grant_type):
     """RFC 6749 §5.2 (TOK-2; client_credentials exists since issue 13: tests/oauth/test_machine_grants.py)."""
     client = await aiohttp_client(gateway)
