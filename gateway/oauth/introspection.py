@@ -35,11 +35,15 @@ async def introspect(store: TokenStore, token: str | None, *, now: float) -> dic
 
 
 def describe(record: AccessTokenRecord | RefreshTokenRecord) -> dict[str, Any]:
-    """An active token's claims (RFC 7662 §2.2); `aud` is the one resource it is bound to (RFC 8707)."""
+    """An active token's claims (RFC 7662 §2.2); `aud` is the one resource it is bound to (RFC 8707); a DPoP-bound
+    one says so (RFC 9449 §6.2: `token_type` DPoP, `cnf.jkt`)."""
     user_id = record.user_id if isinstance(record, AccessTokenRecord) else record.principal.user_id
+    kind = ("DPoP" if record.cnf_jkt else "Bearer") if isinstance(record, AccessTokenRecord) else "refresh_token"
+    claims: dict[str, Any] = {"cnf": {"jkt": record.cnf_jkt}} if record.cnf_jkt else {}
     return {
+        **claims,
         "active": True,
-        "token_type": "Bearer" if isinstance(record, AccessTokenRecord) else "refresh_token",
+        "token_type": kind,
         "scope": " ".join(record.scopes),
         "client_id": record.client_id,
         "sub": user_id,

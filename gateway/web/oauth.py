@@ -27,6 +27,7 @@ from gateway.app_state import (
 from gateway.assertions.verifier import grant_principal
 from gateway.config import IntrospectionCredential
 from gateway.oauth import grants, introspection, machine_grants, revocation
+from gateway.oauth.bearer import access_token
 from gateway.oauth.client_metadata import parse_metadata_json
 from gateway.oauth.errors import (
     InvalidRequestError,
@@ -40,9 +41,8 @@ from gateway.oauth.metadata import build_authorization_server_metadata
 from gateway.oauth.registration import build_registration_response, parse_registration
 from gateway.oauth.scopes import OPENID
 from gateway.oauth.token_values import hash_token
-from gateway.store.records import ClientRecord
+from gateway.store.records import AccessTokenRecord, ClientRecord
 from gateway.web.auditing import audit
-from gateway.web.bearer import bearer_token
 from gateway.web.client_auth import authenticate_client, basic_credentials
 from gateway.web.client_ip import client_ip
 from gateway.web.cors import DISCOVERY_CORS
@@ -243,10 +243,9 @@ async def handle_userinfo(request: web.Request) -> web.Response:
 
     Audience is checked as on every MCP route (RFC 8707): a token bound to one MCP route without `openid` is a
     token for that route only, so it is refused here with invalid_token, like a token of another route."""
-    presented = bearer_token(request)
-    record = await request.app[STORE_KEY].load_access_token(hash_token(presented)) if presented else None
-    if record is None or not record.usable(request.app[CLOCK_KEY]()):
-        error = 'Bearer error="invalid_token"' if presented else "Bearer"
+    record = await _userinfo_token(request)
+    if record is None:
+        error = 'Bearer error="invalid_token"' if "Authorization" in request.headers else "Bearer"
         return web.json_response(
             {"error": "invalid_token"}, status=401, headers={**NO_STORE, "WWW-Authenticate": error}
         )
@@ -267,6 +266,35 @@ async def handle_userinfo(request: web.Request) -> web.Response:
         "groups": list(record.groups),
     }
     return web.json_response({k: v for k, v in body.items() if v is not None}, headers=NO_STORE)
+
+
+async def _userinfo_token(request: web.Request) -> AccessTokenRecord | None:
+    """The usable access token of a /userinfo request: a Bearer token, or a DPoP-bound one with the DPoP scheme and
+    a proof by its key for this URL (RFC 9449 §7: a bound token is never accepted as a Bearer token).
+
+    Raises:
+        InvalidTokenError: a malformed Authorization header.
+    """
+    presented = access_token(request.headers.get("Authorization"))
+    if presented is None:
+        return None
+    token, dpop = presented
+    token_hash = hash_token(token)
+    now = request.app[CLOCK_KEY]()
+    record = await request.app[STORE_KEY].load_access_token(token_hash)
+    if record is None or not record.usable(now) or dpop != (record.cnf_jkt is not None):
+        return None
+    if record.cnf_jkt is not None:
+        url = request.app[SETTINGS_KEY].public_url + "/userinfo"
+        try:
+            proof = await request.app[DPOP_KEY].check(
+                request.headers, method=request.method, url=url, now=now, token_hash=token_hash, required=True
+            )
+        except OAuthError:
+            return None
+        if proof is None or proof.jkt != record.cnf_jkt:
+            return None
+    return record
 
 
 def _introspection_caller(credentials: tuple[str, str], callers: list[IntrospectionCredential]) -> bool:
