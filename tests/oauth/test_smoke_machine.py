@@ -18,9 +18,10 @@ async def test_smoke(start_gateway, upstream):
     provider = ClientCredentialsOAuthProvider(
         str(gw.make_url("/alpha/mcp")), MemoryStorage(), "bot", "s3cret-s3cret-s3cret", issuer=issuer
     )
-    async with httpx2.AsyncClient(auth=provider, timeout=30) as http, Client(
-        streamable_http_client(str(gw.make_url("/alpha/mcp")), http_client=http)
-    ) as client:
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30) as http,
+        Client(streamable_http_client(str(gw.make_url("/alpha/mcp")), http_client=http)) as client,
+    ):
         result = await client.call_tool("echo_headers", {})
         print(result)
         assert "client:bot" in str(result)
@@ -47,7 +48,12 @@ async def test_smoke_pkjwt_and_idjag(start_gateway, upstream):
                 "jwks": {"keys": [key.as_dict(private=False)]},
                 "grant_types": ["client_credentials"],
             },
-            {"client_id": "ent", "client_secret": "ent-secret-ent-secret", "token_endpoint_auth_method": "client_secret_post", "grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"]},
+            {
+                "client_id": "ent",
+                "client_secret": "ent-secret-ent-secret",
+                "token_endpoint_auth_method": "client_secret_post",
+                "grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"],
+            },
         ],
         enterprise={
             "issuers": [
@@ -67,27 +73,34 @@ async def test_smoke_pkjwt_and_idjag(start_gateway, upstream):
     provider = PrivateKeyJWTOAuthProvider(
         mcp_url, MemoryStorage(), "signer", params.create_assertion_provider(), issuer=issuer
     )
-    async with httpx2.AsyncClient(auth=provider, timeout=30) as http, Client(
-        streamable_http_client(mcp_url, http_client=http)
-    ) as client:
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30) as http,
+        Client(streamable_http_client(mcp_url, http_client=http)) as client,
+    ):
         result = await client.call_tool("echo_headers", {})
         assert "client:signer" in str(result)
 
     async def id_jag(audience: str, resource: str) -> str:
         now = int(time.time())
         claims = {
-            "iss": "https://idp.example.com", "sub": "u123", "aud": audience, "resource": resource,
-            "client_id": "ent", "jti": str(uuid.uuid4()), "iat": now, "exp": now + 300,
-            "email": "pat@corp.example", "scope": "alpha:read",
+            "iss": "https://idp.example.com",
+            "sub": "u123",
+            "aud": audience,
+            "resource": resource,
+            "client_id": "ent",
+            "jti": str(uuid.uuid4()),
+            "iat": now,
+            "exp": now + 300,
+            "email": "pat@corp.example",
+            "scope": "alpha:read",
         }
         return jjwt.encode({"alg": "ES256", "typ": "oauth-id-jag+jwt", "kid": idp_key.thumbprint()}, claims, idp_key)
 
-    provider2 = IdentityAssertionOAuthProvider(
-        mcp_url, MemoryStorage(), "ent", "ent-secret-ent-secret", issuer, id_jag
-    )
-    async with httpx2.AsyncClient(auth=provider2, timeout=30) as http, Client(
-        streamable_http_client(mcp_url, http_client=http)
-    ) as client:
+    provider2 = IdentityAssertionOAuthProvider(mcp_url, MemoryStorage(), "ent", "ent-secret-ent-secret", issuer, id_jag)
+    async with (
+        httpx2.AsyncClient(auth=provider2, timeout=30) as http,
+        Client(streamable_http_client(mcp_url, http_client=http)) as client,
+    ):
         result = await client.call_tool("echo_headers", {})
         assert "corp:u123" in str(result) and "pat@corp.example" in str(result)
 
@@ -117,8 +130,12 @@ async def test_smoke_dpop(start_gateway, upstream):
         return jjwt.encode({"alg": "ES256", "typ": "dpop+jwt", "jwk": key.as_dict(private=False)}, claims, key)
 
     async with httpx2.AsyncClient(timeout=30) as raw:
-        r = await raw.post(f"{base}/token", data={"grant_type": "client_credentials", "resource": f"{base}/alpha/mcp"},
-                           auth=("bot", "s3cret-s3cret-s3cret"), headers={"DPoP": proof("POST", f"{base}/token")})
+        r = await raw.post(
+            f"{base}/token",
+            data={"grant_type": "client_credentials", "resource": f"{base}/alpha/mcp"},
+            auth=("bot", "s3cret-s3cret-s3cret"),
+            headers={"DPoP": proof("POST", f"{base}/token")},
+        )
         assert r.status_code == 200, r.text
         tok = r.json()
         assert tok["token_type"] == "DPoP"
@@ -133,12 +150,17 @@ async def test_smoke_dpop(start_gateway, upstream):
             yield request
 
     mcp_url = f"{base}/alpha/mcp"
-    async with httpx2.AsyncClient(auth=DpopAuth(), timeout=30) as http, Client(
-        streamable_http_client(mcp_url, http_client=http)
-    ) as client:
+    async with (
+        httpx2.AsyncClient(auth=DpopAuth(), timeout=30) as http,
+        Client(streamable_http_client(mcp_url, http_client=http)) as client,
+    ):
         result = await client.call_tool("echo_headers", {})
         assert "client:bot" in str(result)
     async with httpx2.AsyncClient(timeout=30) as raw:
-        r = await raw.post(mcp_url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers={"Authorization": f"Bearer {token}"})
+        r = await raw.post(
+            mcp_url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         print(r.status_code, r.headers.get("www-authenticate"), r.text)
         assert r.status_code == 401
