@@ -59,6 +59,8 @@ def enterprise_problems(data: dict[str, Any]) -> list[str]:
             seen.add(issuer)
         if entry.get("provider") in RESERVED_NAMESPACES:
             problems.append(f"{where}.provider: {entry['provider']!r} is reserved (local accounts, machine clients)")
+        elif (problem := _shared_namespace_problem(data, entry.get("provider"), issuer)) is not None:
+            problems.append(f"{where}.provider: {problem}")
         jwks, jwks_uri = entry.get("jwks"), entry.get("jwks_uri")
         if jwks is not None and jwks_uri is not None:
             problems.append(f"{where}: jwks or jwks_uri, not both")
@@ -70,3 +72,21 @@ def enterprise_problems(data: dict[str, Any]) -> list[str]:
         if jwks is None and jwks_uri is None and isinstance(issuer, str) and (problem := endpoint_problem(issuer)):
             problems.append(f"{where}.issuer: its discovery document is fetched from it: {problem}")
     return problems
+
+
+def _shared_namespace_problem(data: dict[str, Any], provider: Any, issuer: Any) -> str | None:
+    """A namespace shared with a sign-in provider must be the same IdP: that provider's configured `issuer`. Else
+    this IdP could mint the user ids of another provider's people (`github:<id>`) and be them: their access,
+    their held upstream credentials."""
+    login = data.get("login")
+    providers = login.get("providers") if isinstance(login, dict) else None
+    for entry in providers if isinstance(providers, list) else []:
+        if not isinstance(entry, dict) or entry.get("name") != provider:
+            continue
+        theirs = entry.get("issuer")
+        if not isinstance(theirs, str) or not isinstance(issuer, str) or theirs.rstrip("/") != issuer.rstrip("/"):
+            return (
+                f"{provider!r} is the sign-in provider login.providers[name={provider}] with another issuer: "
+                "an enterprise IdP may share only its own sign-in provider's namespace (pick another name)"
+            )
+    return None
