@@ -38,6 +38,11 @@ class OAuthSettings(Model):
         default=False,
         description="Require the server nonce in DPoP proofs (RFC 9449 §8, §9): at /token and on MCP routes.",
     )
+    dpop_require_content_digest: bool = Field(
+        default=False,
+        description="Require the content_digest claim (the body's SHA-256) in DPoP proofs of MCP requests with a "
+        "body (an ext-auth DPoP draft; SEP-1932 dropped it). Checked whenever present.",
+    )
     dpop_iat_window: int = Field(
         default=300, gt=0, le=600, description="Seconds a DPoP proof's iat may be off the gateway's clock."
     )

@@ -1,6 +1,8 @@
-"""DPoP proofs (RFC 9449 §4.3) and server nonces (§8, §9), with the MCP profile's `content_digest` (ext-auth DPoP
-profile: the SHA-256 of the request body, RFC 9530 syntax). Pure: clock, expectations and the nonce key are inputs;
-replay (`jti`) is recorded by the caller in the shared store."""
+"""DPoP proofs (RFC 9449 §4.3) and server nonces (§8, §9). MCP's DPoP profile (SEP-1932) is RFC 9449 as it is:
+no body digest; an earlier draft's `content_digest` claim (the request body's SHA-256, RFC 9530 syntax) is checked
+when a proof carries it, and required only where configured (`oauth.dpop_require_content_digest`). Every `jti` is
+single use on every instance (the caller records it in the shared store), so a proof cannot be replayed with
+another body either way. Pure: clock, expectations and the nonce key are inputs."""
 
 from __future__ import annotations
 
@@ -65,11 +67,13 @@ def verify_proof(
     window: float,
     token_hash: str | None = None,
     body: bytes | None = None,
+    require_digest: bool = False,
     nonces: NonceKey | None = None,
 ) -> Proof:
     """The checks of §4.3 on one `DPoP` header value: typ, an asymmetric alg, a public `jwk` that verifies the
     signature, `htm`, `htu`, `iat` within `window`, a `jti`; with `token_hash` the `ath` of that token; with `body`
-    (an MCP request carrying one) the `content_digest`; with `nonces` the current server nonce.
+    (an MCP request carrying one) its `content_digest` when the proof has one (or always, `require_digest`); with
+    `nonces` the current server nonce.
 
     Raises:
         InvalidDpopProofError: any check fails (the description says which).
@@ -87,7 +91,8 @@ def verify_proof(
         raise InvalidDpopProofError(f"the DPoP proof's iat is more than {window:g} seconds off")
     if token_hash is not None and not _equal(claims.get("ath"), ath_of(token_hash)):
         raise InvalidDpopProofError("the DPoP proof's ath does not match the access token")
-    if body is not None and not _equal(claims.get("content_digest"), content_digest(body)):
+    digest = claims.get("content_digest")
+    if body is not None and (digest is not None or require_digest) and not _equal(digest, content_digest(body)):
         raise InvalidDpopProofError("the DPoP proof's content_digest does not match the request body")
     if nonces is not None and not nonces.valid(claims.get("nonce"), now):
         raise UseDpopNonceError("the DPoP proof must carry the nonce in the DPoP-Nonce header")

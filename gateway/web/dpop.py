@@ -21,6 +21,7 @@ class DpopChecker:
         self._store = store
         self._window = settings.oauth.dpop_iat_window
         self._nonce_on = settings.oauth.dpop_nonce
+        self._require_digest = settings.oauth.dpop_require_content_digest
         self._nonces: NonceKey | None = None
 
     async def nonce_headers(self, now: float) -> dict[str, str]:
@@ -62,6 +63,7 @@ class DpopChecker:
                 window=self._window,
                 token_hash=token_hash,
                 body=body,
+                require_digest=self._require_digest and body is not None,
                 nonces=nonces,
             )
         except UseDpopNonceError as error:

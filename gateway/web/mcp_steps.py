@@ -126,7 +126,7 @@ def _check_binding(call: McpCall, info: RouteInfo, jkt: str | None) -> None:
 
 async def proof(call: McpCall, info: RouteInfo) -> None:
     """The DPoP proof of a request with a DPoP-bound token (RFC 9449 §4.3, §7.1): signed by the token's key, for this
-    method and URL, this token (`ath`), this body (`content_digest`, the MCP profile), fresh, used once."""
+    method and URL, this token (`ath`), fresh, used once; this body when it carries a `content_digest`."""
     grant = call.grant
     assert grant is not None
     jkt = grant.context.record.cnf_jkt
