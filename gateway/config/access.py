@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from gateway.config.base import Model, plain, truthy
+from gateway.config.namespaces import identity_namespaces
 
 
 class AllowRules(Model):
@@ -50,7 +51,7 @@ def access_problems(data: dict[str, Any]) -> list[str]:
     routes = [(i, r) for i, r in enumerate(routes) if isinstance(r, dict)] if isinstance(routes, list) else []
     providers = login.get("providers")
     providers = [p for p in providers if isinstance(p, dict)] if isinstance(providers, list) else []
-    methods = sorted({str(p["name"]) for p in providers if isinstance(p.get("name"), str)} | {"local"})
+    methods = sorted(identity_namespaces(data))
     problems: list[str] = []
     rule_sets: list[tuple[str, Any]] = [("allow", global_rules)]
     for i, entry in routes:

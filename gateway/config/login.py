@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 
 from gateway.config.base import Model, url_problems
+from gateway.config.namespaces import identity_namespaces
 
 ProviderType = Literal["oidc", "google", "entra", "keycloak", "okta", "auth0", "github"]
 
@@ -53,15 +54,11 @@ def login_problems(data: dict[str, Any]) -> list[str]:
     """Providers: unique names, what each type needs; allow rules may only name known sign-in methods."""
     login = data.get("login")
     providers = login.get("providers") if isinstance(login, dict) else None
-    problems, names = _provider_problems(providers if isinstance(providers, list) else [])
+    problems, _ = _provider_problems(providers if isinstance(providers, list) else [])
     signup = login.get("signup") if isinstance(login, dict) else None
     if isinstance(signup, dict) and signup.get("enabled") and not signup.get("email_domains"):
         problems.append("login.signup.email_domains: required when sign-up is enabled (who may sign up)")
-    enterprise = data.get("enterprise")
-    issuers = enterprise.get("issuers") if isinstance(enterprise, dict) else None
-    namespaces = {i.get("provider") for i in issuers if isinstance(i, dict)} if isinstance(issuers, list) else set()
-    known = {"local", "client", *names, *(n for n in namespaces if isinstance(n, str))}
-    return problems + _unknown_method_problems(data, known)
+    return problems + _unknown_method_problems(data, identity_namespaces(data))
 
 
 def _provider_problems(providers: list[Any]) -> tuple[list[str], list[str]]:
