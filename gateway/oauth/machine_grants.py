@@ -74,6 +74,8 @@ async def client_credentials(
     requested = [s for s in parse_scopes(form.get("scope")) if s in info.route.scopes]
     if any(s not in offered for s in requested):
         raise InvalidScopeError("a requested scope is not granted to this client")
+    if info.route.scopes and not offered:
+        raise InvalidScopeError("this client is given none of this MCP server's scopes")
     return await issue_tokens(
         store,
         principal,
