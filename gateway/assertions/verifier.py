@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,7 +15,7 @@ from joserfc.jwk import KeySet
 
 from gateway.assertions.key_sets import KeySetCache, KeySetError, parse_inline
 from gateway.config import Settings, TrustedIssuer
-from gateway.config.upstream_auth import endpoint_problem
+from gateway.config.upstream_auth import endpoint_problem, http_hosts_of, internal_host
 from gateway.oauth.errors import InvalidClientError, InvalidGrantError, TemporarilyUnavailableError
 from gateway.oauth.grant_types import ID_JAG_TYP
 from gateway.oauth.jwt_assertions import (
@@ -27,8 +28,8 @@ from gateway.oauth.jwt_assertions import (
 )
 from gateway.store.base import KeyStore
 from gateway.store.records import ClientRecord, Principal
-from gateway.upstream_oauth.http import UpstreamOAuthError, get_document, oauth_session
 
+logger = logging.getLogger(__name__)
 CLIENT_ASSERTION_MAX_LIFETIME = 600  # RFC 7523 §3: short-lived; the SDK signs for 300 s
 
 
@@ -41,7 +42,6 @@ class Assertions:
         for issuer in settings.enterprise.issuers:
             if issuer.jwks is not None:
                 self._inline["iss:" + issuer.issuer] = parse_inline(issuer.jwks, f"enterprise issuer {issuer.issuer}")
-        self._jwks_uris: dict[str, str] = {}  # issuer -> its discovered jwks_uri
         self._public_url = settings.public_url
         self._client_audiences = (settings.public_url, settings.public_url + "/token")  # RFC 7523bis: the issuer
 
@@ -64,7 +64,10 @@ class Assertions:
         try:
             keys = await self._client_keys(client)
             claims = await self._verified(assertion, lambda force: self._client_keys(client, force=force), keys, now)
-        except (AssertionRejectedError, KeySetError) as exc:
+        except KeySetError as exc:  # (the caller may be anyone: no word on the client's keys or where they are)
+            logger.warning("client %s: its keys cannot be used: %s", client.client_id, exc)
+            raise InvalidClientError("client authentication failed") from None
+        except AssertionRejectedError as exc:
             raise InvalidClientError(f"client assertion rejected: {exc}") from None
         if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
             raise InvalidClientError("client assertion rejected: iss and sub must be the client_id")
@@ -99,6 +102,8 @@ class Assertions:
         issuer = self._issuers.get(unverified.get("iss")) if isinstance(unverified.get("iss"), str) else None
         if issuer is None:
             raise InvalidGrantError("ID-JAG rejected: its issuer is not trusted here")
+        if client.client_id not in issuer.clients:  # (before any key is fetched for it)
+            raise InvalidGrantError("ID-JAG rejected: this client may not present this issuer's grants")
         try:
             keys = await self._issuer_keys(issuer)
             claims = await self._verified(
@@ -112,7 +117,8 @@ class Assertions:
         except AssertionRejectedError as exc:
             raise InvalidGrantError(f"ID-JAG rejected: {exc}") from None
         except KeySetError as exc:
-            raise TemporarilyUnavailableError(f"the issuer's keys cannot be fetched: {exc}") from None
+            logger.warning("enterprise issuer %s: its keys cannot be used: %s", issuer.issuer, exc)
+            raise TemporarilyUnavailableError("the issuer's keys cannot be fetched right now") from None
         if claims.get("iss") != issuer.issuer:
             raise InvalidGrantError("ID-JAG rejected: its issuer is not trusted here")
         if not audience_matches(claims, (self._public_url,)):
@@ -121,8 +127,6 @@ class Assertions:
             raise InvalidGrantError("ID-JAG rejected: it names no subject")
         if claims.get("client_id") != client.client_id:
             raise InvalidGrantError("ID-JAG rejected: it was issued to another client")
-        if client.client_id not in issuer.clients:
-            raise InvalidGrantError("ID-JAG rejected: this client may not present this issuer's grants")
         if not await self._first_use("idjag", issuer.issuer, claims, now):
             raise InvalidGrantError("ID-JAG rejected: its jti was already used")
         return issuer, claims
@@ -135,32 +139,29 @@ class Assertions:
         return await self._cache.keys(url, force=force)
 
     async def _discover(self, issuer: TrustedIssuer) -> str:
-        """The issuer's `jwks_uri` from its OpenID or RFC 8414 metadata (the document must name the same issuer)."""
-        known = self._jwks_uris.get(issuer.issuer)
-        if known is not None:
-            return known
+        """The issuer's `jwks_uri` from its OpenID or RFC 8414 metadata (the document must name the same issuer; the
+        URL may be plain http or internal only where the issuer itself is)."""
         parts = urlsplit(issuer.issuer)
-        path = parts.path.rstrip("/")
         candidates = [
             f"{issuer.issuer.rstrip('/')}/.well-known/openid-configuration",
-            f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server{path}",
+            f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server{parts.path.rstrip('/')}",
         ]
-        http = oauth_session()
-        try:
-            for url in candidates:
-                try:
-                    document = await get_document(http, url, timeout=5.0, what="issuer metadata")
-                except UpstreamOAuthError:
-                    continue
-                jwks_uri = document.get("jwks_uri")
-                if document.get("issuer") == issuer.issuer and isinstance(jwks_uri, str):
-                    if endpoint_problem(jwks_uri):
-                        raise KeySetError(f"the issuer's jwks_uri is not usable: {endpoint_problem(jwks_uri)}")
-                    self._jwks_uris[issuer.issuer] = jwks_uri
-                    return jwks_uri
-        finally:
-            await http.close()
-        raise KeySetError(f"no metadata naming {issuer.issuer} with a jwks_uri")
+        failure = KeySetError(f"no metadata naming {issuer.issuer} with a jwks_uri")
+        for url in candidates:
+            try:
+                document = await self._cache.document(url, "issuer metadata")
+            except KeySetError as exc:
+                failure = exc
+                continue
+            jwks_uri = document.get("jwks_uri")
+            if document.get("issuer") != issuer.issuer or not isinstance(jwks_uri, str):
+                continue
+            internal = internal_host(parts.hostname or "")
+            problem = endpoint_problem(jwks_uri, http_hosts=http_hosts_of(issuer.issuer), internal_ok=internal)
+            if problem is not None:
+                raise KeySetError(f"the issuer's jwks_uri {jwks_uri}: {problem}")
+            return jwks_uri
+        raise failure
 
     # -- shared -----------------------------------------------------------------------------------------
 

@@ -66,8 +66,6 @@ def client_problems(data: dict[str, Any]) -> list[str]:
         method, secret = entry.get("token_endpoint_auth_method"), entry.get("client_secret")
         if method in ("client_secret_basic", "client_secret_post") and not secret:
             problems.append(f"{where}.client_secret: required for token_endpoint_auth_method {method}")
-        if method == "none" and secret:
-            problems.append(f"{where}.token_endpoint_auth_method: none (a public client) cannot have a client_secret")
         problems += machine_client_problems(entry, where)
     return problems
 
@@ -94,6 +92,8 @@ def machine_client_problems(entry: dict[str, Any], where: str) -> list[str]:
     if AUTHORIZATION_CODE in grants and not entry.get("redirect_uris"):
         problems.append(f"{where}.redirect_uris: required for the authorization_code grant")
     machine = CLIENT_CREDENTIALS in grants or JWT_BEARER in grants
+    if method == "none" and secret:
+        problems.append(f"{where}.token_endpoint_auth_method: none (a public client) cannot have a client_secret")
     if machine and method in (None, "none") and not secret:
         problems.append(f"{where}: client_credentials and jwt-bearer are for confidential clients (a secret or a key)")
     if (entry.get("groups") or entry.get("scopes") is not None) and CLIENT_CREDENTIALS not in grants:

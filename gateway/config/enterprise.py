@@ -20,7 +20,7 @@ class TrustedIssuer(Model):
 
     issuer: str = Field(description="The IdP's issuer identifier, byte for byte as in the ID-JAG's `iss`.")
     provider: str = Field(
-        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="Identity namespace (user ids)."
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="Identity namespace (user ids), like a sign-in name."
     )
     jwks_uri: str | None = Field(default=None, description="Its JWK set; default: from its discovery document.")
     jwks: dict[str, Any] | None = Field(default=None, description="Its JWK set inline (instead of a URL).")
@@ -48,6 +48,7 @@ def enterprise_problems(data: dict[str, Any]) -> list[str]:
     issuers = enterprise.get("issuers") if isinstance(enterprise, dict) else None
     problems: list[str] = []
     seen: set[str] = set()
+    namespaces: set[str] = set()
     for i, entry in enumerate(issuers if isinstance(issuers, list) else []):
         if not isinstance(entry, dict):
             continue
@@ -57,20 +58,30 @@ def enterprise_problems(data: dict[str, Any]) -> list[str]:
             if issuer in seen:
                 problems.append(f"{where}.issuer: {issuer} appears twice")
             seen.add(issuer)
+        provider = entry.get("provider")
+        if isinstance(provider, str) and provider in namespaces:  # IdP B could mint IdP A's people
+            problems.append(f"{where}.provider: {provider!r} is another issuer's namespace (one per issuer)")
+        namespaces.add(str(provider))
         if entry.get("provider") in RESERVED_NAMESPACES:
             problems.append(f"{where}.provider: {entry['provider']!r} is reserved (local accounts, machine clients)")
         elif (problem := _shared_namespace_problem(data, entry.get("provider"), issuer)) is not None:
             problems.append(f"{where}.provider: {problem}")
-        jwks, jwks_uri = entry.get("jwks"), entry.get("jwks_uri")
-        if jwks is not None and jwks_uri is not None:
-            problems.append(f"{where}: jwks or jwks_uri, not both")
-        if jwks is not None and (problem := key_set_problem(jwks)):
-            problems.append(f"{where}.jwks: {problem}")
-        for key in ("jwks_uri",) if isinstance(jwks_uri, str) else ():
-            if problem := endpoint_problem(jwks_uri):
-                problems.append(f"{where}.{key}: {problem}")
-        if jwks is None and jwks_uri is None and isinstance(issuer, str) and (problem := endpoint_problem(issuer)):
-            problems.append(f"{where}.issuer: its discovery document is fetched from it: {problem}")
+        problems += _key_source_problems(entry, where, issuer)
+    return problems
+
+
+def _key_source_problems(entry: dict[str, Any], where: str, issuer: Any) -> list[str]:
+    """One source of keys: inline public keys, a usable jwks_uri, or an issuer its discovery can be fetched from."""
+    problems: list[str] = []
+    jwks, jwks_uri = entry.get("jwks"), entry.get("jwks_uri")
+    if jwks is not None and jwks_uri is not None:
+        problems.append(f"{where}: jwks or jwks_uri, not both")
+    if jwks is not None and (problem := key_set_problem(jwks)):
+        problems.append(f"{where}.jwks: {problem}")
+    if isinstance(jwks_uri, str) and (problem := endpoint_problem(jwks_uri)):
+        problems.append(f"{where}.jwks_uri: {problem}")
+    if jwks is None and jwks_uri is None and isinstance(issuer, str) and (problem := endpoint_problem(issuer)):
+        problems.append(f"{where}.issuer: its discovery document is fetched from it: {problem}")
     return problems
 
 

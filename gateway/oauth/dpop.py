@@ -16,15 +16,25 @@ from urllib.parse import urlsplit, urlunsplit
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import import_key
+from joserfc.jwk import RSAKey, import_key
+from joserfc.jws import JWSRegistry
 
 from gateway.oauth.errors import InvalidDpopProofError, UseDpopNonceError
+from gateway.oauth.jwt_assertions import is_time
 
 ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA")  # asymmetric only (RFC 9449 §11.6)
 MAX_PROOF_LENGTH = 4096
 MAX_JTI_LENGTH = 128
 NONCE_STEP = 60  # a nonce is good for the step it was made in and the next
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+MIN_RSA_BITS = 2048
+
+
+class _ProofRegistry(JWSRegistry):
+    max_header_length = 2048  # the header carries the key: an RSA-4096 JWK is some 750 characters
+
+
+REGISTRY = _ProofRegistry(algorithms=list(ALGORITHMS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +42,7 @@ class Proof:
     jkt: str  # RFC 7638 thumbprint of the proof's key: what a bound token's `cnf.jkt` holds
     jti: str
     iat: float
+    content_digest: Any = None  # the claim as given (checked against the body by `check_digest`)
 
 
 def thumbprint(jwk: dict[str, Any]) -> str:
@@ -66,14 +77,11 @@ def verify_proof(
     now: float,
     window: float,
     token_hash: str | None = None,
-    body: bytes | None = None,
-    require_digest: bool = False,
     nonces: NonceKey | None = None,
 ) -> Proof:
     """The checks of §4.3 on one `DPoP` header value: typ, an asymmetric alg, a public `jwk` that verifies the
-    signature, `htm`, `htu`, `iat` within `window`, a `jti`; with `token_hash` the `ath` of that token; with `body`
-    (an MCP request carrying one) its `content_digest` when the proof has one (or always, `require_digest`); with
-    `nonces` the current server nonce.
+    signature, `htm`, `htu`, `iat` within `window`, a `jti`; with `token_hash` the `ath` of that token; with `nonces`
+    the current server nonce. The body, read later, is checked by `check_digest`.
 
     Raises:
         InvalidDpopProofError: any check fails (the description says which).
@@ -87,16 +95,26 @@ def verify_proof(
         raise InvalidDpopProofError(f"the DPoP proof is for another HTTP method (htm must be {method})")
     if not same_htu(claims.get("htu"), url):
         raise InvalidDpopProofError(f"the DPoP proof is for another URL (htu must be {url})")
-    if not isinstance(iat, (int, float)) or isinstance(iat, bool) or abs(now - iat) > window:
+    if not is_time(iat) or abs(now - iat) > window:
         raise InvalidDpopProofError(f"the DPoP proof's iat is more than {window:g} seconds off")
     if token_hash is not None and not _equal(claims.get("ath"), ath_of(token_hash)):
         raise InvalidDpopProofError("the DPoP proof's ath does not match the access token")
-    digest = claims.get("content_digest")
-    if body is not None and (digest is not None or require_digest) and not _equal(digest, content_digest(body)):
-        raise InvalidDpopProofError("the DPoP proof's content_digest does not match the request body")
     if nonces is not None and not nonces.valid(claims.get("nonce"), now):
         raise UseDpopNonceError("the DPoP proof must carry the nonce in the DPoP-Nonce header")
-    return Proof(jkt, jti, float(iat))
+    return Proof(jkt, jti, float(iat), claims.get("content_digest"))
+
+
+def check_digest(proof: Proof, body: bytes | None, *, required: bool) -> None:
+    """A proof's `content_digest` against the request body it came with: checked when it has one, required with
+    `required` on a request with a body.
+
+    Raises:
+        InvalidDpopProofError: a digest of another body, or none where one is required.
+    """
+    if proof.content_digest is None and not (required and body):
+        return
+    if not _equal(proof.content_digest, content_digest(body or b"")):
+        raise InvalidDpopProofError("the DPoP proof's content_digest does not match the request body")
 
 
 def _signed_claims(proof: str) -> tuple[dict[str, Any], str]:
@@ -114,9 +132,11 @@ def _signed_claims(proof: str) -> tuple[dict[str, Any], str]:
         raise InvalidDpopProofError("the DPoP proof's jwk must be a public key")
     try:
         key = import_key(jwk)
-        claims = dict(jwt.decode(proof, key, algorithms=list(ALGORITHMS)).claims)
+        if isinstance(key, RSAKey) and key.raw_value.key_size < MIN_RSA_BITS:
+            raise InvalidDpopProofError(f"an RSA DPoP key has at least {MIN_RSA_BITS} bits")
+        claims = dict(jwt.decode(proof, key, algorithms=list(ALGORITHMS), registry=REGISTRY).claims)
         jkt = key.thumbprint()
-    except (JoseError, ValueError, TypeError, KeyError, AttributeError):
+    except (JoseError, ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError):
         raise InvalidDpopProofError("the DPoP proof's signature does not verify with its jwk") from None
     return claims, jkt
 

@@ -19,6 +19,7 @@ ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
 LEEWAY_SECONDS = 60  # clock skew allowed on exp, iat and nbf
 MAX_KEYS_TRIED = 10  # a JWT without `kid` is tried against at most this many keys of the set
 MAX_JTI_LENGTH = 256
+MAX_TIME = 2**53  # NaN fails every comparison with it, and so does infinity
 
 
 class AssertionRejectedError(Exception):
@@ -74,7 +75,7 @@ def verify_assertion(
     claims = _verified_claims(token, keys, header.get("kid"), list(algorithms))
     exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf")
     if not _number(exp):
-        raise AssertionRejectedError("the assertion has no exp")
+        raise AssertionRejectedError("the assertion has no usable exp")
     if now > exp + LEEWAY_SECONDS:
         raise AssertionRejectedError("the assertion has expired")
     if iat is not None and (not _number(iat) or iat > now + LEEWAY_SECONDS):
@@ -106,7 +107,7 @@ def _verified_claims(token: str, keys: KeySet, kid: Any, algorithms: list[str]) 
     for key in candidates:
         try:
             return dict(jwt.decode(token, key, algorithms=algorithms).claims)
-        except (JoseError, ValueError, TypeError):
+        except (JoseError, ValueError, TypeError, RecursionError, OverflowError):
             continue
     if kid is None:  # perhaps a key published since we last fetched the set
         raise UnknownKeyError("the assertion's signature does not verify with the published keys")
@@ -114,4 +115,9 @@ def _verified_claims(token: str, keys: KeySet, kid: Any, algorithms: list[str]) 
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A time a JWT may hold: a finite JSON number a float holds exactly (no NaN, no 400-digit integer)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < MAX_TIME
+
+
+def is_time(value: Any) -> bool:
+    return _number(value)

@@ -12,16 +12,17 @@ from gateway.routing import RouteInfo
 
 MCP_REQUEST_HEADERS = (
     "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID, "
-    "Mcp-Method, Mcp-Name, X-Request-Id"
+    "Mcp-Method, Mcp-Name, X-Request-Id, DPoP"
 )
 MAX_REQUESTED_HEADERS = 64  # Access-Control-Request-Headers names echoed at most (a client-controlled list)
-MCP_EXPOSED_HEADERS = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version, X-Request-Id"
+MCP_EXPOSED_HEADERS = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version, X-Request-Id, DPoP-Nonce"
 DISCOVERY_CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version, DPoP",
     "Access-Control-Max-Age": "86400",
 }
+OAUTH_EXPOSED_HEADERS = {"Access-Control-Expose-Headers": "WWW-Authenticate, DPoP-Nonce"}  # RFC 9449 §8: browsers
 
 
 def origin_allowed(settings: Settings, info: RouteInfo, origin: str) -> bool:

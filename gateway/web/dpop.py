@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.config import Settings
-from gateway.oauth.dpop import ALGORITHMS, NonceKey, Proof, verify_proof
+from gateway.oauth.dpop import ALGORITHMS, NonceKey, Proof, check_digest, verify_proof
 from gateway.oauth.errors import InvalidDpopProofError, OAuthError, UseDpopNonceError
 from gateway.store.base import KeyStore
 
@@ -37,7 +37,6 @@ class DpopChecker:
         url: str,
         now: float,
         token_hash: str | None = None,
-        body: bytes | None = None,
         required: bool = False,
     ) -> Proof | None:
         """The request's proof (None without a `DPoP` header unless `required`), checked and recorded once.
@@ -62,8 +61,6 @@ class DpopChecker:
                 now=now,
                 window=self._window,
                 token_hash=token_hash,
-                body=body,
-                require_digest=self._require_digest and body is not None,
                 nonces=nonces,
             )
         except UseDpopNonceError as error:
@@ -72,6 +69,10 @@ class DpopChecker:
         if not await self._store.claim_once("dpop", seen, int(proof.iat + self._window - now) + 2):
             raise InvalidDpopProofError("this DPoP proof was already used (a fresh jti per request)")
         return proof
+
+    def check_body(self, proof: Proof, body: bytes | None) -> None:
+        """The proof's `content_digest` against the body (gateway.oauth.dpop.check_digest)."""
+        check_digest(proof, body, required=self._require_digest)
 
     async def _with_nonce(self, error: OAuthError, now: float) -> OAuthError:
         error.headers.update(await self.nonce_headers(now))

@@ -34,9 +34,10 @@ async def _serve(call: McpCall) -> web.StreamResponse:
     step.origin(call, info)
     step.transport_headers(call)
     await step.bearer(call, info)
+    await step.proof(call, info)
     await step.resumption(call, info)
     await step.body(call)
-    await step.proof(call, info)
+    step.digest(call, info)
     await step.inspection(call, info)
     await step.limits(call, info)
     return await step.upstream(call, info)  # identity headers, upstream, relay

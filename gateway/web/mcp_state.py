@@ -17,6 +17,7 @@ from gateway.limiter import RateLimiter
 from gateway.mcp.event_ids import EventIds
 from gateway.metrics import Metrics
 from gateway.oauth.bearer import Grant
+from gateway.oauth.dpop import Proof
 from gateway.open_streams import OpenStreams, StreamWatch
 from gateway.routing import RouteInfo, RouteTable
 from gateway.signing import IdentitySigner
@@ -70,6 +71,7 @@ class McpCall:
     cors: dict[str, str] | None = None  # the CORS headers of a request whose Origin passed (gateway.web.cors)
     token_hash: str = ""
     dpop: bool = False  # the token came with the DPoP scheme (RFC 9449 §7.1)
+    proof: Proof | None = None  # its checked DPoP proof (bound tokens)
     grant: Grant | None = None
     watch: StreamWatch | None = None
     resume_from: str | None = None  # the upstream event id a valid Last-Event-ID names

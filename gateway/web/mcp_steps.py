@@ -126,7 +126,8 @@ def _check_binding(call: McpCall, info: RouteInfo, jkt: str | None) -> None:
 
 async def proof(call: McpCall, info: RouteInfo) -> None:
     """The DPoP proof of a request with a DPoP-bound token (RFC 9449 §4.3, §7.1): signed by the token's key, for this
-    method and URL, this token (`ath`), fresh, used once; this body when it carries a `content_digest`."""
+    method and URL, this token (`ath`), fresh, used once; before anything else is said about the request (a stolen
+    token without its key learns nothing of event ids). Its `content_digest` waits for the body (`digest`)."""
     grant = call.grant
     assert grant is not None
     jkt = grant.context.record.cnf_jkt
@@ -141,13 +142,24 @@ async def proof(call: McpCall, info: RouteInfo) -> None:
             url=origin + request.path,
             now=mcp.clock(),
             token_hash=call.token_hash,
-            body=call.body if call.body else None,
             required=True,
         )
         if checked is None or checked.jkt != jkt:
             raise InvalidDpopProofError("the DPoP proof is not signed by the key this access token is bound to")
     except OAuthError as error:
         mcp.metrics.token_validations.labels(error.error).inc()
+        raise Refusal(_challenge(info, error, dpop=True), error.error) from None
+    call.proof = checked
+
+
+def digest(call: McpCall, info: RouteInfo) -> None:
+    """The DPoP proof's `content_digest` against the body just read (when it has one, or where required)."""
+    if call.proof is None:
+        return
+    try:
+        call.mcp.dpop.check_body(call.proof, call.body)
+    except OAuthError as error:
+        call.mcp.metrics.token_validations.labels(error.error).inc()
         raise Refusal(_challenge(info, error, dpop=True), error.error) from None
 
 

@@ -30,13 +30,16 @@ from gateway.oauth import grants, introspection, machine_grants, revocation
 from gateway.oauth.bearer import access_token
 from gateway.oauth.client_metadata import parse_metadata_json
 from gateway.oauth.errors import (
+    InvalidDpopProofError,
     InvalidRequestError,
     OAuthError,
     SlowDownError,
     UnauthorizedClientError,
     UnsupportedGrantTypeError,
+    UseDpopNonceError,
 )
 from gateway.oauth.grant_types import CLIENT_CREDENTIALS, JWT_BEARER
+from gateway.oauth.machine_grants import PRE_REGISTERED
 from gateway.oauth.metadata import build_authorization_server_metadata
 from gateway.oauth.registration import build_registration_response, parse_registration
 from gateway.oauth.scopes import OPENID
@@ -45,7 +48,8 @@ from gateway.store.records import AccessTokenRecord, ClientRecord
 from gateway.web.auditing import audit
 from gateway.web.client_auth import authenticate_client, basic_credentials
 from gateway.web.client_ip import client_ip
-from gateway.web.cors import DISCOVERY_CORS
+from gateway.web.cors import DISCOVERY_CORS, OAUTH_EXPOSED_HEADERS
+from gateway.web.dpop import DPOP_ALGS
 from gateway.web.errors import NO_STORE
 from gateway.web.forms import FormError, parse_form
 
@@ -62,7 +66,7 @@ def public_cors(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         if request.method == "OPTIONS":
             return web.Response(status=204, headers=PUBLIC_CORS)
-        request[CORS_HEADERS_KEY] = {"Access-Control-Allow-Origin": "*"}
+        request[CORS_HEADERS_KEY] = {"Access-Control-Allow-Origin": "*", **OAUTH_EXPOSED_HEADERS}
         return await handler(request)
 
     return wrapped
@@ -192,8 +196,9 @@ async def _issue(
         assertion = form.get("assertion")
         if not assertion:
             raise InvalidRequestError("assertion is required (RFC 7523 §2.1)")
-        if client.is_public:
-            raise UnauthorizedClientError("ID-JAGs are accepted from authenticated clients only")
+        if client.is_public or JWT_BEARER not in client.grant_types or client.kind not in PRE_REGISTERED:
+            raise UnauthorizedClientError("this client may not present ID-JAGs (a pre-registered confidential "
+                                          "client with the jwt-bearer grant)")  # fmt: skip
         issuer, claims = await assertions.identity_grant(assertion, client, now=now)
         principal = grant_principal(issuer, claims, now=now)
         issued = await machine_grants.identity_assertion(
@@ -243,7 +248,15 @@ async def handle_userinfo(request: web.Request) -> web.Response:
 
     Audience is checked as on every MCP route (RFC 8707): a token bound to one MCP route without `openid` is a
     token for that route only, so it is refused here with invalid_token, like a token of another route."""
-    record = await _userinfo_token(request)
+    try:
+        record = await _userinfo_token(request)
+    except (InvalidDpopProofError, UseDpopNonceError) as error:  # RFC 9449 §7.1, §9: a DPoP challenge
+        challenge = f'DPoP algs="{DPOP_ALGS}", error="{error.error}", error_description="{error.description}"'
+        return web.json_response(
+            {"error": error.error, "error_description": error.description},
+            status=401,
+            headers={**NO_STORE, **error.headers, "WWW-Authenticate": challenge},
+        )
     if record is None:
         error = 'Bearer error="invalid_token"' if "Authorization" in request.headers else "Bearer"
         return web.json_response(
@@ -274,6 +287,7 @@ async def _userinfo_token(request: web.Request) -> AccessTokenRecord | None:
 
     Raises:
         InvalidTokenError: a malformed Authorization header.
+        InvalidDpopProofError, UseDpopNonceError: a bound token whose proof fails (answered with a DPoP challenge).
     """
     presented = access_token(request.headers.get("Authorization"))
     if presented is None:
@@ -286,14 +300,11 @@ async def _userinfo_token(request: web.Request) -> AccessTokenRecord | None:
         return None
     if record.cnf_jkt is not None:
         url = request.app[SETTINGS_KEY].public_url + "/userinfo"
-        try:
-            proof = await request.app[DPOP_KEY].check(
-                request.headers, method=request.method, url=url, now=now, token_hash=token_hash, required=True
-            )
-        except OAuthError:
-            return None
+        proof = await request.app[DPOP_KEY].check(
+            request.headers, method=request.method, url=url, now=now, token_hash=token_hash, required=True
+        )
         if proof is None or proof.jkt != record.cnf_jkt:
-            return None
+            raise InvalidDpopProofError("the DPoP proof is not signed by the key this access token is bound to")
     return record
 
 
