@@ -113,6 +113,10 @@ class KeySetCache:
         self._documents[url] = (document, time.monotonic())
         return document
 
+    def forget(self, url: str) -> None:
+        """Drop a cached document that turned out unusable (it is fetched again next time)."""
+        self._documents.pop(url, None)
+
     def _fresh_keys(self, url: str, since: float) -> KeySet | None:
         cached = self._sets.get(url)
         return cached[0] if cached is not None and cached[1] >= since else None

@@ -154,11 +154,13 @@ class Assertions:
                 failure = exc
                 continue
             jwks_uri = document.get("jwks_uri")
-            if document.get("issuer") != issuer.issuer or not isinstance(jwks_uri, str):
-                continue
             internal = internal_host(parts.hostname or "")
+            if document.get("issuer") != issuer.issuer or not isinstance(jwks_uri, str):
+                self._cache.forget(url)  # (not kept for an hour: the IdP may fix it)
+                continue
             problem = endpoint_problem(jwks_uri, http_hosts=http_hosts_of(issuer.issuer), internal_ok=internal)
             if problem is not None:
+                self._cache.forget(url)
                 raise KeySetError(f"the issuer's jwks_uri {jwks_uri}: {problem}")
             return jwks_uri
         raise failure

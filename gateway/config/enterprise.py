@@ -49,7 +49,7 @@ def enterprise_problems(data: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     seen: set[str] = set()
     namespaces: set[str] = set()
-    for i, entry in enumerate(issuers if isinstance(issuers, list) else []):
+    for i, entry in enumerate(issuers if isinstance(issuers, (list, tuple)) else []):
         if not isinstance(entry, dict):
             continue
         where, issuer = f"enterprise.issuers[{i}]", entry.get("issuer")

@@ -121,11 +121,16 @@ async def identity_assertion(
     if any(not same_resource(r, info.resource) for r in resources):
         raise InvalidTargetError("resource differs from the ID-JAG's resource claim")
     route_scopes = info.route.scopes
-    granted = parse_scopes(claims.get("scope")) if isinstance(claims.get("scope"), str) else None
-    if granted is not None and route_scopes and any(s not in route_scopes for s in granted):
+    claim = claims.get("scope")
+    if claim is not None and not isinstance(claim, str):
+        raise InvalidGrantError("ID-JAG rejected: its scope claim is not a space-separated string")
+    granted = parse_scopes(claim) if claim is not None else None
+    if granted is not None and any(s not in route_scopes for s in granted):
         raise InvalidGrantError("ID-JAG rejected: its scope claim names scopes this MCP server does not have")
     requested = parse_scopes(form.get("scope"))
     scopes = tuple(s for s in (granted if granted is not None else route_scopes) if not requested or s in requested)
+    if route_scopes and not scopes:
+        raise InvalidScopeError("the ID-JAG and the request have no scope of this MCP server in common")
     if not policy.permits(info.route, user_id=principal.user_id, email=principal.email, groups=principal.groups):
         raise InvalidGrantError("access to this MCP server is not allowed for this user")
     return await issue_tokens(
