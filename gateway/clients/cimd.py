@@ -234,6 +234,9 @@ def parse_document(
         if application_type is not None and application_type not in ("native", "web"):
             raise CimdError("application_type must be native or web")
         client_uri, logo_uri = optional_string(document, "client_uri"), optional_string(document, "logo_uri")
+        dpop_bound = document.get("dpop_bound_access_tokens", False)
+        if not isinstance(dpop_bound, bool):
+            raise CimdError("dpop_bound_access_tokens must be a boolean (RFC 9449 §5.2)")
     except OAuthError as error:
         raise CimdError(f"the client metadata document is unusable: {error.description}") from None
     grant_types = tuple(g for g in ("authorization_code", "refresh_token") if g in grants)
@@ -248,6 +251,7 @@ def parse_document(
         logo_uri=logo_uri,
         application_type=application_type,
         client_id_issued_at=int(now),
+        dpop_bound_access_tokens=dpop_bound,
     )
 
 

@@ -29,6 +29,7 @@ def config_client(entry: ClientSettings) -> ClientRecord:
         redirect_uris=tuple(entry.redirect_uris),
         client_name=entry.client_name,
         grant_types=tuple(entry.grant_types),
+        dpop_bound_access_tokens=entry.dpop_bound_access_tokens,
         jwks=json.dumps(entry.jwks) if entry.jwks is not None else None,
         jwks_uri=entry.jwks_uri,
         groups=tuple(entry.groups),

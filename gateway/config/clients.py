@@ -36,6 +36,9 @@ class ClientSettings(Model):
         description="client_credentials: a machine client, its own principal `client:<id>` (no refresh token); "
         "the jwt-bearer grant (enterprise ID-JAG) needs the client listed in enterprise.issuers[].clients.",
     )
+    dpop_bound_access_tokens: bool = Field(
+        default=False, description="Every token request of this client must carry a DPoP proof (RFC 9449 §5.2)."
+    )
     jwks: dict[str, Any] | None = Field(default=None, description="private_key_jwt: the client's public JWK set.")
     jwks_uri: str | None = Field(default=None, description="private_key_jwt: where the client publishes it.")
     groups: list[str] = Field(

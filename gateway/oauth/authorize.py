@@ -6,11 +6,13 @@ to an error page otherwise."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gateway.oauth.errors import (
+    InvalidRequestError,
     InvalidTargetError,
     UnsafeRedirectError,
     UnsupportedResponseTypeError,
@@ -28,6 +30,7 @@ MAX_PARAMETER_LENGTH = 2048  # any one value (CIMD client ids, redirect URIs, re
 MAX_RESOURCES = 8  # RFC 8707 values (one distinct resource is allowed; repeats of it are tolerated)
 MAX_SCOPES = 32
 PRE_REGISTERED_KINDS = frozenset({"config", "static"})  # redirect URIs an administrator configured
+_THUMBPRINT = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url SHA-256, unpadded
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class AuthorizationRequest:
     code_challenge: str
     scopes: tuple[str, ...]
     routes: tuple[str, ...]  # one bound route, or the candidates the user picks from on the consent page
+    dpop_jkt: str | None = None  # RFC 9449 §10: the code is redeemed only with a proof by this key
 
 
 def parse_query(items: list[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
@@ -113,6 +117,9 @@ def parse_authorization_request(
     if "code" not in client.response_types:
         raise UnsupportedResponseTypeError("this client did not register the code response type")
     challenge = parse_challenge(params.get("code_challenge"), params.get("code_challenge_method"))
+    dpop_jkt = params.get("dpop_jkt")
+    if dpop_jkt is not None and not _THUMBPRINT.match(dpop_jkt):
+        raise InvalidRequestError("dpop_jkt must be a JWK SHA-256 thumbprint (RFC 9449 §10, RFC 7638)")
     candidates = resolve_routes(resources, routes, host)
     return AuthorizationRequest(
         client_id=client.client_id,
@@ -121,6 +128,7 @@ def parse_authorization_request(
         code_challenge=challenge,
         scopes=parse_scopes(params.get("scope")),
         routes=tuple(info.route.name for info in candidates),
+        dpop_jkt=dpop_jkt,
     )
 
 
@@ -183,6 +191,7 @@ async def grant_code(
             redirect_uri=pending.redirect_uri,
             redirect_uri_given=pending.redirect_uri_given,
             code_challenge=pending.code_challenge,
+            dpop_jkt=pending.dpop_jkt,
             route=info.route.name,
             resource=info.resource,
             scopes=scopes,

@@ -87,6 +87,8 @@ async def redeem_code(
     if redirect_uri is not None and redirect_uri != record.redirect_uri:
         raise InvalidGrantError("redirect_uri differs from the authorization request's")
     pkce.verify(form.get("code_verifier"), record.code_challenge)
+    if record.dpop_jkt is not None and jkt != record.dpop_jkt:  # RFC 9449 §10.1
+        raise InvalidGrantError("the authorization code is bound to a DPoP key (dpop_jkt): send a proof by it")
     if any(not same_resource(r, record.resource) for r in resources):
         raise InvalidTargetError("resource differs from the one authorized")
     principal = await policy.current(record.principal, record.route, now=now)

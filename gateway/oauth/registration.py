@@ -62,6 +62,9 @@ def parse_registration(
     if application_type is not None and application_type not in ("native", "web"):
         raise InvalidClientMetadataError("application_type must be native or web")
     optional = {name: optional_string(body, name) for name in _OPTIONAL_STRINGS}
+    dpop_bound = body.get("dpop_bound_access_tokens", False)
+    if not isinstance(dpop_bound, bool):
+        raise InvalidClientMetadataError("dpop_bound_access_tokens must be a boolean (RFC 9449 §5.2)")
 
     secret = None if method == "none" else "mcpgw_cs_" + secrets.token_urlsafe(32)
     record = ClientRecord(
@@ -74,6 +77,7 @@ def parse_registration(
         response_types=("code",),
         application_type=application_type,
         client_id_issued_at=int(now),
+        dpop_bound_access_tokens=dpop_bound,
         **optional,
     )
     return Registration(record, secret, dropped)
@@ -90,6 +94,8 @@ def build_registration_response(registration: Registration) -> dict[str, Any]:
         "grant_types": list(record.grant_types),
         "response_types": list(record.response_types),
     }
+    if record.dpop_bound_access_tokens:
+        response["dpop_bound_access_tokens"] = True
     if registration.client_secret is not None:
         response["client_secret"] = registration.client_secret
         response["client_secret_expires_at"] = 0  # does not expire (RFC 7591 §3.2.1)

@@ -96,6 +96,7 @@ class ClientRecord(_Record):
     software_id: str | None = None
     software_version: str | None = None
     client_id_issued_at: int | None = None
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: every token request of this client carries a proof
     jwks: str | None = None  # private_key_jwt (RFC 7523 §2.2): the client's public JWK set (JSON), or
     jwks_uri: str | None = None  # where it is served
     groups: tuple[str, ...] = ()  # client_credentials: the groups of its own principal `client:<id>`
@@ -120,6 +121,7 @@ class AuthorizationCodeRecord(_Record):
     principal: Principal
     issued_at: float
     expires_at: float
+    dpop_jkt: str | None = None  # RFC 9449 §10: redeemed only with a DPoP proof by this key
 
 
 class RefreshTokenRecord(_Record):
@@ -165,6 +167,7 @@ class PendingAuthorizationRecord(_Record):
     redirect_uri_given: bool = True  # False: omitted (the client's only registered URI was used)
     state: str | None = None
     code_challenge: str
+    dpop_jkt: str | None = None  # RFC 9449 §10: the key the code is bound to
     scopes_requested: tuple[str, ...] = ()
     routes: tuple[str, ...]  # candidate routes: one when `resource` named it, several when the user must pick
     session_hash: str  # the browser session that started it

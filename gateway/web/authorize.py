@@ -72,6 +72,7 @@ async def handle_authorize(request: web.Request) -> web.StreamResponse:
         redirect_uri_given=bool(params.get("redirect_uri")),
         state=parsed.state,
         code_challenge=parsed.code_challenge,
+        dpop_jkt=parsed.dpop_jkt,
         scopes_requested=parsed.scopes,
         routes=parsed.routes,
         session_hash=session.session_hash,

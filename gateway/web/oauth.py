@@ -149,7 +149,9 @@ async def handle_token(request: web.Request) -> web.Response:
         raise
     try:
         url = request.app[SETTINGS_KEY].public_url + "/token"
-        proof = await dpop.check(request.headers, method="POST", url=url, now=now)
+        proof = await dpop.check(
+            request.headers, method="POST", url=url, now=now, required=client.dpop_bound_access_tokens
+        )  # (RFC 9449 §5.2: such a client's token requests all carry one)
         issued = await _issue(request, form, resources, client, now=now, jkt=proof.jkt if proof else None)
     except OAuthError as error:
         audit(request, "oauth.token", grant_type=grant_type, client=client.client_id, outcome=error.error)

@@ -642,3 +642,46 @@ async def test_browser_clients_can_send_proofs_and_read_nonces(start_gateway, up
                 f"{name}: Access-Control-Expose-Headers {answer.headers.get('Access-Control-Expose-Headers')!r}"
             )
     assert not gaps, "\n".join(gaps)
+
+
+async def test_a_code_bound_with_dpop_jkt_is_redeemed_only_with_that_key(gw, http, alice, key, clock):
+    """RFC 9449 §10: `dpop_jkt` at /authorize binds the code to a key: redeemed without a proof or with another
+    key's is invalid_grant (and the code is spent), with that key's it gives a DPoP token."""
+    client_id = (await register(http))["client_id"]
+    for headers in ({}, token_proof(gw, DpopKey(clock))):
+        code = await obtain_code(gw, client_id, dpop_jkt=key.thumbprint)
+        refused = await redeem(http, code, headers=headers)
+        assert refused.status == 400 and refused.body["error"] == "invalid_grant", refused.body
+        assert "dpop_jkt" in refused.body["error_description"]
+    issued = await redeem(http, await obtain_code(gw, client_id, dpop_jkt=key.thumbprint), headers=token_proof(gw, key))
+    assert issued.status == 200, issued.body
+    assert issued.body["token_type"] == "DPoP"
+    assert_added(await signed_call(http, gw, key, issued.body["access_token"]))
+
+
+async def test_a_malformed_dpop_jkt_is_refused_at_authorize(start_gateway, upstream, alice, key):
+    """RFC 9449 §10: `dpop_jkt` is a JWK SHA-256 thumbprint (43 base64url characters); anything else is
+    invalid_request, by redirect for a pre-registered client (its redirect URI is the administrator's)."""
+    from tests.support.headless_oauth import Browser
+    from tests.support.oauth_client import authorize_url, new_verifier
+
+    gw = await dpop_gateway(start_gateway, upstream)
+    url = authorize_url(gw, WEB, verifier=new_verifier(), dpop_jkt="not-a-thumbprint")
+    result = await Browser("alice", PASSWORD).authorize(url)
+    assert result.get("error") == "invalid_request", result
+    assert "dpop_jkt" in result.get("error_description", "")
+
+
+async def test_a_client_registered_dpop_bound_must_prove_every_token_request(gw, http, alice, key):
+    """RFC 9449 §5.2: a client registered with `dpop_bound_access_tokens: true` (echoed in the registration
+    response) gets no token without a proof (invalid_dpop_proof), one with; the value must be a boolean."""
+    registered = await register(http, dpop_bound_access_tokens=True)
+    assert registered["dpop_bound_access_tokens"] is True
+    code = await obtain_code(gw, registered["client_id"])
+    assert_token_error(await redeem(http, code), "invalid_dpop_proof", "required")
+    code = await obtain_code(gw, registered["client_id"])
+    issued = await redeem(http, code, headers=token_proof(gw, key))
+    assert issued.status == 200 and issued.body["token_type"] == "DPoP", issued.body
+    refused = await http.post("/register", json={"redirect_uris": [REDIRECT], "dpop_bound_access_tokens": "yes"})
+    assert refused.status == 400
+    assert (await refused.json())["error"] == "invalid_client_metadata"
