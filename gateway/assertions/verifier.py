@@ -42,6 +42,7 @@ class Assertions:
         for issuer in settings.enterprise.issuers:
             if issuer.jwks is not None:
                 self._inline["iss:" + issuer.issuer] = parse_inline(issuer.jwks, f"enterprise issuer {issuer.issuer}")
+        self._discovered: dict[str, tuple[str, str]] = {}  # issuer -> (the metadata URL that worked, its jwks_uri)
         self._public_url = settings.public_url
         self._client_audiences = (settings.public_url, settings.public_url + "/token")  # RFC 7523bis: the issuer
 
@@ -140,12 +141,16 @@ class Assertions:
 
     async def _discover(self, issuer: TrustedIssuer) -> str:
         """The issuer's `jwks_uri` from its OpenID or RFC 8414 metadata (the document must name the same issuer; the
-        URL may be plain http or internal only where the issuer itself is)."""
+        URL may be plain http or internal only where the issuer itself is). The metadata URL that worked is tried
+        first next time; while the metadata cannot be fetched, the `jwks_uri` found before is used."""
         parts = urlsplit(issuer.issuer)
         candidates = [
             f"{issuer.issuer.rstrip('/')}/.well-known/openid-configuration",
             f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server{parts.path.rstrip('/')}",
         ]
+        known = self._discovered.get(issuer.issuer)
+        if known is not None:
+            candidates.sort(key=lambda url: url != known[0])
         failure = KeySetError(f"no metadata naming {issuer.issuer} with a jwks_uri")
         for url in candidates:
             try:
@@ -154,15 +159,18 @@ class Assertions:
                 failure = exc
                 continue
             jwks_uri = document.get("jwks_uri")
-            internal = internal_host(parts.hostname or "")
             if document.get("issuer") != issuer.issuer or not isinstance(jwks_uri, str):
-                self._cache.forget(url)  # (not kept for an hour: the IdP may fix it)
+                self._cache.refuse(url, f"the metadata at {url} names another issuer or no jwks_uri")
                 continue
+            internal = internal_host(parts.hostname or "")
             problem = endpoint_problem(jwks_uri, http_hosts=http_hosts_of(issuer.issuer), internal_ok=internal)
             if problem is not None:
-                self._cache.forget(url)
+                self._cache.refuse(url, f"the issuer's jwks_uri {jwks_uri}: {problem}")
                 raise KeySetError(f"the issuer's jwks_uri {jwks_uri}: {problem}")
+            self._discovered[issuer.issuer] = (url, jwks_uri)
             return jwks_uri
+        if known is not None and failure.transient:
+            return known[1]  # the metadata is unreachable now: the key set found before (its own cache decides)
         raise failure
 
     # -- shared -----------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import stat
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -125,7 +126,10 @@ def internal_host(host: str) -> bool:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return False  # (a name: resolved by the system when called)
+        try:  # `127.1`, `2130706433`, `0x7f000001`: IPv4 as the system's resolver reads it (inet_aton)
+            address = ipaddress.ip_address(socket.inet_aton(host))
+        except (OSError, ValueError, UnicodeError):
+            return False  # (a name: resolved by the system when called)
     return not address.is_global or address.is_multicast
 
 

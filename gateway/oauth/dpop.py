@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import RSAKey, import_key
+from joserfc.jwk import import_key
 from joserfc.jws import JWSRegistry
 
 from gateway.oauth.errors import InvalidDpopProofError, UseDpopNonceError
@@ -27,7 +27,7 @@ MAX_PROOF_LENGTH = 4096
 MAX_JTI_LENGTH = 128
 NONCE_STEP = 60  # a nonce is good for the step it was made in and the next
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
-MIN_RSA_BITS = 2048
+MIN_RSA_BITS, MAX_RSA_BITS = 2048, 4096
 
 
 class _ProofRegistry(JWSRegistry):
@@ -130,10 +130,10 @@ def _signed_claims(proof: str) -> tuple[dict[str, Any], str]:
     jwk = header.get("jwk")
     if not isinstance(jwk, dict) or any(m in jwk for m in PRIVATE_MEMBERS):
         raise InvalidDpopProofError("the DPoP proof's jwk must be a public key")
+    if jwk.get("kty") == "RSA" and not _sane_rsa(jwk):  # (a huge exponent costs 30x a normal verification)
+        raise InvalidDpopProofError(f"an RSA DPoP key has {MIN_RSA_BITS} to {MAX_RSA_BITS} bits and exponent 65537")
     try:
         key = import_key(jwk)
-        if isinstance(key, RSAKey) and key.raw_value.key_size < MIN_RSA_BITS:
-            raise InvalidDpopProofError(f"an RSA DPoP key has at least {MIN_RSA_BITS} bits")
         claims = dict(jwt.decode(proof, key, algorithms=list(ALGORITHMS), registry=REGISTRY).claims)
         jkt = key.thumbprint()
     except (JoseError, ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError):
@@ -160,6 +160,18 @@ class NonceKey:
     def _make(self, step: int) -> str:
         mac = hmac.new(self._key, str(step).encode(), hashlib.sha256).digest()[:18]
         return f"{step:x}." + base64.urlsafe_b64encode(mac).decode("ascii")
+
+
+def _sane_rsa(jwk: dict[str, Any]) -> bool:
+    """Read from the JWK itself, before any key is built: `n` of 2048 to 4096 bits, `e` 65537 (AQAB)."""
+    n = jwk.get("n")
+    if not isinstance(n, str) or jwk.get("e") != "AQAB" or len(n) > 1000:
+        return False
+    try:
+        bits = int.from_bytes(base64.urlsafe_b64decode(n + "=" * (-len(n) % 4)), "big").bit_length()
+    except ValueError:
+        return False
+    return MIN_RSA_BITS <= bits <= MAX_RSA_BITS
 
 
 def _header(proof: str) -> dict[str, Any]:
