@@ -88,10 +88,7 @@ def machine_client_problems(entry: dict[str, Any], where: str) -> list[str]:
             problems.append(f"{where}: private_key_jwt needs exactly one of jwks and jwks_uri")
     elif jwks is not None or jwks_uri is not None:
         problems.append(f"{where}: jwks and jwks_uri are for token_endpoint_auth_method private_key_jwt")
-    if jwks is not None and (problem := key_set_problem(jwks)):
-        problems.append(f"{where}.jwks: {problem}")
-    if isinstance(jwks_uri, str) and (problem := endpoint_problem(jwks_uri)):
-        problems.append(f"{where}.jwks_uri: {problem}")
+    problems += key_set_problems(jwks, jwks_uri, where)
     if AUTHORIZATION_CODE in grants and not entry.get("redirect_uris"):
         problems.append(f"{where}.redirect_uris: required for the authorization_code grant")
     machine = CLIENT_CREDENTIALS in grants or JWT_BEARER in grants
@@ -101,4 +98,15 @@ def machine_client_problems(entry: dict[str, Any], where: str) -> list[str]:
         problems.append(f"{where}: client_credentials and jwt-bearer are for confidential clients (a secret or a key)")
     if (entry.get("groups") or entry.get("scopes") is not None) and CLIENT_CREDENTIALS not in grants:
         problems.append(f"{where}: groups and scopes describe a client_credentials client's own principal")
+    return problems
+
+
+def key_set_problems(jwks: Any, jwks_uri: Any, where: str) -> list[str]:
+    """An inline key set that is a public JWK set for signatures, a key set URL the gateway may fetch: for clients'
+    and enterprise issuers' keys alike."""
+    problems: list[str] = []
+    if jwks is not None and (problem := key_set_problem(jwks)):
+        problems.append(f"{where}.jwks: {problem}")
+    if isinstance(jwks_uri, str) and (problem := endpoint_problem(jwks_uri)):
+        problems.append(f"{where}.jwks_uri: {problem}")
     return problems

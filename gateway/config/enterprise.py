@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import Field
 
-from gateway.assertions.jwk_rules import key_set_problem
 from gateway.config.base import Model, url_problems
+from gateway.config.clients import key_set_problems
 from gateway.config.upstream_auth import endpoint_problem
 
 RESERVED_NAMESPACES = ("local", "client")  # local accounts and client_credentials principals
@@ -76,10 +76,7 @@ def _key_source_problems(entry: dict[str, Any], where: str, issuer: Any) -> list
     jwks, jwks_uri = entry.get("jwks"), entry.get("jwks_uri")
     if jwks is not None and jwks_uri is not None:
         problems.append(f"{where}: jwks or jwks_uri, not both")
-    if jwks is not None and (problem := key_set_problem(jwks)):
-        problems.append(f"{where}.jwks: {problem}")
-    if isinstance(jwks_uri, str) and (problem := endpoint_problem(jwks_uri)):
-        problems.append(f"{where}.jwks_uri: {problem}")
+    problems += key_set_problems(jwks, jwks_uri, where)
     if jwks is None and jwks_uri is None and isinstance(issuer, str) and (problem := endpoint_problem(issuer)):
         problems.append(f"{where}.issuer: its discovery document is fetched from it: {problem}")
     return problems
