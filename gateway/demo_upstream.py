@@ -5,7 +5,12 @@ gateway is for. Tools:
 - ``echo_headers`` returns the HTTP headers this server received (oauth2-proxy's echo upstream);
 - ``slow_progress`` sends progress notifications with pauses, to show streaming is unbuffered (and can close its
   stream midway, to show resumption);
-- ``add`` adds two integers.
+- ``add`` adds two integers;
+- ``confirm_add`` adds them once the user confirms: it first answers with an ``input_required`` result asking for
+  an elicitation (MCP 2026-07-28 multi round-trip requests), and adds when the retried call carries the answer.
+
+Lists and ``server/discover`` say they are the same for everyone (``cacheScope: "public"``, fresh for an hour), as
+a server with no per-user data would; reads are private (the SDK's default).
 
 Resources: ``file:///public/readme.md`` and ``file:///secret/keys.txt`` (listed), and the template
 ``file:///{+path}``, which reads any path the way a file server does: the SDK percent-decodes the variable, the
@@ -24,12 +29,22 @@ import json
 import posixpath
 from typing import Any
 
+from mcp.server.caching import CacheHint
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
-from mcp.types import Completion, PromptReference
+from mcp.types import (
+    Completion,
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitResult,
+    InputRequiredResult,
+    PromptReference,
+)
 
-server = MCPServer(name="upstream-echo", version="1.0")
+PUBLIC = CacheHint(ttl_ms=3_600_000, scope="public")
+LISTS = ("server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list")
+server = MCPServer(name="upstream-echo", version="1.0", cache_hints=dict.fromkeys(LISTS, PUBLIC))
 FILES = {"public/readme.md": "# Public readme\nAnyone may read this.", "secret/keys.txt": "top-secret-key-material"}
 
 
@@ -57,6 +72,17 @@ async def slow_progress(ctx: Context, steps: int = 3, delay: float = 0.3, interr
 def add(a: int, b: int) -> int:
     """Add two integers."""
     return a + b
+
+
+@server.tool()
+async def confirm_add(ctx: Context, a: int, b: int) -> str | InputRequiredResult:
+    """Add two integers once the user confirms (an input_required result first; the retry carries the answer)."""
+    answer = (ctx.input_responses or {}).get("confirm")
+    if isinstance(answer, ElicitResult):
+        return str(a + b) if answer.action == "accept" else "declined"
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    ask = ElicitRequestFormParams(message=f"Add {a} and {b}?", requested_schema=schema)
+    return InputRequiredResult(input_requests={"confirm": ElicitRequest(params=ask)}, request_state="confirm-add")
 
 
 @server.resource("file:///public/readme.md", name="readme", mime_type="text/markdown")

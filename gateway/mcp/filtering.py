@@ -6,7 +6,14 @@ By shape, not by request: every JSON-RPC result whose `tools`, `prompts`, `resou
 (a POST's answer, a GET stream, a replay after `Last-Event-ID`). What cannot be read the way a client would read
 it fails closed (`FilterError`): a body or event that is not strict JSON (duplicate keys, NaN, nesting deeper
 than strict_json.MAX_DEPTH), an SSE event larger than gateway.mcp.sse.MAX_EVENT_BYTES. Other bytes pass unchanged,
-event by event."""
+event by event.
+
+Caching hints (MCP 2026-07-28 server/utilities/caching): a result holding a list the gateway filters per caller
+(`private`: kinds whose rules depend on the caller's scopes or groups) is per-user data, whatever the upstream
+said: a `cacheScope` of "public" becomes "private" (else another caller's client or a shared cache could serve
+this caller's view), and a `ttlMs` is cut to what is left of the token's life (`ttl_ms`: the caller's groups and
+scopes may differ with the next token). Interim `input_required` results carry no hints and pass unchanged;
+lists no rule varies by caller keep their hints."""
 
 from __future__ import annotations
 
@@ -35,19 +42,22 @@ class FilterError(UnreadableEventError):
 
 
 class ListFilter:
-    """Rewrites list results; returns the very same object when nothing changes (so bytes can pass as they came)."""
+    """Rewrites list results; returns the very same object when nothing changes (so bytes can pass as they came).
+    `private`: the policy kinds filtered per caller; `ttl_ms`: the longest freshness a per-caller result may claim."""
 
-    def __init__(self, allowed: Allowed) -> None:
-        self._allowed = allowed
+    def __init__(self, allowed: Allowed, *, private: frozenset[str] = frozenset(), ttl_ms: int | None = None) -> None:
+        self._allowed, self._private, self._ttl_ms = allowed, private, ttl_ms
 
     def message(self, message: Any) -> Any:
         if not isinstance(message, dict) or not isinstance(message.get("result"), dict):
             return message
         result = message["result"]
-        changed: dict[str, list[Any]] = {}
+        changed: dict[str, Any] = {}
+        per_caller = False
         for field, (kind, key) in LIST_FIELDS.items():
             if field not in result:
                 continue
+            per_caller = per_caller or kind in self._private
             items = result[field]
             if not isinstance(items, list):
                 changed[field] = []  # not a list of anything policy could judge: nothing of it is shown
@@ -57,7 +67,20 @@ class ListFilter:
             ]
             if len(kept) != len(items):
                 changed[field] = kept
+        if per_caller:
+            changed.update(self._private_hints(result))
         return {**message, "result": {**result, **changed}} if changed else message
+
+    def _private_hints(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The caching hints of a per-caller result that must change (none it does not carry are added)."""
+        hints: dict[str, Any] = {}
+        if result.get("cacheScope") == "public":
+            hints["cacheScope"] = "private"
+        ttl = result.get("ttlMs")
+        if self._ttl_ms is not None and isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
+            if ttl > self._ttl_ms:
+                hints["ttlMs"] = self._ttl_ms
+        return hints
 
     def messages(self, decoded: Any) -> Any:
         """A single message or a batch array (arrays inside arrays too: no reader gets an unfiltered copy)."""

@@ -87,6 +87,11 @@ LISTS = {
     "resources/list": ("resources", "resources", "uri"),
     "resources/templates/list": ("resources", "resourceTemplates", "uriTemplate"),
 }
+NAMED = {"tools/call": "name", "resources/read": "uri", "prompts/get": "name"}  # Mcp-Name required (2026-07-28)
+VERSION_META = "io.modelcontextprotocol/protocolVersion"
+REMOVED = frozenset(
+    {"resources/subscribe", "resources/unsubscribe"}
+)  # gone in 2026-07-28 (subscriptions/listen)  # the per-request envelope of 2026-07-28 (basic "_meta")
 _COMPLETION_REFS = {"ref/prompt": ("prompts", "name"), "ref/resource": ("resources", "uri")}
 # methods whose targets policy judges; a different spelling of one (case, spaces) is refused, not passed on
 _JUDGED = {*TARGETS, "completion/complete", "subscriptions/listen"}
@@ -101,6 +106,8 @@ class Message:
     target: tuple[str, str] | None  # (kind, name or URI) for calls that touch one named thing
     arguments: Any = None
     more_targets: tuple[tuple[str, str], ...] = ()  # subscriptions/listen: every resource it subscribes to
+    envelope: tuple[Any] | None = None  # (its _meta protocol version,): a 2026-07-28 request; None: older
+    retry: bool = False  # a retried request carrying inputResponses or requestState (2026-07-28 MRTR)
 
     @property
     def targets(self) -> tuple[tuple[str, str], ...]:
@@ -204,8 +211,14 @@ def _read_item(item: Any) -> Message | None:
     if method in _JUDGED and not isinstance(params, dict):
         raise BodyError(INVALID_PARAMS, "Invalid params: params must be an object", _id(request_id))
     params = params if isinstance(params, dict) else {}
-    target, more = _targets(method, params, _id(request_id))
-    return Message(_id(request_id), method, target, params.get("arguments"), more)
+    meta = params.get("_meta")
+    envelope = (meta[VERSION_META],) if isinstance(meta, dict) and VERSION_META in meta else None
+    if envelope is not None and method in REMOVED and "uri" not in params:
+        target, more = None, ()  # names nothing: the upstream answers that the method is gone (404, -32601)
+    else:
+        target, more = _targets(method, params, _id(request_id))
+    retry = "inputResponses" in params or "requestState" in params
+    return Message(_id(request_id), method, target, params.get("arguments"), more, envelope, retry)
 
 
 def _targets(
@@ -239,14 +252,28 @@ def _targets(
     return None, ()
 
 
-def header_mismatch(messages: list[Message], method_header: str | None, name_header: str | None) -> str | None:
-    """Why the 2026-07-28 mirrored headers disagree with the body, or None (MCP RS-14; Streamable HTTP "Value
-    Encoding": a `=?base64?…?=` Mcp-Name is decoded before it is compared)."""
-    if method_header is None and name_header is None:
+def header_mismatch(
+    messages: list[Message], method_header: str | None, name_header: str | None, version_header: str | None = None
+) -> str | None:
+    """Why the mirrored headers disagree with the body, or None (MCP 2026-07-28 Streamable HTTP "Server
+    Validation", RS-14). A 2026-07-28 request (its `_meta` names a protocol version) must carry them all:
+    `MCP-Protocol-Version` equal to that version, `Mcp-Method` to its method and, for tools/call, resources/read
+    and prompts/get, `Mcp-Name` to what it names (a `=?base64?…?=` value is decoded first). Any other message is
+    held to the headers it carries, whatever its version: the gateway never passes on a header it has not checked
+    against the body (the transport page's advice to intermediaries that would otherwise trust one)."""
+    modern = [m for m in messages if m.envelope is not None and m.id is not None]
+    if method_header is None and name_header is None and not modern:
         return None
     if len(messages) != 1:
         return "Mcp-Method/Mcp-Name headers need a single JSON-RPC message"
     message = messages[0]
+    if modern:
+        if version_header is None or version_header != message.envelope[0]:  # type: ignore[index]
+            return "MCP-Protocol-Version header does not match the request's _meta protocol version"
+        if method_header is None:
+            return "Mcp-Method header is required"
+        if name_header is None and message.method in NAMED and message.target is not None:
+            return "Mcp-Name header is required for " + message.method
     if method_header is not None and method_header != message.method:
         return "Mcp-Method header does not match the body's method"
     if name_header is not None and (message.target is None or _header_value(name_header) != message.target[1]):

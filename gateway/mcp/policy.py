@@ -87,6 +87,14 @@ def active(policy: PolicySettings) -> bool:
     return bool(policy.tools or policy.resources or policy.prompts) or policy.default == "deny"
 
 
+def per_caller_kinds(policy: PolicySettings) -> frozenset[str]:
+    """The kinds whose lists differ from caller to caller: some rule of theirs names scopes or groups (a deny,
+    or the default, hides the same things from everyone)."""
+    return frozenset(
+        kind for kind in ("tools", "resources", "prompts") if any(r.scopes or r.groups for r in getattr(policy, kind))
+    )
+
+
 def _first(rules: list[NameRule], form: tuple[str, bool], value: str, reader: _Reader) -> NameRule | None:
     for rule in rules:
         pattern = reader.pattern_forms(rule.match)[form]

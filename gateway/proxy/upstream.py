@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 from urllib.parse import urlencode, urlsplit
 
@@ -25,7 +26,8 @@ from gateway.web.cors import stamp
 from gateway.web.errors import jsonrpc_error
 
 logger = logging.getLogger(__name__)
-_QUERY_DROP = frozenset({"access_token"})  # RFC 6750 §2.3 form: never accepted, never passed on
+_QUERY_DROP = frozenset({"access_token"})
+Observer = Callable[[bytes], None]  # RFC 6750 §2.3 form: never accepted, never passed on
 
 
 class UpstreamFailure(Exception):
@@ -111,6 +113,7 @@ async def relay(
     event_ids: EventIdBinding | None = None,
     watch: StreamWatch | None = None,
     own: tuple[str | None, dict[str, str] | None] = (None, None),
+    observe: Observer | None = None,
 ) -> web.StreamResponse:
     """Copy status, headers and body to the client; a client that leaves closes the upstream. Every SSE stream
     is framed (gateway.mcp.sse) and its event ids bound to the caller (`event_ids`); an encoded one is refused
@@ -121,7 +124,8 @@ async def relay(
     token) and the upstream request is closed (MCP: closing a stream cancels it). A body read whole (filtered,
     or short by its Content-Length: the usual JSON-RPC answer) goes out with its head in one write. A streamed
     answer gets the gateway's own headers (`own`: request id and CORS, gateway.web.cors.stamp) before its head is sent;
-    the caller stamps a whole one.
+    the caller stamps a whole one. `observe` sees the bytes the upstream sent (a whole body at once, a stream chunk
+    by chunk), for the audit line; it changes nothing.
 
     Raises:
         UpstreamFailure: such a body broke off before anything was sent (502; the caller echoes the request id).
@@ -133,19 +137,25 @@ async def relay(
     route = request[ROUTE_INFO_KEY].route
     if mode in ("json", "other") or (mode == "none" and _short(upstream)):
         headers = client_response_headers(upstream.headers, route, keep_length=False)  # (set from the body)
-        return await _whole(upstream, headers, list_filter if mode != "none" else None, mode)
+        return await _whole(upstream, headers, list_filter if mode != "none" else None, mode, observe)
     headers = client_response_headers(upstream.headers, route, keep_length=mode == "none")  # (else it changes)
     framer = _framer(list_filter, event_ids) if mode == "sse" else None
-    return await _stream(request, upstream, headers, framer, watch, own)
+    return await _stream(request, upstream, headers, framer, watch, own, observe)
 
 
 async def _whole(
-    upstream: UpstreamResponse, headers: list[tuple[str, str]], list_filter: ListFilter | None, mode: str
+    upstream: UpstreamResponse,
+    headers: list[tuple[str, str]],
+    list_filter: ListFilter | None,
+    mode: str,
+    observe: Observer | None,
 ) -> web.Response:
     completed = False
     try:
         body = await _read_bounded(upstream)
         completed = True
+        if observe is not None:
+            observe(body)
     except UpstreamBodyError:
         logger.warning("upstream response broke off")  # (nothing was sent yet: a clean 502, as if unreachable)
         raise UpstreamFailure(502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream MCP server unavailable") from None
@@ -172,6 +182,7 @@ async def _stream(
     sse: SseFramer | None,
     watch: StreamWatch | None,
     own: tuple[str | None, dict[str, str] | None],
+    observe: Observer | None,
 ) -> web.StreamResponse:
     """The body as it arrives. When the token ends, closing the upstream ends the copy (no task per stream waits
     for it): the client then sees a clean end of the response."""
@@ -183,7 +194,7 @@ async def _stream(
         if watch is not None:
             watch.on_end(upstream.close)
         try:
-            await _copy_body(upstream, response, sse)
+            await _copy_body(upstream, response, sse, observe)
             completed = True
         except UpstreamBodyError:
             if watch is None or watch.reason is None:
@@ -224,9 +235,13 @@ def _framer(list_filter: ListFilter | None, event_ids: EventIdBinding | None) ->
     return SseFramer([list_filter.event, *rewrites])
 
 
-async def _copy_body(upstream: UpstreamResponse, response: web.StreamResponse, sse: SseFramer | None) -> None:
+async def _copy_body(
+    upstream: UpstreamResponse, response: web.StreamResponse, sse: SseFramer | None, observe: Observer | None
+) -> None:
     try:
         async for chunk in upstream:
+            if observe is not None:
+                observe(chunk)
             await response.write(sse.feed(chunk) if sse is not None else chunk)
         if sse is not None:
             await response.write(sse.flush())

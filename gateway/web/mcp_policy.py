@@ -18,7 +18,7 @@ from gateway.identity import RequestContext
 from gateway.limiter import RateLimiter
 from gateway.mcp import jsonrpc
 from gateway.mcp.filtering import ListFilter
-from gateway.mcp.policy import Decision, Judge, active
+from gateway.mcp.policy import Decision, Judge, active, per_caller_kinds
 from gateway.oauth.errors import InsufficientScopeError
 from gateway.routing import RouteInfo
 from gateway.web.errors import Refusal, bearer_challenge, jsonrpc_error
@@ -71,13 +71,19 @@ def _bucket_name(tool: str) -> str:
 
 
 def inspect(
-    settings: Settings, headers: Mapping[str, str], info: RouteInfo, context: RequestContext, body: bytes | None
+    settings: Settings,
+    headers: Mapping[str, str],
+    info: RouteInfo,
+    context: RequestContext,
+    body: bytes | None,
+    now: float,
 ) -> Inspection:
     """The parsed messages and the list filter to apply (else `Refusal`: a 400 that ends the request). Cheap (one
     strict JSON read, bounded by jsonrpc.read_messages): the rate limit is checked next, and only then what the
     policy says of each name (`refusal`), so a rate-limited flood costs no policy decision. Whenever the route's
     policy is active every response is filtered (POST, GET and DELETE alike: a GET stream may replay earlier
-    answers after `Last-Event-ID`)."""
+    answers after `Last-Event-ID`); a list that varies by caller is marked private, fresh no longer than the token
+    (gateway.mcp.filtering)."""
     method_header, name_header = headers.get("Mcp-Method"), headers.get("Mcp-Name")
     policy = info.route.policy
     body = body or b""
@@ -94,7 +100,7 @@ def inspect(
     except jsonrpc.BodyError as error:
         # fail closed: what the gateway cannot read it cannot authorize (another parser might read it differently)
         raise Refusal(jsonrpc_error(400, error.code, error.message, error.request_id), "mcp_policy") from None
-    mismatch = jsonrpc.header_mismatch(messages, method_header, name_header)
+    mismatch = jsonrpc.header_mismatch(messages, method_header, name_header, headers.get("MCP-Protocol-Version"))
     if mismatch:
         raise Refusal(jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, mismatch, jsonrpc.peek_id(body)), "mcp_policy")
     if not active(policy):
@@ -102,7 +108,11 @@ def inspect(
     record = context.record
     groups = tuple(qualified_groups(record.user_id, record.groups))  # rules name groups as provider:group
     judge = Judge(policy, scopes=record.scopes, groups=groups)
-    return Inspection(messages, ListFilter(lambda kind, name: judge(kind, name).outcome == "allow"), judge)
+    ttl_ms = max(0, int((record.expires_at - now) * 1000))
+    list_filter = ListFilter(
+        lambda kind, name: judge(kind, name).outcome == "allow", private=per_caller_kinds(policy), ttl_ms=ttl_ms
+    )
+    return Inspection(messages, list_filter, judge)
 
 
 def check_policy(info: RouteInfo, context: RequestContext, inspection: Inspection) -> None:

@@ -4,7 +4,9 @@ one that ends the request raises `Refusal` with the answer (JSON-RPC errors, cha
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -35,6 +37,7 @@ HELD = (OAuthUpstreamAuth, ProviderTokenUpstreamAuth)  # per-user credentials th
 logger = logging.getLogger("gateway.web.mcp")
 SESSION_HEADER = "Mcp-Session-Id"
 AUDIT_NAME_LENGTH = 200
+INPUT_REQUIRED = re.compile(rb'"resultType"\s*:\s*"input_required"')
 
 
 def route(call: McpCall) -> RouteInfo:
@@ -198,7 +201,9 @@ async def inspection(call: McpCall, info: RouteInfo) -> None:
     their responses are filtered); described in the audit line, a refused body leniently."""
     assert call.grant is not None
     try:
-        call.inspection = inspect(call.mcp.settings, call.request.headers, info, call.grant.context, call.body)
+        call.inspection = inspect(
+            call.mcp.settings, call.request.headers, info, call.grant.context, call.body, call.mcp.clock()
+        )
     except Refusal:
         if call.mcp.audit.enabled:
             await _describe(call, jsonrpc.parse_messages(call.body or b"") or [], info.route.audit_arguments)
@@ -247,9 +252,10 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
         answer.close()
         raise
     list_filter, event_ids, own = call.inspection.list_filter, grant.event_ids, (call.request_id, call.cors)
+    observe = _result_types(call) if mcp.audit.enabled else None
     if not is_event_stream(answer):
         try:
-            return await relay(request, answer, list_filter, event_ids=event_ids, own=own)
+            return await relay(request, answer, list_filter, event_ids=event_ids, own=own, observe=observe)
         except UpstreamFailure as failure:  # (a short answer that broke off before anything was sent)
             raise Refusal(upstream_failure_response(failure, jsonrpc.peek_id(call.body or b""))) from None
     watch = call.watch  # SSE (a POST's response stream or a GET stream): ends with its token
@@ -257,7 +263,7 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
     streams = mcp.metrics.sse_streams.labels(name)
     streams.inc()
     try:
-        return await relay(request, answer, list_filter, event_ids=event_ids, watch=watch, own=own)
+        return await relay(request, answer, list_filter, event_ids=event_ids, watch=watch, own=own, observe=observe)
     finally:
         streams.dec()
         if watch.reason is not None:
@@ -361,6 +367,18 @@ async def _track_session(call: McpCall, info: RouteInfo, headers: object, status
         mcp.cache.evict_owner(presented)
 
 
+def _result_types(call: McpCall) -> Callable[[bytes], None]:
+    """What the audit line says about the answer: `result_type: input_required` once an interim result asking the
+    client for input (MCP 2026-07-28 MRTR) passed through, unchanged. A stream is looked at chunk by chunk (a
+    result split across two chunks is not seen: the line is a record, not a control)."""
+
+    def observe(data: bytes) -> None:
+        if b"input_required" in data and INPUT_REQUIRED.search(data):
+            call.fields["result_type"] = "input_required"
+
+    return observe
+
+
 async def _describe(call: McpCall, messages: list[jsonrpc.Message], with_arguments: bool) -> None:
     """What the audit line says about the JSON-RPC body: methods, tools, and keyed argument digests (or arguments).
     Bounded whatever the body: at most MAX_BATCH_MESSAGES entries (a refused body is described leniently and in
@@ -368,6 +386,8 @@ async def _describe(call: McpCall, messages: list[jsonrpc.Message], with_argumen
     messages = messages[: jsonrpc.MAX_BATCH_MESSAGES]
     fields = call.fields
     fields["methods"] = [m.method[:AUDIT_NAME_LENGTH] for m in messages] or None
+    if any(m.retry for m in messages):
+        fields["input_retry"] = True  # answers an input_required result (MRTR): judged like any other request
     calls = [m for m in messages if m.method == "tools/call" and m.target is not None]
     fields["tools"] = [m.target[1][:AUDIT_NAME_LENGTH] for m in calls if m.target] or None
     if calls:

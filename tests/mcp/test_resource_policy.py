@@ -319,7 +319,7 @@ async def test_a_resumed_get_stream_replays_an_earlier_tools_list_filtered(
     replay.close()
     message = json.loads(replayed)
     assert message["id"] == 2
-    assert [t["name"] for t in message["result"]["tools"]] == ["echo_headers", "add"]
+    assert [t["name"] for t in message["result"]["tools"]] == ["echo_headers", "add", "confirm_add"]
 
 
 @pytest.mark.parametrize(
@@ -405,4 +405,4 @@ async def test_tools_list_through_the_sdk_client_is_still_filtered(start_gateway
     server = await start_gateway([route("alpha", upstream.url, scopes=["alpha:read", "alpha:write"], policy=POLICY)])
     client = await aiohttp_client(server)
     reader = await issue(store, server, "alpha", user="reader", scopes=("alpha:read",), groups=())
-    assert await listed(client, reader) == []
+    assert await listed(client, reader) == ["confirm_add"]
