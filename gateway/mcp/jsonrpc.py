@@ -253,18 +253,24 @@ def _targets(
 
 
 def header_mismatch(
-    messages: list[Message], method_header: str | None, name_header: str | None, version_header: str | None = None
+    messages: list[Message],
+    method_header: str | None,
+    name_header: str | None,
+    version_header: str | None = None,
+    *,
+    batch: bool = False,
 ) -> str | None:
     """Why the mirrored headers disagree with the body, or None (MCP 2026-07-28 Streamable HTTP "Server
     Validation", RS-14). A 2026-07-28 request (its `_meta` names a protocol version) must carry them all:
     `MCP-Protocol-Version` equal to that version, `Mcp-Method` to its method and, for tools/call, resources/read
     and prompts/get, `Mcp-Name` to what it names (a `=?base64?…?=` value is decoded first). Any other message is
     held to the headers it carries, whatever its version: the gateway never passes on a header it has not checked
-    against the body (the transport page's advice to intermediaries that would otherwise trust one)."""
+    against the body (the transport page's advice to intermediaries that would otherwise trust one). `batch`: the body
+    is an array (one of a single message too: mirrored headers describe a message, not a batch)."""
     modern = [m for m in messages if m.envelope is not None and m.id is not None]
     if method_header is None and name_header is None and not modern:
         return None
-    if len(messages) != 1:
+    if len(messages) != 1 or batch:
         return "Mcp-Method/Mcp-Name headers need a single JSON-RPC message"
     message = messages[0]
     if modern:

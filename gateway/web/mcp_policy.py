@@ -100,7 +100,10 @@ def inspect(
     except jsonrpc.BodyError as error:
         # fail closed: what the gateway cannot read it cannot authorize (another parser might read it differently)
         raise Refusal(jsonrpc_error(400, error.code, error.message, error.request_id), "mcp_policy") from None
-    mismatch = jsonrpc.header_mismatch(messages, method_header, name_header, headers.get("MCP-Protocol-Version"))
+    batch = body.lstrip()[:1] == b"["
+    mismatch = jsonrpc.header_mismatch(
+        messages, method_header, name_header, headers.get("MCP-Protocol-Version"), batch=batch
+    )
     if mismatch:
         raise Refusal(jsonrpc_error(400, jsonrpc.HEADER_MISMATCH, mismatch, jsonrpc.peek_id(body)), "mcp_policy")
     if not active(policy):
