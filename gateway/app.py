@@ -43,6 +43,7 @@ from gateway.open_streams import OpenStreams
 from gateway.proxy.upstream import build_http_client
 from gateway.routing import RouteTable
 from gateway.signing import IdentitySigner
+from gateway.stdio.host import StdioHosts
 from gateway.store.base import Store
 from gateway.store.open import describe_store, open_store
 from gateway.token_cache import TokenCache, follow_revocations
@@ -148,8 +149,12 @@ async def _clients_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HTTP_KEY] = build_http_client(app[SETTINGS_KEY].proxy)
+    settings = app[SETTINGS_KEY]
+    hosts = StdioHosts(settings.routes, max_body_bytes=settings.proxy.max_body_bytes)  # command routes' upstreams
+    await hosts.start()
     yield
     await app[HTTP_KEY].close()
+    await hosts.close()
 
 
 async def _mcp_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import posixpath
 from typing import Any
 
@@ -140,6 +141,15 @@ class MemoryEventStore(EventStore):
         return stream_id
 
 
+async def whoami(ctx: Context) -> str:
+    """(stdio only) Who the gateway says the caller is: the MCP_GATEWAY_* and DEMO_* environment variables of this
+    process and the identity in the request's _meta."""
+    meta = ctx.request_context.meta
+    names = sorted(k for k in os.environ if k.startswith(("MCP_GATEWAY_", "DEMO_")))
+    said = dict(meta or {}) if not hasattr(meta, "model_dump") else meta.model_dump(by_alias=True, exclude_none=True)
+    return json.dumps({"env": {k: os.environ[k] for k in names}, "meta": said, "pid": os.getpid()}, sort_keys=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Demo upstream MCP server (Streamable HTTP).")
     parser.add_argument("--host", default="127.0.0.1")
@@ -150,7 +160,12 @@ def main() -> None:
     parser.add_argument(
         "--event-store", action="store_true", help="keep SSE events: streams resume on GET with Last-Event-ID"
     )
+    parser.add_argument("--stdio", action="store_true", help="speak MCP on stdin/stdout (a stdio server)")
     args = parser.parse_args()
+    if args.stdio:
+        server.add_tool(whoami)
+        server.run("stdio")
+        return
     server.run(
         "streamable-http",
         host=args.host,

@@ -6,12 +6,13 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gateway.config.access import AllowRules
 from gateway.config.base import Model, plain, url_problems
 from gateway.config.policy import PolicySettings
 from gateway.config.rate_limits import RouteRateLimits
+from gateway.config.stdio import STDIO_SCHEME, StdioCommand, stdio_problems
 from gateway.config.upstream_auth import UpstreamAuth, upstream_auth_problems
 from gateway.proxy import header_names
 
@@ -34,6 +35,9 @@ class Route(Model):
     path: str = Field(default="/mcp", description="Public MCP endpoint path; resource = origin + path.")
     host: str | None = Field(default=None, description="Serve this route on another host name (host-based route).")
     upstream: str = Field(description="URL of the unmodified MCP server's Streamable HTTP endpoint.")
+    command: StdioCommand | None = Field(
+        default=None, description="A stdio MCP server the gateway runs instead of an `upstream` URL."
+    )
     scopes: list[str] = Field(default_factory=list, description="scopes_supported in this route's PRM.")
     required_scopes: list[str] = Field(default_factory=list, description="Scopes a token needs; else 403.")
     resource_name: str | None = Field(default=None, description="Human-readable name in the PRM.")
@@ -77,6 +81,14 @@ class Route(Model):
         default=False, description="Accept only DPoP-bound tokens with a proof per request (RFC 9449); no Bearer."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _stdio_upstream(cls, data: Any) -> Any:
+        """A command route's upstream is its process host (gateway.stdio), named after the route."""
+        if isinstance(data, dict) and data.get("command") is not None and "upstream" not in data:
+            return {**data, "upstream": f"{STDIO_SCHEME}{data.get('name')}/mcp"}
+        return data
+
 
 def route_problems(data: dict[str, Any]) -> list[str]:
     """At least one route; unique names and endpoints; paths, upstream URLs, scopes and forwarded names that
@@ -97,8 +109,9 @@ def route_problems(data: dict[str, Any]) -> list[str]:
         where = f"routes[{i}]"
         problems += _name_problems(route, where, i, names)
         problems += _path_problems(route, where, i, endpoints, public_host)
+        problems += stdio_problems(route, where)
         upstream = route.get("upstream")
-        if isinstance(upstream, str):
+        if isinstance(upstream, str) and route.get("command") is None:
             problems += [f"{where}.upstream: {p}" for p in url_problems(upstream, origin_only=False)]
         for field in ("scopes", "required_scopes"):
             scopes = route.get(field)

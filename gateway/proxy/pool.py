@@ -133,13 +133,18 @@ class UpstreamPool:
                         await self._freed()
                 self._open += 1
                 try:
-                    _, connection = await loop.create_connection(
-                        lambda: Connection(self._returned, self._dropped),
-                        host,
-                        port,
-                        ssl=self._context() if scheme == "https" else None,
-                        server_hostname=host if scheme == "https" else None,
-                    )
+                    if scheme == "unix":  # a command route's process host (gateway.stdio): host is the socket path
+                        _, connection = await loop.create_unix_connection(
+                            lambda: Connection(self._returned, self._dropped), host
+                        )
+                    else:
+                        _, connection = await loop.create_connection(
+                            lambda: Connection(self._returned, self._dropped),
+                            host,
+                            port,
+                            ssl=self._context() if scheme == "https" else None,
+                            server_hostname=host if scheme == "https" else None,
+                        )
                 except BaseException:
                     self._open -= 1
                     self._wake_one()

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway.app_state import ROUTE_INFO_KEY
 from gateway.config import ProxySettings
+from gateway.config.stdio import STDIO_SCHEME
 from gateway.identity import RequestContext
 from gateway.mcp import jsonrpc
 from gateway.mcp.event_ids import MAX_ID_LINE, EventIdBinding
@@ -22,6 +23,7 @@ from gateway.proxy.headers import client_response_headers, upstream_request_head
 from gateway.proxy.http1 import UpstreamBodyError, UpstreamError, UpstreamResponse
 from gateway.proxy.pool import Origin, UpstreamPool
 from gateway.routing import RouteInfo
+from gateway.stdio.sockets import socket_path
 from gateway.web.cors import stamp
 from gateway.web.errors import jsonrpc_error
 
@@ -47,6 +49,8 @@ def build_http_client(settings: ProxySettings) -> UpstreamPool:
 @lru_cache(maxsize=256)
 def _upstream_target(upstream: str) -> tuple[Origin, str, str]:
     """(scheme, host, port), the request target's path and the Host value, parsed once per route URL."""
+    if upstream.startswith(STDIO_SCHEME):  # a command route: its process host's Unix socket (gateway.stdio)
+        return ("unix", socket_path(upstream.removeprefix(STDIO_SCHEME).split("/", 1)[0]), 0), "/mcp", "localhost"
     url = urlsplit(upstream)
     scheme = url.scheme.lower()
     port = url.port or (443 if scheme == "https" else 80)

@@ -1,0 +1,78 @@
+"""`routes[].command`: a stdio MCP server the gateway runs itself (MCP basic/transports stdio) instead of an
+`upstream` URL. Clients still speak Streamable HTTP to the gateway, with everything an HTTP route has."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from gateway.config.base import Model
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# set by the gateway from the caller's identity (per_user isolation) or its credential: never from `env`
+IDENTITY_ENV = ("MCP_GATEWAY_USER", "MCP_GATEWAY_EMAIL", "MCP_GATEWAY_GROUPS")
+STDIO_SCHEME = "stdio://"  # the `upstream` a command route is given: its process host (gateway.stdio)
+
+
+class StdioCommand(Model):
+    argv: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        min_length=1, max_length=256, description="The server's command line: program first (looked up in PATH)."
+    )
+    env: dict[str, Annotated[str, Field(max_length=32768)]] = Field(
+        default_factory=dict,
+        description="Environment variables for it (`${VAR}`: from the gateway's); beyond these only HOME, PATH, "
+        "LANG, SHELL, TERM, USER and LOGNAME are inherited.",
+    )
+    cwd: str | None = Field(default=None, description="Working directory (default: the gateway's).")
+    user: str | None = Field(
+        default=None,
+        description="Run it as this system user (needs the gateway to run as root; Linux, via setpriv).",
+    )
+    isolation: Literal["shared", "per_user"] = Field(
+        default="shared",
+        description="shared: one process for every caller (identity in each request's _meta); per_user: one "
+        "process per user (identity and credential in its environment).",
+    )
+    max_processes: int = Field(default=32, ge=1, le=4096, description="Processes at once (per_user) on this route.")
+    idle_timeout: float = Field(default=300.0, gt=0, description="Seconds without a request before it is stopped.")
+    start_timeout: float = Field(default=30.0, gt=0, description="Seconds it may take to answer initialize.")
+    max_backoff: float = Field(default=60.0, gt=0, description="Longest wait before starting again after it died.")
+    credential_env: str | None = Field(
+        default=None,
+        description="Environment variable that receives the route's upstream credential (upstream_auth: the token, "
+        "without its header format); the process is restarted when the credential changes.",
+    )
+
+
+def stdio_problems(route: dict[str, Any], where: str) -> list[str]:
+    """Exactly one of `upstream` and `command`; names the gateway sets are not set by hand; per-user credentials
+    only with per_user isolation (a shared process would hold one user's credential for everyone)."""
+    command = route.get("command")
+    if command is None:
+        return [] if "upstream" in route else [f"{where}: needs `upstream` (a URL) or `command` (a stdio server)"]
+    if "upstream" in route and not str(route.get("upstream", "")).startswith(STDIO_SCHEME):
+        return [f"{where}: `upstream` and `command` exclude each other"]
+    if not isinstance(command, dict):
+        return []  # (pydantic reports the type)
+    problems: list[str] = []
+    env = command.get("env") if isinstance(command.get("env"), dict) else {}
+    for name in env:
+        if not ENV_NAME.match(str(name)):
+            problems.append(f"{where}.command.env: {name!r} is not an environment variable name")
+        elif name in IDENTITY_ENV or name == command.get("credential_env"):
+            problems.append(f"{where}.command.env: {name} is set by the gateway")
+    credential_env = command.get("credential_env")
+    if isinstance(credential_env, str) and not ENV_NAME.match(credential_env):
+        problems.append(f"{where}.command.credential_env: {credential_env!r} is not an environment variable name")
+    auth = route.get("upstream_auth")
+    auth_type = auth.get("type") if isinstance(auth, dict) else None
+    if auth_type is not None and credential_env is None:
+        problems.append(f"{where}.command.credential_env: names the variable that carries upstream_auth's credential")
+    if auth_type not in (None, "static") and command.get("isolation", "shared") != "per_user":
+        problems.append(f"{where}.command.isolation: per-user credentials ({auth_type}) need isolation: per_user")
+    identity = route.get("identity_headers")
+    if command.get("isolation") == "per_user" and isinstance(identity, dict) and "user" not in identity.values():
+        problems.append(f"{where}.identity_headers: per_user isolation needs a header for the `user` claim")
+    return problems
