@@ -142,12 +142,15 @@ class MemoryEventStore(EventStore):
 
 
 async def whoami(ctx: Context) -> str:
-    """(stdio only) Who the gateway says the caller is: the MCP_GATEWAY_* and DEMO_* environment variables of this
-    process and the identity in the request's _meta."""
+    """(stdio and HTTP+SSE only) Who the gateway says the caller is: the MCP_GATEWAY_* and DEMO_* environment
+    variables of this process, the identity in the request's _meta and (HTTP+SSE) the headers of the request."""
     meta = ctx.request_context.meta
+    request = ctx.request_context.request
+    headers = {} if request is None else {k.lower(): v for k, v in request.headers.items()}
     names = sorted(k for k in os.environ if k.startswith(("MCP_GATEWAY_", "DEMO_")))
     said = dict(meta or {}) if not hasattr(meta, "model_dump") else meta.model_dump(by_alias=True, exclude_none=True)
-    return json.dumps({"env": {k: os.environ[k] for k in names}, "meta": said, "pid": os.getpid()}, sort_keys=True)
+    answer = {"env": {k: os.environ[k] for k in names}, "meta": said, "pid": os.getpid(), "headers": headers}
+    return json.dumps(answer, sort_keys=True)
 
 
 def main() -> None:
@@ -161,10 +164,15 @@ def main() -> None:
         "--event-store", action="store_true", help="keep SSE events: streams resume on GET with Last-Event-ID"
     )
     parser.add_argument("--stdio", action="store_true", help="speak MCP on stdin/stdout (a stdio server)")
+    parser.add_argument("--sse", action="store_true", help="speak the legacy HTTP+SSE transport (GET /sse)")
     args = parser.parse_args()
-    if args.stdio:
+    if args.stdio or args.sse:
         server.add_tool(whoami)
+    if args.stdio:
         server.run("stdio")
+        return
+    if args.sse:
+        server.run("sse", host=args.host, port=args.port)
         return
     server.run(
         "streamable-http",

@@ -55,6 +55,7 @@ class JsonFormatter(logging.Formatter):
 
 
 ACCESS_LOGGER = "aiohttp.access"  # the access log's lines (gateway.web.middleware.AccessLogger)
+QUIET_LIBRARIES = ("httpx2", "httpx", "httpcore", "mcp.client.sse")
 
 
 def configure(level: str, fmt: str, *, access_log: bool = False) -> None:
@@ -63,3 +64,7 @@ def configure(level: str, fmt: str, *, access_log: bool = False) -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET if access_log else logging.WARNING)
+    # the SDK's HTTP client (HTTP+SSE upstreams, gateway.stdio) logs every URL at info: a legacy server's session id
+    # travels in its message URL, and is as good as the session
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)

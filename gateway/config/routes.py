@@ -12,7 +12,7 @@ from gateway.config.access import AllowRules
 from gateway.config.base import Model, plain, url_problems
 from gateway.config.policy import PolicySettings
 from gateway.config.rate_limits import RouteRateLimits
-from gateway.config.stdio import STDIO_SCHEME, StdioCommand, stdio_problems
+from gateway.config.stdio import STDIO_SCHEME, Bridge, StdioCommand, stdio_problems
 from gateway.config.upstream_auth import UpstreamAuth, upstream_auth_problems
 from gateway.proxy import header_names
 
@@ -37,6 +37,14 @@ class Route(Model):
     upstream: str = Field(description="URL of the unmodified MCP server's Streamable HTTP endpoint.")
     command: StdioCommand | None = Field(
         default=None, description="A stdio MCP server the gateway runs instead of an `upstream` URL."
+    )
+    upstream_transport: Literal["streamable_http", "sse"] = Field(
+        default="streamable_http",
+        description="What `upstream` speaks: Streamable HTTP, or the legacy HTTP+SSE transport (2024-11-05; "
+        "`upstream` is then its SSE endpoint).",
+    )
+    bridge: Bridge = Field(
+        default_factory=Bridge, description="Connections to an `upstream_transport: sse` server (shared or per user)."
     )
     scopes: list[str] = Field(default_factory=list, description="scopes_supported in this route's PRM.")
     required_scopes: list[str] = Field(default_factory=list, description="Scopes a token needs; else 403.")
@@ -80,6 +88,11 @@ class Route(Model):
     require_dpop: bool = Field(
         default=False, description="Accept only DPoP-bound tokens with a proof per request (RFC 9449); no Bearer."
     )
+
+    @property
+    def bridged(self) -> Bridge | None:
+        """How the gateway holds this route's server when it bridges it (gateway.stdio), else None."""
+        return self.command if self.command is not None else self.bridge if self.upstream_transport == "sse" else None
 
     @model_validator(mode="before")
     @classmethod

@@ -12,7 +12,6 @@ from aiohttp import web
 
 from gateway.app_state import ROUTE_INFO_KEY
 from gateway.config import ProxySettings
-from gateway.config.stdio import STDIO_SCHEME
 from gateway.identity import RequestContext
 from gateway.mcp import jsonrpc
 from gateway.mcp.event_ids import MAX_ID_LINE, EventIdBinding
@@ -47,10 +46,12 @@ def build_http_client(settings: ProxySettings) -> UpstreamPool:
 
 
 @lru_cache(maxsize=256)
-def _upstream_target(upstream: str) -> tuple[Origin, str, str]:
-    """(scheme, host, port), the request target's path and the Host value, parsed once per route URL."""
-    if upstream.startswith(STDIO_SCHEME):  # a command route: its process host's Unix socket (gateway.stdio)
-        return ("unix", socket_path(upstream.removeprefix(STDIO_SCHEME).split("/", 1)[0]), 0), "/mcp", "localhost"
+def _upstream_target(upstream: str, bridged: str | None) -> tuple[Origin, str, str]:
+    """(scheme, host, port), the request target's path and the Host value, parsed once per route URL. A route the
+    gateway bridges (`bridged`: its name; a stdio command or an HTTP+SSE server) is served by its host's Unix
+    socket (gateway.stdio)."""
+    if bridged is not None:
+        return ("unix", socket_path(bridged), 0), "/mcp", "localhost"
     url = urlsplit(upstream)
     scheme = url.scheme.lower()
     port = url.port or (443 if scheme == "https" else 80)
@@ -79,7 +80,7 @@ async def open_upstream(
         UpstreamFailure: connection refused or reset (502), no response headers within the route timeout (504).
     """
     route = info.route
-    origin, path, netloc = _upstream_target(route.upstream)
+    origin, path, netloc = _upstream_target(route.upstream, route.name if route.bridged is not None else None)
     query = urlencode([(k, v) for k, v in request.query.items() if k not in _QUERY_DROP])
     headers = upstream_request_headers(
         request.headers,

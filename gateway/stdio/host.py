@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.config import Route
-from gateway.config.stdio import IDENTITY_ENV
+from gateway.config.stdio import IDENTITY_ENV, StdioCommand
 from gateway.config.upstream_auth import FORMAT_FIELD
 from gateway.mcp import jsonrpc
 from gateway.stdio.process import BadMessageError, BusyError, ProcessExitedError, StdioProcess
@@ -89,23 +89,30 @@ class StdioHost:
             return _error(400, jsonrpc.INVALID_REQUEST, f"Invalid request: {exc}", request_id)
 
     async def _process(self, headers: Mapping[str, str]) -> StdioProcess:
-        per_user = self.route.command is not None and self.route.command.isolation == "per_user"
-        env: dict[str, str] = {}
-        if per_user:
-            user = headers.get(self._user or "")
-            if not user:
-                raise ProcessExitedError("no user identity for a per-user stdio server")
-            env = dict(
-                zip(
-                    IDENTITY_ENV,
-                    (user, headers.get(self._email or "", ""), headers.get(self._groups or "", "")),
-                    strict=True,
-                )
-            )
-        credential = self._credential(headers)
-        if credential is not None and self.route.command is not None and self.route.command.credential_env:
-            env[self.route.command.credential_env] = credential
-        return await self.servers.process(env.get("MCP_GATEWAY_USER", "shared") if per_user else "shared", env)
+        """The caller's process (per_user: keyed by the user the gateway names) and what it is started with: a
+        command's environment (identity, credential in `credential_env`), or an HTTP+SSE connection's headers
+        (the gateway's identity headers and credential line, as the gateway sent them)."""
+        bridged = self.route.bridged
+        assert bridged is not None
+        per_user = bridged.isolation == "per_user"
+        user = headers.get(self._user or "")
+        if per_user and not user:
+            raise ProcessExitedError("no user identity for a per-user server")
+        started: dict[str, str] = {}
+        auth = self.route.upstream_auth
+        if isinstance(bridged, StdioCommand):
+            if per_user:
+                said = (user, headers.get(self._email or "", ""), headers.get(self._groups or "", ""))
+                started = dict(zip(IDENTITY_ENV, said, strict=True))
+            credential = self._credential(headers)
+            if credential is not None and bridged.credential_env:
+                started[bridged.credential_env] = credential
+        else:
+            names = list(self.route.identity_headers) if per_user else []
+            if auth is not None:
+                names.append(getattr(auth, "header", "Authorization"))
+            started = {name: headers[name] for name in names if name in headers}
+        return await self.servers.process(user if per_user and user else "shared", started)
 
     def _credential(self, headers: Mapping[str, str]) -> str | None:
         """The route's upstream credential as the gateway sent it, without its header format ("Bearer {token}")."""
@@ -240,9 +247,9 @@ class StdioHosts:
 
     def __init__(self, routes: list[Route], *, max_body_bytes: int) -> None:
         self.hosts = [
-            StdioHost(route, StdioServers(route.name, route.command), max_body_bytes=max_body_bytes)
+            StdioHost(route, StdioServers(route), max_body_bytes=max_body_bytes)
             for route in routes
-            if route.command is not None
+            if route.bridged is not None
         ]
         self._runners: list[web.AppRunner] = []
 

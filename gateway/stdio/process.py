@@ -1,5 +1,7 @@
-"""One stdio MCP server process, spoken to with the SDK's stdio client (`mcp.client.stdio`: it spawns the program
-and frames messages as lines; nothing here reads or writes the pipes).
+"""One bridged MCP server: a stdio process spoken to with the SDK's stdio client (`mcp.client.stdio`: it spawns
+the program and frames messages as lines; nothing here reads or writes the pipes), or a legacy HTTP+SSE server
+with the SDK's SSE client (`mcp.client.sse`, MCP 2024-11-05 transport). Both give a pair of message streams
+(`Opener`); "process" below means either.
 
 The gateway is the process's one client: it initializes it once (MCP 2025-11-25 lifecycle, the revision every
 stdio server of the ecosystem speaks) and then multiplexes its callers' requests onto it. Every request gets an id
@@ -15,10 +17,12 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
+from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared.message import SessionMessage
 from mcp.types import jsonrpc_message_adapter
@@ -30,6 +34,35 @@ PROTOCOL_VERSION = "2025-11-25"  # what the gateway asks of the process (the pro
 MAX_IN_FLIGHT = 256  # requests waiting on one process at once
 METHOD_NOT_FOUND = -32601
 Progress = Callable[[dict[str, Any]], None]
+Streams = tuple[Any, Any]  # (receive stream of SessionMessage | Exception, send stream of SessionMessage)
+Opener = Callable[[], AbstractAsyncContextManager[Streams]]
+
+
+def stdio_opener(params: StdioServerParameters, label: str) -> Opener:
+    """Spawn the program; its stderr goes to the log (gateway.stdio.stderr)."""
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[Streams]:
+        stderr = StderrLog(label)
+        try:
+            async with stdio_client(params, errlog=stderr.writer) as streams:
+                stderr.spawned()
+                yield streams
+        finally:
+            stderr.close()
+
+    return opened
+
+
+def sse_opener(url: str, headers: dict[str, str], *, timeout: float) -> Opener:
+    """Connect to a legacy HTTP+SSE server (GET its SSE endpoint, POST to the endpoint it names) with `headers`."""
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[Streams]:
+        async with sse_client(url, headers=headers, timeout=timeout, sse_read_timeout=86400.0) as streams:
+            yield streams
+
+    return opened
 
 
 class ProcessExitedError(Exception):
@@ -48,8 +81,8 @@ class StdioProcess:
     """A running server: `start`, then `request` (and `notify`), `stop`. `in_flight` and `last_used` tell the pool
     (gateway.stdio.servers) when it is idle."""
 
-    def __init__(self, params: StdioServerParameters, *, label: str, start_timeout: float) -> None:
-        self.params, self.label, self._start_timeout = params, label, start_timeout
+    def __init__(self, opener: Opener, *, label: str, start_timeout: float) -> None:
+        self._opener, self.label, self._start_timeout = opener, label, start_timeout
         self.initialize_result: dict[str, Any] = {}
         self.in_flight = 0
         self.started_at = self.last_used = time.monotonic()
@@ -151,10 +184,8 @@ class StdioProcess:
             raise ProcessExitedError("the stdio server exited") from None
 
     async def _run(self) -> None:
-        stderr = StderrLog(self.label)
         try:
-            async with stdio_client(self.params, errlog=stderr.writer) as (read, write):
-                stderr.spawned()
+            async with self._opener() as (read, write):
                 self._write = write
                 reader = asyncio.create_task(self._read(read))
                 try:
@@ -170,7 +201,6 @@ class StdioProcess:
             logger.warning("stdio server of %s failed: %s", self.label, exc)
         finally:
             self._write = None
-            stderr.close()
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(ProcessExitedError("the stdio server exited before it answered"))

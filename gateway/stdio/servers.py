@@ -1,7 +1,7 @@
-"""The processes of one command route: one shared by every caller, or one per user (`isolation: per_user`), at
-most `max_processes` at once; each stopped after `idle_timeout` seconds without a request, started again on the
-next one; one that dies soon after starting waits longer each time before the next start (1 s, doubling, up to
-`max_backoff`), and requests meanwhile are told when to retry."""
+"""The processes (or HTTP+SSE connections) of one bridged route: one shared by every caller, or one per user
+(`isolation: per_user`), at most `max_processes` at once; each stopped after `idle_timeout` seconds without a
+request, started again on the next one; one that dies soon after starting waits longer each time before the next
+start (1 s, doubling, up to `max_backoff`), and requests meanwhile are told when to retry."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import time
 
 from mcp.client.stdio import StdioServerParameters
 
+from gateway.config import Route
 from gateway.config.stdio import StdioCommand
-from gateway.stdio.process import ProcessExitedError, StdioProcess
+from gateway.stdio.process import Opener, ProcessExitedError, StdioProcess, sse_opener, stdio_opener
 
 logger = logging.getLogger(__name__)
 SHORT_LIFE = 10.0  # a process that ends sooner than this after starting counts as a failed start
@@ -32,8 +33,9 @@ class BackoffError(Exception):
 class StdioServers:
     """`process(key, env)`: the running process for a caller (key "shared", or the user id), started if need be."""
 
-    def __init__(self, route: str, command: StdioCommand) -> None:
-        self.route, self.command = route, command
+    def __init__(self, route: Route) -> None:
+        assert route.bridged is not None
+        self.route, self.command, self._config = route.name, route.bridged, route
         self._processes: dict[str, tuple[StdioProcess, dict[str, str]]] = {}
         self._starting: dict[str, asyncio.Task[StdioProcess]] = {}
         self._failures: dict[str, tuple[int, float]] = {}  # key -> (failed starts in a row, not before)
@@ -85,12 +87,12 @@ class StdioServers:
     async def _start(self, key: str, env: dict[str, str]) -> StdioProcess:
         label = f"{self.route}" if key == "shared" else f"{self.route} ({key})"
         try:
-            spawn = parameters(self.command, env)
+            opener = self._opener(env, label)
         except (OSError, KeyError) as exc:  # (an unknown user, not root)
             logger.warning("stdio server of %s cannot start: %s", label, exc)
             self._failed(key)
             raise ProcessExitedError("the stdio server cannot be started (see the log)") from None
-        process = StdioProcess(spawn, label=label, start_timeout=self.command.start_timeout)
+        process = StdioProcess(opener, label=label, start_timeout=self.command.start_timeout)
         try:
             await process.start()
         except Exception:
@@ -117,6 +119,13 @@ class StdioServers:
         if len(self._failures) > 4 * self.command.max_processes:  # (bounded: forget the oldest user's record)
             self._failures.pop(next(iter(self._failures)))
         logger.warning("stdio server of %s failed to start or died early; next start in %.0fs", self.route, delay)
+
+    def _opener(self, env: dict[str, str], label: str) -> Opener:
+        """A command's process with `env` in its environment, or a connection to the HTTP+SSE server sending `env`
+        as its headers."""
+        if isinstance(self.command, StdioCommand):
+            return stdio_opener(parameters(self.command, env), label)
+        return sse_opener(self._config.upstream, env, timeout=self._config.timeout)
 
     def _forget(self, key: str) -> StdioProcess:
         return self._processes.pop(key)[0]
