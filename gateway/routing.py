@@ -39,11 +39,12 @@ class RouteTable:
         self._hosts = frozenset(info.host for info in self.routes)
 
     def endpoint_paths(self) -> set[str]:
-        """Every path aiohttp must answer for MCP traffic (with and without the trailing slash)."""
+        """Every path aiohttp must answer for MCP traffic (with and without the trailing slash), and each route's
+        legacy HTTP+SSE endpoints (gateway.web.legacy_sse)."""
         paths = set()
         for info in self.routes:
             base = info.route.path.rstrip("/")
-            paths.update({base or "/", base + "/"})
+            paths.update({base or "/", base + "/", base + "/sse", base + "/messages", base + "/messages/"})
         return paths
 
     def prm_paths(self) -> set[str]:

@@ -19,6 +19,7 @@ from aiohttp.typedefs import Handler
 from gateway.app_state import MCP_KEY, REQUEST_ID_KEY
 from gateway.mcp import jsonrpc
 from gateway.store.errors import StoreUnavailableError
+from gateway.web import legacy_sse
 from gateway.web import mcp_steps as step
 from gateway.web.cors import stamp
 from gateway.web.errors import Refusal, jsonrpc_error
@@ -35,6 +36,10 @@ async def _serve(call: McpCall) -> web.StreamResponse:
     step.transport_headers(call)
     await step.bearer(call, info)
     await step.proof(call, info)
+    if call.legacy_kind is not None:  # an HTTP+SSE client (2024-11-05): its stream, or a POST on its session
+        if call.legacy is None:
+            return await legacy_sse.stream(call)
+        legacy_sse.check_owner(call)
     await step.resumption(call, info)
     await step.body(call)
     step.digest(call, info)
@@ -61,7 +66,7 @@ async def serve_mcp(request: web.BaseRequest, mcp: McpEndpoint) -> web.StreamRes
             )
         response = await _serve(call)
     except Refusal as refusal:
-        response = refusal.response
+        response = legacy_sse.refused(call, refusal.response)
         if refusal.reason is not None and call.info is not None:
             mcp.metrics.auth_failures.labels(call.info.route.name, refusal.reason).inc()
     except StoreUnavailableError as exc:

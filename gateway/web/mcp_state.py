@@ -26,6 +26,7 @@ from gateway.token_cache import TokenCache
 from gateway.upstream_credentials import UpstreamCredentials
 from gateway.upstream_oauth.connector import Connector
 from gateway.web.dpop import DpopChecker
+from gateway.web.legacy_sessions import LegacySession, LegacySessions
 
 if TYPE_CHECKING:
     from gateway.web.mcp_policy import Inspection
@@ -53,6 +54,7 @@ class McpEndpoint:
     dpop: DpopChecker  # proofs of DPoP-bound tokens (RFC 9449)
     public_proto: str = ""
     rules: dict[str, AllowRules] = field(default_factory=dict)  # by route name: the route's or the global rules
+    legacy: LegacySessions = field(default_factory=LegacySessions)  # HTTP+SSE clients' sessions (2024-11-05)
 
     def __post_init__(self) -> None:
         self.public_proto = urlsplit(self.settings.public_url).scheme
@@ -79,3 +81,5 @@ class McpCall:
     inspection: Inspection | None = None
     started: float = 0.0
     fields: dict[str, Any] = field(default_factory=dict)
+    legacy_kind: str | None = None  # "/sse" or "/messages": a legacy HTTP+SSE endpoint (gateway.web.legacy_sse)
+    legacy: LegacySession | None = None  # the session a "/messages" POST names

@@ -24,7 +24,7 @@ from gateway.store.records import SessionOwnerRecord
 from gateway.store.tokens import SESSION_OWNER_TTL
 from gateway.upstream_credentials import CredentialError
 from gateway.upstream_oauth.connector import ConnectRequiredError, HeldCredentialError
-from gateway.web import connect_required
+from gateway.web import connect_required, legacy_sse
 from gateway.web.body import BodyTimeoutError, BodyTooLargeError, read_body
 from gateway.web.client_ip import client_ip_behind
 from gateway.web.cors import mcp_cors_headers, mcp_preflight, origin_allowed
@@ -41,11 +41,17 @@ INPUT_REQUIRED = re.compile(rb'"resultType"\s*:\s*"input_required"')
 
 
 def route(call: McpCall) -> RouteInfo:
-    """The route this request's Host and path name (a host-based route's path on another host: 404)."""
+    """The route this request's Host and path name (a host-based route's path on another host: 404); a legacy
+    HTTP+SSE endpoint's path names its route (gateway.web.legacy_sse)."""
     request = call.request
     info = call.mcp.routes.match(request.host, request.path)
     if info is None:
+        base, call.legacy_kind = legacy_sse.split_path(request.path)
+        info = call.mcp.routes.match(request.host, base) if call.legacy_kind is not None else None
+    if info is None:
         raise Refusal(web.json_response({"error": "not_found", "error_description": "Not Found"}, status=404))
+    if call.legacy_kind == legacy_sse.MESSAGES:
+        legacy_sse.as_upstream_request(call, info.route.path)
     call.info = request[ROUTE_INFO_KEY] = info
     call.client_ip = client_ip_behind(request, call.mcp.settings.trusted_proxies)
     return info
@@ -225,7 +231,36 @@ async def limits(call: McpCall, info: RouteInfo) -> None:
 
 
 async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
-    """Forward to the upstream (gateway.proxy), bind a session it mints to this principal, relay the answer."""
+    """Forward to the upstream (gateway.proxy), bind a session it mints to this principal, relay the answer (to a
+    legacy HTTP+SSE session's stream, for its POSTs: gateway.web.legacy_sse)."""
+    answer = await answered(call, info)
+    mcp, request, grant = call.mcp, call.request, call.grant
+    assert grant is not None and call.inspection is not None and call.watch is not None
+    list_filter, event_ids, own = call.inspection.list_filter, grant.event_ids, (call.request_id, call.cors)
+    if call.legacy is not None:
+        return legacy_sse.deliver(call, answer, list_filter)
+    observe = _result_types(call) if mcp.audit.enabled else None
+    if not is_event_stream(answer):
+        try:
+            return await relay(request, answer, list_filter, event_ids=event_ids, own=own, observe=observe)
+        except UpstreamFailure as failure:  # (a short answer that broke off before anything was sent)
+            raise Refusal(upstream_failure_response(failure, jsonrpc.peek_id(call.body or b""))) from None
+    watch = call.watch  # SSE (a POST's response stream or a GET stream): ends with its token
+    watch.expire_in(grant.context.record.expires_at - mcp.clock())
+    name = info.route.name
+    streams = mcp.metrics.sse_streams.labels(name)
+    streams.inc()
+    try:
+        return await relay(request, answer, list_filter, event_ids=event_ids, watch=watch, own=own, observe=observe)
+    finally:
+        streams.dec()
+        if watch.reason is not None:
+            logger.info("stream of token %s on %s ended: token %s", grant.context.token_id, name, watch.reason)
+            call.fields["stream_ended"] = f"token {watch.reason}"
+
+
+async def answered(call: McpCall, info: RouteInfo) -> Any:
+    """The upstream's answer (its head), with the per-user credential retried once, the session it mints bound."""
     mcp, request, grant = call.mcp, call.request, call.grant
     assert grant is not None and call.inspection is not None and call.watch is not None
     signed = await mcp.signer.sign(grant.context, info.resource) if info.route.identity_jwt_header else None
@@ -251,24 +286,7 @@ async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
     except BaseException:
         answer.close()
         raise
-    list_filter, event_ids, own = call.inspection.list_filter, grant.event_ids, (call.request_id, call.cors)
-    observe = _result_types(call) if mcp.audit.enabled else None
-    if not is_event_stream(answer):
-        try:
-            return await relay(request, answer, list_filter, event_ids=event_ids, own=own, observe=observe)
-        except UpstreamFailure as failure:  # (a short answer that broke off before anything was sent)
-            raise Refusal(upstream_failure_response(failure, jsonrpc.peek_id(call.body or b""))) from None
-    watch = call.watch  # SSE (a POST's response stream or a GET stream): ends with its token
-    watch.expire_in(grant.context.record.expires_at - mcp.clock())
-    streams = mcp.metrics.sse_streams.labels(name)
-    streams.inc()
-    try:
-        return await relay(request, answer, list_filter, event_ids=event_ids, watch=watch, own=own, observe=observe)
-    finally:
-        streams.dec()
-        if watch.reason is not None:
-            logger.info("stream of token %s on %s ended: token %s", grant.context.token_id, name, watch.reason)
-            call.fields["stream_ended"] = f"token {watch.reason}"
+    return answer
 
 
 async def _open(call: McpCall, info: RouteInfo, signed: str | None, credential: tuple[str, str] | None) -> Any:
