@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 
 from gateway.config.access import AllowRules
+from gateway.config.aggregate import Aggregate
 from gateway.config.base import Model, plain, url_problems
 from gateway.config.policy import PolicySettings
 from gateway.config.rate_limits import RouteRateLimits
@@ -42,6 +43,9 @@ class Route(Model):
         default="streamable_http",
         description="What `upstream` speaks: Streamable HTTP, or the legacy HTTP+SSE transport (2024-11-05; "
         "`upstream` is then its SSE endpoint).",
+    )
+    aggregate: Aggregate | None = Field(
+        default=None, description="(made from a `virtual_servers` entry: the routes it combines)"
     )
     bridge: Bridge = Field(
         default_factory=Bridge, description="Connections to an `upstream_transport: sse` server (shared or per user)."
@@ -124,7 +128,7 @@ def route_problems(data: dict[str, Any]) -> list[str]:
         problems += _path_problems(route, where, i, endpoints, public_host)
         problems += stdio_problems(route, where)
         upstream = route.get("upstream")
-        if isinstance(upstream, str) and route.get("command") is None:
+        if isinstance(upstream, str) and route.get("command") is None and route.get("aggregate") is None:
             problems += [f"{where}.upstream: {p}" for p in url_problems(upstream, origin_only=False)]
         for field in ("scopes", "required_scopes"):
             scopes = route.get(field)

@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.config.access import AllowRules, access_problems
+from gateway.config.aggregate import VirtualServer, aggregate_problems, with_virtual_routes
 from gateway.config.audit import AuditSettings
 from gateway.config.base import ConfigError, join, url_problems
 from gateway.config.cimd import CimdSettings
@@ -45,6 +46,9 @@ class Settings(BaseSettings):
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     allowed_origins: list[str] = Field(default_factory=list, description="Browser origins allowed on MCP routes.")
     routes: list[Route] = Field(default_factory=list)
+    virtual_servers: list[VirtualServer] = Field(
+        default_factory=list, description="MCP endpoints combining several routes (their tools, prompts, resources)."
+    )
     oauth: OAuthSettings = Field(default_factory=OAuthSettings)
     clients: list[ClientSettings] = Field(default_factory=list, description="Pre-registered OAuth clients.")
     cimd: CimdSettings = Field(default_factory=CimdSettings)
@@ -64,7 +68,12 @@ class Settings(BaseSettings):
     @model_validator(mode="wrap")
     @classmethod
     def _collect_problems(cls, data: Any, handler: Any) -> Any:
-        problems = _cross_check(data) if isinstance(data, dict) else []
+        if isinstance(data, dict) and not isinstance(data.get("routes"), tuple):
+            problems = aggregate_problems(data)
+            data = with_virtual_routes(data)  # (each virtual server is a route too)
+            problems += _cross_check(data)
+        else:
+            problems = []
         try:
             settings = handler(data)
         except ValidationError as exc:

@@ -43,10 +43,22 @@ class FilterError(UnreadableEventError):
 
 class ListFilter:
     """Rewrites list results; returns the very same object when nothing changes (so bytes can pass as they came).
-    `private`: the policy kinds filtered per caller; `ttl_ms`: the longest freshness a per-caller result may claim."""
+    `private`: the policy kinds filtered per caller; `ttl_ms`: the longest freshness a per-caller result may claim;
+    `rename`: (kind, name or URI) -> the name the client sees (after `allowed` judged the upstream's)."""
 
-    def __init__(self, allowed: Allowed, *, private: frozenset[str] = frozenset(), ttl_ms: int | None = None) -> None:
-        self._allowed, self._private, self._ttl_ms = allowed, private, ttl_ms
+    def __init__(
+        self,
+        allowed: Allowed,
+        *,
+        private: frozenset[str] = frozenset(),
+        ttl_ms: int | None = None,
+        rename: Callable[[str, str], str] | None = None,
+    ) -> None:
+        self._allowed, self._private, self._ttl_ms, self._rename = allowed, private, ttl_ms, rename
+
+    def renaming(self, rename: Callable[[str, str], str]) -> ListFilter:
+        """The same filter, showing names as `rename` gives them."""
+        return ListFilter(self._allowed, private=self._private, ttl_ms=self._ttl_ms, rename=rename)
 
     def message(self, message: Any) -> Any:
         if not isinstance(message, dict) or not isinstance(message.get("result"), dict):
@@ -65,7 +77,10 @@ class ListFilter:
             kept = [
                 i for i in items if isinstance(i, dict) and isinstance(i.get(key), str) and self._allowed(kind, i[key])
             ]
-            if len(kept) != len(items):
+            if self._rename is not None:  # (a virtual server's names: gateway.mcp.namespacing)
+                kept = [{**i, key: self._rename(kind, i[key])} for i in kept]
+                changed[field] = kept
+            elif len(kept) != len(items):
                 changed[field] = kept
         if per_caller:
             changed.update(self._private_hints(result))

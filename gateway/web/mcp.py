@@ -19,7 +19,7 @@ from aiohttp.typedefs import Handler
 from gateway.app_state import MCP_KEY, REQUEST_ID_KEY
 from gateway.mcp import jsonrpc
 from gateway.store.errors import StoreUnavailableError
-from gateway.web import legacy_sse
+from gateway.web import aggregate, legacy_sse
 from gateway.web import mcp_steps as step
 from gateway.web.cors import stamp
 from gateway.web.errors import Refusal, jsonrpc_error
@@ -37,6 +37,8 @@ async def _serve(call: McpCall) -> web.StreamResponse:
     await step.bearer(call, info)
     await step.proof(call, info)
     if call.legacy_kind is not None:  # an HTTP+SSE client (2024-11-05): its stream, or a POST on its session
+        if info.route.aggregate is not None:
+            raise Refusal(jsonrpc_error(404, jsonrpc.NOT_FOUND, "A virtual server has no HTTP+SSE endpoints"))
         if call.legacy is None:
             return await legacy_sse.stream(call)
         legacy_sse.check_owner(call)
@@ -45,6 +47,8 @@ async def _serve(call: McpCall) -> web.StreamResponse:
     step.digest(call, info)
     await step.inspection(call, info)
     await step.limits(call, info)
+    if info.route.aggregate is not None:  # a virtual server: each request dispatched to its member routes
+        return await aggregate.serve(call, info)
     return await step.upstream(call, info)  # identity headers, upstream, relay
 
 
