@@ -10,7 +10,7 @@ import sys
 
 from gateway import __version__
 from gateway.cli.common import Commands, add_command, checked, settings_of
-from gateway.config import Listen, Settings
+from gateway.config import Listen, Route, Settings
 from gateway.logs import configure as configure_logging
 from gateway.routing import RouteTable
 from gateway.startup import bind_all, cli_listen, cli_workers, public_url_warnings
@@ -75,7 +75,7 @@ def _banner(args: argparse.Namespace, settings: Settings, listen: Listen, worker
     print(f"mcp-auth-gateway {__version__}: issuer {settings.public_url}", flush=True)
     print(f"  store: {describe_store(settings.store)}", flush=True)
     for info in table.routes:
-        print(f"  route {info.route.name}: {info.resource} -> {info.route.upstream}", flush=True)
+        print(f"  route {info.route.name}: {info.resource} -> {_target(info.route)}", flush=True)
         print(f"    metadata: {info.metadata_url}", flush=True)
     metrics = (
         "metrics off"
@@ -113,3 +113,12 @@ def _serve_workers(
             embedded.stop()
         for sock in [*sockets, *(s for own in metrics for s in own)]:
             sock.close()
+
+
+def _target(route: Route) -> str:
+    """What a route forwards to, in words: its URL, its command, or its virtual server's members."""
+    if route.command is not None:
+        return f"stdio: {' '.join(route.command.argv)[:120]} ({route.command.isolation})"
+    if route.aggregate is not None:
+        return "virtual server of " + ", ".join(route.aggregate.members)
+    return f"{route.upstream} (HTTP+SSE)" if route.upstream_transport == "sse" else route.upstream
