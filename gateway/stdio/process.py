@@ -184,19 +184,24 @@ class StdioProcess:
             raise ProcessExitedError("the stdio server exited") from None
 
     async def _run(self) -> None:
+        """Open, initialize (unless the process ends or `stop` comes first), then serve until either happens."""
         try:
             async with self._opener() as (read, write):
                 self._write = write
                 reader = asyncio.create_task(self._read(read))
+                stopping = asyncio.create_task(self._stop.wait())
+                initializing = asyncio.create_task(self._initialize())
                 try:
-                    await self._initialize()
+                    await asyncio.wait({reader, stopping, initializing}, return_when=asyncio.FIRST_COMPLETED)
+                    if not initializing.done():
+                        return  # (it exited, or the start timed out, before answering initialize)
+                    initializing.result()
                     self._ready.set()
                     logger.info("stdio server of %s started", self.label)
-                    stopping = asyncio.create_task(self._stop.wait())
                     await asyncio.wait({reader, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                    stopping.cancel()
                 finally:
-                    reader.cancel()
+                    for task in (reader, stopping, initializing):
+                        task.cancel()
         except Exception as exc:  # spawn failures (OSError), an initialize refused: said in the log, not raised
             logger.warning("stdio server of %s failed: %s", self.label, exc)
         finally:

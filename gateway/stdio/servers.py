@@ -40,12 +40,15 @@ class StdioServers:
         self._starting: dict[str, asyncio.Task[StdioProcess]] = {}
         self._failures: dict[str, tuple[int, float]] = {}  # key -> (failed starts in a row, not before)
         self._sweeper: asyncio.TimerHandle | None = None
+        self._closed = False
 
     def running(self) -> int:
         return sum(1 for process, _ in self._processes.values() if process.alive)
 
     async def process(self, key: str, env: dict[str, str]) -> StdioProcess:
         """Raises: BackoffError (too soon after failed starts, or max_processes busy), ProcessExitedError."""
+        if self._closed:
+            raise ProcessExitedError("the gateway is stopping")
         found = self._processes.get(key)
         if found is not None and found[0].alive and found[1] == env:
             return found[0]
@@ -60,9 +63,13 @@ class StdioServers:
         return await asyncio.shield(starting)
 
     async def close(self) -> None:
+        """Stop every process, those still starting too (a start is bounded by start_timeout)."""
+        self._closed = True
         if self._sweeper is not None:
             self._sweeper.cancel()
+        started = await asyncio.gather(*self._starting.values(), return_exceptions=True)
         processes = [process for process, _ in self._processes.values()]
+        processes += [p for p in started if isinstance(p, StdioProcess) and p not in processes]
         self._processes.clear()
         await asyncio.gather(*(p.stop() for p in processes), return_exceptions=True)
 
