@@ -61,7 +61,7 @@ GATEWAY_REQUEST = frozenset(
         "x-request-id",
     }
 )
-GATEWAY_REQUEST_PREFIXES = ("x-forwarded-",)  # every forwarding claim comes from the gateway
+GATEWAY_REQUEST_PREFIXES = ("x-forwarded-", "x-mcpgw-")  # forwarding claims and the gateway's own: from it alone
 # The gateway's own cookies (login session): never sent upstream, never set by an upstream
 GATEWAY_COOKIE_PREFIXES = ("mcpgw", "__host-mcpgw", "__secure-mcpgw")
 

@@ -22,7 +22,7 @@ from gateway.proxy.headers import client_response_headers, upstream_request_head
 from gateway.proxy.http1 import UpstreamBodyError, UpstreamError, UpstreamResponse
 from gateway.proxy.pool import Origin, UpstreamPool
 from gateway.routing import RouteInfo
-from gateway.stdio.sockets import socket_path
+from gateway.stdio.sockets import BRIDGE_HEADER, BRIDGE_SECRET, socket_path
 from gateway.web.cors import stamp
 from gateway.web.errors import jsonrpc_error
 
@@ -96,6 +96,8 @@ async def open_upstream(
         last_event_id=last_event_id,  # never as the client sent it
         credential=credential,
     )
+    if route.bridged is not None:  # its host takes requests from this gateway only (gateway.stdio.sockets)
+        headers.append((BRIDGE_HEADER, BRIDGE_SECRET))
     if query:
         path += ("&" if "?" in path else "?") + query
     try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ from gateway.config.upstream_auth import FORMAT_FIELD
 from gateway.mcp import jsonrpc
 from gateway.stdio.process import BadMessageError, BusyError, ProcessExitedError, StdioProcess
 from gateway.stdio.servers import BackoffError, StdioServers
-from gateway.stdio.sockets import socket_path
+from gateway.stdio.sockets import BRIDGE_HEADER, BRIDGE_SECRET, socket_path
 
 logger = logging.getLogger(__name__)
 IDENTITY_META = "dev.mcp-auth-gateway/identity"  # _meta key naming the caller
@@ -56,6 +57,8 @@ class StdioHost:
         self.app.router.add_route("*", "/mcp", self._handle)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if not hmac.compare_digest(request.headers.get(BRIDGE_HEADER, ""), BRIDGE_SECRET):
+            return web.Response(status=403)  # not the gateway: another local process of its user
         if request.method != "POST":
             return web.Response(status=405, headers={"Allow": "POST"})
         try:
@@ -71,8 +74,8 @@ class StdioHost:
         try:
             process = await self._process(request.headers)
             if "id" not in message:
-                if method != "notifications/initialized":  # (the gateway initialized the process itself)
-                    await process.notify(self._with_identity(message, request.headers))
+                # not passed on: the process was initialized by the gateway, and a caller's cancellation names its
+                # own id, not the gateway's (the gateway cancels a request whose caller went away itself)
                 return web.Response(status=202)
             if method in ANSWERED_HERE:
                 return web.json_response({"jsonrpc": "2.0", "id": request_id, "result": _local(process, message)})
@@ -149,11 +152,13 @@ class StdioHost:
         says its resultType, and a cacheable one its caching hints: none, private)."""
         meta = (message.get("params") or {}).get("_meta") or {}
         streamed = "progressToken" in meta and "text/event-stream" in request.headers.get("Accept", "")
+        caller = request.headers.get(self._user or "", "")
+        process.admit(message, caller)  # (refused before any answer is begun)
         timeout = self.route.timeout
         if not streamed:
             try:
                 async with asyncio.timeout(timeout):
-                    answer = await process.request(message)
+                    answer = await process.request(message, caller=caller)
             except TimeoutError:
                 return _error(504, jsonrpc.UPSTREAM_TIMEOUT, "Upstream MCP server timed out", message.get("id"))
             return web.json_response(_shaped(answer, message["method"]) if modern else answer)
@@ -165,7 +170,7 @@ class StdioHost:
             if not events.full():  # (a flood of progress beyond what the client reads is dropped)
                 events.put_nowait(notification)
 
-        asked = asyncio.ensure_future(process.request(message, progress))
+        asked = asyncio.ensure_future(process.request(message, progress, caller=caller))
         try:
             async with asyncio.timeout(timeout):
                 while not asked.done() or not events.empty():
@@ -261,10 +266,13 @@ class StdioHosts:
             path = socket_path(host.route.name)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)  # (left by an earlier host of this process)
-            await web.UnixSite(runner, path).start()
+            await web.UnixSite(runner, path, backlog=4096).start()
             os.chmod(path, 0o600)
 
     async def close(self) -> None:
         for runner in self._runners:
             await runner.cleanup()
+        for host in self.hosts:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(socket_path(host.route.name))
         await asyncio.gather(*(host.servers.close() for host in self.hosts))

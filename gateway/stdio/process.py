@@ -32,6 +32,7 @@ from gateway.stdio.stderr import StderrLog
 logger = logging.getLogger(__name__)
 PROTOCOL_VERSION = "2025-11-25"  # what the gateway asks of the process (the process may answer an older one)
 MAX_IN_FLIGHT = 256  # requests waiting on one process at once
+MAX_PER_CALLER = 32  # of them one caller's (a shared process is everyone's)
 METHOD_NOT_FOUND = -32601
 Progress = Callable[[dict[str, Any]], None]
 Streams = tuple[Any, Any]  # (receive stream of SessionMessage | Exception, send stream of SessionMessage)
@@ -88,6 +89,7 @@ class StdioProcess:
         self.started_at = self.last_used = time.monotonic()
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._callers: dict[str, int] = {}  # requests in flight by caller
         self._progress: dict[str, tuple[Progress, Any]] = {}  # gateway token -> (callback, the caller's token)
         self._write: anyio.abc.ObjectSendStream[SessionMessage] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -121,7 +123,26 @@ class StdioProcess:
         if self._task is not None:
             await asyncio.shield(self.exited.wait())
 
-    async def request(self, message: dict[str, Any], on_progress: Progress | None = None) -> dict[str, Any]:
+    def admit(self, message: dict[str, Any], caller: str = "") -> None:
+        """Whether `request` would take this message now.
+
+        Raises:
+            ProcessExitedError, BusyError (MAX_IN_FLIGHT in all, or MAX_PER_CALLER of `caller`'s), BadMessageError.
+        """
+        if not self.alive:
+            raise ProcessExitedError("the stdio server is not running")
+        if len(self._pending) >= MAX_IN_FLIGHT or self._callers.get(caller, 0) >= MAX_PER_CALLER:
+            raise BusyError
+        if message.get("jsonrpc") != "2.0":
+            raise BadMessageError("not a JSON-RPC 2.0 message")
+        try:
+            jsonrpc_message_adapter.validate_python(message)
+        except ValueError:
+            raise BadMessageError("not a JSON-RPC message the server can be sent") from None
+
+    async def request(
+        self, message: dict[str, Any], on_progress: Progress | None = None, *, caller: str = ""
+    ) -> dict[str, Any]:
         """The process's answer to one of a caller's requests, with the caller's id (and progress token) restored.
 
         Raises:
@@ -129,10 +150,7 @@ class StdioProcess:
             BusyError: too many requests are waiting on it.
             BadMessageError: the message cannot be sent.
         """
-        if not self.alive:
-            raise ProcessExitedError("the stdio server is not running")
-        if len(self._pending) >= MAX_IN_FLIGHT:
-            raise BusyError
+        self.admit(message, caller)
         own = next(self._ids)
         params = message.get("params")
         sent = {**message, "id": own}
@@ -145,6 +163,7 @@ class StdioProcess:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[own] = future
         self.in_flight += 1
+        self._callers[caller] = self._callers.get(caller, 0) + 1
         try:
             await self._send(sent)
             answer = await future
@@ -156,6 +175,8 @@ class StdioProcess:
             self._pending.pop(own, None)
             self._progress.pop(token, None)
             self.in_flight -= 1
+            if (left := self._callers.pop(caller) - 1) > 0:
+                self._callers[caller] = left
             self.last_used = time.monotonic()
         return {**answer, "id": message.get("id")}
 

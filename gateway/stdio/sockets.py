@@ -3,11 +3,16 @@ enter (0700), made once per gateway process."""
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import secrets
+import shutil
 import tempfile
 from pathlib import Path
 
+BRIDGE_HEADER = "X-Mcpgw-Bridge"  # the gateway's secret on every request to a host (a local process has none)
+BRIDGE_SECRET = secrets.token_urlsafe(32)  # this process's; never written anywhere
 _runtime: Path | None = None
 
 
@@ -17,6 +22,7 @@ def runtime_dir() -> Path:
     if _runtime is None:
         _runtime = Path(tempfile.mkdtemp(prefix="mcpgw-stdio-"))  # (mkdtemp: mode 0700)
         os.chmod(_runtime, 0o700)
+        atexit.register(shutil.rmtree, _runtime, True)
     return _runtime
 
 

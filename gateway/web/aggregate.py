@@ -25,7 +25,7 @@ from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.access import allowed
 from gateway.config.aggregate import Aggregate
@@ -34,12 +34,13 @@ from gateway.mcp.filtering import FilterError, ListFilter
 from gateway.mcp.namespacing import Namespace
 from gateway.mcp.sse import MAX_EVENT_BYTES, SseFramer, UnreadableEventError, data
 from gateway.mcp.strict_json import loads_strict
+from gateway.oauth.errors import InsufficientScopeError, InvalidTokenError
 from gateway.proxy.upstream import is_event_stream
 from gateway.routing import RouteInfo
 from gateway.store.records import SessionOwnerRecord
 from gateway.store.tokens import SESSION_OWNER_TTL
 from gateway.web import mcp_steps as step
-from gateway.web.errors import Refusal, jsonrpc_error
+from gateway.web.errors import Refusal, bearer_challenge, jsonrpc_error
 from gateway.web.mcp_policy import Inspection, check_policy, check_rate_limits, inspect
 from gateway.web.mcp_state import McpCall
 
@@ -54,8 +55,9 @@ KINDS = {"tools": "tools", "prompts": "prompts", "resources": "resources", "reso
 MAX_CURSOR = 8192
 MAX_SESSIONS = 10_000
 SESSION_HEADER = "Mcp-Session-Id"
-# (virtual session id) -> {member route: its upstream session id}; the oldest forgotten first
-_sessions: OrderedDict[str, dict[str, str]] = OrderedDict()
+MAX_SESSIONS_PER_USER = 16
+# (virtual session id) -> (its user, {member route: its upstream session id}); the oldest forgotten first
+_sessions: OrderedDict[str, tuple[str, dict[str, str]]] = OrderedDict()
 
 
 async def serve(call: McpCall, info: RouteInfo) -> web.StreamResponse:
@@ -152,7 +154,10 @@ async def _dispatch(call: McpCall, member: str, message: dict[str, Any]) -> web.
     own = await _member_call(call, member, _dumps(message), message)
     call.fields["members"] = [member]
     try:
-        return await step.upstream(own, own.info)  # type: ignore[arg-type]
+        answer = await step.answered(own, own.info)  # type: ignore[arg-type]
+        kept = CIMultiDict((k, v) for k, v in answer.headers.items() if k.lower() != "mcp-session-id")
+        answer.headers = CIMultiDictProxy(kept)  # (the member's session is the gateway's to hold, never the client's)
+        return await step.upstream(own, own.info, answer)  # type: ignore[arg-type]
     finally:
         call.fields.update((k, v) for k, v in own.fields.items() if k in ("upstream_ms", "credential", "stream_ended"))
 
@@ -171,20 +176,27 @@ async def _member_call(call: McpCall, member: str, body: bytes, message: dict[st
             ),
             "policy",
         )
+    if info.route.require_dpop and record.cnf_jkt is None:  # (the member takes DPoP-bound tokens only)
+        error = InvalidTokenError(f"{member} accepts DPoP-bound access tokens only (RFC 9449)")
+        raise Refusal(step.challenge(call.info, error, dpop=True), "invalid_token")
     missing = [s for s in info.route.required_scopes if s not in record.scopes]
     if missing:
-        raise Refusal(
-            jsonrpc_error(
-                403, jsonrpc.FORBIDDEN, f"Insufficient scope: {member} needs {' '.join(missing)}", message.get("id")
-            ),
-            "insufficient_scope",
-        )
+        needed = tuple(dict.fromkeys((*record.scopes, *call.info.route.required_scopes, *missing)))
+        challenge = bearer_challenge(call.info.metadata_url, needed, InsufficientScopeError(f"{member} needs more"))
+        text = f"Insufficient scope: {member} needs {' '.join(missing)}"
+        refused = jsonrpc_error(403, jsonrpc.FORBIDDEN, text, message.get("id"), {"WWW-Authenticate": challenge})
+        raise Refusal(refused, "insufficient_scope")
     headers = CIMultiDict(call.request.headers)
     for name in (SESSION_HEADER, "Mcp-Name", "Last-Event-ID"):
         headers.popall(name, None)
-    sessions = _sessions.get(call.request.headers.get(SESSION_HEADER, ""))
-    if sessions is not None and member in sessions:
-        headers[SESSION_HEADER] = sessions[member]
+    given = call.request.headers.get(SESSION_HEADER)
+    if given is not None:
+        held = _sessions.get(given)
+        if held is None or held[0] != record.user_id:  # (forgotten, or another process's: start again)
+            refused = jsonrpc_error(404, jsonrpc.NOT_FOUND, "Session not found", message.get("id"))
+            raise Refusal(refused, "session_owner")
+        if member in held[1]:
+            headers[SESSION_HEADER] = held[1][member]
     named = _named(message)
     if named is not None and "Mcp-Method" in headers:
         headers["Mcp-Name"] = _header_value(named)
@@ -193,7 +205,7 @@ async def _member_call(call: McpCall, member: str, body: bytes, message: dict[st
     own.request_id, own.cors, own.client_ip, own.started = call.request_id, call.cors, call.client_ip, call.started
     inspection = inspect(mcp.settings, own.request.headers, info, grant.context, body, mcp.clock())
     await check_rate_limits(mcp.limiter, mcp.settings, info, grant.context, inspection.messages, body)
-    check_policy(info, grant.context, inspection)
+    check_policy(info, grant.context, inspection, challenged=call.info)
     own.inspection = _renaming(inspection, Namespace(call.info.route.aggregate), member)
     return own
 
@@ -330,14 +342,14 @@ def _cursors(given: Any, aggregate: Aggregate, request_id: Any) -> dict[str, str
     try:
         if not isinstance(given, str) or len(given) > MAX_CURSOR:
             raise ValueError
-        decoded = json.loads(base64.urlsafe_b64decode(given.encode()))
+        decoded = loads_strict(base64.urlsafe_b64decode(given.encode()).decode("utf-8"))
         if (
             not isinstance(decoded, dict)
             or not decoded
             or any(m not in aggregate.members or not isinstance(c, str) for m, c in decoded.items())
         ):
             raise ValueError
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         raise Refusal(_error(400, jsonrpc.INVALID_PARAMS, "Invalid params: unknown cursor", request_id)) from None
     return decoded
 
@@ -375,11 +387,14 @@ async def _combined(call: McpCall, aggregate: Aggregate, message: dict[str, Any]
     )
     minted = {m: session for m, _, session in answered if session}
     if minted:
+        record = call.grant.context.record  # type: ignore[union-attr]
         session = secrets.token_urlsafe(24)
-        _sessions[session] = minted
+        mine = [k for k, (user, _) in _sessions.items() if user == record.user_id]
+        for old in mine[: max(0, len(mine) - MAX_SESSIONS_PER_USER + 1)]:  # (a user's oldest make room)
+            del _sessions[old]
+        _sessions[session] = (record.user_id, minted)
         while len(_sessions) > MAX_SESSIONS:
             _sessions.popitem(last=False)
-        record = call.grant.context.record  # type: ignore[union-attr]
         owner = SessionOwnerRecord(user_id=record.user_id, client_id=record.client_id, route=call.info.route.name)  # type: ignore[union-attr]
         await call.mcp.store.save_session_owner(session, owner, SESSION_OWNER_TTL)
         response.headers[SESSION_HEADER] = session
@@ -387,25 +402,19 @@ async def _combined(call: McpCall, aggregate: Aggregate, message: dict[str, Any]
 
 
 async def _end_session(call: McpCall, aggregate: Aggregate) -> web.Response:
+    """DELETE: each member's session ended (as that member's own request), then the virtual one."""
     session = call.request.headers.get(SESSION_HEADER, "")
-    members = _sessions.pop(session, None)
-    if members is None:
+    held = _sessions.get(session)
+    record = call.grant.context.record  # type: ignore[union-attr]
+    if held is None or held[0] != record.user_id:
         return _error(404, jsonrpc.NOT_FOUND, "Session not found")
-    for member, own in members.items():
-        headers = CIMultiDict(call.request.headers)
-        headers[SESSION_HEADER] = own
-        sub = McpCall(call.request.clone(headers=headers), call.mcp)  # type: ignore[arg-type]
-        sub.info, sub.grant, sub.watch, sub.request_id = (
-            call.mcp.routes.by_name(member),
-            call.grant,
-            call.watch,
-            call.request_id,
-        )
-        sub.inspection = Inspection([], None)
+    for member in held[1]:
         try:
-            (await step.answered(sub, sub.info)).close()  # type: ignore[arg-type]
-        except Refusal:
+            own = await _member_call(call, member, b"", {})
+            (await step.answered(own, own.info)).close()  # type: ignore[arg-type]
+        except (Refusal, TimeoutError):
             continue
+    _sessions.pop(session, None)
     await call.mcp.store.delete_session_owner(session)
     return web.Response(status=204)
 

@@ -61,6 +61,7 @@ def as_upstream_request(call: McpCall, base: str) -> None:
         headers.popall(name, None)
         if value is not None:
             headers[name] = value
+    call.public_path = request.path  # (a DPoP proof is for the URL the client used)
     call.request = request.clone(rel_url=base, headers=headers)
     call.legacy = session
 
@@ -207,7 +208,13 @@ def refused(call: McpCall, response: web.StreamResponse) -> web.StreamResponse:
     rate limits, invalid params): the error goes onto the session's stream, as a 2024-11-05 server answers, and the
     POST is accepted. A refusal of the token itself (401) stays the POST's answer: the client must sign in again."""
     session = call.legacy
-    if session is None or call.grant is None or response.status == 401 or not isinstance(response, web.Response):
+    if (
+        session is None
+        or call.grant is None
+        or response.status == 401
+        or "WWW-Authenticate" in response.headers  # (a step-up challenge: the client must see it)
+        or not isinstance(response, web.Response)
+    ):
         return response
     try:
         message = json.loads(response.body or b"")  # type: ignore[arg-type]

@@ -118,15 +118,18 @@ def inspect(
     return Inspection(messages, list_filter, judge)
 
 
-def check_policy(info: RouteInfo, context: RequestContext, inspection: Inspection) -> None:
+def check_policy(
+    info: RouteInfo, context: RequestContext, inspection: Inspection, challenged: RouteInfo | None = None
+) -> None:
     """Raise `Refusal` with the answer to the first message naming something the policy refuses (a batch is
-    refused whole)."""
+    refused whole). A step-up challenge names `challenged`'s resource (a virtual server's, for its members)."""
     if inspection.judge is None:
         return
     for message in inspection.messages:
         for kind, name in message.targets:
             verdict = inspection.judge(kind, name)  # type: ignore[arg-type]
-            if (refused := _refusal(info, context.record.scopes, message, name, verdict)) is not None:
+            refused = _refusal(challenged or info, context.record.scopes, message, name, verdict)
+            if refused is not None:
                 raise Refusal(refused, "mcp_policy")
 
 

@@ -83,3 +83,4 @@ class McpCall:
     fields: dict[str, Any] = field(default_factory=dict)
     legacy_kind: str | None = None  # "/sse" or "/messages": a legacy HTTP+SSE endpoint (gateway.web.legacy_sse)
     legacy: LegacySession | None = None  # the session a "/messages" POST names
+    public_path: str = ""  # the path the client used, where the request was rewritten (legacy, virtual members)

@@ -87,7 +87,7 @@ async def bearer(call: McpCall, info: RouteInfo) -> None:
     try:
         presented = access_token(request.headers.get("Authorization"))
         if presented is None:
-            raise Refusal(_challenge(info, None), "no_token")
+            raise Refusal(challenge(info, None), "no_token")
         token, call.dpop = presented
         call.token_hash = token_hash = hash_token(token)
         call.watch = mcp.streams.watch(token_hash)
@@ -103,7 +103,7 @@ async def bearer(call: McpCall, info: RouteInfo) -> None:
         _check_binding(call, info, grant.context.record.cnf_jkt)
     except OAuthError as error:
         outcomes.labels(error.error).inc()
-        raise Refusal(_challenge(info, error, dpop=call.dpop), error.error) from None
+        raise Refusal(challenge(info, error, dpop=call.dpop), error.error) from None
     except PolicyDeniedError:
         outcomes.labels("access_rules").inc()
         message = "Access to this MCP server is not allowed for this user"
@@ -148,7 +148,7 @@ async def proof(call: McpCall, info: RouteInfo) -> None:
         checked = await mcp.dpop.check(
             request.headers,
             method=request.method,
-            url=origin + request.path,
+            url=origin + (call.public_path or request.path),
             now=mcp.clock(),
             token_hash=call.token_hash,
             required=True,
@@ -157,7 +157,7 @@ async def proof(call: McpCall, info: RouteInfo) -> None:
             raise InvalidDpopProofError("the DPoP proof is not signed by the key this access token is bound to")
     except OAuthError as error:
         mcp.metrics.token_validations.labels(error.error).inc()
-        raise Refusal(_challenge(info, error, dpop=True), error.error) from None
+        raise Refusal(challenge(info, error, dpop=True), error.error) from None
     call.proof = checked
 
 
@@ -169,7 +169,7 @@ def digest(call: McpCall, info: RouteInfo) -> None:
         call.mcp.dpop.check_body(call.proof, call.body)
     except OAuthError as error:
         call.mcp.metrics.token_validations.labels(error.error).inc()
-        raise Refusal(_challenge(info, error, dpop=True), error.error) from None
+        raise Refusal(challenge(info, error, dpop=True), error.error) from None
 
 
 async def resumption(call: McpCall, info: RouteInfo) -> None:
@@ -230,10 +230,10 @@ async def limits(call: McpCall, info: RouteInfo) -> None:
     check_policy(info, grant.context, inspection)
 
 
-async def upstream(call: McpCall, info: RouteInfo) -> web.StreamResponse:
+async def upstream(call: McpCall, info: RouteInfo, answer: Any = None) -> web.StreamResponse:
     """Forward to the upstream (gateway.proxy), bind a session it mints to this principal, relay the answer (to a
     legacy HTTP+SSE session's stream, for its POSTs: gateway.web.legacy_sse)."""
-    answer = await answered(call, info)
+    answer = answer if answer is not None else await answered(call, info)  # (given: a virtual server's member)
     mcp, request, grant = call.mcp, call.request, call.grant
     assert grant is not None and call.inspection is not None and call.watch is not None
     list_filter, event_ids, own = call.inspection.list_filter, grant.event_ids, (call.request_id, call.cors)
@@ -415,17 +415,17 @@ async def _describe(call: McpCall, messages: list[jsonrpc.Message], with_argumen
             fields["arguments"] = [m.arguments for m in calls]
 
 
-def _challenge(info: RouteInfo, error: OAuthError | None, *, dpop: bool = False) -> web.Response:
+def challenge(info: RouteInfo, error: OAuthError | None, *, dpop: bool = False) -> web.Response:
     """401 (no or bad token, a DPoP proof that fails) or 403 (insufficient scope) with the route's WWW-Authenticate
     challenge: the DPoP scheme (RFC 9449 §7.1, with `algs`) for DPoP requests and on routes that require it."""
     scopes = info.route.required_scopes or info.route.scopes
     status = 401 if isinstance(error, (InvalidDpopProofError, UseDpopNonceError)) else error.status if error else 401
     message = "Authentication required" if error is None else error.description or error.error
     scheme = "DPoP" if dpop or info.route.require_dpop else "Bearer"
-    challenge = bearer_challenge(info.metadata_url, scopes, error, scheme=scheme)
+    header = bearer_challenge(info.metadata_url, scopes, error, scheme=scheme)
     return jsonrpc_error(
         status,
         jsonrpc.UNAUTHORIZED if status == 401 else jsonrpc.FORBIDDEN,
         message,
-        headers={"WWW-Authenticate": challenge, **(error.headers if error is not None else {})},
+        headers={"WWW-Authenticate": header, **(error.headers if error is not None else {})},
     )
