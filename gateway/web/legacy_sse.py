@@ -103,7 +103,28 @@ async def stream(call: McpCall) -> web.StreamResponse:
     finally:
         watch.on_end(None)
         call.mcp.legacy.close(session)
+        if session.upstream_session is not None:  # the client is gone: so is its upstream session (MCP: DELETE)
+            await _end_upstream(call, session.upstream_session)
     return response
+
+
+async def _end_upstream(call: McpCall, upstream_session: str) -> None:
+    """DELETE the session's upstream session, as the client's own request would (best effort)."""
+    from gateway.web import mcp_steps  # (the steps import this module)
+    from gateway.web.mcp_policy import Inspection
+
+    info = call.info
+    assert info is not None
+    headers = CIMultiDict(call.request.headers)
+    headers["Mcp-Session-Id"] = upstream_session
+    own = McpCall(call.request.clone(method="DELETE", rel_url=info.route.path, headers=headers), call.mcp)  # type: ignore[arg-type]
+    own.info, own.grant, own.watch, own.request_id = info, call.grant, call.watch, call.request_id
+    own.inspection, own.client_ip = Inspection([], None), call.client_ip
+    try:
+        async with asyncio.timeout(info.route.timeout):
+            (await mcp_steps.answered(own, info)).close()
+    except (Refusal, TimeoutError, OSError) as exc:
+        logger.info("legacy SSE session on %s: its upstream session was not ended (%s)", info.route.name, exc)
 
 
 async def _pump(response: web.StreamResponse, session: LegacySession, ended: asyncio.Event) -> None:
