@@ -52,7 +52,7 @@ def with_virtual_routes(data: dict[str, Any]) -> dict[str, Any]:
     by_name = {r.get("name"): r for r in routes if isinstance(r, dict)}
     made = []
     for server in virtual:
-        if not isinstance(server, dict) or "aggregate" in (by_name.get(server.get("name")) or {}):
+        if not isinstance(server, dict) or (by_name.get(server.get("name")) or {}).get("aggregate") is not None:
             continue  # (settings written back out and read again already hold it)
         members = server.get("routes") if isinstance(server.get("routes"), list) else []
         scopes = server.get("scopes")
@@ -85,9 +85,9 @@ def aggregate_problems(data: dict[str, Any]) -> list[str]:
     virtual = data.get("virtual_servers") if isinstance(data.get("virtual_servers"), list) else []
     virtual_names = {v.get("name") for v in virtual if isinstance(v, dict)}
     for i, route in enumerate(routes):
-        if isinstance(route, dict) and "aggregate" in route and route.get("name") not in virtual_names:
+        if isinstance(route, dict) and route.get("aggregate") is not None and route.get("name") not in virtual_names:
             problems.append(f"routes[{i}].aggregate: unknown key (use virtual_servers)")
-    names = {r.get("name") for r in routes if isinstance(r, dict) and "aggregate" not in r}
+    names = {r.get("name") for r in routes if isinstance(r, dict) and r.get("aggregate") is None}
     for i, server in enumerate(virtual):
         if isinstance(server, dict):
             problems += _server_problems(server, f"virtual_servers[{i}]", names)
