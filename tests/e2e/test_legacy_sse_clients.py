@@ -359,7 +359,10 @@ async def test_ending_a_session_ends_its_upstream_session(start_gateway, upstrea
         assert (await raw.post(upstream.url, json=listing, headers=direct)).status_code == 200
         stream.close()
         for _ in range(30):  # (3 s at most for the gateway to notice and end it)
-            status = (await raw.post(upstream.url, json=listing, headers=direct)).status_code
+            try:
+                status = (await raw.post(upstream.url, json=listing, headers=direct)).status_code
+            except httpx2.TransportError:  # (a request in flight while the session ends is cut off: ask again)
+                status = 200
             if status != 200:
                 break
             await asyncio.sleep(0.1)
