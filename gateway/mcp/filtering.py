@@ -17,10 +17,10 @@ lists no rule varies by caller keep their hints."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
+from gateway.mcp import jsonrpc
 from gateway.mcp.sse import UnreadableEventError, data, field_name
 from gateway.mcp.strict_json import loads_strict
 
@@ -117,7 +117,7 @@ class ListFilter:
             rewritten = self.messages(decoded)
         except (ValueError, RecursionError):
             raise FilterError("the upstream's JSON body is not strict JSON") from None
-        return body if rewritten is decoded else _dumps(rewritten)
+        return body if rewritten is decoded else jsonrpc.dumps(rewritten)
 
     def event(self, lines: list[bytes]) -> list[bytes]:
         """One SSE event's lines (an EventRewrite of gateway.mcp.sse), filtered; the same list when nothing is
@@ -137,10 +137,6 @@ class ListFilter:
         return lines if rewritten is message else _kept_lines(lines, rewritten)
 
 
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def _kept_lines(lines: list[bytes], rewritten: Any) -> list[bytes]:
     kept = [line for line in lines if field_name(line) != b"data"]  # id, event, retry, comments
-    return [*kept, b"data: " + _dumps(rewritten)]
+    return [*kept, b"data: " + jsonrpc.dumps(rewritten)]

@@ -63,6 +63,23 @@ def _id(value: Any) -> RequestId:
     return value if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
 
 
+def message_id(message: dict[str, Any]) -> RequestId:
+    """A decoded message's `id`, when it is one JSON-RPC allows (else None: an error then answers no request)."""
+    return _id(message.get("id"))
+
+
+def is_modern(message: dict[str, Any]) -> bool:
+    """A decoded request of MCP 2026-07-28: its `_meta` names a protocol version (the per-request envelope)."""
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return isinstance(meta, dict) and VERSION_META in meta
+
+
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON, as the gateway writes every message it rewrites or makes."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def error_body(code: int, message: str, request_id: RequestId = None, data: Any = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:

@@ -67,8 +67,7 @@ class StdioHost:
             return _error(400, jsonrpc.PARSE_ERROR, "Parse error: the body is not JSON")
         if not isinstance(message, dict):
             return _error(400, jsonrpc.INVALID_REQUEST, "Invalid request: one JSON-RPC object per POST on this route")
-        method, given = message.get("method"), message.get("id")
-        request_id = given if isinstance(given, (str, int, float)) and not isinstance(given, bool) else None
+        method, request_id = message.get("method"), jsonrpc.message_id(message)
         if not isinstance(method, str):
             return web.Response(status=202)  # a client's answer: a process never asks one (gateway.stdio.process)
         try:
@@ -79,7 +78,7 @@ class StdioHost:
                 return web.Response(status=202)
             if method in ANSWERED_HERE:
                 return web.json_response({"jsonrpc": "2.0", "id": request_id, "result": _local(process, message)})
-            modern = _modern(message)
+            modern = jsonrpc.is_modern(message)
             return await self._forward(request, process, self._with_identity(message, request.headers), modern)
         except BackoffError as exc:
             headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
@@ -191,12 +190,6 @@ class StdioHost:
         await _event(response, answer)
         await response.write_eof()
         return response
-
-
-def _modern(message: dict[str, Any]) -> bool:
-    params = message.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    return isinstance(meta, dict) and "io.modelcontextprotocol/protocolVersion" in meta
 
 
 def _shaped(answer: dict[str, Any], method: str) -> dict[str, Any]:

@@ -69,7 +69,7 @@ async def serve(call: McpCall, info: RouteInfo) -> web.StreamResponse:
     if request.method != "POST":
         return web.Response(status=405, headers={"Allow": "POST, DELETE"})
     message = _message(call.body)
-    method, request_id = message.get("method"), jsonrpc.peek_id(call.body or b"")
+    method, request_id = message.get("method"), jsonrpc.message_id(message)
     if not isinstance(method, str) or "id" not in message:
         if method == "notifications/initialized":
             await _fan_out(call, aggregate, call.body or b"")
@@ -82,7 +82,7 @@ async def serve(call: McpCall, info: RouteInfo) -> web.StreamResponse:
         return await _combined(call, aggregate, message)
     target = _target(message, Namespace(aggregate))
     if target is None:
-        status = 404 if _modern(message) else 200
+        status = 404 if jsonrpc.is_modern(message) else 200
         return _error(status, -32601, f"Method not found on a virtual server: {method[:64]}", request_id)
     member, rewritten = target
     return await _dispatch(call, member, rewritten)
@@ -96,12 +96,6 @@ def _message(body: bytes | None) -> dict[str, Any]:
     if not isinstance(decoded, dict):
         raise Refusal(jsonrpc_error(400, jsonrpc.INVALID_REQUEST, "Invalid request: one JSON-RPC object per POST"))
     return decoded
-
-
-def _modern(message: dict[str, Any]) -> bool:
-    params = message.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    return isinstance(meta, dict) and jsonrpc.VERSION_META in meta
 
 
 def _target(message: dict[str, Any], names: Namespace) -> tuple[str, dict[str, Any]] | None:
@@ -145,13 +139,13 @@ def _inward(names: Namespace, kind: str, value: Any, message: dict[str, Any]) ->
     if found is None:
         what = "tool" if kind == "tools" else kind.rstrip("s")
         text = f"Invalid params: no {what} {str(value)[:200]!r} on this virtual server"
-        raise Refusal(jsonrpc_error(400, jsonrpc.INVALID_PARAMS, text, jsonrpc.peek_id(json.dumps(message).encode())))
+        raise Refusal(jsonrpc_error(400, jsonrpc.INVALID_PARAMS, text, jsonrpc.message_id(message)))
     return found
 
 
 async def _dispatch(call: McpCall, member: str, message: dict[str, Any]) -> web.StreamResponse:
     """One member's request, relayed to the client as that member's answer (resources renamed back)."""
-    own = await _member_call(call, member, _dumps(message), message)
+    own = await _member_call(call, member, jsonrpc.dumps(message), message)
     call.fields["members"] = [member]
     try:
         answer = await step.answered(own, own.info)  # type: ignore[arg-type]
@@ -234,7 +228,7 @@ async def _ask(call: McpCall, member: str, message: dict[str, Any]) -> tuple[dic
     """`member`'s answer to `message` (renamed), and the session it minted; (None, None) when it failed."""
     info = call.mcp.routes.by_name(member)
     try:
-        own = await _member_call(call, member, _dumps(message), message)
+        own = await _member_call(call, member, jsonrpc.dumps(message), message)
         async with asyncio.timeout(info.route.timeout):
             answer = await step.answered(own, info)
             try:
@@ -315,8 +309,8 @@ async def _list(call: McpCall, aggregate: Aggregate, message: dict[str, Any], fi
             ttls.append(result["ttlMs"])
     combined: dict[str, Any] = {field: items}
     if more:
-        combined["nextCursor"] = base64.urlsafe_b64encode(_dumps(more)).decode()
-    if _modern(message):
+        combined["nextCursor"] = base64.urlsafe_b64encode(jsonrpc.dumps(more)).decode()
+    if jsonrpc.is_modern(message):
         combined.update(resultType="complete", ttlMs=min(ttls, default=0), cacheScope="private")
     call.fields["members"] = asked
     return _answer(message.get("id"), combined)
@@ -421,13 +415,9 @@ async def _end_session(call: McpCall, aggregate: Aggregate) -> web.Response:
 
 def _answer(request_id: Any, result: dict[str, Any]) -> web.Response:
     return web.Response(
-        body=_dumps({"jsonrpc": "2.0", "id": request_id, "result": result}), content_type="application/json"
+        body=jsonrpc.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}), content_type="application/json"
     )
 
 
 def _error(status: int, code: int, message: str, request_id: Any = None) -> web.Response:
     return jsonrpc_error(status, code, message, request_id)
-
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

@@ -141,7 +141,7 @@ async def _pump(response: web.StreamResponse, session: LegacySession, ended: asy
             message = getter.result()
             if message is None:
                 return
-            await response.write(b"event: message\ndata: " + _dumps(message) + b"\n\n")
+            await response.write(b"event: message\ndata: " + jsonrpc.dumps(message) + b"\n\n")
     finally:
         stop.cancel()
 
@@ -218,10 +218,6 @@ def _initialize_id(body: bytes | None) -> Any:
     except ValueError:
         return None
     return message.get("id") if isinstance(message, dict) and message.get("method") == "initialize" else None
-
-
-def _dumps(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def refused(call: McpCall, response: web.StreamResponse) -> web.StreamResponse:
