@@ -118,6 +118,9 @@ def _target(message: dict[str, Any], names: Namespace) -> tuple[str, dict[str, A
     if method == "subscriptions/listen":
         notifications = params.get("notifications") if isinstance(params.get("notifications"), dict) else {}
         uris = notifications.get("resourceSubscriptions")
+        if isinstance(uris, list) and len(uris) > jsonrpc.MAX_SUBSCRIPTIONS:  # (as on any route: bounded first)
+            text = f"Invalid params: at most {jsonrpc.MAX_SUBSCRIPTIONS} resource subscriptions"
+            raise Refusal(jsonrpc_error(400, jsonrpc.INVALID_PARAMS, text, jsonrpc.message_id(message)))
         read = [_inward(names, "resources", uri, message) for uri in uris] if isinstance(uris, list) else []
         members = {member for member, _ in read}
         if len(members) != 1:

@@ -480,6 +480,19 @@ async def test_a_subscription_to_several_members_at_once_is_invalid_params(
     assert body["error"]["code"] == -32602 and body["id"] == "sub-1"
 
 
+async def test_a_subscription_naming_too_many_resources_is_invalid_params_before_any_member_is_asked(
+    start_gateway, upstream, json_upstream, store, aiohttp_client
+):
+    server = await start_gateway(members(upstream.url, json_upstream.url), virtual_servers=[HUB])
+    client = await aiohttp_client(server)
+    token = await issue(store, server, "hub")
+    params = {"notifications": {"resourceSubscriptions": ["alpha+file:///public/readme.md"] * 101}}
+    response = await post(client, token, "subscriptions/listen", params, "sub-2")
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"]["code"] == -32602 and body["id"] == "sub-2"
+
+
 async def test_the_legacy_sse_endpoints_of_a_virtual_server_are_404(
     start_gateway, upstream, json_upstream, store, aiohttp_client
 ):
