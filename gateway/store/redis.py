@@ -7,9 +7,9 @@ from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from gateway.store.accounts import AccountStoreMixin
 from gateway.store.clients import ClientStoreMixin
