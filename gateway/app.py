@@ -29,6 +29,7 @@ from gateway.app_state import (
     STORE_KEY,
     STREAMS_KEY,
     TOKEN_CACHE_KEY,
+    TRACING_KEY,
 )
 from gateway.assertions.verifier import Assertions
 from gateway.audit import ArgumentDigester, AuditLog
@@ -47,6 +48,7 @@ from gateway.stdio.host import StdioHosts
 from gateway.store.base import Store
 from gateway.store.open import describe_store, open_store
 from gateway.token_cache import TokenCache, follow_revocations
+from gateway.tracing import tracing_from_environment
 from gateway.upstream_credentials import UpstreamCredentials
 from gateway.upstream_oauth.connector import Connector
 from gateway.vault import Vault
@@ -57,6 +59,7 @@ from gateway.web.mcp_state import McpEndpoint
 from gateway.web.middleware import error_middleware
 from gateway.web.ratelimit import oauth_rate_limit
 from gateway.web.routes import setup_routes
+from gateway.web.traced_requests import traced_requests
 
 logger = logging.getLogger("gateway")
 
@@ -65,10 +68,13 @@ def create_app(
     settings: Settings, *, clock: Callable[[], float] = time.time, store: Store | None = None
 ) -> web.Application:
     """Build the gateway. `store` and `clock` are seams for tests; by default the store follows settings."""
+    tracing = tracing_from_environment()  # None unless OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT is set
+    traced = [traced_requests(tracing)] if tracing is not None else []
     app = web.Application(
-        middlewares=[mcp_first, error_middleware, oauth_rate_limit, bounded_body],
+        middlewares=[mcp_first, *traced, error_middleware, oauth_rate_limit, bounded_body],
         client_max_size=settings.proxy.max_body_bytes,
     )
+    app[TRACING_KEY] = tracing
     table = RouteTable(settings)
     app[SETTINGS_KEY] = settings
     app[CLOCK_KEY] = clock
@@ -177,6 +183,9 @@ async def _mcp_ctx(app: web.Application) -> AsyncIterator[None]:
         ),
         connector=app[CONNECTOR_KEY],
         dpop=app[DPOP_KEY],
+        tracing=app[TRACING_KEY],
     )
     yield
     await app[MCP_KEY].credentials.close()
+    if app[TRACING_KEY] is not None:  # what is still buffered, exported (off the event loop: it blocks)
+        await asyncio.to_thread(app[TRACING_KEY].shutdown)

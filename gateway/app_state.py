@@ -48,6 +48,7 @@ SIGNER_KEY = web.AppKey("signer", IdentitySigner)
 DIGESTER_KEY = web.AppKey("digester", ArgumentDigester)  # keyed digests of tools/call arguments (audit log)
 EVENT_IDS_KEY = web.AppKey("event_ids", EventIds)  # SSE event ids bound to the caller (resumption)
 TOKEN_CACHE_KEY = web.AppKey("token_cache", TokenCache)
+TRACING_KEY = web.AppKey("tracing", object)  # gateway.tracing.Tracing, or None: tracing off
 STREAMS_KEY = web.AppKey("streams", OpenStreams)  # requests in flight by token (revocation and expiry end them)
 MCP_KEY: web.AppKey[McpEndpoint] = web.AppKey("mcp")  # what the MCP route works with (gateway.web.mcp_state)
 CONNECTOR_KEY = web.AppKey("connector", Connector)  # per-user upstream credentials held in the vault

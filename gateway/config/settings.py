@@ -27,6 +27,7 @@ from gateway.config.proxy import ProxySettings
 from gateway.config.rate_limits import RateLimitSettings
 from gateway.config.routes import Route, route_problems
 from gateway.config.store import StoreSettings
+from gateway.config.tracing import TracingSettings
 from gateway.config.upstream_auth import provider_token_problems
 from gateway.config.vault import VaultSettings
 
@@ -59,6 +60,7 @@ class Settings(BaseSettings):
     allow: AllowRules = Field(default_factory=AllowRules, description="Default access rules for every route.")
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings, description="OpenTelemetry span attributes.")
     identity_jwt: IdentityJwtSettings = Field(default_factory=IdentityJwtSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings, description="Encryption of upstream credentials.")
     trusted_proxies: list[IPv4Network | IPv6Network] = Field(

@@ -72,9 +72,11 @@ async def open_upstream(
     last_event_id: str | None = None,
     request_id: str | None = None,
     credential: tuple[str, str] | None = None,
+    trace_context: list[tuple[str, str]] | None = None,
 ) -> UpstreamResponse:
     """Send the request upstream and return once its status and headers arrived. `Last-Event-ID` goes only as
     `last_event_id`: the upstream id the client's header was checked to be bound to (gateway.mcp.event_ids).
+    `trace_context` (traced requests: gateway.web.mcp_trace) replaces the client's `traceparent`/`tracestate`.
 
     Raises:
         UpstreamFailure: connection refused or reset (502), no response headers within the route timeout (504).
@@ -98,6 +100,8 @@ async def open_upstream(
     )
     if route.bridged is not None:  # its host takes requests from this gateway only (gateway.stdio.sockets)
         headers.append((BRIDGE_HEADER, BRIDGE_SECRET))
+    if trace_context is not None:
+        headers = [(k, v) for k, v in headers if k.lower() not in TRACE_HEADERS] + trace_context
     if query:
         path += ("&" if "?" in path else "?") + query
     try:
@@ -109,6 +113,7 @@ async def open_upstream(
         raise UpstreamFailure(502, jsonrpc.UPSTREAM_UNAVAILABLE, "Upstream MCP server unavailable") from None
 
 
+TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 WHOLE_BODY_BYTES = 256 * 1024  # a response no longer than this (by its Content-Length) is sent in one write
 
 

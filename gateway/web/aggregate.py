@@ -200,6 +200,7 @@ async def _member_call(call: McpCall, member: str, body: bytes, message: dict[st
     own = McpCall(call.request.clone(headers=headers), mcp)  # type: ignore[arg-type]
     own.info, own.grant, own.watch, own.body = info, grant, call.watch, body
     own.request_id, own.cors, own.client_ip, own.started = call.request_id, call.cors, call.client_ip, call.started
+    own.trace = call.trace  # (upstream: the server span's context)
     inspection = inspect(mcp.settings, own.request.headers, info, grant.context, body, mcp.clock())
     await check_rate_limits(mcp.limiter, mcp.settings, info, grant.context, inspection.messages, body)
     check_policy(info, grant.context, inspection, challenged=call.info)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -19,18 +20,20 @@ from aiohttp.typedefs import Handler
 from gateway.app_state import MCP_KEY, REQUEST_ID_KEY
 from gateway.mcp import jsonrpc
 from gateway.store.errors import StoreUnavailableError
-from gateway.web import aggregate, legacy_sse
-from gateway.web import mcp_steps as step
+from gateway.web import aggregate, legacy_sse, mcp_steps
 from gateway.web.cors import stamp
 from gateway.web.errors import Refusal, jsonrpc_error
 from gateway.web.mcp_state import McpCall, McpEndpoint
+from gateway.web.mcp_steps_traced import TRACED
+from gateway.web.mcp_trace import CallTrace
 from gateway.web.middleware import RETRY_AFTER_SECONDS, headers_are_utf8, request_id
 
 logger = logging.getLogger(__name__)
 MCP_METHODS = ("POST", "GET", "DELETE", "OPTIONS")  # what an MCP endpoint answers (any other: 405)
 
 
-async def _serve(call: McpCall) -> web.StreamResponse:
+async def _serve(call: McpCall, step: Any) -> web.StreamResponse:
+    """The steps in order; `step` is `gateway.web.mcp_steps`, or the same with spans (mcp_steps_traced.TRACED)."""
     info = step.route(call)
     step.origin(call, info)
     step.transport_headers(call)
@@ -47,6 +50,7 @@ async def _serve(call: McpCall) -> web.StreamResponse:
     step.digest(call, info)
     await step.inspection(call, info)
     await step.limits(call, info)
+    step.verdict(call, info)
     if info.route.aggregate is not None:  # a virtual server: each request dispatched to its member routes
         return await aggregate.serve(call, info)
     return await step.upstream(call, info)  # identity headers, upstream, relay
@@ -63,12 +67,15 @@ async def serve_mcp(request: web.BaseRequest, mcp: McpEndpoint) -> web.StreamRes
     call = McpCall(request, mcp)  # type: ignore[arg-type]  # (a web.Request but for its application)
     call.request_id = request[REQUEST_ID_KEY] = request_id(request)
     response: web.StreamResponse | None = None
+    steps: Any = mcp_steps
+    if mcp.tracing is not None:
+        call.trace, steps = CallTrace(mcp.tracing, request, mcp.settings.tracing.step_spans), TRACED
     try:
         if not headers_are_utf8(request):
             raise Refusal(
                 jsonrpc_error(400, jsonrpc.INVALID_REQUEST, "Invalid request: a request header is not valid UTF-8")
             )
-        response = await _serve(call)
+        response = await _serve(call, steps)
     except Refusal as refusal:
         response = legacy_sse.refused(call, refusal.response)
         if refusal.reason is not None and call.info is not None:
@@ -86,6 +93,8 @@ async def serve_mcp(request: web.BaseRequest, mcp: McpEndpoint) -> web.StreamRes
         response = jsonrpc_error(500, jsonrpc.INTERNAL_ERROR, "Internal gateway error")
     finally:
         _finish(call, response)
+        if call.trace is not None:
+            await call.trace.finish(call, response)
     if not response.prepared:  # (a streamed answer was stamped before its head went out)
         stamp(response.headers, call.request_id, call.cors)
     return response

@@ -29,7 +29,9 @@ from gateway.web.dpop import DpopChecker
 from gateway.web.legacy_sessions import LegacySession, LegacySessions
 
 if TYPE_CHECKING:
+    from gateway.tracing import Tracing
     from gateway.web.mcp_policy import Inspection
+    from gateway.web.mcp_trace import CallTrace
 
 
 @dataclass(slots=True)
@@ -55,6 +57,7 @@ class McpEndpoint:
     public_proto: str = ""
     rules: dict[str, AllowRules] = field(default_factory=dict)  # by route name: the route's or the global rules
     legacy: LegacySessions = field(default_factory=LegacySessions)  # HTTP+SSE clients' sessions (2024-11-05)
+    tracing: Tracing | None = None  # OpenTelemetry, when the environment asks for it (gateway.tracing)
 
     def __post_init__(self) -> None:
         self.public_proto = urlsplit(self.settings.public_url).scheme
@@ -84,3 +87,4 @@ class McpCall:
     legacy_kind: str | None = None  # "/sse" or "/messages": a legacy HTTP+SSE endpoint (gateway.web.legacy_sse)
     legacy: LegacySession | None = None  # the session a "/messages" POST names
     public_path: str = ""  # the path the client used, where the request was rewritten (legacy, virtual members)
+    trace: CallTrace | None = None  # its spans, when tracing is on (gateway.web.mcp_trace)

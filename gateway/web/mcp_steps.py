@@ -219,7 +219,7 @@ async def inspection(call: McpCall, info: RouteInfo) -> None:
 
 
 async def limits(call: McpCall, info: RouteInfo) -> None:
-    """Rate limits, then the policy's verdict on each name (after the limit: the costly part of policy)."""
+    """Rate limits (before the policy's verdict: the costly part of policy)."""
     mcp, grant, inspection = call.mcp, call.grant, call.inspection
     assert grant is not None and inspection is not None
     try:
@@ -227,7 +227,12 @@ async def limits(call: McpCall, info: RouteInfo) -> None:
     except Refusal:
         mcp.metrics.rate_limited.labels("mcp").inc()
         raise
-    check_policy(info, grant.context, inspection)
+
+
+def verdict(call: McpCall, info: RouteInfo) -> None:
+    """The policy's verdict on each name the body touches."""
+    assert call.grant is not None and call.inspection is not None
+    check_policy(info, call.grant.context, call.inspection)
 
 
 async def upstream(call: McpCall, info: RouteInfo, answer: Any = None) -> web.StreamResponse:
@@ -306,6 +311,7 @@ async def _open(call: McpCall, info: RouteInfo, signed: str | None, credential: 
             last_event_id=call.resume_from,
             request_id=call.request_id,
             credential=credential,
+            trace_context=call.trace.upstream_context if call.trace is not None else None,
         )
     except UpstreamFailure as failure:
         mcp.metrics.requests.labels(info.route.name, request.method, str(failure.status)).inc()
