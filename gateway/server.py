@@ -7,8 +7,9 @@ and `--workers` share those sockets among our own processes: a reload (SIGHUP, o
 connections go to the new configuration at once while requests and SSE streams already open finish on the old
 one (up to `listen.shutdown_grace`); workers inherit the sockets from the parent. An invalid configuration is
 refused and the running one kept. `/metrics` has a listener of its own (`listen.metrics_port`), which always shows
-the current application's metrics. Every connection gets the deadlines and the per-IP cap of
-`gateway.web.connections`.
+the current application's metrics; so has the admin API (`admin.listen`, gateway.admin: worker 0 alone serves it
+under --workers), which works on the current application's settings and store. Every connection gets the deadlines
+and the per-IP cap of `gateway.web.connections`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -39,7 +41,8 @@ from gateway.web.middleware import AccessLogger
 
 logger = logging.getLogger("gateway")
 WORKER_INDEX_ENV = "MCP_GATEWAY_WORKER_INDEX"  # set by run_workers: 0..N-1
-LISTEN_FDS_ENV = "MCP_GATEWAY_LISTEN_FDS"  # set by run_workers: "3,4" (public) or "3,4;5" (public; metrics)
+LISTEN_FDS_ENV = "MCP_GATEWAY_LISTEN_FDS"  # set by run_workers: "3,4" (public), "3,4;5" (public; metrics), "3,4;5;6"
+# (public; metrics; admin: worker 0 only)
 WATCH_INTERVAL = 1.0  # seconds between looks at the configuration file (--watch-config)
 WORKER_POLL = 0.2  # seconds between looks at the workers (one that dies stops the others)
 
@@ -63,9 +66,11 @@ async def _runner(
     settings: Settings,
     guard: ConnectionGuard,
     sockets: Sequence[socket.socket],
+    ssl_context: ssl.SSLContext | None = None,
     **options: object,
 ) -> GatewayRunner:
-    """Start `app` accepting on (copies of) `sockets`; on failure everything started is cleaned up again."""
+    """Start `app` accepting on (copies of) `sockets` (HTTPS with `ssl_context`); on failure everything started is
+    cleaned up again."""
     listen = settings.listen
     runner = GatewayRunner(
         app,
@@ -78,7 +83,7 @@ async def _runner(
     try:
         await runner.setup()
         for sock in sockets:  # a copy each: a retired runner closes its own, the listening socket stays open
-            await web.SockSite(runner, sock.dup()).start()
+            await web.SockSite(runner, sock.dup(), ssl_context=ssl_context).start()
     except BaseException:
         await runner.cleanup()
         raise
@@ -118,6 +123,46 @@ async def _start_metrics(
     return runner
 
 
+async def _start_admin(
+    settings: Settings, sockets: Sequence[socket.socket], guard: ConnectionGuard, current: list[GatewayRunner]
+) -> GatewayRunner | None:
+    """The admin API's listener (gateway.admin) on `sockets`, working on `current[0]`'s settings and store, as the
+    metrics listener does: a reload's new store and admin token apply at once; its TLS is the one it started with."""
+    if not sockets:
+        return None
+    from gateway.admin.listener import admin_ssl_context, build_admin_app, following
+
+    context = admin_ssl_context(settings.admin)
+    app = build_admin_app(following(lambda: current[0].app))
+    runner = await _runner(app, settings, guard, sockets, context, access_log=None)
+    for sock in sockets:
+        host, port = sock.getsockname()[:2]
+        scheme = "https" if context is not None else "http"
+        logger.info("admin API on %s://%s:%s/api/", scheme, f"[{host}]" if ":" in host else host, port)
+    return runner
+
+
+async def _start_extras(
+    settings: Settings,
+    metrics_sockets: Sequence[socket.socket],
+    admin_sockets: Sequence[socket.socket],
+    guard: ConnectionGuard,
+    current: list[GatewayRunner],
+) -> list[GatewayRunner]:
+    """The metrics and admin listeners (those with sockets), all started or none."""
+    started: list[GatewayRunner] = []
+    try:
+        for start, sockets in ((_start_metrics, metrics_sockets), (_start_admin, admin_sockets)):
+            extra = await start(settings, sockets, guard, current)
+            if extra is not None:
+                started.append(extra)
+    except BaseException:
+        for extra in started:
+            await extra.cleanup()
+        raise
+    return started
+
+
 def _file_version(path: Path) -> tuple[int, int, int] | None:
     """What changes when the file is edited or replaced (a Kubernetes ConfigMap swaps a symlink)."""
     try:
@@ -145,10 +190,11 @@ async def serve(
     sockets: Sequence[socket.socket],
     metrics_sockets: Sequence[socket.socket] = (),
     watch_config: bool = False,
+    admin_sockets: Sequence[socket.socket] = (),
 ) -> None:
-    """Serve on the bound `sockets` until SIGTERM/SIGINT (then drain and return); SIGHUP (or, with
-    `watch_config`, an edit) reloads `config` (None: no reloads). Each process raises its own descriptor limit
-    first (gateway.fd_limit: every open SSE stream holds two sockets)."""
+    """Serve on the bound `sockets` (and the metrics and admin listeners on theirs) until SIGTERM/SIGINT (then drain
+    and return); SIGHUP (or, with `watch_config`, an edit) reloads `config` (None: no reloads). Each process raises
+    its own descriptor limit first (gateway.fd_limit: every open SSE stream holds two sockets)."""
     before, after = raise_descriptor_limit()
     if after != before:
         logger.info("descriptor limit raised from %d to %d", before, after)
@@ -158,7 +204,8 @@ async def serve(
     for signum, action in signals.items():
         loop.add_signal_handler(signum, action)
     try:
-        await _serve_until_stopped(config, settings, sockets, metrics_sockets, watch_config, stop, reload)
+        listeners = (sockets, metrics_sockets, admin_sockets)
+        await _serve_until_stopped(config, settings, listeners, watch_config, stop, reload)
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
@@ -177,17 +224,17 @@ def settle_heap() -> None:
 async def _serve_until_stopped(
     config: Path | None,
     settings: Settings,
-    sockets: Sequence[socket.socket],
-    metrics_sockets: Sequence[socket.socket],
+    listeners: tuple[Sequence[socket.socket], Sequence[socket.socket], Sequence[socket.socket]],
     watch_config: bool,
     stop: asyncio.Event,
     reload: asyncio.Event,
 ) -> None:
+    sockets, metrics_sockets, admin_sockets = listeners
     guard = guard_for(settings)
     runner = await _start(settings, sockets, guard)
     current = [runner]
     try:
-        metrics_runner = await _start_metrics(settings, metrics_sockets, guard, current)
+        extras = await _start_extras(settings, metrics_sockets, admin_sockets, guard, current)
     except BaseException:
         await runner.cleanup()
         raise
@@ -233,13 +280,13 @@ async def _serve_until_stopped(
             "reloaded %s: %d route(s); the previous configuration drains its open requests", config, len(fresh.routes)
         )
     logger.info("draining: no new connections; open requests get up to %ss", settings.listen.shutdown_grace)
-    for sock in (*sockets, *metrics_sockets):  # with the runners' copies closed next, new connections are refused
+    for sock in (*sockets, *metrics_sockets, *admin_sockets):  # with the runners' copies closed next: refused
         sock.close()
     if watcher is not None:
         watcher.cancel()
     await asyncio.gather(runner.cleanup(), *retiring)
-    if metrics_runner is not None:
-        await metrics_runner.cleanup()
+    for extra in extras:
+        await extra.cleanup()
     logger.info("stopped")
 
 
@@ -257,6 +304,8 @@ def _warn_restart_only(running: Settings, fresh: Settings) -> None:
     for key in ("host", "port", "metrics_host", "metrics_port"):
         if getattr(before, key) != getattr(after, key):
             logger.warning("listen.%s changed: takes effect on restart", key)
+    if (running.admin.listen, running.admin.tls) != (fresh.admin.listen, fresh.admin.tls):
+        logger.warning("admin.listen or admin.tls changed: takes effect on restart")
 
 
 def inherited_sockets() -> tuple[list[socket.socket], list[socket.socket]] | None:
@@ -264,20 +313,30 @@ def inherited_sockets() -> tuple[list[socket.socket], list[socket.socket]] | Non
     value = os.environ.get(LISTEN_FDS_ENV)
     if not value:
         return None
-    public, _, metrics = value.partition(";")
+    public, _, rest = value.partition(";")
+    return _adopt(public), _adopt(rest.partition(";")[0])
 
-    def adopt(fds: str) -> list[socket.socket]:
-        return [socket.socket(fileno=int(fd)) for fd in fds.split(",") if fd]
 
-    return adopt(public), adopt(metrics)
+def inherited_admin_sockets() -> list[socket.socket]:
+    """The admin listener's sockets a `run_workers` parent passed to this worker (worker 0 only; else none)."""
+    parts = os.environ.get(LISTEN_FDS_ENV, "").split(";")
+    return _adopt(parts[2]) if len(parts) > 2 else []
+
+
+def _adopt(fds: str) -> list[socket.socket]:
+    return [socket.socket(fileno=int(fd)) for fd in fds.split(",") if fd]
 
 
 def run_workers(
-    argv: list[str], workers: int, sockets: Sequence[socket.socket], metrics_sockets: Sequence[Sequence[socket.socket]]
+    argv: list[str],
+    workers: int,
+    sockets: Sequence[socket.socket],
+    metrics_sockets: Sequence[Sequence[socket.socket]],
+    admin_sockets: Sequence[socket.socket] = (),
 ) -> int:
     """Start `workers` copies of this serve command accepting on the bound `sockets` (inherited descriptors;
-    worker i also gets `metrics_sockets[i]`; this process closes its own copies); forward signals; if one worker
-    exits, stop the others."""
+    worker i also gets `metrics_sockets[i]`, worker 0 the `admin_sockets`: one admin listener; this process closes
+    its own copies); forward signals; if one worker exits, stop the others."""
     child_argv = [a for a in argv if not a.startswith("--workers")]
     if "--workers" in argv:
         index = argv.index("--workers")
@@ -297,17 +356,19 @@ def run_workers(
     public = ",".join(str(sock.fileno()) for sock in sockets)
     for index in range(workers):
         own = metrics_sockets[index] if index < len(metrics_sockets) else ()
+        admin = admin_sockets if index == 0 else ()
         fds = public + ";" + ",".join(str(sock.fileno()) for sock in own)
+        fds += ";" + ",".join(str(sock.fileno()) for sock in admin)
         children.append(
             subprocess.Popen(
                 [sys.executable, "-m", "gateway", *child_argv],
-                pass_fds=[s.fileno() for s in (*sockets, *own)],
+                pass_fds=[s.fileno() for s in (*sockets, *own, *admin)],
                 env={**os.environ, WORKER_INDEX_ENV: str(index), LISTEN_FDS_ENV: fds},
             )
         )
         if stopping:
             break
-    for sock in (*sockets, *(s for own in metrics_sockets for s in own)):
+    for sock in (*sockets, *(s for own in metrics_sockets for s in own), *admin_sockets):
         sock.close()  # the workers hold them now: when the last one drains, the port refuses connections
     while any(child.poll() is None for child in children):
         failed = [child for child in children if child.returncode not in (None, 0)]

@@ -47,6 +47,11 @@ class IdentitySigner:
             self._keys = _parse(json.loads(settings.key_file.read_text()).get("keys", []))
             self._loaded_at = float("inf")  # a file is read once; rotate by redeploying it
 
+    def forget(self) -> None:
+        """Read the stored keys again at the next use (a rotation made in this process: `POST /api/keys/rotate`)."""
+        if self._settings.key_file is None:
+            self._loaded_at = 0.0
+
     async def keys(self) -> list[ECKey]:
         if time.monotonic() - self._loaded_at > CACHE_SECONDS:
             raw = await self._store.load_signing_keys()

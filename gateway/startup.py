@@ -1,22 +1,20 @@
 """Before `serve` or `demo` starts anything: command-line values checked like the YAML ones, every socket bound, and
-warnings about a `public_url` that clients would not reach."""
+warnings about a `public_url` that clients would not reach (gateway.config.warnings, imported here for callers)."""
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from gateway.config import Listen, Settings
+from gateway.config import Listen
+from gateway.config.warnings import WILDCARDS, public_url_warnings  # noqa: F401 (callers import them here)
 from gateway.ports import BindError, bind_listeners
 
 MAX_WORKERS = 128
 _WORKERS = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_WORKERS)])
 _PORT = TypeAdapter(Annotated[int, Field(ge=1, le=65535)])
-WILDCARDS = ("0.0.0.0", "::")
 
 
 class OptionError(Exception):
@@ -97,45 +95,3 @@ def bind_all(listen: Listen, workers: int) -> tuple[list[socket.socket], list[li
             sock.close()
         raise
     return public, metrics
-
-
-def public_url_warnings(settings: Settings, listen: Listen) -> list[str]:
-    """Where `public_url` and the listener disagree so that clients could not reach the gateway directly.
-
-    Only a warning: a reverse proxy in front may map one to the other. A public_url on the default port (80/443)
-    or a configured `trusted_proxies` says there is one, so only an explicit other port, or an address the
-    listener does not bind, is worth a line.
-    """
-    public = urlsplit(settings.public_url)
-    warnings = []
-    if public.port is not None and public.port != listen.port and not settings.trusted_proxies:
-        warnings.append(
-            f"public_url {settings.public_url} names port {public.port} but the gateway listens on "
-            f"{listen.port}: clients will not reach it unless a proxy forwards {public.port} to "
-            f"{listen.port}"
-        )
-    if public.hostname and _unreachable(public.hostname, listen.host):
-        warnings.append(
-            f"public_url {settings.public_url} names {public.hostname} but the gateway listens on "
-            f"{listen.host}: clients will not reach it unless a proxy forwards it"
-        )
-    return warnings
-
-
-def _unreachable(public_host: str, listen_host: str) -> bool:
-    """True when both are addresses (or localhost) and a connection to the first cannot reach the second."""
-    if listen_host in WILDCARDS:
-        return False
-    public, bound = _address(public_host), _address(listen_host)
-    if public is None or bound is None:
-        return False  # a name: only DNS knows
-    return public != bound and not (public.is_loopback and bound.is_loopback)
-
-
-def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if host.lower() == "localhost":
-        return ipaddress.ip_address("127.0.0.1")
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None

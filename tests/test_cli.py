@@ -297,7 +297,9 @@ def yaml_message(tmp_path: Path, **listen: Any) -> str:
     path = tmp_path / "listen.yaml"
     path.write_text(json.dumps({"public_url": "http://127.0.0.1:8080", "routes": [ALPHA], "listen": listen}))
     line = cli("check-config", "-c", str(path)).stderr.strip().splitlines()[-1]
-    return line.split(": ", 4)[-1]  # "mcp-auth-gateway: error: invalid configuration: listen.port: <message>"
+    # "mcp-auth-gateway: error: invalid configuration: listen.yaml:1: listen.port: <message>"
+    problem = re.sub(r"^\S+:\d+: ", "", line.split("invalid configuration: ", 1)[1])
+    return problem.split(": ", 1)[1]
 
 
 @pytest.mark.parametrize(

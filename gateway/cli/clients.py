@@ -1,4 +1,5 @@
-"""`clients list | add | remove`: pre-registered OAuth clients (PRE-1) beside those of the YAML file."""
+"""`clients list | add | remove`: pre-registered OAuth clients (PRE-1) beside those of the YAML file, through the admin
+service (gateway.admin.clients) the admin API also calls."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.accounts import add_static_client
+from gateway.admin import clients as admin_clients
 from gateway.cli.common import CliError, Commands, add_command, read_line, with_store
 from gateway.config import Settings
-from gateway.oauth.grant_types import AUTHORIZATION_CODE, GRANT_TYPES, REFRESH_TOKEN
+from gateway.oauth.grant_types import GRANT_TYPES
 from gateway.store.base import Store
 
 
@@ -57,48 +58,41 @@ def _clients_add(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read {args.jwks_file}: {exc}") from None
 
     async def action(settings: Settings, store: Store) -> None:
-        if args.client_id and any(c.client_id == args.client_id for c in settings.clients):
-            raise CliError(f"client {args.client_id!r} is defined in the YAML configuration")
-        record, issued = await add_static_client(
+        created = await admin_clients.add_client(
+            settings,
             store,
             client_id=args.client_id,
             redirect_uris=args.redirect_uri,
             auth_method=args.auth_method,
             name=args.name,
             secret=secret,
-            now=time.time(),
-            private_use_schemes=settings.oauth.private_use_schemes,
-            grant_types=args.grant or (AUTHORIZATION_CODE, REFRESH_TOKEN),
+            grant_types=args.grant,
             jwks=jwks,
             jwks_uri=args.jwks_uri,
             groups=args.group,
             scopes=args.scope,
+            now=time.time(),
         )
-        print(f"client_id: {record.client_id}")
-        if issued is not None and not args.secret_stdin:
-            print(f"client_secret: {issued}   (shown once; only its hash is stored)")
-        print(f"token_endpoint_auth_method: {record.token_endpoint_auth_method}", file=sys.stderr)
-        print(f"grant_types: {' '.join(record.grant_types)}", file=sys.stderr)
+        print(f"client_id: {created.client.client_id}")
+        if created.client_secret is not None:
+            print(f"client_secret: {created.client_secret}   (shown once; only its hash is stored)")
+        print(f"token_endpoint_auth_method: {created.client.token_endpoint_auth_method}", file=sys.stderr)
+        print(f"grant_types: {' '.join(created.client.grant_types)}", file=sys.stderr)
 
     return with_store(args, action)
 
 
 def _clients_list(args: argparse.Namespace) -> int:
     async def action(settings: Settings, store: Store) -> None:
-        for entry in settings.clients:
-            print(f"{entry.client_id}\tconfig\t{entry.client_name or '-'}\t{' '.join(entry.redirect_uris)}")
-        for client in await store.list_clients():
-            print(f"{client.client_id}\t{client.kind}\t{client.client_name or '-'}\t{' '.join(client.redirect_uris)}")
+        for client in (await admin_clients.list_clients(settings, store, limit=None)).clients:
+            print(f"{client.client_id}\t{client.source}\t{client.client_name or '-'}\t{' '.join(client.redirect_uris)}")
 
     return with_store(args, action)
 
 
 def _clients_remove(args: argparse.Namespace) -> int:
     async def action(settings: Settings, store: Store) -> None:
-        if any(c.client_id == args.client_id for c in settings.clients):
-            raise CliError(f"client {args.client_id!r} is defined in the YAML configuration; remove it there")
-        if not await store.delete_client(args.client_id):
-            raise CliError(f"no client {args.client_id!r}")
+        await admin_clients.remove_client(settings, store, args.client_id)
         print(f"removed client {args.client_id} (its tokens stay valid until they expire or are revoked)")
 
     return with_store(args, action)

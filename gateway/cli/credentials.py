@@ -1,10 +1,13 @@
 """`credentials list | revoke | new-key | rotate-key | rekey`: the per-user upstream credentials the gateway holds
-(`routes[].upstream_auth` oauth, provider_token) and the vault keys that encrypt them."""
+(`routes[].upstream_auth` oauth, provider_token) and the vault keys that encrypt them; listing and revoking through the
+admin service (gateway.admin.credentials) the admin API also calls."""
 
 from __future__ import annotations
 
 import argparse
 
+from gateway.admin import credentials
+from gateway.admin.target import AdminTarget
 from gateway.cli.common import CliError, Commands, add_command, when, with_store
 from gateway.config import Settings
 from gateway.store.base import Store
@@ -23,45 +26,30 @@ def add_commands(commands: Commands) -> None:
     add_command(actions, "rekey", "seal every credential again with the first key (then drop old keys)", _rekey)
 
 
-def _vault(settings: Settings, store: Store):  # type: ignore[no-untyped-def]
-    from gateway.vault import Vault
-
-    return Vault(settings.vault, store)
-
-
 def _list(args: argparse.Namespace) -> int:
     async def action(settings: Settings, store: Store) -> None:
-        vault = _vault(settings, store)
-        users = [args.user] if args.user else await store.credential_users()
-        for user_id in users:
-            for slot, record in (await vault.all_of(user_id)).items():
-                if record is None:
-                    print(f"{user_id}\t{slot}\tunreadable (its key is not in the vault's key set)")
-                    continue
-                expires = when(record.expires_at) if record.expires_at else "-"
-                refresh = "refreshable" if record.refresh_token else "no refresh token"
-                print(f"{user_id}\t{slot}\tissued {when(record.issued_at)}\texpires {expires}\t{refresh}")
+        listing = await credentials.list_credentials(AdminTarget(settings, store), args.user, limit=None)
+        for held in listing.credentials:
+            if not held.readable or held.issued_at is None:
+                print(f"{held.user_id}\t{held.slot}\tunreadable (its key is not in the vault's key set)")
+                continue
+            expires = when(held.expires_at) if held.expires_at else "-"
+            refresh = "refreshable" if held.refreshable else "no refresh token"
+            print(f"{held.user_id}\t{held.slot}\tissued {when(held.issued_at)}\texpires {expires}\t{refresh}")
 
     return with_store(args, action)
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    from gateway.upstream_oauth.connector import Connector
     from gateway.vault import route_slot
 
     async def action(settings: Settings, store: Store) -> None:
-        connector = Connector(store, _vault(settings, store), settings.public_url)
-        routes = {route.name: route.upstream_auth for route in settings.routes}
-        try:
-            if args.route:
-                if not await connector.disconnect(args.user, route_slot(args.route), routes.get(args.route)):
-                    raise CliError(f"{args.user} holds no credential for route {args.route}")
-                count = 1
-            else:
-                count = await connector.disconnect_all(args.user, routes)
-        finally:
-            await connector.close()
-        print(f"{count} credential(s) of {args.user} revoked and dropped")
+        target = AdminTarget(settings, store)
+        if args.route:
+            dropped = await credentials.drop_credential(target, args.user, route_slot(args.route))
+        else:
+            dropped = await credentials.drop_credentials(target, args.user)
+        print(f"{dropped.dropped} credential(s) of {args.user} revoked and dropped")
 
     return with_store(args, action)
 
@@ -86,8 +74,10 @@ def _rotate_key(args: argparse.Namespace) -> int:
 
 
 def _rekey(args: argparse.Namespace) -> int:
+    from gateway.vault import Vault
+
     async def action(settings: Settings, store: Store) -> None:
-        moved, unreadable = await _vault(settings, store).rekey()
+        moved, unreadable = await Vault(settings.vault, store).rekey()
         print(f"{moved} credential(s) sealed again with the first key; {unreadable} unreadable left as they are")
 
     return with_store(args, action)

@@ -11,7 +11,19 @@ from redis.exceptions import RedisError
 
 from gateway import __version__
 from gateway.accounts import AccountError
-from gateway.cli import check_config, clients, credentials, demo, keys, serve, tokens, users
+from gateway.cli import (
+    check_config,
+    clients,
+    config_print,
+    credentials,
+    demo,
+    grants,
+    keys,
+    routes,
+    serve,
+    tokens,
+    users,
+)
 from gateway.cli.common import CONFIG_ENV, CliError, Parser, fail
 from gateway.config import ConfigError
 from gateway.store.errors import EmbeddedStoreError, StoreUnavailableError
@@ -51,10 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _invalid_configuration(exc: ConfigError) -> int:
     """One problem on the error line; several, one per indented line below it."""
-    if len(exc.problems) == 1:
-        return fail(f"invalid configuration: {exc.problems[0]}")
-    print(f"mcp-auth-gateway: error: invalid configuration ({len(exc.problems)} problems):", file=sys.stderr)
-    for problem in exc.problems:
+    problems = exc.located()  # (`gateway.yaml:12: routes[0].upstream: …` where the file names the key)
+    if len(problems) == 1:
+        return fail(f"invalid configuration: {problems[0]}")
+    print(f"mcp-auth-gateway: error: invalid configuration ({len(problems)} problems):", file=sys.stderr)
+    for problem in problems:
         print(f"  {problem}", file=sys.stderr)
     return 1
 
@@ -71,11 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     for group in (
         serve,
         check_config,
+        routes,
+        config_print,
         demo,
         users,
         clients,
         keys,
         tokens,
+        grants,
         credentials,
     ):  # the order `--help` lists them in
         group.add_commands(commands)

@@ -11,9 +11,10 @@ import sys
 from gateway import __version__
 from gateway.cli.common import Commands, add_command, checked, settings_of
 from gateway.config import Listen, Route, Settings
+from gateway.config.warnings import config_warnings
 from gateway.logs import configure as configure_logging
 from gateway.routing import RouteTable
-from gateway.startup import bind_all, cli_listen, cli_workers, public_url_warnings
+from gateway.startup import bind_all, cli_listen, cli_workers
 from gateway.store.open import describe_store
 
 
@@ -47,7 +48,8 @@ def add_commands(commands: Commands) -> None:
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gateway.server import event_loop_factory, inherited_sockets, serve
+    from gateway.admin.listener import bind_admin
+    from gateway.server import event_loop_factory, inherited_admin_sockets, inherited_sockets, serve
 
     configure_logging(args.log_level, args.log_format, access_log=args.access_log)
     settings = settings_of(args)
@@ -57,16 +59,18 @@ def _serve(args: argparse.Namespace) -> int:
     inherited = inherited_sockets()  # a worker of `--workers N`: the parent bound everything and said so
     if inherited is not None:
         sockets, metrics = inherited
+        admin = inherited_admin_sockets()  # (worker 0's; the others serve no admin API)
     else:
         sockets, per_worker = checked(lambda: bind_all(listen, workers))  # before anything starts
         metrics = per_worker[0] if per_worker else []
+        admin = checked(lambda: bind_admin(settings.admin))
         _banner(args, settings, listen, workers)
-        for warning in public_url_warnings(settings, listen):
+        for warning in config_warnings(settings, listen):
             logging.getLogger("gateway").warning("%s", warning)
         if workers > 1:
-            return _serve_workers(args, settings, workers, sockets, per_worker)
+            return _serve_workers(args, settings, workers, (sockets, admin), per_worker)
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        runner.run(serve(Path(args.config), settings, sockets, metrics, args.watch_config))
+        runner.run(serve(Path(args.config), settings, sockets, metrics, args.watch_config, admin))
     return 0
 
 
@@ -98,20 +102,22 @@ def _serve_workers(
     args: argparse.Namespace,
     settings: Settings,
     workers: int,
-    sockets: list[socket.socket],
+    bound: tuple[list[socket.socket], list[socket.socket]],
     metrics: list[list[socket.socket]],
 ) -> int:
-    """The parent keeps the embedded store up (if any) so workers join one server, then supervises them."""
+    """The parent keeps the embedded store up (if any) so workers join one server, then supervises them; `bound`:
+    the public sockets and the admin listener's (for worker 0)."""
     from gateway.server import run_workers
     from gateway.store.embedded import start_embedded
 
+    sockets, admin = bound
     embedded = start_embedded(settings.store.data_dir) if settings.store.url is None else None
     try:
-        return run_workers(sys.argv[1:] if args.argv is None else args.argv, workers, sockets, metrics)
+        return run_workers(sys.argv[1:] if args.argv is None else args.argv, workers, sockets, metrics, admin)
     finally:
         if embedded is not None:
             embedded.stop()
-        for sock in [*sockets, *(s for own in metrics for s in own)]:
+        for sock in [*sockets, *(s for own in metrics for s in own), *admin]:
             sock.close()
 
 

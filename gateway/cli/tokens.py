@@ -1,4 +1,5 @@
-"""`tokens issue | revoke | list`: access tokens for scripts, CI and service accounts (values shown once)."""
+"""`tokens issue | revoke | list`: access tokens for scripts, CI and service accounts (values shown once), through the
+admin service (gateway.admin.grants) the admin API also calls."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ import argparse
 import sys
 import time
 
-from gateway.accounts import issue_service_token, parse_duration
-from gateway.cli.common import CliError, Commands, add_command, read_line, when, with_store
+from gateway.accounts import parse_duration
+from gateway.admin import grants
+from gateway.cli.common import Commands, add_command, read_line, when, with_store
 from gateway.config import Settings
-from gateway.oauth.token_values import hash_token
-from gateway.routing import RouteTable
 from gateway.store.base import Store
 
 
@@ -34,17 +34,12 @@ def _tokens_issue(args: argparse.Namespace) -> int:
     ttl = parse_duration(args.ttl)
 
     async def action(settings: Settings, store: Store) -> None:
-        table = RouteTable(settings)
-        try:
-            info = table.by_name(args.route)
-        except KeyError:
-            known = ", ".join(r.route.name for r in table.routes)
-            raise CliError(f"no route named {args.route!r} (known: {known})") from None
-        issued = await issue_service_token(
-            store, args.user, info, tuple(dict.fromkeys(args.scope)), ttl, now=time.time()
+        scopes = tuple(dict.fromkeys(args.scope))
+        issued, resource = await grants.issue_token(
+            settings, store, args.user, args.route, scopes, ttl, now=time.time()
         )
         print(
-            f"token {issued.token_id} for {issued.record.user_id} on {info.resource}, "
+            f"token {issued.token_id} for {issued.record.user_id} on {resource}, "
             f"expires {when(issued.record.expires_at)}",
             file=sys.stderr,
         )
@@ -56,29 +51,21 @@ def _tokens_issue(args: argparse.Namespace) -> int:
 def _tokens_revoke(args: argparse.Namespace) -> int:
     async def action(settings: Settings, store: Store) -> None:
         if args.token_id:
-            hashes = await store.find_access_token_hashes(args.token_id.lower())
-            if len(hashes) > 1:
-                raise CliError(f"token id {args.token_id} is ambiguous ({len(hashes)} tokens); give more hex digits")
+            revoked = await grants.revoke_token(store, args.token_id)
         else:
             value = read_line("a token").strip() if args.token == "-" else args.token
-            hashes = [hash_token(value)]
-        if not hashes or not await store.revoke_access_token(hashes[0]):
-            raise CliError("no such token")
-        print(f"revoked token {hashes[0][:8]}")
+            revoked = await grants.revoke_token_value(store, value)
+        print(f"revoked token {revoked.token_ids[0]}")
 
     return with_store(args, action)
 
 
 def _tokens_list(args: argparse.Namespace) -> int:
     async def action(settings: Settings, store: Store) -> None:
-        user = await store.load_user(args.user)
-        user_id = user.user_id if user else args.user if ":" in args.user else f"local:{args.user}"
-        now = time.time()
-        for token_hash, record in await store.list_access_tokens(user_id):
-            state = "revoked" if record.revoked else "expired" if not record.usable(now) else "active"
+        for token in await grants.list_user_tokens(store, args.user, now=time.time()):
             print(
-                f"{token_hash[:8]}\t{record.route}\t{' '.join(record.scopes) or '-'}\t{record.client_id}\t"
-                f"{state}\texpires {when(record.expires_at)}"
+                f"{token.token_id}\t{token.route}\t{' '.join(token.scopes) or '-'}\t{token.client_id}\t"
+                f"{token.state}\texpires {when(token.expires_at)}"
             )
 
     return with_store(args, action)

@@ -10,11 +10,18 @@ from pydantic import BaseModel, ConfigDict
 
 
 class ConfigError(Exception):
-    """Raised with every configuration problem, each as `key.path: message`."""
+    """Raised with every configuration problem, each as `key.path: message`; `places` says, per problem, where in
+    the YAML file its key is (`gateway.yaml:12`), or None (from the environment, a default, or not found)."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], places: list[str | None] | None = None) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+        self.places = places if places is not None and len(places) == len(problems) else [None] * len(problems)
+
+    def located(self) -> list[str]:
+        """Each problem, prefixed by its place in the file where known: `gateway.yaml:12: routes[0].upstream: …`."""
+        pairs = zip(self.problems, self.places, strict=True)
+        return [f"{place}: {problem}" if place else problem for problem, place in pairs]
 
 
 class Model(BaseModel):

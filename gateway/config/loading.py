@@ -16,6 +16,7 @@ import yaml
 from pydantic_settings import EnvSettingsSource
 
 from gateway.config.base import ConfigError, join
+from gateway.config.hints import Segment, compose, given_in, line_of, problem_path, syntax_problem, with_suggestion
 from gateway.config.settings import Settings
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -25,11 +26,17 @@ def load_settings(path: str | Path | None, **overrides: Any) -> Settings:
     """Read YAML at `path` (or nothing), interpolate `${VAR}`, apply env and `overrides`, validate.
 
     Raises:
-        ConfigError: with every problem found, each prefixed by its key path.
+        ConfigError: with every problem found, each prefixed by its key path; an unknown key says which key was
+            probably meant, and `places` gives the file and line of each key found in the file.
     """
-    data = read_yaml(path) if path is not None else {}
+    data, root = _read(path) if path is not None else ({}, None)
     environment = EnvSettingsSource(Settings)()
-    return Settings.model_validate(_merged(data, environment, overrides))
+    try:
+        return Settings.model_validate(_merged(data, environment, overrides))
+    except ConfigError as exc:
+        problems = [with_suggestion(problem, Settings) for problem in exc.problems]
+        places = [_place(path, root, problem_path(p), environment, overrides) for p in exc.problems]
+        raise ConfigError(problems, places) from None
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -38,21 +45,36 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     Raises:
         ConfigError: the file cannot be read, is not UTF-8 or YAML, is not a mapping, or names unset variables.
     """
+    return _read(path)[0]
+
+
+def _read(path: str | Path) -> tuple[dict[str, Any], yaml.Node | None]:
+    """`read_yaml`, and the file's YAML node tree (the line of each key)."""
     try:
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        loaded, root = compose(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML ({exc})".replace("\n", " ")]) from None
+        raise ConfigError([syntax_problem(path, exc)]) from None
     if loaded is not None and not isinstance(loaded, dict):
         raise ConfigError([f"{path}: the top level must be a mapping"])
     missing: list[str] = []
     data: dict[str, Any] = _interpolate(loaded or {}, "", missing)
     if missing:
-        raise ConfigError(missing)
-    return data
+        raise ConfigError(missing, [_place(path, root, problem_path(p)) for p in missing])
+    return data, root
+
+
+def _place(
+    path: str | Path | None, root: yaml.Node | None, where: list[Segment], *layers: dict[str, Any]
+) -> str | None:
+    """`gateway.yaml:12` for a key found in the file and not replaced by the environment or an override."""
+    if path is None or not where or any(given_in(layer, where) for layer in layers):
+        return None
+    line = line_of(root, where)
+    return f"{path}:{line}" if line is not None else None
 
 
 def _interpolate(value: Any, where: str, missing: list[str]) -> Any:

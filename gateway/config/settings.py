@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.config.access import AllowRules, access_problems
+from gateway.config.admin import AdminSettings, admin_problems
 from gateway.config.aggregate import VirtualServer, aggregate_problems, with_virtual_routes
 from gateway.config.audit import AuditSettings
 from gateway.config.base import ConfigError, join, url_problems
@@ -63,6 +64,9 @@ class Settings(BaseSettings):
     tracing: TracingSettings = Field(default_factory=TracingSettings, description="OpenTelemetry span attributes.")
     identity_jwt: IdentityJwtSettings = Field(default_factory=IdentityJwtSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings, description="Encryption of upstream credentials.")
+    admin: AdminSettings = Field(
+        default_factory=AdminSettings, description="The admin API's own listener (off unless admin.listen.port)."
+    )
     trusted_proxies: list[IPv4Network | IPv6Network] = Field(
         default_factory=list, description="Proxies whose X-Forwarded-For is believed (CIDRs); else the socket."
     )
@@ -129,4 +133,5 @@ def _cross_check(data: dict[str, Any]) -> list[str]:
     problems += enterprise_problems(data)
     problems += route_problems(data)
     problems += provider_token_problems(data)
+    problems += admin_problems(data)
     return problems

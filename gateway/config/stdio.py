@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gateway.config.base import Model
 
@@ -50,11 +50,18 @@ class StdioCommand(Bridge):
         "without its header format); the process is restarted when the credential changes.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _argv_alone(cls, data: Any) -> Any:
+        """`command: [python, -m, my_server]` (docs/contract.md) is short for `command: {argv: [...]}`."""
+        return {"argv": data} if isinstance(data, list) else data
+
 
 def stdio_problems(route: dict[str, Any], where: str) -> list[str]:
     """Exactly one of `upstream` and `command`; names the gateway sets are not set by hand; per-user credentials
     only with per_user isolation (a shared process would hold one user's credential for everyone)."""
     command = route.get("command")
+    command = {"argv": command} if isinstance(command, list) else command  # (the short form)
     if command is None and route.get("upstream_transport") == "sse":
         return _sse_problems(route, where)
     if command is None:

@@ -106,6 +106,18 @@ class AccountStoreMixin(RedisBase):
             hashes = [str(h) for h in await self.script(_TAKE_INDEX)(keys=[self.key("user-bs", user_id)])]
             return await self._delete_sessions(hashes)
 
+    async def list_user_sessions(self, user_id: str) -> list[tuple[str, BrowserSessionRecord]]:
+        """The user's login sessions still stored, oldest first (at most MAX_SESSIONS_PER_USER: the index keeps no
+        more); ended or expired ones are dropped from the index as they are found."""
+        index = self.key("user-bs", user_id)
+        async with reachable():
+            hashes = [str(h) for h in await self._redis.zrange(index, 0, -1)]
+            values = await self.mget_any([self.key("bs", h) for h in hashes])
+            gone = [h for h, v in zip(hashes, values, strict=True) if v is None]
+            if gone:
+                await self._redis.zrem(index, *gone)
+        return [(h, BrowserSessionRecord.model_validate_json(v)) for h, v in zip(hashes, values, strict=True) if v]
+
     async def _delete_sessions(self, session_hashes: list[str]) -> int:
         if not session_hashes:
             return 0

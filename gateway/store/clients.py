@@ -31,6 +31,13 @@ class ClientStoreMixin(RedisBase):
             values = await self.mget_any(keys)
         return sorted((ClientRecord.model_validate_json(v) for v in values if v), key=lambda c: c.client_id)
 
+    async def list_cimd_clients(self) -> list[ClientRecord]:
+        """Every cached client metadata document, as its client (admin listing: this SCANs)."""
+        async with reachable():
+            keys = [k async for k in self._redis.scan_iter(match=self.key("cimd", "*"), count=1000)]
+            values = await self.mget_any(keys)
+        return sorted((ClientRecord.model_validate_json(v) for v in values if v), key=lambda c: c.client_id)
+
     async def save_cimd(self, url: str, record: ClientRecord, ttl: int) -> None:
         async with reachable():
             await self._redis.set(self.key("cimd", digest(url)), record.model_dump_json(), ex=max(1, ttl))

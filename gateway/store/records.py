@@ -187,6 +187,18 @@ class IdpStateRecord(_Record):
 
 
 @dataclass(frozen=True)
+class GrantTokens:
+    """One authorization's tokens as an admin listing reads them (a result, not a stored record): its access tokens
+    (`revoked` filled in) and its live refresh token (rotated ones left out). `grant_id` None: a token issued
+    outside any grant (`tokens issue`)."""
+
+    grant_id: str | None
+    revoked: bool
+    access: tuple[tuple[str, AccessTokenRecord], ...] = ()
+    refresh: tuple[tuple[str, RefreshTokenRecord], ...] = ()
+
+
+@dataclass(frozen=True)
 class Rotation:
     """What `rotate_refresh_token` decided (a result, not a stored record)."""
 

@@ -14,6 +14,7 @@ from redis.backoff import ExponentialBackoff
 from gateway.store.accounts import AccountStoreMixin
 from gateway.store.clients import ClientStoreMixin
 from gateway.store.credentials import CredentialStoreMixin
+from gateway.store.grants import GrantListingMixin
 from gateway.store.keys import KeyStoreMixin
 from gateway.store.rate_limits import RateLimitStoreMixin
 from gateway.store.redis_base import reachable
@@ -61,7 +62,13 @@ def _sentinel_master(url: str, options: dict[str, Any], timeout: float) -> tuple
 
 
 class RedisStore(
-    TokenStoreMixin, AccountStoreMixin, ClientStoreMixin, RateLimitStoreMixin, KeyStoreMixin, CredentialStoreMixin
+    TokenStoreMixin,
+    GrantListingMixin,
+    AccountStoreMixin,
+    ClientStoreMixin,
+    RateLimitStoreMixin,
+    KeyStoreMixin,
+    CredentialStoreMixin,
 ):
     """All gateway state in one Redis; every failure to reach it becomes `StoreUnavailableError`."""
 

@@ -47,6 +47,7 @@ return 1
 """
 
 GRANT_INDEX_TTL = REVOCATIONS_KEPT_SECONDS
+USER_GRANTS = "user-grants"  # a user's grants (refresh families): `users revoke` and admin listings (gateway.admin)
 SESSION_OWNER_TTL = 24 * 3600  # idle: an upstream session unused this long is forgotten (clients re-initialize)
 
 
@@ -185,6 +186,7 @@ class TokenStoreMixin(RevocationFeedMixin):
         async with reachable(), self.batch() as pipe:
             pipe.set(self.key("rt", token_hash), record.model_dump_json(), ex=ttl)
             self._add_to_grant(pipe, record.grant_id, f"rt:{token_hash}", ttl)
+            self._index_grant(pipe, record, ttl)
             await pipe.execute()
 
     async def load_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
@@ -229,6 +231,7 @@ class TokenStoreMixin(RevocationFeedMixin):
                 async with self.batch() as pipe:
                     pipe.set(self.key("rt", new_hash), fresh.model_dump_json(), ex=keep)
                     self._add_to_grant(pipe, record.grant_id, f"rt:{new_hash}", keep)
+                    self._index_grant(pipe, record, keep)
                     await pipe.execute()
                 # kept past the successor's life: later reuse of the old token must still be detected
                 swapped = await self.script(_SWAP_REFRESH)(keys=old_keys, args=[raw, rotated.model_dump_json(), keep])
@@ -280,3 +283,10 @@ class TokenStoreMixin(RevocationFeedMixin):
         # that outlives access tokens; refresh-token revocation also has the grant-rev flag to fall back on.
         pipe.sadd(self.key("grant", grant_id), member)
         pipe.expire(self.key("grant", grant_id), max(ttl, GRANT_INDEX_TTL))
+
+    def _index_grant(self, pipe: Pipeline, record: RefreshTokenRecord, ttl: int) -> None:
+        # refresh families outlive their access tokens (and so the `user-at` index): a user's grants are found here
+        # (gone ones are dropped by the listing, gateway.store.grants)
+        index = self.key(USER_GRANTS, record.principal.user_id)
+        pipe.sadd(index, record.grant_id)
+        pipe.expire(index, max(ttl, GRANT_INDEX_TTL))
