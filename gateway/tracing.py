@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 DEFAULT_SERVICE_NAME = "mcp-auth-gateway"
 INSTRUMENTATION = "mcp-auth-gateway"
+CLIENT_INPUT_LOGGERS = ("opentelemetry.trace.span", "opentelemetry.trace.propagation.tracecontext")
 
 
 def tracing_wanted(environ: Mapping[str, str] = os.environ) -> bool:
@@ -61,6 +62,8 @@ def tracing_from_environment(environ: Mapping[str, str] = os.environ) -> Tracing
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+    for name in CLIENT_INPUT_LOGGERS:  # (each malformed tracestate of a client, logged whole: 8 KiB a request)
+        logging.getLogger(name).setLevel(logging.ERROR)
     defaults = {SERVICE_VERSION: __version__}
     if not environ.get("OTEL_SERVICE_NAME", "").strip():
         defaults[SERVICE_NAME] = DEFAULT_SERVICE_NAME  # (else the SDK's "unknown_service")

@@ -178,7 +178,9 @@ class CallTrace:
 
 def with_meta_context(body: bytes, context: list[tuple[str, str]]) -> bytes:
     """`body` with `context` as `_meta.traceparent` (and `tracestate`) of each message whose `_meta` is of
-    2026-07-28 or already named a `traceparent`; the body unchanged when none does (or it is not JSON)."""
+    2026-07-28 or already named a `traceparent`; the body unchanged when none does, when it is not JSON, or when
+    writing it again would change what it says (non-finite numbers, lone surrogates). Numbers are re-written as
+    the doubles they denote (`0.30000000000000000001` goes as `0.3`), as JSON readers upstream read them anyway."""
     if not body or (b"traceparent" not in body and jsonrpc.VERSION_META.encode() not in body):
         return body
     try:
@@ -194,7 +196,13 @@ def with_meta_context(body: bytes, context: list[tuple[str, str]]) -> bytes:
                 meta.pop(name, None)
             meta.update(context)
             changed = True
-    return jsonrpc.dumps(decoded) if changed else body
+    if not changed:
+        return body
+    try:  # (a lone surrogate, or a number beyond a double such as 1e400: the body goes as it came, the header
+        # still carries the context)
+        return json.dumps(decoded, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    except (ValueError, UnicodeEncodeError):
+        return body
 
 
 def _request_attributes(call: McpCall) -> dict[str, Any]:

@@ -261,3 +261,46 @@ async def test_a_request_the_sampler_drops_records_nothing_but_still_passes_the_
     assert (version, trace_id, flags) == ("00", CLIENT_TRACE, "00")
     await asyncio.sleep(0.5)  # (the batch processor exports every 50 ms here)
     assert not [s for s in receiver.spans if s.name.startswith("tools/call")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"t":"\\ud800"},'
+        b'"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}',
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"n":1e400},'
+        b'"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}',
+        b"not json",
+        b'{"jsonrpc":"2.0","id":1,"method":"ping"}',
+    ],
+)
+def test_a_body_that_cannot_be_written_again_as_it_was_goes_unchanged(body):
+    from gateway.web.mcp_trace import with_meta_context
+
+    assert with_meta_context(body, [("traceparent", CLIENT_TRACEPARENT)]) == body
+
+
+def test_a_2026_body_gets_the_gateways_context_in_its_meta():
+    from gateway.web.mcp_trace import with_meta_context
+
+    headers, message = modern_call(1, "add", {"a": 1, "b": 2})
+    message["params"]["_meta"]["tracestate"] = "client=1"
+    written = json.loads(with_meta_context(json.dumps(message).encode(), [("traceparent", CLIENT_TRACEPARENT)]))
+    assert written["params"]["_meta"]["traceparent"] == CLIENT_TRACEPARENT
+    assert "tracestate" not in written["params"]["_meta"]  # (ours had none: the client's is not passed on as ours)
+    assert written["params"]["arguments"] == {"a": 1, "b": 2}
+
+
+async def test_a_lone_surrogate_in_a_traced_request_is_relayed_not_a_500(start_gateway, upstream, store, receiver):
+    server = await start_gateway([route("notes", upstream.url)])
+    token = await issue(store, server, "notes")
+    headers, message = modern_call(1, "add", {"a": 1, "b": 2})
+    message["params"]["_meta"]["note"] = "\ud800"
+    body = json.dumps(message).encode()  # (ensure_ascii: the surrogate as the escape \\ud800, as JSON.stringify does)
+    async with httpx2.AsyncClient(timeout=30) as http:
+        answer = await http.post(
+            str(server.make_url("/notes/mcp")),
+            content=body,
+            headers={**headers, "Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+    assert answer.status_code == 200, answer.text
