@@ -58,6 +58,7 @@ from gateway.web.mcp import mcp_first
 from gateway.web.mcp_state import McpEndpoint
 from gateway.web.middleware import error_middleware
 from gateway.web.ratelimit import oauth_rate_limit
+from gateway.web.render import branded_pages
 from gateway.web.routes import setup_routes
 from gateway.web.traced_requests import traced_requests
 
@@ -71,7 +72,14 @@ def create_app(
     tracing = tracing_from_environment()  # None unless OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT is set
     traced = [traced_requests(tracing)] if tracing is not None else []
     app = web.Application(
-        middlewares=[mcp_first, *traced, error_middleware, oauth_rate_limit, bounded_body],
+        middlewares=[
+            mcp_first,
+            *traced,
+            branded_pages(settings.branding),
+            error_middleware,
+            oauth_rate_limit,
+            bounded_body,
+        ],
         client_max_size=settings.proxy.max_body_bytes,
     )
     app[TRACING_KEY] = tracing

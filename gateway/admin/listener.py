@@ -22,8 +22,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.admin.api import MAX_BODY_BYTES, setup_api
+from gateway.admin.console import setup_console
 from gateway.admin.errors import AdminError
-from gateway.admin.target import REQUEST_TARGET_KEY, TARGET_KEY, AdminTarget, target_of
+from gateway.admin.target import ACTOR_KEY, REQUEST_TARGET_KEY, TARGET_KEY, AdminTarget, refuse_cross_site, target_of
 from gateway.config import Settings
 from gateway.config.admin import AdminSettings
 from gateway.ports import bind_listeners
@@ -57,6 +58,7 @@ def build_admin_app(target: Callable[[], AdminTarget]) -> web.Application:
     app = web.Application(middlewares=[admin_middleware], client_max_size=MAX_BODY_BYTES)
     app[TARGET_KEY] = target
     setup_api(app)
+    setup_console(app)
     return app
 
 
@@ -112,8 +114,10 @@ async def admin_middleware(request: web.Request, handler: Handler) -> web.Stream
         if request.path.startswith(API_PREFIX) or request.path == API_PREFIX.rstrip("/"):
             target = request.app[TARGET_KEY]()
             request[REQUEST_TARGET_KEY] = target
+            refuse_cross_site(request)
             actor = authenticate(request, target.settings.admin)
         response = await handler(request)
+        actor = actor or request.get(ACTOR_KEY)  # (a console page's: its session's)
     except AdminError as exc:
         headers = {"WWW-Authenticate": _challenge(request)} if exc.status == 401 else None
         response = error_response(exc.status, exc.code, exc.message, headers)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from gateway.admin.errors import AdminError
 from gateway.config import Settings
 from gateway.store.base import Store
 
@@ -31,6 +32,7 @@ class AdminTarget:
 
 TARGET_KEY: web.AppKey[Callable[[], AdminTarget]] = web.AppKey("admin_target")  # asked once per request
 REQUEST_TARGET_KEY = web.RequestKey("admin_request_target", AdminTarget)  # what it answered
+ACTOR_KEY = web.RequestKey("admin_actor", str)  # who a console page acts for (its session's actor)
 
 
 def target_of(app: web.Application) -> AdminTarget:
@@ -56,3 +58,22 @@ async def connector_for(target: AdminTarget) -> AsyncIterator[Connector]:
         yield connector
     finally:
         await connector.close()
+
+
+def refuse_cross_site(request: web.Request) -> None:
+    """A browser's request made by another site's page never reaches the API: a client certificate installed in
+    the admin's browser would otherwise let any page post to it (the bearer cannot be sent cross-site; a
+    certificate is). Browsers say where a request comes from (Sec-Fetch-Site, Origin); other clients send neither.
+
+    Raises:
+        AdminError: 403.
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:  # (decisive where sent: a same-origin form under `Referrer-Policy: no-referrer` says
+        # `Origin: null`)
+        crossed = site not in ("same-origin", "none")
+    else:
+        origin = request.headers.get("Origin")
+        crossed = origin is not None and origin != f"{request.scheme}://{request.host}"
+    if crossed:
+        raise AdminError(403, "cross_site", "requests from other sites' pages are refused")

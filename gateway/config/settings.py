@@ -17,6 +17,7 @@ from gateway.config.admin import AdminSettings, admin_problems
 from gateway.config.aggregate import VirtualServer, aggregate_problems, with_virtual_routes
 from gateway.config.audit import AuditSettings
 from gateway.config.base import ConfigError, join, url_problems
+from gateway.config.branding import Branding
 from gateway.config.cimd import CimdSettings
 from gateway.config.clients import ClientSettings, client_problems
 from gateway.config.enterprise import EnterpriseSettings, enterprise_problems
@@ -62,6 +63,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings, description="OpenTelemetry span attributes.")
+    branding: Branding = Field(default_factory=Branding, description="Name, logo, colours and links of every page.")
     identity_jwt: IdentityJwtSettings = Field(default_factory=IdentityJwtSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings, description="Encryption of upstream credentials.")
     admin: AdminSettings = Field(

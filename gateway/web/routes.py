@@ -7,6 +7,7 @@ from aiohttp import web
 from gateway.app_state import SETTINGS_KEY
 from gateway.oauth.resource import PRM_WELL_KNOWN
 from gateway.routing import RouteTable
+from gateway.web.account import handle_account, handle_account_revoke
 from gateway.web.authorize import handle_authorize, handle_consent, handle_provider_choice
 from gateway.web.federation import handle_callback
 from gateway.web.health import handle_healthz, handle_jwks, handle_metrics, handle_readyz
@@ -61,6 +62,8 @@ def setup_routes(app: web.Application, table: RouteTable) -> None:
     router.add_route("GET", "/upstream/connect/{route}", handle_connect)
     router.add_route("POST", "/upstream/connect/{route}", handle_connect)
     router.add_get("/upstream/connections", handle_connections)
+    router.add_get("/account", handle_account)
+    router.add_post("/account/revoke", handle_account_revoke)
     router.add_post("/upstream/connections/disconnect", handle_disconnect)
     router.add_get("/upstream/client/{route}", handle_client_document)
     router.add_route("GET", "/logout", handle_logout)
