@@ -9,7 +9,9 @@ Each gateway is `serve` in front of bench/fast_upstream.py, configured as bench/
 export) and samples every request (the SDK's default); "on-request" the same with `tracing.step_spans: false` (the
 request's span and the upstream's only); "on-10%" samples one request in ten (OTEL_TRACES_SAMPLER=traceidratio).
 The rounds alternate the variants so that the machine's drift lands on all of them alike; the report gives the
-median of the rounds and the ratios to "off".
+median of the rounds of each variant's CPU time per request (its process's user + system time, from /proc: what
+other load on the machine moves least; and its lowest round), throughput and median latency, and the CPU ratios
+to the first variant ("off").
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 OTEL = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", type=Path, help="another checkout of the gateway, measured with tracing off")
@@ -49,6 +57,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--variants", help="comma-separated subset, e.g. off,baseline")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mcpgw-tracing-"))
     upstream_port, sink_port = free_port(), free_port()
@@ -62,11 +71,14 @@ def main() -> None:
     variants["on-10%"] = (REPO, {**endpoint, "OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"})
     if args.baseline is not None:
         variants["baseline"] = (args.baseline.resolve(), plain)
+    if args.variants:
+        variants = {name: variants[name] for name in args.variants.split(",")}
     processes = [
         subprocess.Popen([sys.executable, str(REPO / "bench" / "fast_upstream.py"), str(upstream_port)], **QUIET),
         subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)], **QUIET),
     ]
     urls: dict[str, str] = {}
+    pids: dict[str, int] = {}
     try:
         wait_for_port(upstream_port, processes[0])
         wait_for_port(sink_port, processes[1])
@@ -84,19 +96,25 @@ def main() -> None:
                 add_user(config)
             tokens[name] = issue_token(config)  # (each gateway is its own issuer and audience)
             urls[name] = f"http://127.0.0.1:{port}/mcp"
+            pids[name] = processes[-1].pid
         print(f"{args.rounds} rounds of {args.requests} tools/call, concurrency {args.concurrency}", flush=True)
-        results: dict[str, list[tuple[float, float]]] = {name: [] for name in urls}
+        results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in urls}
         for round_ in range(args.rounds):
             for name, url in urls.items() if round_ % 2 == 0 else reversed(urls.items()):
+                before = cpu_seconds(pids[name])
                 latencies, rps = asyncio.run(measure(url, tokens[name], args.requests, args.concurrency))
-                results[name].append((rps, pct(latencies, 0.5)))
-            print(f"  round {round_ + 1}: " + ", ".join(f"{n} {r[-1][0]:.0f}/s" for n, r in results.items()))
-        print(f"{'variant':<9} {'req/s':>8} {'p50 ms':>8} {'vs off':>8}")
-        off = statistics.median(r for r, _ in results["off"])
+                cpu = (cpu_seconds(pids[name]) - before) / (args.requests + 50) * 1e6  # (its warm-up included)
+                results[name].append((rps, pct(latencies, 0.5), cpu))
+            print(f"  round {round_ + 1}: " + ", ".join(f"{n} {r[-1][2]:.0f} µs" for n, r in results.items()))
+        # CPU time of the gateway's process per request: what the machine's other load barely moves (req/s does)
+        print(f"{'variant':<11} {'CPU µs/req':>10} {'vs off':>7} {'lowest':>7} {'req/s':>8} {'p50 ms':>8}")
+        off = statistics.median(c for _, _, c in results[next(iter(results))])
         for name, rows in results.items():
-            rps = statistics.median(r for r, _ in rows)
-            p50 = statistics.median(p for _, p in rows)
-            print(f"{name:<9} {rps:>8.0f} {p50:>8.2f} {rps / off:>7.3f}x")
+            cpu = statistics.median(c for _, _, c in rows)
+            rps = statistics.median(r for r, _, _ in rows)
+            p50 = statistics.median(p for _, p, _ in rows)
+            lowest = min(c for _, _, c in rows)  # (the round least disturbed by the rest of the machine)
+            print(f"{name:<11} {cpu:>10.0f} {cpu / off:>6.3f}x {lowest:>7.0f} {rps:>8.0f} {p50:>8.2f}")
     finally:
         for process in processes:
             process.terminate()
