@@ -26,6 +26,7 @@ from gateway.app_state import (
     ROUTES_KEY,
     SETTINGS_KEY,
     SIGNER_KEY,
+    STDIO_HOSTS_KEY,
     STORE_KEY,
     STREAMS_KEY,
     TOKEN_CACHE_KEY,
@@ -165,6 +166,7 @@ async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HTTP_KEY] = build_http_client(app[SETTINGS_KEY].proxy)
     settings = app[SETTINGS_KEY]
     hosts = StdioHosts(settings.routes, max_body_bytes=settings.proxy.max_body_bytes)  # command routes' upstreams
+    app[STDIO_HOSTS_KEY] = hosts
     await hosts.start()
     yield
     await app[HTTP_KEY].close()

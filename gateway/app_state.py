@@ -48,6 +48,7 @@ SIGNER_KEY = web.AppKey("signer", IdentitySigner)
 DIGESTER_KEY = web.AppKey("digester", ArgumentDigester)  # keyed digests of tools/call arguments (audit log)
 EVENT_IDS_KEY = web.AppKey("event_ids", EventIds)  # SSE event ids bound to the caller (resumption)
 TOKEN_CACHE_KEY = web.AppKey("token_cache", TokenCache)
+STDIO_HOSTS_KEY = web.AppKey("stdio_hosts", object)  # gateway.stdio.host.StdioHosts: the bridged routes' hosts
 TRACING_KEY = web.AppKey("tracing", object)  # gateway.tracing.Tracing, or None: tracing off
 STREAMS_KEY = web.AppKey("streams", OpenStreams)  # requests in flight by token (revocation and expiry end them)
 MCP_KEY: web.AppKey[McpEndpoint] = web.AppKey("mcp")  # what the MCP route works with (gateway.web.mcp_state)

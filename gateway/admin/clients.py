@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from dataclasses import replace
 from typing import Any, Literal
 
 from gateway.accounts import AccountError, add_static_client
@@ -46,7 +47,9 @@ async def list_clients(settings: Settings, store: Store, *, limit: int | None = 
     records += await store.list_clients()
     records += await store.list_cimd_clients()
     limit = len(records) if limit is None else limit
-    return ClientList([client_view(r) for r in records[:limit]], len(records) > limit)
+    used = await store.clients_last_used([r.client_id for r in records[:limit]])
+    views = [replace(client_view(r), last_used=used.get(r.client_id)) for r in records[:limit]]
+    return ClientList(views, len(records) > limit)
 
 
 def _configured(settings: Settings, client_id: str | None) -> bool:

@@ -86,7 +86,25 @@ async def route_status(target: AdminTarget) -> RouteList:
             statuses.append(_status(info, (reachable, None, f"unreachable: {', '.join(down)}" if down else None)))
         else:
             statuses.append(_status(info, probes[info.route.name]))
+    statuses = [_live(target, status) for status in statuses]
     return RouteList(statuses, _open_streams(target), len(table.routes) > MAX_LISTED)
+
+
+def _live(target: AdminTarget, status: RouteStatus) -> RouteStatus:
+    """The running gateway's own counts for the route: its open SSE streams (the `mcpgw_sse_streams_open` gauge)
+    and, for a bridged route, its processes or connections running."""
+    from dataclasses import replace
+
+    from gateway.app_state import METRICS_KEY, STDIO_HOSTS_KEY
+
+    app = target.public_app
+    if app is None or METRICS_KEY not in app:
+        return status
+    gauge = app[METRICS_KEY].sse_streams.children.get((status.name,))
+    streams = int(gauge.value) if gauge is not None else 0
+    hosts = app.get(STDIO_HOSTS_KEY)
+    running = [h.servers.running() for h in hosts.hosts if h.route.name == status.name] if hosts is not None else []
+    return replace(status, streams=streams, processes=running[0] if running else None)
 
 
 def _open_streams(target: AdminTarget) -> int | None:

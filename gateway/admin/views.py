@@ -116,6 +116,7 @@ class ClientView:
     grant_types: list[str]
     token_endpoint_auth_method: str
     issued_at: int | None
+    last_used: float | None = None  # its last token from the token endpoint (remembered 400 days)
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ class RouteStatus:
     reachable: bool | None  # None: not probed (a stdio route without the running gateway)
     status: int | None  # the upstream's HTTP status to the probe
     detail: str | None
+    streams: int | None = None  # SSE streams open on this route in the process answering (None: no gateway)
+    processes: int | None = None  # a stdio or HTTP+SSE route's processes or connections running (None: no gateway)
 
 
 @dataclass(frozen=True)

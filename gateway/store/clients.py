@@ -5,6 +5,8 @@ from __future__ import annotations
 from gateway.store.records import ClientRecord
 from gateway.store.redis_base import RedisBase, digest, reachable
 
+LAST_USE_TTL = 400 * 86400  # seconds a client's last use is remembered
+
 
 class ClientStoreMixin(RedisBase):
     """`ClientStore` on Redis."""
@@ -37,6 +39,17 @@ class ClientStoreMixin(RedisBase):
             keys = [k async for k in self._redis.scan_iter(match=self.key("cimd", "*"), count=1000)]
             values = await self.mget_any(keys)
         return sorted((ClientRecord.model_validate_json(v) for v in values if v), key=lambda c: c.client_id)
+
+    async def touch_client(self, client_id: str, now: float) -> None:
+        """When the client was last issued a token (at the token endpoint); kept LAST_USE_TTL after it."""
+        async with reachable():
+            await self._redis.set(self.key("client_used", client_id), str(int(now)), ex=LAST_USE_TTL)
+
+    async def clients_last_used(self, client_ids: list[str]) -> dict[str, float]:
+        """Each client's last token issuance that is still remembered (admin listings)."""
+        async with reachable():
+            values = await self.mget_any([self.key("client_used", c) for c in client_ids])
+        return {c: float(v) for c, v in zip(client_ids, values, strict=True) if v}
 
     async def save_cimd(self, url: str, record: ClientRecord, ttl: int) -> None:
         async with reachable():

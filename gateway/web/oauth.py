@@ -157,6 +157,7 @@ async def handle_token(request: web.Request) -> web.Response:
         audit(request, "oauth.token", grant_type=grant_type, client=client.client_id, outcome=error.error)
         error.headers = {**nonce, **error.headers}
         raise
+    await request.app[STORE_KEY].touch_client(client.client_id, now)  # (its last use, for the admin listings)
     audit(
         request,
         "oauth.token",
