@@ -14,7 +14,7 @@ from gateway.mcp import uris
 class NameRule(Model):
     """One policy rule for tools, prompts (by name) or resources (by URI); the first matching rule decides.
 
-    Matching (README "MCP-aware policy"): names as sent and NFKC case-folded; URIs as sent, RFC 3986-normalized,
+    Matching (docs/policy.md): names as sent and NFKC case-folded; URIs as sent, RFC 3986-normalized,
     percent-decoded (once and twice) and each of these case-folded. The rule must decide alike for every reading,
     else the call is refused as ambiguous."""
 
