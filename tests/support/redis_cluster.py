@@ -6,6 +6,8 @@ cluster bus listens on its port + 10000, so ports are picked with that one free 
 
 from __future__ import annotations
 
+import os
+import random
 import socket
 import subprocess
 import time
@@ -32,16 +34,23 @@ def _free(port: int) -> bool:
         return True
 
 
+BANDS = 4  # port bands, one per pytest-xdist worker (mod BANDS)
+_BAND = 2767 // BANDS  # node ports 20000-22766, bus ports 30000-32766: below the ephemeral range (32768+),
+# where outgoing connections may take a port between the check and the node's bind
+
+
 def _node_ports(count: int) -> list[int]:
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    low = 20000 + (worker % BANDS) * _BAND
+    candidate = low + random.randrange(_BAND)  # (runs of this worker's band spread apart)
     ports: list[int] = []
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        candidate = 20000 + probe.getsockname()[1] % 20000  # spread runs apart; bus port stays below 65536
-    while len(ports) < count:
-        candidate += 1
+    for _ in range(_BAND):
+        candidate = low + (candidate + 1 - low) % _BAND
         if _free(candidate) and _free(candidate + 10000):
             ports.append(candidate)
-    return ports
+            if len(ports) == count:
+                return ports
+    raise RuntimeError(f"no {count} free ports in {low}-{low + _BAND - 1}")
 
 
 @dataclass
@@ -79,7 +88,19 @@ class RedisClusterProcesses:
             process.wait()
 
 
-def start_cluster(workdir: Path, nodes: int = 6, deadline: float = 30.0) -> RedisClusterProcesses:
+def start_cluster(workdir: Path, nodes: int = 6, deadline: float = 30.0, attempts: int = 3) -> RedisClusterProcesses:
+    """A converged cluster; started again on other ports when a node could not start (another process took its
+    port between the check and the bind)."""
+    for attempt in range(attempts):
+        try:
+            return _start_cluster(workdir / f"attempt-{attempt}", nodes, deadline)
+        except (RuntimeError, TimeoutError, OSError):
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_cluster(workdir: Path, nodes: int, deadline: float) -> RedisClusterProcesses:
     cluster = RedisClusterProcesses(_node_ports(nodes))
     try:
         for port in cluster.ports:
