@@ -31,7 +31,14 @@ from gateway.admin.console_auth import (
     token_matches,
 )
 from gateway.admin.errors import AdminError
-from gateway.admin.target import ACTOR_KEY, REQUEST_TARGET_KEY, TARGET_KEY, AdminTarget, refuse_cross_site
+from gateway.admin.target import (
+    ACTOR_KEY,
+    REQUEST_TARGET_KEY,
+    TARGET_KEY,
+    AdminTarget,
+    certificate_subject,
+    refuse_cross_site,
+)
 from gateway.store.errors import StoreUnavailableError
 from gateway.web.render import render, using_branding
 
@@ -63,7 +70,7 @@ def page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]
         request[REQUEST_TARGET_KEY] = target
         sessions, digest = request.app[SESSIONS_KEY], token_digest(_token(target))
         session, cookie = sessions.find(request, digest), None
-        if session is None and (subject := _certificate(request)) is not None:  # one session per certificate
+        if session is None and (subject := certificate_subject(request)) is not None:  # one session per certificate
             cookie, session = sessions.for_certificate(f"certificate:{subject}", digest)
         if session is None:
             return _see("/login") if request.method == "GET" else _refused(403, "Sign in again.")
@@ -108,15 +115,6 @@ def _refused(status: int, message: str) -> web.Response:
 def _token(target: AdminTarget) -> str | None:
     token = target.settings.admin.token
     return token.get_secret_value() if token is not None else None
-
-
-def _certificate(request: web.Request) -> str | None:
-    transport = request.transport
-    cert = transport.get_extra_info("peercert") if transport is not None else None
-    if not cert:
-        return None
-    names = [value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"]
-    return names[0] if names else "(no common name)"
 
 
 def local(location: str) -> str:

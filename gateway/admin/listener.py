@@ -24,7 +24,15 @@ from aiohttp.typedefs import Handler
 from gateway.admin.api import MAX_BODY_BYTES, setup_api
 from gateway.admin.console import setup_console
 from gateway.admin.errors import AdminError
-from gateway.admin.target import ACTOR_KEY, REQUEST_TARGET_KEY, TARGET_KEY, AdminTarget, refuse_cross_site, target_of
+from gateway.admin.target import (
+    ACTOR_KEY,
+    REQUEST_TARGET_KEY,
+    TARGET_KEY,
+    AdminTarget,
+    certificate_subject,
+    refuse_cross_site,
+    target_of,
+)
 from gateway.config import Settings
 from gateway.config.admin import AdminSettings
 from gateway.ports import bind_listeners
@@ -76,23 +84,13 @@ def _token_matches(header: str, expected: str) -> bool:
     return hmac.compare_digest(presented, hashlib.sha256(expected.encode("utf-8")).digest())
 
 
-def _certificate_subject(request: web.Request) -> str | None:
-    """The common name of a client certificate the TLS handshake verified (admin.tls.client_ca_file)."""
-    transport = request.transport
-    cert = transport.get_extra_info("peercert") if transport is not None else None
-    if not cert:
-        return None
-    names = [value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"]
-    return names[0] if names else "(no common name)"
-
-
 def authenticate(request: web.Request, admin: AdminSettings) -> str:
     """Who is asking: `certificate:<CN>` or `token`.
 
     Raises:
         AdminError: 401 (the answer carries the challenge).
     """
-    subject = _certificate_subject(request)
+    subject = certificate_subject(request)
     if subject is not None:
         return f"certificate:{subject}"
     header = request.headers.get("Authorization")

@@ -77,3 +77,13 @@ def refuse_cross_site(request: web.Request) -> None:
         crossed = origin is not None and origin != f"{request.scheme}://{request.host}"
     if crossed:
         raise AdminError(403, "cross_site", "requests from other sites' pages are refused")
+
+
+def certificate_subject(request: web.Request) -> str | None:
+    """The common name of a client certificate the TLS handshake verified (admin.tls.client_ca_file)."""
+    transport = request.transport
+    cert = transport.get_extra_info("peercert") if transport is not None else None
+    if not cert:
+        return None
+    names = [value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"]
+    return names[0] if names else "(no common name)"
