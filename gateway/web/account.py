@@ -16,27 +16,25 @@ from gateway.app_state import CLOCK_KEY, STORE_KEY
 from gateway.store.base import Store
 from gateway.web.auditing import audit
 from gateway.web.errors import NO_STORE
-from gateway.web.forms import read_form
+from gateway.web.own_pages import own_form, own_page
 from gateway.web.render import html_error, render
-from gateway.web.session import csrf_ok, load_session, signed_in
-from gateway.web.upstream_connect import NOT_SIGNED_IN
 
 DONE = {"revoked": "Access revoked: that application's tokens no longer work."}  # (never the query's own text)
 
 
 async def handle_account(request: web.Request) -> web.StreamResponse:
     """GET /account: the signed-in user's active grants."""
-    session = await load_session(request)
-    principal = await signed_in(request, session) if session is not None else None
-    if session is None or principal is None:
-        return html_error(*NOT_SIGNED_IN, status=403)
+    visitor = await own_page(request)
+    if isinstance(visitor, web.Response):
+        return visitor
+    principal = visitor.principal
     store = request.app[STORE_KEY]
     grants = await _active(store, principal.user_id, request.app[CLOCK_KEY]())
     rows = [await _row(store, grant) for grant in grants]
     context = {
         "user": principal.email or principal.preferred_username or principal.user_id,
         "rows": rows,
-        "csrf_token": session.record.csrf,
+        "csrf_token": visitor.session.record.csrf,
         "notice": DONE.get(request.query.get("done", "")),
     }
     return render("account.html", context)
@@ -44,13 +42,10 @@ async def handle_account(request: web.Request) -> web.StreamResponse:
 
 async def handle_account_revoke(request: web.Request) -> web.StreamResponse:
     """POST /account/revoke (CSRF): end one of the user's own grants."""
-    session = await load_session(request)
-    principal = await signed_in(request, session) if session is not None else None
-    form = await read_form(request)
-    token = form.get("csrf_token") if form is not None else None
-    if session is None or principal is None or not csrf_ok(session, token if isinstance(token, str) else None):
-        return html_error("Session expired", "Your session expired or the form was not ours.", status=403)
-    ident = form.get("grant") if form is not None else None
+    visitor = await own_form(request)
+    if isinstance(visitor, web.Response):
+        return visitor
+    principal, ident = visitor.principal, visitor.form.get("grant")
     store = request.app[STORE_KEY]
     own = {_ident(g): g for g in await _active(store, principal.user_id, request.app[CLOCK_KEY]())}
     if not isinstance(ident, str) or ident not in own:

@@ -25,15 +25,12 @@ from gateway.vault import route_slot
 from gateway.web.auditing import audit
 from gateway.web.errors import NO_STORE
 from gateway.web.forms import read_form
+from gateway.web.own_pages import own_form, own_page
 from gateway.web.render import html_error, render
-from gateway.web.session import BrowserSession, csrf_ok, load_session, signed_in
+from gateway.web.session import BrowserSession, csrf_ok
 
 logger = logging.getLogger(__name__)
 CONNECT_PATH = "/upstream/connect/{route}"
-NOT_SIGNED_IN = (
-    "Not signed in",
-    "Sign in to the gateway first: use your application's MCP server again (it signs you in), then open this page.",
-)
 
 
 def connect_url(public_url: str, route: str) -> str:
@@ -70,10 +67,10 @@ async def handle_connect(request: web.Request) -> web.StreamResponse:
     info = _route(request)
     if info is None or not connectable(info):
         return html_error("Unknown MCP server", "No MCP server of that name needs a connection.", status=404)
-    session = await load_session(request)
-    principal = await signed_in(request, session) if session is not None else None
-    if session is None or principal is None:
-        return html_error(*NOT_SIGNED_IN, status=403)
+    visitor = await own_page(request)
+    if isinstance(visitor, web.Response):
+        return visitor
+    session, principal = visitor.session, visitor.principal
     if request.method == "GET":
         action = CONNECT_PATH.format(route=quote(info.route.name, safe=""))
         context = {
@@ -92,10 +89,10 @@ async def handle_connect(request: web.Request) -> web.StreamResponse:
 
 async def handle_connections(request: web.Request) -> web.StreamResponse:
     """GET /upstream/connections: what the gateway holds for the signed-in user."""
-    session = await load_session(request)
-    principal = await signed_in(request, session) if session is not None else None
-    if session is None or principal is None:
-        return html_error(*NOT_SIGNED_IN, status=403)
+    visitor = await own_page(request)
+    if isinstance(visitor, web.Response):
+        return visitor
+    session, principal = visitor.session, visitor.principal
     held = await request.app[CONNECTOR_KEY].vault.all_of(principal.user_id)
     rows = [
         {
@@ -116,13 +113,10 @@ async def handle_connections(request: web.Request) -> web.StreamResponse:
 
 async def handle_disconnect(request: web.Request) -> web.StreamResponse:
     """POST /upstream/connections/disconnect (CSRF): drop one credential, revoked at its server where it can be."""
-    session = await load_session(request)
-    principal = await signed_in(request, session) if session is not None else None
-    form = await read_form(request)
-    token = form.get("csrf_token") if form is not None else None
-    if session is None or principal is None or not csrf_ok(session, token if isinstance(token, str) else None):
-        return html_error("Session expired", "Your session expired or the form was not ours.", status=403)
-    slot = form.get("slot") if form is not None else None
+    visitor = await own_form(request)
+    if isinstance(visitor, web.Response):
+        return visitor
+    principal, slot = visitor.principal, visitor.form.get("slot")
     table = request.app[ROUTES_KEY]
     names = {route_slot(i.route.name): i for i in table.routes if connectable(i)}
     if not isinstance(slot, str) or (slot not in names and not slot.startswith("provider:")):
