@@ -143,13 +143,21 @@ class MemoryEventStore(EventStore):
 
 async def whoami(ctx: Context) -> str:
     """(stdio and HTTP+SSE only) Who the gateway says the caller is: the MCP_GATEWAY_* and DEMO_* environment
-    variables of this process, the identity in the request's _meta and (HTTP+SSE) the headers of the request."""
+    variables of this process, its pid, uid and working directory, the identity in the request's _meta and (HTTP+SSE)
+    the headers of the request."""
     meta = ctx.request_context.meta
     request = ctx.request_context.request
     headers = {} if request is None else {k.lower(): v for k, v in request.headers.items()}
     names = sorted(k for k in os.environ if k.startswith(("MCP_GATEWAY_", "DEMO_")))
     said = dict(meta or {}) if not hasattr(meta, "model_dump") else meta.model_dump(by_alias=True, exclude_none=True)
-    answer = {"env": {k: os.environ[k] for k in names}, "meta": said, "pid": os.getpid(), "headers": headers}
+    answer = {
+        "env": {k: os.environ[k] for k in names},
+        "meta": said,
+        "pid": os.getpid(),
+        "uid": os.getuid(),
+        "cwd": os.getcwd(),
+        "headers": headers,
+    }
     return json.dumps(answer, sort_keys=True)
 
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import pwd
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +22,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from gateway.config import ConfigError, Settings
+from gateway.config.stdio import StdioCommand
+from gateway.stdio.servers import parameters
 from tests.support.mcp_wire import modern_call, read_sse_event, tool_result_text
 from tests.support.processes import REPO
 from tests.support.tokens import issue
@@ -168,6 +171,54 @@ async def test_a_static_upstream_credential_reaches_the_process_environment(star
         seen = await whoami(client)
     assert seen["env"] == {"DEMO_TOKEN": secret}
     assert token not in json.dumps(seen)
+
+
+async def test_a_command_with_a_user_runs_as_that_system_user_in_its_directory(start_gateway, store, caplog):
+    """`command.user` (root only, via setpriv): the process has nobody's uid, gid, HOME and USER and the `cwd` given.
+    A gateway not running as root cannot switch users: its start fails with a log line saying why, and the call is a
+    502 JSON-RPC error. The server is the standard-library one: nobody cannot read the test venv."""
+    nobody = pwd.getpwnam("nobody")
+    argv = ["/usr/bin/python3", str(REPO / "tests" / "support" / "plain_stdio_server.py")]
+    route = stdio_route(argv, user="nobody", cwd="/")
+    server = await start_gateway([route])
+    token = await issue(store, server, "files")
+    if os.geteuid() != 0:
+        async with TestClient(server) as client:
+            refused = await call(client, token, "whoami")
+        assert refused.status == 502 and "error" in await refused.json()
+        assert any("needs the gateway to run as root" in r.getMessage() for r in caplog.records)
+        return
+    async with connected(server, token) as client:
+        seen = json.loads((await client.call_tool("whoami", {})).content[0].text)
+    assert seen == {"uid": nobody.pw_uid, "gid": nobody.pw_gid, "home": nobody.pw_dir, "user": "nobody", "cwd": "/"}
+
+
+def test_running_as_a_user_goes_through_setpriv_with_that_users_ids_and_groups():
+    """The spawn parameters: setpriv with the user's uid, gid and supplementary groups, then the argv unchanged."""
+    command = StdioCommand(argv=["/usr/bin/env", "true"], user="nobody", cwd="/srv", env={"A": "1"})
+    nobody = pwd.getpwnam("nobody")
+    if os.geteuid() != 0:
+        with pytest.raises(PermissionError, match="needs the gateway to run as root"):
+            parameters(command, {})
+        return
+    spawned = parameters(command, {"MCP_GATEWAY_USER": "local:alice"})
+    assert [spawned.command, *spawned.args] == [
+        "setpriv",
+        f"--reuid={nobody.pw_uid}",
+        f"--regid={nobody.pw_gid}",
+        "--init-groups",
+        "--",
+        "/usr/bin/env",
+        "true",
+    ]
+    assert spawned.env == {
+        "HOME": nobody.pw_dir,
+        "USER": "nobody",
+        "LOGNAME": "nobody",
+        "A": "1",
+        "MCP_GATEWAY_USER": "local:alice",
+    }
+    assert spawned.cwd == "/srv"
 
 
 # -- the gateway's request path: policy, audit -------------------------------------------------------------------
