@@ -66,11 +66,16 @@ def test_compose_wires_gateway_redis_and_upstream():
 def test_kubernetes_manifests_reference_real_cli_ports_probes_and_valid_config(manifest, monkeypatch, tmp_path):
     documents = [d for d in yaml.safe_load_all((DEPLOY / "k8s" / manifest).read_text()) if d]
     kinds = {d["kind"] for d in documents}
-    assert {"ConfigMap", "Secret", "Deployment", "Service"} <= kinds
-    secrets = {k: v for d in documents if d["kind"] == "Secret" for k, v in d["stringData"].items()}
-    for name, value in secrets.items():
-        monkeypatch.setenv(name, value)  # the Secret feeds ${VAR} in the ConfigMap
+    assert {"ConfigMap", "Deployment", "Service"} <= kinds
     config = next(d for d in documents if d["kind"] == "ConfigMap")["data"]["gateway.yaml"]
+    # The Secret is the operator's (never rendered with a value): the header says how to create it with every
+    # ${VAR} the ConfigMap uses, and the gateway container takes it whole (envFrom).
+    header = (DEPLOY / "k8s" / manifest).read_text().split("\n---", 1)[0]
+    created = re.search(r"kubectl create secret generic (\S+) (.*)", header)
+    assert created, "the header says which Secret to create"
+    for name in re.findall(r"\$\{(\w+)\}", config):
+        assert f"--from-literal={name}=" in created.group(2), name
+        monkeypatch.setenv(name, "stand-in-secret")
     path = tmp_path / "gateway.yaml"
     path.write_text(config)
     settings = load_settings(path)
@@ -81,6 +86,7 @@ def test_kubernetes_manifests_reference_real_cli_ports_probes_and_valid_config(m
         for c in d["spec"]["template"]["spec"]["containers"]
         if c["name"] == "gateway"
     )
+    assert {"secretRef": {"name": created.group(1)}} in gateway["envFrom"]
     assert gateway["args"][0] in SUBCOMMANDS and gateway["args"][1:3] == ["-c", "/etc/mcp-auth-gateway/gateway.yaml"]
     port = int(gateway["args"][gateway["args"].index("--port") + 1])
     assert port == settings.listen.port == gateway["ports"][0]["containerPort"]
