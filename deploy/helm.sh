@@ -56,8 +56,13 @@ from_go() {
     say "no toolchain: $(sed -n 's/^[[:space:]]*"Error": "\(.*\)",*$/\1/p' "$cache/toolchain.json")"
     return 1
   fi
-  # Module zips keep no file modes: make the toolchain's programs executable, as cmd/go does when it switches.
+  # What cmd/go does when it switches to a downloaded toolchain: module zips keep no file modes (make its programs
+  # executable) and hold each go.mod as _go.mod (a zip may not nest modules): copy them back, src/go.mod last.
   chmod +x "$dir"/bin/* "$dir"/pkg/tool/*/*
+  if [ ! -f "$dir/src/go.mod" ]; then
+    find "$dir" -name _go.mod ! -path "$dir/src/_go.mod" -exec sh -c 'cp "$1" "${1%_go.mod}go.mod"' _ {} \;
+    cp "$dir/src/_go.mod" "$dir/src/go.mod"
+  fi
   say "building helm.sh/helm/v3/cmd/helm@$HELM_VERSION with $("$dir/bin/go" version)"
   GOBIN="$dest" CGO_ENABLED=0 "$dir/bin/go" install -trimpath \
     -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
